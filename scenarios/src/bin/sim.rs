@@ -1,0 +1,2 @@
+//! The `sim` program (filled by the flash-sale issue).
+fn main() {}

@@ -1,0 +1,1 @@
+//! # scenarios: the seed systems under test (filled by the scenario issues).

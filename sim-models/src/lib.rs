@@ -1,0 +1,1 @@
+//! # sim-models: simulated Redis, PostgreSQL and Kafka (filled by their issues).

@@ -1,0 +1,1 @@
+//! # sim-net: messages between nodes (filled by the sim-net issue).

@@ -1,0 +1,80 @@
+//! `#[sim_runtime::test]`: turns an `async fn` into a `#[test]` that runs it under the
+//! seed harness (`SIM_SEED`, `SIM_SEEDS`, `SIM_SEED_BASE`, `SIM_CHECK_DETERMINISM`).
+//!
+//! Options: `seeds = N` (the default sweep size), `time_limit_secs = N`, `buggify`.
+
+use proc_macro::TokenStream;
+use quote::quote;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{parse_macro_input, Expr, ItemFn, Lit, Meta, Token};
+
+#[proc_macro_attribute]
+pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as ItemFn);
+    let parser = Punctuated::<Meta, Token![,]>::parse_terminated;
+    let args = match parser.parse(attr) {
+        Ok(a) => a,
+        Err(e) => return e.to_compile_error().into(),
+    };
+    let mut seeds = None;
+    let mut time_limit = None;
+    let mut buggify = false;
+    for meta in args {
+        match &meta {
+            Meta::NameValue(nv) if nv.path.is_ident("seeds") || nv.path.is_ident("time_limit_secs") => {
+                let value = match &nv.value {
+                    Expr::Lit(l) => match &l.lit {
+                        Lit::Int(i) => i.base10_parse::<u64>().ok(),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let Some(v) = value else {
+                    return syn::Error::new_spanned(&nv.value, "expected an integer").to_compile_error().into();
+                };
+                if nv.path.is_ident("seeds") {
+                    seeds = Some(v);
+                } else {
+                    time_limit = Some(v);
+                }
+            }
+            Meta::Path(p) if p.is_ident("buggify") => buggify = true,
+            other => {
+                return syn::Error::new_spanned(other, "unknown option: expected `seeds = N`, `time_limit_secs = N` or `buggify`")
+                    .to_compile_error()
+                    .into()
+            }
+        }
+    }
+    if input.sig.asyncness.is_none() {
+        return syn::Error::new_spanned(input.sig.fn_token, "#[sim_runtime::test] needs an async fn")
+            .to_compile_error()
+            .into();
+    }
+    let attrs = &input.attrs;
+    let vis = &input.vis;
+    let name = &input.sig.ident;
+    let output = &input.sig.output;
+    let body = &input.block;
+    let seeds = seeds.map(|n| quote!(.seeds(#n)));
+    let limit = time_limit.map(|s| quote!(config.time_limit = Some(::std::time::Duration::from_secs(#s));));
+    let expanded = quote! {
+        #[test]
+        #(#attrs)*
+        #vis fn #name() {
+            async fn body() #output #body
+            let mut config = ::sim_runtime::SimConfig::default();
+            config.buggify = #buggify;
+            #limit
+            ::sim_runtime::harness::Harness::new(
+                env!("CARGO_PKG_NAME"),
+                ::sim_runtime::harness::test_path(module_path!(), stringify!(#name)),
+            )
+            #seeds
+            .config(config)
+            .run(body);
+        }
+    };
+    expanded.into()
+}

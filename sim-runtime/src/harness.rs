@@ -1,0 +1,247 @@
+//! The seed harness behind `#[sim_runtime::test]`: which seeds to run (from `SIM_SEED`,
+//! `SIM_SEEDS`, `SIM_SEED_BASE`), the determinism check (`SIM_CHECK_DETERMINISM=1`), and
+//! the failure message with its ready-to-paste replay line.
+
+use std::fmt;
+use std::future::Future;
+use std::rc::Rc;
+
+use crate::outcome::Report;
+use crate::rng::derive_seed;
+use crate::sim::{Sim, SimConfig};
+use crate::trace::Divergence;
+
+/// Seeds a sweep runs when `SIM_SEEDS` is unset: enough to find interleaving bugs in a
+/// small test, few enough that `cargo test` stays quick.
+pub const DEFAULT_SEEDS: u64 = 16;
+/// The sweep base when `SIM_SEED_BASE` is unset: fixed, so plain `cargo test` is
+/// reproducible; CI passes its own base to explore new seeds.
+pub const DEFAULT_SEED_BASE: u64 = 0x5eed_0000_0000_0000;
+
+/// A bad value in one of the harness's environment variables.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    #[error("{var}={value:?} is not a seed: expected a decimal or 0x-prefixed hex u64")]
+    BadSeed { var: &'static str, value: String },
+    #[error("{var}={value:?} is not a count: expected a positive decimal integer")]
+    BadCount { var: &'static str, value: String },
+    #[error("{var}={value:?} is not a flag: expected 1, 0, true or false")]
+    BadFlag { var: &'static str, value: String },
+}
+
+/// Parses a seed: decimal (`42`) or hex (`0x2a`, underscores allowed: `0x5eed_1234`).
+pub fn parse_seed(text: &str) -> Option<u64> {
+    let t = text.trim().replace('_', "");
+    if let Some(hex) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u64::from_str_radix(hex, 16).ok()
+    } else {
+        t.parse::<u64>().ok()
+    }
+}
+
+/// What the environment asks the harness to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvSettings {
+    /// `SIM_SEED`: replay exactly this seed.
+    pub seed: Option<u64>,
+    /// `SIM_SEEDS`: how many seeds a sweep runs.
+    pub seeds: Option<u64>,
+    /// `SIM_SEED_BASE`: where a sweep starts.
+    pub base: Option<u64>,
+    /// `SIM_CHECK_DETERMINISM`: run each seed twice and compare traces.
+    pub check_determinism: bool,
+}
+
+impl EnvSettings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, EnvError> {
+        Self::parse(|k| std::env::var(k).ok())
+    }
+
+    /// Parses settings from any lookup (the process environment, or a map in tests).
+    pub fn parse(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
+        let seed_var = |var: &'static str| -> Result<Option<u64>, EnvError> {
+            match lookup(var) {
+                None => Ok(None),
+                Some(v) if v.trim().is_empty() => Ok(None),
+                Some(v) => parse_seed(&v).map(Some).ok_or(EnvError::BadSeed { var, value: v }),
+            }
+        };
+        let seed = seed_var("SIM_SEED")?;
+        let base = seed_var("SIM_SEED_BASE")?;
+        let seeds = match lookup("SIM_SEEDS") {
+            None => None,
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => match v.trim().parse::<u64>() {
+                Ok(n) if n > 0 => Some(n),
+                _ => return Err(EnvError::BadCount { var: "SIM_SEEDS", value: v }),
+            },
+        };
+        let check_determinism = match lookup("SIM_CHECK_DETERMINISM").as_deref().map(str::trim) {
+            None | Some("") | Some("0") | Some("false") => false,
+            Some("1") | Some("true") => true,
+            Some(other) => {
+                return Err(EnvError::BadFlag { var: "SIM_CHECK_DETERMINISM", value: other.to_string() })
+            }
+        };
+        Ok(EnvSettings { seed, seeds, base, check_determinism })
+    }
+
+    /// The seeds to run, given the test's default count.
+    pub fn seed_list(&self, default_count: u64) -> Vec<u64> {
+        if let Some(s) = self.seed {
+            return vec![s];
+        }
+        let base = self.base.unwrap_or(DEFAULT_SEED_BASE);
+        let n = self.seeds.unwrap_or(default_count);
+        (0..n).map(|i| derive_seed(base, i)).collect()
+    }
+}
+
+/// `module_path!()` and a function name as `cargo test` filters it (the crate's own name,
+/// the first path segment, is not part of a test's name).
+pub fn test_path(module_path: &str, name: &str) -> String {
+    match module_path.split_once("::") {
+        Some((_, rest)) => format!("{rest}::{name}"),
+        None => name.to_string(),
+    }
+}
+
+/// A run's way of saying it failed, for `Result`-returning tests.
+pub trait TestOutput {
+    fn into_failure(self) -> Option<String>;
+}
+
+impl TestOutput for () {
+    fn into_failure(self) -> Option<String> {
+        None
+    }
+}
+
+impl<E: fmt::Debug> TestOutput for Result<(), E> {
+    fn into_failure(self) -> Option<String> {
+        self.err().map(|e| format!("test returned Err: {e:?}"))
+    }
+}
+
+/// A seed that failed: its report, and for a determinism failure where the runs split.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub report: Report,
+    pub error: Option<String>,
+    pub divergence: Option<Divergence>,
+    pub replay: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = &self.divergence {
+            writeln!(f, "non-determinism: seed {:#x} gave two different traces", self.report.seed)?;
+            writeln!(f, "{d}")?;
+        }
+        if let Some(e) = &self.error {
+            writeln!(f, "{e}")?;
+        }
+        write!(f, "{}", self.report)?;
+        writeln!(f, "replay with: {}", self.replay)
+    }
+}
+
+/// Runs a test body under the seeds the environment asks for.
+#[derive(Debug, Clone)]
+pub struct Harness {
+    package: String,
+    test: String,
+    default_seeds: u64,
+    config: SimConfig,
+}
+
+impl Harness {
+    pub fn new(package: &str, test: impl Into<String>) -> Self {
+        Harness { package: package.to_string(), test: test.into(), default_seeds: DEFAULT_SEEDS, config: SimConfig::default() }
+    }
+
+    /// How many seeds a sweep runs when `SIM_SEEDS` is unset.
+    pub fn seeds(mut self, n: u64) -> Self {
+        self.default_seeds = n.max(1);
+        self
+    }
+
+    pub fn config(mut self, config: SimConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    pub fn replay_line(&self, seed: u64) -> String {
+        format!("SIM_SEED={seed:#x} cargo test -p {} {}", self.package, self.test)
+    }
+
+    /// Runs every seed; panics with the first failure's report and replay line.
+    pub fn run<F, Fut>(&self, body: F)
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        let env = match EnvSettings::from_env() {
+            Ok(e) => e,
+            Err(e) => panic!("sim-runtime: {e}"),
+        };
+        if let Err(failure) = self.run_with(&env, &body) {
+            panic!("{failure}");
+        }
+    }
+
+    /// Runs the seeds `env` selects; the first failure is returned, not panicked.
+    pub fn run_with<F, Fut>(&self, env: &EnvSettings, body: &F) -> Result<u64, Box<Failure>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        let seeds = env.seed_list(self.default_seeds);
+        if env.seed.is_none() {
+            let base = env.base.unwrap_or(DEFAULT_SEED_BASE);
+            eprintln!("sim: {} runs {} seeds from SIM_SEED_BASE={base:#x}", self.test, seeds.len());
+        }
+        for &seed in &seeds {
+            self.run_seed(seed, env.check_determinism, body)?;
+        }
+        Ok(seeds.len() as u64)
+    }
+
+    /// Runs one seed (twice when checking determinism).
+    pub fn run_seed<F, Fut>(&self, seed: u64, check_determinism: bool, body: &F) -> Result<Report, Box<Failure>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        let replay = self.replay_line(seed);
+        let mut sim = Sim::new(seed).config(self.config.clone()).replay_line(replay.clone());
+        if check_determinism {
+            sim = sim.record_events();
+        }
+        let first = sim.run(body);
+        let error = first.output.and_then(TestOutput::into_failure);
+        if !first.report.is_pass() || error.is_some() {
+            return Err(Box::new(Failure { report: first.report, error, divergence: None, replay }));
+        }
+        if check_determinism {
+            let reference = Rc::new(first.recording.unwrap_or_default());
+            let second = Sim::new(seed)
+                .config(self.config.clone())
+                .replay_line(replay.clone())
+                .compare_with(reference)
+                .run(body);
+            if let Some(d) = second.divergence {
+                return Err(Box::new(Failure { report: second.report, error: None, divergence: Some(d), replay }));
+            }
+            if second.report.fingerprint != first.report.fingerprint {
+                let d = Divergence { first: None, second: None };
+                return Err(Box::new(Failure { report: second.report, error: None, divergence: Some(d), replay }));
+            }
+        }
+        Ok(first.report)
+    }
+}

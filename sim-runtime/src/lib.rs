@@ -1,0 +1,61 @@
+//! # sim-runtime: the deterministic world
+//!
+//! A single-threaded, seeded async runtime in which simulated time, randomness and
+//! scheduling are all functions of one `u64` seed. Everything above it (the network, the
+//! models, the scenarios) runs as tasks on named nodes that can be killed, restarted and
+//! paused.
+//!
+//! Map of the crate:
+//! - [`sim`]: `Sim`, one run from configuration to [`Report`]; [`outcome`]: how it ended.
+//! - `world` (private): the executor loop and its state; [`task`]: spawn, join, abort.
+//! - [`time`]: virtual `Instant`, `sleep`, `timeout`, `interval`.
+//! - [`rng`]: ChaCha streams with named forks, `Probability`.
+//! - [`node`]: nodes, kill/restart/pause/resume, CPU cores (`compute`), memory budgets.
+//! - [`trace`]: events, the fingerprint, captures for checkers, JSON lines.
+//! - [`schedule`]: `FaultSchedule<F>`, proptest strategies, swarm testing.
+//! - [`buggify!`]: rare paths made common; [`harness`]: `SIM_SEED` & co. and replay lines.
+//! - [`log`]: `tracing` lines stamped with virtual time, node and task.
+//!
+//! ```
+//! use sim_runtime::{Sim, time::{sleep, Duration}};
+//! let result = Sim::new(7).run(|| async {
+//!     let h = sim_runtime::spawn(async { sleep(Duration::from_millis(5)).await; 2 });
+//!     h.await.unwrap() * 21
+//! });
+//! assert!(result.report.is_pass());
+//! assert_eq!(result.output, Some(42));
+//! ```
+
+pub mod buggify;
+pub mod harness;
+pub mod hash;
+pub mod log;
+pub mod node;
+pub mod outcome;
+pub mod rng;
+pub mod schedule;
+pub mod sim;
+pub mod task;
+pub mod time;
+pub mod trace;
+mod world;
+
+pub use node::{NodeId, NodeState};
+pub use outcome::{Outcome, Report};
+pub use rng::{Probability, SimRng};
+pub use schedule::{FaultSchedule, ScheduledFault, Swarm};
+pub use sim::{seed, RunResult, Sim, SimConfig};
+pub use sim_runtime_macros::test;
+pub use task::{spawn, spawn_named, spawn_on, yield_now, JoinError, JoinHandle};
+pub use world::{extension, is_running};
+
+/// A named random stream of the running simulation, independent of every other name.
+pub fn rng(name: &str) -> SimRng {
+    world::with(|w| w.root_rng.fork(name))
+}
+
+/// Runs `f` on the simulation's shared "user" stream (for test code that needs a few
+/// random draws without naming a stream).
+pub fn with_rng<R>(f: impl FnOnce(&mut SimRng) -> R) -> R {
+    world::with(|w| f(&mut w.user_rng))
+}

@@ -1,0 +1,243 @@
+//! Virtual time: an `Instant` that only the executor advances, and the futures that wait
+//! on it (`sleep`, `sleep_until`, `timeout`, `interval`).
+//!
+//! Durations are plain `std::time::Duration`: a length of time is not a clock reading, so
+//! it is safe to share with the standard library.
+
+use std::fmt;
+use std::future::Future;
+use std::ops::{Add, AddAssign, Sub};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+pub use std::time::Duration;
+
+use crate::world;
+
+/// A point in virtual time, in nanoseconds since the simulation started.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Instant(u64);
+
+impl Instant {
+    /// The moment the simulation starts.
+    pub const START: Instant = Instant(0);
+
+    pub const fn from_nanos(nanos: u64) -> Self {
+        Instant(nanos)
+    }
+
+    pub const fn as_nanos(self) -> u64 {
+        self.0
+    }
+
+    /// The time since the simulation started.
+    pub fn elapsed_since_start(self) -> Duration {
+        Duration::from_nanos(self.0)
+    }
+
+    /// `self - earlier`, saturating at zero.
+    pub fn duration_since(self, earlier: Instant) -> Duration {
+        Duration::from_nanos(self.0.saturating_sub(earlier.0))
+    }
+
+    pub fn checked_add(self, d: Duration) -> Option<Instant> {
+        u64::try_from(d.as_nanos()).ok().and_then(|n| self.0.checked_add(n)).map(Instant)
+    }
+
+    pub fn saturating_add(self, d: Duration) -> Instant {
+        self.checked_add(d).unwrap_or(Instant(u64::MAX))
+    }
+}
+
+impl Add<Duration> for Instant {
+    type Output = Instant;
+    fn add(self, d: Duration) -> Instant {
+        self.saturating_add(d)
+    }
+}
+
+impl AddAssign<Duration> for Instant {
+    fn add_assign(&mut self, d: Duration) {
+        *self = *self + d;
+    }
+}
+
+impl Sub<Duration> for Instant {
+    type Output = Instant;
+    fn sub(self, d: Duration) -> Instant {
+        Instant(self.0.saturating_sub(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+    }
+}
+
+impl Sub<Instant> for Instant {
+    type Output = Duration;
+    fn sub(self, earlier: Instant) -> Duration {
+        self.duration_since(earlier)
+    }
+}
+
+impl fmt::Display for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0 / 1_000_000;
+        let us = (self.0 / 1_000) % 1_000;
+        write!(f, "{}.{:03}{:03}s", ms / 1000, ms % 1000, us)
+    }
+}
+
+/// The current virtual time as the calling node's clock reads it (skew and drift
+/// applied). Outside a node, or without skew, this is the simulation's true time.
+pub fn now() -> Instant {
+    world::with(|w| w.local_now())
+}
+
+/// The simulation's true time, which no node can read directly in real life but
+/// checkers and traces use.
+pub fn now_global() -> Instant {
+    world::with(|w| w.now)
+}
+
+/// Waits for `duration` of the calling node's clock.
+pub fn sleep(duration: Duration) -> Sleep {
+    let deadline = world::with(|w| {
+        let local = w.global_duration(duration);
+        w.now + local
+    });
+    Sleep::new(deadline)
+}
+
+/// Waits until the calling node's clock reads `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    let global = world::with(|w| w.local_to_global(deadline));
+    Sleep::new(global)
+}
+
+/// A timer future. Dropping it cancels the timer.
+#[must_use = "futures do nothing unless awaited"]
+pub struct Sleep {
+    deadline: Instant,
+    timer: Option<world::TimerKey>,
+}
+
+impl Sleep {
+    fn new(deadline: Instant) -> Self {
+        Sleep { deadline, timer: None }
+    }
+
+    /// The true (global) time at which this sleep ends.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (used by `interval`), keeping the registration.
+    pub fn reset(&mut self, deadline: Instant) {
+        if let Some(key) = self.timer.take() {
+            world::try_with(|w| w.cancel_timer(key));
+        }
+        self.deadline = world::with(|w| w.local_to_global(deadline));
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        world::with(|w| {
+            if w.now >= this.deadline {
+                if let Some(key) = this.timer.take() {
+                    w.cancel_timer(key);
+                }
+                return Poll::Ready(());
+            }
+            match this.timer {
+                Some(key) => w.update_timer_waker(key, cx.waker()),
+                None => this.timer = Some(w.add_timer(this.deadline, cx.waker().clone())),
+            }
+            Poll::Pending
+        })
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        if let Some(key) = self.timer.take() {
+            // The world may already be gone when a simulation is torn down.
+            world::try_with(|w| w.cancel_timer(key));
+        }
+    }
+}
+
+/// The error of a `timeout` whose deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("deadline elapsed")]
+pub struct Elapsed;
+
+/// Runs `future` but gives up after `duration` of virtual time.
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout { future, sleep: sleep(duration) }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`timeout`].
+    #[must_use = "futures do nothing unless awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        match Pin::new(this.sleep).poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(Elapsed)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Ticks every `period`, starting one period from now. A tick that is late (the task was
+/// busy or its node paused) is delivered at once, and the schedule keeps its phase.
+pub fn interval(period: Duration) -> Interval {
+    assert!(!period.is_zero(), "interval period must be non-zero");
+    let start = now();
+    Interval { period, next: start + period, sleep: None }
+}
+
+/// The ticker of [`interval`].
+pub struct Interval {
+    period: Duration,
+    next: Instant,
+    sleep: Option<Sleep>,
+}
+
+impl Interval {
+    /// Waits for the next tick and returns its scheduled (local) time.
+    pub async fn tick(&mut self) -> Instant {
+        let at = self.next;
+        let sleep = self.sleep.get_or_insert_with(|| sleep_until(at));
+        sleep.await;
+        self.sleep = None;
+        let current = now();
+        self.next = at + self.period;
+        // Skip ticks that were missed entirely rather than firing a burst.
+        while self.next <= current {
+            self.next += self.period;
+        }
+        at
+    }
+
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+}
+
+/// Waits until the simulation's true time reaches `deadline` (no clock skew applied).
+pub fn sleep_until_global(deadline: Instant) -> Sleep {
+    Sleep::new(deadline)
+}
