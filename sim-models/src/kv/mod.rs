@@ -1,0 +1,1 @@
+//! A Redis-like store (being written).

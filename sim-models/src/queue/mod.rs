@@ -1,0 +1,1 @@
+//! A Kafka-like log (being written).

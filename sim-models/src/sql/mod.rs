@@ -1,0 +1,1 @@
+//! A PostgreSQL-like database (being written).
