@@ -26,7 +26,12 @@ pub(crate) struct BuggifyState {
 impl BuggifyState {
     pub(crate) fn new(root: &SimRng) -> Self {
         let rng = root.fork("sim-runtime.buggify");
-        BuggifyState { enabled: false, site_seed: rng.seed(), rng, sites: BTreeMap::new() }
+        BuggifyState {
+            enabled: false,
+            site_seed: rng.seed(),
+            rng,
+            sites: BTreeMap::new(),
+        }
     }
 
     pub(crate) fn set_enabled(&mut self, on: bool) {
@@ -34,7 +39,11 @@ impl BuggifyState {
     }
 
     pub(crate) fn enabled_sites(&self) -> Vec<String> {
-        self.sites.iter().filter(|(_, on)| **on).map(|(s, _)| s.to_string()).collect()
+        self.sites
+            .iter()
+            .filter(|(_, on)| **on)
+            .map(|(s, _)| s.to_string())
+            .collect()
     }
 
     fn fire(&mut self, site: &'static str, p: Probability) -> bool {
@@ -62,7 +71,10 @@ pub fn fire(site: &'static str, probability: f64) -> bool {
 #[macro_export]
 macro_rules! buggify {
     () => {
-        $crate::buggify::fire(concat!(file!(), ":", line!(), ":", column!()), $crate::buggify::DEFAULT_FIRE)
+        $crate::buggify::fire(
+            concat!(file!(), ":", line!(), ":", column!()),
+            $crate::buggify::DEFAULT_FIRE,
+        )
     };
     ($p:expr) => {
         $crate::buggify::fire(concat!(file!(), ":", line!(), ":", column!()), $p)

@@ -64,7 +64,9 @@ impl EnvSettings {
             match lookup(var) {
                 None => Ok(None),
                 Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => parse_seed(&v).map(Some).ok_or(EnvError::BadSeed { var, value: v }),
+                Some(v) => parse_seed(&v)
+                    .map(Some)
+                    .ok_or(EnvError::BadSeed { var, value: v }),
             }
         };
         let seed = seed_var("SIM_SEED")?;
@@ -74,17 +76,30 @@ impl EnvSettings {
             Some(v) if v.trim().is_empty() => None,
             Some(v) => match v.trim().parse::<u64>() {
                 Ok(n) if n > 0 => Some(n),
-                _ => return Err(EnvError::BadCount { var: "SIM_SEEDS", value: v }),
+                _ => {
+                    return Err(EnvError::BadCount {
+                        var: "SIM_SEEDS",
+                        value: v,
+                    })
+                }
             },
         };
         let check_determinism = match lookup("SIM_CHECK_DETERMINISM").as_deref().map(str::trim) {
             None | Some("") | Some("0") | Some("false") => false,
             Some("1") | Some("true") => true,
             Some(other) => {
-                return Err(EnvError::BadFlag { var: "SIM_CHECK_DETERMINISM", value: other.to_string() })
+                return Err(EnvError::BadFlag {
+                    var: "SIM_CHECK_DETERMINISM",
+                    value: other.to_string(),
+                })
             }
         };
-        Ok(EnvSettings { seed, seeds, base, check_determinism })
+        Ok(EnvSettings {
+            seed,
+            seeds,
+            base,
+            check_determinism,
+        })
     }
 
     /// The seeds to run, given the test's default count.
@@ -136,7 +151,11 @@ pub struct Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(d) = &self.divergence {
-            writeln!(f, "non-determinism: seed {:#x} gave two different traces", self.report.seed)?;
+            writeln!(
+                f,
+                "non-determinism: seed {:#x} gave two different traces",
+                self.report.seed
+            )?;
             writeln!(f, "{d}")?;
         }
         if let Some(e) = &self.error {
@@ -158,7 +177,12 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(package: &str, test: impl Into<String>) -> Self {
-        Harness { package: package.to_string(), test: test.into(), default_seeds: DEFAULT_SEEDS, config: SimConfig::default() }
+        Harness {
+            package: package.to_string(),
+            test: test.into(),
+            default_seeds: DEFAULT_SEEDS,
+            config: SimConfig::default(),
+        }
     }
 
     /// How many seeds a sweep runs when `SIM_SEEDS` is unset.
@@ -173,7 +197,10 @@ impl Harness {
     }
 
     pub fn replay_line(&self, seed: u64) -> String {
-        format!("SIM_SEED={seed:#x} cargo test -p {} {}", self.package, self.test)
+        format!(
+            "SIM_SEED={seed:#x} cargo test -p {} {}",
+            self.package, self.test
+        )
     }
 
     /// Runs every seed; panics with the first failure's report and replay line.
@@ -202,7 +229,11 @@ impl Harness {
         let seeds = env.seed_list(self.default_seeds);
         if env.seed.is_none() {
             let base = env.base.unwrap_or(DEFAULT_SEED_BASE);
-            eprintln!("sim: {} runs {} seeds from SIM_SEED_BASE={base:#x}", self.test, seeds.len());
+            eprintln!(
+                "sim: {} runs {} seeds from SIM_SEED_BASE={base:#x}",
+                self.test,
+                seeds.len()
+            );
         }
         for &seed in &seeds {
             self.run_seed(seed, env.check_determinism, body)?;
@@ -211,21 +242,33 @@ impl Harness {
     }
 
     /// Runs one seed (twice when checking determinism).
-    pub fn run_seed<F, Fut>(&self, seed: u64, check_determinism: bool, body: &F) -> Result<Report, Box<Failure>>
+    pub fn run_seed<F, Fut>(
+        &self,
+        seed: u64,
+        check_determinism: bool,
+        body: &F,
+    ) -> Result<Report, Box<Failure>>
     where
         F: Fn() -> Fut,
         Fut: Future + 'static,
         Fut::Output: TestOutput + 'static,
     {
         let replay = self.replay_line(seed);
-        let mut sim = Sim::new(seed).config(self.config.clone()).replay_line(replay.clone());
+        let mut sim = Sim::new(seed)
+            .config(self.config.clone())
+            .replay_line(replay.clone());
         if check_determinism {
             sim = sim.record_events();
         }
         let first = sim.run(body);
         let error = first.output.and_then(TestOutput::into_failure);
         if !first.report.is_pass() || error.is_some() {
-            return Err(Box::new(Failure { report: first.report, error, divergence: None, replay }));
+            return Err(Box::new(Failure {
+                report: first.report,
+                error,
+                divergence: None,
+                replay,
+            }));
         }
         if check_determinism {
             let reference = Rc::new(first.recording.unwrap_or_default());
@@ -235,11 +278,24 @@ impl Harness {
                 .compare_with(reference)
                 .run(body);
             if let Some(d) = second.divergence {
-                return Err(Box::new(Failure { report: second.report, error: None, divergence: Some(d), replay }));
+                return Err(Box::new(Failure {
+                    report: second.report,
+                    error: None,
+                    divergence: Some(d),
+                    replay,
+                }));
             }
             if second.report.fingerprint != first.report.fingerprint {
-                let d = Divergence { first: None, second: None };
-                return Err(Box::new(Failure { report: second.report, error: None, divergence: Some(d), replay }));
+                let d = Divergence {
+                    first: None,
+                    second: None,
+                };
+                return Err(Box::new(Failure {
+                    report: second.report,
+                    error: None,
+                    divergence: Some(d),
+                    replay,
+                }));
             }
         }
         Ok(first.report)

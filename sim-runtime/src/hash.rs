@@ -27,7 +27,9 @@ impl Default for StableHasher {
 
 impl StableHasher {
     pub const fn new() -> Self {
-        StableHasher { state: 0xcbf2_9ce4_8422_2325 }
+        StableHasher {
+            state: 0xcbf2_9ce4_8422_2325,
+        }
     }
 
     pub const fn with_state(state: u64) -> Self {

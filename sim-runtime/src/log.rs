@@ -17,7 +17,10 @@ impl FormatTime for SimStamp {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
         let stamp = world::try_with(|w| {
             let node = w.current_node();
-            let task = w.current_task().map(|t| t.to_string()).unwrap_or_else(|| "-".into());
+            let task = w
+                .current_task()
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into());
             format!("[{} {} {}]", w.now, w.node_name(node), task)
         });
         write!(w, "{}", stamp.unwrap_or_else(|| "[-]".to_string()))
@@ -28,7 +31,9 @@ impl FormatTime for SimStamp {
 /// [`SimStamp`] stamps, filtered by `RUST_LOG` (default `warn`). Safe to call many times.
 pub fn init() {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".to_string());
-    let level = filter.parse::<tracing::Level>().unwrap_or(tracing::Level::WARN);
+    let level = filter
+        .parse::<tracing::Level>()
+        .unwrap_or(tracing::Level::WARN);
     let _ = tracing_subscriber::fmt()
         .with_timer(SimStamp)
         .with_max_level(level)

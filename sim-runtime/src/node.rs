@@ -117,7 +117,12 @@ pub struct NodeConfig {
 
 impl Default for NodeConfig {
     fn default() -> Self {
-        NodeConfig { cores: 1, memory_budget: None, clock_skew_nanos: 0, clock_drift_ppm: 0 }
+        NodeConfig {
+            cores: 1,
+            memory_budget: None,
+            clock_skew_nanos: 0,
+            clock_drift_ppm: 0,
+        }
     }
 }
 
@@ -132,7 +137,10 @@ pub struct NodeBuilder {
 
 /// Starts describing a node named `name`.
 pub fn node(name: impl Into<String>) -> NodeBuilder {
-    NodeBuilder { name: name.into(), config: NodeConfig::default() }
+    NodeBuilder {
+        name: name.into(),
+        config: NodeConfig::default(),
+    }
 }
 
 impl NodeBuilder {
@@ -292,7 +300,12 @@ pub fn current() -> NodeId {
 
 /// Finds a node by name.
 pub fn lookup(name: &str) -> Option<NodeId> {
-    world::with(|w| w.nodes.iter().position(|n| n.name == name).map(|i| NodeId(i as u32)))
+    world::with(|w| {
+        w.nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|i| NodeId(i as u32))
+    })
 }
 
 /// Every node, in creation order.
@@ -362,12 +375,23 @@ pub async fn reserve_memory(bytes: u64) -> MemoryGuard {
         let used = n.memory_used.saturating_add(bytes);
         match n.config.memory_budget {
             Some(budget) if used > budget => {
-                w.core_event(id, w.current_task(), EventKind::NodeOom { requested: bytes, budget });
+                w.core_event(
+                    id,
+                    w.current_task(),
+                    EventKind::NodeOom {
+                        requested: bytes,
+                        budget,
+                    },
+                );
                 Verdict::Oom(id)
             }
             _ => {
                 n.memory_used = used;
-                Verdict::Granted(MemoryGuard { node: id, incarnation: n.incarnation, bytes })
+                Verdict::Granted(MemoryGuard {
+                    node: id,
+                    incarnation: n.incarnation,
+                    bytes,
+                })
             }
         }
     });

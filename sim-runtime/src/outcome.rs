@@ -23,8 +23,16 @@ pub struct BlockedTask {
 
 impl fmt::Display for BlockedTask {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name = if self.name.is_empty() { "<unnamed>" } else { &self.name };
-        write!(f, "{} on node {}: {} (spawned at {})", self.task, self.node, name, self.spawned_at)
+        let name = if self.name.is_empty() {
+            "<unnamed>"
+        } else {
+            &self.name
+        };
+        write!(
+            f,
+            "{} on node {}: {} (spawned at {})",
+            self.task, self.node, name, self.spawned_at
+        )
     }
 }
 
@@ -35,7 +43,13 @@ pub enum Outcome {
     /// The main future completed.
     Pass,
     /// A task panicked: a bug in the code under test (or an assertion that failed).
-    Panic { message: String, node: String, task: Option<TaskId>, task_name: String, location: Option<String> },
+    Panic {
+        message: String,
+        node: String,
+        task: Option<TaskId>,
+        task_name: String,
+        location: Option<String>,
+    },
     /// The main future is pending, nothing is runnable and no timer is set.
     Deadlock { blocked: Vec<BlockedTask> },
     /// Virtual time passed the configured limit.
@@ -54,7 +68,13 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Outcome::Pass => write!(f, "pass"),
-            Outcome::Panic { message, node, task, task_name, location } => {
+            Outcome::Panic {
+                message,
+                node,
+                task,
+                task_name,
+                location,
+            } => {
                 write!(f, "panic on node {node}")?;
                 if let Some(t) = task {
                     write!(f, " in task {t}")?;
@@ -68,7 +88,10 @@ impl fmt::Display for Outcome {
                 write!(f, ": {message}")
             }
             Outcome::Deadlock { blocked } => {
-                writeln!(f, "deadlock: the main future is pending, nothing can run and no timer is set")?;
+                writeln!(
+                    f,
+                    "deadlock: the main future is pending, nothing can run and no timer is set"
+                )?;
                 writeln!(f, "blocked tasks ({}):", blocked.len())?;
                 for b in blocked {
                     writeln!(f, "  {b}")?;
@@ -115,7 +138,11 @@ impl fmt::Display for Report {
             self.time, self.steps, self.events, self.fingerprint
         )?;
         if !self.buggify_sites.is_empty() {
-            writeln!(f, "  buggify sites enabled: {}", self.buggify_sites.join(", "))?;
+            writeln!(
+                f,
+                "  buggify sites enabled: {}",
+                self.buggify_sites.join(", ")
+            )?;
         }
         if !self.outcome.is_pass() && !self.last_events.is_empty() {
             writeln!(f, "  last {} events:", self.last_events.len())?;
@@ -147,7 +174,9 @@ pub(crate) fn install_panic_hook() {
             let in_sim = IN_SIM.with(|s| *s.borrow());
             if in_sim {
                 let message = payload_message(info.payload());
-                let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+                let location = info
+                    .location()
+                    .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
                 LAST_PANIC.with(|p| *p.borrow_mut() = Some((message, location)));
             } else {
                 previous(info);
@@ -161,7 +190,9 @@ pub(crate) fn set_in_sim(v: bool) {
 }
 
 pub(crate) fn take_panic_info() -> (String, Option<String>) {
-    LAST_PANIC.with(|p| p.borrow_mut().take()).unwrap_or_else(|| ("<unknown panic>".to_string(), None))
+    LAST_PANIC
+        .with(|p| p.borrow_mut().take())
+        .unwrap_or_else(|| ("<unknown panic>".to_string(), None))
 }
 
 fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -76,7 +76,10 @@ pub struct SimRng {
 
 impl SimRng {
     pub fn new(seed: u64) -> Self {
-        SimRng { inner: ChaCha8Rng::seed_from_u64(seed), seed }
+        SimRng {
+            inner: ChaCha8Rng::seed_from_u64(seed),
+            seed,
+        }
     }
 
     /// The seed this stream was made from.
@@ -208,13 +211,18 @@ mod tests {
         assert!(Probability::new(1.5).is_err());
         assert!(Probability::new(f64::NAN).is_err());
         assert!(serde_json::from_str::<Probability>("2.0").is_err());
-        assert_eq!(serde_json::from_str::<Probability>("0.25").unwrap().get(), 0.25);
+        assert_eq!(
+            serde_json::from_str::<Probability>("0.25").unwrap().get(),
+            0.25
+        );
     }
 
     #[test]
     fn chance_matches_probability_roughly() {
         let mut r = SimRng::new(3);
-        let hits = (0..10_000).filter(|_| r.chance(Probability::of(0.3))).count();
+        let hits = (0..10_000)
+            .filter(|_| r.chance(Probability::of(0.3)))
+            .count();
         assert!((2_800..3_200).contains(&hits), "{hits}");
     }
 

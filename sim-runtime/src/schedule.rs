@@ -139,10 +139,14 @@ where
     F: Clone + fmt::Debug + 'static,
     S: Strategy<Value = F> + 'static,
 {
-    let horizon_ms = u64::try_from(horizon.as_millis()).unwrap_or(u64::MAX).max(1);
+    let horizon_ms = u64::try_from(horizon.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
     proptest::collection::vec((0..horizon_ms, fault), 0..=max_faults).prop_map(|items| {
-        let mut faults: Vec<ScheduledFault<F>> =
-            items.into_iter().map(|(at_ms, fault)| ScheduledFault { at_ms, fault }).collect();
+        let mut faults: Vec<ScheduledFault<F>> = items
+            .into_iter()
+            .map(|(at_ms, fault)| ScheduledFault { at_ms, fault })
+            .collect();
         faults.sort_by_key(|f| f.at_ms);
         FaultSchedule { faults }
     })

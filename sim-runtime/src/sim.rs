@@ -64,7 +64,14 @@ pub struct RunResult<T> {
 
 impl Sim {
     pub fn new(seed: u64) -> Self {
-        Sim { seed, config: SimConfig::default(), jsonl: None, record: false, compare: None, replay: None }
+        Sim {
+            seed,
+            config: SimConfig::default(),
+            jsonl: None,
+            record: false,
+            compare: None,
+            replay: None,
+        }
     }
 
     pub fn config(mut self, config: SimConfig) -> Self {
@@ -137,9 +144,14 @@ impl Sim {
         }
         world::install(world);
         outcome::set_in_sim(true);
-        let mut handle = task::spawn_on_named(NodeId::MAIN, "main", std::panic::Location::caller(), main());
+        let mut handle =
+            task::spawn_on_named(NodeId::MAIN, "main", std::panic::Location::caller(), main());
         let outcome = drive(&mut handle);
-        let output = if outcome.is_pass() { take_output(&mut handle) } else { None };
+        let output = if outcome.is_pass() {
+            take_output(&mut handle)
+        } else {
+            None
+        };
         drop(handle);
         world::teardown();
         outcome::set_in_sim(false);

@@ -131,7 +131,10 @@ impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let aborted = self.aborted;
-        let task = self.task.as_mut().expect("JoinHandle polled after completion");
+        let task = self
+            .task
+            .as_mut()
+            .expect("JoinHandle polled after completion");
         match Pin::new(task).poll(cx) {
             Poll::Ready(Some(v)) => {
                 self.task = None;
@@ -139,7 +142,11 @@ impl<T> Future for JoinHandle<T> {
             }
             Poll::Ready(None) => {
                 self.task = None;
-                Poll::Ready(Err(if aborted { JoinError::Aborted } else { JoinError::Killed }))
+                Poll::Ready(Err(if aborted {
+                    JoinError::Aborted
+                } else {
+                    JoinError::Killed
+                }))
             }
             Poll::Pending => Poll::Pending,
         }
@@ -196,12 +203,20 @@ where
     F::Output: 'static,
 {
     let meta = world::with(|w| w.register_task(node, name, location));
-    let wrapped = TaskFuture { state: TaskState::Running { fut: future }, meta, registered: false };
+    let wrapped = TaskFuture {
+        state: TaskState::Running { fut: future },
+        meta,
+        registered: false,
+    };
     let (runnable, task) = async_task::Builder::new()
         .metadata(meta)
         .spawn_local(move |_| wrapped, schedule);
     runnable.schedule();
-    JoinHandle { task: Some(task), meta, aborted: false }
+    JoinHandle {
+        task: Some(task),
+        meta,
+        aborted: false,
+    }
 }
 
 fn schedule(runnable: async_task::Runnable<TaskMeta>) {

@@ -14,8 +14,19 @@ pub use std::time::Duration;
 use crate::world;
 
 /// A point in virtual time, in nanoseconds since the simulation started.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(transparent)]
 pub struct Instant(u64);
 
@@ -42,7 +53,10 @@ impl Instant {
     }
 
     pub fn checked_add(self, d: Duration) -> Option<Instant> {
-        u64::try_from(d.as_nanos()).ok().and_then(|n| self.0.checked_add(n)).map(Instant)
+        u64::try_from(d.as_nanos())
+            .ok()
+            .and_then(|n| self.0.checked_add(n))
+            .map(Instant)
     }
 
     pub fn saturating_add(self, d: Duration) -> Instant {
@@ -66,7 +80,10 @@ impl AddAssign<Duration> for Instant {
 impl Sub<Duration> for Instant {
     type Output = Instant;
     fn sub(self, d: Duration) -> Instant {
-        Instant(self.0.saturating_sub(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)))
+        Instant(
+            self.0
+                .saturating_sub(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
+        )
     }
 }
 
@@ -121,7 +138,10 @@ pub struct Sleep {
 
 impl Sleep {
     fn new(deadline: Instant) -> Self {
-        Sleep { deadline, timer: None }
+        Sleep {
+            deadline,
+            timer: None,
+        }
     }
 
     /// The true (global) time at which this sleep ends.
@@ -174,7 +194,10 @@ pub struct Elapsed;
 
 /// Runs `future` but gives up after `duration` of virtual time.
 pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
-    Timeout { future, sleep: sleep(duration) }
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -206,7 +229,11 @@ impl<F: Future> Future for Timeout<F> {
 pub fn interval(period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");
     let start = now();
-    Interval { period, next: start + period, sleep: None }
+    Interval {
+        period,
+        next: start + period,
+        sleep: None,
+    }
 }
 
 /// The ticker of [`interval`].

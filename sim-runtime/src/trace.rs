@@ -33,19 +33,28 @@ impl fmt::Display for TaskId {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum EventKind {
-    TaskSpawn { name: &'static str },
+    TaskSpawn {
+        name: &'static str,
+    },
     TaskPoll,
     TaskComplete,
     TaskAbort,
     TimerFire,
-    NodeStart { name: String },
+    NodeStart {
+        name: String,
+    },
     NodeKill,
     NodeRestart,
     NodePause,
     NodeResume,
-    NodeOom { requested: u64, budget: u64 },
+    NodeOom {
+        requested: u64,
+        budget: u64,
+    },
     /// An event added by an upper crate or user code.
-    Custom { name: &'static str },
+    Custom {
+        name: &'static str,
+    },
 }
 
 impl EventKind {
@@ -212,8 +221,16 @@ pub struct Divergence {
 
 impl fmt::Display for Divergence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let show = |e: &Option<Event>| e.as_ref().map_or("<end of trace>".to_string(), |e| e.to_string());
-        write!(f, "first run:  {}\nsecond run: {}", show(&self.first), show(&self.second))
+        let show = |e: &Option<Event>| {
+            e.as_ref()
+                .map_or("<end of trace>".to_string(), |e| e.to_string())
+        };
+        write!(
+            f,
+            "first run:  {}\nsecond run: {}",
+            show(&self.first),
+            show(&self.second)
+        )
     }
 }
 
@@ -301,7 +318,13 @@ impl Trace {
 
     /// Records a core event (no custom fields).
     #[inline]
-    pub(crate) fn core(&mut self, time: Instant, node: NodeId, task: Option<TaskId>, kind: EventKind) {
+    pub(crate) fn core(
+        &mut self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        kind: EventKind,
+    ) {
         self.scratch.clear();
         self.push(time, node, task, kind);
     }
@@ -361,16 +384,33 @@ impl Trace {
                 self.ring_head = (self.ring_head + 1) % self.ring_capacity;
             } else {
                 let fields = self.scratch.clone();
-                self.ring.push(Event { seq, time, node, task, kind: kind.clone(), fields });
+                self.ring.push(Event {
+                    seq,
+                    time,
+                    node,
+                    task,
+                    kind: kind.clone(),
+                    fields,
+                });
             }
         }
         let others = self.jsonl.is_some()
             || self.record.is_some()
             || self.compare.as_ref().is_some_and(|c| c.1.is_none())
-            || self.captures.iter().any(|(p, _)| kind.name().starts_with(p.as_str()));
+            || self
+                .captures
+                .iter()
+                .any(|(p, _)| kind.name().starts_with(p.as_str()));
         if others {
             let fields = self.scratch.clone();
-            self.fan_out(Event { seq, time, node, task, kind, fields });
+            self.fan_out(Event {
+                seq,
+                time,
+                node,
+                task,
+                kind,
+                fields,
+            });
         }
     }
 
@@ -390,7 +430,10 @@ impl Trace {
             if found.is_none() {
                 let expected = reference.get(event.seq as usize);
                 if expected != Some(&event) {
-                    *found = Some(Divergence { first: expected.cloned(), second: Some(event.clone()) });
+                    *found = Some(Divergence {
+                        first: expected.cloned(),
+                        second: Some(event.clone()),
+                    });
                 }
             }
         }

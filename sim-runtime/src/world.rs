@@ -8,8 +8,8 @@
 
 use std::any::{Any, TypeId};
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BinaryHeap};
 use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::panic::Location;
 use std::rc::Rc;
 use std::task::Waker;
@@ -76,7 +76,10 @@ pub fn is_running() -> bool {
 pub(crate) fn install(world: World) {
     WORLD.with(|cell| {
         let mut slot = cell.borrow_mut();
-        assert!(slot.is_none(), "a simulation is already running on this thread; simulations do not nest");
+        assert!(
+            slot.is_none(),
+            "a simulation is already running on this thread; simulations do not nest"
+        );
         *slot = Some(world);
     });
 }
@@ -225,7 +228,11 @@ impl World {
         self.current.map(|m| TaskId(m.id))
     }
 
-    pub(crate) fn emit_custom<T: serde::Serialize + ?Sized>(&mut self, name: &'static str, fields: &T) {
+    pub(crate) fn emit_custom<T: serde::Serialize + ?Sized>(
+        &mut self,
+        name: &'static str,
+        fields: &T,
+    ) {
         let node = self.current_node();
         let task = self.current_task();
         self.trace.custom(self.now, node, task, name, fields);
@@ -242,7 +249,9 @@ impl World {
             .extensions
             .entry(TypeId::of::<T>())
             .or_insert_with(|| Rc::new(T::default()) as Rc<dyn Any>);
-        Rc::clone(entry).downcast::<T>().expect("extension map keyed by TypeId")
+        Rc::clone(entry)
+            .downcast::<T>()
+            .expect("extension map keyed by TypeId")
     }
 
     // ----- clocks -----
@@ -276,7 +285,8 @@ impl World {
         if cfg.clock_drift_ppm == 0 {
             return local;
         }
-        let n = local.as_nanos() * 1_000_000 / (1_000_000 + cfg.clock_drift_ppm as i128).max(1) as u128;
+        let n =
+            local.as_nanos() * 1_000_000 / (1_000_000 + cfg.clock_drift_ppm as i128).max(1) as u128;
         Duration::from_nanos(n.min(u64::MAX as u128) as u64)
     }
 
@@ -285,7 +295,12 @@ impl World {
     pub(crate) fn add_timer(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
         self.timer_seq += 1;
         let seq = self.timer_seq;
-        let entry = TimerEntry { seq, waker, task: self.current_task(), node: self.current_node() };
+        let entry = TimerEntry {
+            seq,
+            waker,
+            task: self.current_task(),
+            node: self.current_node(),
+        };
         let key = self.timer_slab.insert(entry) as u32;
         self.timers.push(Reverse((deadline, seq, key)));
         TimerKey { key, seq }
@@ -330,7 +345,8 @@ impl World {
             let live = matches!(self.timer_slab.get(key as usize), Some(e) if e.seq == seq);
             if live {
                 let e = self.timer_slab.remove(key as usize);
-                self.trace.core(self.now, e.node, e.task, EventKind::TimerFire);
+                self.trace
+                    .core(self.now, e.node, e.task, EventKind::TimerFire);
                 wakers.push(e.waker);
             }
         }
@@ -347,13 +363,26 @@ impl World {
         let id = self.next_task_id;
         self.next_task_id += 1;
         let killed = !self.nodes[node.index()].state.is_alive();
-        let key = self.tasks.insert(TaskEntry { id, node, killed, waker: None, name, location }) as u32;
+        let key = self.tasks.insert(TaskEntry {
+            id,
+            node,
+            killed,
+            waker: None,
+            name,
+            location,
+        }) as u32;
         self.core_event(node, Some(TaskId(id)), EventKind::TaskSpawn { name });
-        TaskMeta { id, key, node: node.0 }
+        TaskMeta {
+            id,
+            key,
+            node: node.0,
+        }
     }
 
     pub(crate) fn task_entry(&mut self, meta: TaskMeta) -> Option<&mut TaskEntry> {
-        self.tasks.get_mut(meta.key as usize).filter(|e| e.id == meta.id)
+        self.tasks
+            .get_mut(meta.key as usize)
+            .filter(|e| e.id == meta.id)
     }
 
     pub(crate) fn finish_task(&mut self, meta: TaskMeta, aborted: bool) -> Option<Waker> {
@@ -362,7 +391,11 @@ impl World {
             return None;
         }
         let entry = self.tasks.remove(meta.key as usize);
-        let kind = if aborted { EventKind::TaskAbort } else { EventKind::TaskComplete };
+        let kind = if aborted {
+            EventKind::TaskAbort
+        } else {
+            EventKind::TaskComplete
+        };
         self.core_event(entry.node, Some(TaskId(meta.id)), kind);
         entry.waker
     }
@@ -387,7 +420,10 @@ impl World {
     /// Marks a task killed and returns its waker so it gets polled once more to drop its
     /// future (never the user's future).
     pub(crate) fn kill_task(&mut self, meta_key: u32, id: u64) -> Option<Waker> {
-        let e = self.tasks.get_mut(meta_key as usize).filter(|e| e.id == id)?;
+        let e = self
+            .tasks
+            .get_mut(meta_key as usize)
+            .filter(|e| e.id == id)?;
         e.killed = true;
         e.waker.clone()
     }
@@ -481,7 +517,11 @@ pub(crate) fn step() -> Step {
                 w.steps += 1;
                 w.current = Some(meta);
                 if w.limits.trace_polls {
-                    w.core_event(NodeId(meta.node), Some(TaskId(meta.id)), EventKind::TaskPoll);
+                    w.core_event(
+                        NodeId(meta.node),
+                        Some(TaskId(meta.id)),
+                        EventKind::TaskPoll,
+                    );
                 }
             });
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));
@@ -490,7 +530,11 @@ pub(crate) fn step() -> Step {
                 w.current = None;
                 if panicked && w.panic.is_none() {
                     let (message, location) = crate::outcome::take_panic_info();
-                    let task_name = w.tasks.get(meta.key as usize).filter(|e| e.id == meta.id).map_or("?", |e| e.name);
+                    let task_name = w
+                        .tasks
+                        .get(meta.key as usize)
+                        .filter(|e| e.id == meta.id)
+                        .map_or("?", |e| e.name);
                     w.panic = Some(PanicRecord {
                         message,
                         location,

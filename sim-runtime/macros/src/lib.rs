@@ -22,7 +22,9 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut buggify = false;
     for meta in args {
         match &meta {
-            Meta::NameValue(nv) if nv.path.is_ident("seeds") || nv.path.is_ident("time_limit_secs") => {
+            Meta::NameValue(nv)
+                if nv.path.is_ident("seeds") || nv.path.is_ident("time_limit_secs") =>
+            {
                 let value = match &nv.value {
                     Expr::Lit(l) => match &l.lit {
                         Lit::Int(i) => i.base10_parse::<u64>().ok(),
@@ -31,7 +33,9 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
                     _ => None,
                 };
                 let Some(v) = value else {
-                    return syn::Error::new_spanned(&nv.value, "expected an integer").to_compile_error().into();
+                    return syn::Error::new_spanned(&nv.value, "expected an integer")
+                        .to_compile_error()
+                        .into();
                 };
                 if nv.path.is_ident("seeds") {
                     seeds = Some(v);
@@ -41,16 +45,22 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             }
             Meta::Path(p) if p.is_ident("buggify") => buggify = true,
             other => {
-                return syn::Error::new_spanned(other, "unknown option: expected `seeds = N`, `time_limit_secs = N` or `buggify`")
-                    .to_compile_error()
-                    .into()
+                return syn::Error::new_spanned(
+                    other,
+                    "unknown option: expected `seeds = N`, `time_limit_secs = N` or `buggify`",
+                )
+                .to_compile_error()
+                .into()
             }
         }
     }
     if input.sig.asyncness.is_none() {
-        return syn::Error::new_spanned(input.sig.fn_token, "#[sim_runtime::test] needs an async fn")
-            .to_compile_error()
-            .into();
+        return syn::Error::new_spanned(
+            input.sig.fn_token,
+            "#[sim_runtime::test] needs an async fn",
+        )
+        .to_compile_error()
+        .into();
     }
     let attrs = &input.attrs;
     let vis = &input.vis;
@@ -58,7 +68,8 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let output = &input.sig.output;
     let body = &input.block;
     let seeds = seeds.map(|n| quote!(.seeds(#n)));
-    let limit = time_limit.map(|s| quote!(config.time_limit = Some(::std::time::Duration::from_secs(#s));));
+    let limit =
+        time_limit.map(|s| quote!(config.time_limit = Some(::std::time::Duration::from_secs(#s));));
     let expanded = quote! {
         #[test]
         #(#attrs)*
