@@ -198,7 +198,7 @@ fn drive<T>(main: &mut task::JoinHandle<T>) -> Outcome {
                     return p;
                 }
             }
-            Step::StepLimit(limit) => return Outcome::StepLimit { limit },
+            Step::OutOfSteps(limit) => return Outcome::StepLimit { limit },
             Step::TimeLimit => {
                 let limit = world::with(|w| w.limits.time_limit.unwrap_or(w.now));
                 return Outcome::TimeLimit { limit };

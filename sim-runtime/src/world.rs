@@ -472,7 +472,7 @@ pub(crate) enum Step {
     Idle,
     Panicked,
     TimeLimit,
-    StepLimit(u64),
+    OutOfSteps(u64),
     Deadlock,
 }
 
@@ -558,7 +558,7 @@ pub(crate) fn step() -> Step {
             Step::Idle
         }
         Next::TimeLimit => Step::TimeLimit,
-        Next::StepLimit(l) => Step::StepLimit(l),
+        Next::StepLimit(l) => Step::OutOfSteps(l),
         Next::Deadlock => Step::Deadlock,
     }
 }
