@@ -189,6 +189,7 @@ impl NodeBuilder {
                 config: self.config,
                 factory: Some(factory.clone()),
                 held: Vec::new(),
+                epoch: 0,
                 cores_free_at: vec![Instant::START; cores],
                 memory_used: 0,
                 cpu_busy: Duration::ZERO,

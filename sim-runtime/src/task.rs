@@ -25,11 +25,12 @@ pin_project_lite::pin_project! {
 }
 
 pin_project_lite::pin_project! {
+    /// The future async-task runs: the user's future, until it completes or is killed.
+    /// Its metadata lives in the task header and the world's `current`, not here, to keep
+    /// every task small.
     struct TaskFuture<F> {
         #[pin]
         state: TaskState<F>,
-        meta: TaskMeta,
-        registered: bool,
     }
 }
 
@@ -38,23 +39,11 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let meta = *this.meta;
-        let register = !*this.registered;
-        let killed = world::with(|w| match w.task_entry(meta) {
-            Some(e) => {
-                if register {
-                    e.waker = Some(cx.waker().clone());
-                }
-                e.killed
-            }
-            None => true,
-        });
-        *this.registered = true;
-        if killed {
+        // The executor decided before this poll whether the task is dead.
+        if world::poll_is_reap() {
             // Drop the user's future here, inside the simulation, then report completion.
             this.state.as_mut().project_replace(TaskState::Done);
-            let waker = world::with(|w| w.finish_task(meta, true));
-            drop(waker);
+            world::task_done(true);
             return Poll::Ready(None);
         }
         let out = match this.state.as_mut().project() {
@@ -64,8 +53,7 @@ impl<F: Future> Future for TaskFuture<F> {
         match out {
             Poll::Ready(v) => {
                 this.state.project_replace(TaskState::Done);
-                let waker = world::with(|w| w.finish_task(meta, false));
-                drop(waker);
+                world::task_done(false);
                 Poll::Ready(Some(v))
             }
             Poll::Pending => Poll::Pending,
@@ -86,21 +74,27 @@ pub enum JoinError {
 /// running), as `detach` does explicitly.
 pub struct JoinHandle<T> {
     task: Option<async_task::Task<Option<T>, TaskMeta>>,
-    meta: TaskMeta,
-    aborted: bool,
+    /// The task's id shifted left once, with the low bit set once `abort` was called
+    /// (one word instead of two: programs keep millions of handles in vectors).
+    tag: u64,
 }
 
 impl<T> JoinHandle<T> {
     /// The task's id in the trace.
     pub fn id(&self) -> TaskId {
-        TaskId(self.meta.id)
+        TaskId(self.tag >> 1)
     }
 
     /// Stops the task: its future is dropped and never polled again. Awaiting the handle
     /// afterwards gives `JoinError::Aborted`.
     pub fn abort(&mut self) {
-        self.aborted = true;
-        let waker = world::try_with(|w| w.kill_task(self.meta.key, self.meta.id)).flatten();
+        self.tag |= 1;
+        let Some(task) = &self.task else { return };
+        let meta = task.metadata();
+        meta.epoch.set(world::DEAD);
+        let (key, id) = (meta.key, meta.id());
+        // Woken, the task is polled once more by the reaper, which drops its future.
+        let waker = world::try_with(|w| w.kill_task(key, id)).flatten();
         if let Some(w) = waker {
             w.wake();
         }
@@ -130,7 +124,7 @@ impl<T> Drop for JoinHandle<T> {
 impl<T> Future for JoinHandle<T> {
     type Output = Result<T, JoinError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let aborted = self.aborted;
+        let aborted = self.tag & 1 == 1;
         let task = self
             .task
             .as_mut()
@@ -155,7 +149,7 @@ impl<T> Future for JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "JoinHandle(t{})", self.meta.id)
+        write!(f, "JoinHandle(t{})", self.tag >> 1)
     }
 }
 
@@ -166,8 +160,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let node = world::with(|w| w.current_node());
-    spawn_on_named(node, "", Location::caller(), future)
+    spawn_at(None, "", Location::caller(), future)
 }
 
 /// Spawns a named task on the current node; the name shows in traces and deadlock
@@ -178,8 +171,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let node = world::with(|w| w.current_node());
-    spawn_on_named(node, name, Location::caller(), future)
+    spawn_at(None, name, Location::caller(), future)
 }
 
 /// Spawns a task on `node` (killed with it).
@@ -189,7 +181,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    spawn_on_named(node, "", Location::caller(), future)
+    spawn_at(Some(node), "", Location::caller(), future)
 }
 
 pub(crate) fn spawn_on_named<F>(
@@ -202,21 +194,37 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    let meta = world::with(|w| w.register_task(node, name, location));
+    spawn_at(Some(node), name, location, future)
+}
+
+/// Spawns on `node`, or on the current node for `None`, in one short world borrow:
+/// building the task allocates and moves the future but runs none of its code.
+fn spawn_at<F>(
+    node: Option<NodeId>,
+    name: &'static str,
+    location: &'static Location<'static>,
+    future: F,
+) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
     let wrapped = TaskFuture {
         state: TaskState::Running { fut: future },
-        meta,
-        registered: false,
     };
-    let (runnable, task) = async_task::Builder::new()
-        .metadata(meta)
-        .spawn_local(move |_| wrapped, schedule);
-    runnable.schedule();
-    JoinHandle {
-        task: Some(task),
-        meta,
-        aborted: false,
-    }
+    world::with(move |w| {
+        let node = node.unwrap_or_else(|| w.current_node());
+        let meta = w.register_task(node, name, location);
+        let id = meta.id();
+        let (runnable, task) = async_task::Builder::new()
+            .metadata(meta)
+            .spawn_local(move |_| wrapped, schedule);
+        w.start_task(runnable);
+        JoinHandle {
+            task: Some(task),
+            tag: id << 1,
+        }
+    })
 }
 
 fn schedule(runnable: async_task::Runnable<TaskMeta>) {
