@@ -1,0 +1,715 @@
+//! Commands and replies: Redis' protocol as Rust types (RESP2 without the bytes).
+//!
+//! Values are `String`s rather than byte strings: every system in this project stores text
+//! (numbers, ids, JSON), and text makes traces and failing tests readable. A command
+//! serialises to its argument vector (`["SET","k","v","NX"]`, as `MONITOR` shows it), which
+//! is what the `kv.cmd` trace event records; [`crate::kv::parse`] is the inverse.
+
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+use super::script::Script;
+use crate::kv::state::fmt_score;
+use sim_runtime::time::Duration;
+
+/// The error replies this model produces, spelled exactly as Redis 7 does.
+pub mod errors {
+    pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+    pub const NOT_INTEGER: &str = "ERR value is not an integer or out of range";
+    pub const NOT_FLOAT: &str = "ERR value is not a valid float";
+    pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+    pub const OVERFLOW: &str = "ERR increment or decrement would overflow";
+    pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+    pub const SYNTAX: &str = "ERR syntax error";
+    pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+    pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
+    pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+    pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+    pub const NESTED_MULTI: &str = "ERR MULTI calls can not be nested";
+    pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
+    pub const READONLY: &str = "READONLY You can't write against a read only replica.";
+    pub const NOT_POSITIVE: &str = "ERR value is out of range, must be positive";
+    pub const MIN_MAX_NOT_FLOAT: &str = "ERR min or max is not a float";
+    pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+    pub const NX_XX: &str = "ERR XX and NX options at the same time are not compatible";
+    pub const ZADD_GT_LT_NX: &str =
+        "ERR GT, LT, and/or NX options at the same time are not compatible";
+    pub const EXPIRE_NX_OTHERS: &str =
+        "ERR NX and XX, GT or LT options at the same time are not compatible";
+    pub const EXPIRE_GT_LT: &str = "ERR GT and LT options at the same time are not compatible";
+    pub const NOT_IN_SCRIPT: &str = "ERR This Redis command is not allowed from script";
+    pub const NUMKEYS_TOO_BIG: &str = "ERR Number of keys can't be greater than number of args";
+    pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+    /// What a `fail_rate` fault answers. Not a Redis message: an injected failure must be
+    /// recognisable in a trace, and service code should treat it as any other error reply.
+    pub const INJECTED: &str = "ERR injected failure (kv fail_rate fault)";
+
+    /// `ERR wrong number of arguments for 'get' command`.
+    pub fn arity(name: &str) -> String {
+        format!("ERR wrong number of arguments for '{name}' command")
+    }
+
+    /// `ERR invalid expire time in 'set' command`.
+    pub fn invalid_expire(name: &str) -> String {
+        format!("ERR invalid expire time in '{name}' command")
+    }
+
+    /// Redis 7's reply to an unknown command (note the trailing space after each argument).
+    pub fn unknown_command(name: &str, args: &[String]) -> String {
+        let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+        for a in args {
+            s.push_str(&format!("'{a}' "));
+        }
+        s
+    }
+}
+
+/// A reply, as RESP2 types it. RESP2 has one nil for both a missing string and an aborted
+/// transaction or timed-out BLPOP; so has this type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub enum Reply {
+    Nil,
+    /// A simple string: `OK`, `QUEUED`, `PONG`.
+    Status(String),
+    Int(i64),
+    Bulk(String),
+    Array(Vec<Reply>),
+    /// An error reply, with its prefix (`ERR`, `WRONGTYPE`, `OOM`, ...).
+    Error(String),
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply::Status("OK".into())
+    }
+
+    pub fn queued() -> Reply {
+        Reply::Status("QUEUED".into())
+    }
+
+    pub fn bulk(s: impl Into<String>) -> Reply {
+        Reply::Bulk(s.into())
+    }
+
+    pub fn error(s: impl Into<String>) -> Reply {
+        Reply::Error(s.into())
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Reply::Error(_))
+    }
+
+    pub fn from_bool(b: bool) -> Reply {
+        Reply::Int(i64::from(b))
+    }
+
+    pub fn from_len(n: usize) -> Reply {
+        Reply::Int(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+
+    pub fn opt_bulk(s: Option<String>) -> Reply {
+        s.map_or(Reply::Nil, Reply::Bulk)
+    }
+
+    pub fn bulks<I: IntoIterator<Item = String>>(items: I) -> Reply {
+        Reply::Array(items.into_iter().map(Reply::Bulk).collect())
+    }
+}
+
+impl fmt::Display for Reply {
+    /// redis-cli's rendering, on one line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reply::Nil => write!(f, "(nil)"),
+            Reply::Status(s) => write!(f, "{s}"),
+            Reply::Int(i) => write!(f, "(integer) {i}"),
+            Reply::Bulk(s) => write!(f, "{s:?}"),
+            Reply::Error(e) => write!(f, "(error) {e}"),
+            Reply::Array(items) => {
+                write!(f, "[")?;
+                for (i, r) in items.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, ", ")?;
+                    }
+                    write!(f, "{r}")?;
+                }
+                write!(f, "]")
+            }
+        }
+    }
+}
+
+/// SET's and ZADD's existence condition.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Condition {
+    #[default]
+    Always,
+    /// Only when the key (or member) does not exist.
+    Nx,
+    /// Only when it exists.
+    Xx,
+}
+
+/// SET's expiry option. `At` forms are milliseconds of virtual time since the start of the
+/// simulation, this model's Unix epoch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SetExpiry {
+    /// No option: SET clears any TTL.
+    #[default]
+    None,
+    Ex(i64),
+    Px(i64),
+    ExAt(i64),
+    PxAt(i64),
+    KeepTtl,
+}
+
+/// EXPIRE's NX/XX/GT/LT flags (Redis 7). Incompatible combinations are errors at execution.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ExpireFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+}
+
+/// ZADD's flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ZAddFlags {
+    pub nx: bool,
+    pub xx: bool,
+    pub gt: bool,
+    pub lt: bool,
+    /// Count changed members, not only added ones.
+    pub ch: bool,
+}
+
+/// A ZRANGEBYSCORE bound: `1`, `(1` (exclusive), `-inf`, `+inf`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ScoreBound {
+    pub value: f64,
+    pub exclusive: bool,
+}
+
+impl ScoreBound {
+    pub fn inclusive(value: f64) -> Self {
+        ScoreBound {
+            value,
+            exclusive: false,
+        }
+    }
+
+    pub fn exclusive(value: f64) -> Self {
+        ScoreBound {
+            value,
+            exclusive: true,
+        }
+    }
+
+    pub const NEG_INF: ScoreBound = ScoreBound {
+        value: f64::NEG_INFINITY,
+        exclusive: false,
+    };
+    pub const POS_INF: ScoreBound = ScoreBound {
+        value: f64::INFINITY,
+        exclusive: false,
+    };
+
+    fn to_arg(self) -> String {
+        let v = if self.value == f64::INFINITY {
+            "+inf".to_string()
+        } else {
+            fmt_score(self.value)
+        };
+        if self.exclusive {
+            format!("({v}")
+        } else {
+            v
+        }
+    }
+}
+
+/// One command. Variant fields are already typed, so the only argument errors left are
+/// the semantic ones Redis checks while executing (an expire time of 0, a NaN score...).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    Ping,
+    // Strings.
+    Get {
+        key: String,
+    },
+    Set {
+        key: String,
+        value: String,
+        condition: Condition,
+        expiry: SetExpiry,
+        get: bool,
+    },
+    GetSet {
+        key: String,
+        value: String,
+    },
+    MGet {
+        keys: Vec<String>,
+    },
+    Del {
+        keys: Vec<String>,
+    },
+    Exists {
+        keys: Vec<String>,
+    },
+    Incr {
+        key: String,
+    },
+    Decr {
+        key: String,
+    },
+    IncrBy {
+        key: String,
+        delta: i64,
+    },
+    DecrBy {
+        key: String,
+        delta: i64,
+    },
+    // Expiry.
+    Expire {
+        key: String,
+        seconds: i64,
+        flags: ExpireFlags,
+    },
+    PExpire {
+        key: String,
+        millis: i64,
+        flags: ExpireFlags,
+    },
+    /// Absolute expiry in milliseconds of virtual time; what EXPIRE and SET EX propagate as.
+    PExpireAt {
+        key: String,
+        at_millis: i64,
+        flags: ExpireFlags,
+    },
+    Ttl {
+        key: String,
+    },
+    PTtl {
+        key: String,
+    },
+    Persist {
+        key: String,
+    },
+    // Hashes.
+    HSet {
+        key: String,
+        pairs: Vec<(String, String)>,
+    },
+    HGet {
+        key: String,
+        field: String,
+    },
+    HDel {
+        key: String,
+        fields: Vec<String>,
+    },
+    HIncrBy {
+        key: String,
+        field: String,
+        delta: i64,
+    },
+    HGetAll {
+        key: String,
+    },
+    HLen {
+        key: String,
+    },
+    // Lists.
+    LPush {
+        key: String,
+        values: Vec<String>,
+    },
+    RPush {
+        key: String,
+        values: Vec<String>,
+    },
+    LPop {
+        key: String,
+        count: Option<u64>,
+    },
+    RPop {
+        key: String,
+        count: Option<u64>,
+    },
+    LLen {
+        key: String,
+    },
+    LRange {
+        key: String,
+        start: i64,
+        stop: i64,
+    },
+    LRem {
+        key: String,
+        count: i64,
+        value: String,
+    },
+    /// Blocks up to `timeout` (zero: forever) until one of `keys` has an element.
+    BLPop {
+        keys: Vec<String>,
+        timeout: Duration,
+    },
+    BRPop {
+        keys: Vec<String>,
+        timeout: Duration,
+    },
+    // Sets.
+    SAdd {
+        key: String,
+        members: Vec<String>,
+    },
+    SRem {
+        key: String,
+        members: Vec<String>,
+    },
+    SIsMember {
+        key: String,
+        member: String,
+    },
+    SCard {
+        key: String,
+    },
+    SMembers {
+        key: String,
+    },
+    // Sorted sets.
+    ZAdd {
+        key: String,
+        flags: ZAddFlags,
+        members: Vec<(f64, String)>,
+    },
+    ZRangeByScore {
+        key: String,
+        min: ScoreBound,
+        max: ScoreBound,
+        with_scores: bool,
+        /// LIMIT offset count (a negative count means "all").
+        limit: Option<(i64, i64)>,
+    },
+    ZRem {
+        key: String,
+        members: Vec<String>,
+    },
+    ZScore {
+        key: String,
+        member: String,
+    },
+    ZCard {
+        key: String,
+    },
+    // Transactions.
+    Multi,
+    Exec,
+    Discard,
+    Watch {
+        keys: Vec<String>,
+    },
+    Unwatch,
+    // Scripts.
+    Eval {
+        script: Script,
+        keys: Vec<String>,
+        args: Vec<String>,
+    },
+    // Server.
+    DbSize,
+    FlushAll,
+}
+
+impl Command {
+    /// The lowercase command name, as Redis 7 spells it in error messages.
+    pub fn name(&self) -> &'static str {
+        use Command::*;
+        match self {
+            Ping => "ping",
+            Get { .. } => "get",
+            Set { .. } => "set",
+            GetSet { .. } => "getset",
+            MGet { .. } => "mget",
+            Del { .. } => "del",
+            Exists { .. } => "exists",
+            Incr { .. } => "incr",
+            Decr { .. } => "decr",
+            IncrBy { .. } => "incrby",
+            DecrBy { .. } => "decrby",
+            Expire { .. } => "expire",
+            PExpire { .. } => "pexpire",
+            PExpireAt { .. } => "pexpireat",
+            Ttl { .. } => "ttl",
+            PTtl { .. } => "pttl",
+            Persist { .. } => "persist",
+            HSet { .. } => "hset",
+            HGet { .. } => "hget",
+            HDel { .. } => "hdel",
+            HIncrBy { .. } => "hincrby",
+            HGetAll { .. } => "hgetall",
+            HLen { .. } => "hlen",
+            LPush { .. } => "lpush",
+            RPush { .. } => "rpush",
+            LPop { .. } => "lpop",
+            RPop { .. } => "rpop",
+            LLen { .. } => "llen",
+            LRange { .. } => "lrange",
+            LRem { .. } => "lrem",
+            BLPop { .. } => "blpop",
+            BRPop { .. } => "brpop",
+            SAdd { .. } => "sadd",
+            SRem { .. } => "srem",
+            SIsMember { .. } => "sismember",
+            SCard { .. } => "scard",
+            SMembers { .. } => "smembers",
+            ZAdd { .. } => "zadd",
+            ZRangeByScore { .. } => "zrangebyscore",
+            ZRem { .. } => "zrem",
+            ZScore { .. } => "zscore",
+            ZCard { .. } => "zcard",
+            Multi => "multi",
+            Exec => "exec",
+            Discard => "discard",
+            Watch { .. } => "watch",
+            Unwatch => "unwatch",
+            Eval { .. } => "eval",
+            DbSize => "dbsize",
+            FlushAll => "flushall",
+        }
+    }
+
+    /// Commands that may change the dataset: refused on a replica (READONLY) and, when
+    /// they can also grow it, refused under `maxmemory` (see [`Command::may_grow`]).
+    pub fn is_write(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            Set { .. }
+                | GetSet { .. }
+                | Del { .. }
+                | Incr { .. }
+                | Decr { .. }
+                | IncrBy { .. }
+                | DecrBy { .. }
+                | Expire { .. }
+                | PExpire { .. }
+                | PExpireAt { .. }
+                | Persist { .. }
+                | HSet { .. }
+                | HDel { .. }
+                | HIncrBy { .. }
+                | LPush { .. }
+                | RPush { .. }
+                | LPop { .. }
+                | RPop { .. }
+                | LRem { .. }
+                | BLPop { .. }
+                | BRPop { .. }
+                | SAdd { .. }
+                | SRem { .. }
+                | ZAdd { .. }
+                | ZRem { .. }
+                | Eval { .. }
+                | FlushAll
+        )
+    }
+
+    /// Redis' `denyoom` flag: writes that can grow memory, refused with OOM above
+    /// `maxmemory`. Deletions and pops stay allowed so that a full store can be drained.
+    pub fn may_grow(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            Set { .. }
+                | GetSet { .. }
+                | Incr { .. }
+                | Decr { .. }
+                | IncrBy { .. }
+                | DecrBy { .. }
+                | HSet { .. }
+                | HIncrBy { .. }
+                | LPush { .. }
+                | RPush { .. }
+                | SAdd { .. }
+                | ZAdd { .. }
+                | Eval { .. }
+        )
+    }
+
+    /// The argument vector, as `MONITOR` would print it.
+    pub fn to_args(&self) -> Vec<String> {
+        use Command::*;
+        let mut a: Vec<String> = vec![self.name().to_uppercase()];
+        let s = |x: &str| x.to_string();
+        match self {
+            Ping | Multi | Exec | Discard | Unwatch | DbSize | FlushAll => {}
+            Get { key }
+            | Incr { key }
+            | Decr { key }
+            | Ttl { key }
+            | PTtl { key }
+            | Persist { key }
+            | HGetAll { key }
+            | HLen { key }
+            | LLen { key }
+            | SCard { key }
+            | SMembers { key }
+            | ZCard { key } => a.push(key.clone()),
+            Set {
+                key,
+                value,
+                condition,
+                expiry,
+                get,
+            } => {
+                a.extend([key.clone(), value.clone()]);
+                match condition {
+                    Condition::Always => {}
+                    Condition::Nx => a.push(s("NX")),
+                    Condition::Xx => a.push(s("XX")),
+                }
+                if *get {
+                    a.push(s("GET"));
+                }
+                match expiry {
+                    SetExpiry::None => {}
+                    SetExpiry::Ex(n) => a.extend([s("EX"), n.to_string()]),
+                    SetExpiry::Px(n) => a.extend([s("PX"), n.to_string()]),
+                    SetExpiry::ExAt(n) => a.extend([s("EXAT"), n.to_string()]),
+                    SetExpiry::PxAt(n) => a.extend([s("PXAT"), n.to_string()]),
+                    SetExpiry::KeepTtl => a.push(s("KEEPTTL")),
+                }
+            }
+            GetSet { key, value } => a.extend([key.clone(), value.clone()]),
+            MGet { keys } | Del { keys } | Exists { keys } | Watch { keys } => {
+                a.extend(keys.iter().cloned())
+            }
+            IncrBy { key, delta } | DecrBy { key, delta } => {
+                a.extend([key.clone(), delta.to_string()])
+            }
+            Expire {
+                key,
+                seconds: n,
+                flags,
+            }
+            | PExpire {
+                key,
+                millis: n,
+                flags,
+            }
+            | PExpireAt {
+                key,
+                at_millis: n,
+                flags,
+            } => {
+                a.extend([key.clone(), n.to_string()]);
+                for (on, name) in [
+                    (flags.nx, "NX"),
+                    (flags.xx, "XX"),
+                    (flags.gt, "GT"),
+                    (flags.lt, "LT"),
+                ] {
+                    if on {
+                        a.push(s(name));
+                    }
+                }
+            }
+            HSet { key, pairs } => {
+                a.push(key.clone());
+                for (f, v) in pairs {
+                    a.extend([f.clone(), v.clone()]);
+                }
+            }
+            HGet { key, field } => a.extend([key.clone(), field.clone()]),
+            HDel { key, fields: rest }
+            | LPush { key, values: rest }
+            | RPush { key, values: rest }
+            | SAdd { key, members: rest }
+            | SRem { key, members: rest }
+            | ZRem { key, members: rest } => {
+                a.push(key.clone());
+                a.extend(rest.iter().cloned());
+            }
+            HIncrBy { key, field, delta } => {
+                a.extend([key.clone(), field.clone(), delta.to_string()])
+            }
+            LPop { key, count } | RPop { key, count } => {
+                a.push(key.clone());
+                if let Some(c) = count {
+                    a.push(c.to_string());
+                }
+            }
+            LRange { key, start, stop } => {
+                a.extend([key.clone(), start.to_string(), stop.to_string()])
+            }
+            LRem { key, count, value } => a.extend([key.clone(), count.to_string(), value.clone()]),
+            BLPop { keys, timeout } | BRPop { keys, timeout } => {
+                a.extend(keys.iter().cloned());
+                a.push(timeout.as_secs_f64().to_string());
+            }
+            SIsMember { key, member } | ZScore { key, member } => {
+                a.extend([key.clone(), member.clone()])
+            }
+            ZAdd {
+                key,
+                flags,
+                members,
+            } => {
+                a.push(key.clone());
+                for (on, name) in [
+                    (flags.nx, "NX"),
+                    (flags.xx, "XX"),
+                    (flags.gt, "GT"),
+                    (flags.lt, "LT"),
+                    (flags.ch, "CH"),
+                ] {
+                    if on {
+                        a.push(s(name));
+                    }
+                }
+                for (score, m) in members {
+                    a.extend([fmt_score(*score), m.clone()]);
+                }
+            }
+            ZRangeByScore {
+                key,
+                min,
+                max,
+                with_scores,
+                limit,
+            } => {
+                a.extend([key.clone(), min.to_arg(), max.to_arg()]);
+                if *with_scores {
+                    a.push(s("WITHSCORES"));
+                }
+                if let Some((off, cnt)) = limit {
+                    a.extend([s("LIMIT"), off.to_string(), cnt.to_string()]);
+                }
+            }
+            Eval { script, keys, args } => {
+                a.extend([script.name().to_string(), keys.len().to_string()]);
+                a.extend(keys.iter().cloned());
+                a.extend(args.iter().cloned());
+            }
+        }
+        a
+    }
+}
+
+impl Serialize for Command {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.to_args().serialize(serializer)
+    }
+}
+
+impl fmt::Display for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.to_args().join(" "))
+    }
+}

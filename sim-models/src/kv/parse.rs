@@ -1,0 +1,350 @@
+//! Argument vectors to commands (`["SET","k","v","NX"]` -> `Command::Set`), with Redis 7's
+//! parse errors (arity, syntax, "not an integer"). The inverse of `Command::to_args`; used
+//! by tests written as redis-cli sessions and by anyone replaying a `kv.cmd` trace.
+
+use sim_runtime::time::Duration;
+
+use super::command::{
+    errors, Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags,
+};
+use super::state::parse_i64_strict;
+
+type P<T> = Result<T, Reply>;
+
+fn e(s: impl Into<String>) -> Reply {
+    Reply::error(s)
+}
+
+fn int(s: &str) -> P<i64> {
+    parse_i64_strict(s).ok_or_else(|| e(errors::NOT_INTEGER))
+}
+
+fn float(s: &str, error: &str) -> P<f64> {
+    let v: f64 = match s.to_ascii_lowercase().as_str() {
+        "+inf" | "inf" => f64::INFINITY,
+        "-inf" => f64::NEG_INFINITY,
+        t => t.parse().map_err(|_| e(error))?,
+    };
+    if v.is_nan() {
+        return Err(e(error));
+    }
+    Ok(v)
+}
+
+fn bound(s: &str) -> P<ScoreBound> {
+    let (exclusive, rest) = match s.strip_prefix('(') {
+        Some(r) => (true, r),
+        None => (false, s),
+    };
+    Ok(ScoreBound {
+        value: float(rest, errors::MIN_MAX_NOT_FLOAT)?,
+        exclusive,
+    })
+}
+
+/// Redis' arity: positive is exact, negative is a minimum (command name included).
+fn arity(name: &str) -> Option<i64> {
+    Some(match name {
+        "ping" | "flushall" => -1,
+        "multi" | "exec" | "discard" | "unwatch" | "dbsize" => 1,
+        "get" | "incr" | "decr" | "ttl" | "pttl" | "persist" | "hgetall" | "hlen" | "llen"
+        | "scard" | "smembers" | "zcard" => 2,
+        "getset" | "incrby" | "decrby" | "hget" | "sismember" | "zscore" => 3,
+        "hincrby" | "lrange" | "lrem" => 4,
+        "mget" | "del" | "exists" | "watch" | "lpop" | "rpop" => -2,
+        "set" | "expire" | "pexpire" | "pexpireat" | "hdel" | "lpush" | "rpush" | "blpop"
+        | "brpop" | "sadd" | "srem" | "zrem" | "eval" => -3,
+        "hset" | "zadd" | "zrangebyscore" => -4,
+        _ => return None,
+    })
+}
+
+/// Parses an argument vector into a command, or the error reply Redis would give.
+pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
+    let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
+    let Some((first, args)) = argv.split_first() else {
+        return Err(e("ERR empty command"));
+    };
+    let name = first.to_ascii_lowercase();
+    let Some(ar) = arity(&name) else {
+        let shown: Vec<String> = args.iter().take(20).map(|a| a.to_string()).collect();
+        return Err(e(errors::unknown_command(first, &shown)));
+    };
+    let argc = argv.len() as i64;
+    if (ar > 0 && argc != ar) || (ar < 0 && argc < -ar) {
+        return Err(e(errors::arity(&name)));
+    }
+    let s = |i: usize| args[i].to_string();
+    let rest = |from: usize| {
+        args[from..]
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+    };
+    use Command::*;
+    Ok(match name.as_str() {
+        "ping" => Ping,
+        "multi" => Multi,
+        "exec" => Exec,
+        "discard" => Discard,
+        "unwatch" => Unwatch,
+        "dbsize" => DbSize,
+        "flushall" => FlushAll,
+        "get" => Get { key: s(0) },
+        "set" => parse_set(args)?,
+        "getset" => GetSet {
+            key: s(0),
+            value: s(1),
+        },
+        "mget" => MGet { keys: rest(0) },
+        "del" => Del { keys: rest(0) },
+        "exists" => Exists { keys: rest(0) },
+        "watch" => Watch { keys: rest(0) },
+        "incr" => Incr { key: s(0) },
+        "decr" => Decr { key: s(0) },
+        "incrby" => IncrBy {
+            key: s(0),
+            delta: int(args[1])?,
+        },
+        "decrby" => DecrBy {
+            key: s(0),
+            delta: int(args[1])?,
+        },
+        "expire" | "pexpire" | "pexpireat" => {
+            let n = int(args[1])?;
+            let mut flags = ExpireFlags::default();
+            for opt in &args[2..] {
+                match opt.to_ascii_uppercase().as_str() {
+                    "NX" => flags.nx = true,
+                    "XX" => flags.xx = true,
+                    "GT" => flags.gt = true,
+                    "LT" => flags.lt = true,
+                    _ => return Err(e(format!("ERR Unsupported option {opt}"))),
+                }
+            }
+            match name.as_str() {
+                "expire" => Expire {
+                    key: s(0),
+                    seconds: n,
+                    flags,
+                },
+                "pexpire" => PExpire {
+                    key: s(0),
+                    millis: n,
+                    flags,
+                },
+                _ => PExpireAt {
+                    key: s(0),
+                    at_millis: n,
+                    flags,
+                },
+            }
+        }
+        "ttl" => Ttl { key: s(0) },
+        "pttl" => PTtl { key: s(0) },
+        "persist" => Persist { key: s(0) },
+        "hset" => {
+            if args.len() % 2 == 0 {
+                return Err(e(errors::arity("hset")));
+            }
+            HSet {
+                key: s(0),
+                pairs: args[1..]
+                    .chunks(2)
+                    .map(|c| (c[0].to_string(), c[1].to_string()))
+                    .collect(),
+            }
+        }
+        "hget" => HGet {
+            key: s(0),
+            field: s(1),
+        },
+        "hdel" => HDel {
+            key: s(0),
+            fields: rest(1),
+        },
+        "hincrby" => HIncrBy {
+            key: s(0),
+            field: s(1),
+            delta: int(args[2])?,
+        },
+        "hgetall" => HGetAll { key: s(0) },
+        "hlen" => HLen { key: s(0) },
+        "lpush" => LPush {
+            key: s(0),
+            values: rest(1),
+        },
+        "rpush" => RPush {
+            key: s(0),
+            values: rest(1),
+        },
+        "lpop" | "rpop" => {
+            if args.len() > 2 {
+                return Err(e(errors::arity(&name)));
+            }
+            let count = match args.get(1) {
+                None => None,
+                Some(c) => Some(
+                    parse_i64_strict(c)
+                        .and_then(|n| u64::try_from(n).ok())
+                        .ok_or_else(|| e(errors::NOT_POSITIVE))?,
+                ),
+            };
+            if name == "lpop" {
+                LPop { key: s(0), count }
+            } else {
+                RPop { key: s(0), count }
+            }
+        }
+        "llen" => LLen { key: s(0) },
+        "lrange" => LRange {
+            key: s(0),
+            start: int(args[1])?,
+            stop: int(args[2])?,
+        },
+        "lrem" => LRem {
+            key: s(0),
+            count: int(args[1])?,
+            value: s(2),
+        },
+        "blpop" | "brpop" => {
+            let (keys, t) = args.split_at(args.len() - 1);
+            let secs: f64 = t[0].parse().map_err(|_| e(errors::TIMEOUT_NOT_FLOAT))?;
+            if !secs.is_finite() {
+                return Err(e(errors::TIMEOUT_NOT_FLOAT));
+            }
+            if secs < 0.0 {
+                return Err(e(errors::TIMEOUT_NEGATIVE));
+            }
+            let timeout = Duration::from_millis((secs * 1000.0).round() as u64);
+            let keys = keys.iter().map(|k| k.to_string()).collect();
+            if name == "blpop" {
+                BLPop { keys, timeout }
+            } else {
+                BRPop { keys, timeout }
+            }
+        }
+        "sadd" => SAdd {
+            key: s(0),
+            members: rest(1),
+        },
+        "srem" => SRem {
+            key: s(0),
+            members: rest(1),
+        },
+        "sismember" => SIsMember {
+            key: s(0),
+            member: s(1),
+        },
+        "scard" => SCard { key: s(0) },
+        "smembers" => SMembers { key: s(0) },
+        "zadd" => parse_zadd(args)?,
+        "zrangebyscore" => {
+            let mut with_scores = false;
+            let mut limit = None;
+            let mut i = 3;
+            while i < args.len() {
+                match args[i].to_ascii_uppercase().as_str() {
+                    "WITHSCORES" => with_scores = true,
+                    "LIMIT" if i + 2 < args.len() => {
+                        limit = Some((int(args[i + 1])?, int(args[i + 2])?));
+                        i += 2;
+                    }
+                    _ => return Err(e(errors::SYNTAX)),
+                }
+                i += 1;
+            }
+            ZRangeByScore {
+                key: s(0),
+                min: bound(args[1])?,
+                max: bound(args[2])?,
+                with_scores,
+                limit,
+            }
+        }
+        "zrem" => ZRem {
+            key: s(0),
+            members: rest(1),
+        },
+        "zscore" => ZScore {
+            key: s(0),
+            member: s(1),
+        },
+        "zcard" => ZCard { key: s(0) },
+        "eval" => {
+            return Err(e(
+                "ERR scripts are Rust closures in this model: build Command::Eval",
+            ))
+        }
+        _ => unreachable!("every name with an arity is parsed above"),
+    })
+}
+
+fn parse_set(args: &[&str]) -> P<Command> {
+    let mut condition = Condition::Always;
+    let mut expiry = SetExpiry::None;
+    let mut get = false;
+    let mut i = 2;
+    while i < args.len() {
+        let opt = args[i].to_ascii_uppercase();
+        let next = args.get(i + 1);
+        match (opt.as_str(), next) {
+            ("NX", _) if condition != Condition::Xx => condition = Condition::Nx,
+            ("XX", _) if condition != Condition::Nx => condition = Condition::Xx,
+            ("GET", _) => get = true,
+            ("KEEPTTL", _) if expiry == SetExpiry::None => expiry = SetExpiry::KeepTtl,
+            ("EX" | "PX" | "EXAT" | "PXAT", Some(n)) if expiry == SetExpiry::None => {
+                let n = int(n)?;
+                expiry = match opt.as_str() {
+                    "EX" => SetExpiry::Ex(n),
+                    "PX" => SetExpiry::Px(n),
+                    "EXAT" => SetExpiry::ExAt(n),
+                    _ => SetExpiry::PxAt(n),
+                };
+                i += 1;
+            }
+            _ => return Err(e(errors::SYNTAX)),
+        }
+        i += 1;
+    }
+    Ok(Command::Set {
+        key: args[0].to_string(),
+        value: args[1].to_string(),
+        condition,
+        expiry,
+        get,
+    })
+}
+
+fn parse_zadd(args: &[&str]) -> P<Command> {
+    let mut flags = ZAddFlags::default();
+    let mut i = 1;
+    while i < args.len() {
+        match args[i].to_ascii_uppercase().as_str() {
+            "NX" => flags.nx = true,
+            "XX" => flags.xx = true,
+            "GT" => flags.gt = true,
+            "LT" => flags.lt = true,
+            "CH" => flags.ch = true,
+            "INCR" => return Err(e("ERR ZADD INCR is not supported by this model")),
+            _ => break,
+        }
+        i += 1;
+    }
+    let pairs = &args[i..];
+    if pairs.is_empty() || pairs.len() % 2 != 0 {
+        return Err(e(errors::SYNTAX));
+    }
+    if flags.nx && flags.xx {
+        return Err(e(errors::NX_XX));
+    }
+    let mut members = Vec::with_capacity(pairs.len() / 2);
+    for c in pairs.chunks(2) {
+        members.push((float(c[0], errors::NOT_FLOAT)?, c[1].to_string()));
+    }
+    Ok(Command::ZAdd {
+        key: args[0].to_string(),
+        flags,
+        members,
+    })
+}

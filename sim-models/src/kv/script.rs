@@ -1,0 +1,84 @@
+//! Scripts: a Rust closure run atomically on the server, this model's EVAL.
+//!
+//! Redis runs a Lua script with no other command interleaved, and with the clock frozen
+//! for its whole run. Here the script is a closure that receives a [`ScriptContext`] and
+//! calls commands through it; the server runs it inside one engine step, which gives the
+//! same atomicity. As in Redis 7, what a script wrote is replicated and persisted as the
+//! commands it ran (effects replication), never as the script itself, and a script that
+//! fails half way keeps the writes it already made.
+
+use std::fmt;
+use std::rc::Rc;
+
+use super::command::{errors, Command, Reply};
+use super::state::Engine;
+
+/// The signature of a script body: `(context, keys, args) -> reply`.
+pub type ScriptBody = dyn Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply;
+
+/// A named script. The name stands in for the SHA of EVALSHA: it is what traces show.
+#[derive(Clone)]
+pub struct Script {
+    name: Rc<str>,
+    body: Rc<ScriptBody>,
+}
+
+impl Script {
+    pub fn new(
+        name: &str,
+        body: impl Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply + 'static,
+    ) -> Self {
+        Script {
+            name: name.into(),
+            body: Rc::new(body),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn run(
+        &self,
+        ctx: &mut ScriptContext<'_>,
+        keys: &[String],
+        args: &[String],
+    ) -> Reply {
+        (self.body)(ctx, keys, args)
+    }
+}
+
+impl fmt::Debug for Script {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Script({})", self.name)
+    }
+}
+
+impl PartialEq for Script {
+    /// Scripts compare by name, as scripts with one SHA are the same script.
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name
+    }
+}
+
+/// What a running script sees: `call` runs one command against the dataset.
+pub struct ScriptContext<'a> {
+    pub(crate) engine: &'a mut Engine,
+}
+
+impl ScriptContext<'_> {
+    /// Runs `cmd` and returns its reply; an error reply is returned, not raised (like
+    /// `redis.pcall`), so the script decides whether to stop. Transactions, WATCH and
+    /// nested scripts are refused as Redis refuses them, and blocking pops do not block.
+    pub fn call(&mut self, cmd: Command) -> Reply {
+        match cmd {
+            Command::Multi
+            | Command::Exec
+            | Command::Discard
+            | Command::Watch { .. }
+            | Command::Unwatch
+            | Command::Eval { .. } => Reply::error(errors::NOT_IN_SCRIPT),
+            cmd => self.engine.run(&cmd),
+        }
+    }
+}

@@ -1,0 +1,849 @@
+//! The pure state machine: the keyspace with expiry, memory accounting and eviction, the
+//! WATCH and blocked-client registries, and the stream of effects to persist and replicate.
+//!
+//! Nothing here knows about the network or the simulator's clock: every entry point takes
+//! `now` as an argument, so the whole command semantics is testable without a runtime.
+//! The per-command code lives in `exec.rs`; MULTI/EXEC and blocking decisions per
+//! connection live in `session.rs`.
+//!
+//! Effects: each command that changed the dataset appends the command that reproduces the
+//! change *without depending on the clock* (EXPIRE becomes PEXPIREAT, SET EX becomes SET
+//! PXAT, a served BLPOP becomes LPOP, an expired or evicted key becomes DEL), which is what
+//! Redis 7 writes to its AOF and sends to replicas. Applying the effects in order to a copy
+//! of the dataset (the disk, a replica) reproduces it exactly.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use sim_runtime::hash::StableHasher;
+use sim_runtime::time::Instant;
+use sim_runtime::SimRng;
+
+use super::command::{errors, Command, Reply};
+use super::value::{Hash, List, Set, Value, ZSet};
+
+/// Bytes charged per key on top of its name and value (dict entry, object header).
+pub const KEY_OVERHEAD: usize = 48;
+
+/// A connection's identity on the server, for WATCH and blocked pops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ClientId(pub u64);
+
+/// What happens when a write would take memory above `maxmemory`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EvictionPolicy {
+    /// Refuse writes that can grow memory with an OOM error (Redis' default).
+    #[default]
+    NoEviction,
+    /// Evict the least recently used of a few sampled keys, as Redis' approximated LRU does.
+    AllKeysLru,
+}
+
+/// The engine's knobs. `Default` has no memory limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineConfig {
+    /// `maxmemory` in bytes of the model's size estimate; `None` is unlimited.
+    pub maxmemory: Option<usize>,
+    pub eviction_policy: EvictionPolicy,
+    /// Keys sampled per eviction (`maxmemory-samples`).
+    pub eviction_samples: usize,
+    /// Seed of the eviction sampler.
+    pub seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            maxmemory: None,
+            eviction_policy: EvictionPolicy::NoEviction,
+            eviction_samples: 5,
+            seed: 0,
+        }
+    }
+}
+
+/// How the running command treats keys whose TTL has passed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A primary deletes them (and propagates DEL), as Redis' lazy expiry does.
+    Primary,
+    /// A replica hides them from reads but waits for its primary's DEL.
+    ReplicaRead,
+    /// Applying effects (AOF load, replication): time plays no part.
+    Apply,
+}
+
+/// A fixed-seed hasher so the keyspace's `IndexMap` has no OS-seeded state.
+#[derive(Clone, Default)]
+pub struct FixedHasher(StableHasher);
+
+impl Hasher for FixedHasher {
+    fn finish(&self) -> u64 {
+        self.0.finish()
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.write_bytes(bytes);
+    }
+}
+
+type KeyMap = IndexMap<String, Entry, BuildHasherDefault<FixedHasher>>;
+
+/// One key's value and metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub value: Value,
+    /// Expiry in milliseconds of virtual time (Redis keeps expiry at ms resolution too).
+    pub expire_at: Option<i64>,
+    /// Logical time of the last access, for LRU eviction.
+    lru: u64,
+    /// The size last accounted in `used_memory`.
+    bytes: usize,
+}
+
+/// The data that persistence and replication carry: keys, values, expiry times.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    keys: KeyMap,
+    expires: BTreeSet<(i64, String)>,
+    used_memory: usize,
+}
+
+fn entry_size(key: &str, value: &Value) -> usize {
+    key.len() + value.bytes() + KEY_OVERHEAD
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// The memory estimate that `maxmemory` is compared with.
+    pub fn used_memory(&self) -> usize {
+        self.used_memory
+    }
+
+    /// `used_memory` computed from scratch (the oracle for the running count).
+    pub fn used_memory_recomputed(&self) -> usize {
+        self.keys
+            .iter()
+            .map(|(k, e)| k.len() + e.value.bytes_recomputed() + KEY_OVERHEAD)
+            .sum()
+    }
+
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.keys.get(key)
+    }
+
+    /// Keys and values, sorted by key, with the keys whose TTL passed by `now` left out:
+    /// what a client could read. For tests and checkers.
+    pub fn live_snapshot(&self, now: Instant) -> BTreeMap<String, Value> {
+        self.live_entries(now)
+            .into_iter()
+            .map(|(k, (v, _))| (k, v))
+            .collect()
+    }
+
+    /// Like [`Dataset::live_snapshot`], with each key's expiry (ms of virtual time).
+    pub fn live_entries(&self, now: Instant) -> BTreeMap<String, (Value, Option<i64>)> {
+        let now_ms = millis(now);
+        self.keys
+            .iter()
+            .filter(|(_, e)| e.expire_at.is_none_or(|at| now_ms <= at))
+            .map(|(k, e)| (k.clone(), (e.value.clone(), e.expire_at)))
+            .collect()
+    }
+
+    /// The string keys' values, sorted, as [`Dataset::live_snapshot`] sees them.
+    pub fn strings(&self, now: Instant) -> BTreeMap<String, String> {
+        self.live_snapshot(now)
+            .into_iter()
+            .filter_map(|(k, v)| match v {
+                Value::Str(s) => Some((k, s)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn insert(&mut self, key: String, value: Value, lru: u64) {
+        self.remove(&key);
+        let bytes = entry_size(&key, &value);
+        self.used_memory += bytes;
+        self.keys.insert(
+            key,
+            Entry {
+                value,
+                expire_at: None,
+                lru,
+                bytes,
+            },
+        );
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let e = self.keys.swap_remove(key)?;
+        self.used_memory -= e.bytes;
+        if let Some(at) = e.expire_at {
+            self.expires.remove(&(at, key.to_string()));
+        }
+        Some(e)
+    }
+
+    fn set_expire(&mut self, key: &str, at: Option<i64>) {
+        let Some(e) = self.keys.get_mut(key) else {
+            return;
+        };
+        if let Some(old) = e.expire_at {
+            self.expires.remove(&(old, key.to_string()));
+        }
+        e.expire_at = at;
+        if let Some(at) = at {
+            self.expires.insert((at, key.to_string()));
+        }
+    }
+
+    /// Re-accounts a key whose value changed; removes it when an aggregate became empty.
+    fn reaccount(&mut self, key: &str) {
+        let Some(e) = self.keys.get_mut(key) else {
+            return;
+        };
+        if e.value.is_empty_aggregate() {
+            self.remove(key);
+            return;
+        }
+        let new = entry_size(key, &e.value);
+        self.used_memory = self.used_memory + new - e.bytes;
+        e.bytes = new;
+    }
+
+    fn clear(&mut self) {
+        *self = Dataset::default();
+    }
+}
+
+/// A client blocked in BLPOP/BRPOP.
+#[derive(Clone, Debug)]
+struct Blocked {
+    keys: Vec<String>,
+    from_right: bool,
+}
+
+/// Counters, as INFO would report some of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub commands: u64,
+    pub expired_keys: u64,
+    pub evicted_keys: u64,
+    pub rejected_oom: u64,
+}
+
+/// The dataset plus the volatile registries of one server process.
+#[derive(Debug)]
+pub struct Engine {
+    pub(crate) data: Dataset,
+    config: EngineConfig,
+    rng: SimRng,
+    replica: bool,
+    lru_clock: u64,
+    pub(crate) now_ms: i64,
+    pub(crate) mode: Mode,
+    watchers: BTreeMap<String, BTreeSet<ClientId>>,
+    watching: BTreeMap<ClientId, BTreeSet<String>>,
+    dirty_cas: BTreeSet<ClientId>,
+    blocked_keys: BTreeMap<String, VecDeque<ClientId>>,
+    blocked: BTreeMap<ClientId, Blocked>,
+    ready_keys: Vec<String>,
+    touched: Vec<String>,
+    effects: Vec<Command>,
+    stats: Stats,
+}
+
+/// Milliseconds of virtual time, the resolution of expiry.
+pub fn millis(now: Instant) -> i64 {
+    i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+/// A score as Redis 7.2 prints it: the shortest text that reads back as the same double,
+/// `inf`/`-inf` for infinities.
+pub fn fmt_score(x: f64) -> String {
+    if x == f64::INFINITY {
+        "inf".into()
+    } else if x == f64::NEG_INFINITY {
+        "-inf".into()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// Redis' `string2ll`: a canonical decimal i64 only (no `+`, no leading zeros or spaces).
+pub fn parse_i64_strict(s: &str) -> Option<i64> {
+    if s == "0" {
+        return Some(0);
+    }
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let first = digits.as_bytes().first()?;
+    if !(b'1'..=b'9').contains(first) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+impl Engine {
+    pub fn new(config: EngineConfig) -> Self {
+        Engine::with_dataset(config, Dataset::default())
+    }
+
+    /// An engine over a dataset loaded from disk or received from a primary.
+    pub fn with_dataset(config: EngineConfig, data: Dataset) -> Self {
+        let rng = SimRng::new(config.seed).fork("kv.eviction");
+        Engine {
+            data,
+            config,
+            rng,
+            replica: false,
+            lru_clock: 0,
+            now_ms: 0,
+            mode: Mode::Primary,
+            watchers: BTreeMap::new(),
+            watching: BTreeMap::new(),
+            dirty_cas: BTreeSet::new(),
+            blocked_keys: BTreeMap::new(),
+            blocked: BTreeMap::new(),
+            ready_keys: Vec::new(),
+            touched: Vec::new(),
+            effects: Vec::new(),
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn dataset(&self) -> &Dataset {
+        &self.data
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    /// A replica refuses writes (READONLY) and never expires keys on its own.
+    pub fn set_replica(&mut self, replica: bool) {
+        self.replica = replica;
+    }
+
+    pub fn is_replica(&self) -> bool {
+        self.replica
+    }
+
+    /// Replaces the dataset (a replica's full sync). Watchers of every key are touched.
+    pub fn replace_dataset(&mut self, data: Dataset) {
+        let keys: Vec<String> = self.watchers.keys().cloned().collect();
+        for k in keys {
+            self.signal_modified(&k);
+        }
+        self.data = data;
+    }
+
+    /// The effects of the commands run since the last call, oldest first.
+    pub fn take_effects(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Runs one stand-alone command at `now` (no MULTI state, blocking pops do not block):
+    /// the entry point for tests of command semantics. Servers go through a `Session`.
+    pub fn execute(&mut self, cmd: &Command, now: Instant) -> Reply {
+        self.begin(now);
+        if let Some(err) = self.refuse(cmd) {
+            return err;
+        }
+        self.run(cmd)
+    }
+
+    /// Applies one effect from an AOF or a primary: no clock, no memory limit, no effects.
+    pub fn apply(&mut self, cmd: &Command) {
+        self.mode = Mode::Apply;
+        self.run(cmd);
+        self.effects.clear();
+        self.mode = if self.replica {
+            Mode::ReplicaRead
+        } else {
+            Mode::Primary
+        };
+    }
+
+    /// Starts a top-level step at `now`: fixes the clock for the step (Redis freezes it for
+    /// a command, a transaction or a script) and, on a primary, deletes every key whose TTL
+    /// has passed, so expired keys never take memory or linger for WATCH.
+    pub(crate) fn begin(&mut self, now: Instant) {
+        self.now_ms = millis(now);
+        self.mode = if self.replica {
+            Mode::ReplicaRead
+        } else {
+            Mode::Primary
+        };
+        if self.mode == Mode::Primary {
+            while let Some((at, key)) = self.data.expires.first().cloned() {
+                if at >= self.now_ms {
+                    break;
+                }
+                self.delete_expired(&key);
+            }
+        }
+    }
+
+    /// Why `cmd` must not run at all now: READONLY on a replica, OOM above maxmemory.
+    pub(crate) fn refuse(&mut self, cmd: &Command) -> Option<Reply> {
+        if self.replica && cmd.is_write() {
+            return Some(Reply::error(errors::READONLY));
+        }
+        if cmd.may_grow() && self.out_of_memory() {
+            self.stats.rejected_oom += 1;
+            return Some(Reply::error(errors::OOM));
+        }
+        None
+    }
+
+    /// Evicts as the policy allows; true when memory stays above `maxmemory` (Redis'
+    /// `performEvictions() == EVICT_FAIL`).
+    pub(crate) fn out_of_memory(&mut self) -> bool {
+        let Some(max) = self.config.maxmemory else {
+            return false;
+        };
+        if self.mode != Mode::Primary {
+            return false;
+        }
+        while self.data.used_memory > max {
+            match self.config.eviction_policy {
+                EvictionPolicy::NoEviction => return true,
+                EvictionPolicy::AllKeysLru => {
+                    if !self.evict_one() {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    fn evict_one(&mut self) -> bool {
+        let n = self.data.keys.len();
+        if n == 0 {
+            return false;
+        }
+        let mut victim: Option<(u64, usize)> = None;
+        for _ in 0..self.config.eviction_samples.max(1) {
+            let i = self.rng.index(n);
+            let lru = self.data.keys[i].lru;
+            if victim.is_none_or(|(best, _)| lru < best) {
+                victim = Some((lru, i));
+            }
+        }
+        let (_, i) = victim.expect("sampled at least once");
+        let key = self
+            .data
+            .keys
+            .get_index(i)
+            .map(|(k, _)| k.clone())
+            .expect("index in range");
+        self.data.remove(&key);
+        self.signal_modified(&key);
+        self.effects.push(Command::Del { keys: vec![key] });
+        self.stats.evicted_keys += 1;
+        true
+    }
+
+    fn delete_expired(&mut self, key: &str) {
+        self.data.remove(key);
+        self.signal_modified(key);
+        self.effects.push(Command::Del {
+            keys: vec![key.to_string()],
+        });
+        self.stats.expired_keys += 1;
+    }
+
+    /// Runs one command's semantics (no READONLY/OOM gate) and settles memory accounting.
+    pub(crate) fn run(&mut self, cmd: &Command) -> Reply {
+        self.stats.commands += 1;
+        let reply = self.dispatch(cmd);
+        self.settle();
+        reply
+    }
+
+    /// Re-accounts the memory of the keys written since the last call (and drops
+    /// aggregates that became empty).
+    pub(crate) fn settle(&mut self) {
+        for key in std::mem::take(&mut self.touched) {
+            self.data.reaccount(&key);
+        }
+    }
+
+    // ---- key access used by exec.rs ----
+
+    /// Whether `key` exists and has not expired; a primary deletes it when it has.
+    /// Counts as an access for LRU.
+    pub(crate) fn live(&mut self, key: &str) -> bool {
+        let now = self.now_ms;
+        let Some(e) = self.data.keys.get_mut(key) else {
+            return false;
+        };
+        if e.expire_at.is_some_and(|at| now > at) {
+            match self.mode {
+                Mode::Primary => {
+                    self.delete_expired(key);
+                    return false;
+                }
+                Mode::ReplicaRead => return false,
+                Mode::Apply => {}
+            }
+        }
+        self.lru_clock += 1;
+        e.lru = self.lru_clock;
+        true
+    }
+
+    pub(crate) fn read(&mut self, key: &str) -> Option<&Value> {
+        if !self.live(key) {
+            return None;
+        }
+        self.data.keys.get(key).map(|e| &e.value)
+    }
+
+    pub(crate) fn entry(&mut self, key: &str) -> Option<&Entry> {
+        if !self.live(key) {
+            return None;
+        }
+        self.data.keys.get(key)
+    }
+
+    /// Mutable access to a live key's value: marks it modified (WATCH) and re-accounted.
+    pub(crate) fn write(&mut self, key: &str) -> Option<&mut Value> {
+        if !self.live(key) {
+            return None;
+        }
+        self.signal_modified(key);
+        self.touched.push(key.to_string());
+        self.data.keys.get_mut(key).map(|e| &mut e.value)
+    }
+
+    /// Stores a new value (replacing any), keeping no TTL.
+    pub(crate) fn put(&mut self, key: &str, value: Value) {
+        self.signal_modified(key);
+        self.lru_clock += 1;
+        self.data.insert(key.to_string(), value, self.lru_clock);
+    }
+
+    pub(crate) fn delete(&mut self, key: &str) -> bool {
+        if !self.live(key) {
+            return false;
+        }
+        self.data.remove(key);
+        self.signal_modified(key);
+        true
+    }
+
+    pub(crate) fn set_expire(&mut self, key: &str, at: Option<i64>) {
+        self.signal_modified(key);
+        self.data.set_expire(key, at);
+    }
+
+    pub(crate) fn propagate(&mut self, cmd: Command) {
+        self.effects.push(cmd);
+    }
+
+    pub(crate) fn flush_all(&mut self) {
+        let watched: Vec<String> = self
+            .watchers
+            .keys()
+            .filter(|k| self.data.keys.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in watched {
+            self.signal_modified(&k);
+        }
+        self.data.clear();
+    }
+
+    /// The value under `key` if it is live and of the wanted type; WRONGTYPE otherwise.
+    pub(crate) fn typed<T>(
+        &mut self,
+        key: &str,
+        pick: impl FnOnce(&Value) -> Option<&T>,
+    ) -> Result<Option<&T>, Reply> {
+        match self.read(key) {
+            None => Ok(None),
+            Some(v) => pick(v)
+                .map(Some)
+                .ok_or_else(|| Reply::error(errors::WRONGTYPE)),
+        }
+    }
+
+    /// Mutable access to a value of the wanted type, created empty when absent.
+    pub(crate) fn typed_mut<T>(
+        &mut self,
+        key: &str,
+        make: fn() -> Value,
+        pick: impl Fn(&mut Value) -> Option<&mut T>,
+    ) -> Result<&mut T, Reply> {
+        match self.read(key) {
+            Some(v) if v.kind() != make().kind() => return Err(Reply::error(errors::WRONGTYPE)),
+            Some(_) => {}
+            None => self.put(key, make()),
+        }
+        let v = self.write(key).expect("present: checked or just stored");
+        Ok(pick(v).expect("kind checked above"))
+    }
+
+    pub(crate) fn lookup_str(&mut self, key: &str) -> Result<Option<&String>, Reply> {
+        self.typed(key, |v| if let Value::Str(s) = v { Some(s) } else { None })
+    }
+
+    pub(crate) fn lookup_list(&mut self, key: &str) -> Result<Option<&List>, Reply> {
+        self.typed(key, |v| {
+            if let Value::List(l) = v {
+                Some(l)
+            } else {
+                None
+            }
+        })
+    }
+
+    pub(crate) fn lookup_hash(&mut self, key: &str) -> Result<Option<&Hash>, Reply> {
+        self.typed(key, |v| {
+            if let Value::Hash(h) = v {
+                Some(h)
+            } else {
+                None
+            }
+        })
+    }
+
+    pub(crate) fn lookup_set(&mut self, key: &str) -> Result<Option<&Set>, Reply> {
+        self.typed(key, |v| if let Value::Set(s) = v { Some(s) } else { None })
+    }
+
+    pub(crate) fn lookup_zset(&mut self, key: &str) -> Result<Option<&ZSet>, Reply> {
+        self.typed(key, |v| {
+            if let Value::ZSet(z) = v {
+                Some(z)
+            } else {
+                None
+            }
+        })
+    }
+
+    pub(crate) fn list_mut(&mut self, key: &str) -> Result<&mut List, Reply> {
+        if self.blocked_keys.contains_key(key) && !self.ready_keys.iter().any(|k| k == key) {
+            self.ready_keys.push(key.to_string());
+        }
+        self.typed_mut(
+            key,
+            || Value::List(List::default()),
+            |v| {
+                if let Value::List(l) = v {
+                    Some(l)
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
+    pub(crate) fn hash_mut(&mut self, key: &str) -> Result<&mut Hash, Reply> {
+        self.typed_mut(
+            key,
+            || Value::Hash(Hash::default()),
+            |v| {
+                if let Value::Hash(h) = v {
+                    Some(h)
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
+    pub(crate) fn set_mut(&mut self, key: &str) -> Result<&mut Set, Reply> {
+        self.typed_mut(
+            key,
+            || Value::Set(Set::default()),
+            |v| {
+                if let Value::Set(s) = v {
+                    Some(s)
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
+    pub(crate) fn zset_mut(&mut self, key: &str) -> Result<&mut ZSet, Reply> {
+        self.typed_mut(
+            key,
+            || Value::ZSet(ZSet::default()),
+            |v| {
+                if let Value::ZSet(z) = v {
+                    Some(z)
+                } else {
+                    None
+                }
+            },
+        )
+    }
+
+    // ---- WATCH ----
+
+    fn signal_modified(&mut self, key: &str) {
+        if let Some(clients) = self.watchers.get(key) {
+            self.dirty_cas.extend(clients.iter().copied());
+        }
+    }
+
+    pub(crate) fn watch(&mut self, client: ClientId, key: &str) {
+        self.watchers
+            .entry(key.to_string())
+            .or_default()
+            .insert(client);
+        self.watching
+            .entry(client)
+            .or_default()
+            .insert(key.to_string());
+    }
+
+    /// Forgets `client`'s watched keys and its dirty flag (after EXEC, DISCARD, UNWATCH).
+    pub(crate) fn unwatch_all(&mut self, client: ClientId) {
+        for key in self.watching.remove(&client).unwrap_or_default() {
+            if let Some(set) = self.watchers.get_mut(&key) {
+                set.remove(&client);
+                if set.is_empty() {
+                    self.watchers.remove(&key);
+                }
+            }
+        }
+        self.dirty_cas.remove(&client);
+    }
+
+    /// Whether a key `client` watches was modified since it called WATCH.
+    pub(crate) fn is_dirty(&self, client: ClientId) -> bool {
+        self.dirty_cas.contains(&client)
+    }
+
+    // ---- blocked pops ----
+
+    /// Pops from the first non-empty list among `keys` (BLPOP's immediate path).
+    pub(crate) fn pop_first(
+        &mut self,
+        keys: &[String],
+        from_right: bool,
+    ) -> Result<Option<Reply>, Reply> {
+        for key in keys {
+            let len = self.lookup_list(key)?.map_or(0, |l| l.len());
+            if len > 0 {
+                let v = self.pop_one(key, from_right);
+                return Ok(Some(Reply::bulks([key.clone(), v])));
+            }
+        }
+        Ok(None)
+    }
+
+    fn pop_one(&mut self, key: &str, from_right: bool) -> String {
+        let Some(Value::List(l)) = self.write(key) else {
+            unreachable!("caller checked a non-empty list")
+        };
+        let v = if from_right {
+            l.pop_back()
+        } else {
+            l.pop_front()
+        }
+        .expect("non-empty");
+        let cmd = if from_right {
+            Command::RPop {
+                key: key.to_string(),
+                count: None,
+            }
+        } else {
+            Command::LPop {
+                key: key.to_string(),
+                count: None,
+            }
+        };
+        self.propagate(cmd);
+        v
+    }
+
+    /// Queues `client` on each of `keys`, behind the clients already waiting there.
+    pub(crate) fn block(&mut self, client: ClientId, keys: &[String], from_right: bool) {
+        for k in keys {
+            self.blocked_keys
+                .entry(k.clone())
+                .or_default()
+                .push_back(client);
+        }
+        self.blocked.insert(
+            client,
+            Blocked {
+                keys: keys.to_vec(),
+                from_right,
+            },
+        );
+    }
+
+    /// Removes `client` from every queue (timeout, disconnect, or served).
+    pub(crate) fn unblock(&mut self, client: ClientId) {
+        let Some(b) = self.blocked.remove(&client) else {
+            return;
+        };
+        for k in b.keys {
+            if let Some(q) = self.blocked_keys.get_mut(&k) {
+                q.retain(|c| *c != client);
+                if q.is_empty() {
+                    self.blocked_keys.remove(&k);
+                }
+            }
+        }
+    }
+
+    pub fn is_blocked(&self, client: ClientId) -> bool {
+        self.blocked.contains_key(&client)
+    }
+
+    /// Serves clients blocked on lists that received elements, each list's clients in the
+    /// order they blocked (FIFO), until the list is empty or nobody waits. Returns the
+    /// replies to deliver. Call after each top-level step, as Redis does after a command.
+    pub fn serve_blocked(&mut self) -> Vec<(ClientId, Reply)> {
+        let mut served = Vec::new();
+        while !self.ready_keys.is_empty() {
+            for key in std::mem::take(&mut self.ready_keys) {
+                while let Some(&client) = self.blocked_keys.get(&key).and_then(|q| q.front()) {
+                    let len = match self.lookup_list(&key) {
+                        Ok(Some(l)) => l.len(),
+                        // Gone or no longer a list: waiters stay blocked, as in Redis.
+                        _ => 0,
+                    };
+                    if len == 0 {
+                        break;
+                    }
+                    let from_right = self.blocked[&client].from_right;
+                    let v = self.pop_one(&key, from_right);
+                    self.unblock(client);
+                    served.push((client, Reply::bulks([key.clone(), v])));
+                }
+                self.settle();
+            }
+        }
+        served
+    }
+
+    /// Forgets everything about a disconnected client.
+    pub fn disconnect(&mut self, client: ClientId) {
+        self.unwatch_all(client);
+        self.unblock(client);
+    }
+}
