@@ -450,3 +450,12 @@ impl<S> ConnSender<S> {
         self.ep
     }
 }
+
+/// Whether a connection endpoint can still carry messages.
+pub(crate) fn is_open(ep: usize) -> bool {
+    state::with(|n| {
+        n.endpoints
+            .get(ep)
+            .is_some_and(|e| e.state == EndState::Open)
+    })
+}

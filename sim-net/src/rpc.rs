@@ -71,7 +71,8 @@ fn cached<Req: 'static, Resp: 'static>(key: ClientKey) -> Option<Rc<Client<Req, 
     let clients = sim_runtime::extension::<Clients>();
     let found = clients.map.borrow().get(&key).cloned()?;
     let c = found.downcast::<Client<Req, Resp>>().ok()?;
-    if c.dead.get() {
+    // A connection whose peer died is useless even before its reader task notices.
+    if c.dead.get() || !conn::is_open(c.sender.endpoint()) {
         clients.map.borrow_mut().remove(&key);
         None
     } else {

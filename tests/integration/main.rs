@@ -1,1 +1,3 @@
 //! The workspace integration tests: one binary, one module per concern.
+
+mod readme;
