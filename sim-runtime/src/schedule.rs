@@ -110,7 +110,10 @@ impl<F: fmt::Debug> fmt::Display for FaultSchedule<F> {
 
 impl<F: Clone + Serialize + 'static> FaultSchedule<F> {
     /// Spawns a task on the current node that fires each fault at its time through
-    /// `handler`. Each firing is a `fault.inject` trace event. The handler may be async.
+    /// `handler`. Each firing is a `fault.inject` trace event. The handler may be async
+    /// (a pause window that sleeps before resuming): each handler future runs as a task
+    /// of its own, so a long one never delays the faults after it. The returned handle
+    /// completes once every fault has been fired.
     pub fn install<H, Fut>(&self, mut handler: H) -> task::JoinHandle<()>
     where
         H: FnMut(F) -> Fut + 'static,
@@ -121,7 +124,7 @@ impl<F: Clone + Serialize + 'static> FaultSchedule<F> {
             for sf in faults {
                 time::sleep_until_global(sf.at()).await;
                 crate::trace::emit("fault.inject", &sf);
-                handler(sf.fault).await;
+                task::spawn_named("fault", handler(sf.fault)).detach();
             }
         })
     }

@@ -1,0 +1,284 @@
+//! Determinism: the same seed gives the same trace, bit for bit, in one process and
+//! across processes; the determinism check catches planted non-determinism and shows
+//! where the runs split; the trace of a small program is pinned by a snapshot.
+
+use std::cell::{Cell, RefCell};
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::Command;
+use std::rc::Rc;
+
+use sim_runtime::harness::Harness;
+use sim_runtime::time::{sleep, Duration};
+use sim_runtime::trace::{self, EventKind};
+use sim_runtime::{node, spawn_named, Sim};
+
+/// The example's program, compiled into this test too, so the in-process fingerprint
+/// can be compared with the example binary's.
+#[path = "../examples/fingerprint.rs"]
+#[allow(dead_code)]
+mod fingerprint_example;
+
+#[test]
+fn the_same_seed_gives_the_same_fingerprint_in_one_process() {
+    for seed in [0, 1, 0x5eed_1234, u64::MAX] {
+        let a = Sim::new(seed).run(fingerprint_example::program);
+        let b = Sim::new(seed).run(fingerprint_example::program);
+        assert!(a.report.is_pass(), "{}", a.report);
+        assert_eq!(a.report.fingerprint, b.report.fingerprint, "seed {seed:#x}");
+        assert_eq!(a.report.events, b.report.events);
+        assert_eq!(a.report.steps, b.report.steps);
+        assert_eq!(a.report.time, b.report.time);
+        assert_eq!(a.output, b.output);
+        assert_eq!(a.report.last_events, b.report.last_events);
+    }
+    let fingerprints: std::collections::BTreeSet<u64> = (0..16)
+        .map(|s| {
+            Sim::new(s)
+                .run(fingerprint_example::program)
+                .report
+                .fingerprint
+        })
+        .collect();
+    assert_eq!(fingerprints.len(), 16, "different seeds, different traces");
+}
+
+/// The fingerprint example binary: built by `cargo test` next to this test's binary
+/// (`target/<profile>/examples/`), or built here when only this test was compiled.
+fn example_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary lives in <target>/<profile>/deps");
+    let name = format!("fingerprint{}", std::env::consts::EXE_SUFFIX);
+    let built = profile_dir.join("examples").join(&name);
+    if built.exists() {
+        return built;
+    }
+    // `cargo test --test determinism` builds no examples: build it into a target dir of
+    // its own, since the outer cargo may still hold the lock on ours.
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let target = profile_dir.join("fingerprint-example-target");
+    let status = Command::new(cargo)
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "sim-runtime",
+            "--example",
+            "fingerprint",
+        ])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo to build the fingerprint example");
+    assert!(status.success(), "building the fingerprint example failed");
+    target.join("debug").join("examples").join(name)
+}
+
+fn run_example(seed: &str) -> String {
+    let out = Command::new(example_binary())
+        .arg(seed)
+        .output()
+        .expect("run the fingerprint example");
+    assert!(
+        out.status.success(),
+        "example failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn the_same_seed_gives_the_same_fingerprint_across_processes() {
+    let first = run_example("0x5eed_1234");
+    let second = run_example("0x5eed_1234");
+    assert!(first.contains("fingerprint=0x"), "{first}");
+    assert_eq!(first, second, "two processes, one seed, two traces");
+    // The seed parses the same in hex and decimal, and the example runs the same program
+    // as this process does.
+    assert_eq!(run_example(&0x5eed_1234u64.to_string()), first);
+    assert_eq!(fingerprint_example::run(0x5eed_1234), first);
+    assert_ne!(run_example("0x5eed_1235"), first);
+}
+
+thread_local! {
+    /// Planted non-determinism: state that survives from one run to the next.
+    static LEAK: Cell<u64> = const { Cell::new(0) };
+}
+
+async fn leaky_body() {
+    let n = node::node("svc").build(|| async {
+        sleep(Duration::from_millis(3)).await;
+    });
+    let _ = n;
+    sleep(Duration::from_millis(1)).await;
+    trace::emit("svc.counter", &LEAK.with(|c| c.get()));
+    LEAK.with(|c| c.set(c.get() + 1));
+    sleep(Duration::from_millis(5)).await;
+}
+
+#[test]
+fn the_determinism_check_catches_state_leaking_between_runs_and_shows_both_events() {
+    let harness = Harness::new("sim-runtime", "leaky");
+    let failure = harness
+        .run_seed(0x5eed, true, &leaky_body)
+        .expect_err("leaked state must be caught");
+    let divergence = failure.divergence.as_ref().expect("a divergence");
+    let first = divergence.first.as_ref().expect("the first run's event");
+    let second = divergence.second.as_ref().expect("the second run's event");
+    assert_eq!(first.name(), "svc.counter");
+    assert_eq!(second.name(), "svc.counter");
+    assert_eq!(first.seq, second.seq, "the runs split at the same position");
+    let (a, b): (u64, u64) = (first.fields().unwrap(), second.fields().unwrap());
+    assert_eq!(b, a + 1);
+    let text = failure.to_string();
+    assert!(text.contains("non-determinism"), "{text}");
+    assert!(
+        text.contains("first run:") && text.contains("second run:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SIM_SEED=0x5eed cargo test -p sim-runtime leaky"),
+        "{text}"
+    );
+
+    // A deterministic body passes the same check.
+    let clean = || async {
+        sleep(Duration::from_millis(1)).await;
+        trace::emit("svc.counter", &7);
+    };
+    let report = harness
+        .run_seed(0x5eed, true, &clean)
+        .expect("deterministic");
+    assert!(report.is_pass());
+}
+
+#[test]
+fn a_run_that_is_longer_the_second_time_is_a_divergence_too() {
+    thread_local! {
+        static RUNS: Cell<u32> = const { Cell::new(0) };
+    }
+    let body = || async {
+        let run = RUNS.with(|r| {
+            r.set(r.get() + 1);
+            r.get()
+        });
+        sleep(Duration::from_millis(1)).await;
+        if run > 1 {
+            sleep(Duration::from_millis(1)).await;
+        }
+    };
+    let failure = Harness::new("sim-runtime", "longer")
+        .run_seed(1, true, &body)
+        .expect_err("an extra timer is caught");
+    let d = failure.divergence.expect("a divergence");
+    assert!(d.first.is_none() || d.second.is_some());
+    assert!(d.first.is_some() || d.second.is_some());
+}
+
+/// A `Write` that the test can read back after the run.
+#[derive(Clone, Default)]
+struct SharedBuf(Rc<RefCell<Vec<u8>>>);
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Two nodes trade work; the trace of this program is pinned by a snapshot.
+async fn small_program() {
+    let store = node::node("store").build(|| async {
+        for i in 0..2u32 {
+            sleep(Duration::from_millis(2)).await;
+            trace::emit(
+                "store.write",
+                &serde_json::json!({ "key": "k", "version": i }),
+            );
+        }
+    });
+    let _ = store;
+    let client = node::node("client").build(|| async {
+        spawn_named("reader", async {
+            sleep(Duration::from_millis(3)).await;
+            trace::emit("client.read", &serde_json::json!({ "key": "k" }));
+        })
+        .detach();
+    });
+    sleep(Duration::from_millis(1)).await;
+    client.pause();
+    sleep(Duration::from_millis(3)).await;
+    client.resume();
+    sleep(Duration::from_millis(2)).await;
+    store.kill();
+}
+
+#[test]
+fn the_trace_of_a_small_fixed_seed_program_matches_its_snapshot() {
+    let buf = SharedBuf::default();
+    let result = Sim::new(0x5eed).trace_jsonl(buf.clone()).run(small_program);
+    assert!(result.report.is_pass(), "{}", result.report);
+    let lines: Vec<String> = result
+        .report
+        .last_events
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert!(result.report.events < 64, "the whole trace fits the tail");
+    insta::assert_snapshot!(
+        "small_program_trace",
+        format!(
+            "fingerprint {:#018x}\n{}",
+            result.report.fingerprint,
+            lines.join("\n")
+        )
+    );
+    // JSON lines carry the same events, one object per line.
+    let jsonl = String::from_utf8(buf.0.borrow().clone()).unwrap();
+    let objects: Vec<serde_json::Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(objects.len() as u64, result.report.events);
+    assert_eq!(objects[0]["event"], "task.spawn");
+    let write = objects
+        .iter()
+        .find(|o| o["event"] == "store.write")
+        .expect("custom event in the JSON lines");
+    assert_eq!(write["fields"]["key"], "k");
+    assert_eq!(write["t_ns"], 2_000_000);
+}
+
+#[test]
+fn captures_collect_matching_events_with_time_node_and_fields() {
+    let result = Sim::new(3).run(|| async {
+        let writes = trace::capture("store.");
+        let everything = trace::capture("");
+        small_program().await;
+        (writes.snapshot(), everything.len())
+    });
+    let (writes, all) = result.output.unwrap();
+    assert_eq!(writes.len(), 2);
+    assert!(writes.iter().all(|e| e.name() == "store.write"));
+    assert_eq!(writes[1].time.as_nanos(), 4_000_000);
+    let v: serde_json::Value = writes[1].fields().unwrap();
+    assert_eq!(v["version"], 1);
+    assert_eq!(
+        writes[0].kind,
+        EventKind::Custom {
+            name: "store.write"
+        }
+    );
+    assert!(all as u64 > 2 && (all as u64) < result.report.events);
+    // Outside a simulation, emitting is a no-op rather than a panic.
+    trace::emit("nobody.listens", &1);
+}
