@@ -1,1 +1,51 @@
-//! A PostgreSQL-like database (being written).
+//! # sql: a PostgreSQL-like database
+//!
+//! A database server node running a pure state machine ([`engine::Engine`]) inside an
+//! async shell, reached over sim-net through connections from a client-side pool. It
+//! offers PostgreSQL 15's semantics for everything it offers, so that an anomaly found
+//! in simulation is one PostgreSQL would allow:
+//!
+//! - MVCC snapshots; READ COMMITTED (a snapshot per statement; writers wait for row locks
+//!   and re-check the latest row version), REPEATABLE READ (a snapshot per transaction;
+//!   40001 on concurrent update), SERIALIZABLE (SSI, see [`ssi`]).
+//! - Row locks (FOR UPDATE / FOR SHARE, NOWAIT, SKIP LOCKED), `lock_timeout` (55P03),
+//!   deadlock detection after `deadlock_timeout` (40P01), unique constraints (23505),
+//!   `statement_timeout` (57014), injected slow queries.
+//! - INSERT ... ON CONFLICT DO NOTHING / DO UPDATE, get by key, scan with a predicate,
+//!   update, delete, count.
+//!
+//! Map of the module:
+//! - [`value`], [`row`], [`schema`], [`expr`], [`stmt`], [`error`]: the data model and API
+//!   types.
+//! - [`mvcc`]: versioned storage and snapshots; [`locks`]: row locks and the wait-for
+//!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
+//!   machine.
+//! - [`config`]: `Config` with a fault-free `Default`.
+
+pub mod config;
+pub mod engine;
+pub mod error;
+mod exec;
+pub mod expr;
+pub mod locks;
+pub mod mvcc;
+pub mod row;
+pub mod schema;
+pub mod ssi;
+pub mod stmt;
+pub mod value;
+
+pub use config::Config;
+pub use engine::{Completion, CrashReport, Engine, SessionId, Settings, Stats, Submit, WaitState};
+pub use error::{ConnectionFailure, SqlError};
+pub use expr::{col, excluded, lit, BinOp, Expr};
+pub use row::Row;
+pub use schema::{Column, TableSchema, UniqueConstraint};
+pub use stmt::{
+    CommandTag, Count, Delete, Insert, IsolationLevel, LockMode, LockWait, OnConflict, RowLocking,
+    Select, Setting, Statement, StmtResult, Update, Where,
+};
+pub use value::{ColumnType, FromValue, Value};
+
+#[cfg(test)]
+mod engine_tests;

@@ -1,0 +1,157 @@
+//! The errors of the SQL model, each carrying its PostgreSQL SQLSTATE code.
+//!
+//! Server errors use PostgreSQL's messages and codes so that service code written against
+//! the model handles the same cases it would in production (retry on 40001/40P01, treat
+//! 23505 as "already exists", and so on). Client-side failures (the pool, the network) are
+//! variants too, so that one `Result<_, SqlError>` covers a whole call.
+
+use sim_runtime::time::Duration;
+
+/// Why a connection to the server failed, as seen by the client.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ConnectionFailure {
+    /// Nothing accepts connections: the node is down or the database refuses them.
+    Refused,
+    /// The server went away mid-conversation (crash, restart, connection closed).
+    Reset,
+    /// No answer in time (partition, paused server, client-side timeout).
+    Timeout,
+    /// The network cannot reach the server.
+    Unreachable,
+}
+
+#[derive(Clone, Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum SqlError {
+    /// SQLSTATE 40001; `detail` says which kind: "concurrent update", "concurrent delete", or
+    /// "read/write dependencies among transactions".
+    #[error("could not serialize access due to {detail}")]
+    SerializationFailure { detail: String },
+    /// 40P01.
+    #[error("deadlock detected")]
+    DeadlockDetected,
+    /// 55P03, raised by `lock_timeout` and by `NOWAIT`.
+    #[error("{message}")]
+    LockNotAvailable { message: String },
+    /// 57014, raised by `statement_timeout`.
+    #[error("canceling statement due to statement timeout")]
+    QueryCanceled,
+    /// 23505.
+    #[error("duplicate key value violates unique constraint \"{constraint}\"")]
+    UniqueViolation { constraint: String, key: String },
+    /// 23502.
+    #[error(
+        "null value in column \"{column}\" of relation \"{table}\" violates not-null constraint"
+    )]
+    NotNullViolation { table: String, column: String },
+    /// 25P02.
+    #[error("current transaction is aborted, commands ignored until end of transaction block")]
+    InFailedTransaction,
+    /// 25001, for statements this model only runs outside a transaction block.
+    #[error("{statement} cannot run inside a transaction block")]
+    ActiveTransaction { statement: String },
+    /// 42P01.
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    /// 42P07.
+    #[error("relation \"{0}\" already exists")]
+    DuplicateTable(String),
+    /// 42703.
+    #[error("column \"{0}\" does not exist")]
+    UndefinedColumn(String),
+    /// 42804.
+    #[error("datatype mismatch: {detail}")]
+    DatatypeMismatch { detail: String },
+    /// 42P10: ON CONFLICT names no unique constraint of the table.
+    #[error("there is no unique or exclusion constraint matching the ON CONFLICT specification")]
+    InvalidConflictTarget,
+    /// 22003.
+    #[error("value out of range: {detail}")]
+    NumericValueOutOfRange { detail: String },
+    /// 22012.
+    #[error("division by zero")]
+    DivisionByZero,
+    /// 53300.
+    #[error("sorry, too many clients already")]
+    TooManyConnections,
+    /// 57P01: the server terminated the session (refuse, shutdown).
+    #[error("terminating connection due to administrator command")]
+    AdminShutdown,
+    /// 08006 / 08001 on the client: the connection failed or could not be made.
+    #[error("connection failure: {0:?}")]
+    Connection(ConnectionFailure),
+    /// The pool had no connection to give within its acquire timeout (client side, no
+    /// SQLSTATE: PostgreSQL never sees it).
+    #[error("timed out after {waited:?} waiting for a pooled connection")]
+    PoolTimeout { waited: Duration },
+    /// A column held a value of another type than the one asked for (client side).
+    #[error("column \"{column}\" is not {expected}")]
+    WrongType {
+        column: String,
+        expected: &'static str,
+    },
+    /// Converting a row to or from a serde type failed (client side).
+    #[error("row conversion: {0}")]
+    Conversion(String),
+}
+
+impl SqlError {
+    /// The SQLSTATE code, or `None` for client-side errors that never reach a server.
+    pub fn sqlstate(&self) -> Option<&'static str> {
+        Some(match self {
+            SqlError::SerializationFailure { .. } => "40001",
+            SqlError::DeadlockDetected => "40P01",
+            SqlError::LockNotAvailable { .. } => "55P03",
+            SqlError::QueryCanceled => "57014",
+            SqlError::UniqueViolation { .. } => "23505",
+            SqlError::NotNullViolation { .. } => "23502",
+            SqlError::InFailedTransaction => "25P02",
+            SqlError::ActiveTransaction { .. } => "25001",
+            SqlError::UndefinedTable(_) => "42P01",
+            SqlError::DuplicateTable(_) => "42P07",
+            SqlError::UndefinedColumn(_) => "42703",
+            SqlError::DatatypeMismatch { .. } => "42804",
+            SqlError::InvalidConflictTarget => "42P10",
+            SqlError::NumericValueOutOfRange { .. } => "22003",
+            SqlError::DivisionByZero => "22012",
+            SqlError::TooManyConnections => "53300",
+            SqlError::AdminShutdown => "57P01",
+            SqlError::Connection(ConnectionFailure::Refused) => "08001",
+            SqlError::Connection(_) => "08006",
+            SqlError::PoolTimeout { .. } | SqlError::WrongType { .. } | SqlError::Conversion(_) => {
+                return None
+            }
+        })
+    }
+
+    /// Whether retrying the whole transaction may succeed: serialization failures and
+    /// deadlocks, as PostgreSQL's documentation advises.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            SqlError::SerializationFailure { .. } | SqlError::DeadlockDetected
+        )
+    }
+
+    /// Whether the connection that produced this error is unusable.
+    pub fn is_connection_error(&self) -> bool {
+        matches!(self, SqlError::Connection(_) | SqlError::AdminShutdown)
+    }
+
+    pub(crate) fn concurrent_update() -> Self {
+        SqlError::SerializationFailure {
+            detail: "concurrent update".into(),
+        }
+    }
+
+    pub(crate) fn concurrent_delete() -> Self {
+        SqlError::SerializationFailure {
+            detail: "concurrent delete".into(),
+        }
+    }
+
+    pub(crate) fn rw_dependencies() -> Self {
+        SqlError::SerializationFailure {
+            detail: "read/write dependencies among transactions".into(),
+        }
+    }
+}
