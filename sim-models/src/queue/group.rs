@@ -126,10 +126,6 @@ impl Group {
         self.epoch
     }
 
-    pub fn members(&self) -> impl Iterator<Item = &String> {
-        self.members.keys()
-    }
-
     pub fn is_member(&self, member: &str) -> bool {
         self.members.contains_key(member)
     }
@@ -246,11 +242,6 @@ impl Group {
         }
     }
 
-    /// The target assignment of every member (for traces and tests).
-    pub fn target(&self) -> &BTreeMap<String, BTreeSet<TopicPartition>> {
-        &self.target
-    }
-
     pub fn committed(&self, tp: &TopicPartition) -> Option<u64> {
         self.offsets.get(tp).copied()
     }
@@ -260,7 +251,8 @@ impl Group {
         self.offsets.insert(tp, offset);
     }
 
-    /// The earliest time a member's session can expire (for the coordinator's timer).
+    /// The earliest time a member's session can expire.
+    #[cfg(test)]
     pub fn next_expiry(&self) -> Option<Instant> {
         self.members
             .values()

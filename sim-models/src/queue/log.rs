@@ -107,10 +107,6 @@ impl<V: Clone> PartitionLog<V> {
         self.high_watermark = hw.min(self.leo());
     }
 
-    pub fn entry(&self, offset: u64) -> Option<&Entry<V>> {
-        self.entries.get(usize::try_from(offset).ok()?)
-    }
-
     /// Up to `max` entries from `offset` (empty past the end).
     pub fn entries_from(&self, offset: u64, max: usize) -> &[Entry<V>] {
         let start = (offset.min(self.leo())) as usize;
@@ -161,6 +157,7 @@ impl<V: Clone> PartitionLog<V> {
     }
 
     /// The latest epoch this log knows of, with or without entries.
+    #[cfg(test)]
     pub fn latest_epoch(&self) -> Option<u32> {
         self.epochs.last().map(|(e, _)| *e)
     }

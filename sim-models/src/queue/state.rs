@@ -153,10 +153,6 @@ impl<V: Clone> BrokerState<V> {
         }
     }
 
-    pub fn id(&self) -> BrokerId {
-        self.id
-    }
-
     /// A process crash: the logs (on disk) stay; everything learned or negotiated since
     /// the process started is gone until metadata arrives again.
     pub fn restart(&mut self) {
@@ -178,15 +174,6 @@ impl<V: Clone> BrokerState<V> {
 
     pub fn is_leader(&self, tp: &TopicPartition) -> bool {
         self.replicas.get(tp).is_some_and(|r| r.leader.is_some())
-    }
-
-    /// The partitions this broker follows, with their leader.
-    pub fn followed(&self) -> Vec<(TopicPartition, BrokerId)> {
-        self.replicas
-            .iter()
-            .filter(|(_, r)| r.leader.is_none())
-            .filter_map(|(tp, r)| Some((tp.clone(), r.view.as_ref()?.leader?)))
-            .collect()
     }
 
     /// Applies the controller's view of the cluster; returns role changes. Older views
@@ -724,6 +711,7 @@ impl<V: Clone> Replica<V> {
     }
 
     /// The ISR this replica believes in while it leads.
+    #[cfg(test)]
     pub fn leader_isr(&self) -> Option<Vec<BrokerId>> {
         self.leader
             .as_ref()

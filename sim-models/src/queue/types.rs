@@ -4,6 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+use sim_net::Addr;
 use sim_runtime::time::Instant;
 
 /// A broker's index in its cluster: `0..Config::brokers`.
@@ -96,4 +97,42 @@ pub struct RecordMeta {
     /// told the producer.
     pub offset: Option<u64>,
     pub id: RecordId,
+}
+
+/// A cluster's broker addresses, in broker id order, typed by the cluster's record value.
+///
+/// Clients bootstrap from it. The type parameter ties a producer or consumer to the
+/// cluster it talks to, so that a `Producer<i32>` cannot be pointed at a cluster of `u32`
+/// records (typed messages on sim-net would only find out at run time).
+pub struct ClusterAddrs<V> {
+    addrs: Vec<Addr>,
+    _values: std::marker::PhantomData<fn() -> V>,
+}
+
+impl<V> ClusterAddrs<V> {
+    /// Addresses of every broker, in broker id order.
+    pub fn new(addrs: Vec<Addr>) -> Self {
+        ClusterAddrs {
+            addrs,
+            _values: std::marker::PhantomData,
+        }
+    }
+
+    pub fn addrs(&self) -> &[Addr] {
+        &self.addrs
+    }
+}
+
+impl<V> Clone for ClusterAddrs<V> {
+    fn clone(&self) -> Self {
+        ClusterAddrs::new(self.addrs.clone())
+    }
+}
+
+impl<V> fmt::Debug for ClusterAddrs<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.addrs.iter().map(|a| a.to_string()))
+            .finish()
+    }
 }

@@ -1,0 +1,373 @@
+//! Starting a cluster: the controller node, the broker nodes, and the [`Cluster`] handle
+//! that creates topics and injects broker faults in pairs (crash/restart, pause/resume,
+//! slow/fast), each a `queue.fault` trace event.
+//!
+//! The controller is one node that no fault verb touches: it stands for Kafka's KRaft
+//! quorum (or ZooKeeper), which is replicated in real deployments and is not what this
+//! model tests. Network faults from sim-net still apply to the links to it, so a broker
+//! partitioned from the controller is fenced as in Kafka.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use sim_net::{rpc, Addr};
+use sim_runtime::node::{self, NodeId};
+use sim_runtime::time::{self, Duration};
+use sim_runtime::trace;
+
+use super::broker::{self, BrokerShared, Wiring};
+use super::config::Config;
+use super::controller::{ControllerEvent, ControllerState};
+use super::error::AdminError;
+use super::events::{self, FaultEvent};
+use super::protocol::{ControllerRequest, ControllerResponse};
+use super::signal::Signal;
+use super::state::{BrokerState, Settings, OFFSETS_TOPIC};
+use super::types::{BrokerId, ClusterAddrs, TopicPartition};
+
+/// How often the controller checks broker sessions.
+const SESSION_CHECK: Duration = Duration::from_millis(100);
+
+struct ControllerShared {
+    state: RefCell<ControllerState>,
+    signal: Signal,
+}
+
+impl ControllerShared {
+    fn emit(&self, events: Vec<ControllerEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        for e in &events {
+            trace::emit(events::CONTROLLER, e);
+        }
+        self.signal.notify();
+    }
+}
+
+struct Inner<V> {
+    name: String,
+    wiring: Rc<Wiring>,
+    controller: Rc<ControllerShared>,
+    brokers: Vec<(NodeId, Rc<BrokerShared<V>>)>,
+}
+
+/// A running cluster: the handle the test or scenario keeps. Cheap to clone.
+pub struct Cluster<V> {
+    inner: Rc<Inner<V>>,
+}
+
+impl<V> Clone for Cluster<V> {
+    fn clone(&self) -> Self {
+        Cluster {
+            inner: Rc::clone(&self.inner),
+        }
+    }
+}
+
+impl<V> std::fmt::Debug for Cluster<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Cluster({}, {} brokers)",
+            self.inner.name,
+            self.inner.brokers.len()
+        )
+    }
+}
+
+/// Starts a controller node `{prefix}-controller` and brokers `{prefix}-0`, `{prefix}-1`,
+/// ... with `config`, and creates the internal offsets topic. Topics are created with
+/// [`Cluster::create_topic`]. Call from inside a simulation.
+pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> Cluster<V> {
+    assert!(config.brokers > 0, "a cluster needs at least one broker");
+    let controller = Rc::new(ControllerShared {
+        state: RefCell::new(ControllerState::new(
+            config.brokers,
+            config.broker_session_timeout,
+            config.unclean_leader_election,
+        )),
+        signal: Signal::default(),
+    });
+    let ctl = Rc::clone(&controller);
+    let port = config.controller_port;
+    let controller_node = node::node(format!("{name_prefix}-controller"))
+        .build(move || run_controller(Rc::clone(&ctl), port));
+    let wiring = Rc::new(Wiring {
+        config: config.clone(),
+        controller: Addr::new(controller_node, port),
+        brokers: RefCell::new(Vec::new()),
+    });
+    let settings = Settings {
+        min_insync_replicas: config.min_insync_replicas,
+        replica_lag_time_max: config.replica_lag_time_max,
+        offsets_topic_partitions: config.offsets_topic_partitions,
+        fetch_max_entries: config.fetch_max_entries,
+    };
+    let mut brokers = Vec::with_capacity(config.brokers);
+    for i in 0..config.brokers {
+        let shared = Rc::new(BrokerShared {
+            id: i as BrokerId,
+            state: RefCell::new(BrokerState::new(i as BrokerId, settings.clone())),
+            signal: Signal::default(),
+            slow: Rc::new(Cell::new(Duration::ZERO)),
+        });
+        let (s, w) = (Rc::clone(&shared), Rc::clone(&wiring));
+        let id = node::node(format!("{name_prefix}-{i}"))
+            .build(move || broker::run(Rc::clone(&s), Rc::clone(&w)));
+        wiring.brokers.borrow_mut().push(Addr::new(id, config.port));
+        brokers.push((id, shared));
+    }
+    let replication = config.offsets_topic_replication.clamp(1, config.brokers);
+    let created = controller
+        .state
+        .borrow_mut()
+        .create_topic(OFFSETS_TOPIC, config.offsets_topic_partitions, replication)
+        .expect("the offsets topic is valid");
+    controller.emit(created);
+    Cluster {
+        inner: Rc::new(Inner {
+            name: name_prefix.to_string(),
+            wiring,
+            controller,
+            brokers,
+        }),
+    }
+}
+
+async fn run_controller(ctl: Rc<ControllerShared>, port: u16) {
+    let server = Rc::clone(&ctl);
+    rpc::serve(port, move |req: ControllerRequest| {
+        handle_controller(Rc::clone(&server), req)
+    })
+    .expect("the controller's port is free")
+    .detach();
+    loop {
+        time::sleep(SESSION_CHECK).await;
+        let events = ctl.state.borrow_mut().tick(time::now());
+        ctl.emit(events);
+    }
+}
+
+async fn handle_controller(
+    ctl: Rc<ControllerShared>,
+    req: ControllerRequest,
+) -> ControllerResponse {
+    match req {
+        ControllerRequest::Heartbeat {
+            broker,
+            incarnation,
+            known_version,
+            max_wait,
+        } => {
+            let events = ctl
+                .state
+                .borrow_mut()
+                .heartbeat(broker, incarnation, time::now());
+            ctl.emit(events);
+            let deadline = time::now() + max_wait;
+            loop {
+                let seen = ctl.signal.version();
+                {
+                    let st = ctl.state.borrow();
+                    if known_version.is_none_or(|k| st.version() > k) {
+                        return ControllerResponse::Metadata(Some(st.metadata()));
+                    }
+                }
+                let now = time::now();
+                if now >= deadline {
+                    return ControllerResponse::Metadata(None);
+                }
+                let _ = time::timeout(deadline - now, ctl.signal.changed(seen)).await;
+            }
+        }
+        ControllerRequest::AlterIsr { broker, proposal } => {
+            let r = ctl.state.borrow_mut().alter_isr(
+                &proposal.tp,
+                broker,
+                proposal.leader_epoch,
+                proposal.partition_epoch,
+                proposal.isr,
+            );
+            ControllerResponse::AlterIsr(r.map(|(st, event)| {
+                ctl.emit(vec![event]);
+                st
+            }))
+        }
+    }
+}
+
+impl<V: Clone + 'static> Cluster<V> {
+    /// The brokers' addresses in id order: what producers and consumers bootstrap from.
+    pub fn addrs(&self) -> ClusterAddrs<V> {
+        ClusterAddrs::new(self.inner.wiring.brokers.borrow().clone())
+    }
+
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.wiring.config
+    }
+
+    pub fn broker_count(&self) -> usize {
+        self.inner.brokers.len()
+    }
+
+    /// The fault handle of broker `i`.
+    pub fn broker(&self, i: BrokerId) -> BrokerHandle {
+        let (node, shared) = &self.inner.brokers[i as usize];
+        BrokerHandle {
+            cluster: self.inner.name.clone(),
+            id: i,
+            node: *node,
+            slow: Rc::clone(&shared.slow),
+        }
+    }
+
+    /// Creates a topic with `partitions` partitions, each on `replication` brokers.
+    ///
+    /// Waits (in simulated time, at most one broker session timeout) for the brokers to
+    /// register first, so that leaders spread over them, and afterwards for each leader to
+    /// know it leads, so that clients can use the topic at once.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication: usize,
+    ) -> Result<(), AdminError> {
+        let bound = time::now() + self.config().broker_session_timeout;
+        let poll = Duration::from_millis(10);
+        while time::now() < bound
+            && self
+                .inner
+                .controller
+                .state
+                .borrow()
+                .metadata()
+                .live_brokers
+                .len()
+                < self.broker_count()
+        {
+            time::sleep(poll).await;
+        }
+        let events =
+            self.inner
+                .controller
+                .state
+                .borrow_mut()
+                .create_topic(name, partitions, replication)?;
+        self.inner.controller.emit(events);
+        while time::now() < bound && !self.leaders_ready(name, partitions) {
+            time::sleep(poll).await;
+        }
+        Ok(())
+    }
+
+    fn leaders_ready(&self, topic: &str, partitions: u32) -> bool {
+        (0..partitions).all(|p| {
+            let tp = TopicPartition::new(topic, p);
+            match self.leader(topic, p) {
+                Some(l) => self.inner.brokers[l as usize]
+                    .1
+                    .state
+                    .borrow()
+                    .is_leader(&tp),
+                None => true,
+            }
+        })
+    }
+
+    /// The partition's leader as the controller sees it (`None`: offline or unknown).
+    pub fn leader(&self, topic: &str, partition: u32) -> Option<BrokerId> {
+        let md = self.inner.controller.state.borrow().metadata();
+        md.partition(&TopicPartition::new(topic, partition))?.leader
+    }
+
+    /// The partition's in-sync replicas as the controller sees them.
+    pub fn isr(&self, topic: &str, partition: u32) -> Vec<BrokerId> {
+        let md = self.inner.controller.state.borrow().metadata();
+        md.partition(&TopicPartition::new(topic, partition))
+            .map_or_else(Vec::new, |p| p.isr.clone())
+    }
+
+    /// The log end offset of broker `b`'s replica of a partition (for tests that wait
+    /// for replication).
+    pub fn log_end_offset(&self, b: BrokerId, topic: &str, partition: u32) -> Option<u64> {
+        let tp = TopicPartition::new(topic, partition);
+        let state = self.inner.brokers[b as usize].1.state.borrow();
+        state.replica(&tp).map(|r| r.log.leo())
+    }
+}
+
+/// Fault verbs for one broker. Every verb is a `queue.fault` trace event.
+#[derive(Clone, Debug)]
+pub struct BrokerHandle {
+    cluster: String,
+    id: BrokerId,
+    node: NodeId,
+    slow: Rc<Cell<Duration>>,
+}
+
+impl BrokerHandle {
+    pub fn id(&self) -> BrokerId {
+        self.id
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.node
+    }
+
+    pub fn is_alive(&self) -> bool {
+        self.node.is_alive()
+    }
+
+    fn emit(&self, fault: &str, delay: Option<Duration>) {
+        trace::emit(
+            events::FAULT,
+            &FaultEvent {
+                cluster: self.cluster.clone(),
+                broker: self.id,
+                fault: fault.to_string(),
+                delay_ms: delay.map(|d| d.as_millis() as u64),
+            },
+        );
+    }
+
+    /// Kills the broker process (kill -9): its logs survive on disk, everything else is
+    /// lost. Its leaderships move after `broker_session_timeout`.
+    pub fn crash(&self) {
+        self.emit("crash", None);
+        self.node.kill();
+    }
+
+    /// Starts the broker process again; it re-registers and catches up from leaders.
+    pub fn restart(&self) {
+        self.emit("restart", None);
+        self.node.restart();
+    }
+
+    /// Freezes the process (SIGSTOP, a long GC pause): requests queue up unanswered.
+    pub fn pause(&self) {
+        self.emit("pause", None);
+        self.node.pause();
+    }
+
+    pub fn resume(&self) {
+        self.emit("resume", None);
+        self.node.resume();
+    }
+
+    /// Every request this broker handles (client or follower) waits `delay` first, as with
+    /// a slow disk.
+    pub fn slow(&self, delay: Duration) {
+        self.emit("slow", Some(delay));
+        self.slow.set(delay);
+    }
+
+    pub fn fast(&self) {
+        self.emit("fast", None);
+        self.slow.set(Duration::ZERO);
+    }
+}
