@@ -602,7 +602,14 @@ impl World {
             .get_mut(meta_key as usize)
             .filter(|e| e.id == id)?;
         e.killed = true;
-        e.waker.clone()
+        let waker = e.waker.clone();
+        // Held by a paused node, it would wait for the resume to be dropped, and so
+        // would whoever joins it.
+        let held = &mut self.nodes[e.node.index()].held;
+        if let Some(i) = held.iter().position(|r| r.metadata().key == meta_key) {
+            self.reap_queue.push(held.remove(i));
+        }
+        waker
     }
 
     /// Kills every task of `node`: they are dead from now on, and the ones already queued

@@ -231,6 +231,31 @@ fn a_task_spawned_on_a_paused_node_waits_for_resume() {
 }
 
 #[test]
+fn aborting_a_task_of_a_paused_node_does_not_wait_for_resume() {
+    let result = Sim::new(5).run(|| async {
+        let dropped_at = Rc::new(Cell::new(None));
+        let guard = DropClock(dropped_at.clone());
+        let n = node::node("p").build(|| async {});
+        let mut h = node::spawn_on_node(n, "job", async move {
+            let _guard = guard;
+            sleep(ms(5)).await;
+        });
+        sleep(ms(1)).await;
+        n.pause();
+        // The job's timer fires during the pause: its wake is held.
+        sleep(ms(10)).await;
+        h.abort();
+        let joined = h.await;
+        assert_eq!(n.state(), NodeState::Paused);
+        (joined, dropped_at.get(), now())
+    });
+    let (joined, dropped_at, t) = result.output.expect("no deadlock");
+    assert_eq!(joined, Err(sim_runtime::JoinError::Aborted));
+    assert_eq!(dropped_at, Some(at_ms(11)));
+    assert_eq!(t, at_ms(11));
+}
+
+#[test]
 fn exceeding_the_memory_budget_kills_the_node() {
     let result = Sim::new(6).run(|| async {
         let progress = Rc::new(Cell::new(0));
