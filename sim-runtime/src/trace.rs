@@ -244,6 +244,9 @@ pub(crate) struct Trace {
     captures: Vec<(String, EventLog)>,
     record: Option<Vec<Event>>,
     compare: Option<(Rc<Vec<Event>>, Option<Divergence>)>,
+    /// Whether any of `jsonl`, `captures`, `record` or `compare` is set: one test on
+    /// the hot path when none is.
+    listeners: bool,
     scratch: Vec<u8>,
 }
 
@@ -259,16 +262,19 @@ impl Trace {
             captures: Vec::new(),
             record: None,
             compare: None,
+            listeners: false,
             scratch: Vec::new(),
         }
     }
 
     pub(crate) fn set_jsonl(&mut self, out: Box<dyn Write>) {
         self.jsonl = Some(out);
+        self.listeners = true;
     }
 
     pub(crate) fn start_recording(&mut self) {
         self.record = Some(Vec::new());
+        self.listeners = true;
     }
 
     pub(crate) fn take_recording(&mut self) -> Option<Vec<Event>> {
@@ -277,6 +283,7 @@ impl Trace {
 
     pub(crate) fn compare_with(&mut self, reference: Rc<Vec<Event>>) {
         self.compare = Some((reference, None));
+        self.listeners = true;
     }
 
     pub(crate) fn divergence(&mut self) -> Option<Divergence> {
@@ -305,6 +312,7 @@ impl Trace {
     pub(crate) fn capture(&mut self, prefix: &str) -> EventLog {
         let log = EventLog::default();
         self.captures.push((prefix.to_string(), log.clone()));
+        self.listeners = true;
         log
     }
 
@@ -370,6 +378,8 @@ impl Trace {
         if !self.scratch.is_empty() {
             h.write_bytes(&self.scratch);
         }
+        let listened = self.listeners && self.is_listened(&kind);
+        let fan_out_kind = listened.then(|| kind.clone());
         if self.ring_capacity > 0 {
             if self.ring.len() == self.ring_capacity {
                 // Reuse the oldest slot's buffer so a full ring does not allocate.
@@ -378,10 +388,15 @@ impl Trace {
                 slot.time = time;
                 slot.node = node;
                 slot.task = task;
-                slot.kind = kind.clone();
-                slot.fields.clear();
-                slot.fields.extend_from_slice(&self.scratch);
-                self.ring_head = (self.ring_head + 1) % self.ring_capacity;
+                slot.kind = kind;
+                if !slot.fields.is_empty() || !self.scratch.is_empty() {
+                    slot.fields.clear();
+                    slot.fields.extend_from_slice(&self.scratch);
+                }
+                self.ring_head += 1;
+                if self.ring_head == self.ring_capacity {
+                    self.ring_head = 0;
+                }
             } else {
                 let fields = self.scratch.clone();
                 self.ring.push(Event {
@@ -389,19 +404,12 @@ impl Trace {
                     time,
                     node,
                     task,
-                    kind: kind.clone(),
+                    kind,
                     fields,
                 });
             }
         }
-        let others = self.jsonl.is_some()
-            || self.record.is_some()
-            || self.compare.as_ref().is_some_and(|c| c.1.is_none())
-            || self
-                .captures
-                .iter()
-                .any(|(p, _)| kind.name().starts_with(p.as_str()));
-        if others {
+        if let Some(kind) = fan_out_kind {
             let fields = self.scratch.clone();
             self.fan_out(Event {
                 seq,
@@ -412,6 +420,17 @@ impl Trace {
                 fields,
             });
         }
+    }
+
+    /// Whether an event goes anywhere beyond the fingerprint and the ring.
+    fn is_listened(&self, kind: &EventKind) -> bool {
+        self.jsonl.is_some()
+            || self.record.is_some()
+            || self.compare.as_ref().is_some_and(|c| c.1.is_none())
+            || self
+                .captures
+                .iter()
+                .any(|(p, _)| kind.name().starts_with(p.as_str()))
     }
 
     fn fan_out(&mut self, event: Event) {
