@@ -285,15 +285,25 @@ impl KvClient {
         self.inner.next_id.set(first_id + cmds.len() as u64);
         let n = cmds.len();
         let work = async {
-            if guard.is_none() {
-                *guard = Some(sim_net::connect(addr, connect_timeout).await?);
+            let mut reqs = cmds.into_iter().enumerate().map(|(i, cmd)| Request {
+                id: first_id + i as u64,
+                cmd,
+            });
+            let first = reqs.next().expect("at least one command");
+            // A kept connection may have died since its last use (the server restarted).
+            // Sending then fails at once, so nothing reached the server and it is safe to
+            // reconnect and send again, as clients with a connection pool do.
+            let reused = guard
+                .as_ref()
+                .is_some_and(|c| c.send(first.clone()).is_ok());
+            if !reused {
+                let conn = sim_net::connect(addr, connect_timeout).await?;
+                conn.send(first)?;
+                *guard = Some(conn);
             }
             let conn = guard.as_mut().expect("connected above");
-            for (i, cmd) in cmds.into_iter().enumerate() {
-                conn.send(Request {
-                    id: first_id + i as u64,
-                    cmd,
-                })?;
+            for req in reqs {
+                conn.send(req)?;
             }
             let mut replies = Vec::with_capacity(n);
             while replies.len() < n {

@@ -83,7 +83,8 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     roles: RefCell<Option<Roles>>,
     disks: RefCell<BTreeMap<NodeId, Disk>>,
-    live: RefCell<BTreeMap<NodeId, Weak<NodeCtx>>>,
+    /// Each node's running incarnation, to inspect it (never to keep it alive).
+    live: RefCell<BTreeMap<NodeId, (u32, Weak<NodeCtx>)>>,
     slow: Cell<Option<Duration>>,
     fail_rate: Cell<Probability>,
     fault_rng: RefCell<SimRng>,
@@ -103,8 +104,16 @@ impl Shared {
         self.roles.borrow().as_ref().and_then(|r| r.replica)
     }
 
+    /// The node's current incarnation, if it runs (a killed one may not be dropped yet).
     fn ctx(&self, node: NodeId) -> Option<Rc<NodeCtx>> {
-        self.live.borrow().get(&node).and_then(Weak::upgrade)
+        if !node.is_alive() {
+            return None;
+        }
+        let live = self.live.borrow();
+        let (incarnation, weak) = live.get(&node)?;
+        (*incarnation == node.incarnation())
+            .then(|| weak.upgrade())
+            .flatten()
     }
 
     pub(crate) fn with_disk<R>(&self, node: NodeId, f: impl FnOnce(&mut Disk) -> R) -> R {
@@ -349,7 +358,10 @@ async fn serve_node(shared: Rc<Shared>) {
         fsync_pending: Cell::new(false),
         fsync_wake: everysec.then_some(fsync_tx),
     });
-    shared.live.borrow_mut().insert(me, Rc::downgrade(&ctx));
+    shared
+        .live
+        .borrow_mut()
+        .insert(me, (me.incarnation(), Rc::downgrade(&ctx)));
     if everysec {
         task::spawn_named("kv-fsync", fsync_loop(ctx.clone(), fsync_rx)).detach();
     }
