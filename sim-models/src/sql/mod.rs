@@ -21,7 +21,13 @@
 //!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
 //!   machine.
 //! - [`config`]: `Config` with a fault-free `Default`.
+//! - [`protocol`]: connection messages and trace events; [`server`]: the node and its
+//!   fault verbs; [`client`]: one connection; [`pool`]: the connection pool.
+//!
+//! Trace events: `sql.stmt` (every statement and its result), `sql.session`, `sql.fault`,
+//! `sql.crash`, `sql.wal.flush`, `sql.pool.timeout`.
 
+pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -29,18 +35,25 @@ mod exec;
 pub mod expr;
 pub mod locks;
 pub mod mvcc;
+pub mod pool;
+pub mod protocol;
 pub mod row;
 pub mod schema;
+pub mod server;
 pub mod ssi;
 pub mod stmt;
 pub mod value;
 
+pub use client::{Client, ClientConfig, Transaction};
 pub use config::Config;
 pub use engine::{Completion, CrashReport, Engine, SessionId, Settings, Stats, Submit, WaitState};
 pub use error::{ConnectionFailure, SqlError};
 pub use expr::{col, excluded, lit, BinOp, Expr};
+pub use pool::{Pool, PoolConfig, PoolStatus, PooledConn};
+pub use protocol::{FaultEvent, SessionEvent, StmtEvent};
 pub use row::Row;
 pub use schema::{Column, TableSchema, UniqueConstraint};
+pub use server::SqlServer;
 pub use stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, LockMode, LockWait, OnConflict, RowLocking,
     Select, Setting, Statement, StmtResult, Update, Where,

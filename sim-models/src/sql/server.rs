@@ -1,0 +1,525 @@
+//! The async shell around the engine: a simulated node that accepts connections, runs
+//! each session's statements through the engine, parks blocked statements until the
+//! engine completes them, enforces the timeouts, injects slowness, and flushes the WAL.
+//! Plus [`SqlServer`], the handle a test holds, with the fault verbs.
+//!
+//! The engine lives outside the node (it stands for the data directory *and* the
+//! postmaster's memory): when the node is killed, the engine's `crash` drops everything
+//! that was not durable, and a restarted node serves what is left.
+//!
+//! Timing of one statement: `statement_latency` before it runs; the `slow` fault before a
+//! control statement (a slow COMMIT holds its locks) or after a data statement (a slow
+//! query holds its locks and its connection); injected slow queries and `pg_sleep` after
+//! the statement too. `statement_timeout` counts from arrival and covers lock waits and
+//! those delays.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+
+use futures::channel::oneshot;
+use sim_net::{Addr, ConnSender};
+use sim_runtime::node::{self, Lifecycle, NodeId};
+use sim_runtime::task::{self, JoinHandle};
+use sim_runtime::time::{self, Duration, Instant};
+use sim_runtime::{trace, SimRng};
+
+use super::config::Config;
+use super::engine::{CrashReport, Engine, SessionId, Stats, Submit};
+use super::error::SqlError;
+use super::protocol::{ClientMsg, FaultEvent, ServerMsg, SessionEvent, StmtEvent};
+use super::row::Row;
+use super::stmt::{Statement, StmtResult};
+
+type Reply = Result<StmtResult, SqlError>;
+
+/// An open connection: a way to tell it the server is going away, and its task.
+type OpenConn = (ConnSender<ServerMsg>, JoinHandle<()>);
+
+/// State shared by the handle and the node's incarnations; survives crashes.
+struct Shared {
+    name: String,
+    config: Config,
+    node: Cell<Option<NodeId>>,
+    engine: RefCell<Engine>,
+    /// Blocked statements waiting for their completion, by session.
+    waiters: RefCell<BTreeMap<SessionId, oneshot::Sender<Reply>>>,
+    conns: RefCell<BTreeMap<SessionId, OpenConn>>,
+    acceptor: RefCell<Option<JoinHandle<()>>>,
+    slow: Cell<Option<Duration>>,
+    refusing: Cell<bool>,
+    /// The current incarnation has bound its port.
+    listening: Cell<bool>,
+    slow_rng: RefCell<SimRng>,
+    last_crash: RefCell<Option<CrashReport>>,
+}
+
+impl Shared {
+    fn node(&self) -> NodeId {
+        self.node.get().expect("node set at start")
+    }
+
+    /// Delivers the results of statements the engine completed.
+    fn dispatch(&self) {
+        let done = self.engine.borrow_mut().take_completions();
+        for c in done {
+            if let Some(tx) = self.waiters.borrow_mut().remove(&c.session) {
+                let _ = tx.send(c.result);
+            }
+        }
+    }
+
+    fn emit_fault(&self, fault: impl Into<String>) {
+        trace::emit(
+            "sql.fault",
+            &FaultEvent {
+                server: self.name.clone(),
+                fault: fault.into(),
+            },
+        );
+    }
+
+    fn emit_session(&self, session: Option<SessionId>, event: &str) {
+        trace::emit(
+            "sql.session",
+            &SessionEvent {
+                server: self.name.clone(),
+                session,
+                event: event.to_owned(),
+            },
+        );
+    }
+
+    fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
+        let r = {
+            let mut e = self.engine.borrow_mut();
+            e.set_now(time::now());
+            f(&mut e)
+        };
+        self.dispatch();
+        r
+    }
+}
+
+/// Closes the engine session when the connection task ends, however it ends.
+struct SessionGuard {
+    shared: Rc<Shared>,
+    session: SessionId,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        self.shared.waiters.borrow_mut().remove(&self.session);
+        self.shared.conns.borrow_mut().remove(&self.session);
+        if let Ok(mut e) = self.shared.engine.try_borrow_mut() {
+            e.close_session(self.session);
+        }
+        self.shared.dispatch();
+    }
+}
+
+fn is_data(stmt: &Statement) -> bool {
+    matches!(
+        stmt,
+        Statement::Select(_)
+            | Statement::Insert(_)
+            | Statement::Update(_)
+            | Statement::Delete(_)
+            | Statement::Count(_)
+            | Statement::Sleep(_)
+    )
+}
+
+/// Runs one statement of `session` to its reply.
+async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: Statement) -> (Reply, bool) {
+    let start = time::now();
+    let latency = shared.config.statement_latency;
+    if !latency.is_zero() {
+        time::sleep(latency).await;
+    }
+    let data = is_data(&stmt);
+    let Some(settings) = shared.engine.borrow().settings(session).cloned() else {
+        return (Err(SqlError::AdminShutdown), false);
+    };
+    let deadline = settings
+        .statement_timeout
+        .filter(|_| data)
+        .map(|d| start + d);
+    let slow = shared.slow.get().unwrap_or(Duration::ZERO);
+    if !data && !slow.is_zero() {
+        time::sleep(slow).await;
+    }
+    let mut after = if data { slow } else { Duration::ZERO };
+    if let Statement::Sleep(d) = &stmt {
+        after += *d;
+    }
+    let p = shared.config.slow_query_probability;
+    if data && !p.is_never() && shared.slow_rng.borrow_mut().chance(p) {
+        after += shared.config.slow_query_duration;
+    }
+    let step = shared.with_engine(|e| e.submit(session, stmt));
+    let (result, waited) = match step {
+        Submit::Done(r) => (r, false),
+        Submit::Blocked => (wait_blocked(shared, session, deadline).await, true),
+    };
+    let result = match result {
+        Ok(r) => {
+            if !after.is_zero() {
+                let wake = time::now() + after;
+                match deadline {
+                    Some(dl) if dl < wake => {
+                        time::sleep_until(dl).await;
+                        shared.with_engine(|e| e.cancel(session));
+                        return (Err(SqlError::QueryCanceled), waited);
+                    }
+                    _ => time::sleep_until(wake).await,
+                }
+            }
+            shared.with_engine(|e| e.finish(session)).map(|()| r)
+        }
+        Err(e) => Err(e),
+    };
+    (result, waited)
+}
+
+/// Waits for a blocked statement's completion, running the deadlock check after
+/// `deadlock_timeout` and cancelling it on `lock_timeout` or `statement_timeout`.
+async fn wait_blocked(shared: &Rc<Shared>, session: SessionId, deadline: Option<Instant>) -> Reply {
+    let (tx, mut rx) = oneshot::channel();
+    shared.waiters.borrow_mut().insert(session, tx);
+    let lock_timeout = shared
+        .engine
+        .borrow()
+        .settings(session)
+        .and_then(|s| s.lock_timeout);
+    let deadlock_timeout = shared.config.deadlock_timeout;
+    loop {
+        if let Ok(Some(r)) = rx.try_recv() {
+            return r;
+        }
+        let Some(ws) = shared.engine.borrow().wait_state(session) else {
+            // Completed but not yet delivered cannot happen (delivery is synchronous), so
+            // the session is gone: the server is going down.
+            return rx.await.unwrap_or(Err(SqlError::AdminShutdown));
+        };
+        let lock_deadline = lock_timeout.map(|d| ws.since + d);
+        let check_at = (!ws.deadlock_checked).then(|| ws.since + deadlock_timeout);
+        let next = [deadline, lock_deadline, check_at]
+            .into_iter()
+            .flatten()
+            .min();
+        let Some(next) = next else {
+            return (&mut rx).await.unwrap_or(Err(SqlError::AdminShutdown));
+        };
+        let wait = next.duration_since(time::now());
+        match time::timeout(wait, &mut rx).await {
+            Ok(r) => return r.unwrap_or(Err(SqlError::AdminShutdown)),
+            Err(_) => {
+                let now = time::now();
+                if deadline.is_some_and(|d| now >= d) {
+                    shared.waiters.borrow_mut().remove(&session);
+                    shared.with_engine(|e| e.cancel(session));
+                    return Err(SqlError::QueryCanceled);
+                }
+                if lock_deadline.is_some_and(|d| now >= d) {
+                    shared.waiters.borrow_mut().remove(&session);
+                    shared.with_engine(|e| e.cancel(session));
+                    return Err(SqlError::LockNotAvailable {
+                        message: "canceling statement due to lock timeout".into(),
+                    });
+                }
+                if check_at.is_some_and(|d| now >= d)
+                    && shared.with_engine(|e| e.check_deadlock(session))
+                {
+                    shared.waiters.borrow_mut().remove(&session);
+                    return Err(SqlError::DeadlockDetected);
+                }
+            }
+        }
+    }
+}
+
+fn emit_stmt(
+    shared: &Shared,
+    session: SessionId,
+    text: String,
+    reply: &Reply,
+    waited: bool,
+    start: Instant,
+) {
+    let (tag, affected, sqlstate, error) = match reply {
+        Ok(r) => (Some(r.tag), r.affected, None, None),
+        Err(e) => (
+            None,
+            0,
+            e.sqlstate().map(str::to_owned),
+            Some(e.to_string()),
+        ),
+    };
+    trace::emit(
+        "sql.stmt",
+        &StmtEvent {
+            server: shared.name.clone(),
+            session,
+            stmt: text,
+            tag,
+            affected,
+            sqlstate,
+            error,
+            waited,
+            duration_ns: time::now().duration_since(start).as_nanos() as u64,
+        },
+    );
+}
+
+/// Serves one connection: one session, one statement at a time.
+async fn serve_conn(
+    shared: Rc<Shared>,
+    mut conn: sim_net::Conn<ServerMsg, ClientMsg>,
+    session: SessionId,
+) {
+    let _guard = SessionGuard {
+        shared: shared.clone(),
+        session,
+    };
+    if conn.send(ServerMsg::Ready { session }).is_err() {
+        return;
+    }
+    loop {
+        let Ok(msg) = conn.recv().await else { break };
+        match msg {
+            ClientMsg::Query { id, stmt } => {
+                let start = time::now();
+                let text = stmt.to_string();
+                let (result, waited) = run_statement(&shared, session, stmt).await;
+                emit_stmt(&shared, session, text, &result, waited, start);
+                if conn.send(ServerMsg::Reply { id, result }).is_err() {
+                    break;
+                }
+            }
+            ClientMsg::Ping { id } => {
+                if conn.send(ServerMsg::Pong { id }).is_err() {
+                    break;
+                }
+            }
+            ClientMsg::Terminate => break,
+        }
+    }
+    shared.emit_session(Some(session), "closed");
+}
+
+/// Accepts connections until the listener goes away.
+async fn accept_loop(shared: Rc<Shared>) {
+    let mut listener = match sim_net::bind::<ClientMsg, ServerMsg>(shared.config.port) {
+        Ok(l) => l,
+        Err(e) => {
+            shared.emit_fault(format!("bind failed: {e}"));
+            return;
+        }
+    };
+    shared.listening.set(true);
+    while let Ok(conn) = listener.accept().await {
+        let opened = shared.with_engine(|e| e.open_session());
+        match opened {
+            Ok(session) => {
+                shared.emit_session(Some(session), "opened");
+                let sender = conn.sender();
+                let h = task::spawn_named("sql-session", serve_conn(shared.clone(), conn, session));
+                shared.conns.borrow_mut().insert(session, (sender, h));
+            }
+            Err(e) => {
+                shared.emit_session(None, &format!("rejected: {e}"));
+                let _ = conn.send(ServerMsg::Rejected(e));
+            }
+        }
+    }
+}
+
+/// The node's main task, re-run on every restart.
+async fn node_main(shared: Rc<Shared>) {
+    if !shared.refusing.get() {
+        let h = task::spawn_named("sql-accept", accept_loop(shared.clone()));
+        *shared.acceptor.borrow_mut() = Some(h);
+    }
+    if !shared.config.synchronous_commit {
+        // The WAL writer: asynchronous commits become durable at its next round.
+        loop {
+            time::sleep(shared.config.wal_writer_delay).await;
+            let n = shared.engine.borrow_mut().flush_wal();
+            if n > 0 {
+                trace::emit("sql.wal.flush", &(shared.name.as_str(), n));
+            }
+        }
+    }
+}
+
+/// The handle of a simulated database server: its address, fault verbs and inspection.
+#[derive(Clone)]
+pub struct SqlServer {
+    shared: Rc<Shared>,
+}
+
+impl std::fmt::Debug for SqlServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlServer")
+            .field("name", &self.shared.name)
+            .finish()
+    }
+}
+
+impl SqlServer {
+    /// Starts a database on a new node called `name`.
+    ///
+    /// # Panics
+    /// If a configured table is invalid (a bug in the test setup).
+    pub fn start(name: &str, config: Config) -> SqlServer {
+        let shared = Rc::new(Shared {
+            name: name.to_owned(),
+            engine: RefCell::new(Engine::new(&config)),
+            config,
+            node: Cell::new(None),
+            waiters: RefCell::new(BTreeMap::new()),
+            conns: RefCell::new(BTreeMap::new()),
+            acceptor: RefCell::new(None),
+            slow: Cell::new(None),
+            refusing: Cell::new(false),
+            listening: Cell::new(false),
+            slow_rng: RefCell::new(sim_runtime::rng(&format!("sql.slow.{name}"))),
+            last_crash: RefCell::new(None),
+        });
+        let for_node = shared.clone();
+        let id = node::node(name).build(move || node_main(for_node.clone()));
+        shared.node.set(Some(id));
+        let weak: Weak<Shared> = Rc::downgrade(&shared);
+        node::on_lifecycle(move |n, event| {
+            let Some(shared) = weak.upgrade() else { return };
+            if n == shared.node() && event == Lifecycle::Killed {
+                shared.listening.set(false);
+                let report = shared.engine.borrow_mut().crash();
+                shared.waiters.borrow_mut().clear();
+                shared.conns.borrow_mut().clear();
+                trace::emit("sql.crash", &(shared.name.as_str(), &report));
+                *shared.last_crash.borrow_mut() = Some(report);
+            }
+        });
+        SqlServer { shared }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    pub fn node(&self) -> NodeId {
+        self.shared.node()
+    }
+
+    pub fn addr(&self) -> Addr {
+        Addr::new(self.node(), self.shared.config.port)
+    }
+
+    /// Waits until the server accepts connections (after `start`, `restart`, `accept`).
+    pub async fn ready(&self) {
+        while !self.shared.listening.get() {
+            time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Whether the server accepts connections now.
+    pub fn is_accepting(&self) -> bool {
+        self.shared.listening.get()
+    }
+
+    /// Kills the node: sessions and uncommitted work are lost, and with
+    /// `synchronous_commit = off` so are the commits since the last WAL flush.
+    pub fn crash(&self) {
+        self.shared.emit_fault("crash");
+        self.node().kill();
+    }
+
+    /// Starts the node again (recovery already ran at the crash).
+    pub fn restart(&self) {
+        self.shared.emit_fault("restart");
+        self.node().restart();
+    }
+
+    /// Freezes the node: connections stay open, nothing is answered.
+    pub fn pause(&self) {
+        self.shared.emit_fault("pause");
+        self.node().pause();
+    }
+
+    pub fn resume(&self) {
+        self.shared.emit_fault("resume");
+        self.node().resume();
+    }
+
+    /// Every statement takes `d` more (holding its locks and connection).
+    pub fn slow(&self, d: Duration) {
+        self.shared.emit_fault(format!("slow {}ms", d.as_millis()));
+        self.shared.slow.set(Some(d));
+    }
+
+    pub fn fast(&self) {
+        self.shared.emit_fault("fast");
+        self.shared.slow.set(None);
+    }
+
+    /// The database goes down while the node stays up: open sessions are terminated (57P01,
+    /// their transactions rolled back) and new connections are refused. Committed data is
+    /// kept (a clean shutdown).
+    pub fn refuse(&self) {
+        self.shared.emit_fault("refuse");
+        self.shared.refusing.set(true);
+        self.shared.listening.set(false);
+        if let Some(mut h) = self.shared.acceptor.borrow_mut().take() {
+            h.abort();
+        }
+        let conns = std::mem::take(&mut *self.shared.conns.borrow_mut());
+        for (_, (sender, mut h)) in conns {
+            let _ = sender.send(ServerMsg::Terminated(SqlError::AdminShutdown));
+            h.abort();
+        }
+        self.shared.waiters.borrow_mut().clear();
+        self.shared.engine.borrow_mut().terminate_all_sessions();
+        self.shared.engine.borrow_mut().flush_wal();
+    }
+
+    /// The database accepts connections again.
+    pub fn accept(&self) {
+        self.shared.emit_fault("accept");
+        if !self.shared.refusing.replace(false) || !self.node().is_alive() {
+            return;
+        }
+        let shared = self.shared.clone();
+        let h = node::spawn_on_node(self.node(), "sql-accept", accept_loop(shared));
+        *self.shared.acceptor.borrow_mut() = Some(h);
+    }
+
+    /// The rows of `table` as a new transaction would see them (for checkers).
+    pub fn committed_rows(&self, table: &str) -> Result<Vec<Row>, SqlError> {
+        self.shared.engine.borrow().committed_rows(table)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.shared.engine.borrow().stats().clone()
+    }
+
+    /// Open sessions.
+    pub fn sessions(&self) -> usize {
+        self.shared.engine.borrow().session_count()
+    }
+
+    /// What the last crash took away.
+    pub fn last_crash(&self) -> Option<CrashReport> {
+        self.shared.last_crash.borrow().clone()
+    }
+
+    /// Acknowledged commits not yet durable (`synchronous_commit = off`).
+    pub fn unflushed_commits(&self) -> usize {
+        self.shared.engine.borrow().unflushed_commits()
+    }
+}

@@ -1,0 +1,126 @@
+//! Shared setup of the `sql_*` integration tests: a schema for the seed systems'
+//! tables, a started server with seeded rows and a pool, a barrier to line tasks up,
+//! and a runner that fails the test with the report when a simulation does not pass.
+
+#![allow(dead_code)]
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use sim_models::sql::{ColumnType, Config, Insert, Pool, PoolConfig, SqlServer, TableSchema};
+use sim_models::sql_row;
+use sim_runtime::time::{self, Duration};
+use sim_runtime::Sim;
+
+/// Seeds each scenario runs under: enough interleavings to matter, quick enough to run.
+pub const SEEDS: u64 = 12;
+
+pub fn config() -> Config {
+    Config::default()
+        .table(
+            TableSchema::new("accounts")
+                .column("id", ColumnType::Int)
+                .column("balance", ColumnType::Int)
+                .primary_key(&["id"]),
+        )
+        .table(
+            TableSchema::new("doctors")
+                .column("name", ColumnType::Text)
+                .column("on_call", ColumnType::Bool)
+                .primary_key(&["name"]),
+        )
+        // Appointments with the constraint that prevents double booking.
+        .table(
+            TableSchema::new("appointments")
+                .column("id", ColumnType::Int)
+                .column("doctor", ColumnType::Text)
+                .column("slot", ColumnType::Int)
+                .column("patient", ColumnType::Text)
+                .primary_key(&["id"])
+                .unique(&["doctor", "slot"]),
+        )
+        // The same without it: only the application's SELECT-then-INSERT protects it.
+        .table(
+            TableSchema::new("bookings")
+                .column("id", ColumnType::Int)
+                .column("doctor", ColumnType::Text)
+                .column("slot", ColumnType::Int)
+                .column("patient", ColumnType::Text)
+                .primary_key(&["id"]),
+        )
+}
+
+/// Starts the server "db" with two accounts of 100 and two doctors on call.
+pub async fn start(config: Config) -> SqlServer {
+    let server = SqlServer::start("db", config);
+    server.ready().await;
+    let pool = Pool::new(server.addr(), PoolConfig::default());
+    let mut c = pool.acquire().await.expect("connect");
+    for id in [1, 2] {
+        c.execute(Insert::into(
+            "accounts",
+            sql_row! {"id" => id, "balance" => 100},
+        ))
+        .await
+        .expect("seed account");
+    }
+    for name in ["alice", "bob"] {
+        c.execute(Insert::into(
+            "doctors",
+            sql_row! {"name" => name, "on_call" => true},
+        ))
+        .await
+        .expect("seed doctor");
+    }
+    server
+}
+
+pub fn pool(server: &SqlServer) -> Pool {
+    Pool::new(server.addr(), PoolConfig::default())
+}
+
+/// Lets `n` tasks go on only once all of them have arrived.
+#[derive(Clone)]
+pub struct Barrier {
+    n: usize,
+    arrived: Rc<Cell<usize>>,
+}
+
+impl Barrier {
+    pub fn new(n: usize) -> Self {
+        Barrier {
+            n,
+            arrived: Rc::new(Cell::new(0)),
+        }
+    }
+
+    pub async fn wait(&self) {
+        self.arrived.set(self.arrived.get() + 1);
+        while self.arrived.get() < self.n {
+            time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Runs one simulation and returns its output, failing with the report if it did not
+/// pass (a panic in a task, a deadlock of the simulation, a limit).
+pub fn run<T: 'static, F, Fut>(seed: u64, main: F) -> T
+where
+    F: FnOnce() -> Fut + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let r = Sim::new(seed).run(main);
+    assert!(r.report.is_pass(), "{}", r.report);
+    r.output.expect("a passing run has an output")
+}
+
+/// Like [`run`], also returning the trace fingerprint.
+pub fn run_fingerprint<T: 'static, F, Fut>(seed: u64, main: F) -> (T, u64)
+where
+    F: FnOnce() -> Fut + 'static,
+    Fut: std::future::Future<Output = T> + 'static,
+{
+    let r = Sim::new(seed).run(main);
+    assert!(r.report.is_pass(), "{}", r.report);
+    (r.output.expect("output"), r.report.fingerprint)
+}
