@@ -467,7 +467,13 @@ impl<V: Clone + 'static> Broker<V> {
     async fn fetcher(self: Rc<Self>, tp: TopicPartition, leader: BrokerId) {
         let addr = self.wiring.broker(leader);
         let delay = self.config().replica_fetch_delay;
-        let wait = self.config().replica_fetch_wait_max;
+        // A lagging follower polls every `delay` instead of parking a fetch at the leader,
+        // so records appended between two polls exist only on the leader meanwhile.
+        let wait = if delay.is_zero() {
+            self.config().replica_fetch_wait_max
+        } else {
+            Duration::ZERO
+        };
         let timeout = wait + self.config().internal_request_timeout;
         loop {
             if !delay.is_zero() {

@@ -22,8 +22,9 @@ pub struct Config {
     /// `replica.fetch.wait.max.ms`: how long a leader holds a follower's fetch open when
     /// it has nothing new.
     pub replica_fetch_wait_max: Duration,
-    /// Extra time a follower waits before each fetch. Zero in Kafka; raising it widens the
-    /// window in which a record acknowledged with `acks=1` exists only on the leader.
+    /// Replica lag: when non-zero, a follower polls its leader every this long instead of
+    /// keeping a fetch parked there. Zero in Kafka; raising it widens the window in which
+    /// a record acknowledged with `acks=1` exists only on the leader.
     pub replica_fetch_delay: Duration,
     /// How often a broker heartbeats to the controller (it also fetches metadata then).
     pub broker_heartbeat_interval: Duration,

@@ -155,7 +155,7 @@ impl Group {
             },
         );
         self.rebalance(counts);
-        self.assignment(member)
+        self.hand_out(member)
     }
 
     /// A heartbeat: the member reports what it consumes now and learns what it may.
@@ -172,7 +172,17 @@ impl Group {
         if self.current_counts(counts) != self.counts_used {
             self.rebalance(counts);
         }
-        Ok(self.assignment(member))
+        Ok(self.hand_out(member))
+    }
+
+    /// The member's assignment, which from now on counts as owned by it until it reports
+    /// otherwise: a partition just handed out must not go to anyone else meanwhile.
+    fn hand_out(&mut self, member: &str) -> Assignment {
+        let a = self.assignment(member);
+        if let Some(m) = self.members.get_mut(member) {
+            m.owned.extend(a.partitions.iter().cloned());
+        }
+        a
     }
 
     /// A member leaving on purpose (`close`).
@@ -322,8 +332,7 @@ mod tests {
             &two_partitions,
         );
         assert_eq!(a.partitions, tps(&[("t", 0), ("t", 1)]));
-        g.heartbeat("a", a.partitions.clone(), at(1), &two_partitions)
-            .unwrap();
+        // Before a's first heartbeat, what it was handed counts as owned by it.
         let b = g.join("b", topics, s, Assignor::Range, at(2), &two_partitions);
         assert!(b.partitions.is_empty(), "a still owns t-1");
         assert!(b.epoch > a.epoch);

@@ -1,0 +1,239 @@
+//! Replication on three brokers: a leader crash elects an in-sync replica; with `acks=1`
+//! a record acknowledged by the old leader but not yet copied is lost (and the checker
+//! finds it), with `acks=all` and `min.insync.replicas=2` the same schedule loses nothing;
+//! a too-small ISR refuses `acks=all` writes; a paused leader comes back as a follower.
+
+use sim_models::queue::checker::{self, History, OrderViolation};
+use sim_models::queue::{
+    start_cluster, Acks, BrokerId, Cluster, Config, Consumer, ConsumerConfig, OffsetReset,
+    ProduceError, Producer, ProducerConfig, Record,
+};
+use sim_runtime::time::{self, Duration};
+use sim_runtime::{trace, Sim};
+
+fn replicated(min_isr: usize) -> Config {
+    Config {
+        brokers: 3,
+        min_insync_replicas: min_isr,
+        broker_heartbeat_interval: Duration::from_millis(500),
+        broker_session_timeout: Duration::from_secs(2),
+        replica_lag_time_max: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+fn producer_config(acks: Acks) -> ProducerConfig {
+    ProducerConfig {
+        acks,
+        idempotent: acks == Acks::All,
+        request_timeout: Duration::from_secs(1),
+        delivery_timeout: Duration::from_secs(30),
+        ..ProducerConfig::default()
+    }
+}
+
+fn earliest() -> ConsumerConfig {
+    ConsumerConfig {
+        auto_offset_reset: OffsetReset::Earliest,
+        auto_commit_interval: None,
+        session_timeout: Duration::from_secs(10),
+        heartbeat_interval: Duration::from_secs(1),
+        ..ConsumerConfig::default()
+    }
+}
+
+async fn drain<V: Clone + 'static>(c: &Consumer<V>, n: usize, limit: Duration) -> Vec<Record<V>> {
+    let deadline = time::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < n && time::now() < deadline {
+        out.extend(c.poll(100, Duration::from_millis(500)).await.expect("poll"));
+    }
+    out
+}
+
+/// Waits until the controller names a leader other than `old`.
+async fn new_leader<V: Clone + 'static>(cluster: &Cluster<V>, old: BrokerId) -> BrokerId {
+    for _ in 0..200 {
+        if let Some(l) = cluster.leader("t", 0) {
+            if l != old {
+                return l;
+            }
+        }
+        time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no new leader elected");
+}
+
+/// The shared schedule: ten records, then the leader is cut off from its followers, takes
+/// record 100, crashes, and the links heal; five more records go to the new leader, the
+/// old one restarts, and a consumer reads everything. Returns the checker's report and
+/// the values read.
+fn leader_crash_run(acks: Acks, min_isr: usize) -> (checker::CheckReport, Vec<u64>) {
+    let result = Sim::new(11).run(move || async move {
+        let log = trace::capture("queue.");
+        let cluster = start_cluster::<u64>("kafka", replicated(min_isr));
+        cluster.create_topic("t", 1, 3).await.unwrap();
+        let producer = Producer::new(cluster.addrs(), producer_config(acks));
+        for i in 0..10 {
+            producer.send("t", None, i).await.unwrap();
+        }
+        time::sleep(Duration::from_secs(1)).await;
+        let old = cluster.leader("t", 0).unwrap();
+        let isr_before = cluster.isr("t", 0);
+        assert_eq!(isr_before.len(), 3);
+        let leader_node = cluster.broker(old).node();
+        let followers: Vec<_> = (0..3)
+            .filter(|b| *b != old)
+            .map(|b| cluster.broker(b).node())
+            .collect();
+        sim_net::partition(&[leader_node], &followers);
+
+        let p = producer.clone();
+        let pending = sim_runtime::spawn(async move { p.send("t", None, 100).await });
+        time::sleep(Duration::from_millis(200)).await;
+        cluster.broker(old).crash();
+        sim_net::repair(&[leader_node], &followers);
+
+        let leader = new_leader(&cluster, old).await;
+        assert!(
+            isr_before.contains(&leader),
+            "only an in-sync replica may lead"
+        );
+        let meta = pending
+            .await
+            .unwrap()
+            .expect("acknowledged, by the old or the new leader");
+        assert!(meta.offset.is_some());
+        for i in 101..106 {
+            producer.send("t", None, i).await.unwrap();
+        }
+        cluster.broker(old).restart();
+        let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
+            .await
+            .unwrap();
+        let values: Vec<u64> = drain(&consumer, 16, Duration::from_secs(20))
+            .await
+            .iter()
+            .map(|r| r.value)
+            .collect();
+        // The restarted broker catches up with the new leader's log.
+        time::sleep(Duration::from_secs(3)).await;
+        let ends: Vec<_> = (0..3).map(|b| cluster.log_end_offset(b, "t", 0)).collect();
+        assert!(
+            ends.iter().all(|e| *e == ends[0]),
+            "replicas converge: {ends:?}"
+        );
+        (checker::check(&History::from_log(&log)), values)
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+    result.output.unwrap()
+}
+
+#[test]
+fn acks_1_leader_crash_loses_an_acknowledged_record_and_the_checker_finds_it() {
+    let (report, values) = leader_crash_run(Acks::One, 1);
+    assert!(
+        !values.contains(&100),
+        "record 100 was truncated away: {values:?}"
+    );
+    assert_eq!(values.len(), 15);
+    assert_eq!(report.lost.len(), 1, "{report:#?}");
+    let lost = &report.lost[0];
+    assert_eq!(lost.offset, 10);
+    assert!(
+        lost.overwritten_by.is_some(),
+        "the new leader reused offset 10"
+    );
+    assert!(report
+        .order
+        .iter()
+        .any(|v| matches!(v, OrderViolation::InconsistentOffset { offset: 10, .. })));
+    assert!(!report.is_valid());
+}
+
+#[test]
+fn acks_all_with_min_isr_2_loses_nothing_under_the_same_schedule() {
+    let (report, values) = leader_crash_run(Acks::All, 2);
+    assert!(report.is_valid(), "{report:#?}");
+    assert!(report.lost.is_empty() && report.unseen.is_empty());
+    assert!(report.duplicates.is_empty(), "idempotent: {report:#?}");
+    assert_eq!(values.iter().filter(|v| **v == 100).count(), 1);
+    assert_eq!(values.len(), 16);
+}
+
+#[test]
+fn too_small_an_isr_refuses_acks_all_but_not_acks_1() {
+    let result = Sim::new(12).run(|| async {
+        let cluster = start_cluster::<u32>("kafka", replicated(2));
+        cluster.create_topic("t", 1, 3).await.unwrap();
+        let leader = cluster.leader("t", 0).unwrap();
+        let once = ProducerConfig {
+            retries: 0,
+            ..producer_config(Acks::All)
+        };
+        let all = Producer::new(cluster.addrs(), once);
+        let one = Producer::new(cluster.addrs(), producer_config(Acks::One));
+        all.send("t", None, 1).await.unwrap();
+        let followers: Vec<BrokerId> = (0..3).filter(|b| *b != leader).collect();
+        for f in &followers {
+            cluster.broker(*f).crash();
+        }
+        // Fenced followers leave the ISR.
+        time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(cluster.isr("t", 0), vec![leader]);
+        assert_eq!(
+            all.send("t", None, 2).await,
+            Err(ProduceError::NotEnoughReplicas)
+        );
+        one.send("t", None, 3).await.unwrap();
+        for f in &followers {
+            cluster.broker(*f).restart();
+        }
+        // They catch up and are added back; acks=all works again.
+        time::sleep(Duration::from_secs(4)).await;
+        assert_eq!(cluster.isr("t", 0).len(), 3, "{:?}", cluster.isr("t", 0));
+        all.send("t", None, 4).await.unwrap();
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}
+
+#[test]
+fn a_paused_leader_is_replaced_and_comes_back_as_a_follower() {
+    let result = Sim::new(13).run(|| async {
+        let log = trace::capture("queue.");
+        let cluster = start_cluster::<u64>("kafka", replicated(2));
+        cluster.create_topic("t", 1, 3).await.unwrap();
+        let producer = Producer::new(cluster.addrs(), producer_config(Acks::All));
+        for i in 0..5 {
+            producer.send("t", None, i).await.unwrap();
+        }
+        let old = cluster.leader("t", 0).unwrap();
+        cluster.broker(old).pause();
+        for i in 5..10 {
+            producer.send("t", None, i).await.unwrap();
+        }
+        assert_ne!(cluster.leader("t", 0), Some(old));
+        cluster.broker(old).resume();
+        time::sleep(Duration::from_secs(3)).await;
+        assert_eq!(
+            cluster.log_end_offset(old, "t", 0),
+            Some(10),
+            "caught up as a follower"
+        );
+        let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
+            .await
+            .unwrap();
+        let values: Vec<u64> = drain(&consumer, 10, Duration::from_secs(10))
+            .await
+            .iter()
+            .map(|r| r.value)
+            .collect();
+        assert_eq!(values, (0..10).collect::<Vec<_>>());
+        let report = checker::check(&History::from_log(&log));
+        assert!(
+            report.is_valid() && report.duplicates.is_empty(),
+            "{report:#?}"
+        );
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}
