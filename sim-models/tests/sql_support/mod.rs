@@ -72,6 +72,11 @@ pub async fn start(config: Config) -> SqlServer {
         .await
         .expect("seed doctor");
     }
+    // Close the seeding session, so that scenarios start with no session open.
+    c.detach();
+    while server.sessions() > 0 {
+        time::sleep(Duration::from_millis(1)).await;
+    }
     server
 }
 
