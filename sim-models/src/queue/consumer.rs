@@ -221,7 +221,7 @@ impl<V: Clone + 'static> Consumer<V> {
                 inner.last_auto_commit.set(time::now());
                 // As in Kafka, a failed auto-commit is only logged (traced); the next one
                 // covers it.
-                let _ = commit_positions::<V>(inner, None, true).await;
+                let _ = commit_positions::<V>(inner, true).await;
             }
         }
         let deadline = time::now() + timeout;
@@ -384,7 +384,7 @@ impl<V: Clone + 'static> Consumer<V> {
 
     /// Commits the positions of all owned partitions and waits for the answer.
     pub async fn commit(&self) -> Result<(), ConsumeError> {
-        commit_positions::<V>(&self.inner, None, false).await
+        commit_positions::<V>(&self.inner, false).await
     }
 
     /// Moves the position of an owned partition; the next `poll` starts there.
@@ -403,7 +403,7 @@ impl<V: Clone + 'static> Consumer<V> {
     pub async fn close(self) -> Result<(), ConsumeError> {
         let inner = Rc::clone(&self.inner);
         if inner.config.auto_commit_interval.is_some() {
-            let _ = commit_positions::<V>(&inner, None, true).await;
+            let _ = commit_positions::<V>(&inner, true).await;
         }
         drop(self);
         let req = Request::LeaveGroup {
@@ -494,16 +494,20 @@ async fn reconcile<V: Clone + 'static>(inner: &Rc<Inner>, a: Assignment) {
     if revoked.is_empty() && added.is_empty() {
         return;
     }
-    if !revoked.is_empty() && a.epoch > 0 && inner.config.auto_commit_interval.is_some() {
-        let _ = commit_positions::<V>(inner, Some(&revoked), true).await;
-    }
-    {
+    // Stop consuming revoked partitions before anything else, so that no `poll` hands
+    // out their records after their positions are taken for the commit (Kafka runs
+    // revocation inside `poll` for the same reason).
+    let revoked_positions: Vec<(TopicPartition, u64)> = {
         let mut positions = inner.positions.borrow_mut();
-        for tp in &revoked {
-            positions.remove(tp);
-        }
-    }
+        revoked
+            .iter()
+            .filter_map(|tp| positions.remove(tp).map(|o| (tp.clone(), o)))
+            .collect()
+    };
     *inner.owned.borrow_mut() = a.partitions.clone();
+    if a.epoch > 0 && inner.config.auto_commit_interval.is_some() {
+        let _ = commit_offsets::<V>(inner, revoked_positions, true).await;
+    }
     trace::emit(
         events::ASSIGN,
         &AssignEvent {
@@ -523,10 +527,9 @@ async fn reconcile<V: Clone + 'static>(inner: &Rc<Inner>, a: Assignment) {
     }
 }
 
-/// Commits the positions of `only` (or of every owned partition).
+/// Commits the positions of every owned partition.
 async fn commit_positions<V: Clone + 'static>(
     inner: &Rc<Inner>,
-    only: Option<&[TopicPartition]>,
     auto: bool,
 ) -> Result<(), ConsumeError> {
     let offsets: Vec<(TopicPartition, u64)> = {
@@ -534,10 +537,19 @@ async fn commit_positions<V: Clone + 'static>(
         let owned = inner.owned.borrow();
         positions
             .iter()
-            .filter(|(tp, _)| owned.contains(*tp) && only.is_none_or(|o| o.contains(*tp)))
+            .filter(|(tp, _)| owned.contains(*tp))
             .map(|(tp, o)| (tp.clone(), *o))
             .collect()
     };
+    commit_offsets::<V>(inner, offsets, auto).await
+}
+
+/// Commits `offsets` for the group and traces the outcome.
+async fn commit_offsets<V: Clone + 'static>(
+    inner: &Rc<Inner>,
+    offsets: Vec<(TopicPartition, u64)>,
+    auto: bool,
+) -> Result<(), ConsumeError> {
     if offsets.is_empty() {
         return Ok(());
     }
