@@ -1,0 +1,566 @@
+//! The flash sale's dependencies: one Redis, one Kafka broker and one PostgreSQL, started
+//! as sim-models nodes, and thin typed wrappers the service code uses. Everything that
+//! depends on the models' APIs lives here, so the service logic reads like service logic.
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use sim_models::kv::{self, KvClient, Reply, Script, ScriptContext};
+use sim_models::queue::{self, Acks, Cluster, Consumer, Producer};
+use sim_models::sql::{
+    self, col, ColumnType, Count, Insert, IsolationLevel, Pool, PoolConfig, Row, Select,
+    TableSchema, Update,
+};
+use sim_runtime::time::{self, Duration};
+use sim_runtime::trace::{self, EventLog};
+use sim_runtime::NodeId;
+
+use super::checkers::{FinalState, OrderRow};
+use super::service::{stock_key, Order, GROUP, OUTBOX, TOPIC};
+use super::Params;
+
+/// The product on sale.
+pub const PRODUCT: &str = "iphone-15";
+
+/// A failed dependency call, as the service sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DepError {
+    #[error("redis: {0}")]
+    Redis(String),
+    #[error("kafka: {0}")]
+    Kafka(String),
+    #[error("database: {0}")]
+    Db(String),
+}
+
+impl From<kv::KvError> for DepError {
+    fn from(e: kv::KvError) -> Self {
+        DepError::Redis(e.to_string())
+    }
+}
+
+impl From<queue::ProduceError> for DepError {
+    fn from(e: queue::ProduceError) -> Self {
+        DepError::Kafka(e.to_string())
+    }
+}
+
+impl From<sql::SqlError> for DepError {
+    fn from(e: sql::SqlError) -> Self {
+        DepError::Db(e.to_string())
+    }
+}
+
+/// What the atomic reserve script decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reservation {
+    Reserved { order_id: String },
+    Duplicate { order_id: String },
+    SoldOut,
+}
+
+/// The name of the reserve script in `kv.cmd` events.
+const RESERVE: &str = "flash.reserve";
+
+/// KEYS: stock, outbox, [idempotency]; ARGV: order id, order JSON.
+/// Returns `["reserved", id, stock_left]`, `["duplicate", id]` or `["sold_out"]`.
+fn reserve_script() -> Script {
+    Script::new(
+        RESERVE,
+        |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
+            let call = |ctx: &mut ScriptContext<'_>, argv: &[&str]| match kv::parse(argv) {
+                Ok(cmd) => ctx.call(cmd),
+                Err(e) => e,
+            };
+            if let Some(idem) = keys.get(2) {
+                if let Reply::Bulk(existing) = call(ctx, &["GET", idem]) {
+                    return Reply::Array(vec![Reply::bulk("duplicate"), Reply::Bulk(existing)]);
+                }
+            }
+            let left = match call(ctx, &["GET", &keys[0]]) {
+                Reply::Bulk(s) => s.parse::<i64>().unwrap_or(0),
+                _ => 0,
+            };
+            if left <= 0 {
+                return Reply::Array(vec![Reply::bulk("sold_out")]);
+            }
+            let now = call(ctx, &["DECR", &keys[0]]);
+            if let Some(idem) = keys.get(2) {
+                call(ctx, &["SET", idem, &args[0]]);
+            }
+            call(ctx, &["RPUSH", &keys[1], &args[1]]);
+            Reply::Array(vec![
+                Reply::bulk("reserved"),
+                Reply::bulk(args[0].clone()),
+                now,
+            ])
+        },
+    )
+}
+
+/// Redis as the API sees it: a small pool of connections (the kv client runs one request
+/// at a time per connection, and a Node.js API would pipeline), with a per-call timeout.
+#[derive(Clone)]
+pub struct Redis {
+    clients: Rc<Vec<KvClient>>,
+    next: Rc<Cell<usize>>,
+    script: Script,
+}
+
+impl Redis {
+    fn client(&self) -> &KvClient {
+        let i = self.next.get();
+        self.next.set((i + 1) % self.clients.len());
+        &self.clients[i]
+    }
+
+    pub async fn reserve_with_outbox(
+        &self,
+        stock: &str,
+        idem: Option<&str>,
+        outbox: &str,
+        order: &Order,
+    ) -> Result<Reservation, DepError> {
+        let mut keys = vec![stock, outbox];
+        keys.extend(idem);
+        let reply = self
+            .client()
+            .eval(&self.script, &keys, &[&order.order_id, &order.to_json()])
+            .await?;
+        let Reply::Array(parts) = reply else {
+            return Err(DepError::Redis(format!("unexpected reply {reply:?}")));
+        };
+        let text = |i: usize| match parts.get(i) {
+            Some(Reply::Bulk(s)) => s.clone(),
+            _ => String::new(),
+        };
+        Ok(match text(0).as_str() {
+            "reserved" => Reservation::Reserved { order_id: text(1) },
+            "duplicate" => Reservation::Duplicate { order_id: text(1) },
+            _ => Reservation::SoldOut,
+        })
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<String>, DepError> {
+        Ok(self.client().get(key).await?)
+    }
+
+    pub async fn get_i64(&self, key: &str) -> Result<Option<i64>, DepError> {
+        Ok(self.get(key).await?.and_then(|s| s.parse().ok()))
+    }
+
+    pub async fn set(&self, key: &str, value: &str) -> Result<(), DepError> {
+        Ok(self.client().set(key, value).await?)
+    }
+
+    pub async fn set_nx(&self, key: &str, value: &str) -> Result<bool, DepError> {
+        Ok(self.client().set_nx(key, value).await?)
+    }
+
+    pub async fn del(&self, key: &str) -> Result<(), DepError> {
+        self.client().del(&[key]).await?;
+        Ok(())
+    }
+
+    pub async fn decr(&self, key: &str) -> Result<i64, DepError> {
+        Ok(self.client().decr(key).await?)
+    }
+
+    pub async fn incr(&self, key: &str) -> Result<i64, DepError> {
+        Ok(self.client().incr(key).await?)
+    }
+
+    pub async fn rpush(&self, key: &str, value: &str) -> Result<(), DepError> {
+        self.client().rpush(key, &[value]).await?;
+        Ok(())
+    }
+
+    pub async fn lrange(&self, key: &str, start: i64, stop: i64) -> Result<Vec<String>, DepError> {
+        Ok(self.client().lrange(key, start, stop).await?)
+    }
+
+    pub async fn lrem(&self, key: &str, value: &str) -> Result<(), DepError> {
+        self.client().lrem(key, 1, value).await?;
+        Ok(())
+    }
+
+    pub async fn llen(&self, key: &str) -> Result<i64, DepError> {
+        Ok(self.client().llen(key).await?)
+    }
+}
+
+/// The order producer: acks=all, idempotent, bounded by a delivery timeout.
+#[derive(Clone)]
+pub struct Kafka {
+    producer: Producer<String>,
+}
+
+impl Kafka {
+    pub async fn send(&self, order: &Order) -> Result<(), DepError> {
+        self.producer
+            .send(TOPIC, Some(order.order_id.clone()), order.to_json())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The worker's consumer: manual commits, starting from the earliest offset.
+pub struct KafkaConsumer {
+    consumer: Consumer<String>,
+}
+
+impl KafkaConsumer {
+    pub async fn poll(&mut self, max: usize) -> Result<Vec<Order>, DepError> {
+        let records = self
+            .consumer
+            .poll(max, Duration::from_millis(200))
+            .await
+            .map_err(|e| DepError::Kafka(e.to_string()))?;
+        Ok(records
+            .into_iter()
+            .filter_map(|r| Order::from_json(&r.value))
+            .collect())
+    }
+
+    pub async fn commit(&self) -> Result<(), DepError> {
+        self.consumer
+            .commit()
+            .await
+            .map_err(|e| DepError::Kafka(e.to_string()))
+    }
+}
+
+/// The database as the worker sees it: a connection pool.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// Inserts the order and takes it off `products.stock`, in one transaction; a
+    /// redelivered order changes nothing. Returns whether the order was new.
+    pub async fn insert_order(&self, order: &Order, unique_keys: bool) -> Result<bool, DepError> {
+        let mut conn = self.pool.acquire().await?;
+        let mut tx = conn.begin(IsolationLevel::ReadCommitted).await?;
+        let row = Row::new()
+            .with("order_id", order.order_id.clone())
+            .with("idempotency_key", order.idempotency_key.clone())
+            .with("user_id", order.user as i64)
+            .with("product_id", order.product.clone());
+        let table = if unique_keys {
+            "orders"
+        } else {
+            "orders_no_unique"
+        };
+        let inserted = tx
+            .upsert(Insert::into(table, row).on_conflict_do_nothing())
+            .await?
+            .is_some();
+        if inserted {
+            tx.update(
+                Update::table("products")
+                    .key(order.product.clone())
+                    .set("stock", col("stock").minus(1i64)),
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+}
+
+/// The running dependencies and their fault handles.
+#[derive(Clone)]
+pub struct Deps {
+    redis: kv::KvServer,
+    kafka: Rc<Cluster<String>>,
+    db: sql::SqlServer,
+    commits: EventLog,
+}
+
+fn orders_table(name: &str, unique_key: bool) -> TableSchema {
+    let t = TableSchema::new(name)
+        .column("order_id", ColumnType::Text)
+        .column("idempotency_key", ColumnType::Text)
+        .column("user_id", ColumnType::Int)
+        .column("product_id", ColumnType::Text)
+        .primary_key(&["order_id"]);
+    if unique_key {
+        t.unique(&["idempotency_key"])
+    } else {
+        t
+    }
+}
+
+/// Starts Redis (AOF `always`: an acknowledged reservation survives a Redis crash), one
+/// Kafka broker with the `orders` topic, and PostgreSQL with the products row.
+pub async fn start(params: &Params) -> Deps {
+    let redis = kv::start(
+        "redis",
+        kv::Config {
+            persistence: kv::Persistence::AofAlways,
+            ..kv::Config::default()
+        },
+    );
+    let kafka = Rc::new(queue::start_cluster::<String>(
+        "kafka",
+        queue::Config::default(),
+    ));
+    let db_config = sql::Config::default()
+        .table(
+            TableSchema::new("products")
+                .column("id", ColumnType::Text)
+                .column("stock", ColumnType::Int)
+                .primary_key(&["id"]),
+        )
+        .table(orders_table("orders", true))
+        .table(orders_table("orders_no_unique", false));
+    let db = sql::SqlServer::start("postgres", db_config);
+    let commits = trace::capture(queue::events::COMMIT);
+    let deps = Deps {
+        redis,
+        kafka,
+        db,
+        commits,
+    };
+    // Set up the sale: the stock in Redis and in the products table, and the topic.
+    let admin = deps.redis_client(Duration::from_secs(5));
+    let items = params.items.to_string();
+    while admin.set(&stock_key(PRODUCT), &items).await.is_err() {
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    while deps.kafka.create_topic(TOPIC, 3, 1).await.is_err() {
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    let pool = Pool::new(
+        deps.db.addr(),
+        PoolConfig {
+            max_size: 2,
+            ..PoolConfig::default()
+        },
+    );
+    loop {
+        let attempt = async {
+            let mut c = pool.acquire().await?;
+            c.insert(
+                "products",
+                Row::new()
+                    .with("id", PRODUCT)
+                    .with("stock", params.items as i64),
+            )
+            .await?;
+            Ok::<_, sql::SqlError>(())
+        };
+        if attempt.await.is_ok() {
+            break;
+        }
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    deps
+}
+
+impl Deps {
+    pub fn redis_node(&self) -> NodeId {
+        self.redis.primary_node()
+    }
+
+    pub fn redis_client(&self, timeout: Duration) -> Redis {
+        let config = kv::ClientConfig { timeout };
+        let clients = (0..8)
+            .map(|_| KvClient::new(self.redis.addr(), config.clone()))
+            .collect();
+        Redis {
+            clients: Rc::new(clients),
+            next: Rc::new(Cell::new(0)),
+            script: reserve_script(),
+        }
+    }
+
+    pub fn producer(&self, delivery_timeout: Duration) -> Kafka {
+        let config = queue::producer::ProducerConfig {
+            acks: Acks::All,
+            idempotent: true,
+            delivery_timeout,
+            request_timeout: delivery_timeout.min(Duration::from_millis(500)),
+            retry_backoff: Duration::from_millis(50),
+            ..queue::producer::ProducerConfig::default()
+        };
+        Kafka {
+            producer: Producer::new(self.kafka.addrs(), config),
+        }
+    }
+
+    /// Joins the worker's consumer group, retrying until the brokers answer.
+    pub async fn consumer(&self) -> KafkaConsumer {
+        let config = queue::consumer::ConsumerConfig {
+            client_id: "inventory-worker".into(),
+            session_timeout: Duration::from_secs(10),
+            heartbeat_interval: Duration::from_secs(1),
+            auto_commit_interval: None,
+            auto_offset_reset: queue::consumer::OffsetReset::Earliest,
+            ..queue::consumer::ConsumerConfig::default()
+        };
+        loop {
+            match Consumer::join(self.kafka.addrs(), GROUP, &[TOPIC], config.clone()).await {
+                Ok(consumer) => return KafkaConsumer { consumer },
+                Err(_) => time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+
+    pub fn db(&self) -> Db {
+        let config = PoolConfig {
+            max_size: 4,
+            acquire_timeout: Duration::from_secs(2),
+            ..PoolConfig::default()
+        };
+        Db {
+            pool: Pool::new(self.db.addr(), config),
+        }
+    }
+
+    pub fn kafka_down(&self) {
+        for b in 0..self.kafka.broker_count() {
+            self.kafka.broker(b as queue::BrokerId).crash();
+        }
+    }
+
+    pub fn kafka_up(&self) {
+        for b in 0..self.kafka.broker_count() {
+            self.kafka.broker(b as queue::BrokerId).restart();
+        }
+    }
+
+    pub fn db_down(&self) {
+        self.db.refuse();
+    }
+
+    pub fn db_up(&self) {
+        self.db.accept();
+    }
+
+    /// Records every write of the stock key from now on (the `kv.cmd` events).
+    pub fn capture_stock(&self) -> EventLog {
+        trace::capture("kv.cmd")
+    }
+
+    /// Orders reserved but not yet processed: outbox entries plus consumer lag.
+    pub async fn backlog(&self) -> Result<u64, DepError> {
+        let outbox = self
+            .redis_client(Duration::from_secs(1))
+            .llen(OUTBOX)
+            .await? as u64;
+        let mut committed = std::collections::BTreeMap::new();
+        self.commits.for_each(|e| {
+            if let Ok(c) = e.fields::<queue::events::CommitEvent>() {
+                if c.error.is_none() && c.group == GROUP {
+                    for (tp, off) in c.offsets {
+                        committed.insert(tp.partition, off);
+                    }
+                }
+            }
+        });
+        let mut lag = 0;
+        for p in 0..3u32 {
+            let leader = self
+                .kafka
+                .leader(TOPIC, p)
+                .ok_or_else(|| DepError::Kafka("no leader".into()))?;
+            let end = self
+                .kafka
+                .log_end_offset(leader, TOPIC, p)
+                .ok_or_else(|| DepError::Kafka("no log".into()))?;
+            lag += end.saturating_sub(committed.get(&p).copied().unwrap_or(0));
+        }
+        Ok(outbox + lag)
+    }
+
+    /// The document's verification queries, and the Redis stock.
+    pub async fn final_state(&self) -> FinalState {
+        let redis = self.redis_client(Duration::from_secs(5));
+        let redis_stock = loop {
+            match redis.get_i64(&stock_key(PRODUCT)).await {
+                Ok(v) => break v.unwrap_or(0),
+                Err(_) => time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let backlog = self.backlog().await.unwrap_or(u64::MAX);
+        let pool = Pool::new(
+            self.db.addr(),
+            PoolConfig {
+                max_size: 1,
+                ..PoolConfig::default()
+            },
+        );
+        loop {
+            let read = async {
+                let mut c = pool.acquire().await?;
+                let mut orders = Vec::new();
+                for table in ["orders", "orders_no_unique"] {
+                    for r in c.query(Select::from(table)).await? {
+                        orders.push(OrderRow {
+                            order_id: r.get::<String>("order_id")?,
+                            idempotency_key: r.get::<String>("idempotency_key")?,
+                            user: r.get::<i64>("user_id")? as u32,
+                        });
+                    }
+                }
+                let _ = c.count(Count::from("orders")).await?;
+                let product = c.get("products", PRODUCT).await?;
+                let db_stock = product
+                    .map(|p| p.get::<i64>("stock"))
+                    .transpose()?
+                    .unwrap_or(0);
+                Ok::<_, sql::SqlError>((orders, db_stock))
+            };
+            match read.await {
+                Ok((mut orders, db_stock)) => {
+                    orders.sort();
+                    return FinalState {
+                        orders,
+                        db_stock,
+                        redis_stock,
+                        backlog,
+                    };
+                }
+                Err(_) => time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+}
+
+/// Every value the stock key took, from the `kv.cmd` events: SET values, DECR/INCR
+/// replies, and the reserve script's reported stock.
+pub fn stock_values(log: &EventLog) -> Vec<i64> {
+    let key = stock_key(PRODUCT);
+    let mut out = Vec::new();
+    log.for_each(|e| {
+        let Ok(ev) = e.fields::<kv::server::CmdEvent>() else {
+            return;
+        };
+        let name = ev
+            .cmd
+            .first()
+            .map(|s| s.to_ascii_uppercase())
+            .unwrap_or_default();
+        match (name.as_str(), &ev.reply) {
+            ("SET", Reply::Status(_)) if ev.cmd.get(1) == Some(&key) => {
+                if let Some(v) = ev.cmd.get(2).and_then(|v| v.parse().ok()) {
+                    out.push(v);
+                }
+            }
+            ("DECR" | "INCR" | "DECRBY" | "INCRBY", Reply::Int(n))
+                if ev.cmd.get(1) == Some(&key) =>
+            {
+                out.push(*n)
+            }
+            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a == RESERVE) => {
+                if let Some(Reply::Int(n)) = parts.get(2) {
+                    out.push(*n);
+                }
+            }
+            _ => {}
+        }
+    });
+    out
+}

@@ -1,0 +1,262 @@
+//! The flash sale's faults: one entry per row of the chaos document, each a
+//! `FaultSchedule`, plus a swarm-generated fault space for exploration.
+//!
+//! Window faults carry their own duration (`down_ms`, `for_ms`) rather than being an
+//! on/off pair, so that a shrunk schedule is always well-formed and "shorter windows" is
+//! one field getting smaller.
+
+use serde::{Deserialize, Serialize};
+use sim_runtime::schedule::FaultSchedule;
+use sim_runtime::time::Duration;
+use sim_runtime::{SimRng, Swarm};
+
+use crate::scenario::FaultInfo;
+use crate::shrink::ShrinkFault;
+
+/// One fault of the flash-sale system.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum FlashFault {
+    /// The inventory worker is killed, and restarted `down_ms` later.
+    WorkerCrash { down_ms: u64 },
+    /// Redis answers `extra_ms` later (toxiproxy's latency toxic on the downstream) for
+    /// `for_ms` (`None`: until the end of the run).
+    RedisLatency { extra_ms: u64, for_ms: Option<u64> },
+    /// Every Kafka broker is down for `for_ms`.
+    KafkaDown { for_ms: u64 },
+    /// The database refuses connections for `for_ms` (the node stays up).
+    DbDown { for_ms: u64 },
+    /// API instance `instance` is killed, and restarted `down_ms` later (`None`: never).
+    ApiKill { instance: u32, down_ms: Option<u64> },
+    /// The API instances and Redis cannot reach each other for `for_ms`.
+    PartitionApiRedis { for_ms: u64 },
+}
+
+impl FlashFault {
+    /// How long the fault lasts after it starts (`None`: to the end of the run).
+    pub fn duration(&self) -> Option<Duration> {
+        let ms = match self {
+            FlashFault::WorkerCrash { down_ms } => Some(*down_ms),
+            FlashFault::RedisLatency { for_ms, .. } => *for_ms,
+            FlashFault::KafkaDown { for_ms } | FlashFault::DbDown { for_ms } => Some(*for_ms),
+            FlashFault::ApiKill { down_ms, .. } => *down_ms,
+            FlashFault::PartitionApiRedis { for_ms } => Some(*for_ms),
+        };
+        ms.map(Duration::from_millis)
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FlashFault::WorkerCrash { .. } => "worker_crash",
+            FlashFault::RedisLatency { .. } => "redis_latency",
+            FlashFault::KafkaDown { .. } => "kafka_down",
+            FlashFault::DbDown { .. } => "db_down",
+            FlashFault::ApiKill { .. } => "api_kill",
+            FlashFault::PartitionApiRedis { .. } => "partition_api_redis",
+        }
+    }
+}
+
+fn halves(x: u64, floor: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    if x / 2 >= floor && x / 2 < x {
+        v.push(x / 2);
+    }
+    if x > floor + x / 10 && x / 10 > 0 {
+        v.push(x - x / 10);
+    }
+    v
+}
+
+impl ShrinkFault for FlashFault {
+    fn smaller(&self) -> Vec<Self> {
+        match self {
+            FlashFault::WorkerCrash { down_ms } => halves(*down_ms, 100)
+                .into_iter()
+                .map(|d| FlashFault::WorkerCrash { down_ms: d })
+                .collect(),
+            FlashFault::RedisLatency { extra_ms, for_ms } => {
+                let mut v: Vec<Self> = halves(*extra_ms, 1)
+                    .into_iter()
+                    .map(|e| FlashFault::RedisLatency {
+                        extra_ms: e,
+                        for_ms: *for_ms,
+                    })
+                    .collect();
+                match for_ms {
+                    None => v.push(FlashFault::RedisLatency {
+                        extra_ms: *extra_ms,
+                        for_ms: Some(30_000),
+                    }),
+                    Some(f) => {
+                        v.extend(
+                            halves(*f, 100)
+                                .into_iter()
+                                .map(|f| FlashFault::RedisLatency {
+                                    extra_ms: *extra_ms,
+                                    for_ms: Some(f),
+                                }),
+                        )
+                    }
+                }
+                v
+            }
+            FlashFault::KafkaDown { for_ms } => halves(*for_ms, 100)
+                .into_iter()
+                .map(|f| FlashFault::KafkaDown { for_ms: f })
+                .collect(),
+            FlashFault::DbDown { for_ms } => halves(*for_ms, 100)
+                .into_iter()
+                .map(|f| FlashFault::DbDown { for_ms: f })
+                .collect(),
+            FlashFault::ApiKill { instance, down_ms } => {
+                let mut v = Vec::new();
+                if *instance > 0 {
+                    v.push(FlashFault::ApiKill {
+                        instance: 0,
+                        down_ms: *down_ms,
+                    });
+                }
+                match down_ms {
+                    None => v.push(FlashFault::ApiKill {
+                        instance: *instance,
+                        down_ms: Some(30_000),
+                    }),
+                    Some(d) => v.extend(halves(*d, 100).into_iter().map(|d| FlashFault::ApiKill {
+                        instance: *instance,
+                        down_ms: Some(d),
+                    })),
+                }
+                v
+            }
+            FlashFault::PartitionApiRedis { for_ms } => halves(*for_ms, 100)
+                .into_iter()
+                .map(|f| FlashFault::PartitionApiRedis { for_ms: f })
+                .collect(),
+        }
+    }
+}
+
+/// The fault matrix: name, description, schedule. One entry per row of the document.
+pub fn matrix() -> Vec<(FaultInfo, FaultSchedule<FlashFault>)> {
+    let s = |ms: u64| Duration::from_millis(ms);
+    let latency = |extra: u64| {
+        FaultSchedule::new().at(
+            s(0),
+            FlashFault::RedisLatency {
+                extra_ms: extra,
+                for_ms: None,
+            },
+        )
+    };
+    vec![
+        (FaultInfo { name: "none", description: "no faults: the baseline" }, FaultSchedule::new()),
+        (
+            FaultInfo { name: "worker_crash", description: "Test 1: inventory worker killed at T+5s, restarted at T+30s" },
+            FaultSchedule::new().at(s(5_000), FlashFault::WorkerCrash { down_ms: 25_000 }),
+        ),
+        (FaultInfo { name: "redis_latency_0", description: "Test 2: Redis latency +0 ms (toxiproxy baseline)" }, latency(0)),
+        (FaultInfo { name: "redis_latency_50", description: "Test 2: Redis latency +50 ms" }, latency(50)),
+        (FaultInfo { name: "redis_latency_100", description: "Test 2: Redis latency +100 ms" }, latency(100)),
+        (FaultInfo { name: "redis_latency_500", description: "Test 2: Redis latency +500 ms" }, latency(500)),
+        (
+            FaultInfo { name: "kafka_down", description: "Test 3: Kafka unavailable from T+2s for 20 s" },
+            FaultSchedule::new().at(s(2_000), FlashFault::KafkaDown { for_ms: 20_000 }),
+        ),
+        (
+            FaultInfo { name: "db_down", description: "database unavailable from T+3s for 20 s; the worker retries and the backlog drains" },
+            FaultSchedule::new().at(s(3_000), FlashFault::DbDown { for_ms: 20_000 }),
+        ),
+        (
+            FaultInfo { name: "api_kill", description: "API instance 0 killed at T+3s (not restarted); the load balancer skips it" },
+            FaultSchedule::new().at(s(3_000), FlashFault::ApiKill { instance: 0, down_ms: None }),
+        ),
+        (
+            FaultInfo { name: "partition_api_redis", description: "network partition between the API instances and Redis from T+3s for 10 s" },
+            FaultSchedule::new().at(s(3_000), FlashFault::PartitionApiRedis { for_ms: 10_000 }),
+        ),
+    ]
+}
+
+/// Every fault kind, for swarm testing.
+pub const KINDS: [&str; 6] = [
+    "worker_crash",
+    "redis_latency",
+    "kafka_down",
+    "db_down",
+    "api_kill",
+    "partition_api_redis",
+];
+
+/// A schedule drawn from the seed: a swarm switches kinds off and picks rates, then faults
+/// of the enabled kinds arrive within the sale's busy first `horizon`.
+pub fn swarm_schedule(
+    seed: u64,
+    horizon: Duration,
+    api_instances: u32,
+) -> (Swarm, FaultSchedule<FlashFault>) {
+    let swarm = Swarm::from_seed(seed, &KINDS);
+    let schedule = swarm.generate(
+        seed,
+        horizon,
+        Duration::from_secs(8),
+        |kind, rng: &mut SimRng| {
+            let ms = |rng: &mut SimRng, lo: u64, hi: u64| rng.range_inclusive(lo, hi);
+            match kind {
+                "worker_crash" => FlashFault::WorkerCrash {
+                    down_ms: ms(rng, 500, 20_000),
+                },
+                "redis_latency" => {
+                    let extra = *rng.pick(&[10u64, 50, 100, 250, 500]).expect("non-empty");
+                    FlashFault::RedisLatency {
+                        extra_ms: extra,
+                        for_ms: Some(ms(rng, 500, 10_000)),
+                    }
+                }
+                "kafka_down" => FlashFault::KafkaDown {
+                    for_ms: ms(rng, 500, 15_000),
+                },
+                "db_down" => FlashFault::DbDown {
+                    for_ms: ms(rng, 500, 15_000),
+                },
+                "api_kill" => FlashFault::ApiKill {
+                    instance: rng.below(api_instances.max(1) as u64) as u32,
+                    down_ms: Some(ms(rng, 500, 10_000)),
+                },
+                _ => FlashFault::PartitionApiRedis {
+                    for_ms: ms(rng, 500, 8_000),
+                },
+            }
+        },
+    );
+    (swarm, schedule)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_round_trips_through_json() {
+        for (info, schedule) in matrix() {
+            let json = schedule.to_json();
+            let back = FaultSchedule::<FlashFault>::from_json(&json).unwrap();
+            assert_eq!(back, schedule, "{}", info.name);
+        }
+    }
+
+    #[test]
+    fn swarm_schedules_are_a_function_of_the_seed() {
+        let (a, sa) = swarm_schedule(7, Duration::from_secs(30), 2);
+        let (b, sb) = swarm_schedule(7, Duration::from_secs(30), 2);
+        assert_eq!((a, sa.clone()), (b, sb));
+        let differs = (0..20).any(|s| swarm_schedule(s, Duration::from_secs(30), 2).1 != sa);
+        assert!(differs);
+    }
+
+    #[test]
+    fn every_smaller_fault_is_smaller() {
+        let f = FlashFault::WorkerCrash { down_ms: 25_000 };
+        assert!(f.smaller().iter().all(|g| g.duration() < f.duration()));
+    }
+}

@@ -1,0 +1,459 @@
+//! One seeded run of the flash sale: start the dependencies, the API instances, the
+//! worker and the users; fire the fault schedule; wait for the faults to heal and the
+//! backlog to drain; read the final state; check the invariants.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
+use sim_runtime::time::{self, sleep, Duration, Instant};
+use sim_runtime::{node, trace, NodeId, Sim, SimConfig};
+
+use super::checkers::{self, Observations};
+use super::deps::{self, Deps};
+use super::faults::{self, FlashFault};
+use super::service::{self, Api, OrderRequest, OrderResponse, API_PORT};
+use super::{Params, Variant};
+use crate::metrics::{self, Recorder, RequestOutcome, Sample};
+use crate::patterns::LoadBalancer;
+use crate::scenario::{FaultChoice, RunOutput, RunSpec, SpecError};
+use crate::shrink;
+use crate::workload::{self, WorkloadConfig};
+
+/// How long the busy part of a sale lasts, for swarm schedules.
+const SWARM_HORIZON: Duration = Duration::from_secs(30);
+
+pub fn parse_schedule(v: &serde_json::Value) -> Result<FaultSchedule<FlashFault>, SpecError> {
+    let mut s: FaultSchedule<FlashFault> =
+        serde_json::from_value(v.clone()).map_err(|e| SpecError::BadSchedule(e.to_string()))?;
+    s.faults.sort_by_key(|f| f.at_ms);
+    Ok(s)
+}
+
+/// The schedule a spec asks for, and the swarm it came from.
+pub fn choose_schedule(
+    spec: &RunSpec,
+    params: &Params,
+) -> Result<(FaultSchedule<FlashFault>, Option<String>), SpecError> {
+    match &spec.fault {
+        FaultChoice::Named(name) => faults::matrix()
+            .into_iter()
+            .find(|(i, _)| i.name == name)
+            .map(|(_, s)| (s, None))
+            .ok_or_else(|| SpecError::UnknownFault {
+                scenario: "flash-sale",
+                fault: name.clone(),
+                known: String::new(),
+            }),
+        FaultChoice::Swarm => {
+            let (swarm, s) = faults::swarm_schedule(spec.seed, SWARM_HORIZON, params.api_instances);
+            Ok((s, Some(swarm.to_string())))
+        }
+        FaultChoice::Schedule(v) => Ok((parse_schedule(v)?, None)),
+    }
+}
+
+/// What the main task hands back: the observations and the request samples.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    pub observations: Observations,
+    pub samples: Vec<Sample>,
+    pub fault_window: Option<(Instant, Instant)>,
+    pub end: Instant,
+}
+
+/// Metrics printed by `sim run` and used by the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunMetrics {
+    pub phases: metrics::Phases,
+    pub orders_in_db: usize,
+    pub acknowledged: usize,
+    pub redis_stock: i64,
+    pub db_stock: i64,
+    pub recovery_ms: Option<u64>,
+}
+
+/// Runs one seed of `variant` under `schedule`, returning the runtime report and, when the
+/// simulation itself completed, the run's data.
+pub fn simulate(
+    seed: u64,
+    variant: Variant,
+    params: Params,
+    schedule: FaultSchedule<FlashFault>,
+    jsonl: Option<Box<dyn std::io::Write>>,
+) -> (sim_runtime::Report, Option<RunData>) {
+    let config = SimConfig {
+        time_limit: Some(Duration::from_secs(900)),
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(seed)
+        .config(config)
+        .buggify(variant != Variant::Correct);
+    if let Some(out) = jsonl {
+        sim = sim.trace_jsonl(out);
+    }
+    let result = sim.run(move || main_flow(variant, params, schedule));
+    (result.report, result.output)
+}
+
+pub fn run(spec: &RunSpec, jsonl: Option<Box<dyn std::io::Write>>) -> Result<RunOutput, SpecError> {
+    let variant = Variant::parse(&spec.variant).ok_or_else(|| SpecError::UnknownVariant {
+        scenario: "flash-sale",
+        variant: spec.variant.clone(),
+        known: Variant::ALL
+            .iter()
+            .map(|v| v.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })?;
+    let params = Params::from_json(&spec.params)?;
+    let (schedule, swarm) = choose_schedule(spec, &params)?;
+    let schedule_json = serde_json::to_value(&schedule).expect("schedules serialise");
+    let (report, data) = simulate(spec.seed, variant, params, schedule, jsonl);
+    let (verdicts, metrics) = match &data {
+        Some(d) => (
+            checkers::check_all(&d.observations),
+            serde_json::to_value(metrics_of(d)).unwrap_or_default(),
+        ),
+        None => (Vec::new(), serde_json::Value::Null),
+    };
+    Ok(RunOutput {
+        spec: spec.clone(),
+        report,
+        verdicts,
+        schedule: schedule_json,
+        metrics,
+        swarm,
+    })
+}
+
+pub fn metrics_of(d: &RunData) -> RunMetrics {
+    let (a, b) = d
+        .fault_window
+        .map_or((None, None), |(a, b)| (Some(a), Some(b)));
+    RunMetrics {
+        phases: metrics::by_phase(&d.samples, a, b, d.end),
+        orders_in_db: d.observations.final_state.orders.len(),
+        acknowledged: d.observations.acked.len(),
+        redis_stock: d.observations.final_state.redis_stock,
+        db_stock: d.observations.final_state.db_stock,
+        recovery_ms: d.observations.recovery_time().map(|t| t.as_millis() as u64),
+    }
+}
+
+/// Shrinks a failing run's schedule; `None` if the run does not fail.
+pub fn shrink(spec: &RunSpec) -> Result<Option<(serde_json::Value, RunOutput)>, SpecError> {
+    let first = run(spec, None)?;
+    if !first.failed() {
+        return Ok(None);
+    }
+    let what = first
+        .verdicts
+        .iter()
+        .find(|v| !v.ok)
+        .map(|v| v.checker.clone());
+    let variant = Variant::parse(&spec.variant).expect("validated by run");
+    let params = Params::from_json(&spec.params)?;
+    let (schedule, _) = choose_schedule(spec, &params)?;
+    let shrunk = shrink::shrink(schedule, 400, |cand| {
+        let (report, data) = simulate(spec.seed, variant, params, cand.clone(), None);
+        match (&what, data) {
+            // Keep failing the same way: the same checker, or the same runtime failure.
+            (Some(checker), Some(d)) => checkers::check_all(&d.observations)
+                .iter()
+                .any(|v| !v.ok && &v.checker == checker),
+            (None, _) => !report.is_pass(),
+            (Some(_), None) => false,
+        }
+    });
+    let json = serde_json::to_value(&shrunk.schedule).expect("schedules serialise");
+    let spec = RunSpec {
+        fault: FaultChoice::Schedule(json.clone()),
+        ..spec.clone()
+    };
+    let out = run(&spec, None)?;
+    Ok(Some((json, out)))
+}
+
+/// When every fault of the schedule has healed (a permanent fault counts from its start).
+pub fn healed_at(schedule: &FaultSchedule<FlashFault>) -> Instant {
+    schedule
+        .iter()
+        .map(|f| f.at() + f.fault.duration().unwrap_or(Duration::ZERO))
+        .max()
+        .unwrap_or(Instant::START)
+}
+
+/// The window from the first fault to the last heal, for per-phase metrics.
+fn fault_window(schedule: &FaultSchedule<FlashFault>) -> Option<(Instant, Instant)> {
+    let start = schedule.iter().map(|f| f.at()).min()?;
+    let end = schedule
+        .iter()
+        .map(|f| f.at() + f.fault.duration().unwrap_or(Duration::from_secs(3600)))
+        .max()?;
+    Some((start, end))
+}
+
+struct Topology {
+    deps: Deps,
+    apis: Vec<NodeId>,
+    worker: NodeId,
+}
+
+fn start_services(variant: Variant, params: Params, deps: &Deps) -> Topology {
+    let mut apis = Vec::new();
+    for i in 0..params.api_instances {
+        let deps = deps.clone();
+        let id = node::node(format!("api-{i}")).build(move || {
+            let api = Api {
+                instance: i,
+                variant,
+                redis: deps.redis_client(params.redis_timeout),
+                kafka: deps.producer(params.kafka_timeout),
+            };
+            let relay = (variant != Variant::KafkaDownNoCompensation).then(|| {
+                (
+                    deps.redis_client(params.redis_timeout),
+                    deps.producer(params.kafka_timeout),
+                )
+            });
+            async move {
+                if let Some((redis, kafka)) = relay {
+                    sim_runtime::spawn_named(
+                        "outbox-relay",
+                        service::relay(redis, kafka, Duration::from_millis(100)),
+                    )
+                    .detach();
+                }
+                let api = Rc::new(api);
+                let server = sim_net::serve(API_PORT, move |req: OrderRequest| {
+                    let api = Rc::clone(&api);
+                    async move { api.handle(req).await }
+                });
+                if let Ok(h) = server {
+                    let _ = h.await;
+                }
+            }
+        });
+        apis.push(id);
+    }
+    let worker_deps = deps.clone();
+    let worker = node::node("worker").build(move || {
+        let deps = worker_deps.clone();
+        async move {
+            let consumer = deps.consumer().await;
+            service::worker(variant, params, deps.db(), consumer).await;
+        }
+    });
+    Topology {
+        deps: deps.clone(),
+        apis,
+        worker,
+    }
+}
+
+async fn apply(topo: Rc<Topology>, fault: FlashFault) {
+    let d = fault.duration();
+    let revert_after = |d: Option<Duration>, undo: Box<dyn FnOnce()>| {
+        if let Some(d) = d {
+            sim_runtime::spawn_named("fault-revert", async move {
+                sleep(d).await;
+                undo();
+            })
+            .detach();
+        }
+    };
+    match fault {
+        FlashFault::WorkerCrash { .. } => {
+            let w = topo.worker;
+            w.kill();
+            revert_after(d, Box::new(move || w.restart()));
+        }
+        FlashFault::RedisLatency { extra_ms, .. } => {
+            let redis = topo.deps.redis_node();
+            for &api in &topo.apis {
+                let base = sim_net::link(redis, api);
+                let slow = sim_net::LinkConfig {
+                    latency: base.latency.plus(Duration::from_millis(extra_ms)),
+                    ..base
+                };
+                sim_net::set_link_oneway(redis, api, slow);
+            }
+            let apis = topo.apis.clone();
+            revert_after(
+                d,
+                Box::new(move || {
+                    for api in apis {
+                        sim_net::reset_link(redis, api);
+                    }
+                }),
+            );
+        }
+        FlashFault::KafkaDown { .. } => {
+            topo.deps.kafka_down();
+            let t = Rc::clone(&topo);
+            revert_after(d, Box::new(move || t.deps.kafka_up()));
+        }
+        FlashFault::DbDown { .. } => {
+            topo.deps.db_down();
+            let t = Rc::clone(&topo);
+            revert_after(d, Box::new(move || t.deps.db_up()));
+        }
+        FlashFault::ApiKill { instance, .. } => {
+            if let Some(&api) = topo.apis.get(instance as usize) {
+                api.kill();
+                revert_after(d, Box::new(move || api.restart()));
+            }
+        }
+        FlashFault::PartitionApiRedis { .. } => {
+            let redis = [topo.deps.redis_node()];
+            let apis = topo.apis.clone();
+            sim_net::partition(&apis, &redis);
+            revert_after(d, Box::new(move || sim_net::repair(&apis, &redis)));
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Ack<'a> {
+    key: &'a str,
+    order: &'a str,
+}
+
+async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
+    let req = OrderRequest {
+        user: i,
+        idempotency_key: format!("u{i}-k"),
+        product: deps::PRODUCT.to_string(),
+    };
+    for _ in 0..params.user_attempts {
+        let start = time::now();
+        let r = lb
+            .call::<OrderRequest, OrderResponse>(req.clone(), params.user_timeout)
+            .await;
+        let end = time::now();
+        let outcome = match &r {
+            Ok(OrderResponse::Accepted { order_id }) => {
+                trace::emit(
+                    "user.ack",
+                    &Ack {
+                        key: &req.idempotency_key,
+                        order: order_id,
+                    },
+                );
+                RequestOutcome::Ok
+            }
+            Ok(OrderResponse::SoldOut) => RequestOutcome::Rejected,
+            Ok(OrderResponse::Failed { reason }) => {
+                trace::emit("user.error", reason);
+                RequestOutcome::Error
+            }
+            Err(sim_net::RpcError::Timeout) => RequestOutcome::Timeout,
+            Err(e) => {
+                trace::emit("user.error", &e.to_string());
+                RequestOutcome::Error
+            }
+        };
+        recorder.record(start, end, outcome);
+        // Users retry with the same key on a timeout; any answer is final.
+        if outcome != RequestOutcome::Timeout {
+            return;
+        }
+    }
+}
+
+async fn main_flow(
+    variant: Variant,
+    params: Params,
+    schedule: FaultSchedule<FlashFault>,
+) -> RunData {
+    let acks = trace::capture("user.ack");
+    let deps = deps::start(&params).await;
+    let stock_log = deps.capture_stock();
+    let topo = Rc::new(start_services(variant, params, &deps));
+    // The load test starts once every API instance listens (as k6 starts after `npm start`).
+    for &api in &topo.apis {
+        while sim_net::connect::<(), ()>(sim_net::Addr::new(api, API_PORT), Duration::from_secs(1))
+            .await
+            .is_err()
+        {
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let heal = healed_at(&schedule);
+    let window = fault_window(&schedule);
+    let t = Rc::clone(&topo);
+    schedule.install(move |f| apply(Rc::clone(&t), f)).detach();
+
+    // Users run on their own node, which no fault touches.
+    let recorder = Recorder::default();
+    let lb = LoadBalancer::new(
+        topo.apis
+            .iter()
+            .map(|&n| sim_net::Addr::new(n, API_PORT))
+            .collect(),
+        Duration::from_secs(5),
+    );
+    let users_done = Rc::new(RefCell::new(false));
+    let (rec, done) = (recorder.clone(), users_done.clone());
+    let users = node::node("users").build(move || {
+        let (rec, done, lb) = (rec.clone(), done.clone(), lb.clone());
+        async move {
+            let mut rng = sim_runtime::rng("users");
+            let config = WorkloadConfig {
+                users: params.users,
+                spawn_rate_per_s: params.spawn_rate_per_s,
+                ..WorkloadConfig::default()
+            };
+            let handles = workload::run_users(config, &mut rng, |i, _rng| {
+                user(i, params, lb.clone(), rec.clone())
+            })
+            .await;
+            for h in handles {
+                let _ = h.await;
+            }
+            *done.borrow_mut() = true;
+        }
+    });
+    let _ = users;
+    while !*users_done.borrow() || time::now() < heal {
+        sleep(Duration::from_millis(100)).await;
+    }
+    let healed_at = time::now().max(heal);
+
+    // Liveness: wait for the backlog to drain, within the bound.
+    let deadline = healed_at + params.drain_bound;
+    let mut drained_at = None;
+    while time::now() <= deadline {
+        if let Ok(0) = topo.deps.backlog().await {
+            drained_at = Some(time::now());
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    let final_state = topo.deps.final_state().await;
+    let mut acked = std::collections::BTreeMap::new();
+    for e in acks.snapshot() {
+        if let Ok(a) = e.fields::<serde_json::Value>() {
+            if let (Some(k), Some(o)) = (a["key"].as_str(), a["order"].as_str()) {
+                acked.insert(k.to_string(), o.to_string());
+            }
+        }
+    }
+    let observations = Observations {
+        initial_stock: params.items as i64,
+        acked,
+        stock_values: deps::stock_values(&stock_log),
+        final_state,
+        healed_at,
+        drained_at,
+        drain_bound: params.drain_bound,
+    };
+    RunData {
+        observations,
+        samples: recorder.samples(),
+        fault_window: window,
+        end: time::now(),
+    }
+}

@@ -1,0 +1,258 @@
+//! Flux-Gate's service logic, written against the simulated Redis, Kafka and PostgreSQL:
+//! the ingestion API (behind a load balancer), the outbox relay, and the inventory worker.
+//!
+//! ## The correct variant: a Redis outbox, an idempotent worker
+//!
+//! The document's design decrements stock in Redis and then produces to Kafka; when Kafka
+//! is down the stock is gone and the order is lost. Compensating (incrementing the stock
+//! back when the produce fails) is not enough, because a produce that *timed out* may still
+//! have been written: compensating then oversells. So the correct variant uses a
+//! transactional outbox in Redis instead:
+//!
+//! 1. The API runs one atomic Redis script: if the idempotency key is known, answer the
+//!    order it already made; if stock is 0, answer sold out; otherwise decrement the stock,
+//!    record the key, and push the order onto an outbox list. Only then does the user get a
+//!    success, so an acknowledged order is durable in Redis (AOF `always`).
+//! 2. A relay on every API instance publishes outbox entries to Kafka (idempotent producer,
+//!    acks=all) and removes each entry only after its acknowledgement. When Kafka is down
+//!    the outbox simply grows; the API stays available.
+//! 3. The worker inserts orders with `ON CONFLICT DO NOTHING` on the order id and the
+//!    idempotency key and decrements `products.stock` in the same transaction, then commits
+//!    its Kafka offsets. Redelivery and double publishing are therefore harmless.
+//!
+//! Reconciliation is structural: stock taken in Redis is always either in the outbox, in
+//! Kafka, or in the database, so once the backlog drains Redis stock + orders = initial.
+//!
+//! ## The buggy variants, each one small, realistic mistake
+//! - `check_then_decrement`: GET the stock, then SET it one lower: two users read the same
+//!   value and both buy the last item.
+//! - `commit_before_write`: the worker commits its offsets as soon as it polls, before the
+//!   database insert: a crash in between loses the batch.
+//! - `no_idempotency`: the API ignores the idempotency key (and the table has no unique
+//!   constraint on it): a user's retry after a timeout buys twice.
+//! - `kafka_down_no_compensation`: the document's own design: DECR in Redis, then produce
+//!   to Kafka directly, and answer 500 when that fails, with the stock already gone.
+
+use serde::{Deserialize, Serialize};
+use sim_runtime::time::{sleep, Duration};
+use sim_runtime::{buggify, trace};
+
+use super::deps::{Db, DepError, Kafka, KafkaConsumer, Redis, Reservation};
+use super::{Params, Variant};
+
+/// The RPC port of the API instances.
+pub const API_PORT: u16 = 3000;
+
+/// `POST /order`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderRequest {
+    pub user: u32,
+    pub idempotency_key: String,
+    pub product: String,
+}
+
+/// The API's answer, as HTTP would carry it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderResponse {
+    /// 200: the order is taken.
+    Accepted { order_id: String },
+    /// 409: sold out.
+    SoldOut,
+    /// 500/503: "Order processing failed".
+    Failed { reason: String },
+}
+
+/// An order as it travels through the outbox and Kafka (JSON text in both).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub order_id: String,
+    pub idempotency_key: String,
+    pub user: u32,
+    pub product: String,
+}
+
+impl Order {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("orders always serialise")
+    }
+
+    pub fn from_json(s: &str) -> Option<Order> {
+        serde_json::from_str(s).ok()
+    }
+}
+
+pub fn stock_key(product: &str) -> String {
+    format!("stock:{product}")
+}
+
+pub fn idempotency_key(key: &str) -> String {
+    format!("idem:{key}")
+}
+
+pub const OUTBOX: &str = "outbox:orders";
+pub const TOPIC: &str = "orders";
+pub const GROUP: &str = "inventory-worker";
+
+/// One API instance's request handler.
+#[derive(Clone)]
+pub struct Api {
+    pub instance: u32,
+    pub variant: Variant,
+    pub redis: Redis,
+    pub kafka: Kafka,
+}
+
+impl Api {
+    fn order_id(&self, req: &OrderRequest) -> String {
+        // Unique per request even when keys repeat (the no_idempotency variant relies on
+        // it): instance, user, and a per-instance sequence drawn from the node's stream.
+        let n = sim_runtime::with_rng(|r| r.next_u32());
+        format!("o-{}-{}-{n:08x}", self.instance, req.user)
+    }
+
+    pub async fn handle(&self, req: OrderRequest) -> OrderResponse {
+        match self.handle_inner(&req).await {
+            Ok(r) => r,
+            Err(e) => OrderResponse::Failed {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    async fn handle_inner(&self, req: &OrderRequest) -> Result<OrderResponse, DepError> {
+        let stock = stock_key(&req.product);
+        let idem = idempotency_key(&req.idempotency_key);
+        let order = Order {
+            order_id: self.order_id(req),
+            idempotency_key: req.idempotency_key.clone(),
+            user: req.user,
+            product: req.product.clone(),
+        };
+        match self.variant {
+            Variant::Correct | Variant::CommitBeforeWrite => {
+                let r = self
+                    .redis
+                    .reserve_with_outbox(&stock, Some(&idem), OUTBOX, &order)
+                    .await?;
+                Ok(reservation_response(r))
+            }
+            Variant::NoIdempotency => {
+                let r = self
+                    .redis
+                    .reserve_with_outbox(&stock, None, OUTBOX, &order)
+                    .await?;
+                Ok(reservation_response(r))
+            }
+            Variant::CheckThenDecrement => {
+                if let Some(existing) = self.redis.get(&idem).await? {
+                    return Ok(OrderResponse::Accepted { order_id: existing });
+                }
+                let left = self.redis.get_i64(&stock).await?.unwrap_or(0);
+                if left <= 0 {
+                    return Ok(OrderResponse::SoldOut);
+                }
+                // The bug: between this GET and this SET, others read the same `left`.
+                self.redis.set(&stock, &(left - 1).to_string()).await?;
+                self.redis.set(&idem, &order.order_id).await?;
+                self.redis.rpush(OUTBOX, &order.to_json()).await?;
+                Ok(OrderResponse::Accepted {
+                    order_id: order.order_id,
+                })
+            }
+            Variant::KafkaDownNoCompensation => {
+                if !self.redis.set_nx(&idem, &order.order_id).await? {
+                    let existing = self.redis.get(&idem).await?.unwrap_or_default();
+                    return Ok(OrderResponse::Accepted { order_id: existing });
+                }
+                let left = self.redis.decr(&stock).await?;
+                if left < 0 {
+                    self.redis.incr(&stock).await?;
+                    self.redis.del(&idem).await?;
+                    return Ok(OrderResponse::SoldOut);
+                }
+                // The bug: if Kafka is down the stock stays decremented and the order is gone.
+                self.kafka.send(&order).await?;
+                Ok(OrderResponse::Accepted {
+                    order_id: order.order_id,
+                })
+            }
+        }
+    }
+}
+
+fn reservation_response(r: Reservation) -> OrderResponse {
+    match r {
+        Reservation::Reserved { order_id } | Reservation::Duplicate { order_id } => {
+            OrderResponse::Accepted { order_id }
+        }
+        Reservation::SoldOut => OrderResponse::SoldOut,
+    }
+}
+
+/// The outbox relay: publishes outbox entries to Kafka, removing each after its ack.
+pub async fn relay(redis: Redis, kafka: Kafka, interval: Duration) {
+    loop {
+        match redis.lrange(OUTBOX, 0, 49).await {
+            Ok(entries) if !entries.is_empty() => {
+                for raw in entries {
+                    let Some(order) = Order::from_json(&raw) else {
+                        // Not ours to interpret; leave it for an operator.
+                        continue;
+                    };
+                    if kafka.send(&order).await.is_err() {
+                        break;
+                    }
+                    // Another relay may have removed it already; either way it is published.
+                    let _ = redis.lrem(OUTBOX, &raw).await;
+                }
+            }
+            _ => sleep(interval).await,
+        }
+    }
+}
+
+/// The inventory worker: consumes orders and writes them to the database.
+pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: KafkaConsumer) {
+    let mut rng = sim_runtime::rng("worker-retry");
+    loop {
+        let batch = match consumer.poll(params.worker_batch).await {
+            Ok(b) => b,
+            Err(_) => {
+                sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        if batch.is_empty() {
+            continue;
+        }
+        if variant == Variant::CommitBeforeWrite {
+            // The bug: the offsets are committed before the orders are written.
+            let _ = consumer.commit().await;
+        }
+        for order in &batch {
+            trace::emit("worker.process", &order.order_id);
+            let mut attempt = 0u32;
+            // The database may be down: retry with backoff until it comes back.
+            loop {
+                match db
+                    .insert_order(order, variant != Variant::NoIdempotency)
+                    .await
+                {
+                    Ok(_) => break,
+                    Err(_) => {
+                        let backoff = params.worker_retry.delay(attempt.min(10), &mut rng);
+                        attempt += 1;
+                        sleep(backoff.max(Duration::from_millis(10))).await;
+                    }
+                }
+            }
+            if buggify!(0.01) {
+                // A rare stall between writes widens crash windows on purpose.
+                sleep(Duration::from_millis(200)).await;
+            }
+        }
+        if variant != Variant::CommitBeforeWrite {
+            let _ = consumer.commit().await;
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Metrics in virtual time: per-request latency and outcome, summarised per phase
+//! (before, during and after a fault window) as percentiles, error rates and throughput.
+//! Percentiles come from `hdrhistogram` (exact to 3 significant digits), not a hand sort.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use sim_runtime::time::{Duration, Instant};
+
+/// How a request ended, from the user's side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestOutcome {
+    /// The service answered with success.
+    Ok,
+    /// The service answered with a deliberate refusal (sold out, 409, 429).
+    Rejected,
+    /// The service answered with an error (5xx).
+    Error,
+    /// No answer in time.
+    Timeout,
+}
+
+impl RequestOutcome {
+    /// Whether the service was available for this request (it answered, not a 5xx or timeout).
+    pub fn is_available(self) -> bool {
+        matches!(self, RequestOutcome::Ok | RequestOutcome::Rejected)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    pub start: Instant,
+    pub latency: Duration,
+    pub outcome: RequestOutcome,
+}
+
+/// A summary of a set of requests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub requests: u64,
+    pub ok: u64,
+    pub rejected: u64,
+    pub errors: u64,
+    pub timeouts: u64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    /// Answered requests (ok or rejected) per request, in percent.
+    pub availability_pct: f64,
+    /// Errors and timeouts per request, in percent.
+    pub error_pct: f64,
+    /// Requests per second of virtual time over the phase.
+    pub throughput_per_s: f64,
+}
+
+/// Collects samples; clones share them.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    samples: Rc<RefCell<Vec<Sample>>>,
+}
+
+impl Recorder {
+    pub fn record(&self, start: Instant, end: Instant, outcome: RequestOutcome) {
+        self.samples.borrow_mut().push(Sample {
+            start,
+            latency: end - start,
+            outcome,
+        });
+    }
+
+    pub fn samples(&self) -> Vec<Sample> {
+        self.samples.borrow().clone()
+    }
+}
+
+/// Summarises samples whose start lies in `[from, to)`, over a phase lasting `span`.
+pub fn summarise<'a>(samples: impl IntoIterator<Item = &'a Sample>, span: Duration) -> Summary {
+    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
+        .expect("static histogram bounds are valid");
+    let mut s = Summary::default();
+    for x in samples {
+        s.requests += 1;
+        match x.outcome {
+            RequestOutcome::Ok => s.ok += 1,
+            RequestOutcome::Rejected => s.rejected += 1,
+            RequestOutcome::Error => s.errors += 1,
+            RequestOutcome::Timeout => s.timeouts += 1,
+        }
+        let us = (x.latency.as_micros() as u64).clamp(1, 3_600_000_000);
+        h.saturating_record(us);
+    }
+    if s.requests > 0 {
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        s.p50_ms = ms(0.5);
+        s.p95_ms = ms(0.95);
+        s.p99_ms = ms(0.99);
+        s.max_ms = h.max() as f64 / 1000.0;
+        s.availability_pct = 100.0 * (s.ok + s.rejected) as f64 / s.requests as f64;
+        s.error_pct = 100.0 * (s.errors + s.timeouts) as f64 / s.requests as f64;
+        if !span.is_zero() {
+            s.throughput_per_s = s.requests as f64 / span.as_secs_f64();
+        }
+    }
+    s
+}
+
+/// Named phases of a run, by the virtual time a request started.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Phases {
+    pub phases: BTreeMap<String, Summary>,
+}
+
+/// Splits samples into before / during / after the fault window `[fault_start, fault_end)`.
+pub fn by_phase(
+    samples: &[Sample],
+    fault_start: Option<Instant>,
+    fault_end: Option<Instant>,
+    run_end: Instant,
+) -> Phases {
+    let mut phases = BTreeMap::new();
+    let all_span = run_end.duration_since(Instant::START);
+    phases.insert("all".to_string(), summarise(samples, all_span));
+    if let (Some(a), Some(b)) = (fault_start, fault_end) {
+        let before: Vec<&Sample> = samples.iter().filter(|s| s.start < a).collect();
+        let during: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.start >= a && s.start < b)
+            .collect();
+        let after: Vec<&Sample> = samples.iter().filter(|s| s.start >= b).collect();
+        phases.insert(
+            "1_before".to_string(),
+            summarise(before, a.duration_since(Instant::START)),
+        );
+        phases.insert(
+            "2_during".to_string(),
+            summarise(during, b.duration_since(a)),
+        );
+        phases.insert(
+            "3_after".to_string(),
+            summarise(after, run_end.duration_since(b)),
+        );
+    }
+    Phases { phases }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(ms: u64, outcome: RequestOutcome) -> Sample {
+        Sample {
+            start: Instant::START,
+            latency: Duration::from_millis(ms),
+            outcome,
+        }
+    }
+
+    #[test]
+    fn percentiles_and_rates() {
+        let mut v: Vec<Sample> = (1..=100).map(|i| sample(i, RequestOutcome::Ok)).collect();
+        v[0].outcome = RequestOutcome::Timeout;
+        v[1].outcome = RequestOutcome::Rejected;
+        let s = summarise(&v, Duration::from_secs(10));
+        assert_eq!(s.requests, 100);
+        assert!((s.p50_ms - 50.0).abs() < 0.1, "{}", s.p50_ms);
+        assert!((s.p99_ms - 99.0).abs() < 0.1, "{}", s.p99_ms);
+        assert_eq!(s.availability_pct, 99.0);
+        assert_eq!(s.error_pct, 1.0);
+        assert_eq!(s.throughput_per_s, 10.0);
+    }
+}

@@ -1,0 +1,99 @@
+//! Resilience reports: the tables of a seed document, filled with exact numbers from
+//! simulation, as Markdown for people and JSON for tools.
+
+use serde::Serialize;
+
+/// A Markdown table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Table {
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn new(headers: &[&str]) -> Self {
+        Table {
+            headers: headers.iter().map(|h| h.to_string()).collect(),
+            rows: Vec::new(),
+        }
+    }
+
+    pub fn row(&mut self, cells: Vec<String>) {
+        self.rows.push(cells);
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut s = String::new();
+        s.push_str(&format!("| {} |\n", self.headers.join(" | ")));
+        s.push_str(&format!(
+            "|{}\n",
+            self.headers.iter().map(|_| "---|").collect::<String>()
+        ));
+        for r in &self.rows {
+            s.push_str(&format!("| {} |\n", r.join(" | ")));
+        }
+        s
+    }
+}
+
+/// One section of a report: a heading, a paragraph and a table.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Section {
+    pub heading: String,
+    pub text: String,
+    pub table: Table,
+}
+
+/// A whole report.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ScenarioReport {
+    pub title: String,
+    pub preamble: String,
+    pub sections: Vec<Section>,
+    /// The raw figures behind the tables.
+    pub data: serde_json::Value,
+}
+
+impl ScenarioReport {
+    pub fn to_markdown(&self) -> String {
+        let mut s = format!("# {}\n\n{}\n", self.title, self.preamble);
+        for sec in &self.sections {
+            s.push_str(&format!("\n## {}\n\n", sec.heading));
+            if !sec.text.is_empty() {
+                s.push_str(&sec.text);
+                s.push_str("\n\n");
+            }
+            s.push_str(&sec.table.to_markdown());
+        }
+        s
+    }
+}
+
+/// Formats milliseconds for a table: `12.3 ms`, or `timeout` past the client's limit.
+pub fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0} ms")
+    } else {
+        format!("{v:.1} ms")
+    }
+}
+
+pub fn pct(v: f64) -> String {
+    if v == 0.0 || v == 100.0 {
+        format!("{v:.0} %")
+    } else {
+        format!("{v:.2} %")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markdown_table_shape() {
+        let mut t = Table::new(&["a", "b"]);
+        t.row(vec!["1".into(), "2".into()]);
+        assert_eq!(t.to_markdown(), "| a | b |\n|---|---|\n| 1 | 2 |\n");
+    }
+}
