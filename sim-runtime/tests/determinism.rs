@@ -282,3 +282,49 @@ fn captures_collect_matching_events_with_time_node_and_fields() {
     // Outside a simulation, emitting is a no-op rather than a panic.
     trace::emit("nobody.listens", &1);
 }
+
+/// A `tracing` writer the test reads back (`tracing` needs `Send` writers).
+#[derive(Clone, Default)]
+struct LogBuf(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Write for LogBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn log_lines_are_stamped_with_virtual_time_node_and_task() {
+    let buf = LogBuf::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_timer(sim_runtime::log::SimStamp)
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_target(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        tracing::info!("before any simulation");
+        let result = Sim::new(1).run(|| async {
+            let api = node::node("api").build(|| async {
+                sleep(Duration::from_millis(5)).await;
+                tracing::warn!(order = 17, "payment declined");
+            });
+            let _ = api;
+            sleep(Duration::from_millis(10)).await;
+            tracing::info!("main done");
+        });
+        assert!(result.report.is_pass());
+    });
+    let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("[-]"), "{text}");
+    assert!(lines[1].starts_with("[0.005000s api t1]"), "{text}");
+    assert!(lines[1].contains("payment declined") && lines[1].contains("order=17"));
+    assert!(lines[2].starts_with("[0.010000s main t0]"), "{text}");
+}
