@@ -4,7 +4,7 @@
 # memory is per run), and prints one table with the ratios.
 #
 #   tests/peer-bench/run.sh            # everything (about 5 minutes on 2 cores)
-#   REPS=5 tests/peer-bench/run.sh     # best of 5 instead of best of 3
+#   REPS=9 tests/peer-bench/run.sh     # best of 9 instead of best of 5
 #   WORKLOADS="timers spawn" tests/peer-bench/run.sh
 #   PEER_BENCH_CLOCK=wall tests/peer-bench/run.sh   # wall-clock instead of CPU time
 #
@@ -15,7 +15,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-REPS="${REPS:-3}"
+REPS="${REPS:-5}"
 # turmoil's network runs are slow (every host is ticked every simulated millisecond):
 # one repetition each.
 TURMOIL_NET_REPS="${TURMOIL_NET_REPS:-1}"
@@ -36,7 +36,7 @@ trap 'rm -f "$results" "$notes"' EXIT
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # What was measured: our crates are built from the working tree.
 revision="$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if ! git -C "$here" diff --quiet HEAD -- ../../sim-runtime ../../sim-net 2>/dev/null; then
+if ! git -C "$here" diff --quiet HEAD -- ../../sim-runtime/src ../../sim-net/src 2>/dev/null; then
     revision="$revision + uncommitted changes in sim-runtime/sim-net"
 fi
 
@@ -78,6 +78,7 @@ function human(v, unit) {
 }
 function ratio(a, b, unit) {
     if (a == "" || b == "" || b == 0 || unit == "%") return "-";
+    if (a / b >= 1000) return sprintf("%.0fx", a / b);
     return sprintf("%.2fx", a / b);
 }
 { v[$1, $2] = $3 }
