@@ -38,8 +38,11 @@ pub type SessionId = u64;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Submit {
     Done(Result<StmtResult, SqlError>),
-    /// The statement waits for another transaction; its result will be a completion.
-    Blocked,
+    /// The statement waits for these transactions (one of them to end); its result will
+    /// be a completion.
+    Blocked {
+        waiting_for: BTreeSet<Xid>,
+    },
 }
 
 /// The result of a statement that had been blocked.
@@ -310,6 +313,11 @@ impl Engine {
         self.sessions.get(&s).map(|x| &x.settings)
     }
 
+    /// The transaction session `s` is in, if any.
+    pub fn transaction_of(&self, s: SessionId) -> Option<Xid> {
+        self.sessions.get(&s)?.txn
+    }
+
     pub fn wait_state(&self, s: SessionId) -> Option<WaitState> {
         self.sessions.get(&s)?.pending.as_ref().map(|p| p.wait)
     }
@@ -427,7 +435,13 @@ impl Engine {
                 let snap = self.statement_snapshot(xid);
                 match self.run(s, xid, data, snap) {
                     Some(r) => Submit::Done(r),
-                    None => Submit::Blocked,
+                    None => Submit::Blocked {
+                        waiting_for: self.sessions[&s]
+                            .pending
+                            .as_ref()
+                            .map(|p| p.on.clone())
+                            .unwrap_or_default(),
+                    },
                 }
             }
         }

@@ -99,9 +99,8 @@ impl Db {
     fn blocked(&mut self, s: SessionId, stmt: impl Into<Statement>) {
         let stmt = stmt.into();
         let text = stmt.to_string();
-        assert_eq!(
-            self.e.submit(s, stmt),
-            Submit::Blocked,
+        assert!(
+            matches!(self.e.submit(s, stmt), Submit::Blocked { .. }),
             "{text} should block"
         );
     }
@@ -125,7 +124,7 @@ impl Db {
     fn commit(&mut self, s: SessionId) -> Result<StmtResult, SqlError> {
         match self.e.submit(s, Statement::Commit) {
             Submit::Done(r) => r,
-            Submit::Blocked => panic!("COMMIT never blocks"),
+            Submit::Blocked { .. } => panic!("COMMIT never blocks"),
         }
     }
 
@@ -223,6 +222,23 @@ fn read_committed_update_waits_then_applies_to_latest_version() {
     assert_eq!(r.rows[0].get::<i64>("balance").unwrap(), 80);
     db.commit(b).unwrap();
     assert_eq!(db.committed_balance(1), 80, "atomic updates lose nothing");
+}
+
+#[test]
+fn a_blocked_statement_names_the_transaction_it_waits_for() {
+    let mut db = Db::new();
+    let (a, b) = (db.session(), db.session());
+    db.begin(a, IsolationLevel::ReadCommitted);
+    db.ok(a, debit(1, 1));
+    let holder = db.e.transaction_of(a).unwrap();
+    match db.submit(b, debit(1, 1)) {
+        Submit::Blocked { waiting_for } => assert_eq!(waiting_for, [holder].into()),
+        other => panic!("{other:?}"),
+    }
+    assert!(db.e.wait_state(b).is_some());
+    db.commit(a).unwrap();
+    db.completed(b).unwrap();
+    assert!(db.e.wait_state(b).is_none());
 }
 
 #[test]
@@ -358,7 +374,7 @@ fn go_off_call(db: &mut Db, s: SessionId, me: &str) -> Result<(), SqlError> {
         match db.submit(s, Update::table("doctors").set("on_call", false).key(me)) {
             Submit::Done(Ok(_)) => db.e.finish(s)?,
             Submit::Done(Err(e)) => return Err(e),
-            Submit::Blocked => panic!("no lock conflict expected"),
+            Submit::Blocked { .. } => panic!("no lock conflict expected"),
         }
     }
     Ok(())
@@ -429,7 +445,7 @@ fn book(db: &mut Db, s: SessionId, id: i64) -> Result<(), SqlError> {
         ),
     ) {
         Submit::Done(r) => r.and_then(|_| db.e.finish(s)),
-        Submit::Blocked => panic!("distinct ids do not conflict"),
+        Submit::Blocked { .. } => panic!("distinct ids do not conflict"),
     }
 }
 
@@ -508,7 +524,7 @@ fn serializable_read_only_anomaly_is_prevented() {
     db.balance(t3, 2);
     let r3 = match db.submit(t3, Select::from("accounts").key(1)) {
         Submit::Done(r) => r.and_then(|r| db.e.finish(t3).map(|_| r)),
-        Submit::Blocked => panic!(),
+        Submit::Blocked { .. } => panic!(),
     };
     let c3 = r3.and_then(|_| db.commit(t3));
     let c2 = db.commit(t2);

@@ -160,7 +160,7 @@ async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: Statement)
     let step = shared.with_engine(|e| e.submit(session, stmt));
     let (result, waited) = match step {
         Submit::Done(r) => (r, false),
-        Submit::Blocked => (wait_blocked(shared, session, deadline).await, true),
+        Submit::Blocked { .. } => (wait_blocked(shared, session, deadline).await, true),
     };
     let result = match result {
         Ok(r) => {
