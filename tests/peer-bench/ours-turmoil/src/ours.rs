@@ -13,8 +13,8 @@ use sim_runtime::{spawn, Sim, SimConfig};
 use crate::common::*;
 
 const SEED: u64 = 0x5eed;
-/// Generous: a lost reply would be a bug, and a timeout must never fire here.
-const CALL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Far above any round trip here (at most 20 ms): a timeout must never fire.
+const CALL_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn sim(traced: bool) -> Sim {
     Sim::new(SEED).config(SimConfig {
