@@ -162,13 +162,12 @@ impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        if this.deadline <= world::now_fast() {
+            // A registered timer has fired by now: its registration is already gone.
+            this.timer = None;
+            return Poll::Ready(());
+        }
         world::with(|w| {
-            if w.now >= this.deadline {
-                if let Some(key) = this.timer.take() {
-                    w.cancel_timer(key);
-                }
-                return Poll::Ready(());
-            }
             match this.timer {
                 Some(key) => w.update_timer_waker(key, cx.waker()),
                 None => this.timer = Some(w.add_timer(this.deadline, cx.waker().clone())),
@@ -181,8 +180,11 @@ impl Future for Sleep {
 impl Drop for Sleep {
     fn drop(&mut self) {
         if let Some(key) = self.timer.take() {
-            // The world may already be gone when a simulation is torn down.
-            world::try_with(|w| w.cancel_timer(key));
+            // A timer that is due has fired already; otherwise cancel it (the world may
+            // already be gone when a simulation is torn down).
+            if self.deadline > world::now_fast() {
+                world::try_with(|w| w.cancel_timer(key));
+            }
         }
     }
 }

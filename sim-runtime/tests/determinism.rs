@@ -328,3 +328,39 @@ fn log_lines_are_stamped_with_virtual_time_node_and_task() {
     assert!(lines[1].contains("payment declined") && lines[1].contains("order=17"));
     assert!(lines[2].starts_with("[0.010000s main t0]"), "{text}");
 }
+
+#[test]
+fn the_fingerprint_does_not_depend_on_how_the_trace_is_observed() {
+    let run = |tail_events: usize, capture: bool| {
+        let config = sim_runtime::SimConfig {
+            tail_events,
+            ..Default::default()
+        };
+        let result = Sim::new(0x0b5e).config(config).run(move || async move {
+            let _log = capture.then(|| trace::capture(""));
+            fingerprint_example::program().await
+        });
+        assert!(result.report.is_pass());
+        (result.report.fingerprint, result.report.events)
+    };
+    let reference = run(64, false);
+    for tail in [0, 1, 7, 64, 1 << 20] {
+        assert_eq!(run(tail, false), reference, "tail of {tail} events");
+        assert_eq!(
+            run(tail, true),
+            reference,
+            "tail of {tail} events, captured"
+        );
+    }
+    // The tail holds the last events, oldest first, numbered by their position.
+    let config = sim_runtime::SimConfig {
+        tail_events: 7,
+        ..Default::default()
+    };
+    let result = Sim::new(0x0b5e)
+        .config(config)
+        .run(fingerprint_example::program);
+    let seqs: Vec<u64> = result.report.last_events.iter().map(|e| e.seq).collect();
+    let n = result.report.events;
+    assert_eq!(seqs, (n - 7..n).collect::<Vec<_>>());
+}
