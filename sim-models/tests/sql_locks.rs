@@ -4,7 +4,10 @@
 
 mod sql_support;
 
-use sim_models::sql::{col, Config, IsolationLevel, Pool, Setting, SqlError, Statement, Update};
+use sim_models::sql::{
+    col, Config, IsolationLevel, Pool, Select, Setting, SqlError, Statement, Update,
+};
+use sim_models::sql_row;
 use sim_runtime::spawn;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::Probability;
@@ -64,6 +67,78 @@ fn opposite_lock_order_deadlocks_one_victim_and_the_other_commits() {
         b.sort();
         assert_eq!(b, [99, 101], "seed {seed}");
         assert_eq!(stats.deadlocks, 1);
+    }
+}
+
+/// Locks the rows with these ids in one statement (in storage order), in a transaction
+/// that first locks `own`.
+async fn lock_pair(
+    pool: Pool,
+    own: i64,
+    pair: (i64, i64),
+    barrier: Barrier,
+) -> (Result<(), SqlError>, Instant) {
+    let r = async {
+        let mut c = pool.acquire().await?;
+        let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
+        tx.get_for_update("accounts", own).await?;
+        barrier.wait().await;
+        tx.query(
+            Select::from("accounts")
+                .filter(col("id").eq(pair.0).or(col("id").eq(pair.1)))
+                .for_update(),
+        )
+        .await?;
+        tx.commit().await
+    }
+    .await;
+    (r, time::now())
+}
+
+#[test]
+fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
+    // Both transactions first wait for a third one (their deadlock checks find no
+    // cycle), then, once it commits, block on each other: each new wait gets its own
+    // deadlock check, as in PostgreSQL.
+    for seed in 0..SEEDS {
+        let results = run(seed, || async {
+            let server = start(config()).await;
+            let pool = pool(&server);
+            {
+                let mut c = pool.acquire().await.unwrap();
+                for id in 11..=14 {
+                    c.insert("accounts", sql_row! {"id" => id, "balance" => 0})
+                        .await
+                        .unwrap();
+                }
+            }
+            let b = Barrier::new(3);
+            let third = {
+                let (pool, b) = (pool.clone(), b.clone());
+                spawn(async move {
+                    let mut c = pool.acquire().await.unwrap();
+                    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
+                    tx.query(
+                        Select::from("accounts")
+                            .filter(col("id").eq(11).or(col("id").eq(12)))
+                            .for_update(),
+                    )
+                    .await
+                    .unwrap();
+                    b.wait().await;
+                    sleep(Duration::from_secs(3)).await;
+                    tx.commit().await.unwrap();
+                })
+            };
+            let t1 = spawn(lock_pair(pool.clone(), 13, (11, 14), b.clone()));
+            let t2 = spawn(lock_pair(pool.clone(), 14, (12, 13), b));
+            third.await.unwrap();
+            vec![t1.await.unwrap(), t2.await.unwrap()]
+        });
+        let victims: Vec<_> = results.iter().filter(|(r, _)| r.is_err()).collect();
+        assert_eq!(victims.len(), 1, "seed {seed}: {results:?}");
+        assert_eq!(victims[0].0.as_ref().unwrap_err().sqlstate(), Some("40P01"));
+        assert!(victims[0].1.elapsed_since_start() >= Duration::from_secs(4));
     }
 }
 

@@ -15,7 +15,8 @@
 //!    statement run outside `BEGIN`. Its error, if any, becomes the statement's result.
 //!
 //! After every call, the shell drains [`Engine::take_completions`] and delivers each
-//! result to the session waiting for it.
+//! result to the session waiting for it, and [`Engine::take_reblocked`] to restart the
+//! timers of waits that began anew.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
@@ -178,6 +179,7 @@ pub struct Engine {
     waiters: BTreeMap<Xid, Vec<SessionId>>,
     wake_queue: VecDeque<Xid>,
     completions: Vec<Completion>,
+    reblocked: Vec<SessionId>,
     vacuum_queue: BTreeSet<RowKey>,
     wait_epoch: u64,
     now: Instant,
@@ -221,6 +223,7 @@ impl Engine {
             waiters: BTreeMap::new(),
             wake_queue: VecDeque::new(),
             completions: Vec::new(),
+            reblocked: Vec::new(),
             vacuum_queue: BTreeSet::new(),
             wait_epoch: 0,
             now: Instant::START,
@@ -307,6 +310,7 @@ impl Engine {
             self.close_session(s);
         }
         self.completions.clear();
+        self.reblocked.clear();
     }
 
     pub fn settings(&self, s: SessionId) -> Option<&Settings> {
@@ -325,6 +329,12 @@ impl Engine {
     /// Results of blocked statements that finished since the last call.
     pub fn take_completions(&mut self) -> Vec<Completion> {
         std::mem::take(&mut self.completions)
+    }
+
+    /// Sessions whose blocked statement was re-run and blocked again, on a new wait (whose
+    /// `lock_timeout` and deadlock check start afresh) since the last call.
+    pub fn take_reblocked(&mut self) -> Vec<SessionId> {
+        std::mem::take(&mut self.reblocked)
     }
 
     /// Runs one statement of session `s`.
@@ -548,6 +558,7 @@ impl Engine {
         self.waiters.clear();
         self.wake_queue.clear();
         self.completions.clear();
+        self.reblocked.clear();
         self.active_cache = None;
         report
     }
@@ -693,6 +704,7 @@ impl Engine {
         for x in &on {
             self.waiters.entry(*x).or_default().push(s);
         }
+        self.reblocked.push(s);
         let wait = WaitState {
             since: self.now,
             epoch: self.wait_epoch,

@@ -17,7 +17,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 
-use futures::channel::oneshot;
+use futures::channel::mpsc;
+use futures::StreamExt;
 use sim_net::{Addr, ConnSender};
 use sim_runtime::node::{self, Lifecycle, NodeId};
 use sim_runtime::task::{self, JoinHandle};
@@ -33,6 +34,13 @@ use super::stmt::{Statement, StmtResult};
 
 type Reply = Result<StmtResult, SqlError>;
 
+/// What a blocked statement's task is told.
+enum Wake {
+    Done(Reply),
+    /// Re-run and blocked again: a new wait, with new timers.
+    Reblocked,
+}
+
 /// An open connection: a way to tell it the server is going away, and its task.
 type OpenConn = (ConnSender<ServerMsg>, JoinHandle<()>);
 
@@ -43,7 +51,7 @@ struct Shared {
     node: Cell<Option<NodeId>>,
     engine: RefCell<Engine>,
     /// Blocked statements waiting for their completion, by session.
-    waiters: RefCell<BTreeMap<SessionId, oneshot::Sender<Reply>>>,
+    waiters: RefCell<BTreeMap<SessionId, mpsc::UnboundedSender<Wake>>>,
     conns: RefCell<BTreeMap<SessionId, OpenConn>>,
     acceptor: RefCell<Option<JoinHandle<()>>>,
     slow: Cell<Option<Duration>>,
@@ -61,10 +69,19 @@ impl Shared {
 
     /// Delivers the results of statements the engine completed.
     fn dispatch(&self) {
-        let done = self.engine.borrow_mut().take_completions();
+        let (done, reblocked) = {
+            let mut e = self.engine.borrow_mut();
+            (e.take_completions(), e.take_reblocked())
+        };
+        let waiters = self.waiters.borrow();
         for c in done {
-            if let Some(tx) = self.waiters.borrow_mut().remove(&c.session) {
-                let _ = tx.send(c.result);
+            if let Some(tx) = waiters.get(&c.session) {
+                let _ = tx.unbounded_send(Wake::Done(c.result));
+            }
+        }
+        for s in reblocked {
+            if let Some(tx) = waiters.get(&s) {
+                let _ = tx.unbounded_send(Wake::Reblocked);
             }
         }
     }
@@ -183,10 +200,23 @@ async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: Statement)
 }
 
 /// Waits for a blocked statement's completion, running the deadlock check after
-/// `deadlock_timeout` and cancelling it on `lock_timeout` or `statement_timeout`.
+/// `deadlock_timeout` and cancelling it on `lock_timeout` or `statement_timeout`. Each new
+/// wait (the statement re-ran and blocked again) restarts the lock timeout and the
+/// deadlock check, as each lock wait does in PostgreSQL.
 async fn wait_blocked(shared: &Rc<Shared>, session: SessionId, deadline: Option<Instant>) -> Reply {
-    let (tx, mut rx) = oneshot::channel();
+    let (tx, mut rx) = mpsc::unbounded();
     shared.waiters.borrow_mut().insert(session, tx);
+    let r = wait_loop(shared, session, deadline, &mut rx).await;
+    shared.waiters.borrow_mut().remove(&session);
+    r
+}
+
+async fn wait_loop(
+    shared: &Rc<Shared>,
+    session: SessionId,
+    deadline: Option<Instant>,
+    rx: &mut mpsc::UnboundedReceiver<Wake>,
+) -> Reply {
     let lock_timeout = shared
         .engine
         .borrow()
@@ -194,13 +224,14 @@ async fn wait_blocked(shared: &Rc<Shared>, session: SessionId, deadline: Option<
         .and_then(|s| s.lock_timeout);
     let deadlock_timeout = shared.config.deadlock_timeout;
     loop {
-        if let Ok(Some(r)) = rx.try_recv() {
-            return r;
+        while let Ok(w) = rx.try_recv() {
+            if let Wake::Done(r) = w {
+                return r;
+            }
         }
         let Some(ws) = shared.engine.borrow().wait_state(session) else {
-            // Completed but not yet delivered cannot happen (delivery is synchronous), so
-            // the session is gone: the server is going down.
-            return rx.await.unwrap_or(Err(SqlError::AdminShutdown));
+            // Not waiting and no result: the session was ended under us.
+            return Err(SqlError::AdminShutdown);
         };
         let lock_deadline = lock_timeout.map(|d| ws.since + d);
         let check_at = (!ws.deadlock_checked).then(|| ws.since + deadlock_timeout);
@@ -208,21 +239,23 @@ async fn wait_blocked(shared: &Rc<Shared>, session: SessionId, deadline: Option<
             .into_iter()
             .flatten()
             .min();
-        let Some(next) = next else {
-            return (&mut rx).await.unwrap_or(Err(SqlError::AdminShutdown));
+        let woken = match next {
+            Some(at) => time::timeout(at.duration_since(time::now()), rx.next())
+                .await
+                .ok(),
+            None => Some(rx.next().await),
         };
-        let wait = next.duration_since(time::now());
-        match time::timeout(wait, &mut rx).await {
-            Ok(r) => return r.unwrap_or(Err(SqlError::AdminShutdown)),
-            Err(_) => {
+        match woken {
+            Some(Some(Wake::Done(r))) => return r,
+            Some(Some(Wake::Reblocked)) => continue,
+            Some(None) => return Err(SqlError::AdminShutdown),
+            None => {
                 let now = time::now();
                 if deadline.is_some_and(|d| now >= d) {
-                    shared.waiters.borrow_mut().remove(&session);
                     shared.with_engine(|e| e.cancel(session));
                     return Err(SqlError::QueryCanceled);
                 }
                 if lock_deadline.is_some_and(|d| now >= d) {
-                    shared.waiters.borrow_mut().remove(&session);
                     shared.with_engine(|e| e.cancel(session));
                     return Err(SqlError::LockNotAvailable {
                         message: "canceling statement due to lock timeout".into(),
@@ -231,7 +264,6 @@ async fn wait_blocked(shared: &Rc<Shared>, session: SessionId, deadline: Option<
                 if check_at.is_some_and(|d| now >= d)
                     && shared.with_engine(|e| e.check_deadlock(session))
                 {
-                    shared.waiters.borrow_mut().remove(&session);
                     return Err(SqlError::DeadlockDetected);
                 }
             }
