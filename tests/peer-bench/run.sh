@@ -35,9 +35,12 @@ trap 'rm -f "$results" "$notes"' EXIT
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 # What was measured: our crates are built from the working tree.
-revision="$(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if ! git -C "$here" diff --quiet HEAD -- ../../sim-runtime/src ../../sim-net/src 2>/dev/null; then
-    revision="$revision + uncommitted changes in sim-runtime/sim-net"
+if revision="$(git -C "$here" rev-parse --short HEAD 2>/dev/null)"; then
+    if ! git -C "$here" diff --quiet HEAD -- ../../sim-runtime/src ../../sim-net/src; then
+        revision="$revision + uncommitted changes in sim-runtime/sim-net"
+    fi
+else
+    revision="a tree outside git"
 fi
 
 # run <framework> <workload> <reps>: appends "<framework> <key> <value>" lines.
