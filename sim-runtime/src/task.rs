@@ -56,7 +56,10 @@ impl<F: Future> Future for TaskFuture<F> {
                 world::task_done(false);
                 Poll::Ready(Some(v))
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                world::park(cx.waker());
+                Poll::Pending
+            }
         }
     }
 }
@@ -219,7 +222,7 @@ where
         let (runnable, task) = async_task::Builder::new()
             .metadata(meta)
             .spawn_local(move |_| wrapped, schedule);
-        w.start_task(runnable);
+        w.schedule(runnable);
         JoinHandle {
             task: Some(task),
             tag: id << 1,

@@ -23,12 +23,30 @@ use crate::trace::{EventKind, TaskId, Trace};
 
 thread_local! {
     static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
-    /// The poll in progress only drops a dead task's future (see [`poll_is_reap`]).
-    static REAPING: Cell<bool> = const { Cell::new(false) };
-    /// Set by a task's wrapper when its future is gone: `Some(aborted)`.
-    static DONE: Cell<Option<bool>> = const { Cell::new(None) };
+    /// What the executor and the polled task's wrapper tell each other: `POLL_*` bits.
+    static POLL: Cell<u8> = const { Cell::new(0) };
     /// A copy of `World::now` in nanoseconds, readable without borrowing the world.
     static NOW: Cell<u64> = const { Cell::new(0) };
+    /// The waker of a task that parked for the first time (see [`park`]).
+    static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
+}
+
+/// The poll in progress only drops a dead task's future.
+const POLL_REAP: u8 = 1;
+/// The polled task never parked before: keep its waker if it parks.
+const POLL_WANT_WAKER: u8 = 2;
+/// The task's future completed.
+const POLL_COMPLETED: u8 = 4;
+/// The task's future was dropped unfinished.
+const POLL_ABORTED: u8 = 8;
+
+/// Called by a task's wrapper when its future returned `Pending`. The first time a task
+/// parks, the executor keeps its waker in the registry so that `kill` can wake it; tasks
+/// that complete in their first poll never pay for a waker.
+pub(crate) fn park(waker: &Waker) {
+    if POLL.with(Cell::get) & POLL_WANT_WAKER != 0 {
+        PARKED.with(|p| p.set(Some(waker.clone())));
+    }
 }
 
 /// The running simulation's true time, from a thread-local copy (no world borrow).
@@ -41,13 +59,18 @@ pub(crate) fn now_fast() -> Instant {
 /// Whether the task being polled is dead, so that its wrapper drops the future instead
 /// of polling it. A plain thread-local rather than the world: it is read on every poll.
 pub(crate) fn poll_is_reap() -> bool {
-    REAPING.with(Cell::get)
+    POLL.with(Cell::get) & POLL_REAP != 0
 }
 
 /// Called by a task's wrapper when its future completed or was dropped; the executor
 /// removes the task from the registry after the poll.
 pub(crate) fn task_done(aborted: bool) {
-    DONE.with(|d| d.set(Some(aborted)));
+    let bit = if aborted {
+        POLL_ABORTED
+    } else {
+        POLL_COMPLETED
+    };
+    POLL.with(|p| p.set(p.get() | bit));
 }
 
 /// Runs `f` on the current world. Panics outside a simulation: calling a simulated API
@@ -128,6 +151,9 @@ pub(crate) struct TaskMeta {
     pub key: u32,
     pub node: u32,
     pub epoch: Cell<u32>,
+    /// Whether the task's waker is in the registry (it parked once). Fits in the header's
+    /// padding.
+    pub registered: Cell<bool>,
 }
 
 /// The epoch of an aborted task, or of one spawned onto a killed node; no node has it.
@@ -527,6 +553,7 @@ impl World {
             key,
             node: node.0,
             epoch: Cell::new(epoch),
+            registered: Cell::new(false),
         }
     }
 
@@ -557,14 +584,17 @@ impl World {
             .map_or("?", |e| self.sites[e.site as usize].name)
     }
 
-    /// Completes registration of a freshly spawned task: keeps its waker (for `kill`)
-    /// and queues its first poll.
-    pub(crate) fn start_task(&mut self, runnable: Runnable<TaskMeta>) {
-        let meta = runnable.metadata();
-        if let Some(e) = self.tasks.get_mut(meta.key as usize) {
-            e.waker = Some(runnable.waker());
-        }
-        self.schedule(runnable);
+    /// Keeps the waker of a task that parked for the first time. Returns it again when
+    /// the task was killed meanwhile (it killed its own node), to be woken after the
+    /// borrow so that the reaper drops it.
+    fn register_waker(&mut self, c: Current, waker: Waker) -> Option<Waker> {
+        let e = self
+            .tasks
+            .get_mut(c.key as usize)
+            .filter(|e| e.id == c.id)?;
+        let wake = e.killed.then(|| waker.clone());
+        e.waker = Some(waker);
+        wake
     }
 
     /// Whether a task may no longer run its future: aborted, its node killed since it was
@@ -762,14 +792,11 @@ pub(crate) fn step() -> Step {
     });
     match next {
         Next::Run(r, killed) => {
-            let (result, done) = run_task(r, killed);
-            let panicked = result.is_err();
-            let waker = with(|w| {
-                let current = w.current.take();
-                let waker = match (current, done) {
-                    (Some(c), Some(aborted)) => w.finish_task(c, aborted),
-                    _ => None,
-                };
+            let mut polled = run_task(r, killed);
+            let panicked = polled.result.is_err();
+            let (waker, wake) = with(|w| {
+                let current = w.current;
+                let wakers = w.after_poll(&mut polled);
                 if let Some(c) = current.filter(|_| panicked && w.panic.is_none()) {
                     let (message, location) = crate::outcome::take_panic_info();
                     let task_name = w.task_name(c.key, c.id);
@@ -781,10 +808,13 @@ pub(crate) fn step() -> Step {
                         task_name,
                     });
                 }
-                waker
+                wakers
             });
             drop(waker);
-            if let Err(payload) = result {
+            if let Some(wake) = wake {
+                wake.wake();
+            }
+            if let Err(payload) = polled.result {
                 // Keep the payload alive until after the borrow: dropping it runs user code.
                 drop(payload);
                 return Step::Panicked;
@@ -805,12 +835,60 @@ pub(crate) fn step() -> Step {
 
 /// Polls a runnable whose `Current` is set: returns the poll's panic, if any, and
 /// whether the task's future is gone (`Some(aborted)`).
-fn run_task(r: Runnable<TaskMeta>, killed: bool) -> (std::thread::Result<bool>, Option<bool>) {
-    REAPING.with(|f| f.set(killed));
-    DONE.with(|d| d.set(None));
+fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
+    let want_waker = !killed && !r.metadata().registered.replace(true);
+    let flags = if killed { POLL_REAP } else { 0 } | if want_waker { POLL_WANT_WAKER } else { 0 };
+    POLL.with(|p| p.set(flags));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));
-    REAPING.with(|f| f.set(false));
-    (result, DONE.with(Cell::take))
+    let flags = POLL.with(|p| p.replace(0));
+    let done = if flags & POLL_ABORTED != 0 {
+        Some(true)
+    } else if flags & POLL_COMPLETED != 0 {
+        Some(false)
+    } else {
+        None
+    };
+    Polled {
+        result,
+        done,
+        parked: if want_waker {
+            PARKED.with(Cell::take)
+        } else {
+            None
+        },
+    }
+}
+
+/// What polling a task gave.
+struct Polled {
+    /// The poll's panic, if any.
+    result: std::thread::Result<bool>,
+    /// `Some(aborted)` once the task's future is gone.
+    done: Option<bool>,
+    /// The waker of a task that parked for the first time.
+    parked: Option<Waker>,
+}
+
+impl World {
+    /// Bookkeeping after a poll of the current task: a finished task leaves the registry,
+    /// a first-time parked one leaves its waker there. Returns wakers to drop or wake
+    /// after the borrow.
+    #[inline(always)]
+    fn after_poll(&mut self, polled: &mut Polled) -> (Option<Waker>, Option<Waker>) {
+        let current = self.current.take();
+        if polled.done.is_none() && polled.parked.is_none() {
+            // The common case: a task that parked before parks again.
+            return (None, None);
+        }
+        let Some(c) = current else {
+            return (None, None);
+        };
+        match (polled.done, polled.parked.take()) {
+            (Some(aborted), _) => (self.finish_task(c, aborted), None),
+            (None, Some(waker)) => (None, self.register_waker(c, waker)),
+            (None, None) => (None, None),
+        }
+    }
 }
 
 /// Kills every task and runs the reaper until nothing is left, so that all futures are
@@ -820,12 +898,13 @@ pub(crate) fn teardown() {
         let mut wakers = Vec::new();
         let work = with(|w| {
             w.torn_down = true;
+            // Every task still registered, killed or not: a killed one that somehow was
+            // never woken must still be dropped here, inside the simulation, and not by
+            // the world's destructor, where its destructors could not reach the world.
             for (_, e) in w.tasks.iter_mut() {
-                if !e.killed {
-                    e.killed = true;
-                    if let Some(wk) = &e.waker {
-                        wakers.push(wk.clone());
-                    }
+                e.killed = true;
+                if let Some(wk) = &e.waker {
+                    wakers.push(wk.clone());
                 }
             }
             for n in 0..w.nodes.len() {
@@ -844,15 +923,9 @@ pub(crate) fn teardown() {
         }
         for r in work {
             with(|w| w.current = Some(Current::of(r.metadata())));
-            let (_, done) = run_task(r, true);
-            let waker = with(|w| {
-                let current = w.current.take();
-                match (current, done) {
-                    (Some(c), Some(aborted)) => w.finish_task(c, aborted),
-                    _ => None,
-                }
-            });
-            drop(waker);
+            let mut polled = run_task(r, true);
+            let wakers = with(|w| w.after_poll(&mut polled));
+            drop(wakers);
         }
     }
 }

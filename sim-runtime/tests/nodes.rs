@@ -256,6 +256,50 @@ fn aborting_a_task_of_a_paused_node_does_not_wait_for_resume() {
 }
 
 #[test]
+fn a_task_that_kills_its_own_node_in_its_first_poll_is_dropped_at_once() {
+    let result = Sim::new(6).run(|| async {
+        let dropped_at = Rc::new(Cell::new(None));
+        let hog_dropped_at = Rc::new(Cell::new(None));
+        let (d, h) = (dropped_at.clone(), hog_dropped_at.clone());
+        let n = node::node("greedy").memory_budget(100).build(move || {
+            let guard = DropClock(d.clone());
+            let hog_guard = DropClock(h.clone());
+            async move {
+                let _guard = guard;
+                sleep(ms(3)).await;
+                // A second task whose very first poll trips the OOM killer.
+                node::spawn_on_node(node::current(), "hog", async move {
+                    let _guard = hog_guard;
+                    let _ = node::reserve_memory(1_000).await;
+                    unreachable!("the reservation never completes");
+                })
+                .detach();
+                std::future::pending::<()>().await;
+            }
+        });
+        sleep(ms(4)).await;
+        (n.state(), dropped_at.get(), hog_dropped_at.get())
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+    assert_eq!(
+        result.output,
+        Some((NodeState::Killed, Some(at_ms(3)), Some(at_ms(3))))
+    );
+    // Nothing of the node is left to report as blocked either.
+    let stuck = Sim::new(6).run(|| async {
+        node::node("suicidal").build(|| async {
+            node::current().kill();
+            std::future::pending::<()>().await;
+        });
+        std::future::pending::<()>().await;
+    });
+    let Outcome::Deadlock { blocked } = &stuck.report.outcome else {
+        panic!("{}", stuck.report.outcome);
+    };
+    assert!(blocked.iter().all(|b| b.node == "main"), "{blocked:?}");
+}
+
+#[test]
 fn exceeding_the_memory_budget_kills_the_node() {
     let result = Sim::new(6).run(|| async {
         let progress = Rc::new(Cell::new(0));
