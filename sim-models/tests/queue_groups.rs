@@ -394,3 +394,55 @@ fn auto_commit_loses_records_processed_after_poll_returned() {
     let missing: Vec<u64> = (0..10).filter(|v| !before.contains(v)).collect();
     assert!(!missing.is_empty(), "lost to the auto-commit window");
 }
+
+#[test]
+fn consumption_survives_a_coordinator_crash_without_loss() {
+    let result = Sim::new(26).run(|| async {
+        let log = trace::capture("queue.");
+        let config = Config {
+            brokers: 3,
+            min_insync_replicas: 2,
+            broker_heartbeat_interval: Duration::from_millis(500),
+            broker_session_timeout: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let cluster = start_cluster::<u64>("kafka", config);
+        cluster.create_topic("t", 2, 3).await.unwrap();
+        let p = cluster.clone();
+        let producing = sim_runtime::spawn(async move {
+            let producer = Producer::new(p.addrs(), ProducerConfig::default());
+            for v in 0..100 {
+                producer.send("t", None, v).await.unwrap();
+                time::sleep(Duration::from_millis(30)).await;
+            }
+        });
+        let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("c"))
+            .await
+            .unwrap();
+        let coordinator = cluster.leader(sim_models::queue::OFFSETS_TOPIC, 0).unwrap();
+        let mut seen = BTreeSet::new();
+        let mut crashed = false;
+        let deadline = time::now() + Duration::from_secs(60);
+        while seen.len() < 100 && time::now() < deadline {
+            for r in consumer.poll(10, Duration::from_millis(300)).await.unwrap() {
+                seen.insert(r.value);
+            }
+            // Commits fail while the coordinator moves; the next one covers them.
+            let _ = consumer.commit().await;
+            if !crashed && seen.len() >= 30 {
+                cluster.broker(coordinator).crash();
+                crashed = true;
+            }
+        }
+        producing.await.unwrap();
+        assert_eq!(seen.len(), 100);
+        assert_ne!(
+            cluster.leader(sim_models::queue::OFFSETS_TOPIC, 0),
+            Some(coordinator)
+        );
+        let report = checker::check(&History::from_log(&log));
+        assert!(report.is_valid(), "{report:#?}");
+        assert!(report.lost.is_empty() && report.stored_twice().is_empty());
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}

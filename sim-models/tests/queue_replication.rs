@@ -237,3 +237,88 @@ fn a_paused_leader_is_replaced_and_comes_back_as_a_follower() {
     });
     assert!(result.report.is_pass(), "{}", result.report);
 }
+
+#[test]
+fn a_follower_cut_off_from_its_leader_leaves_the_isr_and_rejoins_after_catching_up() {
+    let result = Sim::new(14).run(|| async {
+        let log = trace::capture("queue.");
+        let cluster = start_cluster::<u64>("kafka", replicated(2));
+        cluster.create_topic("t", 1, 3).await.unwrap();
+        let producer = Producer::new(cluster.addrs(), producer_config(Acks::All));
+        for i in 0..5 {
+            producer.send("t", None, i).await.unwrap();
+        }
+        let leader = cluster.leader("t", 0).unwrap();
+        let follower = (0..3).find(|b| *b != leader).unwrap();
+        let (l, f) = (
+            cluster.broker(leader).node(),
+            cluster.broker(follower).node(),
+        );
+        // Only the replication link is cut: the follower still heartbeats to the
+        // controller, so it is not fenced; the leader must shrink the ISR itself once
+        // the follower lagged for replica.lag.time.max (5 s).
+        sim_net::partition(&[f], &[l]);
+        let started = time::now();
+        producer.send("t", None, 5).await.unwrap();
+        assert!(
+            time::now() - started >= Duration::from_secs(5),
+            "acks=all waited for the shrink"
+        );
+        assert!(!cluster.isr("t", 0).contains(&follower));
+        assert_eq!(cluster.isr("t", 0).len(), 2, "still min.insync.replicas");
+        sim_net::repair(&[f], &[l]);
+        for _ in 0..100 {
+            if cluster.isr("t", 0).len() == 3 {
+                break;
+            }
+            time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(cluster.isr("t", 0).len(), 3, "caught up and added back");
+        assert_eq!(cluster.log_end_offset(follower, "t", 0), Some(6));
+        let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
+            .await
+            .unwrap();
+        let values: Vec<u64> = drain(&consumer, 6, Duration::from_secs(10))
+            .await
+            .iter()
+            .map(|r| r.value)
+            .collect();
+        assert_eq!(values, (0..6).collect::<Vec<_>>());
+        let report = checker::check(&History::from_log(&log));
+        assert!(
+            report.is_valid() && report.duplicates.is_empty(),
+            "{report:#?}"
+        );
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}
+
+#[test]
+fn replica_fetch_delay_leaves_acks_1_records_on_the_leader_alone_for_a_while() {
+    let result = Sim::new(15).run(|| async {
+        let config = Config {
+            replica_fetch_delay: Duration::from_secs(1),
+            ..replicated(1)
+        };
+        let cluster = start_cluster::<u64>("kafka", config);
+        cluster.create_topic("t", 1, 3).await.unwrap();
+        let producer = Producer::new(cluster.addrs(), producer_config(Acks::One));
+        time::sleep(Duration::from_secs(2)).await;
+        let leader = cluster.leader("t", 0).unwrap();
+        let follower = (0..3).find(|b| *b != leader).unwrap();
+        producer.send("t", None, 1).await.unwrap();
+        assert_eq!(cluster.log_end_offset(leader, "t", 0), Some(1));
+        assert_eq!(
+            cluster.log_end_offset(follower, "t", 0),
+            Some(0),
+            "not copied yet"
+        );
+        time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(
+            cluster.log_end_offset(follower, "t", 0),
+            Some(1),
+            "copied on the next poll"
+        );
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}

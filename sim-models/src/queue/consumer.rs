@@ -602,7 +602,8 @@ async fn init_positions<V: Clone + 'static>(inner: &Rc<Inner>, deadline: Instant
         group: inner.group.clone(),
         partitions: missing,
     };
-    let Ok(Response::Offsets(Ok(committed))) = coordinator_call::<V>(inner, req).await else {
+    let answer = coordinator_call_until::<V>(inner, req, deadline).await;
+    let Ok(Response::Offsets(Ok(committed))) = answer else {
         return;
     };
     for (tp, offset) in committed {
@@ -658,6 +659,15 @@ async fn coordinator_call<V: Clone + 'static>(
     req: Request<V>,
 ) -> Result<Response<V>, ConsumeError> {
     let deadline = time::now() + inner.config.request_timeout;
+    coordinator_call_until(inner, req, deadline).await
+}
+
+/// [`coordinator_call`] with an explicit deadline (a `poll` must not outlast its timeout).
+async fn coordinator_call_until<V: Clone + 'static>(
+    inner: &Rc<Inner>,
+    req: Request<V>,
+    deadline: Instant,
+) -> Result<Response<V>, ConsumeError> {
     let mut last = ConsumeError::CoordinatorUnavailable;
     loop {
         if inner.coordinator.get().is_none() {
