@@ -94,7 +94,7 @@ impl<T> JoinHandle<T> {
         self.tag |= 1;
         let Some(task) = &self.task else { return };
         let meta = task.metadata();
-        meta.epoch.set(world::DEAD);
+        meta.abort();
         let (key, id) = (meta.key, meta.id());
         // Woken, the task is polled once more by the reaper, which drops its future.
         let waker = world::try_with(|w| w.kill_task(key, id)).flatten();

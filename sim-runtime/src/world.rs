@@ -139,29 +139,50 @@ pub(crate) fn uninstall() -> Option<World> {
 
 /// Task metadata stored inside each async-task header. The executor reads it on every
 /// step, so whether a task is dead is decided here, without touching the task registry:
-/// a task is dead once its `epoch` differs from its node's, because the node was killed
+/// a task is dead once its epoch differs from its node's, because the node was killed
 /// after the task was spawned or because the task was aborted (its epoch set to `DEAD`).
 ///
-/// Every field is 4-byte aligned so that the header stays 56 bytes: with a million live
-/// tasks, each byte here is a megabyte.
+/// Five 4-byte words, so that the header stays 56 bytes: with a million live tasks, each
+/// byte here is a megabyte.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     id_low: u32,
     id_high: u32,
     pub key: u32,
     pub node: u32,
-    pub epoch: Cell<u32>,
-    /// Whether the task's waker is in the registry (it parked once). Fits in the header's
-    /// padding.
-    pub registered: Cell<bool>,
+    /// The epoch (`EPOCH_MASK` bits) and the `REGISTERED` flag: whether the task's waker
+    /// is in the registry, because it parked once.
+    state: Cell<u32>,
 }
 
+// With async-task's header fields this makes a 56-byte header; 24 would make it 64.
+const _: () = assert!(std::mem::size_of::<TaskMeta>() == 20);
+
+/// The epoch bits of `TaskMeta::state`; node epochs wrap within them.
+const EPOCH_MASK: u32 = u32::MAX >> 1;
 /// The epoch of an aborted task, or of one spawned onto a killed node; no node has it.
-pub(crate) const DEAD: u32 = u32::MAX;
+const DEAD: u32 = EPOCH_MASK;
+const REGISTERED: u32 = !EPOCH_MASK;
 
 impl TaskMeta {
     pub(crate) fn id(&self) -> u64 {
         u64::from(self.id_high) << 32 | u64::from(self.id_low)
+    }
+
+    fn epoch(&self) -> u32 {
+        self.state.get() & EPOCH_MASK
+    }
+
+    /// Marks the task aborted: dead whatever its node's epoch.
+    pub(crate) fn abort(&self) {
+        self.state.set(self.state.get() & REGISTERED | DEAD);
+    }
+
+    /// Sets the registered flag; returns whether it was set already.
+    fn register(&self) -> bool {
+        let s = self.state.get();
+        self.state.set(s | REGISTERED);
+        s & REGISTERED != 0
     }
 }
 
@@ -552,8 +573,7 @@ impl World {
             id_high: (id >> 32) as u32,
             key,
             node: node.0,
-            epoch: Cell::new(epoch),
-            registered: Cell::new(false),
+            state: Cell::new(epoch),
         }
     }
 
@@ -601,7 +621,7 @@ impl World {
     /// spawned, or the simulation is being torn down.
     #[inline]
     fn is_dead(&self, meta: &TaskMeta) -> bool {
-        self.torn_down || self.nodes[meta.node as usize].epoch != meta.epoch.get()
+        self.torn_down || self.nodes[meta.node as usize].epoch != meta.epoch()
     }
 
     /// Removes a task from the registry once its future is gone; returns its waker so
@@ -660,7 +680,7 @@ impl World {
     /// the wakers of the parked ones, to wake after the borrow (which reaps them too).
     pub(crate) fn kill_node_tasks(&mut self, node: NodeId, wakers: &mut Vec<Waker>) {
         let entry = &mut self.nodes[node.index()];
-        entry.epoch = entry.epoch.wrapping_add(1);
+        entry.epoch = (entry.epoch + 1) & EPOCH_MASK;
         if entry.epoch == DEAD {
             entry.epoch = 0;
         }
@@ -836,7 +856,7 @@ pub(crate) fn step() -> Step {
 /// Polls a runnable whose `Current` is set: returns the poll's panic, if any, and
 /// whether the task's future is gone (`Some(aborted)`).
 fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
-    let want_waker = !killed && !r.metadata().registered.replace(true);
+    let want_waker = !killed && !r.metadata().register();
     let flags = if killed { POLL_REAP } else { 0 } | if want_waker { POLL_WANT_WAKER } else { 0 };
     POLL.with(|p| p.set(flags));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));
