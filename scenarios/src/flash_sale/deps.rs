@@ -98,6 +98,29 @@ fn reserve_script() -> Script {
     )
 }
 
+/// The name of the relay lease script in `kv.cmd` events.
+const LEASE: &str = "flash.relay_lease";
+
+/// KEYS: lock; ARGV: owner, ttl in ms. Takes or renews the lease; 1 if `owner` holds it.
+fn lease_script() -> Script {
+    Script::new(
+        LEASE,
+        |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
+            let call = |ctx: &mut ScriptContext<'_>, argv: &[&str]| match kv::parse(argv) {
+                Ok(cmd) => ctx.call(cmd),
+                Err(e) => e,
+            };
+            match call(ctx, &["GET", &keys[0]]) {
+                Reply::Bulk(holder) if holder != args[0] => Reply::Int(0),
+                _ => {
+                    call(ctx, &["SET", &keys[0], &args[0], "PX", &args[1]]);
+                    Reply::Int(1)
+                }
+            }
+        },
+    )
+}
+
 /// Redis as the API sees it: a small pool of connections (the kv client runs one request
 /// at a time per connection, and a Node.js API would pipeline), with a per-call timeout.
 #[derive(Clone)]
@@ -105,9 +128,21 @@ pub struct Redis {
     clients: Rc<Vec<KvClient>>,
     next: Rc<Cell<usize>>,
     script: Script,
+    lease: Script,
 }
 
 impl Redis {
+    /// Takes or renews the relay lease for `ttl`; true while `owner` holds it.
+    pub async fn lease(&self, lock: &str, owner: &str, ttl: Duration) -> Result<bool, DepError> {
+        let ms = ttl.as_millis().to_string();
+        Ok(matches!(
+            self.client()
+                .eval(&self.lease, &[lock], &[owner, &ms])
+                .await?,
+            Reply::Int(1)
+        ))
+    }
+
     fn client(&self) -> &KvClient {
         let i = self.next.get();
         self.next.set((i + 1) % self.clients.len());
@@ -237,35 +272,42 @@ pub struct Db {
 }
 
 impl Db {
-    /// Inserts the order and takes it off `products.stock`, in one transaction; a
-    /// redelivered order changes nothing. Returns whether the order was new.
-    pub async fn insert_order(&self, order: &Order, unique_keys: bool) -> Result<bool, DepError> {
+    /// Writes a batch of orders, one transaction per order as the document's worker
+    /// does: insert the order and take it off `products.stock`. A redelivered order
+    /// changes nothing. Returns how many orders were new; on an error, the orders before
+    /// the failing one stay written (and are skipped as duplicates on the retry).
+    pub async fn insert_orders(
+        &self,
+        orders: &[Order],
+        unique_keys: bool,
+    ) -> Result<u64, DepError> {
         let mut conn = self.pool.acquire().await?;
-        let mut tx = conn.begin(IsolationLevel::ReadCommitted).await?;
-        let row = Row::new()
-            .with("order_id", order.order_id.clone())
-            .with("idempotency_key", order.idempotency_key.clone())
-            .with("user_id", order.user as i64)
-            .with("product_id", order.product.clone());
         let table = if unique_keys {
             "orders"
         } else {
             "orders_no_unique"
         };
-        let inserted = tx
-            .upsert(Insert::into(table, row).on_conflict_do_nothing())
-            .await?
-            .is_some();
-        if inserted {
-            tx.update(
-                Update::table("products")
-                    .key(order.product.clone())
-                    .set("stock", col("stock").minus(1i64)),
-            )
-            .await?;
+        let mut new = 0;
+        for order in orders {
+            let mut tx = conn.begin(IsolationLevel::ReadCommitted).await?;
+            let row = Row::new()
+                .with("order_id", order.order_id.clone())
+                .with("idempotency_key", order.idempotency_key.clone())
+                .with("user_id", order.user as i64)
+                .with("product_id", order.product.clone());
+            if tx
+                .upsert(Insert::into(table, row).on_conflict_do_nothing())
+                .await?
+                .is_some()
+            {
+                new += 1;
+                let stock = col("stock").minus(1i64);
+                tx.update(Update::table("products").key(PRODUCT).set("stock", stock))
+                    .await?;
+            }
+            tx.commit().await?;
         }
-        tx.commit().await?;
-        Ok(inserted)
+        Ok(new)
     }
 }
 
@@ -276,6 +318,9 @@ pub struct Deps {
     kafka: Rc<Cluster<String>>,
     db: sql::SqlServer,
     commits: EventLog,
+    /// How many commit events were decoded, and the committed offset per partition.
+    committed: Rc<std::cell::RefCell<(usize, std::collections::BTreeMap<u32, u64>)>>,
+    admin: Rc<std::cell::OnceCell<Pool>>,
 }
 
 fn orders_table(name: &str, unique_key: bool) -> TableSchema {
@@ -322,6 +367,8 @@ pub async fn start(params: &Params) -> Deps {
         kafka,
         db,
         commits,
+        committed: Rc::default(),
+        admin: Rc::default(),
     };
     // Set up the sale: the stock in Redis and in the products table, and the topic.
     let admin = deps.redis_client(Duration::from_secs(5));
@@ -373,6 +420,7 @@ impl Deps {
             clients: Rc::new(clients),
             next: Rc::new(Cell::new(0)),
             script: reserve_script(),
+            lease: lease_script(),
         }
     }
 
@@ -450,8 +498,15 @@ impl Deps {
             .redis_client(Duration::from_secs(1))
             .llen(OUTBOX)
             .await? as u64;
-        let mut committed = std::collections::BTreeMap::new();
+        // Only the commit events since the last look are decoded.
+        let mut seen = self.committed.borrow_mut();
+        let (cursor, committed) = &mut *seen;
+        let mut i = 0usize;
         self.commits.for_each(|e| {
+            i += 1;
+            if i <= *cursor {
+                return;
+            }
             if let Ok(c) = e.fields::<queue::events::CommitEvent>() {
                 if c.error.is_none() && c.group == GROUP {
                     for (tp, off) in c.offsets {
@@ -460,6 +515,9 @@ impl Deps {
                 }
             }
         });
+        *cursor = i;
+        let committed = committed.clone();
+        drop(seen);
         let mut lag = 0;
         for p in 0..3u32 {
             let leader = self
@@ -473,6 +531,28 @@ impl Deps {
             lag += end.saturating_sub(committed.get(&p).copied().unwrap_or(0));
         }
         Ok(outbox + lag)
+    }
+
+    /// `SELECT COUNT(*) FROM orders` (both tables).
+    pub async fn order_count(&self) -> Result<u64, DepError> {
+        let mut c = self.admin_pool().acquire().await?;
+        let a = c.count(Count::from("orders")).await?;
+        let b = c.count(Count::from("orders_no_unique")).await?;
+        Ok(a + b)
+    }
+
+    fn admin_pool(&self) -> Pool {
+        self.admin
+            .get_or_init(|| {
+                Pool::new(
+                    self.db.addr(),
+                    PoolConfig {
+                        max_size: 1,
+                        ..PoolConfig::default()
+                    },
+                )
+            })
+            .clone()
     }
 
     /// The document's verification queries, and the Redis stock.

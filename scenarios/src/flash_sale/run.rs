@@ -21,8 +21,12 @@ use crate::scenario::{FaultChoice, RunOutput, RunSpec, SpecError};
 use crate::shrink;
 use crate::workload::{self, WorkloadConfig};
 
-/// How long the busy part of a sale lasts, for swarm schedules.
-const SWARM_HORIZON: Duration = Duration::from_secs(30);
+/// How long the orders table must stay unchanged, with no backlog, to count as drained.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Swarm faults start within the sale's busy first seconds (the document kills the worker
+/// at T+5s); later faults only delay the drain.
+const SWARM_HORIZON: Duration = Duration::from_secs(10);
 
 pub fn parse_schedule(v: &serde_json::Value) -> Result<FaultSchedule<FlashFault>, SpecError> {
     let mut s: FaultSchedule<FlashFault> =
@@ -220,9 +224,10 @@ fn start_services(variant: Variant, params: Params, deps: &Deps) -> Topology {
             });
             async move {
                 if let Some((redis, kafka)) = relay {
+                    let owner = format!("api-{i}-{}", node::current().incarnation());
                     sim_runtime::spawn_named(
                         "outbox-relay",
-                        service::relay(redis, kafka, Duration::from_millis(100)),
+                        service::relay(owner, redis, kafka, Duration::from_millis(100)),
                     )
                     .detach();
                 }
@@ -422,13 +427,24 @@ async fn main_flow(
     }
     let healed_at = time::now().max(heal);
 
-    // Liveness: wait for the backlog to drain, within the bound.
+    // Liveness: wait for the backlog to drain, within the bound. Drained means the outbox
+    // and the consumer lag are empty and the orders table stopped changing for a settle
+    // period: committed offsets alone can run ahead of the writes (commit_before_write).
     let deadline = healed_at + params.drain_bound;
     let mut drained_at = None;
+    let mut quiet_since: Option<(Instant, u64)> = None;
     while time::now() <= deadline {
-        if let Ok(0) = topo.deps.backlog().await {
-            drained_at = Some(time::now());
-            break;
+        let backlog = topo.deps.backlog().await;
+        let orders = topo.deps.order_count().await;
+        match (backlog, orders, quiet_since) {
+            (Ok(0), Ok(n), Some((since, m))) if n == m => {
+                if time::now() >= since + SETTLE {
+                    drained_at = Some(since);
+                    break;
+                }
+            }
+            (Ok(0), Ok(n), _) => quiet_since = Some((time::now(), n)),
+            _ => quiet_since = None,
         }
         sleep(Duration::from_millis(100)).await;
     }

@@ -190,8 +190,16 @@ fn reservation_response(r: Reservation) -> OrderResponse {
 }
 
 /// The outbox relay: publishes outbox entries to Kafka, removing each after its ack.
-pub async fn relay(redis: Redis, kafka: Kafka, interval: Duration) {
+/// One relay at a time holds a lease in Redis, so orders are published once in the normal
+/// case; when the holder dies its lease expires and another instance takes over (a late
+/// double publish is harmless, the worker is idempotent).
+pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration) {
+    const LEASE_TTL: Duration = Duration::from_secs(2);
     loop {
+        if !matches!(redis.lease(RELAY_LOCK, &owner, LEASE_TTL).await, Ok(true)) {
+            sleep(LEASE_TTL / 2).await;
+            continue;
+        }
         match redis.lrange(OUTBOX, 0, 49).await {
             Ok(entries) if !entries.is_empty() => {
                 for raw in entries {
@@ -202,7 +210,6 @@ pub async fn relay(redis: Redis, kafka: Kafka, interval: Duration) {
                     if kafka.send(&order).await.is_err() {
                         break;
                     }
-                    // Another relay may have removed it already; either way it is published.
                     let _ = redis.lrem(OUTBOX, &raw).await;
                 }
             }
@@ -211,7 +218,10 @@ pub async fn relay(redis: Redis, kafka: Kafka, interval: Duration) {
     }
 }
 
-/// The inventory worker: consumes orders and writes them to the database.
+pub const RELAY_LOCK: &str = "lock:outbox-relay";
+
+/// The inventory worker: consumes orders and writes them to the database, a batch per
+/// transaction, retrying with backoff while the database is down.
 pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: KafkaConsumer) {
     let mut rng = sim_runtime::rng("worker-retry");
     loop {
@@ -231,25 +241,20 @@ pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: Kafk
         }
         for order in &batch {
             trace::emit("worker.process", &order.order_id);
-            let mut attempt = 0u32;
-            // The database may be down: retry with backoff until it comes back.
-            loop {
-                match db
-                    .insert_order(order, variant != Variant::NoIdempotency)
-                    .await
-                {
-                    Ok(_) => break,
-                    Err(_) => {
-                        let backoff = params.worker_retry.delay(attempt.min(10), &mut rng);
-                        attempt += 1;
-                        sleep(backoff.max(Duration::from_millis(10))).await;
-                    }
-                }
-            }
-            if buggify!(0.01) {
-                // A rare stall between writes widens crash windows on purpose.
-                sleep(Duration::from_millis(200)).await;
-            }
+        }
+        if buggify!(0.05) {
+            // A rare stall before the write widens crash windows on purpose.
+            sleep(Duration::from_millis(500)).await;
+        }
+        let mut attempt = 0u32;
+        while db
+            .insert_orders(&batch, variant != Variant::NoIdempotency)
+            .await
+            .is_err()
+        {
+            let backoff = params.worker_retry.delay(attempt.min(10), &mut rng);
+            attempt += 1;
+            sleep(backoff.max(Duration::from_millis(10))).await;
         }
         if variant != Variant::CommitBeforeWrite {
             let _ = consumer.commit().await;
