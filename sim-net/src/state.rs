@@ -187,10 +187,33 @@ impl NetCell {
     }
 }
 
+thread_local! {
+    /// The running simulation's network, cached so that the hot path skips the runtime's
+    /// extension map. The world owns the other reference: when the cache holds the only
+    /// one, the simulation it belonged to is over and the cache is refreshed.
+    static CACHED: std::cell::RefCell<Option<std::rc::Rc<NetCell>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn current() -> std::rc::Rc<NetCell> {
+    CACHED.with(|c| {
+        let mut slot = c.borrow_mut();
+        match slot.as_ref() {
+            Some(cell) if std::rc::Rc::strong_count(cell) > 1 => std::rc::Rc::clone(cell),
+            _ => {
+                let cell = sim_runtime::extension::<NetCell>();
+                *slot = Some(std::rc::Rc::clone(&cell));
+                cell
+            }
+        }
+    })
+}
+
 /// Runs `f` on this simulation's network, creating it on first use.
 pub(crate) fn with<R>(f: impl FnOnce(&mut Net) -> R) -> R {
-    let cell = sim_runtime::extension::<NetCell>();
-    cell.ensure();
+    let cell = current();
+    if cell.net.borrow().is_none() {
+        cell.ensure();
+    }
     let mut guard = cell
         .net
         .try_borrow_mut()
