@@ -286,3 +286,34 @@ fn a_primary_restarted_empty_wipes_its_replica() {
         assert_eq!(server.replica_dataset().unwrap().len(), 0);
     });
 }
+
+#[test]
+fn the_replica_serves_stale_reads_and_refuses_writes() {
+    run(12, async {
+        let config = Config {
+            replica: Some(ReplicaConfig {
+                replication_lag: Duration::from_millis(200),
+            }),
+            ..Config::default()
+        };
+        let server = kv::start("redis", config);
+        server.ready().await;
+        let primary = client(&server);
+        let replica = KvClient::new(server.replica_addr().unwrap(), ClientConfig::default());
+        sleep(Duration::from_millis(50)).await;
+        primary.set("k", "1").await.unwrap();
+        // Within the lag the replica still has the old state.
+        assert_eq!(replica.get("k").await.unwrap(), None);
+        sleep(Duration::from_millis(250)).await;
+        assert_eq!(replica.get("k").await.unwrap(), Some("1".into()));
+        let e = replica.set("k", "2").await.unwrap_err();
+        assert_eq!(e.server_error().unwrap().message(), kv::errors::READONLY);
+        // A TTL the primary set hides the key on the replica too once it passes.
+        primary
+            .set_ex("t", "x", Duration::from_millis(100))
+            .await
+            .unwrap();
+        sleep(Duration::from_millis(400)).await;
+        assert_eq!(replica.get("t").await.unwrap(), None);
+    });
+}

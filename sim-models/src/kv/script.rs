@@ -17,6 +17,10 @@ use super::state::Engine;
 pub type ScriptBody = dyn Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply;
 
 /// A named script. The name stands in for the SHA of EVALSHA: it is what traces show.
+///
+/// The closure runs on the server node, inside the engine step. It should depend only on
+/// its keys, arguments and `call` results, as a Lua script can: a closure that captured
+/// client-side state would be a channel that real Redis does not have.
 #[derive(Clone)]
 pub struct Script {
     name: Rc<str>,
