@@ -5,6 +5,13 @@
 //! non-reentrant sections, and nothing that can run user code (waking a waker, dropping a
 //! future, scheduling a runnable) happens while it is borrowed. Functions that must do
 //! both collect wakers inside the borrow and wake them after.
+//!
+//! How a step stays cheap with a million tasks: whether a task is dead is read from its
+//! own header (its node's kill epoch), not from the registry; dead tasks go to a reaper
+//! queue that runs before anything else, so a kill's destructors run at the kill's
+//! instant; the scheduler picks among a bounded window of the oldest runnables
+//! (`SCHED_WINDOW`); timers sit in per-instant buckets, and every timer due at or before
+//! `now` has fired, which lets a due `Sleep` complete without a borrow.
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
