@@ -9,7 +9,7 @@
 //! - [`sim`]: `Sim`, one run from configuration to [`Report`]; [`outcome`]: how it ended.
 //! - `world` (private): the executor loop and its state; [`task`]: spawn, join, abort.
 //! - [`time`]: virtual `Instant`, `sleep`, `timeout`, `interval`.
-//! - [`rng`]: ChaCha streams with named forks, `Probability`.
+//! - [`mod@rng`]: ChaCha streams with named forks, `Probability`.
 //! - [`node`]: nodes, kill/restart/pause/resume, CPU cores (`compute`), memory budgets.
 //! - [`trace`]: events, the fingerprint, captures for checkers, JSON lines.
 //! - [`schedule`]: `FaultSchedule<F>`, proptest strategies, swarm testing.

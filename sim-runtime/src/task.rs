@@ -1,6 +1,6 @@
 //! Tasks: `spawn`, `JoinHandle` (await, `abort`, `detach`) and `yield_now`.
 //!
-//! Each task is an async-task allocation whose future is a [`TaskFuture`] wrapping the
+//! Each task is an async-task allocation whose future is a `TaskFuture` wrapping the
 //! user's future. The wrapper is what makes `kill` exact: once its task is marked killed it
 //! drops the user's future in place (destructors run) and completes, so the user's future
 //! is never polled again whatever wakers or timers it left behind.

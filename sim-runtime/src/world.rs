@@ -972,7 +972,8 @@ pub(crate) fn teardown() {
     }
 }
 
-/// Public handle on per-simulation extension state (see [`World::extension`]).
+/// Gets or creates the per-simulation state of type `T`: how upper crates such as sim-net
+/// keep their state inside the world without the runtime knowing them.
 pub fn extension<T: Default + 'static>() -> Rc<T> {
     with(|w| w.extension::<T>())
 }
