@@ -70,7 +70,9 @@ impl NodeId {
 
 impl fmt::Display for NodeId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match world::try_with(|w| w.node_name(*self).to_string()) {
+        // An id that names no node (a typo in a test, a stale id) still prints.
+        let name = world::try_with(|w| w.nodes.get(self.index()).map(|n| n.name.clone())).flatten();
+        match name {
             Some(name) => write!(f, "{name}"),
             None => write!(f, "n{}", self.0),
         }

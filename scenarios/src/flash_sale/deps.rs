@@ -62,7 +62,7 @@ pub enum Reservation {
 /// The name of the reserve script in `kv.cmd` events.
 const RESERVE: &str = "flash.reserve";
 
-/// KEYS: stock, outbox, [idempotency]; ARGV: order id, order JSON.
+/// KEYS: stock, outbox (`-` for none), [idempotency]; ARGV: order id, order JSON.
 /// Returns `["reserved", id, stock_left]`, `["duplicate", id]` or `["sold_out"]`.
 fn reserve_script() -> Script {
     Script::new(
@@ -149,14 +149,15 @@ impl Redis {
         &self.clients[i]
     }
 
-    pub async fn reserve_with_outbox(
+    /// Runs the atomic reserve script; `outbox` is `None` for no outbox entry.
+    pub async fn reserve(
         &self,
         stock: &str,
         idem: Option<&str>,
-        outbox: &str,
+        outbox: Option<&str>,
         order: &Order,
     ) -> Result<Reservation, DepError> {
-        let mut keys = vec![stock, outbox];
+        let mut keys = vec![stock, outbox.unwrap_or("-")];
         keys.extend(idem);
         let reply = self
             .client()
@@ -317,9 +318,6 @@ pub struct Deps {
     redis: kv::KvServer,
     kafka: Rc<Cluster<String>>,
     db: sql::SqlServer,
-    commits: EventLog,
-    /// How many commit events were decoded, and the committed offset per partition.
-    committed: Rc<std::cell::RefCell<(usize, std::collections::BTreeMap<u32, u64>)>>,
     admin: Rc<std::cell::OnceCell<Pool>>,
 }
 
@@ -361,13 +359,10 @@ pub async fn start(params: &Params) -> Deps {
         .table(orders_table("orders", true))
         .table(orders_table("orders_no_unique", false));
     let db = sql::SqlServer::start("postgres", db_config);
-    let commits = trace::capture(queue::events::COMMIT);
     let deps = Deps {
         redis,
         kafka,
         db,
-        commits,
-        committed: Rc::default(),
         admin: Rc::default(),
     };
     // Set up the sale: the stock in Redis and in the products table, and the topic.
@@ -498,26 +493,6 @@ impl Deps {
             .redis_client(Duration::from_secs(1))
             .llen(OUTBOX)
             .await? as u64;
-        // Only the commit events since the last look are decoded.
-        let mut seen = self.committed.borrow_mut();
-        let (cursor, committed) = &mut *seen;
-        let mut i = 0usize;
-        self.commits.for_each(|e| {
-            i += 1;
-            if i <= *cursor {
-                return;
-            }
-            if let Ok(c) = e.fields::<queue::events::CommitEvent>() {
-                if c.error.is_none() && c.group == GROUP {
-                    for (tp, off) in c.offsets {
-                        committed.insert(tp.partition, off);
-                    }
-                }
-            }
-        });
-        *cursor = i;
-        let committed = committed.clone();
-        drop(seen);
         let mut lag = 0;
         for p in 0..3u32 {
             let leader = self
@@ -528,7 +503,10 @@ impl Deps {
                 .kafka
                 .log_end_offset(leader, TOPIC, p)
                 .ok_or_else(|| DepError::Kafka("no log".into()))?;
-            lag += end.saturating_sub(committed.get(&p).copied().unwrap_or(0));
+            // The coordinator's view, not the consumer's: a commit whose answer was lost
+            // in a crash still counts.
+            let committed = self.kafka.committed_offset(GROUP, TOPIC, p).unwrap_or(0);
+            lag += end.saturating_sub(committed);
         }
         Ok(outbox + lag)
     }

@@ -30,8 +30,8 @@
 //!   database insert: a crash in between loses the batch.
 //! - `no_idempotency`: the API ignores the idempotency key (and the table has no unique
 //!   constraint on it): a user's retry after a timeout buys twice.
-//! - `kafka_down_no_compensation`: the document's own design: DECR in Redis, then produce
-//!   to Kafka directly, and answer 500 when that fails, with the stock already gone.
+//! - `kafka_down_no_compensation`: the document's own design: reserve in Redis, then
+//!   produce to Kafka directly, and answer 500 when that fails, with the stock already gone.
 
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{sleep, Duration};
@@ -132,14 +132,14 @@ impl Api {
             Variant::Correct | Variant::CommitBeforeWrite => {
                 let r = self
                     .redis
-                    .reserve_with_outbox(&stock, Some(&idem), OUTBOX, &order)
+                    .reserve(&stock, Some(&idem), Some(OUTBOX), &order)
                     .await?;
                 Ok(reservation_response(r))
             }
             Variant::NoIdempotency => {
                 let r = self
                     .redis
-                    .reserve_with_outbox(&stock, None, OUTBOX, &order)
+                    .reserve(&stock, None, Some(OUTBOX), &order)
                     .await?;
                 Ok(reservation_response(r))
             }
@@ -160,21 +160,17 @@ impl Api {
                 })
             }
             Variant::KafkaDownNoCompensation => {
-                if !self.redis.set_nx(&idem, &order.order_id).await? {
-                    let existing = self.redis.get(&idem).await?.unwrap_or_default();
-                    return Ok(OrderResponse::Accepted { order_id: existing });
-                }
-                let left = self.redis.decr(&stock).await?;
-                if left < 0 {
-                    self.redis.incr(&stock).await?;
-                    self.redis.del(&idem).await?;
-                    return Ok(OrderResponse::SoldOut);
-                }
+                let order_id = match self
+                    .redis
+                    .reserve(&stock, Some(&idem), None, &order)
+                    .await?
+                {
+                    Reservation::Reserved { order_id } => order_id,
+                    other => return Ok(reservation_response(other)),
+                };
                 // The bug: if Kafka is down the stock stays decremented and the order is gone.
                 self.kafka.send(&order).await?;
-                Ok(OrderResponse::Accepted {
-                    order_id: order.order_id,
-                })
+                Ok(OrderResponse::Accepted { order_id })
             }
         }
     }
@@ -195,10 +191,15 @@ fn reservation_response(r: Reservation) -> OrderResponse {
 /// double publish is harmless, the worker is idempotent).
 pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration) {
     const LEASE_TTL: Duration = Duration::from_secs(2);
+    // Renew at half the TTL, not on every pass: the lease costs a round trip.
+    let mut renew_at = sim_runtime::time::now();
     loop {
-        if !matches!(redis.lease(RELAY_LOCK, &owner, LEASE_TTL).await, Ok(true)) {
-            sleep(LEASE_TTL / 2).await;
-            continue;
+        if sim_runtime::time::now() >= renew_at {
+            if !matches!(redis.lease(RELAY_LOCK, &owner, LEASE_TTL).await, Ok(true)) {
+                sleep(LEASE_TTL / 2).await;
+                continue;
+            }
+            renew_at = sim_runtime::time::now() + LEASE_TTL / 2;
         }
         match redis.lrange(OUTBOX, 0, 49).await {
             Ok(entries) if !entries.is_empty() => {

@@ -292,6 +292,23 @@ impl<V: Clone + 'static> Cluster<V> {
             .map_or_else(Vec::new, |p| p.isr.clone())
     }
 
+    /// The offset `group` has committed for a partition, as its coordinator holds it (an
+    /// operator's `kafka-consumer-groups --describe`); `None` when nothing was committed
+    /// or the coordinator is down.
+    pub fn committed_offset(&self, group: &str, topic: &str, partition: u32) -> Option<u64> {
+        let tp = TopicPartition::new(topic, partition);
+        for (node, broker) in self.inner.brokers.iter() {
+            if !node.is_alive() {
+                continue;
+            }
+            let mut state = broker.state.borrow_mut();
+            if let Ok(v) = state.committed_offsets(group, std::slice::from_ref(&tp)) {
+                return v.into_iter().next().and_then(|(_, o)| o);
+            }
+        }
+        None
+    }
+
     /// The log end offset of broker `b`'s replica of a partition (for tests that wait
     /// for replication).
     pub fn log_end_offset(&self, b: BrokerId, topic: &str, partition: u32) -> Option<u64> {
