@@ -40,8 +40,19 @@ fn yes_no(b: bool) -> String {
     }
 }
 
+/// Users arrive at 10 per second in the report (unless the caller says otherwise), so
+/// that the sale is still going when the document's faults strike (T+2s, T+5s).
+const REPORT_SPAWN_RATE: f64 = 10.0;
+
 pub fn build(seed: u64, params: &serde_json::Value) -> Result<ScenarioReport, SpecError> {
-    let params = Params::from_json(params)?;
+    let mut params_json = params.clone();
+    if let Some(m) = params_json.as_object_mut() {
+        m.entry("spawn_rate_per_s")
+            .or_insert(REPORT_SPAWN_RATE.into());
+    } else {
+        params_json = serde_json::json!({ "spawn_rate_per_s": REPORT_SPAWN_RATE });
+    }
+    let params = Params::from_json(&params_json)?;
     let mut sections = Vec::new();
     let mut data = serde_json::Map::new();
 
@@ -263,8 +274,8 @@ pub fn build(seed: u64, params: &serde_json::Value) -> Result<ScenarioReport, Sp
     Ok(ScenarioReport {
         title: "Flux-Gate chaos testing, simulated".into(),
         preamble: format!(
-            "Seed {seed:#x}; {} users, {} items, {} API instances. Every number below is exact for this seed and reproduces bit for bit with `sim report flash-sale --seed {seed:#x}`.",
-            params.users, params.items, params.api_instances
+            "Seed {seed:#x}; {} users arriving at {}/s race for {} items; {} API instances. Every number below is exact for this seed and reproduces bit for bit with `sim report flash-sale --seed {seed:#x}`.",
+            params.users, params.spawn_rate_per_s, params.items, params.api_instances
         ),
         sections,
         data: serde_json::Value::Object(data),

@@ -422,24 +422,35 @@ async fn main_flow(
         }
     });
     let _ = users;
-    while !*users_done.borrow() || time::now() < heal {
+    // Recovery (the RTO): from the last heal until the backlog is first empty.
+    while time::now() < heal {
         sleep(Duration::from_millis(100)).await;
     }
-    let healed_at = time::now().max(heal);
-
-    // Liveness: wait for the backlog to drain, within the bound. Drained means the outbox
-    // and the consumer lag are empty and the orders table stopped changing for a settle
-    // period: committed offsets alone can run ahead of the writes (commit_before_write).
-    let deadline = healed_at + params.drain_bound;
-    let mut drained_at = None;
+    let healed_at = time::now();
+    let mut recovered_at = None;
+    while time::now() <= healed_at + params.drain_bound {
+        if let Ok(0) = topo.deps.backlog().await {
+            recovered_at = Some(time::now());
+            break;
+        }
+        sleep(Duration::from_millis(100)).await;
+    }
+    while !*users_done.borrow() {
+        sleep(Duration::from_millis(100)).await;
+    }
+    // Before the final read, everything settles: no backlog, and the orders table has
+    // stopped changing (committed offsets alone can run ahead of the writes, as in
+    // commit_before_write). If it never settles, the backlog did not drain.
+    let settle_deadline = time::now() + params.drain_bound;
+    let mut settled = false;
     let mut quiet_since: Option<(Instant, u64)> = None;
-    while time::now() <= deadline {
+    while time::now() <= settle_deadline {
         let backlog = topo.deps.backlog().await;
         let orders = topo.deps.order_count().await;
         match (backlog, orders, quiet_since) {
             (Ok(0), Ok(n), Some((since, m))) if n == m => {
                 if time::now() >= since + SETTLE {
-                    drained_at = Some(since);
+                    settled = true;
                     break;
                 }
             }
@@ -448,6 +459,7 @@ async fn main_flow(
         }
         sleep(Duration::from_millis(100)).await;
     }
+    let drained_at = if settled { recovered_at } else { None };
     let final_state = topo.deps.final_state().await;
     let mut acked = std::collections::BTreeMap::new();
     for e in acks.snapshot() {
