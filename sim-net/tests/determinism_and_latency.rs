@@ -137,3 +137,27 @@ fn constant_latency_is_exact() {
     let v = measured(Latency::Constant(Duration::from_millis(3)), 100);
     assert!(v.iter().all(|d| *d == Duration::from_millis(3)));
 }
+
+#[test]
+fn message_events_are_valid_json_naming_both_ends_and_the_kind() {
+    let r = Sim::new(5).run(|| async {
+        let log = sim_runtime::trace::capture("net.send");
+        let server = node::node("server").build(|| async {
+            sim_net::serve(1, |x: u64| async move { x })
+                .unwrap()
+                .await
+                .ok();
+        });
+        sleep(Duration::from_millis(1)).await;
+        sim_net::call::<u64, u64>(Addr::new(server, 1), 7, Duration::from_secs(1))
+            .await
+            .unwrap();
+        (server, log.snapshot())
+    });
+    let (server, events) = r.output.unwrap();
+    let first: serde_json::Value = events[0].fields().expect("valid JSON");
+    assert_eq!(first["dst"], serde_json::json!([server.0, 1]));
+    assert_eq!(first["src"][0], serde_json::json!(0));
+    assert_eq!(first["kind"], "u64");
+    assert_eq!(events.len(), 2, "request and reply");
+}

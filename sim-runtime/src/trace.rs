@@ -502,6 +502,20 @@ impl Trace {
         }
     }
 
+    /// Records a custom event whose JSON fields the caller writes itself (hot paths).
+    pub(crate) fn custom_raw(
+        &mut self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        name: &'static str,
+        write: impl FnOnce(&mut Vec<u8>),
+    ) {
+        self.scratch.clear();
+        write(&mut self.scratch);
+        self.push(time, node, task, EventKind::Custom { name });
+    }
+
     pub(crate) fn flush(&mut self) {
         if let Some(out) = self.jsonl.as_mut() {
             let _ = out.flush();
@@ -514,6 +528,32 @@ impl Trace {
 /// nothing, so library code can trace unconditionally.
 pub fn emit<T: Serialize + ?Sized>(name: &'static str, fields: &T) {
     world::try_with(|w| w.emit_custom(name, fields));
+}
+
+/// Like [`emit`], for hot paths (one event per network message): `write` appends the
+/// fields as JSON text itself, skipping serde. It must write one valid JSON value.
+pub fn emit_raw(name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+    world::try_with(|w| {
+        let node = w.current_node();
+        let task = w.current_task();
+        let now = w.now;
+        w.trace.custom_raw(now, node, task, name, write);
+    });
+}
+
+/// Appends `n` in decimal (for [`emit_raw`] writers).
+pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Collects, from now on, every event whose name starts with `prefix` (`""` for all).
