@@ -592,7 +592,19 @@ impl Deps {
 pub fn stock_values(log: &EventLog) -> Vec<i64> {
     let key = stock_key(PRODUCT);
     let mut out = Vec::new();
+    let mentions = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
     log.for_each(|e| {
+        // Decode only the commands that can have moved the stock: most never touch it,
+        // and a reservation that did not succeed left it alone.
+        let f = &e.fields;
+        let relevant = if mentions(f, RESERVE.as_bytes()) {
+            mentions(f, b"reserved")
+        } else {
+            mentions(f, key.as_bytes())
+        };
+        if !relevant {
+            return;
+        }
         let Ok(ev) = e.fields::<kv::server::CmdEvent>() else {
             return;
         };
