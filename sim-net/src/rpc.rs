@@ -9,11 +9,12 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
+use std::task::Poll;
 
-use futures::channel::oneshot;
 use sim_runtime::node::{self, NodeId};
 use sim_runtime::task::{self, JoinHandle};
 use sim_runtime::time::{self, Duration};
+use slab::Slab;
 
 use crate::conn::{self, ConnSender};
 use crate::{Addr, NetError};
@@ -55,9 +56,22 @@ pub struct Envelope<T> {
 
 struct Client<Req, Resp> {
     sender: ConnSender<Envelope<Req>>,
-    pending: RefCell<BTreeMap<u64, oneshot::Sender<Result<Resp, RpcError>>>>,
+    /// Calls waiting for their reply. A call's id is its slot key plus the slot's
+    /// generation, so a late reply can never land in a reused slot.
+    pending: RefCell<Slab<Pending<Resp>>>,
     next_id: Cell<u64>,
     dead: Cell<bool>,
+}
+
+/// One call waiting for its reply.
+struct Pending<Resp> {
+    generation: u32,
+    result: Option<Result<Resp, RpcError>>,
+    waker: Option<std::task::Waker>,
+}
+
+fn call_id(key: usize, generation: u32) -> u64 {
+    (u64::from(generation) << 32) | key as u64
 }
 
 type ClientKey = (NodeId, u32, Addr, TypeId);
@@ -67,8 +81,27 @@ struct Clients {
     map: RefCell<BTreeMap<ClientKey, Rc<dyn Any>>>,
 }
 
+thread_local! {
+    /// This run's client table, cached as `state` caches the network (see there).
+    static CLIENTS: RefCell<Option<Rc<Clients>>> = const { RefCell::new(None) };
+}
+
+fn clients() -> Rc<Clients> {
+    CLIENTS.with(|c| {
+        let mut slot = c.borrow_mut();
+        match slot.as_ref() {
+            Some(cl) if Rc::strong_count(cl) > 1 => Rc::clone(cl),
+            _ => {
+                let cl = sim_runtime::extension::<Clients>();
+                *slot = Some(Rc::clone(&cl));
+                cl
+            }
+        }
+    })
+}
+
 fn cached<Req: 'static, Resp: 'static>(key: ClientKey) -> Option<Rc<Client<Req, Resp>>> {
-    let clients = sim_runtime::extension::<Clients>();
+    let clients = clients();
     let found = clients.map.borrow().get(&key).cloned()?;
     let c = found.downcast::<Client<Req, Resp>>().ok()?;
     // A connection whose peer died is useless even before its reader task notices.
@@ -92,11 +125,11 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
     }
     let client = Rc::new(Client {
         sender: conn.sender(),
-        pending: RefCell::new(BTreeMap::new()),
+        pending: RefCell::new(Slab::new()),
         next_id: Cell::new(0),
         dead: Cell::new(false),
     });
-    sim_runtime::extension::<Clients>()
+    clients()
         .map
         .borrow_mut()
         .insert(key, client.clone() as Rc<dyn Any>);
@@ -106,20 +139,27 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
         let err = loop {
             match conn.recv_as(kind).await {
                 Ok(env) => {
-                    let tx = reader.pending.borrow_mut().remove(&env.id);
+                    let (key, generation) =
+                        ((env.id & 0xffff_ffff) as usize, (env.id >> 32) as u32);
+                    let mut pending = reader.pending.borrow_mut();
                     // A reply to a call that already timed out is dropped, as a real
                     // client drops a late response.
-                    if let Some(tx) = tx {
-                        let _ = tx.send(Ok(env.body));
+                    if let Some(p) = pending.get_mut(key).filter(|p| p.generation == generation) {
+                        p.result = Some(Ok(env.body));
+                        if let Some(w) = p.waker.take() {
+                            w.wake();
+                        }
                     }
                 }
                 Err(e) => break RpcError::from(e),
             }
         };
         reader.dead.set(true);
-        let waiting = std::mem::take(&mut *reader.pending.borrow_mut());
-        for (_, tx) in waiting {
-            let _ = tx.send(Err(err));
+        for (_, p) in reader.pending.borrow_mut().iter_mut() {
+            p.result = Some(Err(err));
+            if let Some(w) = p.waker.take() {
+                w.wake();
+            }
         }
     })
     .detach();
@@ -139,10 +179,14 @@ where
         Some(c) => c,
         None => connect_client::<Req, Resp>(key, addr, timeout).await?,
     };
-    let id = client.next_id.get();
-    client.next_id.set(id + 1);
-    let (tx, rx) = oneshot::channel();
-    client.pending.borrow_mut().insert(id, tx);
+    let generation = client.next_id.get() as u32;
+    client.next_id.set(client.next_id.get() + 1);
+    let slot = client.pending.borrow_mut().insert(Pending {
+        generation,
+        result: None,
+        waker: None,
+    });
+    let id = call_id(slot, generation);
     let kind = std::any::type_name::<Req>();
     if let Err(e) = conn::send_kind(
         client_ep(&client.sender),
@@ -150,18 +194,27 @@ where
         kind,
         false,
     ) {
-        client.pending.borrow_mut().remove(&id);
+        client.pending.borrow_mut().remove(slot);
         client.dead.set(true);
         return Err(e.into());
     }
     let remaining = deadline.duration_since(time::now_global());
-    match time::timeout(remaining, rx).await {
-        Ok(Ok(result)) => result,
-        Ok(Err(_canceled)) => Err(RpcError::Reset),
-        Err(_elapsed) => {
-            client.pending.borrow_mut().remove(&id);
-            Err(RpcError::Timeout)
+    let reply = std::future::poll_fn(|cx| {
+        let mut pending = client.pending.borrow_mut();
+        let p = &mut pending[slot];
+        match p.result.take() {
+            Some(r) => Poll::Ready(r),
+            None => {
+                p.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
         }
+    });
+    let result = time::timeout(remaining, reply).await;
+    client.pending.borrow_mut().remove(slot);
+    match result {
+        Ok(r) => r,
+        Err(_elapsed) => Err(RpcError::Timeout),
     }
 }
 
@@ -189,13 +242,26 @@ where
                 let resp_kind = std::any::type_name::<Resp>();
                 while let Ok(env) = conn.recv_as(req_kind).await {
                     let sender = conn.sender();
-                    let handler = Rc::clone(&handler);
-                    task::spawn_named("rpc-handler", async move {
-                        let body = handler(env.body).await;
-                        // The caller may be gone; its loss, not the server's.
-                        let _ = sender.send_reply(Envelope { id: env.id, body }, resp_kind);
-                    })
-                    .detach();
+                    let id = env.id;
+                    let reply = Box::pin(handler(env.body));
+                    // Most handlers answer without waiting: run them here, and spawn a task
+                    // only for one that has to wait (saves a task per quick request).
+                    let mut reply = reply;
+                    let first =
+                        std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
+                    match first {
+                        Poll::Ready(body) => {
+                            // The caller may be gone; its loss, not the server's.
+                            let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                        }
+                        Poll::Pending => {
+                            task::spawn_named("rpc-handler", async move {
+                                let body = reply.await;
+                                let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                            })
+                            .detach();
+                        }
+                    }
                 }
             })
             .detach();
