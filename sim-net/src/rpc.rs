@@ -242,26 +242,15 @@ where
                 let resp_kind = std::any::type_name::<Resp>();
                 while let Ok(env) = conn.recv_as(req_kind).await {
                     let sender = conn.sender();
-                    let id = env.id;
-                    let reply = Box::pin(handler(env.body));
-                    // Most handlers answer without waiting: run them here, and spawn a task
-                    // only for one that has to wait (saves a task per quick request).
-                    let mut reply = reply;
-                    let first =
-                        std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
-                    match first {
-                        Poll::Ready(body) => {
-                            // The caller may be gone; its loss, not the server's.
-                            let _ = sender.send_reply(Envelope { id, body }, resp_kind);
-                        }
-                        Poll::Pending => {
-                            task::spawn_named("rpc-handler", async move {
-                                let body = reply.await;
-                                let _ = sender.send_reply(Envelope { id, body }, resp_kind);
-                            })
-                            .detach();
-                        }
-                    }
+                    let handler = Rc::clone(&handler);
+                    // Each request in its own task: a handler that waits (a long poll, a
+                    // lock) must not hold up the requests behind it on this connection.
+                    task::spawn_named("rpc-handler", async move {
+                        let body = handler(env.body).await;
+                        // The caller may be gone; its loss, not the server's.
+                        let _ = sender.send_reply(Envelope { id: env.id, body }, resp_kind);
+                    })
+                    .detach();
                 }
             })
             .detach();
