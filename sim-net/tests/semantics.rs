@@ -20,6 +20,11 @@ fn echo_server(name: &str) -> NodeId {
     })
 }
 
+/// One call to an echo server.
+async fn echo(addr: Addr, x: u64, timeout: Duration) -> Result<u64, RpcError> {
+    sim_net::call::<u64, u64>(addr, x, timeout).await
+}
+
 fn run<T: 'static>(seed: u64, f: impl std::future::Future<Output = T> + 'static) -> T {
     let r = Sim::new(seed).run(|| f);
     assert!(r.report.is_pass(), "{}", r.report);
@@ -34,11 +39,7 @@ fn rpc_round_trip_works() {
         let addr = Addr::new(server, PORT);
         let mut out = Vec::new();
         for i in 0..10u64 {
-            out.push(
-                sim_net::call::<u64, u64>(addr, i, Duration::from_secs(1))
-                    .await
-                    .unwrap(),
-            );
+            out.push(echo(addr, i, Duration::from_secs(1)).await.unwrap());
         }
         out
     });
@@ -54,7 +55,7 @@ fn partition_gives_timeouts_not_refusals_and_repair_heals() {
         let me = node::current();
         sim_net::partition(&[me], &[server]);
         let start = time::now();
-        let r = sim_net::call::<u64, u64>(addr, 1, Duration::from_millis(300)).await;
+        let r = echo(addr, 1, Duration::from_millis(300)).await;
         assert_eq!(r, Err(RpcError::Timeout));
         assert_eq!(
             time::now() - start,
@@ -62,10 +63,7 @@ fn partition_gives_timeouts_not_refusals_and_repair_heals() {
             "a partition waits out the timeout"
         );
         sim_net::repair(&[me], &[server]);
-        assert_eq!(
-            sim_net::call::<u64, u64>(addr, 2, Duration::from_secs(1)).await,
-            Ok(2)
-        );
+        assert_eq!(echo(addr, 2, Duration::from_secs(1)).await, Ok(2));
     });
 }
 
@@ -104,7 +102,7 @@ fn crash_gives_refused_at_once_and_resets_open_connections() {
         assert_eq!(r, Err(NetError::Refused));
         assert_eq!(time::now(), start, "refused at once");
         assert_eq!(
-            sim_net::call::<u64, u64>(addr, 1, Duration::from_secs(1)).await,
+            echo(addr, 1, Duration::from_secs(1)).await,
             Err(RpcError::Refused)
         );
     });
@@ -129,10 +127,7 @@ fn restart_binds_again_and_old_connections_stay_dead() {
             Some(NetError::Reset)
         );
         assert_eq!(old.recv().await.err(), Some(NetError::Reset));
-        assert_eq!(
-            sim_net::call::<u64, u64>(addr, 5, Duration::from_secs(1)).await,
-            Ok(5)
-        );
+        assert_eq!(echo(addr, 5, Duration::from_secs(1)).await, Ok(5));
     });
 }
 
@@ -181,10 +176,8 @@ fn hold_and_release_one_link_only() {
         sleep(Duration::from_millis(1)).await;
         let me = node::current();
         sim_net::hold(me, a);
-        let ra = spawn(async move {
-            sim_net::call::<u64, u64>(Addr::new(a, PORT), 1, Duration::from_secs(10)).await
-        });
-        let rb = sim_net::call::<u64, u64>(Addr::new(b, PORT), 2, Duration::from_secs(1)).await;
+        let ra = spawn(async move { echo(Addr::new(a, PORT), 1, Duration::from_secs(10)).await });
+        let rb = echo(Addr::new(b, PORT), 2, Duration::from_secs(1)).await;
         assert_eq!(rb, Ok(2), "other links are unaffected");
         sleep(Duration::from_secs(3)).await;
         assert!(!ra.is_finished(), "held traffic waits");
@@ -400,13 +393,10 @@ fn rule_hook_drops_the_first_reply_only() {
         });
         let addr = Addr::new(server, PORT);
         assert_eq!(
-            sim_net::call::<u64, u64>(addr, 1, Duration::from_millis(500)).await,
+            echo(addr, 1, Duration::from_millis(500)).await,
             Err(RpcError::Timeout)
         );
-        assert_eq!(
-            sim_net::call::<u64, u64>(addr, 2, Duration::from_millis(500)).await,
-            Ok(2)
-        );
+        assert_eq!(echo(addr, 2, Duration::from_millis(500)).await, Ok(2));
         assert_eq!(*dropped.borrow(), 1);
     });
 }
@@ -419,14 +409,11 @@ fn paused_server_makes_calls_time_out_and_resume_answers() {
         let addr = Addr::new(server, PORT);
         server.pause();
         assert_eq!(
-            sim_net::call::<u64, u64>(addr, 1, Duration::from_millis(200)).await,
+            echo(addr, 1, Duration::from_millis(200)).await,
             Err(RpcError::Timeout)
         );
         server.resume();
-        assert_eq!(
-            sim_net::call::<u64, u64>(addr, 2, Duration::from_millis(200)).await,
-            Ok(2)
-        );
+        assert_eq!(echo(addr, 2, Duration::from_millis(200)).await, Ok(2));
     });
 }
 
@@ -438,14 +425,11 @@ fn isolate_cuts_a_node_from_everyone_until_rejoin() {
         let addr = Addr::new(server, PORT);
         sim_net::isolate(server);
         assert_eq!(
-            sim_net::call::<u64, u64>(addr, 1, Duration::from_millis(100)).await,
+            echo(addr, 1, Duration::from_millis(100)).await,
             Err(RpcError::Timeout)
         );
         sim_net::rejoin(server);
-        assert_eq!(
-            sim_net::call::<u64, u64>(addr, 2, Duration::from_secs(1)).await,
-            Ok(2)
-        );
+        assert_eq!(echo(addr, 2, Duration::from_secs(1)).await, Ok(2));
     });
 }
 
@@ -461,19 +445,13 @@ fn latency_can_change_mid_run() {
             server,
             LinkConfig::default().with_latency(Latency::Constant(Duration::from_millis(2))),
         );
-        sim_net::call::<u64, u64>(addr, 0, Duration::from_secs(1))
-            .await
-            .unwrap();
+        echo(addr, 0, Duration::from_secs(1)).await.unwrap();
         let t0 = time::now();
-        sim_net::call::<u64, u64>(addr, 1, Duration::from_secs(1))
-            .await
-            .unwrap();
+        echo(addr, 1, Duration::from_secs(1)).await.unwrap();
         assert_eq!(time::now() - t0, Duration::from_millis(4));
         sim_net::add_latency(me, server, Duration::from_millis(500));
         let t1 = time::now();
-        sim_net::call::<u64, u64>(addr, 2, Duration::from_secs(5))
-            .await
-            .unwrap();
+        echo(addr, 2, Duration::from_secs(5)).await.unwrap();
         assert_eq!(time::now() - t1, Duration::from_millis(1004));
         sim_net::reset_link(me, server);
     });
@@ -484,7 +462,7 @@ fn unknown_node_is_unreachable() {
     run(17, async {
         let bogus = Addr::new(NodeId(999), PORT);
         assert_eq!(
-            sim_net::call::<u64, u64>(bogus, 1, Duration::from_secs(1)).await,
+            echo(bogus, 1, Duration::from_secs(1)).await,
             Err(RpcError::Unreachable)
         );
     });
