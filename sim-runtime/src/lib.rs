@@ -37,6 +37,7 @@ pub mod schedule;
 pub mod sim;
 pub mod task;
 pub mod time;
+mod timers;
 pub mod trace;
 mod world;
 

@@ -184,6 +184,9 @@ impl NodeBuilder {
         let cores = self.config.cores;
         let id = world::with(|w| {
             let id = NodeId(w.nodes.len() as u32);
+            if self.config.clock_drift_ppm != 0 {
+                world::note_clock_drift();
+            }
             w.nodes.push(NodeEntry {
                 name: self.name.clone(),
                 state: NodeState::Running,

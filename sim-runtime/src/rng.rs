@@ -104,12 +104,14 @@ impl SimRng {
     /// A uniform integer in `0..n` (n > 0), without modulo bias.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "below(0) is empty");
-        // Lemire's multiply-shift with rejection.
+        // Lemire's multiply-shift with rejection. The threshold (2^64 mod n) is below n,
+        // so the division that computes it is only needed when `low < n`: rarely, since
+        // it sits on the scheduler's every step.
         loop {
             let x = self.next_u64();
             let m = (x as u128) * (n as u128);
             let low = m as u64;
-            if low >= n.wrapping_neg() % n {
+            if low >= n || low >= n.wrapping_neg() % n {
                 return (m >> 64) as u64;
             }
         }

@@ -11,6 +11,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 pub use std::time::Duration;
 
+use crate::timers::TimerKey;
 use crate::world;
 
 /// A point in virtual time, in nanoseconds since the simulation started.
@@ -116,11 +117,7 @@ pub fn now_global() -> Instant {
 
 /// Waits for `duration` of the calling node's clock.
 pub fn sleep(duration: Duration) -> Sleep {
-    let deadline = world::with(|w| {
-        let local = w.global_duration(duration);
-        w.now + local
-    });
-    Sleep::new(deadline)
+    Sleep::new(world::sleep_deadline(duration))
 }
 
 /// Waits until the calling node's clock reads `deadline`.
@@ -133,7 +130,7 @@ pub fn sleep_until(deadline: Instant) -> Sleep {
 #[must_use = "futures do nothing unless awaited"]
 pub struct Sleep {
     deadline: Instant,
-    timer: Option<world::TimerKey>,
+    timer: Option<TimerKey>,
 }
 
 impl Sleep {
@@ -152,7 +149,8 @@ impl Sleep {
     /// Moves the deadline (used by `interval`), keeping the registration.
     pub fn reset(&mut self, deadline: Instant) {
         if let Some(key) = self.timer.take() {
-            world::try_with(|w| w.cancel_timer(key));
+            let deadline = self.deadline;
+            world::try_with(|w| w.cancel_timer(deadline, key));
         }
         self.deadline = world::with(|w| w.local_to_global(deadline));
     }
@@ -169,7 +167,7 @@ impl Future for Sleep {
         }
         world::with(|w| {
             match this.timer {
-                Some(key) => w.update_timer_waker(key, cx.waker()),
+                Some(key) => w.update_timer_waker(this.deadline, key, cx.waker()),
                 None => this.timer = Some(w.add_timer(this.deadline, cx.waker().clone())),
             }
             Poll::Pending
@@ -182,8 +180,9 @@ impl Drop for Sleep {
         if let Some(key) = self.timer.take() {
             // A timer that is due has fired already; otherwise cancel it (the world may
             // already be gone when a simulation is torn down).
-            if self.deadline > world::now_fast() {
-                world::try_with(|w| w.cancel_timer(key));
+            let deadline = self.deadline;
+            if deadline > world::now_fast() {
+                world::try_with(|w| w.cancel_timer(deadline, key));
             }
         }
     }

@@ -26,6 +26,7 @@ use slab::Slab;
 use crate::node::{NodeConfig, NodeId, NodeState};
 use crate::rng::SimRng;
 use crate::time::{Duration, Instant};
+use crate::timers::{TimerKey, Timers};
 use crate::trace::{EventKind, TaskId, Trace};
 
 thread_local! {
@@ -34,6 +35,9 @@ thread_local! {
     static POLL: Cell<u8> = const { Cell::new(0) };
     /// A copy of `World::now` in nanoseconds, readable without borrowing the world.
     static NOW: Cell<u64> = const { Cell::new(0) };
+    /// Whether any node's clock drifts, so that a local duration differs from a true one
+    /// (see [`sleep_deadline`]).
+    static DRIFT: Cell<bool> = const { Cell::new(false) };
     /// The waker of a task that parked for the first time (see [`park`]).
     static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
 }
@@ -61,6 +65,24 @@ pub(crate) fn park(waker: &Waker) {
 /// firing all timers due at the new instant, and timers are only set in the future.
 pub(crate) fn now_fast() -> Instant {
     Instant::from_nanos(NOW.with(Cell::get))
+}
+
+/// Called when a node with a drifting clock joins the run.
+pub(crate) fn note_clock_drift() {
+    DRIFT.with(|d| d.set(true));
+}
+
+/// The true deadline of a sleep of `duration` on the calling node's clock. Without
+/// drift anywhere (nearly always) that is `now + duration`, and needs no world borrow:
+/// `sleep` is on the hot path of every timer-heavy program.
+pub(crate) fn sleep_deadline(duration: Duration) -> Instant {
+    if !DRIFT.with(Cell::get) {
+        return now_fast() + duration;
+    }
+    with(|w| {
+        let local = w.global_duration(duration);
+        w.now + local
+    })
 }
 
 /// Whether the task being polled is dead, so that its wrapper drops the future instead
@@ -135,12 +157,14 @@ pub(crate) fn install(world: World) {
             "a simulation is already running on this thread; simulations do not nest"
         );
         NOW.with(|n| n.set(world.now.as_nanos()));
+        DRIFT.with(|d| d.set(false));
         *slot = Some(world);
     });
 }
 
 pub(crate) fn uninstall() -> Option<World> {
     NOW.with(|n| n.set(0));
+    DRIFT.with(|d| d.set(false));
     WORLD.with(|cell| cell.borrow_mut().take())
 }
 
@@ -242,39 +266,6 @@ impl SpawnSite {
     }
 }
 
-/// A timer registration: which slab slot and which registration (slots are reused).
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct TimerKey {
-    key: u32,
-    seq: u64,
-}
-
-/// No next timer in a bucket's list.
-const NIL: u32 = u32::MAX;
-/// `TimerEntry::task` of a timer set outside any task.
-const NO_TASK: u64 = u64::MAX;
-
-struct TimerEntry {
-    seq: u64,
-    /// `None` once cancelled: the entry stays as a tombstone in its bucket's list until
-    /// the list is reached, so that cancelling is O(1).
-    waker: Option<Waker>,
-    task: u64,
-    node: NodeId,
-    /// The next timer with the same deadline, in registration order.
-    next: u32,
-}
-
-/// The timers due at one instant: a list through `timer_slab`, oldest first. Simulated
-/// programs set many timers for the same instant (round milliseconds), so a map of
-/// buckets does fewer comparisons than a heap of timers, and firing order (deadline,
-/// then registration) is the same.
-#[derive(Clone, Copy, Debug)]
-struct TimerBucket {
-    head: u32,
-    tail: u32,
-}
-
 pub(crate) struct NodeEntry {
     pub name: String,
     pub state: NodeState,
@@ -318,9 +309,7 @@ pub(crate) struct World {
     pub tasks: Slab<TaskEntry>,
     next_task_id: u64,
     pub nodes: Vec<NodeEntry>,
-    timers: BTreeMap<Instant, TimerBucket>,
-    timer_slab: Slab<TimerEntry>,
-    timer_seq: u64,
+    timers: Timers,
     pub trace: Trace,
     pub current: Option<Current>,
     /// Set by teardown: every task is dead.
@@ -354,9 +343,7 @@ impl World {
             tasks: Slab::new(),
             next_task_id: 0,
             nodes: Vec::new(),
-            timers: BTreeMap::new(),
-            timer_slab: Slab::new(),
-            timer_seq: 0,
+            timers: Timers::default(),
             trace: Trace::new(ring_capacity),
             current: None,
             torn_down: false,
@@ -464,92 +451,27 @@ impl World {
 
     pub(crate) fn add_timer(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
         debug_assert!(deadline > self.now, "timers are only set in the future");
-        self.timer_seq += 1;
-        let seq = self.timer_seq;
-        let entry = TimerEntry {
-            seq,
-            waker: Some(waker),
-            task: self.current.map_or(NO_TASK, |c| c.id),
-            node: self.current_node(),
-            next: NIL,
-        };
-        let key = self.timer_slab.insert(entry) as u32;
-        match self.timers.entry(deadline) {
-            std::collections::btree_map::Entry::Occupied(mut bucket) => {
-                let bucket = bucket.get_mut();
-                self.timer_slab[bucket.tail as usize].next = key;
-                bucket.tail = key;
-            }
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(TimerBucket {
-                    head: key,
-                    tail: key,
-                });
-            }
-        }
-        TimerKey { key, seq }
+        let (task, node) = (self.current_task(), self.current_node());
+        self.timers.add(deadline, waker, task, node)
     }
 
-    pub(crate) fn update_timer_waker(&mut self, key: TimerKey, waker: &Waker) {
-        if let Some(e) = self.timer_slab.get_mut(key.key as usize) {
-            if e.seq == key.seq {
-                if let Some(w) = e.waker.as_mut() {
-                    if !w.will_wake(waker) {
-                        *w = waker.clone();
-                    }
-                }
-            }
-        }
+    pub(crate) fn update_timer_waker(&mut self, deadline: Instant, key: TimerKey, waker: &Waker) {
+        self.timers.update_waker(deadline, key, waker);
     }
 
     /// Cancels a registration; returns its waker so the caller drops it outside the borrow.
-    pub(crate) fn cancel_timer(&mut self, key: TimerKey) -> Option<Waker> {
-        match self.timer_slab.get_mut(key.key as usize) {
-            Some(e) if e.seq == key.seq => e.waker.take(),
-            _ => None,
-        }
+    pub(crate) fn cancel_timer(&mut self, deadline: Instant, key: TimerKey) -> Option<Waker> {
+        self.timers.cancel(deadline, key)
     }
 
-    /// The earliest live timer deadline, discarding cancelled ones.
-    fn next_timer(&mut self) -> Option<Instant> {
-        loop {
-            let mut first = self.timers.first_entry()?;
-            let bucket = first.get_mut();
-            loop {
-                let head = &self.timer_slab[bucket.head as usize];
-                if head.waker.is_some() {
-                    return Some(*first.key());
-                }
-                let next = head.next;
-                self.timer_slab.remove(bucket.head as usize);
-                if next == NIL {
-                    break;
-                }
-                bucket.head = next;
-            }
-            first.remove();
-        }
-    }
-
-    /// Pops every live timer due at `at` and returns their wakers, in registration order.
+    /// Pops every live timer due at or before `at` and returns their wakers, in deadline
+    /// then registration order.
     fn fire_timers(&mut self, at: Instant, wakers: &mut Vec<Waker>) {
-        while let Some(first) = self.timers.first_entry() {
-            if *first.key() > at {
-                break;
-            }
-            let bucket = first.remove();
-            let mut key = bucket.head;
-            while key != NIL {
-                let e = self.timer_slab.remove(key as usize);
-                if let Some(waker) = e.waker {
-                    let task = (e.task != NO_TASK).then_some(TaskId(e.task));
-                    self.trace
-                        .core(self.now, e.node, task, EventKind::TimerFire);
-                    wakers.push(waker);
-                }
-                key = e.next;
-            }
-        }
+        let (now, trace) = (self.now, &mut self.trace);
+        self.timers.fire_until(at, |f| {
+            trace.core(now, f.node, f.task, EventKind::TimerFire);
+            wakers.push(f.waker);
+        });
     }
 
     // ----- tasks -----
@@ -619,8 +541,12 @@ impl World {
     fn touch_window_entrant(&self) {
         if let Some(r) = self.run_queue.get(SCHED_WINDOW - 1) {
             let meta = r.metadata();
-            std::hint::black_box(meta.state.get());
-            std::hint::black_box(self.tasks.get(meta.key as usize).map(|e| e.id));
+            let state = std::hint::black_box(meta.state.get());
+            // A first poll ends by either finishing the task or keeping its waker: both
+            // write its registry entry. Later polls rarely touch it.
+            if state & REGISTERED == 0 {
+                std::hint::black_box(self.tasks.get(meta.key as usize).map(|e| e.id));
+            }
         }
     }
 
@@ -818,7 +744,7 @@ pub(crate) fn step() -> Step {
             }
             return Next::Run(r, false);
         }
-        match w.next_timer() {
+        match w.timers.next() {
             Some(at) => {
                 if w.limits.time_limit.is_some_and(|limit| at > limit) {
                     return Next::TimeLimit;
