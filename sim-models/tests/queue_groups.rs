@@ -446,3 +446,63 @@ fn consumption_survives_a_coordinator_crash_without_loss() {
     });
     assert!(result.report.is_pass(), "{}", result.report);
 }
+
+#[test]
+fn a_partition_whose_leader_died_is_fetched_again_while_the_others_keep_flowing() {
+    // Records keep arriving on one partition the whole time after the other's leader
+    // dies: a consumer that refreshed its metadata only when a poll came back empty would
+    // never learn the new leader, and would stall on that partition for good.
+    let result = Sim::new(7).run(|| async {
+        let config = Config {
+            brokers: 3,
+            min_insync_replicas: 2,
+            broker_heartbeat_interval: Duration::from_millis(500),
+            broker_session_timeout: Duration::from_secs(2),
+            ..Config::default()
+        };
+        let cluster = start_cluster::<u64>("kafka", config);
+        cluster.create_topic("t", 2, 3).await.unwrap();
+        // The victim leads one partition and is not the group coordinator: its death
+        // then causes no rebalance, which would refresh the metadata by another path.
+        let coordinator = cluster.leader(sim_models::queue::OFFSETS_TOPIC, 0);
+        let leaders = [cluster.leader("t", 0), cluster.leader("t", 1)];
+        assert_ne!(leaders[0], leaders[1], "the test needs two leaders");
+        let victim = leaders
+            .into_iter()
+            .flatten()
+            .find(|l| Some(*l) != coordinator)
+            .expect("a leader that is not the coordinator");
+        let done = Rc::new(std::cell::Cell::new(false));
+        let (p, stop) = (cluster.clone(), Rc::clone(&done));
+        let producing = sim_runtime::spawn(async move {
+            let producer = Producer::new(p.addrs(), ProducerConfig::default());
+            // Round-robin over both partitions until the consumer is done.
+            let mut v = 0;
+            while !stop.get() {
+                producer.send("t", None, v).await.unwrap();
+                v += 1;
+                time::sleep(Duration::from_millis(30)).await;
+            }
+        });
+        let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("c"))
+            .await
+            .unwrap();
+        let mut seen = BTreeSet::new();
+        let mut crashed = false;
+        let deadline = time::now() + Duration::from_secs(30);
+        while (0..100).any(|v| !seen.contains(&v)) && time::now() < deadline {
+            for r in consumer.poll(10, Duration::from_millis(300)).await.unwrap() {
+                seen.insert(r.value);
+            }
+            if !crashed && seen.len() >= 30 {
+                cluster.broker(victim).crash();
+                crashed = true;
+            }
+        }
+        done.set(true);
+        producing.await.unwrap();
+        let missing: Vec<u64> = (0..100).filter(|v| !seen.contains(v)).collect();
+        assert!(missing.is_empty(), "never consumed: {missing:?}");
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+}

@@ -106,6 +106,10 @@ struct Inner {
     /// Moves when a heartbeat should go out at once (after giving partitions up).
     heartbeat_now: Signal,
     next_bootstrap: Cell<usize>,
+    /// Set when a fetch failed (a dead or deposed leader): the metadata is refreshed
+    /// before the next fetch round even if other leaders answered with records, or a
+    /// partition whose leader moved would never be fetched again while the others flow.
+    metadata_stale: Cell<bool>,
 }
 
 /// A group member. Dropping it without [`Consumer::close`] is a crash: heartbeats stop
@@ -178,6 +182,7 @@ impl<V: Clone + 'static> Consumer<V> {
             assignment_changed: Signal::default(),
             heartbeat_now: Signal::default(),
             next_bootstrap: Cell::new(0),
+            metadata_stale: Cell::new(false),
         });
         join_group::<V>(&inner).await?;
         let hb = Rc::clone(&inner);
@@ -227,9 +232,10 @@ impl<V: Clone + 'static> Consumer<V> {
         let deadline = time::now() + timeout;
         loop {
             init_positions::<V>(inner, deadline).await;
-            let (plan, missing_leader) = self.plan();
-            if missing_leader {
+            let (mut plan, missing_leader) = self.plan();
+            if missing_leader || inner.metadata_stale.get() {
                 refresh_metadata::<V>(inner, deadline).await;
+                plan = self.plan().0;
             }
             let now = time::now();
             if plan.is_empty() {
@@ -252,6 +258,9 @@ impl<V: Clone + 'static> Consumer<V> {
             )
             .await
             .unwrap_or_default();
+            if trouble {
+                inner.metadata_stale.set(true);
+            }
             if !records.is_empty() {
                 let polled: Vec<PolledRecord> = records
                     .iter()
@@ -736,6 +745,7 @@ async fn refresh_metadata<V: Clone + 'static>(inner: &Rc<Inner>, deadline: Insta
             if md.version >= current.version {
                 *current = md;
             }
+            inner.metadata_stale.set(false);
             return;
         }
     }
