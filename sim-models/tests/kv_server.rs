@@ -265,5 +265,15 @@ fn every_command_and_its_reply_is_in_the_trace() {
         assert!(events
             .iter()
             .all(|e| e.server == "redis" && e.node == "redis"));
+        let names: Vec<String> = log
+            .snapshot()
+            .iter()
+            .map(|e| e.name().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            ["kv.cmd.write", "kv.cmd", "kv.cmd"],
+            "a command that wrote is named apart, so checkers can follow writes alone"
+        );
     });
 }

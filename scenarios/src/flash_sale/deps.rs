@@ -482,9 +482,10 @@ impl Deps {
         self.db.accept();
     }
 
-    /// Records every write of the stock key from now on (the `kv.cmd` events).
+    /// Records every write of the stock key from now on (the `kv.cmd.write` events: only
+    /// a command that wrote can have moved the stock).
     pub fn capture_stock(&self) -> EventLog {
-        trace::capture("kv.cmd")
+        trace::capture("kv.cmd.write")
     }
 
     /// Orders reserved but not yet processed: outbox entries plus consumer lag.
@@ -587,7 +588,7 @@ impl Deps {
     }
 }
 
-/// Every value the stock key took, from the `kv.cmd` events: SET values, DECR/INCR
+/// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
 /// replies, and the reserve script's reported stock.
 pub fn stock_values(log: &EventLog) -> Vec<i64> {
     let key = stock_key(PRODUCT);
