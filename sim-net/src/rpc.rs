@@ -6,14 +6,15 @@
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use std::future::Future;
 use std::rc::Rc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use sim_runtime::node::{self, NodeId};
 use sim_runtime::task::{self, JoinHandle};
-use sim_runtime::time::{self, Duration};
+use sim_runtime::time::{self, Duration, Instant, Sleep};
 use slab::Slab;
 
 use crate::conn::{self, ConnSender};
@@ -61,17 +62,117 @@ struct Client<Req, Resp> {
     pending: RefCell<Slab<Pending<Resp>>>,
     next_id: Cell<u64>,
     dead: Cell<bool>,
+    /// Every call's deadline, earliest first, for the timeout keeper. Entries of calls
+    /// that finished are not removed here but skipped when they reach the top.
+    deadlines: RefCell<BinaryHeap<Reverse<(Instant, u64, u64)>>>,
+    /// The deadline the keeper sleeps toward (`None`: it waits for a call), and its
+    /// waker, so that a call with an earlier deadline can wake it to re-arm.
+    keeper_armed: Cell<Option<Instant>>,
+    keeper_waker: RefCell<Option<Waker>>,
 }
 
 /// One call waiting for its reply.
 struct Pending<Resp> {
     generation: u32,
     result: Option<Result<Resp, RpcError>>,
-    waker: Option<std::task::Waker>,
+    waker: Option<Waker>,
 }
 
 fn call_id(key: usize, generation: u32) -> u64 {
     (u64::from(generation) << 32) | key as u64
+}
+
+fn split_call_id(id: u64) -> (usize, u32) {
+    ((id & 0xffff_ffff) as usize, (id >> 32) as u32)
+}
+
+impl<Req, Resp> Client<Req, Resp> {
+    /// Completes a pending call unless it already has a result (the reply and the
+    /// deadline can meet at one instant: the first to arrive wins).
+    fn complete(&self, id: u64, result: Result<Resp, RpcError>) {
+        let (key, generation) = split_call_id(id);
+        let mut pending = self.pending.borrow_mut();
+        if let Some(p) = pending.get_mut(key).filter(|p| p.generation == generation) {
+            if p.result.is_none() {
+                p.result = Some(result);
+                if let Some(w) = p.waker.take() {
+                    drop(pending);
+                    w.wake();
+                }
+            }
+        }
+    }
+
+    fn is_pending(&self, id: u64) -> bool {
+        let (key, generation) = split_call_id(id);
+        self.pending
+            .borrow()
+            .get(key)
+            .is_some_and(|p| p.generation == generation && p.result.is_none())
+    }
+
+    /// Times out every call whose deadline has passed and drops finished calls' entries
+    /// from the top; returns the earliest deadline still pending.
+    fn expire_due(&self, now: Instant) -> Option<Instant> {
+        loop {
+            let top = self.deadlines.borrow().peek().map(|Reverse(e)| *e);
+            let (deadline, _, id) = top?;
+            if !self.is_pending(id) {
+                self.deadlines.borrow_mut().pop();
+            } else if deadline <= now {
+                self.deadlines.borrow_mut().pop();
+                self.complete(id, Err(RpcError::Timeout));
+            } else {
+                return Some(deadline);
+            }
+        }
+    }
+
+    /// Registers a call's deadline, waking the keeper if it must wake sooner.
+    fn watch(&self, deadline: Instant, id: u64) {
+        let mut heap = self.deadlines.borrow_mut();
+        // Finished calls' entries sink out only when they reach the top; if they pile up
+        // behind a long-pending call, sweep them all at once (amortised O(1) per call).
+        if heap.len() > 64 && heap.len() > 4 * self.pending.borrow().len() {
+            let pending = self.pending.borrow();
+            heap.retain(|Reverse((_, _, id))| {
+                let (key, generation) = split_call_id(*id);
+                pending.get(key).is_some_and(|p| p.generation == generation)
+            });
+        }
+        heap.push(Reverse((deadline, self.next_id.get(), id)));
+        drop(heap);
+        if self.keeper_armed.get().is_none_or(|armed| deadline < armed) {
+            if let Some(w) = self.keeper_waker.borrow_mut().take() {
+                w.wake();
+            }
+        }
+    }
+}
+
+/// Times out the calls of one client: a single timer for all of them, at the earliest
+/// pending deadline, instead of a timer set and cancelled by every call. Calls nearly
+/// always finish long before their deadline, so the keeper wakes about once per timeout
+/// period, however many calls go by.
+async fn keep_deadlines<Req: 'static, Resp: 'static>(client: Rc<Client<Req, Resp>>) {
+    let mut sleep: Option<Sleep> = None;
+    std::future::poll_fn(|cx| loop {
+        if client.dead.get() {
+            // The reader failed every pending call already.
+            return Poll::Ready(());
+        }
+        *client.keeper_waker.borrow_mut() = Some(cx.waker().clone());
+        let next = client.expire_due(time::now_global());
+        client.keeper_armed.set(next);
+        let Some(at) = next else {
+            sleep = None;
+            return Poll::Pending;
+        };
+        if conn::poll_sleep(&mut sleep, at, cx).is_pending() {
+            return Poll::Pending;
+        }
+    })
+    .await;
 }
 
 type ClientKey = (NodeId, u32, Addr, TypeId);
@@ -128,6 +229,9 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
         pending: RefCell::new(Slab::new()),
         next_id: Cell::new(0),
         dead: Cell::new(false),
+        deadlines: RefCell::new(BinaryHeap::new()),
+        keeper_armed: Cell::new(None),
+        keeper_waker: RefCell::new(None),
     });
     clients()
         .map
@@ -138,32 +242,43 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
     task::spawn_named("rpc-client-reader", async move {
         let err = loop {
             match conn.recv_as(kind).await {
-                Ok(env) => {
-                    let (key, generation) =
-                        ((env.id & 0xffff_ffff) as usize, (env.id >> 32) as u32);
-                    let mut pending = reader.pending.borrow_mut();
-                    // A reply to a call that already timed out is dropped, as a real
-                    // client drops a late response.
-                    if let Some(p) = pending.get_mut(key).filter(|p| p.generation == generation) {
-                        p.result = Some(Ok(env.body));
-                        if let Some(w) = p.waker.take() {
-                            w.wake();
-                        }
-                    }
-                }
+                // A reply to a call that already timed out is dropped, as a real client
+                // drops a late response.
+                Ok(env) => reader.complete(env.id, Ok(env.body)),
                 Err(e) => break RpcError::from(e),
             }
         };
         reader.dead.set(true);
-        for (_, p) in reader.pending.borrow_mut().iter_mut() {
-            p.result = Some(Err(err));
-            if let Some(w) = p.waker.take() {
-                w.wake();
-            }
+        let ids: Vec<u64> = reader
+            .pending
+            .borrow()
+            .iter()
+            .map(|(key, p)| call_id(key, p.generation))
+            .collect();
+        for id in ids {
+            reader.complete(id, Err(err));
+        }
+        if let Some(w) = reader.keeper_waker.borrow_mut().take() {
+            w.wake();
         }
     })
     .detach();
+    task::spawn_named("rpc-client-deadlines", keep_deadlines(Rc::clone(&client))).detach();
     Ok(client)
+}
+
+/// Removes a call's slot however the call ends, also when its future is dropped
+/// mid-flight (a caller's own timeout or select), so that no slot is left behind.
+struct SlotGuard<'a, Req, Resp> {
+    client: &'a Client<Req, Resp>,
+    slot: usize,
+}
+
+impl<Req, Resp> Drop for SlotGuard<'_, Req, Resp> {
+    fn drop(&mut self) {
+        let removed = self.client.pending.borrow_mut().try_remove(self.slot);
+        drop(removed);
+    }
 }
 
 /// Calls the server at `addr` and waits at most `timeout` for its reply.
@@ -172,20 +287,27 @@ where
     Req: Clone + 'static,
     Resp: Clone + 'static,
 {
-    let me = node::current();
-    let key = (me, me.incarnation(), addr, TypeId::of::<(Req, Resp)>());
+    let (me, incarnation) = node::current_with_incarnation();
+    let key = (me, incarnation, addr, TypeId::of::<(Req, Resp)>());
     let deadline = time::now_global() + timeout;
     let client = match cached::<Req, Resp>(key) {
         Some(c) => c,
         None => connect_client::<Req, Resp>(key, addr, timeout).await?,
     };
+    if time::now_global() >= deadline {
+        // The connect used the whole budget.
+        return Err(RpcError::Timeout);
+    }
     let generation = client.next_id.get() as u32;
-    client.next_id.set(client.next_id.get() + 1);
     let slot = client.pending.borrow_mut().insert(Pending {
         generation,
         result: None,
         waker: None,
     });
+    let guard = SlotGuard {
+        client: &client,
+        slot,
+    };
     let id = call_id(slot, generation);
     let kind = std::any::type_name::<Req>();
     if let Err(e) = conn::send_kind(
@@ -194,37 +316,37 @@ where
         kind,
         false,
     ) {
-        client.pending.borrow_mut().remove(slot);
         client.dead.set(true);
         return Err(e.into());
     }
-    let remaining = deadline.duration_since(time::now_global());
-    let reply = std::future::poll_fn(|cx| {
+    client.watch(deadline, id);
+    client.next_id.set(client.next_id.get() + 1);
+    let result = std::future::poll_fn(|cx| {
         let mut pending = client.pending.borrow_mut();
         let p = &mut pending[slot];
         match p.result.take() {
             Some(r) => Poll::Ready(r),
             None => {
-                p.waker = Some(cx.waker().clone());
+                match &mut p.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    w => *w = Some(cx.waker().clone()),
+                }
                 Poll::Pending
             }
         }
-    });
-    let result = time::timeout(remaining, reply).await;
-    client.pending.borrow_mut().remove(slot);
-    match result {
-        Ok(r) => r,
-        Err(_elapsed) => Err(RpcError::Timeout),
-    }
+    })
+    .await;
+    drop(guard);
+    result
 }
 
 fn client_ep<S>(sender: &ConnSender<S>) -> usize {
     sender.endpoint()
 }
 
-/// Serves RPCs on `port` of the current node: every request runs `handler` in its own
-/// task and its result goes back to the caller. The accept loop and the handlers die
-/// with the node.
+/// Serves RPCs on `port` of the current node: every request runs `handler`, inline when
+/// it answers at once and in its own task when it has to wait, and its result goes back
+/// to the caller. The accept loop and the handlers die with the node.
 pub fn serve<Req, Resp, F, Fut>(port: u16, handler: F) -> Result<JoinHandle<()>, NetError>
 where
     Req: Clone + 'static,
@@ -242,15 +364,26 @@ where
                 let resp_kind = std::any::type_name::<Resp>();
                 while let Ok(env) = conn.recv_as(req_kind).await {
                     let sender = conn.sender();
-                    let handler = Rc::clone(&handler);
-                    // Each request in its own task: a handler that waits (a long poll, a
-                    // lock) must not hold up the requests behind it on this connection.
-                    task::spawn_named("rpc-handler", async move {
-                        let body = handler(env.body).await;
-                        // The caller may be gone; its loss, not the server's.
-                        let _ = sender.send_reply(Envelope { id: env.id, body }, resp_kind);
-                    })
-                    .detach();
+                    let id = env.id;
+                    let mut reply = Box::pin(handler(env.body));
+                    // Most handlers answer without waiting: run them here. One that has to
+                    // wait (a long poll, a lock) moves to its own task, so that it does not
+                    // hold up the requests behind it on this connection.
+                    let first =
+                        std::future::poll_fn(|cx| Poll::Ready(reply.as_mut().poll(cx))).await;
+                    match first {
+                        Poll::Ready(body) => {
+                            // The caller may be gone; its loss, not the server's.
+                            let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                        }
+                        Poll::Pending => {
+                            task::spawn_named("rpc-handler", async move {
+                                let body = reply.await;
+                                let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                            })
+                            .detach();
+                        }
+                    }
                 }
             })
             .detach();

@@ -284,27 +284,18 @@ impl Net {
         id
     }
 
-    pub(crate) fn trace_msg(&mut self, event: &'static str, src: Addr, dst: Addr, kind: &str) {
-        if !self.trace_messages {
-            return;
+    pub(crate) fn trace_msg(
+        &mut self,
+        event: &'static str,
+        src: Addr,
+        dst: Addr,
+        kind: &'static str,
+    ) {
+        if self.trace_messages {
+            // A compact core event: endpoints as (node id, port), cheap on the hot path;
+            // node names are in the `node.start` events.
+            trace::emit_message(event, src.pair(), dst.pair(), short_kind(kind));
         }
-        // One event per message: written by hand, skipping serde. Endpoints are (node id,
-        // port), cheap on the hot path; node names are in the `node.start` events.
-        let kind = short_kind(kind);
-        trace::emit_raw(event, |out| {
-            out.extend_from_slice(b"{\"src\":[");
-            trace::write_u64(out, u64::from(src.node.0));
-            out.push(b',');
-            trace::write_u64(out, u64::from(src.port));
-            out.extend_from_slice(b"],\"dst\":[");
-            trace::write_u64(out, u64::from(dst.node.0));
-            out.push(b',');
-            trace::write_u64(out, u64::from(dst.port));
-            out.extend_from_slice(b"],\"kind\":\"");
-            // Type names hold no character that JSON needs escaped.
-            out.extend_from_slice(kind.as_bytes());
-            out.extend_from_slice(b"\"}");
-        });
     }
 
     pub(crate) fn trace_drop(&mut self, src: Addr, dst: Addr, kind: &str, reason: DropReason) {
@@ -522,9 +513,29 @@ pub(crate) fn format_node(net: &mut Net, n: NodeId) -> String {
     net.name(n).to_string()
 }
 
-/// `sim_models::kv::command::Request` -> `Request`: enough to read a trace.
+/// `sim_models::kv::command::Request` -> `Request`: enough to read a trace. Written as
+/// byte scans rather than `split`/`rfind` of patterns: it runs for every traced message.
 pub(crate) fn short_kind(kind: &str) -> &str {
-    let base = kind.split('<').next().unwrap_or(kind);
-    let start = base.rfind("::").map_or(0, |i| i + 2);
+    let bytes = kind.as_bytes();
+    let base_end = bytes.iter().position(|&b| b == b'<').unwrap_or(bytes.len());
+    let start = bytes[..base_end]
+        .windows(2)
+        .rposition(|w| w == b"::")
+        .map_or(0, |i| i + 2);
     &kind[start..]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_kind;
+
+    #[test]
+    fn short_kind_drops_the_path_of_the_outer_type_only() {
+        assert_eq!(short_kind("u64"), "u64");
+        assert_eq!(short_kind("sim_models::kv::command::Request"), "Request");
+        assert_eq!(
+            short_kind("sim_net::rpc::Envelope<alloc::string::String>"),
+            "Envelope<alloc::string::String>"
+        );
+    }
 }

@@ -467,3 +467,65 @@ fn unknown_node_is_unreachable() {
         );
     });
 }
+
+/// A server that answers `d` after `d` milliseconds.
+fn slow_server(name: &str) -> NodeId {
+    node::node(name).build(|| async {
+        sim_net::serve(PORT, |d: u64| async move {
+            sleep(Duration::from_millis(d)).await;
+            d
+        })
+        .expect("bind")
+        .await
+        .ok();
+    })
+}
+
+#[test]
+fn every_call_times_out_at_its_own_deadline_on_a_shared_connection() {
+    run(3, async {
+        let server = slow_server("slow");
+        sleep(Duration::from_millis(1)).await;
+        let addr = Addr::new(server, PORT);
+        let timed = |d: u64, timeout_ms: u64| async move {
+            let start = time::now();
+            let r = echo(addr, d, Duration::from_millis(timeout_ms)).await;
+            (r, time::now() - start)
+        };
+        // A long-timeout call first, then a shorter one on the same connection: the
+        // second must not wait for the first one's deadline.
+        let long = spawn(timed(60_000, 5_000));
+        sleep(Duration::from_millis(1)).await;
+        let short = spawn(timed(60_000, 100));
+        let quick = spawn(timed(5, 1_000));
+        let (short_r, short_took) = short.await.unwrap();
+        assert_eq!(short_r, Err(RpcError::Timeout));
+        assert_eq!(short_took, Duration::from_millis(100));
+        let (quick_r, _) = quick.await.unwrap();
+        assert_eq!(quick_r, Ok(5));
+        let (long_r, long_took) = long.await.unwrap();
+        assert_eq!(long_r, Err(RpcError::Timeout));
+        assert_eq!(long_took, Duration::from_millis(5_000));
+    });
+}
+
+#[test]
+fn a_call_dropped_mid_flight_leaves_the_connection_usable() {
+    run(4, async {
+        let server = slow_server("slow");
+        sleep(Duration::from_millis(1)).await;
+        let addr = Addr::new(server, PORT);
+        for _ in 0..3 {
+            // The caller gives up first: the call's future is dropped, its reply later
+            // arrives for nobody.
+            let r = time::timeout(
+                Duration::from_millis(20),
+                echo(addr, 50, Duration::from_secs(1)),
+            );
+            assert!(r.await.is_err());
+        }
+        assert_eq!(echo(addr, 7, Duration::from_secs(1)).await, Ok(7));
+        sleep(Duration::from_millis(100)).await;
+        assert_eq!(echo(addr, 8, Duration::from_secs(1)).await, Ok(8));
+    });
+}

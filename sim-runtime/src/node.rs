@@ -304,6 +304,14 @@ pub fn current() -> NodeId {
     world::with(|w| w.current_node())
 }
 
+/// The current node and its incarnation, in one look (hot paths key state by both).
+pub fn current_with_incarnation() -> (NodeId, u32) {
+    world::with(|w| {
+        let node = w.current_node();
+        (node, w.nodes[node.index()].incarnation)
+    })
+}
+
 /// Finds a node by name.
 pub fn lookup(name: &str) -> Option<NodeId> {
     world::with(|w| {

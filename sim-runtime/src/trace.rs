@@ -55,6 +55,18 @@ pub enum EventKind {
     Custom {
         name: &'static str,
     },
+    /// A message between two endpoints, (node, port) each: what a network traces for
+    /// every send and delivery. A core kind rather than a custom one because there are so
+    /// many: it is hashed and stored as a few words, with no JSON written, while
+    /// [`Event::fields`] still reads it as `{"src": [n, p], "dst": [n, p], "kind": k}`.
+    Message {
+        name: &'static str,
+        src: (u32, u16),
+        dst: (u32, u16),
+        // Not `kind`: that is the serde tag of this enum.
+        #[serde(rename = "message")]
+        kind: &'static str,
+    },
 }
 
 impl EventKind {
@@ -72,6 +84,33 @@ impl EventKind {
             EventKind::NodeResume => 10,
             EventKind::NodeOom { .. } => 11,
             EventKind::Custom { .. } => 12,
+            EventKind::Message { .. } => 13,
+        }
+    }
+
+    /// Hashes what the kind carries beyond its tag. Inlined so that, for kinds with no
+    /// payload, it disappears.
+    #[inline(always)]
+    fn hash_payload(&self, h: &mut StableHasher) {
+        match self {
+            EventKind::TaskSpawn { name } | EventKind::Custom { name } => h.write_str(name),
+            EventKind::NodeStart { name } => h.write_str(name),
+            EventKind::NodeOom { requested, budget } => {
+                h.write_u64(*requested);
+                h.write_u64(*budget);
+            }
+            EventKind::Message {
+                name,
+                src,
+                dst,
+                kind,
+            } => {
+                h.write_str(name);
+                h.write_u64(u64::from(src.0) << 16 | u64::from(src.1));
+                h.write_u64(u64::from(dst.0) << 16 | u64::from(dst.1));
+                h.write_str(kind);
+            }
+            _ => {}
         }
     }
 
@@ -89,7 +128,7 @@ impl EventKind {
             EventKind::NodePause => "node.pause",
             EventKind::NodeResume => "node.resume",
             EventKind::NodeOom { .. } => "node.oom",
-            EventKind::Custom { name } => name,
+            EventKind::Custom { name } | EventKind::Message { name, .. } => name,
         }
     }
 }
@@ -110,11 +149,17 @@ pub struct Event {
 impl Event {
     /// The custom fields decoded into `T`.
     pub fn fields<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        if let EventKind::Message { .. } = self.kind {
+            return serde_json::from_value(self.fields_value());
+        }
         serde_json::from_slice(&self.fields)
     }
 
     /// The fields as a JSON value (`null` for core events).
     pub fn fields_value(&self) -> serde_json::Value {
+        if let EventKind::Message { src, dst, kind, .. } = self.kind {
+            return serde_json::json!({ "src": [src.0, src.1], "dst": [dst.0, dst.1], "kind": kind });
+        }
         if self.fields.is_empty() {
             serde_json::Value::Null
         } else {
@@ -149,7 +194,7 @@ impl Event {
             }
             _ => {}
         }
-        if !self.fields.is_empty() {
+        if !self.fields.is_empty() || matches!(self.kind, EventKind::Message { .. }) {
             obj.insert("fields".into(), self.fields_value());
         }
         serde_json::Value::Object(obj)
@@ -171,7 +216,9 @@ impl fmt::Display for Event {
             }
             _ => {}
         }
-        if !self.fields.is_empty() {
+        if let EventKind::Message { .. } = self.kind {
+            write!(f, " {}", self.fields_value())?;
+        } else if !self.fields.is_empty() {
             write!(f, " {}", String::from_utf8_lossy(&self.fields))?;
         }
         Ok(())
@@ -340,6 +387,7 @@ impl Trace {
                 | EventKind::TaskComplete
                 | EventKind::TaskAbort
                 | EventKind::TimerFire
+                | EventKind::Message { .. }
         );
         if plain
             && !self.listeners
@@ -365,6 +413,7 @@ impl Trace {
         h.write_u64(u64::from(node.0));
         h.write_u64(task.map_or(u64::MAX, |t| t.0));
         h.write_u64(kind.tag());
+        kind.hash_payload(h);
         let slot = &mut self.ring[self.ring_head];
         slot.seq = seq;
         slot.time = time;
@@ -407,15 +456,7 @@ impl Trace {
         h.write_u64(u64::from(node.0));
         h.write_u64(task.map_or(u64::MAX, |t| t.0));
         h.write_u64(kind.tag());
-        match &kind {
-            EventKind::TaskSpawn { name } | EventKind::Custom { name } => h.write_str(name),
-            EventKind::NodeStart { name } => h.write_str(name),
-            EventKind::NodeOom { requested, budget } => {
-                h.write_u64(*requested);
-                h.write_u64(*budget);
-            }
-            _ => {}
-        }
+        kind.hash_payload(h);
         if !self.scratch.is_empty() {
             h.write_bytes(&self.scratch);
         }
@@ -538,6 +579,22 @@ pub fn emit_raw(name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
         let task = w.current_task();
         let now = w.now;
         w.trace.custom_raw(now, node, task, name, write);
+    });
+}
+
+/// Adds a message event (see [`EventKind::Message`]): `name` says what happened to it
+/// ("net.send"), `src` and `dst` are (node, port), and `kind` names its type.
+pub fn emit_message(name: &'static str, src: (u32, u16), dst: (u32, u16), kind: &'static str) {
+    world::try_with(|w| {
+        let node = w.current_node();
+        let task = w.current_task();
+        let kind = EventKind::Message {
+            name,
+            src,
+            dst,
+            kind,
+        };
+        w.core_event(node, task, kind);
     });
 }
 
