@@ -319,6 +319,8 @@ pub struct Deps {
     kafka: Rc<Cluster<String>>,
     db: sql::SqlServer,
     admin: Rc<std::cell::OnceCell<Pool>>,
+    /// The harness's Redis client for backlog checks, connected once.
+    admin_redis: Rc<std::cell::OnceCell<Redis>>,
 }
 
 fn orders_table(name: &str, unique_key: bool) -> TableSchema {
@@ -364,6 +366,7 @@ pub async fn start(params: &Params) -> Deps {
         kafka,
         db,
         admin: Rc::default(),
+        admin_redis: Rc::default(),
     };
     // Set up the sale: the stock in Redis and in the products table, and the topic.
     let admin = deps.redis_client(Duration::from_secs(5));
@@ -491,7 +494,8 @@ impl Deps {
     /// Orders reserved but not yet processed: outbox entries plus consumer lag.
     pub async fn backlog(&self) -> Result<u64, DepError> {
         let outbox = self
-            .redis_client(Duration::from_secs(1))
+            .admin_redis
+            .get_or_init(|| self.redis_client(Duration::from_secs(1)))
             .llen(OUTBOX)
             .await? as u64;
         let mut lag = 0;

@@ -24,6 +24,10 @@ use crate::workload::{self, WorkloadConfig};
 /// How long the orders table must stay unchanged, with no backlog, to count as drained.
 const SETTLE: Duration = Duration::from_secs(2);
 
+/// How often the settle phase looks at the backlog and the orders table: a few looks
+/// within `SETTLE` are enough to see a change, and each costs a Redis and two SQL calls.
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+
 /// Swarm faults start within the sale's busy first seconds (the document kills the worker
 /// at T+5s); later faults only delay the drain.
 const SWARM_HORIZON: Duration = Duration::from_secs(10);
@@ -400,8 +404,10 @@ async fn main_flow(
             .collect(),
         Duration::from_secs(5),
     );
-    let users_done = Rc::new(RefCell::new(false));
-    let (rec, done) = (recorder.clone(), users_done.clone());
+    // The users node says when its last user finished (a oneshot, not a polled flag).
+    let (done_tx, users_done) = futures::channel::oneshot::channel::<()>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let (rec, done) = (recorder.clone(), done_tx);
     let users = node::node("users").build(move || {
         let (rec, done, lb) = (rec.clone(), done.clone(), lb.clone());
         async move {
@@ -418,14 +424,14 @@ async fn main_flow(
             for h in handles {
                 let _ = h.await;
             }
-            *done.borrow_mut() = true;
+            if let Some(tx) = done.borrow_mut().take() {
+                let _ = tx.send(());
+            }
         }
     });
     let _ = users;
     // Recovery (the RTO): from the last heal until the backlog is first empty.
-    while time::now() < heal {
-        sleep(Duration::from_millis(100)).await;
-    }
+    time::sleep_until(heal).await;
     let healed_at = time::now();
     let mut recovered_at = None;
     while time::now() <= healed_at + params.drain_bound {
@@ -435,9 +441,7 @@ async fn main_flow(
         }
         sleep(Duration::from_millis(100)).await;
     }
-    while !*users_done.borrow() {
-        sleep(Duration::from_millis(100)).await;
-    }
+    let _ = users_done.await;
     // Before the final read, everything settles: no backlog, and the orders table has
     // stopped changing (committed offsets alone can run ahead of the writes, as in
     // commit_before_write). If it never settles, the backlog did not drain.
@@ -457,7 +461,7 @@ async fn main_flow(
             (Ok(0), Ok(n), _) => quiet_since = Some((time::now(), n)),
             _ => quiet_since = None,
         }
-        sleep(Duration::from_millis(100)).await;
+        sleep(SETTLE_POLL).await;
     }
     let drained_at = if settled { recovered_at } else { None };
     let final_state = topo.deps.final_state().await;

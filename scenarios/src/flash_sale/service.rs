@@ -189,10 +189,15 @@ fn reservation_response(r: Reservation) -> OrderResponse {
 /// One relay at a time holds a lease in Redis, so orders are published once in the normal
 /// case; when the holder dies its lease expires and another instance takes over (a late
 /// double publish is harmless, the worker is idempotent).
+///
+/// It polls the outbox every `interval` while there is work, and backs off (doubling, up
+/// to [`RELAY_IDLE_MAX`]) while the outbox stays empty, as outbox pollers do: an idle
+/// relay would otherwise cost Redis a round trip every `interval` for nothing.
 pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration) {
     const LEASE_TTL: Duration = Duration::from_secs(2);
     // Renew at half the TTL, not on every pass: the lease costs a round trip.
     let mut renew_at = sim_runtime::time::now();
+    let mut idle = interval;
     loop {
         if sim_runtime::time::now() >= renew_at {
             if !matches!(redis.lease(RELAY_LOCK, &owner, LEASE_TTL).await, Ok(true)) {
@@ -203,6 +208,7 @@ pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration
         }
         match redis.lrange(OUTBOX, 0, 49).await {
             Ok(entries) if !entries.is_empty() => {
+                idle = interval;
                 for raw in entries {
                     let Some(order) = Order::from_json(&raw) else {
                         // Not ours to interpret; leave it for an operator.
@@ -214,12 +220,24 @@ pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration
                     let _ = redis.lrem(OUTBOX, &raw).await;
                 }
             }
-            _ => sleep(interval).await,
+            Ok(_) => {
+                sleep(idle).await;
+                idle = (idle * 2).min(RELAY_IDLE_MAX.max(interval));
+            }
+            // Redis trouble is not idleness: retry at the base interval.
+            Err(_) => {
+                idle = interval;
+                sleep(interval).await;
+            }
         }
     }
 }
 
 pub const RELAY_LOCK: &str = "lock:outbox-relay";
+
+/// The longest pause of an idle relay between two looks at the outbox. Under the lease's
+/// renewal period (half its 2 s TTL), so an idle holder keeps its lease.
+pub const RELAY_IDLE_MAX: Duration = Duration::from_millis(500);
 
 /// The inventory worker: consumes orders and writes them to the database, a batch per
 /// transaction, retrying with backoff while the database is down.
