@@ -12,7 +12,7 @@ use std::rc::Rc;
 
 use sim_net::{rpc, Addr};
 use sim_runtime::node::{self, NodeId};
-use sim_runtime::time::{self, Duration};
+use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::trace;
 
 use super::broker::{self, BrokerShared, Wiring};
@@ -110,6 +110,7 @@ pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> C
             id: i as BrokerId,
             state: RefCell::new(BrokerState::new(i as BrokerId, settings.clone())),
             signal: Signal::default(),
+            members: Signal::default(),
             slow: Rc::new(Cell::new(Duration::ZERO)),
         });
         let (s, w) = (Rc::clone(&shared), Rc::clone(&wiring));
@@ -142,8 +143,38 @@ async fn run_controller(ctl: Rc<ControllerShared>, port: u16) {
     })
     .expect("the controller's port is free")
     .detach();
+    // Sessions are checked on a `SESSION_CHECK` grid from the controller's start, as a
+    // ticker would, but only at the first tick past the earliest session deadline: the
+    // ticks before it cannot fence anyone. A registration (a new deadline) moves the
+    // signal and the deadline is recomputed.
+    let start = time::now();
+    let tick_after = |deadline: Instant| {
+        let since = deadline.duration_since(start).as_nanos();
+        let step = SESSION_CHECK.as_nanos();
+        let ticks = (since / step + 1).saturating_mul(step);
+        start + Duration::from_nanos(u64::try_from(ticks).unwrap_or(u64::MAX))
+    };
     loop {
-        time::sleep(SESSION_CHECK).await;
+        let seen = ctl.signal.version();
+        let next = ctl.state.borrow().next_fence_deadline();
+        match next.map(tick_after) {
+            Some(tick) => {
+                let now = time::now();
+                if tick > now {
+                    let changed = ctl.signal.changed(seen);
+                    if time::timeout(tick.duration_since(now), changed)
+                        .await
+                        .is_ok()
+                    {
+                        continue;
+                    }
+                }
+            }
+            None => {
+                ctl.signal.changed(seen).await;
+                continue;
+            }
+        }
         let events = ctl.state.borrow_mut().tick(time::now());
         ctl.emit(events);
     }

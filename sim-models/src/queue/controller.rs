@@ -226,6 +226,16 @@ impl ControllerState {
         events
     }
 
+    /// The earliest time a registered broker's session can expire (heartbeats only move
+    /// it later; a registration, which may bring an earlier one, changes the metadata).
+    pub fn next_fence_deadline(&self) -> Option<Instant> {
+        self.brokers
+            .iter()
+            .filter(|b| !b.fenced)
+            .map(|b| b.last_seen + self.session_timeout)
+            .min()
+    }
+
     /// Fences every broker whose session expired.
     pub fn tick(&mut self, now: Instant) -> Vec<ControllerEvent> {
         let mut events = Vec::new();

@@ -262,7 +262,6 @@ impl Group {
     }
 
     /// The earliest time a member's session can expire.
-    #[cfg(test)]
     pub fn next_expiry(&self) -> Option<Instant> {
         self.members
             .values()

@@ -630,6 +630,11 @@ impl<V: Clone> BrokerState<V> {
         out
     }
 
+    /// The earliest session deadline among the groups' members.
+    pub fn next_member_expiry(&self) -> Option<Instant> {
+        self.groups.values().filter_map(|g| g.next_expiry()).min()
+    }
+
     pub fn group(&self, group: &str) -> Option<&Group> {
         self.groups.get(group)
     }
