@@ -95,9 +95,9 @@ impl<T> JoinHandle<T> {
         let Some(task) = &self.task else { return };
         let meta = task.metadata();
         meta.abort();
-        let (key, id) = (meta.key, meta.id());
+        let (key, node, id) = (meta.key.get(), meta.node, meta.id());
         // Woken, the task is polled once more by the reaper, which drops its future.
-        let waker = world::try_with(|w| w.kill_task(key, id)).flatten();
+        let waker = world::try_with(|w| w.kill_task(key, node, id)).flatten();
         if let Some(w) = waker {
             w.wake();
         }

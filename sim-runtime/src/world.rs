@@ -173,27 +173,34 @@ pub(crate) fn uninstall() -> Option<World> {
 /// a task is dead once its epoch differs from its node's, because the node was killed
 /// after the task was spawned or because the task was aborted (its epoch set to `DEAD`).
 ///
-/// Five 4-byte words, so that the header stays 56 bytes: with a million live tasks, each
-/// byte here is a megabyte.
+/// Six 4-byte words: with async-task's own fields, a 64-byte header. With a million live
+/// tasks each byte here is a megabyte, which is why a task enters the registry (another
+/// 48 bytes) only when it first parks: most tasks finish in their first poll.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     id_low: u32,
     id_high: u32,
-    pub key: u32,
+    /// The task's registry key once it parked, `NO_KEY` before. Set before its first
+    /// poll to the key that registering would take (see `step`).
+    pub key: Cell<u32>,
     pub node: u32,
-    /// The epoch (`EPOCH_MASK` bits) and the `REGISTERED` flag: whether the task's waker
-    /// is in the registry, because it parked once.
+    /// The epoch (`EPOCH_MASK` bits) and the `POLLED` flag: whether the task was polled
+    /// before (so a later park needs no registration).
     state: Cell<u32>,
+    /// Index into `World::sites`: the spawn's name and location.
+    pub site: u32,
 }
 
-// With async-task's header fields this makes a 56-byte header; 24 would make it 64.
-const _: () = assert!(std::mem::size_of::<TaskMeta>() == 20);
+const _: () = assert!(std::mem::size_of::<TaskMeta>() == 24);
+
+/// `TaskMeta::key` of a task that never parked.
+pub(crate) const NO_KEY: u32 = u32::MAX;
 
 /// The epoch bits of `TaskMeta::state`; node epochs wrap within them.
 const EPOCH_MASK: u32 = u32::MAX >> 1;
 /// The epoch of an aborted task, or of one spawned onto a killed node; no node has it.
 const DEAD: u32 = EPOCH_MASK;
-const REGISTERED: u32 = !EPOCH_MASK;
+const POLLED: u32 = !EPOCH_MASK;
 
 impl TaskMeta {
     pub(crate) fn id(&self) -> u64 {
@@ -206,14 +213,18 @@ impl TaskMeta {
 
     /// Marks the task aborted: dead whatever its node's epoch.
     pub(crate) fn abort(&self) {
-        self.state.set(self.state.get() & REGISTERED | DEAD);
+        self.state.set(self.state.get() & POLLED | DEAD);
     }
 
-    /// Sets the registered flag; returns whether it was set already.
-    fn register(&self) -> bool {
+    /// Sets the polled flag; returns whether it was set already.
+    fn mark_polled(&self) -> bool {
         let s = self.state.get();
-        self.state.set(s | REGISTERED);
-        s & REGISTERED != 0
+        self.state.set(s | POLLED);
+        s & POLLED != 0
+    }
+
+    fn was_polled(&self) -> bool {
+        self.state.get() & POLLED != 0
     }
 }
 
@@ -223,19 +234,21 @@ pub(crate) struct Current {
     pub id: u64,
     pub key: u32,
     pub node: u32,
+    pub site: u32,
 }
 
 impl Current {
     fn of(meta: &TaskMeta) -> Self {
         Current {
             id: meta.id(),
-            key: meta.key,
+            key: meta.key.get(),
             node: meta.node,
+            site: meta.site,
         }
     }
 }
 
-/// A live task in the registry: what `kill` and the deadlock report need.
+/// A parked task in the registry: what `kill` and the deadlock report need.
 pub(crate) struct TaskEntry {
     pub id: u64,
     /// The task's own waker, so that `kill` can get a parked task polled once more to
@@ -312,6 +325,9 @@ pub(crate) struct World {
     timers: Timers,
     pub trace: Trace,
     pub current: Option<Current>,
+    /// Set when the task being polled is killed or aborted during its poll, for a task
+    /// that is not in the registry yet (see `register_waker`).
+    current_killed: bool,
     /// Set by teardown: every task is dead.
     torn_down: bool,
     sites: Vec<SpawnSite>,
@@ -346,6 +362,7 @@ impl World {
             timers: Timers::default(),
             trace: Trace::new(ring_capacity),
             current: None,
+            current_killed: false,
             torn_down: false,
             sites: Vec::new(),
             site_index: BTreeMap::new(),
@@ -489,20 +506,14 @@ impl World {
         // Spawning onto a killed node gives a task that is dead from the start.
         let killed = !n.state.is_alive();
         let epoch = if killed { DEAD } else { n.epoch };
-        let key = self.tasks.insert(TaskEntry {
-            id,
-            waker: None,
-            site,
-            node,
-            killed,
-        }) as u32;
         self.core_event(node, Some(TaskId(id)), EventKind::TaskSpawn { name });
         TaskMeta {
             id_low: id as u32,
             id_high: (id >> 32) as u32,
-            key,
+            key: Cell::new(NO_KEY),
             node: node.0,
             state: Cell::new(epoch),
+            site,
         }
     }
 
@@ -526,11 +537,8 @@ impl World {
         index
     }
 
-    pub(crate) fn task_name(&self, key: u32, id: u64) -> &'static str {
-        self.tasks
-            .get(key as usize)
-            .filter(|e| e.id == id)
-            .map_or("?", |e| self.sites[e.site as usize].name)
+    pub(crate) fn task_name(&self, c: Current) -> &'static str {
+        self.sites.get(c.site as usize).map_or("?", |s| s.name)
     }
 
     /// Reads the task that just entered the scheduler's window (and its registry entry),
@@ -541,26 +549,38 @@ impl World {
     fn touch_window_entrant(&self) {
         if let Some(r) = self.run_queue.get(SCHED_WINDOW - 1) {
             let meta = r.metadata();
-            let state = std::hint::black_box(meta.state.get());
-            // A first poll ends by either finishing the task or keeping its waker: both
-            // write its registry entry. Later polls rarely touch it.
-            if state & REGISTERED == 0 {
-                std::hint::black_box(self.tasks.get(meta.key as usize).map(|e| e.id));
-            }
+            std::hint::black_box(meta.state.get());
         }
     }
 
-    /// Keeps the waker of a task that parked for the first time. Returns it again when
-    /// the task was killed meanwhile (it killed its own node), to be woken after the
-    /// borrow so that the reaper drops it.
+    /// Registers a task that parked for the first time, with its waker, under the key
+    /// its first poll was given. Returns the waker again when the task was killed during
+    /// that poll (it killed its own node, or aborted itself), to be woken after the borrow
+    /// so that the reaper drops it.
     fn register_waker(&mut self, c: Current, waker: Waker) -> Option<Waker> {
-        let e = self
-            .tasks
-            .get_mut(c.key as usize)
-            .filter(|e| e.id == c.id)?;
-        let wake = e.killed.then(|| waker.clone());
-        e.waker = Some(waker);
+        let killed = self.current_killed || self.torn_down;
+        let wake = killed.then(|| waker.clone());
+        let key = self.tasks.insert(TaskEntry {
+            id: c.id,
+            waker: Some(waker),
+            site: c.site,
+            node: NodeId(c.node),
+            killed,
+        });
+        // Nothing enters the registry during a poll, so the key promised before it holds.
+        debug_assert_eq!(key as u32, c.key, "registry key promised at the first poll");
         wake
+    }
+
+    /// Makes `meta`'s task the current one, for the poll about to run. Before a task's
+    /// first poll, its key is set to the registry's next free key: the one it takes if
+    /// it parks (nothing else enters the registry during a poll).
+    fn set_current(&mut self, meta: &TaskMeta) {
+        if !meta.was_polled() {
+            meta.key.set(self.tasks.vacant_key() as u32);
+        }
+        self.current_killed = false;
+        self.current = Some(Current::of(meta));
     }
 
     /// Whether a task may no longer run its future: aborted, its node killed since it was
@@ -573,18 +593,16 @@ impl World {
     /// Removes a task from the registry once its future is gone; returns its waker so
     /// that the caller drops it outside the borrow.
     fn finish_task(&mut self, c: Current, aborted: bool) -> Option<Waker> {
-        let entry = self.tasks.get(c.key as usize)?;
-        if entry.id != c.id {
-            return None;
-        }
-        let entry = self.tasks.remove(c.key as usize);
         let kind = if aborted {
             EventKind::TaskAbort
         } else {
             EventKind::TaskComplete
         };
-        self.core_event(entry.node, Some(TaskId(c.id)), kind);
-        entry.waker
+        self.core_event(NodeId(c.node), Some(TaskId(c.id)), kind);
+        // Only a task that parked once has an entry; the id check tells it from a task
+        // whose first poll was promised the same key but finished instead.
+        let registered = self.tasks.get(c.key as usize).is_some_and(|e| e.id == c.id);
+        registered.then(|| self.tasks.remove(c.key as usize).waker)?
     }
 
     /// The schedule function of every task: where a woken runnable goes.
@@ -605,26 +623,33 @@ impl World {
 
     /// Marks a task aborted and returns its waker so it gets polled once more to drop its
     /// future (never the user's future).
-    pub(crate) fn kill_task(&mut self, meta_key: u32, id: u64) -> Option<Waker> {
+    pub(crate) fn kill_task(&mut self, meta_key: u32, node: u32, id: u64) -> Option<Waker> {
+        if self.current.is_some_and(|c| c.id == id) {
+            self.current_killed = true;
+        }
+        // Held by a paused node, it would wait for the resume to be dropped, and so
+        // would whoever joins it.
+        let held = &mut self.nodes[node as usize].held;
+        if let Some(i) = held.iter().position(|r| r.metadata().id() == id) {
+            self.reap_queue.push(held.remove(i));
+        }
+        // A task that never parked is queued, held or running: dead by its epoch, it is
+        // reaped when picked. One that parked is woken so that the reaper gets it.
         let e = self
             .tasks
             .get_mut(meta_key as usize)
             .filter(|e| e.id == id)?;
         e.killed = true;
-        let waker = e.waker.clone();
-        // Held by a paused node, it would wait for the resume to be dropped, and so
-        // would whoever joins it.
-        let held = &mut self.nodes[e.node.index()].held;
-        if let Some(i) = held.iter().position(|r| r.metadata().key == meta_key) {
-            self.reap_queue.push(held.remove(i));
-        }
-        waker
+        e.waker.clone()
     }
 
     /// Kills every task of `node`: they are dead from now on, and the ones already queued
     /// move to the reaper, which drops their futures before any other task runs. Returns
     /// the wakers of the parked ones, to wake after the borrow (which reaps them too).
     pub(crate) fn kill_node_tasks(&mut self, node: NodeId, wakers: &mut Vec<Waker>) {
+        if self.current.is_some_and(|c| c.node == node.0) {
+            self.current_killed = true;
+        }
         let entry = &mut self.nodes[node.index()];
         entry.epoch = (entry.epoch + 1) & EPOCH_MASK;
         if entry.epoch == DEAD {
@@ -655,21 +680,36 @@ impl World {
         self.run_queue.extend(held);
     }
 
-    /// Every task that is alive but not runnable: the deadlock report.
+    /// Every task that is alive but not runnable: the deadlock report. Parked tasks are
+    /// in the registry; tasks held by a paused node before their first poll are not.
     pub(crate) fn blocked_tasks(&self) -> Vec<crate::outcome::BlockedTask> {
-        self.tasks
+        let blocked = |id: u64, node: NodeId, site: u32| {
+            let site = self.sites[site as usize];
+            crate::outcome::BlockedTask {
+                task: TaskId(id),
+                node: self.nodes[node.index()].name.clone(),
+                name: site.name.to_string(),
+                spawned_at: format!("{}:{}", site.location.file(), site.location.line()),
+            }
+        };
+        let mut out: Vec<_> = self
+            .tasks
             .iter()
             .filter(|(_, e)| !e.killed)
-            .map(|(_, e)| {
-                let site = self.sites[e.site as usize];
-                crate::outcome::BlockedTask {
-                    task: TaskId(e.id),
-                    node: self.nodes[e.node.index()].name.clone(),
-                    name: site.name.to_string(),
-                    spawned_at: format!("{}:{}", site.location.file(), site.location.line()),
-                }
-            })
-            .collect()
+            .map(|(_, e)| blocked(e.id, e.node, e.site))
+            .collect();
+        for n in &self.nodes {
+            for r in n
+                .held
+                .iter()
+                .map(|r| r.metadata())
+                .filter(|m| !m.was_polled())
+            {
+                out.push(blocked(r.id(), NodeId(r.node), r.site));
+            }
+        }
+        out.sort_by_key(|b| b.task);
+        out
     }
 
     pub(crate) fn node_name(&self, node: NodeId) -> &str {
@@ -714,7 +754,7 @@ pub(crate) fn step() -> Step {
         // before anyone else is polled. Dropping is not a scheduling decision: no step is
         // counted and no poll traced (the task's abort event is).
         if let Some(r) = w.reap_queue.pop() {
-            w.current = Some(Current::of(r.metadata()));
+            w.set_current(r.metadata());
             return Next::Run(r, true);
         }
         while !w.run_queue.is_empty() {
@@ -727,7 +767,7 @@ pub(crate) fn step() -> Step {
             let meta = r.metadata();
             if w.is_dead(meta) {
                 // Aborted while it was queued.
-                w.current = Some(Current::of(meta));
+                w.set_current(meta);
                 return Next::Run(r, true);
             }
             let node = &mut w.nodes[meta.node as usize];
@@ -737,7 +777,7 @@ pub(crate) fn step() -> Step {
                 continue;
             }
             w.steps += 1;
-            w.current = Some(Current::of(meta));
+            w.set_current(meta);
             if w.limits.trace_polls {
                 let (node, task) = (NodeId(meta.node), Some(TaskId(meta.id())));
                 w.core_event(node, task, EventKind::TaskPoll);
@@ -767,7 +807,7 @@ pub(crate) fn step() -> Step {
                 let wakers = w.after_poll(&mut polled);
                 if let Some(c) = current.filter(|_| panicked && w.panic.is_none()) {
                     let (message, location) = crate::outcome::take_panic_info();
-                    let task_name = w.task_name(c.key, c.id);
+                    let task_name = w.task_name(c);
                     w.panic = Some(PanicRecord {
                         message,
                         location,
@@ -804,7 +844,7 @@ pub(crate) fn step() -> Step {
 /// Polls a runnable whose `Current` is set: returns the poll's panic, if any, and
 /// whether the task's future is gone (`Some(aborted)`).
 fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
-    let want_waker = !killed && !r.metadata().register();
+    let want_waker = !killed && !r.metadata().mark_polled();
     let flags = if killed { POLL_REAP } else { 0 } | if want_waker { POLL_WANT_WAKER } else { 0 };
     POLL.with(|p| p.set(flags));
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));

@@ -292,6 +292,53 @@ fn a_deadlock_names_every_blocked_task_with_its_node() {
 }
 
 #[test]
+fn a_deadlock_also_names_a_task_that_a_paused_node_holds_before_its_first_poll() {
+    // Tasks enter the registry when they first park; one that never ran is still listed.
+    let result = Sim::new(13).run(|| async {
+        let db = node::node("db").build(std::future::pending::<()>);
+        db.pause();
+        let h = node::spawn_on_node(db, "never-ran", async {});
+        h.await.unwrap();
+    });
+    let Outcome::Deadlock { blocked } = &result.report.outcome else {
+        panic!("expected a deadlock, got {}", result.report.outcome);
+    };
+    let names: Vec<&str> = blocked.iter().map(|b| b.name.as_str()).collect();
+    assert!(names.contains(&"never-ran"), "{names:?}");
+}
+
+#[test]
+fn a_task_that_aborts_itself_in_its_first_poll_is_never_polled_again() {
+    let result = Sim::new(14).run(|| async {
+        let slot: Rc<RefCell<Option<sim_runtime::task::JoinHandle<()>>>> = Rc::default();
+        let polls = Rc::new(Cell::new(0u32));
+        let dropped = Rc::new(Cell::new(false));
+        let (s, p, d) = (slot.clone(), polls.clone(), DropFlag(dropped.clone()));
+        let h = spawn(async move {
+            let _guard = d;
+            p.set(p.get() + 1);
+            if let Some(me) = s.borrow_mut().as_mut() {
+                me.abort();
+            }
+            sleep(Duration::from_secs(1)).await;
+            p.set(p.get() + 1);
+        });
+        *slot.borrow_mut() = Some(h);
+        // Dropped at once, not when its timer would have woken it.
+        sleep(Duration::from_millis(1)).await;
+        let dropped_at_once = dropped.get();
+        sleep(Duration::from_secs(2)).await;
+        (polls.get(), dropped_at_once)
+    });
+    assert!(result.report.is_pass(), "{}", result.report);
+    assert_eq!(
+        result.output,
+        Some((1, true)),
+        "one poll, then the future dropped at once; its timer must not run it again"
+    );
+}
+
+#[test]
 fn a_time_limit_stops_a_run_that_sleeps_too_long() {
     let result = Sim::new(13)
         .time_limit(Duration::from_secs(5))
