@@ -383,7 +383,8 @@ impl Trace {
     ) {
         let plain = matches!(
             kind,
-            EventKind::TaskPoll
+            EventKind::TaskSpawn { .. }
+                | EventKind::TaskPoll
                 | EventKind::TaskComplete
                 | EventKind::TaskAbort
                 | EventKind::TimerFire
@@ -401,8 +402,8 @@ impl Trace {
         }
     }
 
-    /// `push` for the events of every step (polls, completions, timers) in the common
-    /// case: no payload, nobody listening, the ring full. Hashes and stores exactly what
+    /// `push` for the events of every step (spawns, polls, completions, timers, messages)
+    /// in the common case: no JSON fields, nobody listening, the ring full. Hashes and stores exactly what
     /// `push` would, with none of its branches.
     #[inline(always)]
     fn push_plain(&mut self, time: Instant, node: NodeId, task: Option<TaskId>, kind: EventKind) {
