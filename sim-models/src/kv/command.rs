@@ -5,6 +5,7 @@
 //! serialises to its argument vector (`["SET","k","v","NX"]`, as `MONITOR` shows it), which
 //! is what the `kv.cmd` trace event records; [`crate::kv::parse`] is the inverse.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use serde::{Serialize, Serializer};
@@ -544,9 +545,23 @@ impl Command {
 
     /// The argument vector, as `MONITOR` would print it.
     pub fn to_args(&self) -> Vec<String> {
+        self.args().into_iter().map(Cow::into_owned).collect()
+    }
+
+    /// [`Command::to_args`] borrowing what the command holds: keys and values are not
+    /// copied (the server traces every command's arguments).
+    pub fn args(&self) -> Vec<Cow<'_, str>> {
         use Command::*;
-        let mut a: Vec<String> = vec![self.name().to_uppercase()];
-        let s = |x: &str| x.to_string();
+        let mut a: Vec<Cow<'_, str>> = vec![Cow::Owned(self.name().to_uppercase())];
+        fn s(x: &'static str) -> Cow<'static, str> {
+            Cow::Borrowed(x)
+        }
+        fn b(x: &str) -> Cow<'_, str> {
+            Cow::Borrowed(x)
+        }
+        fn o<'a>(x: String) -> Cow<'a, str> {
+            Cow::Owned(x)
+        }
         match self {
             Ping | Multi | Exec | Discard | Unwatch | DbSize | FlushAll => {}
             Get { key }
@@ -560,7 +575,7 @@ impl Command {
             | LLen { key }
             | SCard { key }
             | SMembers { key }
-            | ZCard { key } => a.push(key.clone()),
+            | ZCard { key } => a.push(b(key)),
             Set {
                 key,
                 value,
@@ -568,7 +583,7 @@ impl Command {
                 expiry,
                 get,
             } => {
-                a.extend([key.clone(), value.clone()]);
+                a.extend([b(key), b(value)]);
                 match condition {
                     Condition::Always => {}
                     Condition::Nx => a.push(s("NX")),
@@ -579,19 +594,19 @@ impl Command {
                 }
                 match expiry {
                     SetExpiry::None => {}
-                    SetExpiry::Ex(n) => a.extend([s("EX"), n.to_string()]),
-                    SetExpiry::Px(n) => a.extend([s("PX"), n.to_string()]),
-                    SetExpiry::ExAt(n) => a.extend([s("EXAT"), n.to_string()]),
-                    SetExpiry::PxAt(n) => a.extend([s("PXAT"), n.to_string()]),
+                    SetExpiry::Ex(n) => a.extend([s("EX"), o(n.to_string())]),
+                    SetExpiry::Px(n) => a.extend([s("PX"), o(n.to_string())]),
+                    SetExpiry::ExAt(n) => a.extend([s("EXAT"), o(n.to_string())]),
+                    SetExpiry::PxAt(n) => a.extend([s("PXAT"), o(n.to_string())]),
                     SetExpiry::KeepTtl => a.push(s("KEEPTTL")),
                 }
             }
-            GetSet { key, value } => a.extend([key.clone(), value.clone()]),
+            GetSet { key, value } => a.extend([b(key), b(value)]),
             MGet { keys } | Del { keys } | Exists { keys } | Watch { keys } => {
-                a.extend(keys.iter().cloned())
+                a.extend(keys.iter().map(|x| b(x)))
             }
             IncrBy { key, delta } | DecrBy { key, delta } => {
-                a.extend([key.clone(), delta.to_string()])
+                a.extend([b(key), o(delta.to_string())])
             }
             Expire {
                 key,
@@ -608,7 +623,7 @@ impl Command {
                 at_millis: n,
                 flags,
             } => {
-                a.extend([key.clone(), n.to_string()]);
+                a.extend([b(key), o(n.to_string())]);
                 for (on, name) in [
                     (flags.nx, "NX"),
                     (flags.xx, "XX"),
@@ -621,47 +636,43 @@ impl Command {
                 }
             }
             HSet { key, pairs } => {
-                a.push(key.clone());
+                a.push(b(key));
                 for (f, v) in pairs {
-                    a.extend([f.clone(), v.clone()]);
+                    a.extend([b(f), b(v)]);
                 }
             }
-            HGet { key, field } => a.extend([key.clone(), field.clone()]),
+            HGet { key, field } => a.extend([b(key), b(field)]),
             HDel { key, fields: rest }
             | LPush { key, values: rest }
             | RPush { key, values: rest }
             | SAdd { key, members: rest }
             | SRem { key, members: rest }
             | ZRem { key, members: rest } => {
-                a.push(key.clone());
-                a.extend(rest.iter().cloned());
+                a.push(b(key));
+                a.extend(rest.iter().map(|x| b(x)));
             }
-            HIncrBy { key, field, delta } => {
-                a.extend([key.clone(), field.clone(), delta.to_string()])
-            }
+            HIncrBy { key, field, delta } => a.extend([b(key), b(field), o(delta.to_string())]),
             LPop { key, count } | RPop { key, count } => {
-                a.push(key.clone());
+                a.push(b(key));
                 if let Some(c) = count {
-                    a.push(c.to_string());
+                    a.push(o(c.to_string()));
                 }
             }
             LRange { key, start, stop } => {
-                a.extend([key.clone(), start.to_string(), stop.to_string()])
+                a.extend([b(key), o(start.to_string()), o(stop.to_string())])
             }
-            LRem { key, count, value } => a.extend([key.clone(), count.to_string(), value.clone()]),
+            LRem { key, count, value } => a.extend([b(key), o(count.to_string()), b(value)]),
             BLPop { keys, timeout } | BRPop { keys, timeout } => {
-                a.extend(keys.iter().cloned());
-                a.push(timeout.as_secs_f64().to_string());
+                a.extend(keys.iter().map(|x| b(x)));
+                a.push(o(timeout.as_secs_f64().to_string()));
             }
-            SIsMember { key, member } | ZScore { key, member } => {
-                a.extend([key.clone(), member.clone()])
-            }
+            SIsMember { key, member } | ZScore { key, member } => a.extend([b(key), b(member)]),
             ZAdd {
                 key,
                 flags,
                 members,
             } => {
-                a.push(key.clone());
+                a.push(b(key));
                 for (on, name) in [
                     (flags.nx, "NX"),
                     (flags.xx, "XX"),
@@ -674,7 +685,7 @@ impl Command {
                     }
                 }
                 for (score, m) in members {
-                    a.extend([fmt_score(*score), m.clone()]);
+                    a.extend([o(fmt_score(*score)), b(m)]);
                 }
             }
             ZRangeByScore {
@@ -684,18 +695,18 @@ impl Command {
                 with_scores,
                 limit,
             } => {
-                a.extend([key.clone(), min.to_arg(), max.to_arg()]);
+                a.extend([b(key), o(min.to_arg()), o(max.to_arg())]);
                 if *with_scores {
                     a.push(s("WITHSCORES"));
                 }
                 if let Some((off, cnt)) = limit {
-                    a.extend([s("LIMIT"), off.to_string(), cnt.to_string()]);
+                    a.extend([s("LIMIT"), o(off.to_string()), o(cnt.to_string())]);
                 }
             }
             Eval { script, keys, args } => {
-                a.extend([script.name().to_string(), keys.len().to_string()]);
-                a.extend(keys.iter().cloned());
-                a.extend(args.iter().cloned());
+                a.extend([Cow::Borrowed(script.name()), o(keys.len().to_string())]);
+                a.extend(keys.iter().map(|x| b(x)));
+                a.extend(args.iter().map(|x| b(x)));
             }
         }
         a

@@ -201,7 +201,8 @@ impl NodeCtx {
     /// `capture("kv.cmd")` still sees every command. One per command makes it the hottest
     /// event of a busy store, so its JSON (exactly what serde would write for
     /// [`CmdEvent`]) is written by hand, without building the event or cloning the reply.
-    fn emit_cmd(&self, client: ClientId, cmd: &[String], reply: &Reply, offset: Option<u64>) {
+    /// `argv` is the command's argument array, already JSON (see [`write_argv`]).
+    fn emit_cmd(&self, client: ClientId, argv: &[u8], reply: &Reply, offset: Option<u64>) {
         let name = if offset.is_some() {
             "kv.cmd.write"
         } else {
@@ -214,14 +215,9 @@ impl NodeCtx {
             json::write_str(out, &self.name);
             out.extend_from_slice(b",\"client\":");
             trace::write_u64(out, client.0);
-            out.extend_from_slice(b",\"cmd\":[");
-            for (i, a) in cmd.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                json::write_str(out, a);
-            }
-            out.extend_from_slice(b"],\"reply\":");
+            out.extend_from_slice(b",\"cmd\":");
+            out.extend_from_slice(argv);
+            out.extend_from_slice(b",\"reply\":");
             json::write_reply(out, reply);
             out.extend_from_slice(b",\"offset\":");
             match offset {
@@ -413,6 +409,7 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     ctx.shared.next_client.set(id.0 + 1);
     let mut session = Session::new(id);
     let mut pending: VecDeque<Request> = VecDeque::new();
+    let mut argv = Vec::new();
     loop {
         let req = match pending.pop_front() {
             Some(r) => r,
@@ -421,20 +418,35 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
                 Err(_) => break,
             },
         };
-        let args = req.cmd.to_args();
+        // The command moves into the engine, so its arguments are written for the trace
+        // first, into a buffer the connection reuses.
+        write_argv(&mut argv, &req.cmd);
         let Some((reply, offset)) = ctx
             .execute(&mut session, &mut conn, &mut pending, req.cmd)
             .await
         else {
             break;
         };
-        ctx.emit_cmd(id, &args, &reply, offset);
+        ctx.emit_cmd(id, &argv, &reply, offset);
         if conn.send(Response { id: req.id, reply }).is_err() {
             break;
         }
     }
     session.close(&mut ctx.engine.borrow_mut());
     ctx.waiters.borrow_mut().remove(&id);
+}
+
+/// Writes `cmd`'s argument vector as a JSON array of strings into `out` (cleared first).
+fn write_argv(out: &mut Vec<u8>, cmd: &Command) {
+    out.clear();
+    out.push(b'[');
+    for (i, a) in cmd.args().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        json::write_str(out, a);
+    }
+    out.push(b']');
 }
 
 /// `appendfsync everysec`: once writes are pending, fsync at the next whole second of the
