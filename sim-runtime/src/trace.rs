@@ -294,8 +294,21 @@ pub(crate) struct Trace {
     /// Whether any of `jsonl`, `captures`, `record` or `compare` is set: one test on
     /// the hot path when none is.
     listeners: bool,
+    /// Whether the events of every step (spawns, polls, completions, timers) go anywhere
+    /// beyond the fingerprint and the ring: a checker's capture of "kv." does not make
+    /// them, so they keep the fast path (`push_plain`).
+    plain_listened: bool,
     scratch: Vec<u8>,
 }
+
+/// The names of the fixed-name kinds that take the fast path.
+const PLAIN_NAMES: [&str; 5] = [
+    "task.spawn",
+    "task.poll",
+    "task.complete",
+    "task.abort",
+    "timer.fire",
+];
 
 impl Trace {
     pub(crate) fn new(ring_capacity: usize) -> Self {
@@ -310,6 +323,7 @@ impl Trace {
             record: None,
             compare: None,
             listeners: false,
+            plain_listened: false,
             scratch: Vec::new(),
         }
     }
@@ -317,11 +331,13 @@ impl Trace {
     pub(crate) fn set_jsonl(&mut self, out: Box<dyn Write>) {
         self.jsonl = Some(out);
         self.listeners = true;
+        self.plain_listened = true;
     }
 
     pub(crate) fn start_recording(&mut self) {
         self.record = Some(Vec::new());
         self.listeners = true;
+        self.plain_listened = true;
     }
 
     pub(crate) fn take_recording(&mut self) -> Option<Vec<Event>> {
@@ -331,6 +347,7 @@ impl Trace {
     pub(crate) fn compare_with(&mut self, reference: Rc<Vec<Event>>) {
         self.compare = Some((reference, None));
         self.listeners = true;
+        self.plain_listened = true;
     }
 
     pub(crate) fn divergence(&mut self) -> Option<Divergence> {
@@ -360,6 +377,7 @@ impl Trace {
         let log = EventLog::default();
         self.captures.push((prefix.to_string(), log.clone()));
         self.listeners = true;
+        self.plain_listened |= PLAIN_NAMES.iter().any(|n| n.starts_with(prefix));
         log
     }
 
@@ -381,20 +399,23 @@ impl Trace {
         task: Option<TaskId>,
         kind: EventKind,
     ) {
-        let plain = matches!(
-            kind,
+        let plain = match &kind {
             EventKind::TaskSpawn { .. }
-                | EventKind::TaskPoll
-                | EventKind::TaskComplete
-                | EventKind::TaskAbort
-                | EventKind::TimerFire
-                | EventKind::Message { .. }
-        );
-        if plain
-            && !self.listeners
-            && self.ring_capacity > 0
-            && self.ring.len() == self.ring_capacity
-        {
+            | EventKind::TaskPoll
+            | EventKind::TaskComplete
+            | EventKind::TaskAbort
+            | EventKind::TimerFire => !self.plain_listened,
+            EventKind::Message { name, .. } => {
+                !self.plain_listened
+                    && (self.captures.is_empty()
+                        || !self
+                            .captures
+                            .iter()
+                            .any(|(p, _)| name.starts_with(p.as_str())))
+            }
+            _ => false,
+        };
+        if plain && self.ring_capacity > 0 && self.ring.len() == self.ring_capacity {
             self.push_plain(time, node, task, kind);
         } else {
             self.scratch.clear();
@@ -628,4 +649,24 @@ pub fn fingerprint() -> u64 {
 /// The retained tail of the trace, oldest first.
 pub fn tail() -> Vec<Event> {
     world::with(|w| w.trace.tail())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_are_the_names_of_the_fast_path_kinds() {
+        // A capture is checked against these names; a kind renamed without them would
+        // silently never reach a capture.
+        let kinds = [
+            EventKind::TaskSpawn { name: "x" },
+            EventKind::TaskPoll,
+            EventKind::TaskComplete,
+            EventKind::TaskAbort,
+            EventKind::TimerFire,
+        ];
+        let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
+        assert_eq!(names, PLAIN_NAMES);
+    }
 }

@@ -11,7 +11,7 @@ use std::rc::Rc;
 use sim_runtime::harness::Harness;
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::trace::{self, EventKind};
-use sim_runtime::{node, spawn_named, Sim};
+use sim_runtime::{node, spawn_named, Sim, SimConfig};
 
 /// The example's program, compiled into this test too, so the in-process fingerprint
 /// can be compared with the example binary's.
@@ -281,6 +281,39 @@ fn captures_collect_matching_events_with_time_node_and_fields() {
     assert!(all as u64 > 2 && (all as u64) < result.report.events);
     // Outside a simulation, emitting is a no-op rather than a panic.
     trace::emit("nobody.listens", &1);
+}
+
+#[test]
+fn a_capture_of_step_events_sees_every_kind_while_other_captures_do_not_disturb_them() {
+    // Step events take a fast path unless a capture could want them: a capture of
+    // "store." must not hide them from a capture of "task." or "timer." taken later.
+    // A short ring: the fast path is taken once the ring is full.
+    let config = || SimConfig {
+        tail_events: 4,
+        ..SimConfig::default()
+    };
+    let result = Sim::new(3).config(config()).run(|| async {
+        let _writes = trace::capture("store.");
+        let tasks = trace::capture("task.");
+        let timers = trace::capture("timer.");
+        small_program().await;
+        let names: std::collections::BTreeSet<String> = tasks
+            .snapshot()
+            .iter()
+            .chain(timers.snapshot().iter())
+            .map(|e| e.name().to_string())
+            .collect();
+        names
+    });
+    let names = result.output.unwrap();
+    for kind in ["task.spawn", "task.poll", "task.complete", "timer.fire"] {
+        assert!(names.contains(kind), "{kind} missing from {names:?}");
+    }
+    // And the fingerprint does not depend on who listens.
+    let quiet = Sim::new(3)
+        .config(config())
+        .run(|| async { small_program().await });
+    assert_eq!(quiet.report.fingerprint, result.report.fingerprint);
 }
 
 /// A `tracing` writer the test reads back (`tracing` needs `Send` writers).
