@@ -395,18 +395,22 @@ fn auto_commit_loses_records_processed_after_poll_returned() {
     assert!(!missing.is_empty(), "lost to the auto-commit window");
 }
 
+/// Three brokers that notice a dead peer within two seconds, for the crash tests.
+fn three_brokers() -> Config {
+    Config {
+        brokers: 3,
+        min_insync_replicas: 2,
+        broker_heartbeat_interval: Duration::from_millis(500),
+        broker_session_timeout: Duration::from_secs(2),
+        ..Config::default()
+    }
+}
+
 #[test]
 fn consumption_survives_a_coordinator_crash_without_loss() {
     let result = Sim::new(26).run(|| async {
         let log = trace::capture("queue.");
-        let config = Config {
-            brokers: 3,
-            min_insync_replicas: 2,
-            broker_heartbeat_interval: Duration::from_millis(500),
-            broker_session_timeout: Duration::from_secs(2),
-            ..Config::default()
-        };
-        let cluster = start_cluster::<u64>("kafka", config);
+        let cluster = start_cluster::<u64>("kafka", three_brokers());
         cluster.create_topic("t", 2, 3).await.unwrap();
         let p = cluster.clone();
         let producing = sim_runtime::spawn(async move {
@@ -453,14 +457,7 @@ fn a_partition_whose_leader_died_is_fetched_again_while_the_others_keep_flowing(
     // dies: a consumer that refreshed its metadata only when a poll came back empty would
     // never learn the new leader, and would stall on that partition for good.
     let result = Sim::new(7).run(|| async {
-        let config = Config {
-            brokers: 3,
-            min_insync_replicas: 2,
-            broker_heartbeat_interval: Duration::from_millis(500),
-            broker_session_timeout: Duration::from_secs(2),
-            ..Config::default()
-        };
-        let cluster = start_cluster::<u64>("kafka", config);
+        let cluster = start_cluster::<u64>("kafka", three_brokers());
         cluster.create_topic("t", 2, 3).await.unwrap();
         // The victim leads one partition and is not the group coordinator: its death
         // then causes no rebalance, which would refresh the metadata by another path.
