@@ -2,7 +2,10 @@
 //!
 //! A caller keeps one multiplexed connection per (node, server address, types), with a
 //! reader task that hands each reply to its waiting call, so concurrent calls share a
-//! connection as real clients do. `RpcError` tells the four ways a call fails apart.
+//! connection as real clients do, and a keeper task that times calls out (one timer at
+//! the earliest pending deadline). A server answers quick handlers in the connection's
+//! task and gives a handler that waits its own task. `RpcError` tells the four ways a
+//! call fails apart.
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
