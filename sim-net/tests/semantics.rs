@@ -20,6 +20,13 @@ fn echo_server(name: &str) -> NodeId {
     })
 }
 
+/// A server node once it listens (its factory binds within the first millisecond), and
+/// its address.
+async fn started(server: NodeId) -> (NodeId, Addr) {
+    sleep(Duration::from_millis(1)).await;
+    (server, Addr::new(server, PORT))
+}
+
 /// One call to an echo server.
 async fn echo(addr: Addr, x: u64, timeout: Duration) -> Result<u64, RpcError> {
     sim_net::call::<u64, u64>(addr, x, timeout).await
@@ -34,9 +41,7 @@ fn run<T: 'static>(seed: u64, f: impl std::future::Future<Output = T> + 'static)
 #[test]
 fn rpc_round_trip_works() {
     let got = run(1, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (_, addr) = started(echo_server("server")).await;
         let mut out = Vec::new();
         for i in 0..10u64 {
             out.push(echo(addr, i, Duration::from_secs(1)).await.unwrap());
@@ -49,9 +54,7 @@ fn rpc_round_trip_works() {
 #[test]
 fn partition_gives_timeouts_not_refusals_and_repair_heals() {
     run(2, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (server, addr) = started(echo_server("server")).await;
         let me = node::current();
         sim_net::partition(&[me], &[server]);
         let start = time::now();
@@ -111,9 +114,7 @@ fn crash_gives_refused_at_once_and_resets_open_connections() {
 #[test]
 fn restart_binds_again_and_old_connections_stay_dead() {
     run(4, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (server, addr) = started(echo_server("server")).await;
         let mut old = sim_net::connect::<sim_net::rpc::Envelope<u64>, sim_net::rpc::Envelope<u64>>(
             addr,
             Duration::from_secs(1),
@@ -404,9 +405,7 @@ fn rule_hook_drops_the_first_reply_only() {
 #[test]
 fn paused_server_makes_calls_time_out_and_resume_answers() {
     run(14, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (server, addr) = started(echo_server("server")).await;
         server.pause();
         assert_eq!(
             echo(addr, 1, Duration::from_millis(200)).await,
@@ -420,9 +419,7 @@ fn paused_server_makes_calls_time_out_and_resume_answers() {
 #[test]
 fn isolate_cuts_a_node_from_everyone_until_rejoin() {
     run(15, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (server, addr) = started(echo_server("server")).await;
         sim_net::isolate(server);
         assert_eq!(
             echo(addr, 1, Duration::from_millis(100)).await,
@@ -436,9 +433,7 @@ fn isolate_cuts_a_node_from_everyone_until_rejoin() {
 #[test]
 fn latency_can_change_mid_run() {
     run(16, async {
-        let server = echo_server("server");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (server, addr) = started(echo_server("server")).await;
         let me = node::current();
         sim_net::set_link(
             me,
@@ -484,9 +479,7 @@ fn slow_server(name: &str) -> NodeId {
 #[test]
 fn every_call_times_out_at_its_own_deadline_on_a_shared_connection() {
     run(3, async {
-        let server = slow_server("slow");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (_, addr) = started(slow_server("slow")).await;
         let timed = |d: u64, timeout_ms: u64| async move {
             let start = time::now();
             let r = echo(addr, d, Duration::from_millis(timeout_ms)).await;
@@ -512,9 +505,7 @@ fn every_call_times_out_at_its_own_deadline_on_a_shared_connection() {
 #[test]
 fn a_call_dropped_mid_flight_leaves_the_connection_usable() {
     run(4, async {
-        let server = slow_server("slow");
-        sleep(Duration::from_millis(1)).await;
-        let addr = Addr::new(server, PORT);
+        let (_, addr) = started(slow_server("slow")).await;
         for _ in 0..3 {
             // The caller gives up first: the call's future is dropped, its reply later
             // arrives for nobody.
