@@ -262,9 +262,9 @@ pub(crate) fn send_kind<S: Clone + 'static>(
     kind: &'static str,
     is_reply: bool,
 ) -> Result<(), NetError> {
-    let waker = state::with(|n| n.send_conn(ep, Payload::Data(Box::new(msg)), kind, is_reply))?;
-    if let Some(w) = waker {
-        w.wake();
+    let wake = state::with(|n| n.send_conn(ep, Payload::Data(Box::new(msg)), kind, is_reply))?;
+    if let Some(w) = wake {
+        w.arm();
     }
     Ok(())
 }
@@ -354,7 +354,7 @@ pub(crate) fn close_endpoint(ep: usize) {
         w
     });
     if let Some(w) = waker {
-        w.wake();
+        w.arm();
     }
 }
 

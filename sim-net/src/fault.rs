@@ -31,9 +31,9 @@ fn emit(fault: &str, a: &[NodeId], b: &[NodeId]) {
 }
 
 fn release() {
-    let wakers = state::with(|n| n.release_held());
-    for w in wakers {
-        w.wake();
+    let wakes = state::with(|n| n.release_held());
+    for w in wakes {
+        w.arm();
     }
 }
 

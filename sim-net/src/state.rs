@@ -3,9 +3,10 @@
 //! `datagram` and `rpc`.
 //!
 //! Delivery is lazy: a message is pushed into its receiver's queue stamped with its
-//! arrival time, and the receiver's `recv` waits on a timer until the head has arrived.
-//! No task or timer exists per message, so cost per message is O(log n) in messages in
-//! flight and independent of how many nodes exist.
+//! arrival time. A receiver waiting on an empty queue is woken by a timer at that
+//! arrival; one that finds the head still in flight waits on a timer until it has
+//! arrived. No task exists per message and at most one timer, so cost per message is
+//! O(log n) in messages in flight and independent of how many nodes exist.
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -60,6 +61,20 @@ impl<T: Any + Clone> AnyMessage for T {
     }
     fn into_any(self: Box<Self>) -> Box<dyn Any> {
         self
+    }
+}
+
+/// A receiver's waker and the instant its message arrives (see [`Net::enqueue`]).
+pub(crate) struct Wake {
+    pub waker: Waker,
+    pub at: Instant,
+    pub node: NodeId,
+}
+
+impl Wake {
+    /// Wakes the receiver at the arrival; call it outside the network's borrow.
+    pub(crate) fn arm(self) {
+        time::wake_at_global(self.at, self.node, self.waker);
     }
 }
 
@@ -338,7 +353,7 @@ impl Net {
         payload: Payload,
         kind: &'static str,
         is_reply: bool,
-    ) -> Result<Option<Waker>, crate::NetError> {
+    ) -> Result<Option<Wake>, crate::NetError> {
         let e = &self.endpoints[from_ep];
         match e.state {
             EndState::Open => {}
@@ -395,15 +410,32 @@ impl Net {
     }
 
     /// Puts a packet into a connection endpoint's queue, keeping FIFO order.
-    pub(crate) fn enqueue(&mut self, ep: usize, mut packet: Packet) -> Option<Waker> {
+    ///
+    /// A receiver waiting on an empty queue is woken at the message's arrival, not now:
+    /// woken now it would only find the message still in flight and set a timer for it,
+    /// a poll and a timer per message for nothing. Behind a queued message the receiver
+    /// needs no wake at all: it already waits for that message, which arrives first.
+    pub(crate) fn enqueue(&mut self, ep: usize, mut packet: Packet) -> Option<Wake> {
         let e = self.endpoints.get_mut(ep)?;
         if e.state != EndState::Open {
             return None;
         }
         packet.arrival = packet.arrival.max(e.last_arrival);
         e.last_arrival = packet.arrival;
+        let at = packet.arrival;
+        let was_empty = e.queue.is_empty();
         e.queue.push_back(packet);
-        e.waker.take()
+        if !was_empty {
+            return None;
+        }
+        // A clone, not the waker itself: a reset before the arrival must still wake the
+        // receiver at once (see `node_killed`).
+        let waker = e.waker.clone()?;
+        Some(Wake {
+            waker,
+            at,
+            node: e.local.node,
+        })
     }
 
     /// Puts a datagram into a socket's queue, ordered by arrival.
@@ -426,7 +458,7 @@ impl Net {
     }
 
     /// Releases held messages whose link is now open, in the order they were sent.
-    pub(crate) fn release_held(&mut self) -> Vec<Waker> {
+    pub(crate) fn release_held(&mut self) -> Vec<Wake> {
         let now = time::now_global();
         let held = std::mem::take(&mut self.held);
         let mut wakers = Vec::new();
@@ -443,7 +475,13 @@ impl Net {
                     node,
                     port,
                     incarnation,
-                } => self.enqueue_datagram(node, port, incarnation, packet),
+                } => self
+                    .enqueue_datagram(node, port, incarnation, packet)
+                    .map(|waker| Wake {
+                        waker,
+                        at: now,
+                        node,
+                    }),
             };
             if let Some(w) = w {
                 wakers.push(w);

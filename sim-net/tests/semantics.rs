@@ -520,3 +520,106 @@ fn a_call_dropped_mid_flight_leaves_the_connection_usable() {
         assert_eq!(echo(addr, 8, Duration::from_secs(1)).await, Ok(8));
     });
 }
+
+/// A future that counts how often it is polled.
+struct Counted<F> {
+    inner: std::pin::Pin<Box<F>>,
+    polls: Rc<std::cell::Cell<u32>>,
+}
+
+impl<F: std::future::Future> std::future::Future for Counted<F> {
+    type Output = F::Output;
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        self.polls.set(self.polls.get() + 1);
+        self.inner.as_mut().poll(cx)
+    }
+}
+
+/// A receiver waiting on an empty connection is woken once, when the message arrives:
+/// not also when it is sent, only to find it in flight and set a timer of its own.
+#[test]
+fn a_waiting_receiver_wakes_once_at_the_arrival() {
+    let (polls, arrivals) = run(17, async {
+        let polls = Rc::new(std::cell::Cell::new(0u32));
+        let arrivals = Rc::new(RefCell::new(Vec::new()));
+        let (p, a) = (polls.clone(), arrivals.clone());
+        let server = node::node("server").build(move || {
+            let (p, a) = (p.clone(), a.clone());
+            async move {
+                let mut l = sim_net::bind::<u64, u64>(PORT).unwrap();
+                let mut c = l.accept().await.unwrap();
+                loop {
+                    let recv = Counted {
+                        inner: Box::pin(c.recv()),
+                        polls: p.clone(),
+                    };
+                    match recv.await {
+                        Ok(x) => a.borrow_mut().push((x, time::now())),
+                        Err(_) => break,
+                    }
+                }
+            }
+        });
+        sleep(Duration::from_millis(1)).await;
+        let ten = LinkConfig::default().with_latency(Latency::Constant(Duration::from_millis(10)));
+        sim_net::set_link(node::current(), server, ten);
+        let conn = sim_net::connect::<u64, u64>(Addr::new(server, PORT), Duration::from_secs(1))
+            .await
+            .unwrap();
+        sleep(Duration::from_millis(50)).await;
+        polls.set(0);
+        let mut sent = Vec::new();
+        for i in 0..5u64 {
+            sent.push(time::now());
+            conn.send(i).unwrap();
+            sleep(Duration::from_millis(100)).await;
+        }
+        let arrived = arrivals.borrow().clone();
+        assert_eq!(arrived.len(), 5);
+        for ((x, at), t) in arrived.iter().zip(&sent) {
+            assert_eq!(*at, *t + Duration::from_millis(10), "message {x} on time");
+        }
+        (polls.get(), arrived.len() as u32)
+    });
+    // The receiver parked on an empty queue before each message; one more poll takes it.
+    assert_eq!(polls, 2 * arrivals, "two polls per message, not three");
+}
+
+/// A receiver whose message is still in flight when the sender's node dies learns of the
+/// reset at the crash, not when the lost message would have arrived.
+#[test]
+fn a_reset_reaches_a_receiver_whose_message_is_in_flight() {
+    run(18, async {
+        let client = node::node("client").build(|| async {
+            sleep(Duration::from_millis(1)).await;
+            let server = NodeId::MAIN;
+            let conn =
+                sim_net::connect::<u64, u64>(Addr::new(server, PORT), Duration::from_secs(1))
+                    .await
+                    .unwrap();
+            sleep(Duration::from_millis(10)).await;
+            conn.send(7).unwrap();
+            std::future::pending::<()>().await;
+        });
+        let mut l = sim_net::bind::<u64, u64>(PORT).unwrap();
+        let slow =
+            LinkConfig::default().with_latency(Latency::Constant(Duration::from_millis(100)));
+        sim_net::set_link(node::current(), client, slow);
+        let mut c = l.accept().await.unwrap();
+        let waiter = spawn(async move {
+            let r = c.recv().await;
+            (r, time::now())
+        });
+        // The handshake's answer takes 100 ms to reach the client, which sends 10 ms
+        // later: 150 ms from now its message is halfway across the 100 ms link.
+        sleep(Duration::from_millis(150)).await;
+        let killed_at = time::now();
+        client.kill();
+        let (r, at) = waiter.await.unwrap();
+        assert_eq!(r, Err(NetError::Reset));
+        assert_eq!(at, killed_at, "the reset is seen at the crash");
+    });
+}

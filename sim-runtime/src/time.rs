@@ -8,9 +8,10 @@ use std::fmt;
 use std::future::Future;
 use std::ops::{Add, AddAssign, Sub};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 pub use std::time::Duration;
 
+use crate::node::NodeId;
 use crate::timers::TimerKey;
 use crate::world;
 
@@ -268,4 +269,18 @@ impl Interval {
 /// Waits until the simulation's true time reaches `deadline` (no clock skew applied).
 pub fn sleep_until_global(deadline: Instant) -> Sleep {
     Sleep::new(deadline)
+}
+
+/// Wakes `waker` when the simulation's true time reaches `deadline`, or at once if it
+/// has. This is a timer with no future: it cannot be cancelled, so a wake it brings may
+/// find nothing to do, as any spurious wake may. It is for code that learns *now* when
+/// another task will have work, such as a network that knows a message's arrival: the
+/// receiver then sleeps until the arrival instead of being woken to set its own timer.
+/// `node` is the node of the task that `waker` wakes; the trace's `timer.fire` names it.
+pub fn wake_at_global(deadline: Instant, node: NodeId, waker: Waker) {
+    if deadline <= world::now_fast() {
+        waker.wake();
+    } else {
+        world::with(|w| w.add_wake_timer(deadline, waker, node));
+    }
 }

@@ -472,6 +472,13 @@ impl World {
         self.timers.add(deadline, waker, task, node)
     }
 
+    /// A timer that only wakes `waker` at `deadline`, on behalf of a task of `node` that
+    /// is not the caller (see `time::wake_at_global`); its fire is traced on that node.
+    pub(crate) fn add_wake_timer(&mut self, deadline: Instant, waker: Waker, node: NodeId) {
+        debug_assert!(deadline > self.now, "timers are only set in the future");
+        self.timers.add(deadline, waker, None, node);
+    }
+
     pub(crate) fn update_timer_waker(&mut self, deadline: Instant, key: TimerKey, waker: &Waker) {
         self.timers.update_waker(deadline, key, waker);
     }
