@@ -62,8 +62,13 @@ pub enum Reservation {
 /// The name of the reserve script in `kv.cmd` events.
 const RESERVE: &str = "flash.reserve";
 
-/// KEYS: stock, outbox (`-` for none), [idempotency]; ARGV: order id, order JSON.
-/// Returns `["reserved", id, stock_left]`, `["duplicate", id]` or `["sold_out"]`.
+/// KEYS: stock, outbox (`-` for none), [idempotency]; ARGV: order id, idempotency key,
+/// user, product. Returns `["reserved", id, stock_left]`, `["duplicate", id]` or
+/// `["sold_out"]`.
+///
+/// The script writes the outbox entry (the order's JSON) itself, from the order's
+/// fields: most calls of a flash sale answer sold out, and those should not carry, and
+/// trace, an order document that nobody reads.
 fn reserve_script() -> Script {
     Script::new(
         RESERVE,
@@ -88,7 +93,15 @@ fn reserve_script() -> Script {
             if let Some(idem) = keys.get(2) {
                 call(ctx, &["SET", idem, &args[0]]);
             }
-            call(ctx, &["RPUSH", &keys[1], &args[1]]);
+            if keys[1] != "-" {
+                let order = Order {
+                    order_id: args[0].clone(),
+                    idempotency_key: args[1].clone(),
+                    user: args[2].parse().unwrap_or_default(),
+                    product: args[3].clone(),
+                };
+                call(ctx, &["RPUSH", &keys[1], &order.to_json()]);
+            }
             Reply::Array(vec![
                 Reply::bulk("reserved"),
                 Reply::bulk(args[0].clone()),
@@ -121,6 +134,29 @@ fn lease_script() -> Script {
     )
 }
 
+/// The name of the outbox acknowledgement script in `kv.cmd` events.
+const OUTBOX_ACK: &str = "flash.outbox_ack";
+
+/// KEYS: outbox; ARGV: published entries. Removes one copy of each, atomically and in one
+/// round trip for a whole batch; returns how many were removed.
+fn outbox_ack_script() -> Script {
+    Script::new(
+        OUTBOX_ACK,
+        |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
+            let mut removed = 0;
+            for entry in args {
+                let cmd = kv::parse(&["LREM", &keys[0], "1", entry]);
+                if let Ok(cmd) = cmd {
+                    if let Reply::Int(n) = ctx.call(cmd) {
+                        removed += n;
+                    }
+                }
+            }
+            Reply::Int(removed)
+        },
+    )
+}
+
 /// Redis as the API sees it: a small pool of connections (the kv client runs one request
 /// at a time per connection, and a Node.js API would pipeline), with a per-call timeout.
 #[derive(Clone)]
@@ -129,6 +165,7 @@ pub struct Redis {
     next: Rc<Cell<usize>>,
     script: Script,
     lease: Script,
+    outbox_ack: Script,
 }
 
 impl Redis {
@@ -161,7 +198,16 @@ impl Redis {
         keys.extend(idem);
         let reply = self
             .client()
-            .eval(&self.script, &keys, &[&order.order_id, &order.to_json()])
+            .eval(
+                &self.script,
+                &keys,
+                &[
+                    &order.order_id,
+                    &order.idempotency_key,
+                    &order.user.to_string(),
+                    &order.product,
+                ],
+            )
             .await?;
         let Reply::Array(parts) = reply else {
             return Err(DepError::Redis(format!("unexpected reply {reply:?}")));
@@ -215,8 +261,11 @@ impl Redis {
         Ok(self.client().lrange(key, start, stop).await?)
     }
 
-    pub async fn lrem(&self, key: &str, value: &str) -> Result<(), DepError> {
-        self.client().lrem(key, 1, value).await?;
+    /// Removes published entries from the outbox `key`, one copy each, in one call.
+    pub async fn outbox_remove(&self, key: &str, entries: &[&str]) -> Result<(), DepError> {
+        self.client()
+            .eval(&self.outbox_ack, &[key], entries)
+            .await?;
         Ok(())
     }
 
@@ -419,6 +468,7 @@ impl Deps {
             next: Rc::new(Cell::new(0)),
             script: reserve_script(),
             lease: lease_script(),
+            outbox_ack: outbox_ack_script(),
         }
     }
 
@@ -638,4 +688,68 @@ pub fn stock_values(log: &EventLog) -> Vec<i64> {
         }
     });
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash_sale::service::idempotency_key;
+
+    fn order(user: u32) -> Order {
+        Order {
+            order_id: format!("o-{user}"),
+            idempotency_key: format!("u{user}-k"),
+            user,
+            product: PRODUCT.to_string(),
+        }
+    }
+
+    /// Runs `f` against freshly started dependencies with `items` in stock.
+    fn with_redis<T: 'static>(items: u32, f: impl AsyncFnOnce(Redis) -> T + 'static) -> T {
+        let r = sim_runtime::Sim::new(1).run(move || async move {
+            let params = Params {
+                items,
+                ..Params::default()
+            };
+            let deps = start(&params).await;
+            f(deps.redis_client(Duration::from_secs(1))).await
+        });
+        assert!(r.report.is_pass(), "{}", r.report);
+        r.output.expect("finished")
+    }
+
+    #[test]
+    fn a_reservation_writes_the_order_json_to_the_outbox_and_a_sold_out_one_nothing() {
+        let (first, second, outbox) = with_redis(1, async |redis: Redis| {
+            let stock = stock_key(PRODUCT);
+            let mut replies = Vec::new();
+            for user in [1, 2] {
+                let o = order(user);
+                let idem = idempotency_key(&o.idempotency_key);
+                replies.push(redis.reserve(&stock, Some(&idem), Some(OUTBOX), &o).await);
+            }
+            let outbox = redis.lrange(OUTBOX, 0, -1).await.unwrap();
+            (replies.remove(0), replies.remove(0), outbox)
+        });
+        assert_eq!(
+            first.unwrap(),
+            Reservation::Reserved {
+                order_id: "o-1".into()
+            }
+        );
+        assert_eq!(second.unwrap(), Reservation::SoldOut);
+        let entries: Vec<_> = outbox.iter().map(|e| Order::from_json(e)).collect();
+        assert_eq!(entries, vec![Some(order(1))], "one entry, the whole order");
+    }
+
+    #[test]
+    fn the_outbox_ack_removes_one_copy_of_each_published_entry() {
+        let left = with_redis(1, async |redis: Redis| {
+            let client = redis.client();
+            client.rpush(OUTBOX, &["a", "b", "a", "c"]).await.unwrap();
+            redis.outbox_remove(OUTBOX, &["a", "c", "z"]).await.unwrap();
+            redis.lrange(OUTBOX, 0, -1).await.unwrap()
+        });
+        assert_eq!(left, vec!["b".to_string(), "a".to_string()]);
+    }
 }

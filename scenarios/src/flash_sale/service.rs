@@ -186,7 +186,8 @@ fn reservation_response(r: Reservation) -> OrderResponse {
     }
 }
 
-/// The outbox relay: publishes outbox entries to Kafka, removing each after its ack.
+/// The outbox relay: publishes outbox entries to Kafka, and removes a batch's entries
+/// once each of them is acknowledged.
 /// One relay at a time holds a lease in Redis, so orders are published once in the normal
 /// case; when the holder dies its lease expires and another instance takes over (a late
 /// double publish is harmless, the worker is idempotent).
@@ -210,15 +211,22 @@ pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration
         match redis.lrange(OUTBOX, 0, 49).await {
             Ok(entries) if !entries.is_empty() => {
                 idle = interval;
-                for raw in entries {
-                    let Some(order) = Order::from_json(&raw) else {
+                let mut published = Vec::with_capacity(entries.len());
+                for raw in &entries {
+                    let Some(order) = Order::from_json(raw) else {
                         // Not ours to interpret; leave it for an operator.
                         continue;
                     };
                     if kafka.send(&order).await.is_err() {
                         break;
                     }
-                    let _ = redis.lrem(OUTBOX, &raw).await;
+                    published.push(raw.as_str());
+                }
+                // Removed only once acknowledged, in one call for the batch. A relay
+                // that dies before this publishes nothing new: its successor sends
+                // those entries again, which the idempotent worker absorbs.
+                if !published.is_empty() {
+                    let _ = redis.outbox_remove(OUTBOX, &published).await;
                 }
             }
             Ok(_) => {
@@ -240,8 +248,9 @@ pub const RELAY_LOCK: &str = "lock:outbox-relay";
 /// renewal period (half its 2 s TTL), so an idle holder keeps its lease.
 pub const RELAY_IDLE_MAX: Duration = Duration::from_millis(500);
 
-/// The inventory worker: consumes orders and writes them to the database, a batch per
-/// transaction, retrying with backoff while the database is down.
+/// The inventory worker: consumes orders in batches and writes them to the database, one
+/// transaction per order (as a per-message consumer handler does), retrying a batch
+/// with backoff while the database is down.
 pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: KafkaConsumer) {
     let mut rng = sim_runtime::rng("worker-retry");
     loop {
