@@ -166,7 +166,13 @@ pub(crate) struct Net {
     pub next_ephemeral_port: u16,
     pub names: Vec<String>,
     pub trace_messages: bool,
+    /// Short kinds by the address and length of their full type name: see
+    /// `short_kind_cached`.
+    kinds: [(usize, usize, &'static str); KIND_CACHE],
 }
+
+/// Slots of the short-kind cache: more than the message types of a busy system.
+const KIND_CACHE: usize = 32;
 
 /// The per-simulation network, kept in the runtime's extension map.
 #[derive(Default)]
@@ -246,6 +252,7 @@ impl Net {
             next_ephemeral_port: 49152,
             names: Vec::new(),
             trace_messages: true,
+            kinds: [(0, 0, ""); KIND_CACHE],
         }
     }
 
@@ -309,8 +316,21 @@ impl Net {
         if self.trace_messages {
             // A compact core event: endpoints as (node id, port), cheap on the hot path;
             // node names are in the `node.start` events.
-            trace::emit_message(event, src.pair(), dst.pair(), short_kind(kind));
+            let kind = self.short_kind_cached(kind);
+            trace::emit_message(event, src.pair(), dst.pair(), kind);
         }
+    }
+
+    /// [`short_kind`] of a type name, remembered by where the name is: a system has a
+    /// handful of message types, and every traced message would scan its name again. A
+    /// slot that two names share just holds the last one asked for.
+    fn short_kind_cached(&mut self, kind: &'static str) -> &'static str {
+        let at = kind.as_ptr() as usize;
+        let slot = &mut self.kinds[(at >> 3) % KIND_CACHE];
+        if slot.0 != at || slot.1 != kind.len() {
+            *slot = (at, kind.len(), short_kind(kind));
+        }
+        slot.2
     }
 
     pub(crate) fn trace_drop(&mut self, src: Addr, dst: Addr, kind: &str, reason: DropReason) {
