@@ -1,27 +1,49 @@
 //! The timer store: every pending timer, grouped by the instant it is due.
 //!
 //! Simulated programs set many timers for the same instant (whole milliseconds), so the
-//! store is a map from instant to a bucket, and a bucket is a plain vector of entries in
+//! store keeps one bucket per instant, and a bucket is a plain vector of entries in
 //! registration order. Firing walks each bucket front to back, so memory is read in
 //! order instead of through a linked list, and the order of wakes (deadline, then
 //! registration) is the same as a heap of (deadline, sequence) would give.
 //!
-//! A registration is named by its instant and its index in that instant's bucket. Such a
-//! name is never reused: time only moves forward, timers are only set in the future, and
-//! a bucket is dropped only once it has fired or every entry in it was cancelled (so no
-//! holder of one of its names is left). That is why entries need no generation counter.
+//! Buckets live in slots of a vector; a map from instant to slot orders them. Adding a
+//! timer first asks a small cache of recently used deadlines (a program that sets many
+//! timers sets them at a handful of instants), so most adds skip the map. A slot keeps
+//! its vector when its bucket goes, so a steady state allocates nothing.
+//!
+//! A registration is named by its slot and its index in that slot's bucket. Such a name
+//! is never reused while someone holds it: time only moves forward, timers are only set
+//! in the future, and a bucket's slot is freed only once the bucket has fired or every
+//! entry in it was cancelled (so no holder of one of its names is left). That is why
+//! entries need no generation counter.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::task::Waker;
 
 use crate::node::NodeId;
 use crate::time::Instant;
 use crate::trace::TaskId;
 
-/// A timer registration: its index in the bucket of its deadline (the holder keeps the
-/// deadline).
+/// A timer registration: its slot and its index in the slot's bucket, packed in one
+/// non-zero word so that an `Option<TimerKey>` (what every `Sleep` holds) stays 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct TimerKey(u32);
+pub(crate) struct TimerKey(NonZeroU64);
+
+impl TimerKey {
+    fn new(slot: u32, index: u32) -> Self {
+        let packed = (u64::from(slot) + 1) << 32 | u64::from(index);
+        TimerKey(NonZeroU64::new(packed).expect("slot + 1 is never zero"))
+    }
+
+    fn slot(self) -> usize {
+        (self.0.get() >> 32) as usize - 1
+    }
+
+    fn index(self) -> usize {
+        self.0.get() as u32 as usize
+    }
+}
 
 /// `Entry::task` of a timer set outside any task.
 const NO_TASK: u64 = u64::MAX;
@@ -35,10 +57,14 @@ struct Entry {
     node: NodeId,
 }
 
+#[derive(Default)]
 struct Bucket {
+    /// The instant this bucket is due (meaningless while the slot is free).
+    at: Instant,
     entries: Vec<Entry>,
-    /// Entries not cancelled; at zero the bucket goes, so the first bucket always has a
-    /// live timer and finding the next deadline is a map lookup.
+    /// Entries not cancelled; zero exactly when the slot is free (a bucket goes when
+    /// its last entry is cancelled), so the first bucket always has a live timer and
+    /// finding the next deadline is a map lookup.
     live: u32,
 }
 
@@ -49,14 +75,35 @@ pub(crate) struct Fired {
     pub node: NodeId,
 }
 
+/// Size of the cache of recent deadlines; a power of two.
+const RECENT: usize = 16;
+
 #[derive(Default)]
 pub(crate) struct Timers {
-    buckets: BTreeMap<Instant, Bucket>,
-    /// Emptied vectors of fired buckets, reused so that a steady state allocates nothing.
-    spare: Vec<Vec<Entry>>,
+    /// Deadline to slot, for every bucket with a live timer.
+    order: BTreeMap<Instant, u32>,
+    slots: Vec<Bucket>,
+    /// Slots whose bucket is gone, reused before the vector grows.
+    free: Vec<u32>,
+    /// Slot of a recently used deadline, indexed by its millisecond (a guess: checked
+    /// against the slot's bucket before use).
+    recent: [u32; RECENT],
 }
 
 impl Timers {
+    fn recent_index(deadline: Instant) -> usize {
+        (deadline.as_nanos() / 1_000_000) as usize % RECENT
+    }
+
+    /// The slot of the live bucket due at `deadline`, if there is one.
+    fn find(&self, deadline: Instant) -> Option<u32> {
+        let guess = self.recent[Self::recent_index(deadline)];
+        match self.slots.get(guess as usize) {
+            Some(b) if b.live > 0 && b.at == deadline => Some(guess),
+            _ => self.order.get(&deadline).copied(),
+        }
+    }
+
     pub(crate) fn add(
         &mut self,
         deadline: Instant,
@@ -69,26 +116,41 @@ impl Timers {
             task: task.map_or(NO_TASK, |t| t.0),
             node,
         };
-        let bucket = match self.buckets.entry(deadline) {
-            std::collections::btree_map::Entry::Occupied(b) => b.into_mut(),
-            std::collections::btree_map::Entry::Vacant(slot) => slot.insert(Bucket {
-                entries: self.spare.pop().unwrap_or_default(),
-                live: 0,
-            }),
+        let slot = match self.find(deadline) {
+            Some(slot) => slot,
+            None => self.new_bucket(deadline),
         };
-        let key = TimerKey(bucket.entries.len() as u32);
+        self.recent[Self::recent_index(deadline)] = slot;
+        let bucket = &mut self.slots[slot as usize];
+        let key = TimerKey::new(slot, bucket.entries.len() as u32);
         bucket.entries.push(entry);
         bucket.live += 1;
         key
     }
 
+    #[cold]
+    fn new_bucket(&mut self, deadline: Instant) -> u32 {
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(Bucket::default());
+            (self.slots.len() - 1) as u32
+        });
+        self.slots[slot as usize].at = deadline;
+        self.order.insert(deadline, slot);
+        slot
+    }
+
+    /// The live entry a registration names, if it is still pending.
+    fn entry_mut(&mut self, deadline: Instant, key: TimerKey) -> Option<&mut Entry> {
+        let bucket = self
+            .slots
+            .get_mut(key.slot())
+            .filter(|b| b.live > 0 && b.at == deadline)?;
+        bucket.entries.get_mut(key.index())
+    }
+
     /// Points a pending registration at a new waker (a future polled from another task).
     pub(crate) fn update_waker(&mut self, deadline: Instant, key: TimerKey, waker: &Waker) {
-        let slot = self
-            .buckets
-            .get_mut(&deadline)
-            .and_then(|b| b.entries.get_mut(key.0 as usize))
-            .and_then(|e| e.waker.as_mut());
+        let slot = self.entry_mut(deadline, key).and_then(|e| e.waker.as_mut());
         if let Some(w) = slot {
             if !w.will_wake(waker) {
                 *w = waker.clone();
@@ -99,31 +161,32 @@ impl Timers {
     /// Cancels a registration; returns its waker so that the caller drops it outside the
     /// world's borrow.
     pub(crate) fn cancel(&mut self, deadline: Instant, key: TimerKey) -> Option<Waker> {
-        let bucket = self.buckets.get_mut(&deadline)?;
-        let waker = bucket.entries.get_mut(key.0 as usize)?.waker.take()?;
+        let waker = self.entry_mut(deadline, key)?.waker.take()?;
+        let bucket = &mut self.slots[key.slot()];
         bucket.live -= 1;
         if bucket.live == 0 {
-            if let Some(b) = self.buckets.remove(&deadline) {
-                self.recycle(b.entries);
-            }
+            self.order.remove(&deadline);
+            self.release(key.slot() as u32);
         }
         Some(waker)
     }
 
     /// The earliest deadline with a live timer.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.buckets.first_key_value().map(|(at, _)| *at)
+        self.order.first_key_value().map(|(at, _)| *at)
     }
 
     /// Removes every live timer due at or before `at` and hands them to `fired`, in
     /// deadline then registration order.
     pub(crate) fn fire_until(&mut self, at: Instant, mut fired: impl FnMut(Fired)) {
-        while let Some(first) = self.buckets.first_entry() {
+        while let Some(first) = self.order.first_entry() {
             if *first.key() > at {
                 break;
             }
-            let mut entries = first.remove().entries;
-            for e in entries.drain(..) {
+            let slot = first.remove();
+            let bucket = &mut self.slots[slot as usize];
+            bucket.live = 0;
+            for e in bucket.entries.drain(..) {
                 if let Some(waker) = e.waker {
                     fired(Fired {
                         waker,
@@ -132,19 +195,20 @@ impl Timers {
                     });
                 }
             }
-            self.recycle(entries);
+            self.release(slot);
         }
     }
 
-    fn recycle(&mut self, entries: Vec<Entry>) {
-        debug_assert!(entries.iter().all(|e| e.waker.is_none()));
-        // A few spares cover the buckets alive at once in a steady state; huge vectors
-        // from a one-off burst are not worth keeping.
-        if self.spare.len() < 64 && entries.capacity() <= 1 << 16 {
-            let mut entries = entries;
-            entries.clear();
-            self.spare.push(entries);
+    /// Frees a slot whose bucket went (fired, or every entry cancelled).
+    fn release(&mut self, slot: u32) {
+        let bucket = &mut self.slots[slot as usize];
+        debug_assert!(bucket.entries.iter().all(|e| e.waker.is_none()));
+        bucket.entries.clear();
+        // A huge vector from a one-off burst is not worth keeping.
+        if bucket.entries.capacity() > 1 << 16 {
+            bucket.entries = Vec::new();
         }
+        self.free.push(slot);
     }
 }
 
@@ -193,6 +257,35 @@ mod tests {
         assert!(t.cancel(at, b).is_some());
         assert_eq!(t.next(), Some(Instant::from_nanos(50)));
         assert_eq!(fired_nodes(&mut t, 50), vec![3]);
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn deadlines_sharing_a_cache_line_keep_their_own_buckets() {
+        // 1 ms and 17 ms share a cache index; 1 ms + 1 ns shares its millisecond.
+        let mut t = Timers::default();
+        let ms = 1_000_000;
+        for (at, node) in [(ms, 1), (17 * ms, 2), (ms + 1, 3), (ms, 4), (17 * ms, 5)] {
+            t.add(Instant::from_nanos(at), waker(), None, NodeId(node));
+        }
+        assert_eq!(fired_nodes(&mut t, ms), vec![1, 4]);
+        assert_eq!(fired_nodes(&mut t, ms + 1), vec![3]);
+        assert_eq!(fired_nodes(&mut t, 17 * ms), vec![2, 5]);
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn a_freed_slot_reused_for_another_deadline_does_not_answer_to_old_names() {
+        let mut t = Timers::default();
+        let (early, late) = (Instant::from_nanos(10), Instant::from_nanos(20));
+        let old = t.add(early, waker(), None, NodeId(1));
+        t.fire_until(early, |_| {});
+        // The slot is free again and now holds `late`'s bucket.
+        let new = t.add(late, waker(), None, NodeId(2));
+        assert_eq!(old, new, "same slot, same index");
+        assert!(t.cancel(early, old).is_none(), "the old name finds nothing");
+        assert_eq!(t.next(), Some(late));
+        assert!(t.cancel(late, new).is_some());
         assert_eq!(t.next(), None);
     }
 }

@@ -754,6 +754,9 @@ pub(crate) fn step() -> Step {
         Deadlock,
     }
     let next = with(|w| {
+        // The previous poll may have left its task as current (see below): between
+        // steps no task is current.
+        w.current = None;
         if let Some(limit) = w.limits.step_limit.filter(|l| w.steps >= *l) {
             return Next::OutOfSteps(limit);
         }
@@ -808,6 +811,12 @@ pub(crate) fn step() -> Step {
     match next {
         Next::Run(r, killed) => {
             let mut polled = run_task(r, killed);
+            if polled.done.is_none() && polled.parked.is_none() && polled.result.is_ok() {
+                // The common case, a task that parked before parking again, needs no
+                // bookkeeping: skip the borrow and leave `current` stale until the next
+                // step clears it (no user code runs in between).
+                return Step::Ran;
+            }
             let panicked = polled.result.is_err();
             let (waker, wake) = with(|w| {
                 let current = w.current;
