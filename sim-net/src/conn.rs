@@ -291,6 +291,12 @@ impl<S: Clone + 'static, R: Clone + 'static> Conn<S, R> {
         }
     }
 
+    /// Whether the connection can still carry messages: not reset by a crash, not
+    /// closed. A send on an open connection cannot fail.
+    pub fn is_open(&self) -> bool {
+        is_open(self.ep)
+    }
+
     pub fn peer(&self) -> Addr {
         self.peer
     }

@@ -623,3 +623,19 @@ fn a_reset_reaches_a_receiver_whose_message_is_in_flight() {
         assert_eq!(at, killed_at, "the reset is seen at the crash");
     });
 }
+
+/// `Conn::is_open` says whether a send can still succeed: true until the peer crashes.
+#[test]
+fn a_connection_is_open_until_its_peer_crashes() {
+    run(19, async {
+        let (server, addr) = started(echo_server("server")).await;
+        let conn = sim_net::connect::<u64, u64>(addr, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(conn.is_open());
+        assert_eq!(conn.send(1), Ok(()));
+        server.kill();
+        assert!(!conn.is_open());
+        assert_eq!(conn.send(2), Err(NetError::Reset));
+    });
+}

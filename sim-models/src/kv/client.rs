@@ -291,12 +291,13 @@ impl KvClient {
             });
             let first = reqs.next().expect("at least one command");
             // A kept connection may have died since its last use (the server restarted).
-            // Sending then fails at once, so nothing reached the server and it is safe to
-            // reconnect and send again, as clients with a connection pool do.
-            let reused = guard
-                .as_ref()
-                .is_some_and(|c| c.send(first.clone()).is_ok());
-            if !reused {
+            // It is then no longer open, nothing is sent on it, and it is safe to
+            // reconnect and send, as clients with a connection pool do. (Asking first
+            // spares a copy of the command for a send that might fail.)
+            let reused = guard.as_ref().is_some_and(|c| c.is_open());
+            if reused {
+                guard.as_ref().expect("checked above").send(first)?;
+            } else {
                 let conn = sim_net::connect(addr, connect_timeout).await?;
                 conn.send(first)?;
                 *guard = Some(conn);
