@@ -11,6 +11,7 @@
 //! - [`metrics`]: latency percentiles, error rates, throughput per phase.
 //! - [`checker`]: verdicts; [`shrink`]: fault-schedule shrinking; [`explore`]: parallel
 //!   seed exploration; [`report`]: Markdown/JSON tables.
+//! - [`text`]: numbers appended to strings without `format!`, for hot paths.
 
 pub mod checker;
 pub mod explore;
@@ -20,6 +21,7 @@ pub mod patterns;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod text;
 pub mod workload;
 
 use scenario::Scenario;

@@ -40,8 +40,13 @@ where
 {
     let mut handles = Vec::with_capacity(config.users as usize);
     let mean_gap = 1.0 / config.spawn_rate_per_s.max(1e-9);
+    // Each user's stream is forked by the name `user-{i}`, built in one reused buffer.
+    let mut name = String::new();
     for i in 0..config.users {
-        let user_rng = rng.fork(&format!("user-{i}"));
+        name.clear();
+        name.push_str("user-");
+        crate::text::push_decimal(&mut name, u64::from(i));
+        let user_rng = rng.fork(&name);
         handles.push(spawn_named("user", user(i, user_rng)));
         let gap = rng.exponential(mean_gap);
         sleep(Duration::from_secs_f64(gap)).await;

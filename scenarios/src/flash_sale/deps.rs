@@ -647,15 +647,21 @@ impl Deps {
 pub fn stock_values(log: &EventLog) -> Vec<i64> {
     let key = stock_key(PRODUCT);
     let mut out = Vec::new();
-    let mentions = |hay: &[u8], needle: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    // Every write of the run passes through here, so the scans use a real substring
+    // search rather than comparing at every offset.
+    let (reserve, reserved, stock) = (
+        memchr::memmem::Finder::new(RESERVE),
+        memchr::memmem::Finder::new("reserved"),
+        memchr::memmem::Finder::new(&key),
+    );
     log.for_each(|e| {
         // Decode only the commands that can have moved the stock: most never touch it,
         // and a reservation that did not succeed left it alone.
         let f = &e.fields;
-        let relevant = if mentions(f, RESERVE.as_bytes()) {
-            mentions(f, b"reserved")
+        let relevant = if reserve.find(f).is_some() {
+            reserved.find(f).is_some()
         } else {
-            mentions(f, key.as_bytes())
+            stock.find(f).is_some()
         };
         if !relevant {
             return;

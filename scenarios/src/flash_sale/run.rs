@@ -333,7 +333,13 @@ struct Ack<'a> {
 async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
     let req = OrderRequest {
         user: i,
-        idempotency_key: format!("u{i}-k"),
+        idempotency_key: {
+            let mut key = String::with_capacity(10);
+            key.push('u');
+            crate::text::push_decimal(&mut key, u64::from(i));
+            key.push_str("-k");
+            key
+        },
         product: deps::PRODUCT.to_string(),
     };
     for _ in 0..params.user_attempts {

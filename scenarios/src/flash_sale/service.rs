@@ -108,7 +108,15 @@ impl Api {
         // Unique per request even when keys repeat (the no_idempotency variant relies on
         // it): instance, user, and a per-instance sequence drawn from the node's stream.
         let n = sim_runtime::with_rng(|r| r.next_u32());
-        format!("o-{}-{}-{n:08x}", self.instance, req.user)
+        // `o-{instance}-{user}-{n:08x}`, built without `format!` (see `crate::text`).
+        let mut id = String::with_capacity(24);
+        id.push_str("o-");
+        crate::text::push_decimal(&mut id, u64::from(self.instance));
+        id.push('-');
+        crate::text::push_decimal(&mut id, u64::from(req.user));
+        id.push('-');
+        crate::text::push_hex8(&mut id, n);
+        id
     }
 
     pub async fn handle(&self, req: OrderRequest) -> OrderResponse {
