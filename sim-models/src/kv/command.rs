@@ -552,7 +552,9 @@ impl Command {
     /// copied (the server traces every command's arguments).
     pub fn args(&self) -> Vec<Cow<'_, str>> {
         use Command::*;
-        let mut a: Vec<Cow<'_, str>> = vec![Cow::Owned(self.name().to_uppercase())];
+        // Names are ASCII; room for the usual few arguments without regrowing.
+        let mut a: Vec<Cow<'_, str>> = Vec::with_capacity(8);
+        a.push(Cow::Owned(self.name().to_ascii_uppercase()));
         fn s(x: &'static str) -> Cow<'static, str> {
             Cow::Borrowed(x)
         }

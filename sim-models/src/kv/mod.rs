@@ -31,7 +31,7 @@
 pub mod client;
 pub mod command;
 mod exec;
-mod json;
+pub(crate) mod json;
 pub mod parse;
 pub mod persistence;
 mod replica;

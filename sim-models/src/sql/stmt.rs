@@ -472,6 +472,26 @@ pub enum CommandTag {
     Sleep,
 }
 
+impl CommandTag {
+    /// The tag's name, as serde writes it.
+    pub fn name(self) -> &'static str {
+        use CommandTag::*;
+        match self {
+            Begin => "Begin",
+            Commit => "Commit",
+            Rollback => "Rollback",
+            Set => "Set",
+            CreateTable => "CreateTable",
+            Select => "Select",
+            Insert => "Insert",
+            Update => "Update",
+            Delete => "Delete",
+            Count => "Count",
+            Sleep => "Sleep",
+        }
+    }
+}
+
 /// What a statement returned: its rows (`RETURNING *` for writes) and the affected count
 /// (rows returned, inserted, updated, deleted, or counted).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
