@@ -120,7 +120,7 @@ impl Api {
     }
 
     pub async fn handle(&self, req: OrderRequest) -> OrderResponse {
-        match self.handle_inner(&req).await {
+        match self.handle_inner(req).await {
             Ok(r) => r,
             Err(e) => OrderResponse::Failed {
                 reason: e.to_string(),
@@ -128,14 +128,15 @@ impl Api {
         }
     }
 
-    async fn handle_inner(&self, req: &OrderRequest) -> Result<OrderResponse, DepError> {
+    async fn handle_inner(&self, req: OrderRequest) -> Result<OrderResponse, DepError> {
         let stock = stock_key(&req.product);
         let idem = idempotency_key(&req.idempotency_key);
+        // The request's strings move into the order: a request is handled once.
         let order = Order {
-            order_id: self.order_id(req),
-            idempotency_key: req.idempotency_key.clone(),
+            order_id: self.order_id(&req),
+            idempotency_key: req.idempotency_key,
             user: req.user,
-            product: req.product.clone(),
+            product: req.product,
         };
         match self.variant {
             Variant::Correct | Variant::CommitBeforeWrite => {
