@@ -160,18 +160,24 @@ impl Future for Sleep {
     type Output = ();
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        let Some(key) = this.timer else {
+            // Not registered yet (a first poll, nearly always): the borrow that registers
+            // it reads the clock as well.
+            return world::with(|w| {
+                if this.deadline <= w.now {
+                    return Poll::Ready(());
+                }
+                this.timer = Some(w.add_timer(this.deadline, cx.waker().clone()));
+                Poll::Pending
+            });
+        };
         if this.deadline <= world::now_fast() {
             // A registered timer has fired by now: its registration is already gone.
             this.timer = None;
             return Poll::Ready(());
         }
-        world::with(|w| {
-            match this.timer {
-                Some(key) => w.update_timer_waker(this.deadline, key, cx.waker()),
-                None => this.timer = Some(w.add_timer(this.deadline, cx.waker().clone())),
-            }
-            Poll::Pending
-        })
+        world::with(|w| w.update_timer_waker(this.deadline, key, cx.waker()));
+        Poll::Pending
     }
 }
 

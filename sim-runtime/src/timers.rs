@@ -104,6 +104,7 @@ impl Timers {
         }
     }
 
+    #[inline]
     pub(crate) fn add(
         &mut self,
         deadline: Instant,

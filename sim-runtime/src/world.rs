@@ -16,6 +16,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::rc::Rc;
 use std::task::Waker;
@@ -30,16 +31,32 @@ use crate::timers::{TimerKey, Timers};
 use crate::trace::{EventKind, TaskId, Trace};
 
 thread_local! {
-    static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
+    /// `ManuallyDrop` so that the thread-local has no destructor to register, which every
+    /// access would check: `uninstall` takes the world out at the end of each run (a
+    /// world left behind by a panic escaping `Sim::run` is leaked at thread exit).
+    static WORLD: ManuallyDrop<RefCell<Option<World>>> =
+        const { ManuallyDrop::new(RefCell::new(None)) };
+    /// What code inside a poll reads without borrowing the world, in one thread-local:
+    /// each access to a thread-local is a call here, and the hot paths read several.
+    static FAST: Fast = const {
+        Fast {
+            poll: Cell::new(0),
+            now: Cell::new(0),
+            drift: Cell::new(false),
+        }
+    };
+    /// The waker of a task that parked for the first time (see [`PollFlags::park`]).
+    static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
+}
+
+struct Fast {
     /// What the executor and the polled task's wrapper tell each other: `POLL_*` bits.
-    static POLL: Cell<u8> = const { Cell::new(0) };
-    /// A copy of `World::now` in nanoseconds, readable without borrowing the world.
-    static NOW: Cell<u64> = const { Cell::new(0) };
+    poll: Cell<u8>,
+    /// A copy of `World::now` in nanoseconds.
+    now: Cell<u64>,
     /// Whether any node's clock drifts, so that a local duration differs from a true one
     /// (see [`sleep_deadline`]).
-    static DRIFT: Cell<bool> = const { Cell::new(false) };
-    /// The waker of a task that parked for the first time (see [`park`]).
-    static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
+    drift: Cell<bool>,
 }
 
 /// The poll in progress only drops a dead task's future.
@@ -51,44 +68,56 @@ const POLL_COMPLETED: u8 = 4;
 /// The task's future was dropped unfinished.
 const POLL_ABORTED: u8 = 8;
 
-/// Called by a task's wrapper when its future returned `Pending`. The first time a task
-/// parks, the executor keeps its waker in the registry so that `kill` can wake it; tasks
-/// that complete in their first poll never pay for a waker.
-pub(crate) fn park(waker: &Waker) {
-    if POLL.with(Cell::get) & POLL_WANT_WAKER != 0 {
-        PARKED.with(|p| p.set(Some(waker.clone())));
+/// What the executor told the poll in progress, read once by the task's wrapper.
+#[derive(Clone, Copy)]
+pub(crate) struct PollFlags(u8);
+
+impl PollFlags {
+    /// Whether the task being polled is dead, so that its wrapper drops the future
+    /// instead of polling it.
+    pub(crate) fn is_reap(self) -> bool {
+        self.0 & POLL_REAP != 0
     }
+
+    /// Called by a task's wrapper when its future returned `Pending`. The first time a
+    /// task parks, the executor keeps its waker in the registry so that `kill` can wake
+    /// it; tasks that complete in their first poll never pay for a waker.
+    pub(crate) fn park(self, waker: &Waker) {
+        if self.0 & POLL_WANT_WAKER != 0 {
+            PARKED.with(|p| p.set(Some(waker.clone())));
+        }
+    }
+}
+
+/// The flags of the poll in progress. A plain thread-local rather than the world: it is
+/// read on every poll.
+pub(crate) fn poll_flags() -> PollFlags {
+    PollFlags(FAST.with(|f| f.poll.get()))
 }
 
 /// The running simulation's true time, from a thread-local copy (no world borrow).
 /// Every timer whose deadline is at or before it has fired: the clock only moves by
 /// firing all timers due at the new instant, and timers are only set in the future.
 pub(crate) fn now_fast() -> Instant {
-    Instant::from_nanos(NOW.with(Cell::get))
+    Instant::from_nanos(FAST.with(|f| f.now.get()))
 }
 
 /// Called when a node with a drifting clock joins the run.
 pub(crate) fn note_clock_drift() {
-    DRIFT.with(|d| d.set(true));
+    FAST.with(|f| f.drift.set(true));
 }
 
 /// The true deadline of a sleep of `duration` on the calling node's clock. Without
 /// drift anywhere (nearly always) that is `now + duration`, and needs no world borrow:
 /// `sleep` is on the hot path of every timer-heavy program.
 pub(crate) fn sleep_deadline(duration: Duration) -> Instant {
-    if !DRIFT.with(Cell::get) {
-        return now_fast() + duration;
+    if let Some(now) = FAST.with(|f| (!f.drift.get()).then(|| f.now.get())) {
+        return Instant::from_nanos(now) + duration;
     }
     with(|w| {
         let local = w.global_duration(duration);
         w.now + local
     })
-}
-
-/// Whether the task being polled is dead, so that its wrapper drops the future instead
-/// of polling it. A plain thread-local rather than the world: it is read on every poll.
-pub(crate) fn poll_is_reap() -> bool {
-    POLL.with(Cell::get) & POLL_REAP != 0
 }
 
 /// Called by a task's wrapper when its future completed or was dropped; the executor
@@ -99,7 +128,7 @@ pub(crate) fn task_done(aborted: bool) {
     } else {
         POLL_COMPLETED
     };
-    POLL.with(|p| p.set(p.get() | bit));
+    FAST.with(|f| f.poll.set(f.poll.get() | bit));
 }
 
 /// Runs `f` on the current world. Panics outside a simulation: calling a simulated API
@@ -156,15 +185,19 @@ pub(crate) fn install(world: World) {
             slot.is_none(),
             "a simulation is already running on this thread; simulations do not nest"
         );
-        NOW.with(|n| n.set(world.now.as_nanos()));
-        DRIFT.with(|d| d.set(false));
+        FAST.with(|f| {
+            f.now.set(world.now.as_nanos());
+            f.drift.set(false);
+        });
         *slot = Some(world);
     });
 }
 
 pub(crate) fn uninstall() -> Option<World> {
-    NOW.with(|n| n.set(0));
-    DRIFT.with(|d| d.set(false));
+    FAST.with(|f| {
+        f.now.set(0);
+        f.drift.set(false);
+    });
     WORLD.with(|cell| cell.borrow_mut().take())
 }
 
@@ -323,6 +356,8 @@ pub(crate) struct World {
     next_task_id: u64,
     pub nodes: Vec<NodeEntry>,
     timers: Timers,
+    /// The emptied vector of the last timer firing, reused by the next (see `step`).
+    spare_wakers: Vec<Waker>,
     pub trace: Trace,
     pub current: Option<Current>,
     /// Set when the task being polled is killed or aborted during its poll, for a task
@@ -360,6 +395,7 @@ impl World {
             next_task_id: 0,
             nodes: Vec::new(),
             timers: Timers::default(),
+            spare_wakers: Vec::new(),
             trace: Trace::new(ring_capacity),
             current: None,
             current_killed: false,
@@ -762,8 +798,8 @@ pub(crate) fn step() -> Step {
         }
         while !w.run_queue.is_empty() {
             let i = w.sched_rng.index(w.run_queue.len().min(SCHED_WINDOW));
-            w.run_queue.swap(0, i);
-            let Some(r) = w.run_queue.pop_front() else {
+            // The pick changes places with the oldest, which then waits among the window.
+            let Some(r) = w.run_queue.swap_remove_front(i) else {
                 break;
             };
             w.touch_window_entrant();
@@ -793,8 +829,10 @@ pub(crate) fn step() -> Step {
                     return Next::TimeLimit;
                 }
                 w.now = w.now.max(at);
-                NOW.with(|n| n.set(w.now.as_nanos()));
-                let mut wakers = Vec::new();
+                FAST.with(|f| f.now.set(w.now.as_nanos()));
+                // A bucket of thousands of timers would otherwise regrow this vector
+                // every time the clock moves.
+                let mut wakers = std::mem::take(&mut w.spare_wakers);
                 w.fire_timers(at, &mut wakers);
                 Next::Wake(wakers)
             }
@@ -838,10 +876,12 @@ pub(crate) fn step() -> Step {
             }
             Step::Ran
         }
-        Next::Wake(wakers) => {
-            for w in wakers {
+        Next::Wake(mut wakers) => {
+            for w in wakers.drain(..) {
                 w.wake();
             }
+            // Back for the next firing: a borrow per instant, not per timer.
+            try_with(|w| w.spare_wakers = wakers);
             Step::Idle
         }
         Next::TimeLimit => Step::TimeLimit,
@@ -855,9 +895,13 @@ pub(crate) fn step() -> Step {
 fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
     let want_waker = !killed && !r.metadata().mark_polled();
     let flags = if killed { POLL_REAP } else { 0 } | if want_waker { POLL_WANT_WAKER } else { 0 };
-    POLL.with(|p| p.set(flags));
+    // Every poll leaves the flags at zero, so the common poll (a task that was polled
+    // before, alive) has nothing to write.
+    if flags != 0 {
+        FAST.with(|f| f.poll.set(flags));
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));
-    let flags = POLL.with(|p| p.replace(0));
+    let flags = FAST.with(|f| f.poll.replace(0));
     let done = if flags & POLL_ABORTED != 0 {
         Some(true)
     } else if flags & POLL_COMPLETED != 0 {
