@@ -669,7 +669,7 @@ impl World {
     }
 
     /// The schedule function of every task: where a woken runnable goes.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn schedule(&mut self, runnable: Runnable<TaskMeta>) {
         let meta = runnable.metadata();
         if self.is_dead(meta) {
