@@ -39,8 +39,9 @@ impl<F: Future> Future for TaskFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        let flags = world::poll_flags();
         // The executor decided before this poll whether the task is dead.
-        if world::poll_is_reap() {
+        if flags.is_reap() {
             // Drop the user's future here, inside the simulation, then report completion.
             this.state.as_mut().project_replace(TaskState::Done);
             world::task_done(true);
@@ -57,7 +58,7 @@ impl<F: Future> Future for TaskFuture<F> {
                 Poll::Ready(Some(v))
             }
             Poll::Pending => {
-                world::park(cx.waker());
+                flags.park(cx.waker());
                 Poll::Pending
             }
         }

@@ -55,19 +55,28 @@ impl Instant {
     }
 
     pub fn checked_add(self, d: Duration) -> Option<Instant> {
-        u64::try_from(d.as_nanos())
-            .ok()
+        // In u64 rather than through `Duration::as_nanos`'s u128: this is on the path of
+        // every `sleep`.
+        d.as_secs()
+            .checked_mul(1_000_000_000)
+            .and_then(|n| n.checked_add(u64::from(d.subsec_nanos())))
             .and_then(|n| self.0.checked_add(n))
             .map(Instant)
     }
 
+    #[inline]
     pub fn saturating_add(self, d: Duration) -> Instant {
-        self.checked_add(d).unwrap_or(Instant(u64::MAX))
+        let n = d
+            .as_secs()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(u64::from(d.subsec_nanos()));
+        Instant(self.0.saturating_add(n))
     }
 }
 
 impl Add<Duration> for Instant {
     type Output = Instant;
+    #[inline]
     fn add(self, d: Duration) -> Instant {
         self.saturating_add(d)
     }
@@ -117,6 +126,7 @@ pub fn now_global() -> Instant {
 }
 
 /// Waits for `duration` of the calling node's clock.
+#[inline]
 pub fn sleep(duration: Duration) -> Sleep {
     Sleep::new(world::sleep_deadline(duration))
 }
@@ -135,6 +145,7 @@ pub struct Sleep {
 }
 
 impl Sleep {
+    #[inline]
     fn new(deadline: Instant) -> Self {
         Sleep {
             deadline,
@@ -157,34 +168,59 @@ impl Sleep {
     }
 }
 
+impl Sleep {
+    /// The first poll (not registered yet): the borrow that registers the timer reads
+    /// the clock as well.
+    fn register(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        world::with(|w| {
+            if self.deadline <= w.now {
+                return Poll::Ready(());
+            }
+            self.timer = Some(w.add_timer(self.deadline, cx.waker().clone()));
+            Poll::Pending
+        })
+    }
+
+    /// A poll before the deadline of a registered sleep: the poller may be another task.
+    fn update_waker(&self, key: TimerKey, cx: &mut Context<'_>) {
+        world::with(|w| w.update_timer_waker(self.deadline, key, cx.waker()));
+    }
+
+    fn cancel(&mut self, key: TimerKey) {
+        // A timer that is due has fired already; otherwise cancel it (the world may
+        // already be gone when a simulation is torn down).
+        let deadline = self.deadline;
+        if deadline > world::now_fast() {
+            world::try_with(|w| w.cancel_timer(deadline, key));
+        }
+    }
+}
+
 impl Future for Sleep {
     type Output = ();
+    // Inlined into the awaiting future: a sleep that is due completes in a few
+    // instructions, and one that is not registers out of line.
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
+        let Some(key) = this.timer else {
+            return this.register(cx);
+        };
         if this.deadline <= world::now_fast() {
             // A registered timer has fired by now: its registration is already gone.
             this.timer = None;
             return Poll::Ready(());
         }
-        world::with(|w| {
-            match this.timer {
-                Some(key) => w.update_timer_waker(this.deadline, key, cx.waker()),
-                None => this.timer = Some(w.add_timer(this.deadline, cx.waker().clone())),
-            }
-            Poll::Pending
-        })
+        this.update_waker(key, cx);
+        Poll::Pending
     }
 }
 
 impl Drop for Sleep {
+    #[inline]
     fn drop(&mut self) {
         if let Some(key) = self.timer.take() {
-            // A timer that is due has fired already; otherwise cancel it (the world may
-            // already be gone when a simulation is torn down).
-            let deadline = self.deadline;
-            if deadline > world::now_fast() {
-                world::try_with(|w| w.cancel_timer(deadline, key));
-            }
+            self.cancel(key);
         }
     }
 }
@@ -282,5 +318,27 @@ pub fn wake_at_global(deadline: Instant, node: NodeId, waker: Waker) {
         waker.wake();
     } else {
         world::with(|w| w.add_wake_timer(deadline, waker, node));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adding_a_duration_is_exact_until_it_overflows_u64_nanoseconds() {
+        let t = Instant::from_nanos(5);
+        let d = Duration::new(3, 7);
+        assert_eq!((t + d).as_nanos(), 3_000_000_012);
+        assert_eq!(t.checked_add(d), Some(Instant::from_nanos(3_000_000_012)));
+        // The largest duration that fits, then one nanosecond more, then seconds that
+        // overflow on their own.
+        let max = Duration::from_nanos(u64::MAX - 5);
+        assert_eq!(t.checked_add(max), Some(Instant::from_nanos(u64::MAX)));
+        let over = max + Duration::from_nanos(1);
+        assert_eq!(t.checked_add(over), None);
+        assert_eq!((t + over).as_nanos(), u64::MAX);
+        assert_eq!(Instant::START.checked_add(Duration::MAX), None);
+        assert_eq!((Instant::START + Duration::MAX).as_nanos(), u64::MAX);
     }
 }

@@ -73,6 +73,8 @@ pub(crate) struct Fired {
     pub waker: Waker,
     pub task: Option<TaskId>,
     pub node: NodeId,
+    /// How many timers of the same instant fire right after this one.
+    pub later: usize,
 }
 
 /// Size of the cache of recent deadlines; a power of two.
@@ -104,6 +106,7 @@ impl Timers {
         }
     }
 
+    #[inline]
     pub(crate) fn add(
         &mut self,
         deadline: Instant,
@@ -185,13 +188,15 @@ impl Timers {
             }
             let slot = first.remove();
             let bucket = &mut self.slots[slot as usize];
-            bucket.live = 0;
+            let mut later = std::mem::take(&mut bucket.live) as usize;
             for e in bucket.entries.drain(..) {
                 if let Some(waker) = e.waker {
+                    later -= 1;
                     fired(Fired {
                         waker,
                         task: (e.task != NO_TASK).then_some(TaskId(e.task)),
                         node: e.node,
+                        later,
                     });
                 }
             }

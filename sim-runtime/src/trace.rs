@@ -449,6 +449,39 @@ impl Trace {
         }
     }
 
+    /// Records a timer fire event that `later` more timer fire events follow back to
+    /// back (the rest of its bucket). On the fast path (see [`Trace::core`]) with at least
+    /// `ring_capacity` of them to come, its ring slot would be overwritten before anyone
+    /// could read it: it is hashed and counted exactly as `core` would, and the slot is
+    /// skipped. Firing thousands of timers at one instant then writes only the last few.
+    #[inline(always)]
+    pub(crate) fn timer_fire(
+        &mut self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        later: usize,
+    ) {
+        let overwritten = later >= self.ring_capacity
+            && !self.plain_listened
+            && self.ring_capacity > 0
+            && self.ring.len() == self.ring_capacity;
+        if !overwritten {
+            self.core(time, node, task, EventKind::TimerFire);
+            return;
+        }
+        self.count += 1;
+        let h = &mut self.hasher;
+        h.write_u64(time.as_nanos());
+        h.write_u64(u64::from(node.0));
+        h.write_u64(task.map_or(u64::MAX, |t| t.0));
+        h.write_u64(EventKind::TimerFire.tag());
+        self.ring_head += 1;
+        if self.ring_head == self.ring_capacity {
+            self.ring_head = 0;
+        }
+    }
+
     /// Records a custom event whose fields serialise to JSON.
     pub(crate) fn custom<T: Serialize + ?Sized>(
         &mut self,
@@ -668,5 +701,28 @@ mod tests {
         ];
         let names: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         assert_eq!(names, PLAIN_NAMES);
+    }
+
+    #[test]
+    fn a_run_of_timer_fires_skipping_overwritten_slots_records_what_core_would() {
+        // A ring of 4, filled first so that the fast path applies; then a bucket of 11
+        // fires, of which the first 7 need no slot.
+        let (mut plain, mut skipping) = (Trace::new(4), Trace::new(4));
+        for t in [&mut plain, &mut skipping] {
+            for i in 0..6 {
+                t.core(Instant::from_nanos(i), NodeId(0), None, EventKind::TaskPoll);
+            }
+        }
+        let at = Instant::from_nanos(10);
+        for i in 0..11u64 {
+            let task = Some(TaskId(i));
+            plain.core(at, NodeId(1), task, EventKind::TimerFire);
+            skipping.timer_fire(at, NodeId(1), task, (10 - i) as usize);
+        }
+        assert_eq!(plain.fingerprint(), skipping.fingerprint());
+        assert_eq!(plain.event_count(), skipping.event_count());
+        let seqs = |t: &Trace| t.tail().iter().map(|e| (e.seq, e.task)).collect::<Vec<_>>();
+        assert_eq!(seqs(&plain), seqs(&skipping));
+        assert_eq!(seqs(&skipping)[0], (13, Some(TaskId(7))));
     }
 }

@@ -16,6 +16,7 @@
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
+use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::rc::Rc;
 use std::task::Waker;
@@ -30,16 +31,32 @@ use crate::timers::{TimerKey, Timers};
 use crate::trace::{EventKind, TaskId, Trace};
 
 thread_local! {
-    static WORLD: RefCell<Option<World>> = const { RefCell::new(None) };
+    /// `ManuallyDrop` so that the thread-local has no destructor to register, which every
+    /// access would check: `uninstall` takes the world out at the end of each run (a
+    /// world left behind by a panic escaping `Sim::run` is leaked at thread exit).
+    static WORLD: ManuallyDrop<RefCell<Option<World>>> =
+        const { ManuallyDrop::new(RefCell::new(None)) };
+    /// What code inside a poll reads without borrowing the world, in one thread-local:
+    /// each access to a thread-local is a call here, and the hot paths read several.
+    static FAST: Fast = const {
+        Fast {
+            poll: Cell::new(0),
+            now: Cell::new(0),
+            drift: Cell::new(false),
+        }
+    };
+    /// The waker of a task that parked for the first time (see [`PollFlags::park`]).
+    static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
+}
+
+struct Fast {
     /// What the executor and the polled task's wrapper tell each other: `POLL_*` bits.
-    static POLL: Cell<u8> = const { Cell::new(0) };
-    /// A copy of `World::now` in nanoseconds, readable without borrowing the world.
-    static NOW: Cell<u64> = const { Cell::new(0) };
+    poll: Cell<u8>,
+    /// A copy of `World::now` in nanoseconds.
+    now: Cell<u64>,
     /// Whether any node's clock drifts, so that a local duration differs from a true one
     /// (see [`sleep_deadline`]).
-    static DRIFT: Cell<bool> = const { Cell::new(false) };
-    /// The waker of a task that parked for the first time (see [`park`]).
-    static PARKED: Cell<Option<Waker>> = const { Cell::new(None) };
+    drift: Cell<bool>,
 }
 
 /// The poll in progress only drops a dead task's future.
@@ -51,33 +68,56 @@ const POLL_COMPLETED: u8 = 4;
 /// The task's future was dropped unfinished.
 const POLL_ABORTED: u8 = 8;
 
-/// Called by a task's wrapper when its future returned `Pending`. The first time a task
-/// parks, the executor keeps its waker in the registry so that `kill` can wake it; tasks
-/// that complete in their first poll never pay for a waker.
-pub(crate) fn park(waker: &Waker) {
-    if POLL.with(Cell::get) & POLL_WANT_WAKER != 0 {
-        PARKED.with(|p| p.set(Some(waker.clone())));
+/// What the executor told the poll in progress, read once by the task's wrapper.
+#[derive(Clone, Copy)]
+pub(crate) struct PollFlags(u8);
+
+impl PollFlags {
+    /// Whether the task being polled is dead, so that its wrapper drops the future
+    /// instead of polling it.
+    #[inline]
+    pub(crate) fn is_reap(self) -> bool {
+        self.0 & POLL_REAP != 0
     }
+
+    /// Called by a task's wrapper when its future returned `Pending`. The first time a
+    /// task parks, the executor keeps its waker in the registry so that `kill` can wake
+    /// it; tasks that complete in their first poll never pay for a waker.
+    #[inline]
+    pub(crate) fn park(self, waker: &Waker) {
+        if self.0 & POLL_WANT_WAKER != 0 {
+            PARKED.with(|p| p.set(Some(waker.clone())));
+        }
+    }
+}
+
+/// The flags of the poll in progress. A plain thread-local rather than the world: it is
+/// read on every poll.
+#[inline]
+pub(crate) fn poll_flags() -> PollFlags {
+    PollFlags(FAST.with(|f| f.poll.get()))
 }
 
 /// The running simulation's true time, from a thread-local copy (no world borrow).
 /// Every timer whose deadline is at or before it has fired: the clock only moves by
 /// firing all timers due at the new instant, and timers are only set in the future.
+#[inline]
 pub(crate) fn now_fast() -> Instant {
-    Instant::from_nanos(NOW.with(Cell::get))
+    Instant::from_nanos(FAST.with(|f| f.now.get()))
 }
 
 /// Called when a node with a drifting clock joins the run.
 pub(crate) fn note_clock_drift() {
-    DRIFT.with(|d| d.set(true));
+    FAST.with(|f| f.drift.set(true));
 }
 
 /// The true deadline of a sleep of `duration` on the calling node's clock. Without
 /// drift anywhere (nearly always) that is `now + duration`, and needs no world borrow:
 /// `sleep` is on the hot path of every timer-heavy program.
+#[inline]
 pub(crate) fn sleep_deadline(duration: Duration) -> Instant {
-    if !DRIFT.with(Cell::get) {
-        return now_fast() + duration;
+    if let Some(now) = FAST.with(|f| (!f.drift.get()).then(|| f.now.get())) {
+        return Instant::from_nanos(now) + duration;
     }
     with(|w| {
         let local = w.global_duration(duration);
@@ -85,21 +125,16 @@ pub(crate) fn sleep_deadline(duration: Duration) -> Instant {
     })
 }
 
-/// Whether the task being polled is dead, so that its wrapper drops the future instead
-/// of polling it. A plain thread-local rather than the world: it is read on every poll.
-pub(crate) fn poll_is_reap() -> bool {
-    POLL.with(Cell::get) & POLL_REAP != 0
-}
-
 /// Called by a task's wrapper when its future completed or was dropped; the executor
 /// removes the task from the registry after the poll.
+#[inline]
 pub(crate) fn task_done(aborted: bool) {
     let bit = if aborted {
         POLL_ABORTED
     } else {
         POLL_COMPLETED
     };
-    POLL.with(|p| p.set(p.get() | bit));
+    FAST.with(|f| f.poll.set(f.poll.get() | bit));
 }
 
 /// Runs `f` on the current world. Panics outside a simulation: calling a simulated API
@@ -128,6 +163,7 @@ pub(crate) fn try_with<R>(f: impl FnOnce(&mut World) -> R) -> Option<R> {
 
 /// The schedule function of every task. A wake after the simulation ended (a waker kept
 /// in a static, say) has nowhere to go: the runnable is dropped, which drops the task.
+#[inline]
 pub(crate) fn schedule_runnable(runnable: Runnable<TaskMeta>) {
     let leftover = WORLD.with(|cell| {
         let mut guard = cell
@@ -156,15 +192,19 @@ pub(crate) fn install(world: World) {
             slot.is_none(),
             "a simulation is already running on this thread; simulations do not nest"
         );
-        NOW.with(|n| n.set(world.now.as_nanos()));
-        DRIFT.with(|d| d.set(false));
+        FAST.with(|f| {
+            f.now.set(world.now.as_nanos());
+            f.drift.set(false);
+        });
         *slot = Some(world);
     });
 }
 
 pub(crate) fn uninstall() -> Option<World> {
-    NOW.with(|n| n.set(0));
-    DRIFT.with(|d| d.set(false));
+    FAST.with(|f| {
+        f.now.set(0);
+        f.drift.set(false);
+    });
     WORLD.with(|cell| cell.borrow_mut().take())
 }
 
@@ -173,13 +213,17 @@ pub(crate) fn uninstall() -> Option<World> {
 /// a task is dead once its epoch differs from its node's, because the node was killed
 /// after the task was spawned or because the task was aborted (its epoch set to `DEAD`).
 ///
-/// Six 4-byte words: with async-task's own fields, a 64-byte header. With a million live
-/// tasks each byte here is a megabyte, which is why a task enters the registry (another
-/// 48 bytes) only when it first parks: most tasks finish in their first poll.
+/// Five 4-byte words: with async-task's own fields (three words and a flag), a 56-byte
+/// header, which async-task's flag fills to the end. With a million live tasks each
+/// byte here is a megabyte, which is why a task enters the registry (another 48 bytes)
+/// only when it first parks: most tasks finish in their first poll. Five words rather
+/// than six also keep a small task within the allocator's 128-byte size class.
 #[derive(Debug)]
 pub(crate) struct TaskMeta {
     id_low: u32,
-    id_high: u32,
+    /// The id's bits 32..40 in the low `ID_HIGH_BITS`, the site above them: an index
+    /// into `World::sites`, the spawn's name and location.
+    id_high_site: u32,
     /// The task's registry key once it parked, `NO_KEY` before. Set before its first
     /// poll to the key that registering would take (see `step`).
     pub key: Cell<u32>,
@@ -187,11 +231,15 @@ pub(crate) struct TaskMeta {
     /// The epoch (`EPOCH_MASK` bits) and the `POLLED` flag: whether the task was polled
     /// before (so a later park needs no registration).
     state: Cell<u32>,
-    /// Index into `World::sites`: the spawn's name and location.
-    pub site: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<TaskMeta>() == 24);
+const _: () = assert!(std::mem::size_of::<TaskMeta>() == 20);
+
+/// Bits of a task id above the low 32 kept in `TaskMeta::id_high_site`: a run may
+/// spawn 2^40 tasks, and name 2^24 spawn sites (call sites and names: a few hundred).
+const ID_HIGH_BITS: u32 = 8;
+const MAX_TASKS: u64 = 1 << (32 + ID_HIGH_BITS);
+const MAX_SITES: u32 = 1 << (32 - ID_HIGH_BITS);
 
 /// `TaskMeta::key` of a task that never parked.
 pub(crate) const NO_KEY: u32 = u32::MAX;
@@ -203,8 +251,26 @@ const DEAD: u32 = EPOCH_MASK;
 const POLLED: u32 = !EPOCH_MASK;
 
 impl TaskMeta {
+    fn new(id: u64, site: u32, node: u32, epoch: u32) -> Self {
+        assert!(id < MAX_TASKS, "a run may spawn at most 2^40 tasks");
+        assert!(site < MAX_SITES, "a run may have at most 2^24 spawn sites");
+        TaskMeta {
+            id_low: id as u32,
+            id_high_site: (id >> 32) as u32 | site << ID_HIGH_BITS,
+            key: Cell::new(NO_KEY),
+            node,
+            state: Cell::new(epoch),
+        }
+    }
+
     pub(crate) fn id(&self) -> u64 {
-        u64::from(self.id_high) << 32 | u64::from(self.id_low)
+        let high = self.id_high_site & ((1 << ID_HIGH_BITS) - 1);
+        u64::from(high) << 32 | u64::from(self.id_low)
+    }
+
+    /// Index into `World::sites`: the spawn's name and location.
+    pub(crate) fn site(&self) -> u32 {
+        self.id_high_site >> ID_HIGH_BITS
     }
 
     fn epoch(&self) -> u32 {
@@ -243,7 +309,7 @@ impl Current {
             id: meta.id(),
             key: meta.key.get(),
             node: meta.node,
-            site: meta.site,
+            site: meta.site(),
         }
     }
 }
@@ -323,6 +389,8 @@ pub(crate) struct World {
     next_task_id: u64,
     pub nodes: Vec<NodeEntry>,
     timers: Timers,
+    /// The emptied vector of the last timer firing, reused by the next (see `step`).
+    spare_wakers: Vec<Waker>,
     pub trace: Trace,
     pub current: Option<Current>,
     /// Set when the task being polled is killed or aborted during its poll, for a task
@@ -360,6 +428,7 @@ impl World {
             next_task_id: 0,
             nodes: Vec::new(),
             timers: Timers::default(),
+            spare_wakers: Vec::new(),
             trace: Trace::new(ring_capacity),
             current: None,
             current_killed: false,
@@ -466,6 +535,7 @@ impl World {
 
     // ----- timers -----
 
+    #[inline]
     pub(crate) fn add_timer(&mut self, deadline: Instant, waker: Waker) -> TimerKey {
         debug_assert!(deadline > self.now, "timers are only set in the future");
         let (task, node) = (self.current_task(), self.current_node());
@@ -493,7 +563,7 @@ impl World {
     fn fire_timers(&mut self, at: Instant, wakers: &mut Vec<Waker>) {
         let (now, trace) = (self.now, &mut self.trace);
         self.timers.fire_until(at, |f| {
-            trace.core(now, f.node, f.task, EventKind::TimerFire);
+            trace.timer_fire(now, f.node, f.task, f.later);
             wakers.push(f.waker);
         });
     }
@@ -514,14 +584,7 @@ impl World {
         let killed = !n.state.is_alive();
         let epoch = if killed { DEAD } else { n.epoch };
         self.core_event(node, Some(TaskId(id)), EventKind::TaskSpawn { name });
-        TaskMeta {
-            id_low: id as u32,
-            id_high: (id >> 32) as u32,
-            key: Cell::new(NO_KEY),
-            node: node.0,
-            state: Cell::new(epoch),
-            site,
-        }
+        TaskMeta::new(id, site, node.0, epoch)
     }
 
     fn intern_site(&mut self, site: SpawnSite) -> u32 {
@@ -613,6 +676,7 @@ impl World {
     }
 
     /// The schedule function of every task: where a woken runnable goes.
+    #[inline(always)]
     pub(crate) fn schedule(&mut self, runnable: Runnable<TaskMeta>) {
         let meta = runnable.metadata();
         if self.is_dead(meta) {
@@ -712,7 +776,7 @@ impl World {
                 .map(|r| r.metadata())
                 .filter(|m| !m.was_polled())
             {
-                out.push(blocked(r.id(), NodeId(r.node), r.site));
+                out.push(blocked(r.id(), NodeId(r.node), r.site()));
             }
         }
         out.sort_by_key(|b| b.task);
@@ -769,8 +833,8 @@ pub(crate) fn step() -> Step {
         }
         while !w.run_queue.is_empty() {
             let i = w.sched_rng.index(w.run_queue.len().min(SCHED_WINDOW));
-            w.run_queue.swap(0, i);
-            let Some(r) = w.run_queue.pop_front() else {
+            // The pick changes places with the oldest, which then waits among the window.
+            let Some(r) = w.run_queue.swap_remove_front(i) else {
                 break;
             };
             w.touch_window_entrant();
@@ -800,8 +864,10 @@ pub(crate) fn step() -> Step {
                     return Next::TimeLimit;
                 }
                 w.now = w.now.max(at);
-                NOW.with(|n| n.set(w.now.as_nanos()));
-                let mut wakers = Vec::new();
+                FAST.with(|f| f.now.set(w.now.as_nanos()));
+                // A bucket of thousands of timers would otherwise regrow this vector
+                // every time the clock moves.
+                let mut wakers = std::mem::take(&mut w.spare_wakers);
                 w.fire_timers(at, &mut wakers);
                 Next::Wake(wakers)
             }
@@ -811,7 +877,7 @@ pub(crate) fn step() -> Step {
     match next {
         Next::Run(r, killed) => {
             let mut polled = run_task(r, killed);
-            if polled.done.is_none() && polled.parked.is_none() && polled.result.is_ok() {
+            if polled.parked_again() && polled.result.is_ok() {
                 // The common case, a task that parked before parking again, needs no
                 // bookkeeping: skip the borrow and leave `current` stale until the next
                 // step clears it (no user code runs in between).
@@ -845,10 +911,12 @@ pub(crate) fn step() -> Step {
             }
             Step::Ran
         }
-        Next::Wake(wakers) => {
-            for w in wakers {
+        Next::Wake(mut wakers) => {
+            for w in wakers.drain(..) {
                 w.wake();
             }
+            // Back for the next firing: a borrow per instant, not per timer.
+            try_with(|w| w.spare_wakers = wakers);
             Step::Idle
         }
         Next::TimeLimit => Step::TimeLimit,
@@ -862,19 +930,16 @@ pub(crate) fn step() -> Step {
 fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
     let want_waker = !killed && !r.metadata().mark_polled();
     let flags = if killed { POLL_REAP } else { 0 } | if want_waker { POLL_WANT_WAKER } else { 0 };
-    POLL.with(|p| p.set(flags));
+    // Every poll leaves the flags at zero, so the common poll (a task that was polled
+    // before, alive) has nothing to write.
+    if flags != 0 {
+        FAST.with(|f| f.poll.set(flags));
+    }
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| r.run()));
-    let flags = POLL.with(|p| p.replace(0));
-    let done = if flags & POLL_ABORTED != 0 {
-        Some(true)
-    } else if flags & POLL_COMPLETED != 0 {
-        Some(false)
-    } else {
-        None
-    };
+    let flags = FAST.with(|f| f.poll.replace(0));
     Polled {
         result,
-        done,
+        flags,
         parked: if want_waker {
             PARKED.with(Cell::take)
         } else {
@@ -887,10 +952,28 @@ fn run_task(r: Runnable<TaskMeta>, killed: bool) -> Polled {
 struct Polled {
     /// The poll's panic, if any.
     result: std::thread::Result<bool>,
-    /// `Some(aborted)` once the task's future is gone.
-    done: Option<bool>,
+    /// The `POLL_*` bits the poll left: whether the task's future is gone.
+    flags: u8,
     /// The waker of a task that parked for the first time.
     parked: Option<Waker>,
+}
+
+impl Polled {
+    /// `Some(aborted)` once the task's future is gone.
+    fn done(&self) -> Option<bool> {
+        if self.flags & POLL_ABORTED != 0 {
+            Some(true)
+        } else if self.flags & POLL_COMPLETED != 0 {
+            Some(false)
+        } else {
+            None
+        }
+    }
+
+    /// The common case, a task that was polled before and parks again: no bookkeeping.
+    fn parked_again(&self) -> bool {
+        self.flags & (POLL_ABORTED | POLL_COMPLETED) == 0 && self.parked.is_none()
+    }
 }
 
 impl World {
@@ -900,14 +983,14 @@ impl World {
     #[inline(always)]
     fn after_poll(&mut self, polled: &mut Polled) -> (Option<Waker>, Option<Waker>) {
         let current = self.current.take();
-        if polled.done.is_none() && polled.parked.is_none() {
+        if polled.parked_again() {
             // The common case: a task that parked before parks again.
             return (None, None);
         }
         let Some(c) = current else {
             return (None, None);
         };
-        match (polled.done, polled.parked.take()) {
+        match (polled.done(), polled.parked.take()) {
             (Some(aborted), _) => (self.finish_task(c, aborted), None),
             (None, Some(waker)) => (None, self.register_waker(c, waker)),
             (None, None) => (None, None),
@@ -958,4 +1041,21 @@ pub(crate) fn teardown() {
 /// keep their state inside the world without the runtime knowing them.
 pub fn extension<T: Default + 'static>() -> Rc<T> {
     with(|w| w.extension::<T>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_meta_packs_the_largest_id_and_site() {
+        let meta = TaskMeta::new(MAX_TASKS - 1, MAX_SITES - 1, 7, 3);
+        assert_eq!(meta.id(), MAX_TASKS - 1);
+        assert_eq!(meta.site(), MAX_SITES - 1);
+        let meta = TaskMeta::new(1 << 32 | 5, 9, 7, 3);
+        assert_eq!(
+            (meta.id(), meta.site(), meta.node, meta.epoch()),
+            (1 << 32 | 5, 9, 7, 3)
+        );
+    }
 }
