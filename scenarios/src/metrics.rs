@@ -80,8 +80,10 @@ impl Recorder {
 
 /// Summarises samples whose start lies in `[from, to)`, over a phase lasting `span`.
 pub fn summarise<'a>(samples: impl IntoIterator<Item = &'a Sample>, span: Duration) -> Summary {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
-        .expect("static histogram bounds are valid");
+    // Auto-resizing: a phase's latencies span milliseconds, and a histogram sized up
+    // front for an hour is 360 KB to zero per phase and run. Buckets are laid out alike
+    // either way (three significant figures from 1 µs), so the quantiles are the same.
+    let mut h = Histogram::<u64>::new(3).expect("three significant figures are valid");
     let mut s = Summary::default();
     for x in samples {
         s.requests += 1;
@@ -92,7 +94,10 @@ pub fn summarise<'a>(samples: impl IntoIterator<Item = &'a Sample>, span: Durati
             RequestOutcome::Timeout => s.timeouts += 1,
         }
         let us = (x.latency.as_micros() as u64).clamp(1, 3_600_000_000);
-        h.saturating_record(us);
+        // `record` grows the histogram; `saturating_record` would clamp to its size.
+        if h.record(us).is_err() {
+            h.saturating_record(us);
+        }
     }
     if s.requests > 0 {
         let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
