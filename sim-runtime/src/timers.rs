@@ -1,15 +1,23 @@
 //! The timer store: every pending timer, grouped by the instant it is due.
 //!
 //! Simulated programs set many timers for the same instant (whole milliseconds), so the
-//! store keeps one bucket per instant, and a bucket is a plain vector of entries in
+//! store keeps buckets per instant, and a bucket is a plain vector of entries in
 //! registration order. Firing walks each bucket front to back, so memory is read in
 //! order instead of through a linked list, and the order of wakes (deadline, then
 //! registration) is the same as a heap of (deadline, sequence) would give.
 //!
-//! Buckets live in slots of a vector; a map from instant to slot orders them. Adding a
-//! timer first asks a small cache of recently used deadlines (a program that sets many
-//! timers sets them at a handful of instants), so most adds skip the map. A slot keeps
-//! its vector when its bucket goes, so a steady state allocates nothing.
+//! Buckets live in slots of a vector; a binary heap of (instant, bucket sequence, slot)
+//! orders them. Adding a timer asks a small cache of recently used deadlines (a program
+//! that sets many timers sets them at a handful of instants); when the cache has no
+//! bucket for the instant, a new bucket starts, even if an older one for the same
+//! instant exists. That keeps the order: adds go only to the newest bucket of an
+//! instant, so every entry of an older bucket was registered before any of a newer
+//! one, and the heap fires buckets of one instant oldest first. Most deadlines are
+//! unique (a message's arrival, a call's timeout), and a heap push and pop cost far
+//! less than a search tree's insert and remove. A bucket whose entries were all
+//! cancelled leaves its heap item behind, recognised as stale by its sequence and
+//! dropped when it reaches the top. A slot keeps its vector when its bucket goes, so a
+//! steady state allocates nothing.
 //!
 //! A registration is named by its slot and its index in that slot's bucket. Such a name
 //! is never reused while someone holds it: time only moves forward, timers are only set
@@ -17,7 +25,8 @@
 //! entry in it was cancelled (so no holder of one of its names is left). That is why
 //! entries need no generation counter.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::num::NonZeroU64;
 use std::task::Waker;
 
@@ -61,10 +70,12 @@ struct Entry {
 struct Bucket {
     /// The instant this bucket is due (meaningless while the slot is free).
     at: Instant,
+    /// When the bucket was started, among all buckets: orders buckets of one instant,
+    /// and tells this bucket's heap item from a stale one of the slot's earlier bucket.
+    seq: u64,
     entries: Vec<Entry>,
     /// Entries not cancelled; zero exactly when the slot is free (a bucket goes when
-    /// its last entry is cancelled), so the first bucket always has a live timer and
-    /// finding the next deadline is a map lookup.
+    /// its last entry is cancelled).
     live: u32,
 }
 
@@ -82,8 +93,10 @@ const RECENT: usize = 16;
 
 #[derive(Default)]
 pub(crate) struct Timers {
-    /// Deadline to slot, for every bucket with a live timer.
-    order: BTreeMap<Instant, u32>,
+    /// (deadline, bucket sequence, slot) of every bucket with a live timer, earliest
+    /// first; plus stale items of buckets whose timers were all cancelled.
+    order: BinaryHeap<Reverse<(Instant, u64, u32)>>,
+    next_seq: u64,
     slots: Vec<Bucket>,
     /// Slots whose bucket is gone, reused before the vector grows.
     free: Vec<u32>,
@@ -97,12 +110,12 @@ impl Timers {
         (deadline.as_nanos() / 1_000_000) as usize % RECENT
     }
 
-    /// The slot of the live bucket due at `deadline`, if there is one.
+    /// The slot of the newest live bucket due at `deadline`, if the cache knows it.
     fn find(&self, deadline: Instant) -> Option<u32> {
         let guess = self.recent[Self::recent_index(deadline)];
         match self.slots.get(guess as usize) {
             Some(b) if b.live > 0 && b.at == deadline => Some(guess),
-            _ => self.order.get(&deadline).copied(),
+            _ => None,
         }
     }
 
@@ -131,15 +144,34 @@ impl Timers {
         key
     }
 
-    #[cold]
     fn new_bucket(&mut self, deadline: Instant) -> u32 {
         let slot = self.free.pop().unwrap_or_else(|| {
             self.slots.push(Bucket::default());
             (self.slots.len() - 1) as u32
         });
-        self.slots[slot as usize].at = deadline;
-        self.order.insert(deadline, slot);
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let bucket = &mut self.slots[slot as usize];
+        bucket.at = deadline;
+        bucket.seq = seq;
+        self.order.push(Reverse((deadline, seq, slot)));
         slot
+    }
+
+    /// Whether a heap item names its slot's current, live bucket.
+    fn is_current(&self, seq: u64, slot: u32) -> bool {
+        let b = &self.slots[slot as usize];
+        b.live > 0 && b.seq == seq
+    }
+
+    /// Drops stale items off the top of the heap, so that the top is a live bucket.
+    fn drop_stale(&mut self) {
+        while let Some(&Reverse((_, seq, slot))) = self.order.peek() {
+            if self.is_current(seq, slot) {
+                break;
+            }
+            self.order.pop();
+        }
     }
 
     /// The live entry a registration names, if it is still pending.
@@ -168,25 +200,29 @@ impl Timers {
         let bucket = &mut self.slots[key.slot()];
         bucket.live -= 1;
         if bucket.live == 0 {
-            self.order.remove(&deadline);
+            // Its heap item stays until it reaches the top (see `drop_stale`).
             self.release(key.slot() as u32);
         }
         Some(waker)
     }
 
     /// The earliest deadline with a live timer.
-    pub(crate) fn next(&self) -> Option<Instant> {
-        self.order.first_key_value().map(|(at, _)| *at)
+    pub(crate) fn next(&mut self) -> Option<Instant> {
+        self.drop_stale();
+        self.order.peek().map(|Reverse((at, _, _))| *at)
     }
 
     /// Removes every live timer due at or before `at` and hands them to `fired`, in
     /// deadline then registration order.
     pub(crate) fn fire_until(&mut self, at: Instant, mut fired: impl FnMut(Fired)) {
-        while let Some(first) = self.order.first_entry() {
-            if *first.key() > at {
+        while let Some(&Reverse((due, seq, slot))) = self.order.peek() {
+            if due > at {
                 break;
             }
-            let slot = first.remove();
+            self.order.pop();
+            if !self.is_current(seq, slot) {
+                continue;
+            }
             let bucket = &mut self.slots[slot as usize];
             let mut later = std::mem::take(&mut bucket.live) as usize;
             for e in bucket.entries.drain(..) {
@@ -276,6 +312,24 @@ mod tests {
         assert_eq!(fired_nodes(&mut t, ms), vec![1, 4]);
         assert_eq!(fired_nodes(&mut t, ms + 1), vec![3]);
         assert_eq!(fired_nodes(&mut t, 17 * ms), vec![2, 5]);
+        assert_eq!(t.next(), None);
+    }
+
+    #[test]
+    fn a_cancelled_buckets_stale_heap_item_neither_fires_nor_hides_the_slots_new_bucket() {
+        let mut t = Timers::default();
+        let (early, mid, late) = (
+            Instant::from_nanos(10),
+            Instant::from_nanos(20),
+            Instant::from_nanos(30),
+        );
+        let gone = t.add(early, waker(), None, NodeId(1));
+        t.add(late, waker(), None, NodeId(3));
+        assert!(t.cancel(early, gone).is_some());
+        // The freed slot now holds `mid`; `early`'s heap item is stale.
+        t.add(mid, waker(), None, NodeId(2));
+        assert_eq!(t.next(), Some(mid));
+        assert_eq!(fired_nodes(&mut t, 30), vec![2, 3]);
         assert_eq!(t.next(), None);
     }
 
