@@ -3,10 +3,17 @@
 # turmoil and madsim (each framework and workload in its own process, so that peak
 # memory is per run), and prints one table with the ratios.
 #
-#   tests/peer-bench/run.sh            # everything (about 5 minutes on 2 cores)
-#   REPS=9 tests/peer-bench/run.sh     # best of 9 instead of best of 5
+#   tests/peer-bench/run.sh            # everything (about 10 minutes on 2 cores)
+#   ROUNDS=5 REPS=2 tests/peer-bench/run.sh   # best of 5 rounds x 2 runs instead of 3 x 2
 #   WORKLOADS="timers spawn" tests/peer-bench/run.sh
 #   PEER_BENCH_CLOCK=wall tests/peer-bench/run.sh   # wall-clock instead of CPU time
+#   INSTR=1 tests/peer-bench/run.sh    # also instructions per event under callgrind
+#
+# The frameworks take turns, round by round, so that a slow stretch of a shared machine
+# (seen here: the same binary 30 % apart from one minute to the next) falls on all of
+# them instead of on whichever ran then. INSTR=1 adds a figure no other process can
+# disturb: instructions per event (valgrind's callgrind counts them, the same for the
+# same binary and input), for the timer and spawn workloads.
 #
 # madsim needs RUSTFLAGS="--cfg madsim", which must not reach the other build, so the
 # two packages have separate target dirs under tests/peer-bench/target (gitignored).
@@ -15,7 +22,9 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here"
 
-REPS="${REPS:-5}"
+ROUNDS="${ROUNDS:-3}"
+REPS="${REPS:-2}"
+INSTR="${INSTR:-0}"
 # turmoil's network runs are slow (every host is ticked every simulated millisecond):
 # one repetition each.
 TURMOIL_NET_REPS="${TURMOIL_NET_REPS:-1}"
@@ -55,25 +64,64 @@ run() {
     printf '%s\n' "$out" | sed -n 's/^NOTE //p' >>"$notes"
 }
 
-for wl in $WORKLOADS; do
-    for fw in ours ours-untraced madsim turmoil; do
-        reps="$REPS"
-        case "$wl" in
-            live) reps=1 ;;
-            pingpong-*|fanin|idle) [ "$fw" = turmoil ] && reps="$TURMOIL_NET_REPS" ;;
-        esac
-        run "$fw" "$wl" "$reps"
+for round in $(seq 1 "$ROUNDS"); do
+    echo "round $round of $ROUNDS" >&2
+    for wl in $WORKLOADS; do
+        for fw in ours ours-untraced madsim turmoil; do
+            reps="$REPS"
+            case "$wl" in
+                live) [ "$round" -gt 1 ] && continue; reps=1 ;;
+                pingpong-*|fanin|idle)
+                    if [ "$fw" = turmoil ]; then
+                        [ "$round" -gt 1 ] && continue
+                        reps="$TURMOIL_NET_REPS"
+                    fi ;;
+            esac
+            run "$fw" "$wl" "$reps"
+        done
     done
 done
+
+# instr <framework> <workload> <events>: appends "<framework> <workload>-instr <n>", the
+# instructions per event of one run (process start and world set-up included).
+instr() {
+    local fw="$1" wl="$2" events="$3" out n
+    echo "  $fw $wl under callgrind ..." >&2
+    out="$(mktemp)"
+    case "$fw" in
+        madsim) valgrind --tool=callgrind --callgrind-out-file=/dev/null "$madsim_bin" "$wl" 1 >/dev/null 2>"$out" ;;
+        *) valgrind --tool=callgrind --callgrind-out-file=/dev/null "$ours_turmoil_bin" "$fw" "$wl" 1 >/dev/null 2>"$out" ;;
+    esac
+    n="$(sed -n 's/.*Collected : *\([0-9]*\).*/\1/p' "$out" | tail -1)"
+    rm -f "$out"
+    [ -n "$n" ] && echo "$fw $wl-instr $(awk -v n="$n" -v e="$events" 'BEGIN { printf "%.1f", n / e }')" >>"$results"
+}
+if [ "$INSTR" = 1 ]; then
+    if ! command -v valgrind >/dev/null 2>&1; then
+        echo "INSTR=1 needs valgrind (apt-get install valgrind)" >&2
+        exit 2
+    fi
+    for wl in $WORKLOADS; do
+        case "$wl" in
+            timers) events=1000000 ;;
+            spawn) events=1000000 ;;
+            *) continue ;;
+        esac
+        for fw in ours madsim turmoil; do
+            instr "$fw" "$wl" "$events"
+        done
+    done
+fi
 
 clock="CPU time of the simulating thread"
 [ "${PEER_BENCH_CLOCK:-cpu}" = wall ] && clock="wall-clock time"
 
-awk -v clock="$clock" -v revision="$revision" -v load="$load_before" -v load_after="$(cut -d' ' -f1-3 /proc/loadavg)" '
+awk -v clock="$clock" -v rounds="$ROUNDS" -v reps="$REPS" -v revision="$revision" -v load="$load_before" -v load_after="$(cut -d' ' -f1-3 /proc/loadavg)" '
 function human(v, unit) {
     if (v == "") return "n/a";
     if (unit == "%") return sprintf("%+.1f %%", v);
     if (unit == "B" || unit == "MB") return sprintf("%.0f %s", v, unit);
+    if (unit == "I") return sprintf("%.0f", v);
     if (v >= 1e6) return sprintf("%.2f M/s", v / 1e6);
     if (v >= 1e3) return sprintf("%.1f k/s", v / 1e3);
     if (v >= 10) return sprintf("%.0f /s", v);
@@ -81,12 +129,26 @@ function human(v, unit) {
 }
 function ratio(a, b, unit) {
     if (a == "" || b == "" || b == 0 || unit == "%") return "-";
+    # For instructions, how many times fewer ours needs (higher is better, like rates).
+    if (unit == "I") { if (a == 0) return "-"; t = a; a = b; b = t; }
     if (a / b >= 1000) return sprintf("%.0fx", a / b);
     return sprintf("%.2fx", a / b);
 }
-{ v[$1, $2] = $3 }
+{
+    # Several rounds report each figure: keep the best (the highest rate, the least
+    # memory or instructions); the idle slowdown is recomputed from the best rates.
+    k = $1 SUBSEP $2;
+    lower = ($2 ~ /^(spawn-peak-mb|live-heap|live-rss)$/ || $2 ~ /-instr$/);
+    if (!(k in v) || (lower && $3 < v[k]) || (!lower && $3 > v[k])) v[k] = $3;
+}
 END {
-    n = split("timers spawn spawn-peak-mb live-heap live-rss pingpong-rpc pingpong-conn fanin idle-base idle idle-slowdown", keys, " ");
+    split("ours ours-untraced madsim turmoil", fws, " ");
+    for (i in fws) {
+        f = fws[i];
+        if ((f SUBSEP "idle-base") in v && (f SUBSEP "idle") in v && v[f, "idle-base"] > 0)
+            v[f, "idle-slowdown"] = (1 - v[f, "idle"] / v[f, "idle-base"]) * 100;
+    }
+    n = split("timers spawn spawn-peak-mb live-heap live-rss pingpong-rpc pingpong-conn fanin idle-base idle idle-slowdown timers-instr spawn-instr", keys, " ");
     label["timers"] = "timers: 10k tasks x 100 sleeps (events/s)";
     label["spawn"] = "spawn+join 1M tasks (spawns/s)";
     label["spawn-peak-mb"] = "spawn: peak memory, VmHWM (lower is better)";
@@ -98,10 +160,13 @@ END {
     label["idle-base"] = "ping-pong RPC, idle run baseline (msg/s)";
     label["idle"] = "ping-pong RPC + 1000 idle nodes (msg/s)";
     label["idle-slowdown"] = "slowdown from 1000 idle nodes (< 5 %)";
+    label["timers-instr"] = "timers: instructions per event (fewer: better)";
+    label["spawn-instr"] = "spawn+join: instructions per task (fewer)";
     unitof["spawn-peak-mb"] = "MB"; unitof["live-heap"] = "B"; unitof["live-rss"] = "B";
     unitof["idle-slowdown"] = "%";
+    unitof["timers-instr"] = "I"; unitof["spawn-instr"] = "I";
     fmt = "| %-46s | %12s | %12s | %12s | %12s | %12s |\n";
-    printf "\nPeer benchmark (rates per second of %s; best of N runs)\n\n", clock;
+    printf "\nPeer benchmark (rates per second of %s; best of %s rounds x %s runs, frameworks taking turns)\n\n", clock, rounds, reps;
     printf fmt, "workload", "ours", "turmoil", "madsim", "ours/turmoil", "ours/madsim";
     printf "|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "--------------", "--------------", "--------------", "--------------", "--------------";
     for (i = 1; i <= n; i++) {
@@ -117,7 +182,7 @@ END {
     for (i = 1; i <= n; i++) {
         k = keys[i]; u = unitof[k];
         o = v["ours", k]; q = v["ours-untraced", k]; m = v["madsim", k];
-        if (o == "" && q == "") continue;
+        if (o == "" && q == "" || k ~ /-instr$/) continue;
         printf fmt2, label[k], human(o, u), human(q, u), ratio(q, o, u), ratio(q, m, u);
     }
     printf "\nload average before: %s, after: %s (2 cores); ours built from %s\n", load, load_after, revision;
