@@ -660,15 +660,18 @@ impl Deps {
     }
 }
 
-/// The part of a `kv.cmd` event ([`kv::CmdEvent`]) that [`stock_values`] reads: the
-/// arguments borrow from the event where they need no unescaping, and the fields it does
-/// not read are skipped rather than decoded.
+/// The part of a `kv.cmd` event ([`kv::CmdEvent`]) that [`stock_values`] reads; the
+/// fields it does not read are skipped rather than decoded.
 #[derive(serde::Deserialize)]
 struct StockWrite<'a> {
     #[serde(borrow)]
-    cmd: Vec<std::borrow::Cow<'a, str>>,
+    cmd: Vec<Arg<'a>>,
     reply: Reply,
 }
+
+/// One argument, borrowed from the event unless it had to be unescaped.
+#[derive(serde::Deserialize)]
+struct Arg<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
 
 /// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
 /// replies, and the reserve script's reported stock.
@@ -697,20 +700,17 @@ pub fn stock_values(log: &EventLog) -> Vec<i64> {
         let Ok(ev) = serde_json::from_slice::<StockWrite<'_>>(f) else {
             return;
         };
-        let name = ev
-            .cmd
-            .first()
-            .map(|s| s.to_ascii_uppercase())
-            .unwrap_or_default();
-        let on_stock = ev.cmd.get(1).is_some_and(|k| *k == key);
+        let arg = |i: usize| ev.cmd.get(i).map(|a| &*a.0);
+        let name = arg(0).map(str::to_ascii_uppercase).unwrap_or_default();
+        let on_stock = arg(1) == Some(key.as_str());
         match (name.as_str(), &ev.reply) {
             ("SET", Reply::Status(_)) if on_stock => {
-                if let Some(v) = ev.cmd.get(2).and_then(|v| v.parse().ok()) {
+                if let Some(v) = arg(2).and_then(|v| v.parse().ok()) {
                     out.push(v);
                 }
             }
             ("DECR" | "INCR" | "DECRBY" | "INCRBY", Reply::Int(n)) if on_stock => out.push(*n),
-            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a == RESERVE) => {
+            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a.0 == RESERVE) => {
                 if let Some(Reply::Int(n)) = parts.get(2) {
                     out.push(*n);
                 }

@@ -113,7 +113,9 @@ impl std::fmt::Display for Row {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{k}={v}")?;
+            f.write_str(k)?;
+            f.write_str("=")?;
+            std::fmt::Display::fmt(v, f)?;
         }
         f.write_str(")")
     }
