@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SqlError;
 use super::value::{FromValue, Value};
+use crate::fixed_hash::FixedState;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Row {
-    columns: IndexMap<String, Value>,
+    /// Fixed-hashed: rows are built and read on every statement, and SipHash (with a
+    /// `RandomState` per row) cost more than the rest of building one.
+    columns: IndexMap<String, Value, FixedState>,
 }
 
 /// Builds a row: `sql_row! { "id" => 1, "name" => "ada" }`.
