@@ -8,7 +8,9 @@ use super::command::Reply;
 /// with a backslash, the control characters `\b \t \n \f \r` by name and the others as
 /// `\u00xx` (lowercase hex), every other character as is. Runs between escapes are copied
 /// whole, and the scan for the next escape looks at eight bytes at a time: every argument
-/// of every command passes through here.
+/// of every command passes through here (inlined for the same reason: the strings are
+/// short, and a call's overhead is a good part of writing one).
+#[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
