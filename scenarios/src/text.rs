@@ -16,17 +16,26 @@ pub fn push_decimal(out: &mut String, mut n: u64) {
             break;
         }
     }
-    out.extend(digits[i..].iter().map(|&d| d as char));
+    push_ascii(out, &digits[i..]);
 }
 
 /// Appends `n` as exactly eight lowercase hexadecimal digits (`{n:08x}`).
 pub fn push_hex8(out: &mut String, n: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.extend(
-        (0..8)
-            .rev()
-            .map(|k| HEX[(n >> (4 * k)) as usize & 0xf] as char),
-    );
+    let mut digits = [0u8; 8];
+    for (k, d) in digits.iter_mut().enumerate() {
+        *d = HEX[(n >> (4 * (7 - k))) as usize & 0xf];
+    }
+    push_ascii(out, &digits);
+}
+
+/// Appends ASCII bytes: one reservation, then plain pushes (validating them as UTF-8, or
+/// extending by an iterator of chars, costs more than the digits themselves).
+fn push_ascii(out: &mut String, ascii: &[u8]) {
+    out.reserve(ascii.len());
+    for &b in ascii {
+        out.push(char::from(b));
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! - [`sql`]: a PostgreSQL-like database with transactions and a connection pool.
 //! - [`queue`]: a Kafka-like log with producers and consumer groups.
 
+mod fixed_hash;
 pub mod kv;
 pub mod queue;
 pub mod sql;

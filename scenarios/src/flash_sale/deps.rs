@@ -5,7 +5,7 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use sim_models::kv::{self, KvClient, Reply, Script, ScriptContext};
+use sim_models::kv::{self, Command, Condition, KvClient, Reply, Script, ScriptContext, SetExpiry};
 use sim_models::queue::{self, Acks, Cluster, Consumer, Producer};
 use sim_models::sql::{
     self, col, ColumnType, Count, Insert, IsolationLevel, Pool, PoolConfig, Row, Select,
@@ -73,25 +73,33 @@ fn reserve_script() -> Script {
     Script::new(
         RESERVE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
-            let call = |ctx: &mut ScriptContext<'_>, argv: &[&str]| match kv::parse(argv) {
-                Ok(cmd) => ctx.call(cmd),
-                Err(e) => e,
-            };
+            // The commands are built typed, not parsed from an argument vector: this
+            // script runs once per request, and parsing cost more than the commands.
             if let Some(idem) = keys.get(2) {
-                if let Reply::Bulk(existing) = call(ctx, &["GET", idem]) {
+                if let Reply::Bulk(existing) = ctx.call(Command::Get { key: idem.clone() }) {
                     return Reply::Array(vec![Reply::bulk("duplicate"), Reply::Bulk(existing)]);
                 }
             }
-            let left = match call(ctx, &["GET", &keys[0]]) {
+            let left = match ctx.call(Command::Get {
+                key: keys[0].clone(),
+            }) {
                 Reply::Bulk(s) => s.parse::<i64>().unwrap_or(0),
                 _ => 0,
             };
             if left <= 0 {
                 return Reply::Array(vec![Reply::bulk("sold_out")]);
             }
-            let now = call(ctx, &["DECR", &keys[0]]);
+            let now = ctx.call(Command::Decr {
+                key: keys[0].clone(),
+            });
             if let Some(idem) = keys.get(2) {
-                call(ctx, &["SET", idem, &args[0]]);
+                ctx.call(Command::Set {
+                    key: idem.clone(),
+                    value: args[0].clone(),
+                    condition: Condition::Always,
+                    expiry: SetExpiry::None,
+                    get: false,
+                });
             }
             if keys[1] != "-" {
                 let order = Order {
@@ -100,7 +108,10 @@ fn reserve_script() -> Script {
                     user: args[2].parse().unwrap_or_default(),
                     product: args[3].clone(),
                 };
-                call(ctx, &["RPUSH", &keys[1], &order.to_json()]);
+                ctx.call(Command::RPush {
+                    key: keys[1].clone(),
+                    values: vec![order.to_json()],
+                });
             }
             Reply::Array(vec![
                 Reply::bulk("reserved"),
@@ -212,13 +223,20 @@ impl Redis {
         let Reply::Array(parts) = reply else {
             return Err(DepError::Redis(format!("unexpected reply {reply:?}")));
         };
-        let text = |i: usize| match parts.get(i) {
-            Some(Reply::Bulk(s)) => s.clone(),
+        // The reply is ours to take apart: its strings move into the reservation.
+        let mut parts = parts.into_iter().map(|p| match p {
+            Reply::Bulk(s) => s,
             _ => String::new(),
-        };
-        Ok(match text(0).as_str() {
-            "reserved" => Reservation::Reserved { order_id: text(1) },
-            "duplicate" => Reservation::Duplicate { order_id: text(1) },
+        });
+        let kind = parts.next().unwrap_or_default();
+        let mut order_id = || parts.next().unwrap_or_default();
+        Ok(match kind.as_str() {
+            "reserved" => Reservation::Reserved {
+                order_id: order_id(),
+            },
+            "duplicate" => Reservation::Duplicate {
+                order_id: order_id(),
+            },
             _ => Reservation::SoldOut,
         })
     }
@@ -642,6 +660,19 @@ impl Deps {
     }
 }
 
+/// The part of a `kv.cmd` event ([`kv::CmdEvent`]) that [`stock_values`] reads; the
+/// fields it does not read are skipped rather than decoded.
+#[derive(serde::Deserialize)]
+struct StockWrite<'a> {
+    #[serde(borrow)]
+    cmd: Vec<Arg<'a>>,
+    reply: Reply,
+}
+
+/// One argument, borrowed from the event unless it had to be unescaped.
+#[derive(serde::Deserialize)]
+struct Arg<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
+
 /// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
 /// replies, and the reserve script's reported stock.
 pub fn stock_values(log: &EventLog) -> Vec<i64> {
@@ -666,26 +697,20 @@ pub fn stock_values(log: &EventLog) -> Vec<i64> {
         if !relevant {
             return;
         }
-        let Ok(ev) = e.fields::<kv::server::CmdEvent>() else {
+        let Ok(ev) = serde_json::from_slice::<StockWrite<'_>>(f) else {
             return;
         };
-        let name = ev
-            .cmd
-            .first()
-            .map(|s| s.to_ascii_uppercase())
-            .unwrap_or_default();
+        let arg = |i: usize| ev.cmd.get(i).map(|a| &*a.0);
+        let name = arg(0).map(str::to_ascii_uppercase).unwrap_or_default();
+        let on_stock = arg(1) == Some(key.as_str());
         match (name.as_str(), &ev.reply) {
-            ("SET", Reply::Status(_)) if ev.cmd.get(1) == Some(&key) => {
-                if let Some(v) = ev.cmd.get(2).and_then(|v| v.parse().ok()) {
+            ("SET", Reply::Status(_)) if on_stock => {
+                if let Some(v) = arg(2).and_then(|v| v.parse().ok()) {
                     out.push(v);
                 }
             }
-            ("DECR" | "INCR" | "DECRBY" | "INCRBY", Reply::Int(n))
-                if ev.cmd.get(1) == Some(&key) =>
-            {
-                out.push(*n)
-            }
-            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a == RESERVE) => {
+            ("DECR" | "INCR" | "DECRBY" | "INCRBY", Reply::Int(n)) if on_stock => out.push(*n),
+            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a.0 == RESERVE) => {
                 if let Some(Reply::Int(n)) = parts.get(2) {
                     out.push(*n);
                 }

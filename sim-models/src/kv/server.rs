@@ -143,8 +143,9 @@ impl Shared {
 pub(crate) struct NodeCtx {
     pub(crate) shared: Rc<Shared>,
     pub(crate) id: NodeId,
-    /// The node's name, for the `kv.cmd` events.
-    name: String,
+    /// The start of every `kv.cmd` event this node emits, up to the client id: the
+    /// server's and the node's names as JSON, written once rather than per command.
+    cmd_prefix: Vec<u8>,
     pub(crate) engine: RefCell<Engine>,
     waiters: RefCell<BTreeMap<ClientId, oneshot::Sender<Reply>>>,
     pub(crate) feeds: RefCell<Vec<mpsc::UnboundedSender<Batch>>>,
@@ -209,11 +210,7 @@ impl NodeCtx {
             "kv.cmd"
         };
         trace::emit_raw(name, |out| {
-            out.extend_from_slice(b"{\"server\":");
-            json::write_str(out, &self.shared.name);
-            out.extend_from_slice(b",\"node\":");
-            json::write_str(out, &self.name);
-            out.extend_from_slice(b",\"client\":");
+            out.extend_from_slice(&self.cmd_prefix);
             trace::write_u64(out, client.0);
             out.extend_from_slice(b",\"cmd\":");
             out.extend_from_slice(argv);
@@ -374,7 +371,7 @@ async fn serve_node(shared: Rc<Shared>) {
     let ctx = Rc::new(NodeCtx {
         shared: shared.clone(),
         id: me,
-        name: me.name(),
+        cmd_prefix: cmd_prefix(&shared.name, &me.name()),
         engine: RefCell::new(engine),
         waiters: RefCell::new(BTreeMap::new()),
         feeds: RefCell::new(Vec::new()),
@@ -434,6 +431,17 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     }
     session.close(&mut ctx.engine.borrow_mut());
     ctx.waiters.borrow_mut().remove(&id);
+}
+
+/// `{"server":<server>,"node":<node>,"client":`, the constant head of a node's `kv.cmd`
+/// events.
+fn cmd_prefix(server: &str, node: &str) -> Vec<u8> {
+    let mut out = b"{\"server\":".to_vec();
+    json::write_str(&mut out, server);
+    out.extend_from_slice(b",\"node\":");
+    json::write_str(&mut out, node);
+    out.extend_from_slice(b",\"client\":");
+    out
 }
 
 /// Writes `cmd`'s argument vector as a JSON array of strings into `out` (cleared first).

@@ -13,11 +13,9 @@
 //! of the dataset (the disk, a replica) reproduces it exactly.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::hash::{BuildHasherDefault, Hasher};
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use sim_runtime::hash::StableHasher;
 use sim_runtime::time::Instant;
 use sim_runtime::SimRng;
 
@@ -75,21 +73,10 @@ pub(crate) enum Mode {
     Apply,
 }
 
-/// A fixed-seed hasher so the keyspace's `IndexMap` has no OS-seeded state.
-#[derive(Clone, Default)]
-pub struct FixedHasher(StableHasher);
+/// The keyspace's hasher (fixed-seeded: the keyspace holds no OS-seeded state).
+pub use crate::fixed_hash::FixedHasher;
 
-impl Hasher for FixedHasher {
-    fn finish(&self) -> u64 {
-        self.0.finish()
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write_bytes(bytes);
-    }
-}
-
-type KeyMap = IndexMap<String, Entry, BuildHasherDefault<FixedHasher>>;
+type KeyMap = IndexMap<String, Entry, crate::fixed_hash::FixedState>;
 
 /// One key's value and metadata.
 #[derive(Clone, Debug, PartialEq)]

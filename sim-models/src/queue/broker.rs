@@ -20,6 +20,7 @@ use sim_runtime::trace;
 use super::config::Config;
 use super::controller::AlterIsrError;
 use super::error::ErrorCode;
+use super::event_json;
 use super::events::{self, AppendEvent, FetchEvent, GroupEvent, ReplicateEvent};
 use super::protocol::{ControllerRequest, ControllerResponse, Request, Response};
 use super::signal::Signal;
@@ -219,18 +220,15 @@ impl<V: Clone + 'static> Broker<V> {
             .state
             .borrow_mut()
             .produce(&tp, acks, record, time::now())?;
-        trace::emit(
-            events::APPEND,
-            &AppendEvent {
-                broker: self.id(),
-                topic: tp.topic.clone(),
-                partition: tp.partition,
-                offset: appended.offset,
-                id,
-                leader_epoch: appended.leader_epoch,
-                duplicate: appended.duplicate,
-            },
-        );
+        event_json::emit_append(&AppendEvent {
+            broker: self.id(),
+            topic: tp.topic.clone(),
+            partition: tp.partition,
+            offset: appended.offset,
+            id,
+            leader_epoch: appended.leader_epoch,
+            duplicate: appended.duplicate,
+        });
         self.shared.signal.notify();
         if acks != Acks::All {
             return Ok((appended.offset, appended.duplicate));

@@ -48,6 +48,7 @@ pub mod types;
 mod broker;
 mod cluster;
 mod controller;
+mod event_json;
 mod log;
 mod protocol;
 mod signal;

@@ -20,6 +20,7 @@ use sim_runtime::trace;
 
 use super::controller::ClusterMetadata;
 use super::error::{ErrorCode, ProduceError};
+use super::event_json;
 use super::events::{self, AckEvent, RetryEvent, SendEvent, SendFailedEvent};
 use super::log::ProducerStamp;
 use super::partitioner::{partition_for_key, RoundRobin};
@@ -201,17 +202,14 @@ impl<V: Clone + 'static> Producer<V> {
             None => inner.round_robin.borrow_mut().next(topic, partitions),
         };
         let tp = TopicPartition::new(topic, partition);
-        trace::emit(
-            events::SEND,
-            &SendEvent {
-                producer: inner.id,
-                id,
-                topic: topic.to_string(),
-                partition,
-                key: key.clone(),
-                acks: config.acks,
-            },
-        );
+        event_json::emit_send(&SendEvent {
+            producer: inner.id,
+            id,
+            topic: topic.to_string(),
+            partition,
+            key: key.clone(),
+            acks: config.acks,
+        });
         // One request in flight per partition keeps retries from reordering records.
         let lock = Rc::clone(inner.in_flight.borrow_mut().entry(tp.clone()).or_default());
         let _turn = lock.lock().await;
@@ -227,17 +225,14 @@ impl<V: Clone + 'static> Producer<V> {
             };
             let err = match self.attempt(&tp, record, deadline).await {
                 Ok(offset) => {
-                    trace::emit(
-                        events::ACK,
-                        &AckEvent {
-                            producer: inner.id,
-                            id,
-                            topic: topic.to_string(),
-                            partition,
-                            offset,
-                            attempts,
-                        },
-                    );
+                    event_json::emit_ack(&AckEvent {
+                        producer: inner.id,
+                        id,
+                        topic: topic.to_string(),
+                        partition,
+                        offset,
+                        attempts,
+                    });
                     return Ok(RecordMeta {
                         partition,
                         offset,

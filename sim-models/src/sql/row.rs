@@ -9,11 +9,14 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SqlError;
 use super::value::{FromValue, Value};
+use crate::fixed_hash::FixedState;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Row {
-    columns: IndexMap<String, Value>,
+    /// Fixed-hashed: rows are built and read on every statement, and SipHash (with a
+    /// `RandomState` per row) cost more than the rest of building one.
+    columns: IndexMap<String, Value, FixedState>,
 }
 
 /// Builds a row: `sql_row! { "id" => 1, "name" => "ada" }`.
@@ -113,7 +116,9 @@ impl std::fmt::Display for Row {
             if i > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{k}={v}")?;
+            f.write_str(k)?;
+            f.write_str("=")?;
+            std::fmt::Display::fmt(v, f)?;
         }
         f.write_str(")")
     }

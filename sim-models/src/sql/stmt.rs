@@ -86,19 +86,27 @@ impl fmt::Display for Where {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (&self.key, &self.filter) {
             (None, None) => Ok(()),
-            (Some(k), None) => write!(f, " WHERE pk = ({})", join(k)),
+            (Some(k), None) => write!(f, " WHERE pk = ({})", Joined(k)),
             (None, Some(e)) => write!(f, " WHERE {e}"),
-            (Some(k), Some(e)) => write!(f, " WHERE pk = ({}) AND {e}", join(k)),
+            (Some(k), Some(e)) => write!(f, " WHERE pk = ({}) AND {e}", Joined(k)),
         }
     }
 }
 
-fn join<T: fmt::Display>(items: &[T]) -> String {
-    items
-        .iter()
-        .map(|v| v.to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// Items separated by `, `, written in place: statements are shown once each, in the
+/// `sql.stmt` event, so their text is built without a string per item.
+struct Joined<'a, T>(&'a [T]);
+
+impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, item) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            item.fmt(f)?;
+        }
+        Ok(())
+    }
 }
 
 macro_rules! where_builders {
@@ -366,11 +374,19 @@ impl From<Setting> for Statement {
     }
 }
 
-fn fmt_set(set: &[(String, Expr)]) -> String {
-    set.iter()
-        .map(|(c, e)| format!("{c} = {e}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+/// `col = expr, ...`, written in place like [`Joined`].
+struct SetList<'a>(&'a [(String, Expr)]);
+
+impl fmt::Display for SetList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (c, e)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{c} = {e}")?;
+        }
+        Ok(())
+    }
 }
 
 impl fmt::Display for Statement {
@@ -436,7 +452,7 @@ impl fmt::Display for Statement {
                             f,
                             " ON CONFLICT ({}) DO UPDATE SET {}",
                             target.join(", "),
-                            fmt_set(set)
+                            SetList(set)
                         )?;
                         if let Some(e) = filter {
                             write!(f, " WHERE {e}")?;
@@ -446,7 +462,7 @@ impl fmt::Display for Statement {
                 }
             }
             Statement::Update(s) => {
-                write!(f, "UPDATE {} SET {}{}", s.table, fmt_set(&s.set), s.filter)
+                write!(f, "UPDATE {} SET {}{}", s.table, SetList(&s.set), s.filter)
             }
             Statement::Delete(s) => write!(f, "DELETE FROM {}{}", s.table, s.filter),
             Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),

@@ -215,7 +215,17 @@ impl fmt::Display for Value {
             Value::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
             Value::Int(i) => write!(f, "{i}"),
             Value::Float(x) => write!(f, "{x:?}"),
-            Value::Text(s) => write!(f, "'{}'", s.replace('\'', "''")),
+            // Quotes doubled as SQL writes them, piece by piece rather than by a copy.
+            Value::Text(s) => {
+                f.write_str("'")?;
+                for (i, part) in s.split('\'').enumerate() {
+                    if i > 0 {
+                        f.write_str("''")?;
+                    }
+                    f.write_str(part)?;
+                }
+                f.write_str("'")
+            }
             Value::Timestamp(t) => write!(f, "timestamp '{}ns'", t.as_nanos()),
         }
     }
