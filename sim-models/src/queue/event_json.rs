@@ -24,15 +24,26 @@ pub(crate) fn emit_append(e: &AppendEvent) {
     trace::emit_raw(APPEND, |out| write_append(out, e));
 }
 
-fn write_send(out: &mut Vec<u8>, e: &SendEvent) {
+/// The fields `queue.send` and `queue.ack` open with, in serde's order.
+fn write_producer_head(
+    out: &mut Vec<u8>,
+    producer: u64,
+    id: RecordId,
+    topic: &str,
+    partition: u64,
+) {
     out.extend_from_slice(b"{\"producer\":");
-    write_u64(out, e.producer);
+    write_u64(out, producer);
     out.extend_from_slice(b",\"id\":");
-    write_id(out, e.id);
+    write_id(out, id);
     out.extend_from_slice(b",\"topic\":");
-    write_str(out, &e.topic);
+    write_str(out, topic);
     out.extend_from_slice(b",\"partition\":");
-    write_u64(out, e.partition.into());
+    write_u64(out, partition);
+}
+
+fn write_send(out: &mut Vec<u8>, e: &SendEvent) {
+    write_producer_head(out, e.producer, e.id, &e.topic, e.partition.into());
     out.extend_from_slice(b",\"key\":");
     match &e.key {
         Some(k) => write_str(out, k),
@@ -48,14 +59,7 @@ fn write_send(out: &mut Vec<u8>, e: &SendEvent) {
 }
 
 fn write_ack(out: &mut Vec<u8>, e: &AckEvent) {
-    out.extend_from_slice(b"{\"producer\":");
-    write_u64(out, e.producer);
-    out.extend_from_slice(b",\"id\":");
-    write_id(out, e.id);
-    out.extend_from_slice(b",\"topic\":");
-    write_str(out, &e.topic);
-    out.extend_from_slice(b",\"partition\":");
-    write_u64(out, e.partition.into());
+    write_producer_head(out, e.producer, e.id, &e.topic, e.partition.into());
     out.extend_from_slice(b",\"offset\":");
     match e.offset {
         Some(o) => write_u64(out, o),
