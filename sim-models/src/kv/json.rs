@@ -4,101 +4,20 @@
 
 use super::command::Reply;
 
-/// Appends `s` as a JSON string, escaped exactly as serde_json escapes it: `"` and `\`
-/// with a backslash, the control characters `\b \t \n \f \r` by name and the others as
-/// `\u00xx` (lowercase hex), every other character as is. Runs between escapes are copied
-/// whole, and the scan for the next escape looks at eight bytes at a time: every argument
-/// of every command passes through here (inlined for the same reason: the strings are
-/// short, and a call's overhead is a good part of writing one).
+/// Appends `s` as a JSON string. Most arguments need no escaping and are copied whole;
+/// the rest go through serde_json, so the escaping is exactly serde's. Inlined: every
+/// argument of every command passes through here, the strings are short, and a call's
+/// overhead is a good part of writing one.
 #[inline]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    out.push(b'"');
-    let mut start = 0;
-    while let Some(i) = next_escape(bytes, start) {
-        out.extend_from_slice(&bytes[start..i]);
-        write_escape(out, bytes[i]);
-        start = i + 1;
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
     }
-    out.extend_from_slice(&bytes[start..]);
-    out.push(b'"');
-}
-
-fn needs_escape(b: u8) -> bool {
-    b < 0x20 || b == b'"' || b == b'\\'
-}
-
-const LOWS: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-const ONES: u64 = 0x0101_0101_0101_0101;
-
-/// The high bit of each zero byte of `w`, exactly: unlike the shorter borrow trick, a zero
-/// byte never flags the byte above it, so the mask can be cut at any byte.
-fn zero_bytes(w: u64) -> u64 {
-    !(((w & LOWS).wrapping_add(LOWS)) | w | LOWS)
-}
-
-/// The high bit of each byte of `w` (eight bytes, little endian) that JSON must escape.
-fn escapes_in(w: u64) -> u64 {
-    zero_bytes(w & (ONES * 0xe0))
-        | zero_bytes(w ^ (ONES * u64::from(b'"')))
-        | zero_bytes(w ^ (ONES * u64::from(b'\\')))
-}
-
-fn word(bytes: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(bytes[at..at + 8].try_into().expect("eight bytes"))
-}
-
-/// The index of the first byte at or after `from` that JSON must escape, looking at eight
-/// bytes at a time; the last, partial word is read overlapping the one before it.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
-    let len = bytes.len();
-    let mut i = from;
-    while i + 8 <= len {
-        let m = escapes_in(word(bytes, i));
-        if m != 0 {
-            return Some(i + (m.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
-    }
-    if i == len {
-        return None;
-    }
-    if len < 8 {
-        return bytes[i..]
-            .iter()
-            .position(|&b| needs_escape(b))
-            .map(|p| i + p);
-    }
-    // The bytes of the window below `i` were looked at already: cut them off.
-    let seen = i - (len - 8);
-    let m = escapes_in(word(bytes, len - 8)) >> (8 * seen);
-    (m != 0).then(|| i + (m.trailing_zeros() / 8) as usize)
-}
-
-fn write_escape(out: &mut Vec<u8>, b: u8) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let named = match b {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x09 => b't',
-        0x0a => b'n',
-        0x0c => b'f',
-        0x0d => b'r',
-        _ => {
-            out.extend_from_slice(&[
-                b'\\',
-                b'u',
-                b'0',
-                b'0',
-                HEX[usize::from(b >> 4)],
-                HEX[usize::from(b & 0xf)],
-            ]);
-            return;
-        }
-    };
-    out.extend_from_slice(&[b'\\', named]);
 }
 
 /// Appends a reply as serde's externally tagged form: `"Nil"`, `{"Int":1}`, ...
