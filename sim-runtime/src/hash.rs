@@ -49,11 +49,8 @@ impl StableHasher {
             w.copy_from_slice(c);
             self.write_u64(u64::from_le_bytes(w));
         }
-        let rest = chunks.remainder();
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
         // The length keeps "ab" + "" apart from "a" + "b".
-        self.write_u64(u64::from_le_bytes(w) ^ ((bytes.len() as u64) << 56));
+        self.write_u64(tail_le(chunks.remainder()) ^ ((bytes.len() as u64) << 56));
     }
 
     #[inline]
@@ -69,6 +66,33 @@ impl StableHasher {
 }
 
 /// Hashes a string with the stable hasher.
+/// The last 0 to 7 bytes of an input, zero-padded, as a little-endian word: the same
+/// value as copying them into a zeroed `[u8; 8]`, read with at most two overlapping loads.
+/// A copy of a variable length compiles to a `memcpy` call, and every trace event hashes
+/// a few short strings (names, message kinds) whose tails land here.
+#[inline(always)]
+fn tail_le(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    debug_assert!(n < 8);
+    if n >= 4 {
+        let lo = u64::from(u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]));
+        let hi = u64::from(u32::from_le_bytes([
+            rest[n - 4],
+            rest[n - 3],
+            rest[n - 2],
+            rest[n - 1],
+        ]));
+        // The two loads overlap in the middle, where both hold the same bytes.
+        lo | (hi << (8 * (n - 4)))
+    } else if n > 0 {
+        u64::from(rest[0])
+            | (u64::from(rest[n / 2]) << (8 * (n / 2)))
+            | (u64::from(rest[n - 1]) << (8 * (n - 1)))
+    } else {
+        0
+    }
+}
+
 pub fn hash_str(s: &str) -> u64 {
     let mut h = StableHasher::new();
     h.write_str(s);
@@ -78,6 +102,16 @@ pub fn hash_str(s: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_words_match_a_zero_padded_copy() {
+        let bytes: Vec<u8> = (1..=7u8).map(|b| b.wrapping_mul(37) | 0x80).collect();
+        for n in 0..8 {
+            let mut w = [0u8; 8];
+            w[..n].copy_from_slice(&bytes[..n]);
+            assert_eq!(tail_le(&bytes[..n]), u64::from_le_bytes(w), "length {n}");
+        }
+    }
 
     #[test]
     fn stable_values_do_not_change() {

@@ -298,6 +298,9 @@ pub(crate) struct Trace {
     /// beyond the fingerprint and the ring: a checker's capture of "kv." does not make
     /// them, so they keep the fast path (`push_plain`).
     plain_listened: bool,
+    /// [`Trace::message_captured`]'s answers: (name address, length) -> captured. An
+    /// no name lives at address 0, so the zeroed entries match nothing.
+    message_memo: [((usize, usize), bool); 4],
     scratch: Vec<u8>,
 }
 
@@ -324,6 +327,7 @@ impl Trace {
             compare: None,
             listeners: false,
             plain_listened: false,
+            message_memo: [((0, 0), false); 4],
             scratch: Vec::new(),
         }
     }
@@ -376,6 +380,7 @@ impl Trace {
     pub(crate) fn capture(&mut self, prefix: &str) -> EventLog {
         let log = EventLog::default();
         self.captures.push((prefix.to_string(), log.clone()));
+        self.message_memo = [((0, 0), false); 4];
         self.listeners = true;
         self.plain_listened |= PLAIN_NAMES.iter().any(|n| n.starts_with(prefix));
         log
@@ -406,12 +411,7 @@ impl Trace {
             | EventKind::TaskAbort
             | EventKind::TimerFire => !self.plain_listened,
             EventKind::Message { name, .. } => {
-                !self.plain_listened
-                    && (self.captures.is_empty()
-                        || !self
-                            .captures
-                            .iter()
-                            .any(|(p, _)| name.starts_with(p.as_str())))
+                !self.plain_listened && (self.captures.is_empty() || !self.message_captured(name))
             }
             _ => false,
         };
@@ -421,6 +421,26 @@ impl Trace {
             self.scratch.clear();
             self.push(time, node, task, kind);
         }
+    }
+
+    /// Whether a capture takes message events named `name`. Asked for every message, of
+    /// a handful of names, while the captures rarely change: the answers are remembered
+    /// by where the name is, so that the prefixes are not compared again each time.
+    #[inline]
+    fn message_captured(&mut self, name: &'static str) -> bool {
+        let key = (name.as_ptr() as usize, name.len());
+        for (k, captured) in &self.message_memo {
+            if *k == key {
+                return *captured;
+            }
+        }
+        let captured = self
+            .captures
+            .iter()
+            .any(|(p, _)| name.starts_with(p.as_str()));
+        self.message_memo.rotate_right(1);
+        self.message_memo[0] = (key, captured);
+        captured
     }
 
     /// `push` for the events of every step (spawns, polls, completions, timers, messages)
