@@ -324,10 +324,13 @@ async fn apply(topo: Rc<Topology>, fault: FlashFault) {
     }
 }
 
-#[derive(Serialize)]
+/// The `user.ack` event: a user's success, as the no-lost-ack checker reads it back.
+#[derive(Serialize, serde::Deserialize)]
 struct Ack<'a> {
-    key: &'a str,
-    order: &'a str,
+    #[serde(borrow)]
+    key: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    order: std::borrow::Cow<'a, str>,
 }
 
 async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
@@ -353,8 +356,8 @@ async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
                 trace::emit(
                     "user.ack",
                     &Ack {
-                        key: &req.idempotency_key,
-                        order: order_id,
+                        key: req.idempotency_key.as_str().into(),
+                        order: order_id.as_str().into(),
                     },
                 );
                 RequestOutcome::Ok
@@ -472,13 +475,11 @@ async fn main_flow(
     let drained_at = if settled { recovered_at } else { None };
     let final_state = topo.deps.final_state().await;
     let mut acked = std::collections::BTreeMap::new();
-    for e in acks.snapshot() {
-        if let Ok(a) = e.fields::<serde_json::Value>() {
-            if let (Some(k), Some(o)) = (a["key"].as_str(), a["order"].as_str()) {
-                acked.insert(k.to_string(), o.to_string());
-            }
+    acks.for_each(|e| {
+        if let Ok(a) = serde_json::from_slice::<Ack<'_>>(&e.fields) {
+            acked.insert(a.key.into_owned(), a.order.into_owned());
         }
-    }
+    });
     let observations = Observations {
         initial_stock: params.items as i64,
         acked,
