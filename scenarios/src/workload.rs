@@ -28,34 +28,66 @@ impl Default for WorkloadConfig {
     }
 }
 
-/// Starts `config.users` users; `user(i, rng)` is user i's script. Returns their handles.
+/// Starts `config.users` users; `user(i, streams)` is user i's script, and
+/// `streams.user(i)` its own random stream if it needs one. Returns their handles.
 pub async fn run_users<F, Fut>(
     config: WorkloadConfig,
     rng: &mut SimRng,
     user: F,
 ) -> Vec<JoinHandle<()>>
 where
-    F: Fn(u32, SimRng) -> Fut,
+    F: Fn(u32, &UserStreams) -> Fut,
     Fut: Future<Output = ()> + 'static,
 {
     let mut handles = Vec::with_capacity(config.users as usize);
     let mean_gap = 1.0 / config.spawn_rate_per_s.max(1e-9);
-    // Each user's stream is forked by the name `user-{i}`, built in one reused buffer.
-    let mut name = String::new();
+    let streams = UserStreams {
+        parent: rng.clone(),
+    };
     for i in 0..config.users {
-        name.clear();
-        name.push_str("user-");
-        crate::text::push_decimal(&mut name, u64::from(i));
-        let user_rng = rng.fork(&name);
-        handles.push(spawn_named("user", user(i, user_rng)));
+        handles.push(spawn_named("user", user(i, &streams)));
         let gap = rng.exponential(mean_gap);
         sleep(Duration::from_secs_f64(gap)).await;
     }
     handles
 }
 
+/// Where users' random streams come from: user i's is forked from the workload's stream
+/// by the name `user-{i}`. Forked on request, not for every user: a stream is a ChaCha
+/// state of a few hundred bytes, and a script that draws nothing would carry it for
+/// nothing. Forking never consumes draws, so asking or not changes no other stream.
+#[derive(Clone, Debug)]
+pub struct UserStreams {
+    parent: SimRng,
+}
+
+impl UserStreams {
+    pub fn user(&self, i: u32) -> SimRng {
+        let mut name = String::with_capacity(16);
+        name.push_str("user-");
+        crate::text::push_decimal(&mut name, u64::from(i));
+        self.parent.fork(&name)
+    }
+}
+
 /// A think time drawn around the configured mean (exponential, capped at 5× the mean).
 pub fn think_time(config: &WorkloadConfig, rng: &mut SimRng) -> Duration {
     let mean = config.think_time_mean.as_secs_f64();
     Duration::from_secs_f64(rng.exponential(mean).min(5.0 * mean))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_users_stream_is_the_workload_stream_forked_by_the_users_name() {
+        let parent = SimRng::new(42);
+        let streams = UserStreams {
+            parent: parent.clone(),
+        };
+        let (mut ours, mut named) = (streams.user(7), parent.fork("user-7"));
+        assert_eq!(ours.next_u64(), named.next_u64());
+        assert_ne!(streams.user(8).next_u64(), parent.fork("user-7").next_u64());
+    }
 }

@@ -426,7 +426,7 @@ async fn main_flow(
                 spawn_rate_per_s: params.spawn_rate_per_s,
                 ..WorkloadConfig::default()
             };
-            let handles = workload::run_users(config, &mut rng, |i, _rng| {
+            let handles = workload::run_users(config, &mut rng, |i, _streams| {
                 user(i, params, lb.clone(), rec.clone())
             })
             .await;
