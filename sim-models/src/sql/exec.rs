@@ -379,12 +379,12 @@ impl Engine {
         let w = self.bind_where(t, &s.filter)?;
         let targets = self.scan(ctx, t, &w)?;
         let limit = s.limit.unwrap_or(usize::MAX);
-        let schema = self.tables[t].schema.clone();
         let mut rows = Vec::new();
         match s.lock {
             None => {
                 for (row, vi) in targets.into_iter().take(limit) {
-                    rows.push(schema.row_from_tuple(&self.tables[t].chains[&row][vi].tuple));
+                    let table = &self.tables[t];
+                    rows.push(table.row(table.chains[&row][vi].tuple.clone()));
                 }
             }
             Some(l) => {
@@ -396,7 +396,7 @@ impl Engine {
                         continue;
                     }
                     if let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? {
-                        rows.push(schema.row_from_tuple(&tuple));
+                        rows.push(self.tables[t].row(tuple));
                     }
                 }
             }
@@ -449,7 +449,7 @@ impl Engine {
         let mut rows = Vec::with_capacity(news.len());
         for ((row, old), new) in work.into_iter().zip(news) {
             self.ssi_write(ctx, t, Some(&old), Some(&new))?;
-            rows.push(schema.row_from_tuple(&new));
+            rows.push(self.tables[t].row(new.clone()));
             self.tables[t].update(ctx.xid, row, new);
             self.push_undo(ctx, Undo::Update(t, row));
         }
@@ -458,13 +458,12 @@ impl Engine {
 
     fn exec_delete(&mut self, ctx: &Ctx, d: &Delete) -> Result<StmtResult, Stop> {
         let t = self.table_id(&d.table)?;
-        let schema = self.tables[t].schema.clone();
         let w = self.bind_where(t, &d.filter)?;
         let work = self.lock_targets(ctx, t, &w)?;
         let mut rows = Vec::with_capacity(work.len());
         for (row, old) in work {
             self.ssi_write(ctx, t, Some(&old), None)?;
-            rows.push(schema.row_from_tuple(&old));
+            rows.push(self.tables[t].row(old));
             self.tables[t].delete(ctx.xid, row);
             self.push_undo(ctx, Undo::Delete(t, row));
         }
@@ -525,7 +524,7 @@ impl Engine {
         }
         let Some((idx, row, key)) = conflict else {
             self.ssi_write(ctx, t, None, Some(&tuple))?;
-            let out = schema.row_from_tuple(&tuple);
+            let out = self.tables[t].row(tuple.clone());
             let row = self.tables[t].insert(ctx.xid, tuple);
             self.push_undo(ctx, Undo::Insert(t, row));
             return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));
@@ -567,7 +566,7 @@ impl Engine {
             let olds = [(row, existing.tuple.clone())];
             self.check_new_keys(ctx, t, &olds, std::slice::from_ref(&new))?;
             self.ssi_write(ctx, t, Some(&existing.tuple), Some(&new))?;
-            let out = schema.row_from_tuple(&new);
+            let out = self.tables[t].row(new.clone());
             self.tables[t].update(ctx.xid, row, new);
             self.push_undo(ctx, Undo::Update(t, row));
             return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use super::row::Row;
 use super::schema::TableSchema;
 use super::value::Value;
 
@@ -79,6 +80,8 @@ impl UniqueIndex {
 #[derive(Clone, Debug)]
 pub struct Table {
     pub schema: Rc<TableSchema>,
+    /// The schema's column names, shared by every row read from the table.
+    pub column_names: Rc<[String]>,
     pub chains: BTreeMap<RowId, Vec<Version>>,
     pub indexes: Vec<UniqueIndex>,
     next_row: RowId,
@@ -98,6 +101,7 @@ impl Table {
             })
             .collect();
         Table {
+            column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
             schema: Rc::new(schema),
             chains: BTreeMap::new(),
             indexes,
@@ -120,6 +124,11 @@ impl Table {
             .get(key)
             .map(|s| s.iter().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// A stored tuple as a `Row` with the column names.
+    pub fn row(&self, tuple: Vec<Value>) -> Row {
+        Row::from_tuple(&self.column_names, tuple)
     }
 
     pub fn tail(&self, row: RowId) -> &Version {
