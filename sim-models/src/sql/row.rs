@@ -10,6 +10,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::SqlError;
+use super::text::{FmtSink, Sink};
 use super::value::{FromValue, Value};
 use crate::fixed_hash::FixedState;
 
@@ -208,18 +209,25 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Row {
     }
 }
 
-impl std::fmt::Display for Row {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(")?;
+impl Row {
+    /// `(col=value, ...)`.
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> std::fmt::Result {
+        out.raw("(")?;
         for (i, (k, v)) in self.iter().enumerate() {
             if i > 0 {
-                f.write_str(", ")?;
+                out.raw(", ")?;
             }
-            f.write_str(k)?;
-            f.write_str("=")?;
-            std::fmt::Display::fmt(v, f)?;
+            out.user(k)?;
+            out.raw("=")?;
+            v.write_sql(out)?;
         }
-        f.write_str(")")
+        out.raw(")")
+    }
+}
+
+impl std::fmt::Display for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.write_sql(&mut FmtSink(f))
     }
 }
 

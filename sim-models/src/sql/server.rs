@@ -31,6 +31,7 @@ use super::error::SqlError;
 use super::protocol::{ClientMsg, FaultEvent, ServerMsg, SessionEvent};
 use super::row::Row;
 use super::stmt::{CommandTag, Statement, StmtResult};
+use super::text;
 use crate::kv::json;
 
 type Reply = Result<StmtResult, SqlError>;
@@ -275,7 +276,7 @@ async fn wait_loop(
 fn emit_stmt(
     shared: &Shared,
     session: SessionId,
-    text: String,
+    text: &[u8],
     reply: &Reply,
     waited: bool,
     start: Instant,
@@ -292,7 +293,7 @@ fn emit_stmt(
             out,
             &shared.name,
             session,
-            &text,
+            text,
             tag,
             affected,
             sqlstate,
@@ -303,13 +304,14 @@ fn emit_stmt(
     });
 }
 
-/// `StmtEvent`'s JSON, as serde writes it, without building the event.
+/// `StmtEvent`'s JSON, as serde writes it, without building the event. `stmt` is the
+/// statement's text already written as a JSON string ([`text::json_string`]).
 #[allow(clippy::too_many_arguments)]
 fn write_stmt_event(
     out: &mut Vec<u8>,
     server: &str,
     session: SessionId,
-    stmt: &str,
+    stmt: &[u8],
     tag: Option<CommandTag>,
     affected: u64,
     sqlstate: Option<&str>,
@@ -326,7 +328,7 @@ fn write_stmt_event(
     out.extend_from_slice(b",\"session\":");
     trace::write_u64(out, session);
     out.extend_from_slice(b",\"stmt\":");
-    json::write_str(out, stmt);
+    out.extend_from_slice(stmt);
     out.extend_from_slice(b",\"tag\":");
     opt_str(out, tag.map(CommandTag::name));
     out.extend_from_slice(b",\"affected\":");
@@ -358,14 +360,14 @@ async fn serve_conn(
     if conn.send(ServerMsg::Ready { session }).is_err() {
         return;
     }
-    loop {
-        let Ok(msg) = conn.recv().await else { break };
+    while let Ok(msg) = conn.recv().await {
         match msg {
             ClientMsg::Query { id, stmt } => {
                 let start = time::now();
-                let text = stmt.to_string();
+                // Written now: the engine takes the statement.
+                let text = text::json_string(&stmt);
                 let (result, waited) = run_statement(&shared, session, stmt).await;
-                emit_stmt(&shared, session, text, &result, waited, start);
+                emit_stmt(&shared, session, &text, &result, waited, start);
                 if conn.send(ServerMsg::Reply { id, result }).is_err() {
                     break;
                 }
@@ -631,12 +633,14 @@ mod tests {
             },
         ];
         for e in events {
+            let mut stmt = Vec::new();
+            json::write_str(&mut stmt, &e.stmt);
             let mut out = Vec::new();
             write_stmt_event(
                 &mut out,
                 &e.server,
                 e.session,
-                &e.stmt,
+                &stmt,
                 e.tag,
                 e.affected,
                 e.sqlstate.as_deref(),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sim_runtime::time::Instant;
 
 use super::error::SqlError;
+use super::text::{FmtSink, Sink};
 
 /// One SQL value. `Timestamp` is a point of virtual time.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -208,26 +209,36 @@ impl Ord for Value {
     }
 }
 
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Value {
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
         match self {
-            Value::Null => f.write_str("NULL"),
-            Value::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Null => out.raw("NULL"),
+            Value::Bool(b) => out.raw(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.int(*i),
+            Value::Float(x) => out.args(format_args!("{x:?}")),
             // Quotes doubled as SQL writes them, piece by piece rather than by a copy.
             Value::Text(s) => {
-                f.write_str("'")?;
+                out.raw("'")?;
                 for (i, part) in s.split('\'').enumerate() {
                     if i > 0 {
-                        f.write_str("''")?;
+                        out.raw("''")?;
                     }
-                    f.write_str(part)?;
+                    out.user(part)?;
                 }
-                f.write_str("'")
+                out.raw("'")
             }
-            Value::Timestamp(t) => write!(f, "timestamp '{}ns'", t.as_nanos()),
+            Value::Timestamp(t) => {
+                out.raw("timestamp '")?;
+                out.args(format_args!("{}", t.as_nanos()))?;
+                out.raw("ns'")
+            }
         }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_sql(&mut FmtSink(f))
     }
 }
 
