@@ -75,6 +75,16 @@ impl UniqueIndex {
         let key: Vec<Value> = self.columns.iter().map(|&c| tuple[c].clone()).collect();
         (!key.iter().any(Value::is_null)).then_some(key)
     }
+
+    /// Whether `key_of(tuple)` is `Some(key)`, without building the key.
+    pub fn has_key(&self, tuple: &[Value], key: &[Value]) -> bool {
+        self.columns.len() == key.len()
+            && self
+                .columns
+                .iter()
+                .zip(key)
+                .all(|(&c, k)| !k.is_null() && tuple[c] == *k)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -117,13 +127,19 @@ impl Table {
             .rposition(|v| v.visible_to(me, snap))
     }
 
-    /// Chains that ever held `key` in the primary key index.
+    /// Chains that ever held `key` in unique index `index`.
     pub fn rows_with_key(&self, index: usize, key: &[Value]) -> Vec<RowId> {
+        self.key_rows(index, key).collect()
+    }
+
+    /// [`Table::rows_with_key`] without collecting them.
+    pub fn key_rows(&self, index: usize, key: &[Value]) -> impl Iterator<Item = RowId> + '_ {
         self.indexes[index]
             .entries
             .get(key)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .copied()
     }
 
     /// A stored tuple as a `Row` with the column names.
@@ -149,10 +165,7 @@ impl Table {
         let chain = self.chains.get(&row);
         for idx in &mut self.indexes {
             let Some(k) = idx.key_of(tuple) else { continue };
-            let still_used = chain.is_some_and(|c| {
-                c.iter()
-                    .any(|v| idx.key_of(&v.tuple).as_deref() == Some(&k[..]))
-            });
+            let still_used = chain.is_some_and(|c| c.iter().any(|v| idx.has_key(&v.tuple, &k)));
             if still_used {
                 continue;
             }
