@@ -12,9 +12,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use indexmap::IndexMap;
+
 use super::row::Row;
 use super::schema::TableSchema;
 use super::value::Value;
+use crate::fixed_hash::FixedState;
 
 /// Transaction id; increases with each transaction started.
 pub type Xid = u64;
@@ -67,7 +70,10 @@ impl Version {
 pub struct UniqueIndex {
     pub name: String,
     pub columns: Vec<usize>,
-    pub entries: BTreeMap<Vec<Value>, BTreeSet<RowId>>,
+    /// Hashed rather than ordered: the index is only ever looked up by key, never walked
+    /// (so its order, changed by removals, decides nothing), and a B-tree compared whole
+    /// key vectors at every node of every lookup.
+    pub entries: IndexMap<Vec<Value>, BTreeSet<RowId>, FixedState>,
 }
 
 impl UniqueIndex {
@@ -107,7 +113,7 @@ impl Table {
             .map(|(columns, name)| UniqueIndex {
                 name,
                 columns,
-                entries: BTreeMap::new(),
+                entries: IndexMap::default(),
             })
             .collect();
         Table {
@@ -172,7 +178,7 @@ impl Table {
             if let Some(set) = idx.entries.get_mut(&k) {
                 set.remove(&row);
                 if set.is_empty() {
-                    idx.entries.remove(&k);
+                    idx.entries.swap_remove(&k);
                 }
             }
         }

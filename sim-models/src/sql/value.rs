@@ -189,6 +189,22 @@ impl PartialEq for Value {
 
 impl Eq for Value {}
 
+/// Consistent with `Eq`: values of different variants are never equal, and floats are
+/// equal exactly when their bits are (`total_cmp`), so index keys can be hashed.
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u8(self.rank());
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => b.hash(state),
+            Value::Int(i) => i.hash(state),
+            Value::Float(x) => x.to_bits().hash(state),
+            Value::Text(s) => s.hash(state),
+            Value::Timestamp(t) => t.as_nanos().hash(state),
+        }
+    }
+}
+
 impl PartialOrd for Value {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -385,6 +401,31 @@ mod tests {
         assert_eq!(v[0], Value::Null);
         assert_eq!(v[1], Value::Int(1));
         assert_eq!(v[3], Value::Text("b".into()));
+    }
+
+    #[test]
+    fn equal_values_hash_equal() {
+        use std::hash::BuildHasher;
+        let hash = |v: &Value| crate::fixed_hash::FixedState::default().hash_one(v);
+        let vals = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(1),
+            Value::Float(1.0),
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Text("1".into()),
+            Value::Timestamp(Instant::from_nanos(1)),
+        ];
+        for a in &vals {
+            for b in &vals {
+                if a == b {
+                    assert_eq!(hash(a), hash(b), "{a:?} == {b:?}");
+                }
+            }
+            assert_eq!(hash(a), hash(&a.clone()));
+        }
     }
 
     #[test]
