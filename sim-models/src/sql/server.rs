@@ -49,6 +49,8 @@ type OpenConn = (ConnSender<ServerMsg>, JoinHandle<()>);
 /// State shared by the handle and the node's incarnations; survives crashes.
 struct Shared {
     name: String,
+    /// `name` as a JSON string, written once for every `sql.stmt` event to copy.
+    name_json: Vec<u8>,
     config: Config,
     node: Cell<Option<NodeId>>,
     engine: RefCell<Engine>,
@@ -291,7 +293,7 @@ fn emit_stmt(
     trace::emit_raw("sql.stmt", |out| {
         write_stmt_event(
             out,
-            &shared.name,
+            &shared.name_json,
             session,
             text,
             tag,
@@ -304,12 +306,12 @@ fn emit_stmt(
     });
 }
 
-/// `StmtEvent`'s JSON, as serde writes it, without building the event. `stmt` is the
-/// statement's text already written as a JSON string ([`text::json_string`]).
+/// `StmtEvent`'s JSON, as serde writes it, without building the event. `server` and
+/// `stmt` are already written as JSON strings (`stmt` by [`text::json_string`]).
 #[allow(clippy::too_many_arguments)]
 fn write_stmt_event(
     out: &mut Vec<u8>,
-    server: &str,
+    server: &[u8],
     session: SessionId,
     stmt: &[u8],
     tag: Option<CommandTag>,
@@ -324,13 +326,21 @@ fn write_stmt_event(
         None => out.extend_from_slice(b"null"),
     };
     out.extend_from_slice(b"{\"server\":");
-    json::write_str(out, server);
+    out.extend_from_slice(server);
     out.extend_from_slice(b",\"session\":");
     trace::write_u64(out, session);
     out.extend_from_slice(b",\"stmt\":");
     out.extend_from_slice(stmt);
     out.extend_from_slice(b",\"tag\":");
-    opt_str(out, tag.map(CommandTag::name));
+    match tag {
+        // Tag names are plain identifiers: nothing to escape.
+        Some(t) => {
+            out.push(b'"');
+            out.extend_from_slice(t.name().as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"affected\":");
     trace::write_u64(out, affected);
     out.extend_from_slice(b",\"sqlstate\":");
@@ -450,6 +460,11 @@ impl SqlServer {
     pub fn start(name: &str, config: Config) -> SqlServer {
         let shared = Rc::new(Shared {
             name: name.to_owned(),
+            name_json: {
+                let mut out = Vec::new();
+                json::write_str(&mut out, name);
+                out
+            },
             engine: RefCell::new(Engine::new(&config)),
             config,
             node: Cell::new(None),
@@ -633,12 +648,14 @@ mod tests {
             },
         ];
         for e in events {
+            let mut server = Vec::new();
+            json::write_str(&mut server, &e.server);
             let mut stmt = Vec::new();
             json::write_str(&mut stmt, &e.stmt);
             let mut out = Vec::new();
             write_stmt_event(
                 &mut out,
-                &e.server,
+                &server,
                 e.session,
                 &stmt,
                 e.tag,
