@@ -312,14 +312,14 @@ impl<V: Clone + 'static> Cluster<V> {
 
     /// The partition's leader as the controller sees it (`None`: offline or unknown).
     pub fn leader(&self, topic: &str, partition: u32) -> Option<BrokerId> {
-        let md = self.inner.controller.state.borrow().metadata();
-        md.partition(&TopicPartition::new(topic, partition))?.leader
+        let st = self.inner.controller.state.borrow();
+        st.partition(&TopicPartition::new(topic, partition))?.leader
     }
 
     /// The partition's in-sync replicas as the controller sees them.
     pub fn isr(&self, topic: &str, partition: u32) -> Vec<BrokerId> {
-        let md = self.inner.controller.state.borrow().metadata();
-        md.partition(&TopicPartition::new(topic, partition))
+        let st = self.inner.controller.state.borrow();
+        st.partition(&TopicPartition::new(topic, partition))
             .map_or_else(Vec::new, |p| p.isr.clone())
     }
 

@@ -26,9 +26,8 @@ use sim_runtime::trace;
 
 use super::controller::ClusterMetadata;
 use super::error::{ConsumeError, ErrorCode};
-use super::events::{
-    self, AssignEvent, CommitEvent, PollEvent, PolledRecord, SeekEvent, SeekReason,
-};
+use super::event_json;
+use super::events::{self, AssignEvent, CommitEvent, SeekEvent, SeekReason};
 use super::group::{Assignment, Assignor};
 use super::protocol::{Request, Response};
 use super::signal::Signal;
@@ -262,23 +261,7 @@ impl<V: Clone + 'static> Consumer<V> {
                 inner.metadata_stale.set(true);
             }
             if !records.is_empty() {
-                let polled: Vec<PolledRecord> = records
-                    .iter()
-                    .map(|r| PolledRecord {
-                        topic: r.topic.clone(),
-                        partition: r.partition,
-                        offset: r.offset,
-                        id: r.id,
-                    })
-                    .collect();
-                trace::emit(
-                    events::POLL,
-                    &PollEvent {
-                        consumer: inner.name.clone(),
-                        group: inner.group.clone(),
-                        records: polled,
-                    },
-                );
+                event_json::emit_poll(&inner.name, &inner.group, &records);
                 return Ok(records);
             }
             if trouble {

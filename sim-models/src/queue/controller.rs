@@ -126,6 +126,12 @@ impl ControllerState {
         self.brokers[b as usize].fenced
     }
 
+    /// One partition's state, read in place: what `metadata().partition(..)` gives
+    /// without copying every topic to get it.
+    pub fn partition(&self, tp: &TopicPartition) -> Option<&PartitionState> {
+        self.topics.get(&tp.topic)?.get(tp.partition as usize)
+    }
+
     pub fn metadata(&self) -> ClusterMetadata {
         ClusterMetadata {
             version: self.version,

@@ -1,12 +1,15 @@
 //! Hand-written JSON for the queue's per-record events (`queue.send`, `queue.append`,
-//! `queue.ack`), byte for byte what serde writes for [`SendEvent`], [`AppendEvent`] and
-//! [`AckEvent`]: each fires once per record, and serde's machinery cost several times
-//! what writing the few fields does. The tests hold each writer to serde's output.
+//! `queue.ack`, and `queue.poll` with a record list), byte for byte what serde writes for
+//! [`SendEvent`], [`AppendEvent`], [`AckEvent`] and [`PollEvent`]: each fires once per
+//! record, and serde's machinery cost several times what writing the few fields does.
+//! The tests hold each writer to serde's output.
 
 use sim_runtime::trace::{self, write_u64};
 
-use super::events::{AckEvent, AppendEvent, SendEvent, ACK, APPEND, SEND};
-use super::types::{Acks, RecordId};
+use super::events::{AckEvent, AppendEvent, SendEvent, ACK, APPEND, POLL, SEND};
+#[cfg(test)]
+use super::events::{PollEvent, PolledRecord};
+use super::types::{Acks, Record, RecordId};
 use crate::kv::json::write_str;
 
 /// Emits `queue.send`.
@@ -22,6 +25,50 @@ pub(crate) fn emit_ack(e: &AckEvent) {
 /// Emits `queue.append`.
 pub(crate) fn emit_append(e: &AppendEvent) {
     trace::emit_raw(APPEND, |out| write_append(out, e));
+}
+
+/// Emits `queue.poll` for the records a poll returns: a [`PollEvent`], written from the
+/// records themselves rather than from a copy of each one's topic.
+pub(crate) fn emit_poll<V>(consumer: &str, group: &str, records: &[Record<V>]) {
+    trace::emit_raw(POLL, |out| {
+        write_poll(
+            out,
+            consumer,
+            group,
+            records
+                .iter()
+                .map(|r| (r.topic.as_str(), r.partition, r.offset, r.id)),
+        )
+    });
+}
+
+/// A [`PollEvent`]'s JSON; each record is (topic, partition, offset, id).
+fn write_poll<'a>(
+    out: &mut Vec<u8>,
+    consumer: &str,
+    group: &str,
+    records: impl Iterator<Item = (&'a str, u32, u64, RecordId)>,
+) {
+    out.extend_from_slice(b"{\"consumer\":");
+    write_str(out, consumer);
+    out.extend_from_slice(b",\"group\":");
+    write_str(out, group);
+    out.extend_from_slice(b",\"records\":[");
+    for (i, (topic, partition, offset, id)) in records.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"topic\":");
+        write_str(out, topic);
+        out.extend_from_slice(b",\"partition\":");
+        write_u64(out, partition.into());
+        out.extend_from_slice(b",\"offset\":");
+        write_u64(out, offset);
+        out.extend_from_slice(b",\"id\":");
+        write_id(out, id);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}");
 }
 
 /// The fields `queue.send` and `queue.ack` open with, in serde's order.
@@ -160,6 +207,28 @@ mod tests {
                 };
                 assert_eq!(
                     ours(|o| write_append(o, &e)),
+                    serde_json::to_string(&e).unwrap()
+                );
+            }
+            for n in 0..3 {
+                let e = PollEvent {
+                    consumer: format!("worker-{i}\t\"x\""),
+                    group: topic.clone(),
+                    records: (0..n)
+                        .map(|k| PolledRecord {
+                            topic: topic.clone(),
+                            partition: u32::MAX - k,
+                            offset: u64::MAX - u64::from(k),
+                            id,
+                        })
+                        .collect(),
+                };
+                let records = e
+                    .records
+                    .iter()
+                    .map(|r| (r.topic.as_str(), r.partition, r.offset, r.id));
+                assert_eq!(
+                    ours(|o| write_poll(o, &e.consumer, &e.group, records)),
                     serde_json::to_string(&e).unwrap()
                 );
             }

@@ -577,7 +577,7 @@ impl Engine {
             .keys()
             .filter_map(|&r| {
                 let vi = table.visible(r, Xid::MAX, &snap)?;
-                Some(table.schema.row_from_tuple(&table.chains[&r][vi].tuple))
+                Some(table.row(table.chains[&r][vi].tuple.clone()))
             })
             .collect())
     }

@@ -14,7 +14,7 @@ use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
 use super::expr::Expr;
 use super::locks::Acquire;
-use super::mvcc::{RowId, Xid};
+use super::mvcc::{RowId, Version, Xid};
 use super::schema::TableSchema;
 use super::ssi::ReadPredicate;
 use super::stmt::{
@@ -85,8 +85,9 @@ impl Engine {
         }
     }
 
-    fn pk(&self, t: usize) -> Vec<usize> {
-        self.tables[t].indexes[0].columns.clone()
+    /// The primary key's columns.
+    fn pk(&self, t: usize) -> &[usize] {
+        &self.tables[t].indexes[0].columns
     }
 
     /// Checks the WHERE's columns and coerces its key to the key column types.
@@ -130,21 +131,16 @@ impl Engine {
     /// Serializable transactions record the read and their rw-conflicts out.
     fn scan(&mut self, ctx: &Ctx, t: usize, w: &Where) -> Result<Vec<(RowId, usize)>, Stop> {
         let table = &self.tables[t];
-        let schema = table.schema.clone();
-        let pk = self.pk(t);
-        let candidates: Vec<RowId> = match &w.key {
-            Some(k) => table.rows_with_key(0, k),
-            None => table.chains.keys().copied().collect(),
-        };
+        let schema = &table.schema;
+        let pk = &table.indexes[0].columns;
         let serializable = self.ssi.is_tracked(ctx.xid);
         let mut out = Vec::new();
         let mut writers: BTreeSet<Xid> = BTreeSet::new();
-        for row in candidates {
-            let chain = &table.chains[&row];
+        let mut visit = |row: RowId, chain: &[Version]| -> Result<(), SqlError> {
             let vis = chain.iter().rposition(|v| v.visible_to(ctx.xid, &ctx.snap));
             if let Some(vi) = vis {
                 let v = &chain[vi];
-                if where_matches(&schema, &pk, w, &v.tuple)? {
+                if where_matches(schema, pk, w, &v.tuple)? {
                     out.push((row, vi));
                     // A concurrent transaction deleted or replaced a row we read.
                     if let Some(x) = v.xmax.filter(|x| !ctx.snap.sees(ctx.xid, *x)) {
@@ -158,10 +154,24 @@ impl Engine {
                 // Versions a concurrent transaction created that we would have read.
                 for v in chain {
                     if !ctx.snap.sees(ctx.xid, v.xmin)
-                        && where_matches(&schema, &pk, w, &v.tuple).unwrap_or(true)
+                        && where_matches(schema, pk, w, &v.tuple).unwrap_or(true)
                     {
                         writers.insert(v.xmin);
                     }
+                }
+            }
+            Ok(())
+        };
+        // Straight through the chains, in row order, rather than looking each row up.
+        match &w.key {
+            Some(k) => {
+                for row in table.key_rows(0, k) {
+                    visit(row, &table.chains[&row])?;
+                }
+            }
+            None => {
+                for (&row, chain) in &table.chains {
+                    visit(row, chain)?;
                 }
             }
         }
@@ -245,8 +255,7 @@ impl Engine {
         if tail.xmax.is_some() {
             return Ok(None);
         }
-        let pk = self.pk(t);
-        if where_matches(&table.schema, &pk, w, &tail.tuple)? {
+        if where_matches(&table.schema, self.pk(t), w, &tail.tuple)? {
             Ok(Some(tail.tuple.clone()))
         } else {
             Ok(None)
@@ -268,15 +277,12 @@ impl Engine {
         let table = &self.tables[t];
         let index = &table.indexes[idx];
         let other_running = |x: Xid| x != ctx.xid && self.txns.contains_key(&x);
-        for row in table.rows_with_key(idx, key) {
+        for row in table.key_rows(idx, key) {
             if Some(row) == exclude {
                 continue;
             }
             let chain = &table.chains[&row];
-            let Some(pos) = chain
-                .iter()
-                .rposition(|v| index.key_of(&v.tuple).as_deref() == Some(key))
-            else {
+            let Some(pos) = chain.iter().rposition(|v| index.has_key(&v.tuple, key)) else {
                 continue;
             };
             let v = &chain[pos];
@@ -303,7 +309,7 @@ impl Engine {
             && !ctx.snap.sees(ctx.xid, tail.xmin)
             && self
                 .ssi
-                .has_read(ctx.xid, t, &table.schema, &self.pk(t), &tail.tuple)
+                .has_read(ctx.xid, t, &table.schema, self.pk(t), &tail.tuple)
         {
             return Stop::Fail(SqlError::rw_dependencies());
         }
@@ -332,14 +338,11 @@ impl Engine {
         for (i, new) in news.iter().enumerate() {
             for (idx, index) in indexes.iter().enumerate() {
                 let Some(k) = index.key_of(new) else { continue };
-                if index.key_of(&olds[i].1).as_ref() == Some(&k) {
+                if index.has_key(&olds[i].1, &k) {
                     continue;
                 }
                 let row = olds[i].0;
-                if news[..i]
-                    .iter()
-                    .any(|n| index.key_of(n).as_ref() == Some(&k))
-                {
+                if news[..i].iter().any(|n| index.has_key(n, &k)) {
                     return Err(self.unique_error(ctx, t, idx, row, &k));
                 }
                 if let Some(holder) = self.check_unique(ctx, t, idx, &k, Some(row))? {
@@ -361,10 +364,16 @@ impl Engine {
         if !self.ssi.is_tracked(ctx.xid) {
             return Ok(());
         }
-        let schema = self.tables[t].schema.clone();
-        let pk = self.pk(t);
+        let table = &self.tables[t];
         self.ssi
-            .write_conflicts(ctx.xid, t, &schema, &pk, old, new)
+            .write_conflicts(
+                ctx.xid,
+                t,
+                &table.schema,
+                &table.indexes[0].columns,
+                old,
+                new,
+            )
             .map_err(|_| Stop::Fail(SqlError::rw_dependencies()))
     }
 
@@ -379,12 +388,12 @@ impl Engine {
         let w = self.bind_where(t, &s.filter)?;
         let targets = self.scan(ctx, t, &w)?;
         let limit = s.limit.unwrap_or(usize::MAX);
-        let schema = self.tables[t].schema.clone();
         let mut rows = Vec::new();
         match s.lock {
             None => {
                 for (row, vi) in targets.into_iter().take(limit) {
-                    rows.push(schema.row_from_tuple(&self.tables[t].chains[&row][vi].tuple));
+                    let table = &self.tables[t];
+                    rows.push(table.row(table.chains[&row][vi].tuple.clone()));
                 }
             }
             Some(l) => {
@@ -396,7 +405,7 @@ impl Engine {
                         continue;
                     }
                     if let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? {
-                        rows.push(schema.row_from_tuple(&tuple));
+                        rows.push(self.tables[t].row(tuple));
                     }
                 }
             }
@@ -449,7 +458,7 @@ impl Engine {
         let mut rows = Vec::with_capacity(news.len());
         for ((row, old), new) in work.into_iter().zip(news) {
             self.ssi_write(ctx, t, Some(&old), Some(&new))?;
-            rows.push(schema.row_from_tuple(&new));
+            rows.push(self.tables[t].row(new.clone()));
             self.tables[t].update(ctx.xid, row, new);
             self.push_undo(ctx, Undo::Update(t, row));
         }
@@ -458,13 +467,12 @@ impl Engine {
 
     fn exec_delete(&mut self, ctx: &Ctx, d: &Delete) -> Result<StmtResult, Stop> {
         let t = self.table_id(&d.table)?;
-        let schema = self.tables[t].schema.clone();
         let w = self.bind_where(t, &d.filter)?;
         let work = self.lock_targets(ctx, t, &w)?;
         let mut rows = Vec::with_capacity(work.len());
         for (row, old) in work {
             self.ssi_write(ctx, t, Some(&old), None)?;
-            rows.push(schema.row_from_tuple(&old));
+            rows.push(self.tables[t].row(old));
             self.tables[t].delete(ctx.xid, row);
             self.push_undo(ctx, Undo::Delete(t, row));
         }
@@ -525,7 +533,7 @@ impl Engine {
         }
         let Some((idx, row, key)) = conflict else {
             self.ssi_write(ctx, t, None, Some(&tuple))?;
-            let out = schema.row_from_tuple(&tuple);
+            let out = self.tables[t].row(tuple.clone());
             let row = self.tables[t].insert(ctx.xid, tuple);
             self.push_undo(ctx, Undo::Insert(t, row));
             return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));
@@ -538,9 +546,12 @@ impl Engine {
         if !handled {
             return Err(self.unique_error(ctx, t, idx, row, &key));
         }
-        let pk = self.pk(t);
         let existing = self.tables[t].tail(row).clone();
-        let existing_key: Vec<Value> = pk.iter().map(|&c| existing.tuple[c].clone()).collect();
+        let existing_key: Vec<Value> = self
+            .pk(t)
+            .iter()
+            .map(|&c| existing.tuple[c].clone())
+            .collect();
         if let OnConflict::DoUpdate { filter, .. } = &ins.on_conflict {
             self.lock_row(ctx, t, row, LockMode::Update, LockWait::Wait)?;
             // Under RR/SERIALIZABLE, a conflicting row our snapshot cannot see was
@@ -567,7 +578,7 @@ impl Engine {
             let olds = [(row, existing.tuple.clone())];
             self.check_new_keys(ctx, t, &olds, std::slice::from_ref(&new))?;
             self.ssi_write(ctx, t, Some(&existing.tuple), Some(&new))?;
-            let out = schema.row_from_tuple(&new);
+            let out = self.tables[t].row(new.clone());
             self.tables[t].update(ctx.xid, row, new);
             self.push_undo(ctx, Undo::Update(t, row));
             return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));

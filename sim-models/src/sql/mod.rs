@@ -20,6 +20,7 @@
 //! - [`mvcc`]: versioned storage and snapshots; [`locks`]: row locks and the wait-for
 //!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
 //!   machine.
+//! - `text`: statements written as SQL text, for `Display` and the `sql.stmt` event.
 //! - [`config`]: `Config` with a fault-free `Default`.
 //! - [`protocol`]: connection messages and trace events; [`server`]: the node and its
 //!   fault verbs; [`client`]: one connection; [`pool`]: the connection pool.
@@ -42,6 +43,7 @@ pub mod schema;
 pub mod server;
 pub mod ssi;
 pub mod stmt;
+mod text;
 pub mod value;
 
 pub use client::{Client, ClientConfig, Transaction};

@@ -12,8 +12,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
+use indexmap::IndexMap;
+
+use super::row::Row;
 use super::schema::TableSchema;
 use super::value::Value;
+use crate::fixed_hash::FixedState;
 
 /// Transaction id; increases with each transaction started.
 pub type Xid = u64;
@@ -66,7 +70,10 @@ impl Version {
 pub struct UniqueIndex {
     pub name: String,
     pub columns: Vec<usize>,
-    pub entries: BTreeMap<Vec<Value>, BTreeSet<RowId>>,
+    /// Hashed rather than ordered: the index is only ever looked up by key, never walked
+    /// (so its order, changed by removals, decides nothing), and a B-tree compared whole
+    /// key vectors at every node of every lookup.
+    pub entries: IndexMap<Vec<Value>, BTreeSet<RowId>, FixedState>,
 }
 
 impl UniqueIndex {
@@ -74,11 +81,23 @@ impl UniqueIndex {
         let key: Vec<Value> = self.columns.iter().map(|&c| tuple[c].clone()).collect();
         (!key.iter().any(Value::is_null)).then_some(key)
     }
+
+    /// Whether `key_of(tuple)` is `Some(key)`, without building the key.
+    pub fn has_key(&self, tuple: &[Value], key: &[Value]) -> bool {
+        self.columns.len() == key.len()
+            && self
+                .columns
+                .iter()
+                .zip(key)
+                .all(|(&c, k)| !k.is_null() && tuple[c] == *k)
+    }
 }
 
 #[derive(Clone, Debug)]
 pub struct Table {
     pub schema: Rc<TableSchema>,
+    /// The schema's column names, shared by every row read from the table.
+    pub column_names: Rc<[String]>,
     pub chains: BTreeMap<RowId, Vec<Version>>,
     pub indexes: Vec<UniqueIndex>,
     next_row: RowId,
@@ -94,10 +113,11 @@ impl Table {
             .map(|(columns, name)| UniqueIndex {
                 name,
                 columns,
-                entries: BTreeMap::new(),
+                entries: IndexMap::default(),
             })
             .collect();
         Table {
+            column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
             schema: Rc::new(schema),
             chains: BTreeMap::new(),
             indexes,
@@ -113,13 +133,24 @@ impl Table {
             .rposition(|v| v.visible_to(me, snap))
     }
 
-    /// Chains that ever held `key` in the primary key index.
+    /// Chains that ever held `key` in unique index `index`.
     pub fn rows_with_key(&self, index: usize, key: &[Value]) -> Vec<RowId> {
+        self.key_rows(index, key).collect()
+    }
+
+    /// [`Table::rows_with_key`] without collecting them.
+    pub fn key_rows(&self, index: usize, key: &[Value]) -> impl Iterator<Item = RowId> + '_ {
         self.indexes[index]
             .entries
             .get(key)
-            .map(|s| s.iter().copied().collect())
-            .unwrap_or_default()
+            .into_iter()
+            .flatten()
+            .copied()
+    }
+
+    /// A stored tuple as a `Row` with the column names.
+    pub fn row(&self, tuple: Vec<Value>) -> Row {
+        Row::from_tuple(&self.column_names, tuple)
     }
 
     pub fn tail(&self, row: RowId) -> &Version {
@@ -140,17 +171,14 @@ impl Table {
         let chain = self.chains.get(&row);
         for idx in &mut self.indexes {
             let Some(k) = idx.key_of(tuple) else { continue };
-            let still_used = chain.is_some_and(|c| {
-                c.iter()
-                    .any(|v| idx.key_of(&v.tuple).as_deref() == Some(&k[..]))
-            });
+            let still_used = chain.is_some_and(|c| c.iter().any(|v| idx.has_key(&v.tuple, &k)));
             if still_used {
                 continue;
             }
             if let Some(set) = idx.entries.get_mut(&k) {
                 set.remove(&row);
                 if set.is_empty() {
-                    idx.entries.remove(&k);
+                    idx.entries.swap_remove(&k);
                 }
             }
         }

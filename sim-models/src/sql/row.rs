@@ -4,19 +4,57 @@
 //! typed columns without ceremony (`row.get::<i64>("balance")?`) and convert to and from
 //! serde structs (`row.to::<Account>()?`, `Row::from_serde(&account)?`).
 
+use std::rc::Rc;
+
 use indexmap::IndexMap;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::SqlError;
+use super::text::{FmtSink, Sink};
 use super::value::{FromValue, Value};
 use crate::fixed_hash::FixedState;
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(transparent)]
+/// Column names and values side by side, looked up by a linear scan: rows have a handful
+/// of columns, and a scan of a few short names costs less than hashing one. Equality
+/// ignores the column order, as a map's does.
+#[derive(Clone, Default)]
 pub struct Row {
-    /// Fixed-hashed: rows are built and read on every statement, and SipHash (with a
-    /// `RandomState` per row) cost more than the rest of building one.
-    columns: IndexMap<String, Value, FixedState>,
+    names: Names,
+    values: Vec<Value>,
+}
+
+#[derive(Clone)]
+enum Names {
+    /// Built by the user, column by column.
+    Owned(Vec<String>),
+    /// Read from a table: its column names, shared by every row the engine returns, so
+    /// that a result row costs one allocation instead of one per column name.
+    Shared(Rc<[String]>),
+}
+
+impl Default for Names {
+    fn default() -> Self {
+        Names::Owned(Vec::new())
+    }
+}
+
+impl Names {
+    fn as_slice(&self) -> &[String] {
+        match self {
+            Names::Owned(v) => v,
+            Names::Shared(s) => s,
+        }
+    }
+
+    fn to_mut(&mut self) -> &mut Vec<String> {
+        if let Names::Shared(s) = self {
+            *self = Names::Owned(s.to_vec());
+        }
+        match self {
+            Names::Owned(v) => v,
+            Names::Shared(_) => unreachable!("made owned above"),
+        }
+    }
 }
 
 /// Builds a row: `sql_row! { "id" => 1, "name" => "ada" }`.
@@ -32,26 +70,48 @@ impl Row {
         Self::default()
     }
 
+    /// A stored tuple with its table's column names (as many names as values).
+    pub(crate) fn from_tuple(names: &Rc<[String]>, values: Vec<Value>) -> Self {
+        debug_assert_eq!(names.len(), values.len());
+        Row {
+            names: Names::Shared(names.clone()),
+            values,
+        }
+    }
+
     /// Adds or replaces a column, builder style.
     pub fn with(mut self, column: impl Into<String>, value: impl Into<Value>) -> Self {
         self.set(column, value);
         self
     }
 
+    /// Adds a column, or replaces the value of an existing one in place (keeping its
+    /// position), as a map insert does.
     pub fn set(&mut self, column: impl Into<String>, value: impl Into<Value>) {
-        self.columns.insert(column.into(), value.into());
+        let column = column.into();
+        let value = value.into();
+        match self.position(&column) {
+            Some(i) => self.values[i] = value,
+            None => {
+                self.names.to_mut().push(column);
+                self.values.push(value);
+            }
+        }
+    }
+
+    fn position(&self, column: &str) -> Option<usize> {
+        self.names.as_slice().iter().position(|n| n == column)
     }
 
     /// The raw value of a column, if the row has it.
     pub fn value(&self, column: &str) -> Option<&Value> {
-        self.columns.get(column)
+        self.position(column).map(|i| &self.values[i])
     }
 
     /// A column read as a Rust type; a missing column or a value of another type is an error.
     pub fn get<T: FromValue>(&self, column: &str) -> Result<T, SqlError> {
         let v = self
-            .columns
-            .get(column)
+            .value(column)
             .ok_or_else(|| SqlError::UndefinedColumn(column.to_owned()))?;
         T::from_value(v).ok_or_else(|| SqlError::WrongType {
             column: column.to_owned(),
@@ -60,23 +120,26 @@ impl Row {
     }
 
     pub fn len(&self) -> usize {
-        self.columns.len()
+        self.values.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.columns.is_empty()
+        self.values.is_empty()
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &Value)> {
-        self.columns.iter().map(|(k, v)| (k.as_str(), v))
+        self.names
+            .as_slice()
+            .iter()
+            .map(String::as_str)
+            .zip(&self.values)
     }
 
     /// Converts the row into a serde type whose field names are the column names.
     pub fn to<T: serde::de::DeserializeOwned>(&self) -> Result<T, SqlError> {
         let map: serde_json::Map<String, serde_json::Value> = self
-            .columns
             .iter()
-            .map(|(k, v)| (k.clone(), v.to_json()))
+            .map(|(k, v)| (k.to_owned(), v.to_json()))
             .collect();
         serde_json::from_value(serde_json::Value::Object(map))
             .map_err(|e| SqlError::Conversion(e.to_string()))
@@ -93,9 +156,46 @@ impl Row {
         let mut row = Row::new();
         for (k, v) in map {
             let value = Value::from_json(v, &k)?;
-            row.columns.insert(k, value);
+            row.set(k, value);
         }
         Ok(row)
+    }
+}
+
+impl PartialEq for Row {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len() && self.iter().all(|(k, v)| other.value(k) == Some(v))
+    }
+}
+
+/// As the map it stands for: `Row { columns: {"id": Int(1)} }`.
+impl std::fmt::Debug for Row {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        struct Columns<'a>(&'a Row);
+        impl std::fmt::Debug for Columns<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_map()
+                    .entries(self.0.names.as_slice().iter().zip(&self.0.values))
+                    .finish()
+            }
+        }
+        f.debug_struct("Row")
+            .field("columns", &Columns(self))
+            .finish()
+    }
+}
+
+/// A JSON object of the columns, in order.
+impl Serialize for Row {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.names.as_slice().iter().zip(&self.values))
+    }
+}
+
+impl<'de> Deserialize<'de> for Row {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = IndexMap::<String, Value, FixedState>::deserialize(deserializer)?;
+        Ok(map.into_iter().collect())
     }
 }
 
@@ -109,18 +209,25 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Row {
     }
 }
 
+impl Row {
+    /// `(col=value, ...)`.
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> std::fmt::Result {
+        out.raw("(")?;
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                out.raw(", ")?;
+            }
+            out.user(k)?;
+            out.raw("=")?;
+            v.write_sql(out)?;
+        }
+        out.raw(")")
+    }
+}
+
 impl std::fmt::Display for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("(")?;
-        for (i, (k, v)) in self.columns.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            f.write_str(k)?;
-            f.write_str("=")?;
-            std::fmt::Display::fmt(v, f)?;
-        }
-        f.write_str(")")
+        self.write_sql(&mut FmtSink(f))
     }
 }
 

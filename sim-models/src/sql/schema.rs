@@ -168,15 +168,6 @@ impl TableSchema {
         Ok(v)
     }
 
-    /// A stored tuple as a `Row` with column names.
-    pub(crate) fn row_from_tuple(&self, tuple: &[Value]) -> Row {
-        self.columns
-            .iter()
-            .zip(tuple)
-            .map(|(c, v)| (c.name.clone(), v.clone()))
-            .collect()
-    }
-
     /// Column indexes of the primary key then of each unique constraint.
     pub(crate) fn unique_column_indexes(&self) -> Vec<Vec<usize>> {
         std::iter::once(&self.primary_key)

@@ -31,6 +31,7 @@ use super::error::SqlError;
 use super::protocol::{ClientMsg, FaultEvent, ServerMsg, SessionEvent};
 use super::row::Row;
 use super::stmt::{CommandTag, Statement, StmtResult};
+use super::text;
 use crate::kv::json;
 
 type Reply = Result<StmtResult, SqlError>;
@@ -48,6 +49,8 @@ type OpenConn = (ConnSender<ServerMsg>, JoinHandle<()>);
 /// State shared by the handle and the node's incarnations; survives crashes.
 struct Shared {
     name: String,
+    /// `name` as a JSON string, written once for every `sql.stmt` event to copy.
+    name_json: Vec<u8>,
     config: Config,
     node: Cell<Option<NodeId>>,
     engine: RefCell<Engine>,
@@ -275,7 +278,7 @@ async fn wait_loop(
 fn emit_stmt(
     shared: &Shared,
     session: SessionId,
-    text: String,
+    text: &[u8],
     reply: &Reply,
     waited: bool,
     start: Instant,
@@ -290,9 +293,9 @@ fn emit_stmt(
     trace::emit_raw("sql.stmt", |out| {
         write_stmt_event(
             out,
-            &shared.name,
+            &shared.name_json,
             session,
-            &text,
+            text,
             tag,
             affected,
             sqlstate,
@@ -303,13 +306,14 @@ fn emit_stmt(
     });
 }
 
-/// `StmtEvent`'s JSON, as serde writes it, without building the event.
+/// `StmtEvent`'s JSON, as serde writes it, without building the event. `server` and
+/// `stmt` are already written as JSON strings (`stmt` by [`text::json_string`]).
 #[allow(clippy::too_many_arguments)]
 fn write_stmt_event(
     out: &mut Vec<u8>,
-    server: &str,
+    server: &[u8],
     session: SessionId,
-    stmt: &str,
+    stmt: &[u8],
     tag: Option<CommandTag>,
     affected: u64,
     sqlstate: Option<&str>,
@@ -322,13 +326,21 @@ fn write_stmt_event(
         None => out.extend_from_slice(b"null"),
     };
     out.extend_from_slice(b"{\"server\":");
-    json::write_str(out, server);
+    out.extend_from_slice(server);
     out.extend_from_slice(b",\"session\":");
     trace::write_u64(out, session);
     out.extend_from_slice(b",\"stmt\":");
-    json::write_str(out, stmt);
+    out.extend_from_slice(stmt);
     out.extend_from_slice(b",\"tag\":");
-    opt_str(out, tag.map(CommandTag::name));
+    match tag {
+        // Tag names are plain identifiers: nothing to escape.
+        Some(t) => {
+            out.push(b'"');
+            out.extend_from_slice(t.name().as_bytes());
+            out.push(b'"');
+        }
+        None => out.extend_from_slice(b"null"),
+    }
     out.extend_from_slice(b",\"affected\":");
     trace::write_u64(out, affected);
     out.extend_from_slice(b",\"sqlstate\":");
@@ -358,14 +370,14 @@ async fn serve_conn(
     if conn.send(ServerMsg::Ready { session }).is_err() {
         return;
     }
-    loop {
-        let Ok(msg) = conn.recv().await else { break };
+    while let Ok(msg) = conn.recv().await {
         match msg {
             ClientMsg::Query { id, stmt } => {
                 let start = time::now();
-                let text = stmt.to_string();
+                // Written now: the engine takes the statement.
+                let text = text::json_string(&stmt);
                 let (result, waited) = run_statement(&shared, session, stmt).await;
-                emit_stmt(&shared, session, text, &result, waited, start);
+                emit_stmt(&shared, session, &text, &result, waited, start);
                 if conn.send(ServerMsg::Reply { id, result }).is_err() {
                     break;
                 }
@@ -448,6 +460,11 @@ impl SqlServer {
     pub fn start(name: &str, config: Config) -> SqlServer {
         let shared = Rc::new(Shared {
             name: name.to_owned(),
+            name_json: {
+                let mut out = Vec::new();
+                json::write_str(&mut out, name);
+                out
+            },
             engine: RefCell::new(Engine::new(&config)),
             config,
             node: Cell::new(None),
@@ -631,12 +648,16 @@ mod tests {
             },
         ];
         for e in events {
+            let mut server = Vec::new();
+            json::write_str(&mut server, &e.server);
+            let mut stmt = Vec::new();
+            json::write_str(&mut stmt, &e.stmt);
             let mut out = Vec::new();
             write_stmt_event(
                 &mut out,
-                &e.server,
+                &server,
                 e.session,
-                &e.stmt,
+                &stmt,
                 e.tag,
                 e.affected,
                 e.sqlstate.as_deref(),

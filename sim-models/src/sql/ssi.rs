@@ -259,6 +259,10 @@ impl Ssi {
     /// Forgets committed transactions that no running serializable transaction overlaps:
     /// they can take part in no new conflict, hence in no new dangerous structure.
     pub fn cleanup(&mut self) {
+        // Most transactions are not serializable: nothing is tracked, nothing to scan.
+        if self.txns.is_empty() {
+            return;
+        }
         let running: Vec<Xid> = self
             .txns
             .iter()

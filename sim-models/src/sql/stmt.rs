@@ -19,6 +19,7 @@ use sim_runtime::time::Duration;
 use super::expr::Expr;
 use super::row::Row;
 use super::schema::TableSchema;
+use super::text::{FmtSink, Sink};
 use super::value::Value;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -37,13 +38,20 @@ impl IsolationLevel {
     }
 }
 
-impl fmt::Display for IsolationLevel {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl IsolationLevel {
+    /// The level as SQL names it.
+    pub fn name(self) -> &'static str {
+        match self {
             IsolationLevel::ReadCommitted => "READ COMMITTED",
             IsolationLevel::RepeatableRead => "REPEATABLE READ",
             IsolationLevel::Serializable => "SERIALIZABLE",
-        })
+        }
+    }
+}
+
+impl fmt::Display for IsolationLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
     }
 }
 
@@ -82,30 +90,28 @@ pub struct Where {
     pub filter: Option<Expr>,
 }
 
-impl fmt::Display for Where {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (&self.key, &self.filter) {
-            (None, None) => Ok(()),
-            (Some(k), None) => write!(f, " WHERE pk = ({})", Joined(k)),
-            (None, Some(e)) => write!(f, " WHERE {e}"),
-            (Some(k), Some(e)) => write!(f, " WHERE pk = ({}) AND {e}", Joined(k)),
+impl Where {
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
+        if let Some(k) = &self.key {
+            out.raw(" WHERE pk = (")?;
+            out.joined(k, |out, v| v.write_sql(out))?;
+            out.raw(")")?;
         }
+        if let Some(e) = &self.filter {
+            out.raw(if self.key.is_some() {
+                " AND "
+            } else {
+                " WHERE "
+            })?;
+            e.write_sql(out)?;
+        }
+        Ok(())
     }
 }
 
-/// Items separated by `, `, written in place: statements are shown once each, in the
-/// `sql.stmt` event, so their text is built without a string per item.
-struct Joined<'a, T>(&'a [T]);
-
-impl<T: fmt::Display> fmt::Display for Joined<'_, T> {
+impl fmt::Display for Where {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, item) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            item.fmt(f)?;
-        }
-        Ok(())
+        self.write_sql(&mut FmtSink(f))
     }
 }
 
@@ -374,100 +380,133 @@ impl From<Setting> for Statement {
     }
 }
 
-/// `col = expr, ...`, written in place like [`Joined`].
-struct SetList<'a>(&'a [(String, Expr)]);
-
-impl fmt::Display for SetList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, (c, e)) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(f, "{c} = {e}")?;
-        }
-        Ok(())
-    }
+/// `col = expr, ...`.
+fn write_set_list<S: Sink>(out: &mut S, set: &[(String, Expr)]) -> fmt::Result {
+    out.joined(set, |out, (c, e)| {
+        out.user(c)?;
+        out.raw(" = ")?;
+        e.write_sql(out)
+    })
 }
 
-impl fmt::Display for Statement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Statement {
+    /// The statement as SQL text (see [`super::text`]).
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
+        let millis = |d: &Option<Duration>| d.map_or(0, |d| d.as_millis());
         match self {
-            Statement::Begin(iso) => write!(f, "BEGIN ISOLATION LEVEL {iso}"),
-            Statement::Commit => f.write_str("COMMIT"),
-            Statement::Rollback => f.write_str("ROLLBACK"),
+            Statement::Begin(iso) => {
+                out.raw("BEGIN ISOLATION LEVEL ")?;
+                out.raw(iso.name())
+            }
+            Statement::Commit => out.raw("COMMIT"),
+            Statement::Rollback => out.raw("ROLLBACK"),
             Statement::Set(Setting::StatementTimeout(d)) => {
-                write!(
-                    f,
-                    "SET statement_timeout = {}",
-                    d.map_or(0, |d| d.as_millis())
-                )
+                out.raw("SET statement_timeout = ")?;
+                out.args(format_args!("{}", millis(d)))
             }
             Statement::Set(Setting::LockTimeout(d)) => {
-                write!(f, "SET lock_timeout = {}", d.map_or(0, |d| d.as_millis()))
+                out.raw("SET lock_timeout = ")?;
+                out.args(format_args!("{}", millis(d)))
             }
             Statement::Set(Setting::DefaultIsolation(iso)) => {
-                write!(f, "SET default_transaction_isolation = '{iso}'")
+                out.raw("SET default_transaction_isolation = '")?;
+                out.raw(iso.name())?;
+                out.raw("'")
             }
             Statement::CreateTable {
                 schema,
                 if_not_exists,
-            } => write!(
-                f,
-                "CREATE TABLE {}{} (...)",
-                if *if_not_exists { "IF NOT EXISTS " } else { "" },
-                schema.name
-            ),
+            } => {
+                out.raw("CREATE TABLE ")?;
+                if *if_not_exists {
+                    out.raw("IF NOT EXISTS ")?;
+                }
+                out.user(&schema.name)?;
+                out.raw(" (...)")
+            }
             Statement::Select(s) => {
-                write!(f, "SELECT * FROM {}{}", s.table, s.filter)?;
+                out.raw("SELECT * FROM ")?;
+                out.user(&s.table)?;
+                s.filter.write_sql(out)?;
                 if let Some(l) = &s.lock {
-                    f.write_str(match l.mode {
+                    out.raw(match l.mode {
                         LockMode::Update => " FOR UPDATE",
                         LockMode::Share => " FOR SHARE",
                     })?;
-                    f.write_str(match l.wait {
+                    out.raw(match l.wait {
                         LockWait::Wait => "",
                         LockWait::NoWait => " NOWAIT",
                         LockWait::SkipLocked => " SKIP LOCKED",
                     })?;
                 }
                 if let Some(n) = s.limit {
-                    write!(f, " LIMIT {n}")?;
+                    out.raw(" LIMIT ")?;
+                    out.args(format_args!("{n}"))?;
                 }
                 Ok(())
             }
             Statement::Insert(s) => {
-                write!(f, "INSERT INTO {} VALUES {}", s.table, s.row)?;
+                out.raw("INSERT INTO ")?;
+                out.user(&s.table)?;
+                out.raw(" VALUES ")?;
+                s.row.write_sql(out)?;
+                let target = |out: &mut S, t: &[String]| {
+                    out.raw(" ON CONFLICT (")?;
+                    out.joined(t, |out, c| out.user(c))?;
+                    out.raw(")")
+                };
                 match &s.on_conflict {
                     OnConflict::Error => Ok(()),
-                    OnConflict::DoNothing { target } => match target {
-                        Some(t) => write!(f, " ON CONFLICT ({}) DO NOTHING", t.join(", ")),
-                        None => f.write_str(" ON CONFLICT DO NOTHING"),
-                    },
+                    OnConflict::DoNothing { target: Some(t) } => {
+                        target(out, t)?;
+                        out.raw(" DO NOTHING")
+                    }
+                    OnConflict::DoNothing { target: None } => out.raw(" ON CONFLICT DO NOTHING"),
                     OnConflict::DoUpdate {
-                        target,
+                        target: t,
                         set,
                         filter,
                     } => {
-                        write!(
-                            f,
-                            " ON CONFLICT ({}) DO UPDATE SET {}",
-                            target.join(", "),
-                            SetList(set)
-                        )?;
+                        target(out, t)?;
+                        out.raw(" DO UPDATE SET ")?;
+                        write_set_list(out, set)?;
                         if let Some(e) = filter {
-                            write!(f, " WHERE {e}")?;
+                            out.raw(" WHERE ")?;
+                            e.write_sql(out)?;
                         }
                         Ok(())
                     }
                 }
             }
             Statement::Update(s) => {
-                write!(f, "UPDATE {} SET {}{}", s.table, SetList(&s.set), s.filter)
+                out.raw("UPDATE ")?;
+                out.user(&s.table)?;
+                out.raw(" SET ")?;
+                write_set_list(out, &s.set)?;
+                s.filter.write_sql(out)
             }
-            Statement::Delete(s) => write!(f, "DELETE FROM {}{}", s.table, s.filter),
-            Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),
-            Statement::Sleep(d) => write!(f, "SELECT pg_sleep({})", d.as_secs_f64()),
+            Statement::Delete(s) => {
+                out.raw("DELETE FROM ")?;
+                out.user(&s.table)?;
+                s.filter.write_sql(out)
+            }
+            Statement::Count(s) => {
+                out.raw("SELECT count(*) FROM ")?;
+                out.user(&s.table)?;
+                s.filter.write_sql(out)
+            }
+            Statement::Sleep(d) => {
+                out.raw("SELECT pg_sleep(")?;
+                out.args(format_args!("{}", d.as_secs_f64()))?;
+                out.raw(")")
+            }
         }
+    }
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_sql(&mut FmtSink(f))
     }
 }
 

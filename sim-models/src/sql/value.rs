@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sim_runtime::time::Instant;
 
 use super::error::SqlError;
+use super::text::{FmtSink, Sink};
 
 /// One SQL value. `Timestamp` is a point of virtual time.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -188,6 +189,22 @@ impl PartialEq for Value {
 
 impl Eq for Value {}
 
+/// Consistent with `Eq`: values of different variants are never equal, and floats are
+/// equal exactly when their bits are (`total_cmp`), so index keys can be hashed.
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u8(self.rank());
+        match self {
+            Value::Null => {}
+            Value::Bool(b) => b.hash(state),
+            Value::Int(i) => i.hash(state),
+            Value::Float(x) => x.to_bits().hash(state),
+            Value::Text(s) => s.hash(state),
+            Value::Timestamp(t) => t.as_nanos().hash(state),
+        }
+    }
+}
+
 impl PartialOrd for Value {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
@@ -208,26 +225,36 @@ impl Ord for Value {
     }
 }
 
-impl fmt::Display for Value {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Value {
+    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
         match self {
-            Value::Null => f.write_str("NULL"),
-            Value::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
-            Value::Int(i) => write!(f, "{i}"),
-            Value::Float(x) => write!(f, "{x:?}"),
+            Value::Null => out.raw("NULL"),
+            Value::Bool(b) => out.raw(if *b { "true" } else { "false" }),
+            Value::Int(i) => out.int(*i),
+            Value::Float(x) => out.args(format_args!("{x:?}")),
             // Quotes doubled as SQL writes them, piece by piece rather than by a copy.
             Value::Text(s) => {
-                f.write_str("'")?;
+                out.raw("'")?;
                 for (i, part) in s.split('\'').enumerate() {
                     if i > 0 {
-                        f.write_str("''")?;
+                        out.raw("''")?;
                     }
-                    f.write_str(part)?;
+                    out.user(part)?;
                 }
-                f.write_str("'")
+                out.raw("'")
             }
-            Value::Timestamp(t) => write!(f, "timestamp '{}ns'", t.as_nanos()),
+            Value::Timestamp(t) => {
+                out.raw("timestamp '")?;
+                out.args(format_args!("{}", t.as_nanos()))?;
+                out.raw("ns'")
+            }
         }
+    }
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_sql(&mut FmtSink(f))
     }
 }
 
@@ -374,6 +401,31 @@ mod tests {
         assert_eq!(v[0], Value::Null);
         assert_eq!(v[1], Value::Int(1));
         assert_eq!(v[3], Value::Text("b".into()));
+    }
+
+    #[test]
+    fn equal_values_hash_equal() {
+        use std::hash::BuildHasher;
+        let hash = |v: &Value| crate::fixed_hash::FixedState::default().hash_one(v);
+        let vals = [
+            Value::Null,
+            Value::Bool(true),
+            Value::Int(1),
+            Value::Float(1.0),
+            Value::Float(0.0),
+            Value::Float(-0.0),
+            Value::Float(f64::NAN),
+            Value::Text("1".into()),
+            Value::Timestamp(Instant::from_nanos(1)),
+        ];
+        for a in &vals {
+            for b in &vals {
+                if a == b {
+                    assert_eq!(hash(a), hash(b), "{a:?} == {b:?}");
+                }
+            }
+            assert_eq!(hash(a), hash(&a.clone()));
+        }
     }
 
     #[test]
