@@ -167,13 +167,14 @@ pub(crate) struct Net {
     pub names: Vec<String>,
     pub trace_messages: bool,
     /// Short kinds by the address and length of their full type name: see
-    /// `short_kind_cached`. Sets of two ways, the most recently used first.
-    kinds: [[(usize, usize, &'static str); 2]; KIND_SETS],
+    /// `short_kind_cached`. Sets of `KIND_WAYS` ways, the most recently used first.
+    kinds: [[(usize, usize, &'static str); KIND_WAYS]; KIND_SETS],
 }
 
-/// Sets of the short-kind cache: with two ways each, room for several times the message
-/// types of a busy system.
-const KIND_SETS: usize = 32;
+/// Sets and ways of the short-kind cache: room for several times the message types of a
+/// busy system.
+const KIND_SETS: usize = 16;
+const KIND_WAYS: usize = 4;
 
 /// The per-simulation network, kept in the runtime's extension map.
 #[derive(Default)]
@@ -253,7 +254,7 @@ impl Net {
             next_ephemeral_port: 49152,
             names: Vec::new(),
             trace_messages: true,
-            kinds: [[(0, 0, ""); 2]; KIND_SETS],
+            kinds: [[(0, 0, ""); KIND_WAYS]; KIND_SETS],
         }
     }
 
@@ -328,18 +329,26 @@ impl Net {
     /// The set is picked by a mix of the address, not its low bits: type names sit next
     /// to each other in the binary, and a layout that happened to put two hot names on
     /// one direct-mapped slot made them evict each other on every message (seen: 15M
-    /// instructions in 20 flash-sale seeds, from an unrelated change elsewhere). Two
-    /// ways per set keep two names that still share a set both cached.
+    /// instructions in 20 flash-sale seeds, from an unrelated change elsewhere). With two
+    /// ways, three hot names sharing a set still did, in some builds and not others
+    /// (seen: 1.3M in 10 seeds come and go with unrelated changes); four ways make that
+    /// take five.
     fn short_kind_cached(&mut self, kind: &'static str) -> &'static str {
         let key = (kind.as_ptr() as usize, kind.len());
         let set = &mut self.kinds[sim_runtime::hash::mix64(key.0 as u64) as usize % KIND_SETS];
         if (set[0].0, set[0].1) == key {
             return set[0].2;
         }
-        if (set[1].0, set[1].1) != key {
-            set[1] = (key.0, key.1, short_kind(kind));
+        // Move the name to the front, recomputing it if it is not in the set at all
+        // (then the least recently used way goes).
+        let way = set
+            .iter()
+            .position(|&(p, l, _)| (p, l) == key)
+            .unwrap_or(KIND_WAYS - 1);
+        if (set[way].0, set[way].1) != key {
+            set[way] = (key.0, key.1, short_kind(kind));
         }
-        set.swap(0, 1);
+        set[..=way].rotate_right(1);
         set[0].2
     }
 
