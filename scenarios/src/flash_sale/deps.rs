@@ -74,15 +74,14 @@ fn reserve_script() -> Script {
         RESERVE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
             // The commands are built typed, not parsed from an argument vector: this
-            // script runs once per request, and parsing cost more than the commands.
+            // script runs once per request, and parsing cost more than the commands. The
+            // two reads every request makes borrow their keys (`ctx.get`).
             if let Some(idem) = keys.get(2) {
-                if let Reply::Bulk(existing) = ctx.call(Command::Get { key: idem.clone() }) {
+                if let Reply::Bulk(existing) = ctx.get(idem) {
                     return Reply::Array(vec![Reply::bulk("duplicate"), Reply::Bulk(existing)]);
                 }
             }
-            let left = match ctx.call(Command::Get {
-                key: keys[0].clone(),
-            }) {
+            let left = match ctx.get(&keys[0]) {
                 Reply::Bulk(s) => s.parse::<i64>().unwrap_or(0),
                 _ => 0,
             };

@@ -85,4 +85,11 @@ impl ScriptContext<'_> {
             cmd => self.engine.run(&cmd),
         }
     }
+
+    /// `call(Command::Get { key })`, reply for reply, with the key borrowed: a script
+    /// that reads on every request (a stock check, an idempotency key) should not copy
+    /// its keys into a command to do it.
+    pub fn get(&mut self, key: &str) -> Reply {
+        self.engine.run_with(|e| e.get(key).unwrap_or_else(|r| r))
+    }
 }

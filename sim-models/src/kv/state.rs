@@ -463,8 +463,15 @@ impl Engine {
 
     /// Runs one command's semantics (no READONLY/OOM gate) and settles memory accounting.
     pub(crate) fn run(&mut self, cmd: &Command) -> Reply {
+        self.run_with(|e| e.dispatch(cmd))
+    }
+
+    /// [`Engine::run`] for a command's semantics given as a function rather than a
+    /// [`Command`] (scripts' borrowed calls).
+    #[inline]
+    pub(crate) fn run_with(&mut self, semantics: impl FnOnce(&mut Self) -> Reply) -> Reply {
         self.stats.commands += 1;
-        let reply = self.dispatch(cmd);
+        let reply = semantics(self);
         self.settle();
         reply
     }
