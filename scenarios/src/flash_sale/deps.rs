@@ -204,20 +204,24 @@ impl Redis {
         outbox: Option<&str>,
         order: &Order,
     ) -> Result<Reservation, DepError> {
-        let mut keys = vec![stock, outbox.unwrap_or("-")];
-        keys.extend(idem);
+        // The command is built here rather than by `eval` from string slices: that would
+        // collect the keys into a vector of slices first, and copy the user's id twice.
+        let mut keys = Vec::with_capacity(3);
+        keys.extend([stock, outbox.unwrap_or("-")].map(str::to_string));
+        keys.extend(idem.map(str::to_string));
+        let args = vec![
+            order.order_id.clone(),
+            order.idempotency_key.clone(),
+            order.user.to_string(),
+            order.product.clone(),
+        ];
         let reply = self
             .client()
-            .eval(
-                &self.script,
-                &keys,
-                &[
-                    &order.order_id,
-                    &order.idempotency_key,
-                    &order.user.to_string(),
-                    &order.product,
-                ],
-            )
+            .call(Command::Eval {
+                script: self.script.clone(),
+                keys,
+                args,
+            })
             .await?;
         let Reply::Array(parts) = reply else {
             return Err(DepError::Redis(format!("unexpected reply {reply:?}")));
