@@ -452,7 +452,7 @@ fn write_argv(out: &mut Vec<u8>, cmd: &Command) {
         // Scripts carry a system's hot path (a reservation per request, say), so their
         // vector is written straight from the command, without `Command::args`.
         out.extend_from_slice(b"\"EVAL\",");
-        json::write_str(out, script.name());
+        out.extend_from_slice(script.name_json());
         out.extend_from_slice(b",\"");
         sim_runtime::trace::write_u64(out, keys.len() as u64);
         out.push(b'"');

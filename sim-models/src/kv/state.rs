@@ -479,6 +479,10 @@ impl Engine {
     /// Re-accounts the memory of the keys written since the last call (and drops
     /// aggregates that became empty).
     pub(crate) fn settle(&mut self) {
+        // Most commands (every read) touch nothing: no vector to swap out then.
+        if self.touched.is_empty() {
+            return;
+        }
         for key in std::mem::take(&mut self.touched) {
             self.data.reaccount(&key);
         }
