@@ -129,14 +129,14 @@ fn lease_script() -> Script {
     Script::new(
         LEASE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
-            let call = |ctx: &mut ScriptContext<'_>, argv: &[&str]| match kv::parse(argv) {
-                Ok(cmd) => ctx.call(cmd),
-                Err(e) => e,
-            };
-            match call(ctx, &["GET", &keys[0]]) {
+            match ctx.get(&keys[0]) {
                 Reply::Bulk(holder) if holder != args[0] => Reply::Int(0),
                 _ => {
-                    call(ctx, &["SET", &keys[0], &args[0], "PX", &args[1]]);
+                    // Parsed rather than typed: the TTL is text, and a malformed one gets
+                    // Redis' own answer (the SET is refused; the script goes on).
+                    if let Ok(set) = kv::parse(&["SET", &keys[0], &args[0], "PX", &args[1]]) {
+                        ctx.call(set);
+                    }
                     Reply::Int(1)
                 }
             }
@@ -153,13 +153,17 @@ fn outbox_ack_script() -> Script {
     Script::new(
         OUTBOX_ACK,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
+            // Typed, not parsed: the entries are whole order documents, and parsing
+            // `LREM key 1 entry` would copy each one an extra time.
             let mut removed = 0;
             for entry in args {
-                let cmd = kv::parse(&["LREM", &keys[0], "1", entry]);
-                if let Ok(cmd) = cmd {
-                    if let Reply::Int(n) = ctx.call(cmd) {
-                        removed += n;
-                    }
+                let cmd = Command::LRem {
+                    key: keys[0].clone(),
+                    count: 1,
+                    value: entry.clone(),
+                };
+                if let Reply::Int(n) = ctx.call(cmd) {
+                    removed += n;
                 }
             }
             Reply::Int(removed)
