@@ -78,15 +78,15 @@ impl Disk {
     }
 
     /// Writes a batch as the mode prescribes. Returns true when it awaits an fsync.
-    pub fn write(&mut self, batch: &Batch) -> bool {
+    pub fn write(&mut self, batch: Batch) -> bool {
         match self.mode {
             Persistence::None => false,
             Persistence::AofAlways => {
-                self.make_durable(batch.clone());
+                self.make_durable(batch);
                 false
             }
             Persistence::AofEverySec => {
-                self.unsynced.push(batch.clone());
+                self.unsynced.push(batch);
                 true
             }
         }
@@ -169,7 +169,7 @@ mod tests {
         for mode in [Persistence::AofAlways, Persistence::AofEverySec] {
             let mut disk = Disk::new(mode);
             for i in 1..=total {
-                disk.write(&incr(i));
+                disk.write(incr(i));
                 if i % 100 == 0 {
                     disk.fsync();
                 }

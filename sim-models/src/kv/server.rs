@@ -179,16 +179,19 @@ impl NodeCtx {
             at: time::now_global(),
             commands: effects,
         };
-        self.persist(&batch);
+        // The replicas' copies are taken first, so that the disk keeps the batch itself.
+        let copies: Vec<Batch> = self.feeds.borrow().iter().map(|_| batch.clone()).collect();
+        self.persist(batch);
+        let mut copies = copies.into_iter();
         self.feeds
             .borrow_mut()
-            .retain(|f| f.unbounded_send(batch.clone()).is_ok());
+            .retain(|f| copies.next().is_some_and(|b| f.unbounded_send(b).is_ok()));
         Some(offset)
     }
 
     /// Writes a batch to this node's disk; `always` is durable before this returns, that
     /// is before the reply is sent.
-    pub(crate) fn persist(&self, batch: &Batch) {
+    pub(crate) fn persist(&self, batch: Batch) {
         let awaits_fsync = self.shared.with_disk(self.id, |d| d.write(batch));
         if awaits_fsync && !self.fsync_pending.replace(true) {
             if let Some(w) = &self.fsync_wake {
