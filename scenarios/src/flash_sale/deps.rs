@@ -74,15 +74,14 @@ fn reserve_script() -> Script {
         RESERVE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
             // The commands are built typed, not parsed from an argument vector: this
-            // script runs once per request, and parsing cost more than the commands.
+            // script runs once per request, and parsing cost more than the commands. The
+            // two reads every request makes borrow their keys (`ctx.get`).
             if let Some(idem) = keys.get(2) {
-                if let Reply::Bulk(existing) = ctx.call(Command::Get { key: idem.clone() }) {
+                if let Reply::Bulk(existing) = ctx.get(idem) {
                     return Reply::Array(vec![Reply::bulk("duplicate"), Reply::Bulk(existing)]);
                 }
             }
-            let left = match ctx.call(Command::Get {
-                key: keys[0].clone(),
-            }) {
+            let left = match ctx.get(&keys[0]) {
                 Reply::Bulk(s) => s.parse::<i64>().unwrap_or(0),
                 _ => 0,
             };
@@ -130,14 +129,14 @@ fn lease_script() -> Script {
     Script::new(
         LEASE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
-            let call = |ctx: &mut ScriptContext<'_>, argv: &[&str]| match kv::parse(argv) {
-                Ok(cmd) => ctx.call(cmd),
-                Err(e) => e,
-            };
-            match call(ctx, &["GET", &keys[0]]) {
+            match ctx.get(&keys[0]) {
                 Reply::Bulk(holder) if holder != args[0] => Reply::Int(0),
                 _ => {
-                    call(ctx, &["SET", &keys[0], &args[0], "PX", &args[1]]);
+                    // Parsed rather than typed: the TTL is text, and a malformed one gets
+                    // Redis' own answer (the SET is refused; the script goes on).
+                    if let Ok(set) = kv::parse(&["SET", &keys[0], &args[0], "PX", &args[1]]) {
+                        ctx.call(set);
+                    }
                     Reply::Int(1)
                 }
             }
@@ -154,13 +153,17 @@ fn outbox_ack_script() -> Script {
     Script::new(
         OUTBOX_ACK,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
+            // Typed, not parsed: the entries are whole order documents, and parsing
+            // `LREM key 1 entry` would copy each one an extra time.
             let mut removed = 0;
             for entry in args {
-                let cmd = kv::parse(&["LREM", &keys[0], "1", entry]);
-                if let Ok(cmd) = cmd {
-                    if let Reply::Int(n) = ctx.call(cmd) {
-                        removed += n;
-                    }
+                let cmd = Command::LRem {
+                    key: keys[0].clone(),
+                    count: 1,
+                    value: entry.clone(),
+                };
+                if let Reply::Int(n) = ctx.call(cmd) {
+                    removed += n;
                 }
             }
             Reply::Int(removed)
@@ -205,20 +208,24 @@ impl Redis {
         outbox: Option<&str>,
         order: &Order,
     ) -> Result<Reservation, DepError> {
-        let mut keys = vec![stock, outbox.unwrap_or("-")];
-        keys.extend(idem);
+        // The command is built here rather than by `eval` from string slices: that would
+        // collect the keys into a vector of slices first, and copy the user's id twice.
+        let mut keys = Vec::with_capacity(3);
+        keys.extend([stock, outbox.unwrap_or("-")].map(str::to_string));
+        keys.extend(idem.map(str::to_string));
+        let args = vec![
+            order.order_id.clone(),
+            order.idempotency_key.clone(),
+            order.user.to_string(),
+            order.product.clone(),
+        ];
         let reply = self
             .client()
-            .eval(
-                &self.script,
-                &keys,
-                &[
-                    &order.order_id,
-                    &order.idempotency_key,
-                    &order.user.to_string(),
-                    &order.product,
-                ],
-            )
+            .call(Command::Eval {
+                script: self.script.clone(),
+                keys,
+                args,
+            })
             .await?;
         let Reply::Array(parts) = reply else {
             return Err(DepError::Redis(format!("unexpected reply {reply:?}")));

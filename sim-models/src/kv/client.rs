@@ -270,22 +270,26 @@ impl KvClient {
         &self.inner.config
     }
 
-    /// Sends `cmds` pipelined and returns their replies, error replies included. The whole
-    /// exchange (and connecting) must finish within `timeout`, or the connection is
-    /// dropped and the call fails with `Timeout`.
+    /// Sends `cmds` pipelined and hands their replies, error replies included, to
+    /// `reply` in order. The whole exchange (and connecting) must finish within
+    /// `timeout`, or the connection is dropped and the call fails with `Timeout`.
+    ///
+    /// Commands and replies stream through rather than being collected: nearly every
+    /// call is one command, and two vectors per call were a good part of its cost.
     async fn exchange(
         &self,
-        cmds: Vec<Command>,
+        cmds: impl ExactSizeIterator<Item = Command>,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Reply>, KvError> {
+        mut reply: impl FnMut(Reply),
+    ) -> Result<(), KvError> {
         let mut guard = self.inner.conn.lock().await;
         let addr = self.inner.target.addr();
         let connect_timeout = timeout.unwrap_or(self.inner.config.timeout);
         let first_id = self.inner.next_id.get();
-        self.inner.next_id.set(first_id + cmds.len() as u64);
         let n = cmds.len();
+        self.inner.next_id.set(first_id + n as u64);
         let work = async {
-            let mut reqs = cmds.into_iter().enumerate().map(|(i, cmd)| Request {
+            let mut reqs = cmds.enumerate().map(|(i, cmd)| Request {
                 id: first_id + i as u64,
                 cmd,
             });
@@ -306,15 +310,16 @@ impl KvClient {
             for req in reqs {
                 conn.send(req)?;
             }
-            let mut replies = Vec::with_capacity(n);
-            while replies.len() < n {
+            let mut received = 0;
+            while received < n {
                 let resp = conn.recv().await?;
                 // Ids only grow, so anything older is a stale answer to an abandoned call.
                 if resp.id >= first_id {
-                    replies.push(resp.reply);
+                    reply(resp.reply);
+                    received += 1;
                 }
             }
-            Ok::<_, NetError>(replies)
+            Ok::<_, NetError>(())
         };
         let result = match timeout {
             Some(d) => match time::timeout(d, work).await {
@@ -339,12 +344,10 @@ impl KvClient {
     }
 
     async fn call_with(&self, cmd: Command, timeout: Option<Duration>) -> Result<Reply, KvError> {
-        let reply = self
-            .exchange(vec![cmd], timeout)
-            .await?
-            .pop()
-            .expect("one reply per command");
-        match reply {
+        let mut reply = None;
+        self.exchange(std::iter::once(cmd), timeout, |r| reply = Some(r))
+            .await?;
+        match reply.expect("one reply per command") {
             Reply::Error(e) => Err(KvError::Server(ServerError(e))),
             r => Ok(r),
         }
@@ -915,7 +918,10 @@ impl Transaction<'_> {
         all.extend(self.cmds);
         all.push(Command::Exec);
         let timeout = Some(self.client.inner.config.timeout);
-        let mut replies = self.client.exchange(all, timeout).await?;
+        let mut replies = Vec::with_capacity(n + 2);
+        self.client
+            .exchange(all.into_iter(), timeout, |r| replies.push(r))
+            .await?;
         let exec = replies.pop().expect("one reply per command");
         if let Some(Reply::Error(e)) = replies.first() {
             return Err(KvError::Server(ServerError(e.clone())));

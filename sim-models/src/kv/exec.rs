@@ -51,7 +51,7 @@ impl Engine {
         use Command::*;
         Ok(match cmd {
             Ping => Reply::Status("PONG".into()),
-            Get { key } => Reply::opt_bulk(self.lookup_str(key)?.cloned()),
+            Get { key } => self.get(key)?,
             Set {
                 key,
                 value,
@@ -279,6 +279,11 @@ impl Engine {
                 err(format!("ERR '{}' needs a client session", cmd.name()))
             }
         })
+    }
+
+    /// GET's semantics, for [`ScriptContext::get`] as well as the `Get` command.
+    pub(crate) fn get(&mut self, key: &str) -> R {
+        Ok(Reply::opt_bulk(self.lookup_str(key)?.cloned()))
     }
 
     fn set(

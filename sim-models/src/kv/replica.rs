@@ -100,9 +100,10 @@ pub(crate) async fn follow(ctx: Rc<NodeCtx>) {
                                 e.apply(c);
                             }
                         }
-                        ctx.persist(&batch);
-                        ctx.offset.set(batch.offset);
-                        trace::emit("kv.repl.apply", &(ctx.shared.name.as_str(), batch.offset));
+                        let offset = batch.offset;
+                        ctx.persist(batch);
+                        ctx.offset.set(offset);
+                        trace::emit("kv.repl.apply", &(ctx.shared.name.as_str(), offset));
                     }
                 }
             }

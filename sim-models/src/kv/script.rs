@@ -23,8 +23,16 @@ pub type ScriptBody = dyn Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Re
 /// client-side state would be a channel that real Redis does not have.
 #[derive(Clone)]
 pub struct Script {
-    name: Rc<str>,
+    /// Behind one thin pointer: scripts travel inside every EVAL command, so their size is
+    /// part of every command's.
+    name: Rc<Name>,
     body: Rc<ScriptBody>,
+}
+
+struct Name {
+    text: String,
+    /// The name as a JSON string, written once: every call's trace event carries it.
+    json: Vec<u8>,
 }
 
 impl Script {
@@ -32,14 +40,24 @@ impl Script {
         name: &str,
         body: impl Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply + 'static,
     ) -> Self {
+        let mut json = Vec::new();
+        super::json::write_str(&mut json, name);
         Script {
-            name: name.into(),
+            name: Rc::new(Name {
+                text: name.to_string(),
+                json,
+            }),
             body: Rc::new(body),
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.name.text
+    }
+
+    /// [`Script::name`] as a JSON string.
+    pub(crate) fn name_json(&self) -> &[u8] {
+        &self.name.json
     }
 
     pub(crate) fn run(
@@ -54,14 +72,14 @@ impl Script {
 
 impl fmt::Debug for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Script({})", self.name)
+        write!(f, "Script({})", self.name())
     }
 }
 
 impl PartialEq for Script {
     /// Scripts compare by name, as scripts with one SHA are the same script.
     fn eq(&self, other: &Self) -> bool {
-        self.name == other.name
+        self.name() == other.name()
     }
 }
 
@@ -84,5 +102,12 @@ impl ScriptContext<'_> {
             | Command::Eval { .. } => Reply::error(errors::NOT_IN_SCRIPT),
             cmd => self.engine.run(&cmd),
         }
+    }
+
+    /// `call(Command::Get { key })`, reply for reply, with the key borrowed: a script
+    /// that reads on every request (a stock check, an idempotency key) should not copy
+    /// its keys into a command to do it.
+    pub fn get(&mut self, key: &str) -> Reply {
+        self.engine.run_with(|e| e.get(key).unwrap_or_else(|r| r))
     }
 }

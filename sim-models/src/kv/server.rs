@@ -179,16 +179,19 @@ impl NodeCtx {
             at: time::now_global(),
             commands: effects,
         };
-        self.persist(&batch);
+        // The replicas' copies are taken first, so that the disk keeps the batch itself.
+        let copies: Vec<Batch> = self.feeds.borrow().iter().map(|_| batch.clone()).collect();
+        self.persist(batch);
+        let mut copies = copies.into_iter();
         self.feeds
             .borrow_mut()
-            .retain(|f| f.unbounded_send(batch.clone()).is_ok());
+            .retain(|f| copies.next().is_some_and(|b| f.unbounded_send(b).is_ok()));
         Some(offset)
     }
 
     /// Writes a batch to this node's disk; `always` is durable before this returns, that
     /// is before the reply is sent.
-    pub(crate) fn persist(&self, batch: &Batch) {
+    pub(crate) fn persist(&self, batch: Batch) {
         let awaits_fsync = self.shared.with_disk(self.id, |d| d.write(batch));
         if awaits_fsync && !self.fsync_pending.replace(true) {
             if let Some(w) = &self.fsync_wake {
@@ -201,9 +204,9 @@ impl NodeCtx {
     /// `kv.cmd` otherwise, so a checker that follows writes captures only those while
     /// `capture("kv.cmd")` still sees every command. One per command makes it the hottest
     /// event of a busy store, so its JSON (exactly what serde would write for
-    /// [`CmdEvent`]) is written by hand, without building the event or cloning the reply.
-    /// `argv` is the command's argument array, already JSON (see [`write_argv`]).
-    fn emit_cmd(&self, client: ClientId, argv: &[u8], reply: &Reply, offset: Option<u64>) {
+    /// [`CmdEvent`]) is written by hand, without building the event or cloning the reply,
+    /// and the argument array straight into the event (see [`write_argv`]).
+    fn emit_cmd(&self, client: ClientId, cmd: &Command, reply: &Reply, offset: Option<u64>) {
         let name = if offset.is_some() {
             "kv.cmd.write"
         } else {
@@ -213,7 +216,7 @@ impl NodeCtx {
             out.extend_from_slice(&self.cmd_prefix);
             trace::write_u64(out, client.0);
             out.extend_from_slice(b",\"cmd\":");
-            out.extend_from_slice(argv);
+            write_argv(out, cmd);
             out.extend_from_slice(b",\"reply\":");
             json::write_reply(out, reply);
             out.extend_from_slice(b",\"offset\":");
@@ -231,7 +234,7 @@ impl NodeCtx {
         session: &mut Session,
         conn: &mut Conn<Response, Request>,
         pending: &mut VecDeque<Request>,
-        cmd: Command,
+        cmd: &Command,
     ) -> Option<(Reply, Option<u64>)> {
         if let Some(d) = self.shared.slow.get() {
             time::sleep(d).await;
@@ -240,7 +243,7 @@ impl NodeCtx {
         if !cost.is_zero() {
             node::compute(cost).await;
         }
-        if injectable(&cmd)
+        if injectable(cmd)
             && self
                 .shared
                 .fault_rng
@@ -250,7 +253,7 @@ impl NodeCtx {
             session.flag_error();
             return Some((Reply::error(errors::INJECTED), None));
         }
-        let step = session.handle(&mut self.engine.borrow_mut(), cmd, time::now());
+        let step = session.handle_ref(&mut self.engine.borrow_mut(), cmd, time::now());
         let offset = self.after_step();
         match step {
             Step::Reply(r) => Some((r, offset)),
@@ -406,7 +409,6 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     ctx.shared.next_client.set(id.0 + 1);
     let mut session = Session::new(id);
     let mut pending: VecDeque<Request> = VecDeque::new();
-    let mut argv = Vec::new();
     loop {
         let req = match pending.pop_front() {
             Some(r) => r,
@@ -415,16 +417,14 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
                 Err(_) => break,
             },
         };
-        // The command moves into the engine, so its arguments are written for the trace
-        // first, into a buffer the connection reuses.
-        write_argv(&mut argv, &req.cmd);
+        // The command is kept until its event is written: the engine only borrows it.
         let Some((reply, offset)) = ctx
-            .execute(&mut session, &mut conn, &mut pending, req.cmd)
+            .execute(&mut session, &mut conn, &mut pending, &req.cmd)
             .await
         else {
             break;
         };
-        ctx.emit_cmd(id, &argv, &reply, offset);
+        ctx.emit_cmd(id, &req.cmd, &reply, offset);
         if conn.send(Response { id: req.id, reply }).is_err() {
             break;
         }
@@ -444,15 +444,14 @@ fn cmd_prefix(server: &str, node: &str) -> Vec<u8> {
     out
 }
 
-/// Writes `cmd`'s argument vector as a JSON array of strings into `out` (cleared first).
+/// Appends `cmd`'s argument vector as a JSON array of strings to `out`.
 fn write_argv(out: &mut Vec<u8>, cmd: &Command) {
-    out.clear();
     out.push(b'[');
     if let Command::Eval { script, keys, args } = cmd {
         // Scripts carry a system's hot path (a reservation per request, say), so their
         // vector is written straight from the command, without `Command::args`.
         out.extend_from_slice(b"\"EVAL\",");
-        json::write_str(out, script.name());
+        out.extend_from_slice(script.name_json());
         out.extend_from_slice(b",\"");
         sim_runtime::trace::write_u64(out, keys.len() as u64);
         out.push(b'"');

@@ -54,6 +54,12 @@ impl Session {
     /// Handles one command at `now`. The caller then serves blocked clients and takes the
     /// engine's effects.
     pub fn handle(&mut self, engine: &mut Engine, cmd: Command, now: Instant) -> Step {
+        self.handle_ref(engine, &cmd, now)
+    }
+
+    /// [`Session::handle`] for a command the caller keeps (the server still traces it
+    /// afterwards); only a command queued by MULTI is copied.
+    pub fn handle_ref(&mut self, engine: &mut Engine, cmd: &Command, now: Instant) -> Step {
         engine.begin(now);
         if self.in_multi() {
             return Step::Reply(self.in_transaction(engine, cmd));
@@ -67,7 +73,7 @@ impl Session {
             Command::Discard => Reply::error(errors::DISCARD_WITHOUT_MULTI),
             Command::Watch { keys } if keys.is_empty() => Reply::error(errors::arity("watch")),
             Command::Watch { keys } => {
-                for k in &keys {
+                for k in keys {
                     engine.watch(self.id, k);
                 }
                 Reply::ok()
@@ -76,10 +82,11 @@ impl Session {
                 engine.unwatch_all(self.id);
                 Reply::ok()
             }
-            Command::BLPop { ref keys, timeout } | Command::BRPop { ref keys, timeout }
+            Command::BLPop { keys, timeout } | Command::BRPop { keys, timeout }
                 if !keys.is_empty() =>
             {
-                if let Some(e) = engine.refuse(&cmd) {
+                let timeout = *timeout;
+                if let Some(e) = engine.refuse(cmd) {
                     return Step::Reply(e);
                 }
                 let from_right = matches!(cmd, Command::BRPop { .. });
@@ -94,15 +101,15 @@ impl Session {
                     }
                 }
             }
-            cmd => match engine.refuse(&cmd) {
+            cmd => match engine.refuse(cmd) {
                 Some(e) => e,
-                None => engine.run(&cmd),
+                None => engine.run(cmd),
             },
         };
         Step::Reply(reply)
     }
 
-    fn in_transaction(&mut self, engine: &mut Engine, cmd: Command) -> Reply {
+    fn in_transaction(&mut self, engine: &mut Engine, cmd: &Command) -> Reply {
         match cmd {
             // Neither is queued, and neither fails the transaction (as in Redis).
             Command::Multi => Reply::error(errors::NESTED_MULTI),
@@ -124,7 +131,7 @@ impl Session {
                     self.failed = true;
                     return Reply::error(errors::OOM);
                 }
-                self.queued.get_or_insert_with(Vec::new).push(cmd);
+                self.queued.get_or_insert_with(Vec::new).push(cmd.clone());
                 Reply::queued()
             }
         }

@@ -463,8 +463,15 @@ impl Engine {
 
     /// Runs one command's semantics (no READONLY/OOM gate) and settles memory accounting.
     pub(crate) fn run(&mut self, cmd: &Command) -> Reply {
+        self.run_with(|e| e.dispatch(cmd))
+    }
+
+    /// [`Engine::run`] for a command's semantics given as a function rather than a
+    /// [`Command`] (scripts' borrowed calls).
+    #[inline]
+    pub(crate) fn run_with(&mut self, semantics: impl FnOnce(&mut Self) -> Reply) -> Reply {
         self.stats.commands += 1;
-        let reply = self.dispatch(cmd);
+        let reply = semantics(self);
         self.settle();
         reply
     }
@@ -472,6 +479,10 @@ impl Engine {
     /// Re-accounts the memory of the keys written since the last call (and drops
     /// aggregates that became empty).
     pub(crate) fn settle(&mut self) {
+        // Most commands (every read) touch nothing: no vector to swap out then.
+        if self.touched.is_empty() {
+            return;
+        }
         for key in std::mem::take(&mut self.touched) {
             self.data.reaccount(&key);
         }
@@ -482,47 +493,45 @@ impl Engine {
     /// Whether `key` exists and has not expired; a primary deletes it when it has.
     /// Counts as an access for LRU.
     pub(crate) fn live(&mut self, key: &str) -> bool {
+        self.live_index(key).is_some()
+    }
+
+    /// [`Engine::live`], giving the key's position in the keyspace: the accessors below
+    /// reach the entry through it rather than hashing the key a second time.
+    fn live_index(&mut self, key: &str) -> Option<usize> {
         let now = self.now_ms;
-        let Some(e) = self.data.keys.get_mut(key) else {
-            return false;
-        };
+        let (i, _, e) = self.data.keys.get_full_mut(key)?;
         if e.expire_at.is_some_and(|at| now > at) {
             match self.mode {
                 Mode::Primary => {
                     self.delete_expired(key);
-                    return false;
+                    return None;
                 }
-                Mode::ReplicaRead => return false,
+                Mode::ReplicaRead => return None,
                 Mode::Apply => {}
             }
         }
         self.lru_clock += 1;
         e.lru = self.lru_clock;
-        true
+        Some(i)
     }
 
     pub(crate) fn read(&mut self, key: &str) -> Option<&Value> {
-        if !self.live(key) {
-            return None;
-        }
-        self.data.keys.get(key).map(|e| &e.value)
+        let i = self.live_index(key)?;
+        Some(&self.data.keys[i].value)
     }
 
     pub(crate) fn entry(&mut self, key: &str) -> Option<&Entry> {
-        if !self.live(key) {
-            return None;
-        }
-        self.data.keys.get(key)
+        let i = self.live_index(key)?;
+        Some(&self.data.keys[i])
     }
 
     /// Mutable access to a live key's value: marks it modified (WATCH) and re-accounted.
     pub(crate) fn write(&mut self, key: &str) -> Option<&mut Value> {
-        if !self.live(key) {
-            return None;
-        }
+        let i = self.live_index(key)?;
         self.signal_modified(key);
         self.touched.push(key.to_string());
-        self.data.keys.get_mut(key).map(|e| &mut e.value)
+        Some(&mut self.data.keys[i].value)
     }
 
     /// Stores a new value (replacing any), keeping no TTL.
