@@ -208,31 +208,31 @@ thread_local! {
     static CACHED: std::cell::RefCell<Option<std::rc::Rc<NetCell>>> = const { std::cell::RefCell::new(None) };
 }
 
-fn current() -> std::rc::Rc<NetCell> {
-    CACHED.with(|c| {
-        let mut slot = c.borrow_mut();
-        match slot.as_ref() {
-            Some(cell) if std::rc::Rc::strong_count(cell) > 1 => std::rc::Rc::clone(cell),
-            _ => {
-                let cell = sim_runtime::extension::<NetCell>();
-                *slot = Some(std::rc::Rc::clone(&cell));
-                cell
-            }
-        }
-    })
-}
-
 /// Runs `f` on this simulation's network, creating it on first use.
+///
+/// The cached cell is borrowed, not cloned, while `f` runs: this is on every message's
+/// path, and a clone is a reference count up and down for nothing. (Only a stale cache
+/// is written, which cannot happen inside a running simulation's `f`.)
 pub(crate) fn with<R>(f: impl FnOnce(&mut Net) -> R) -> R {
-    let cell = current();
-    if cell.net.borrow().is_none() {
-        cell.ensure();
-    }
-    let mut guard = cell
-        .net
-        .try_borrow_mut()
-        .expect("sim-net state re-entered (a rule hook called the network?)");
-    f(guard.as_mut().expect("network initialised above"))
+    CACHED.with(|c| {
+        let fresh = c
+            .borrow()
+            .as_ref()
+            .is_some_and(|cell| std::rc::Rc::strong_count(cell) > 1);
+        if !fresh {
+            *c.borrow_mut() = Some(sim_runtime::extension::<NetCell>());
+        }
+        let slot = c.borrow();
+        let cell = slot.as_ref().expect("cached above");
+        if cell.net.borrow().is_none() {
+            cell.ensure();
+        }
+        let mut guard = cell
+            .net
+            .try_borrow_mut()
+            .expect("sim-net state re-entered (a rule hook called the network?)");
+        f(guard.as_mut().expect("network initialised above"))
+    })
 }
 
 impl Net {

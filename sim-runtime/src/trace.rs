@@ -685,7 +685,12 @@ pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
             break;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    // Byte by byte: the numbers are short, and a copy of a variable length is a call
+    // to `memcpy`.
+    out.reserve(buf.len() - i);
+    for &d in &buf[i..] {
+        out.push(d);
+    }
 }
 
 /// Collects, from now on, every event whose name starts with `prefix` (`""` for all).
