@@ -65,7 +65,6 @@ impl StableHasher {
     }
 }
 
-/// Hashes a string with the stable hasher.
 /// The last 0 to 7 bytes of an input, zero-padded, as a little-endian word: the same
 /// value as copying them into a zeroed `[u8; 8]`, read with at most two overlapping loads.
 /// A copy of a variable length compiles to a `memcpy` call, and every trace event hashes
@@ -93,6 +92,7 @@ fn tail_le(rest: &[u8]) -> u64 {
     }
 }
 
+/// Hashes a string with the stable hasher.
 pub fn hash_str(s: &str) -> u64 {
     let mut h = StableHasher::new();
     h.write_str(s);

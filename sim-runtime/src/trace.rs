@@ -298,8 +298,8 @@ pub(crate) struct Trace {
     /// beyond the fingerprint and the ring: a checker's capture of "kv." does not make
     /// them, so they keep the fast path (`push_plain`).
     plain_listened: bool,
-    /// [`Trace::message_captured`]'s answers: (name address, length) -> captured. An
-    /// no name lives at address 0, so the zeroed entries match nothing.
+    /// [`Trace::message_captured`]'s answers: (name address, length) -> captured. No
+    /// name lives at address 0, so the zeroed entries match nothing.
     message_memo: [((usize, usize), bool); 4],
     scratch: Vec<u8>,
 }
