@@ -26,7 +26,7 @@ static ESCAPED: [bool; 256] = {
 /// path stays out of line.
 #[inline(always)]
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
-    if !s.bytes().any(|b| ESCAPED[usize::from(b)]) {
+    if !needs_escape(s) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -34,6 +34,27 @@ pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) {
     } else {
         write_escaped(out, s);
     }
+}
+
+/// Appends what [`write_str`] writes between the quotes: for JSON strings assembled
+/// from pieces (the SQL text of a `sql.stmt` event), each escaped as it goes. JSON
+/// escapes character by character, so the pieces' escapes make the whole's.
+#[inline(always)]
+pub(crate) fn write_str_contents(out: &mut Vec<u8>, s: &str) {
+    if !needs_escape(s) {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        let start = out.len();
+        write_escaped(out, s);
+        // Drop the quotes serde wrote around it.
+        out.pop();
+        out.remove(start);
+    }
+}
+
+#[inline(always)]
+fn needs_escape(s: &str) -> bool {
+    s.bytes().any(|b| ESCAPED[usize::from(b)])
 }
 
 #[cold]
@@ -130,11 +151,16 @@ mod tests {
         samples.push(String::new());
         samples.push("é\u{7f}\u{1f}\"\\".repeat(5));
         for s in samples {
+            let serde = serde_json::to_string(&s).unwrap();
             let mut ours = Vec::new();
             write_str(&mut ours, &s);
+            assert_eq!(String::from_utf8(ours).unwrap(), serde, "{s:?}");
+            // The contents alone, after something already written.
+            let mut contents = b"[".to_vec();
+            write_str_contents(&mut contents, &s);
             assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&s).unwrap(),
+                String::from_utf8(contents).unwrap(),
+                format!("[{}", &serde[1..serde.len() - 1]),
                 "{s:?}"
             );
         }

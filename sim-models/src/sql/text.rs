@@ -68,13 +68,7 @@ impl Sink for JsonSink {
         Ok(())
     }
     fn user(&mut self, s: &str) -> fmt::Result {
-        if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
-            self.0.extend_from_slice(s.as_bytes());
-        } else {
-            let quoted = serde_json::to_string(s).map_err(|_| fmt::Error)?;
-            self.0
-                .extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
-        }
+        crate::kv::json::write_str_contents(&mut self.0, s);
         Ok(())
     }
     fn int(&mut self, i: i64) -> fmt::Result {
