@@ -116,7 +116,7 @@ fn aof_always_keeps_every_acknowledged_write() {
 fn aof_everysec_loses_exactly_the_writes_since_the_last_fsync() {
     for seed in 0..5 {
         let (acked, survived, lost_batches) = run(seed, async {
-            let disk_log = trace::capture("kv.disk.crash");
+            let disk_log = trace::capture_prefix("kv.disk.crash");
             let server = kv::start("redis", Config::default());
             assert_eq!(
                 server.config().persistence,
@@ -198,7 +198,7 @@ fn acked_sets(events: &[CmdEvent], node: &str) -> Vec<(String, u64)> {
 fn failover_loses_exactly_the_unreplicated_writes() {
     for seed in 0..5 {
         let out = run(seed, async {
-            let log = trace::capture("kv.cmd");
+            let log = trace::capture_prefix("kv.cmd");
             let config = Config {
                 replica: Some(ReplicaConfig {
                     replication_lag: Duration::from_millis(100),

@@ -233,7 +233,7 @@ fn maxmemory_noeviction_gives_oom_errors_on_writes_only() {
 #[test]
 fn every_command_and_its_reply_is_in_the_trace() {
     run(7, async {
-        let log = trace::capture("kv.cmd");
+        let log = trace::capture_prefix("kv.cmd");
         let server = kv::start("redis", Config::default());
         server.ready().await;
         let c = client(&server, 1000);

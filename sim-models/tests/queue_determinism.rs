@@ -12,7 +12,7 @@ use sim_runtime::{trace, Sim};
 
 fn workload(seed: u64) -> (u64, String) {
     let result = Sim::new(seed).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let config = Config {
             brokers: 3,
             min_insync_replicas: 2,

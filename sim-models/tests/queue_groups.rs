@@ -47,7 +47,7 @@ async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
 #[test]
 fn a_consumer_that_crashes_before_committing_sees_its_records_again() {
     let result = Sim::new(21).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("t", 1, 1).await.unwrap();
         produce(&cluster, "t", 0..10).await;
@@ -132,7 +132,7 @@ fn assert_never_two_owners(changes: &[(String, Vec<TopicPartition>)]) {
 #[test]
 fn a_rebalance_after_a_members_session_timeout_moves_its_partitions() {
     let result = Sim::new(22).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("t", 4, 1).await.unwrap();
         // A member on its own node, polling forever.
@@ -211,7 +211,7 @@ fn a_rebalance_after_a_members_session_timeout_moves_its_partitions() {
 #[test]
 fn a_joining_member_takes_partitions_only_after_the_owner_let_them_go() {
     let result = Sim::new(23).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("t", 4, 1).await.unwrap();
         produce(&cluster, "t", 0..40).await;
@@ -266,7 +266,7 @@ fn a_joining_member_takes_partitions_only_after_the_owner_let_them_go() {
 #[test]
 fn seek_rewinds_and_commits_outlive_the_consumer() {
     let result = Sim::new(24).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("t", 1, 1).await.unwrap();
         produce(&cluster, "t", 0..6).await;
@@ -409,7 +409,7 @@ fn three_brokers() -> Config {
 #[test]
 fn consumption_survives_a_coordinator_crash_without_loss() {
     let result = Sim::new(26).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", three_brokers());
         cluster.create_topic("t", 2, 3).await.unwrap();
         let p = cluster.clone();

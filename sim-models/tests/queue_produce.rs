@@ -32,7 +32,7 @@ async fn drain<V: Clone + 'static>(c: &Consumer<V>, n: usize, limit: Duration) -
 #[test]
 fn order_within_a_partition_is_preserved() {
     let result = Sim::new(1).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("orders", 3, 1).await.unwrap();
         let producer = Producer::new(cluster.addrs(), ProducerConfig::default());
@@ -97,7 +97,7 @@ fn lose_next_reply(from: sim_runtime::NodeId, to: sim_runtime::NodeId) {
 /// values a consumer finds and the checker's report.
 fn lost_ack_run(config: ProducerConfig) -> (Vec<u64>, checker::CheckReport) {
     let result = Sim::new(7).run(move || async move {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", Config::default());
         cluster.create_topic("t", 1, 1).await.unwrap();
         let producer = Producer::new(cluster.addrs(), config);
@@ -232,7 +232,7 @@ fn failures_surface_as_typed_errors() {
 #[test]
 fn acks_0_does_not_wait_and_can_lose_records_silently() {
     let result = Sim::new(4).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u32>("kafka", Config::default());
         cluster.create_topic("t", 1, 1).await.unwrap();
         let config = ProducerConfig {

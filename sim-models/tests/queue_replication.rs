@@ -70,7 +70,7 @@ async fn new_leader<V: Clone + 'static>(cluster: &Cluster<V>, old: BrokerId) -> 
 /// the values read.
 fn leader_crash_run(acks: Acks, min_isr: usize) -> (checker::CheckReport, Vec<u64>) {
     let result = Sim::new(11).run(move || async move {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", replicated(min_isr));
         cluster.create_topic("t", 1, 3).await.unwrap();
         let producer = Producer::new(cluster.addrs(), producer_config(acks));
@@ -200,7 +200,7 @@ fn too_small_an_isr_refuses_acks_all_but_not_acks_1() {
 #[test]
 fn a_paused_leader_is_replaced_and_comes_back_as_a_follower() {
     let result = Sim::new(13).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", replicated(2));
         cluster.create_topic("t", 1, 3).await.unwrap();
         let producer = Producer::new(cluster.addrs(), producer_config(Acks::All));
@@ -241,7 +241,7 @@ fn a_paused_leader_is_replaced_and_comes_back_as_a_follower() {
 #[test]
 fn a_follower_cut_off_from_its_leader_leaves_the_isr_and_rejoins_after_catching_up() {
     let result = Sim::new(14).run(|| async {
-        let log = trace::capture("queue.");
+        let log = trace::capture_prefix("queue.");
         let cluster = start_cluster::<u64>("kafka", replicated(2));
         cluster.create_topic("t", 1, 3).await.unwrap();
         let producer = Producer::new(cluster.addrs(), producer_config(Acks::All));

@@ -37,7 +37,7 @@ fn a_crash_keeps_exactly_the_committed_data() {
     for seed in 0..SEEDS {
         let (survivors, committed, acked, balance, open_booking) = run(seed, move || async move {
             let server = start(config()).await;
-            let log = trace::capture("sql.stmt");
+            let log = trace::capture_prefix("sql.stmt");
             let pool = pool(&server);
             let acked = Rc::new(RefCell::new(BTreeSet::new()));
             // Writers inserting appointments one statement (one transaction) at a time.

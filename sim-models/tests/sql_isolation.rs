@@ -347,7 +347,7 @@ fn unique_constraint_turns_double_booking_into_23505() {
 #[test]
 fn statements_are_traced_with_their_results() {
     let events = run(7, || async {
-        let log = sim_runtime::trace::capture("sql.stmt");
+        let log = sim_runtime::trace::capture_prefix("sql.stmt");
         let server = start(config()).await;
         let pool = pool(&server);
         let mut c = pool.acquire().await.unwrap();

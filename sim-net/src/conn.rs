@@ -44,7 +44,7 @@ pub fn bind<Req: 'static, Resp: 'static>(port: u16) -> Result<Listener<Req, Resp
             },
         );
         let a = state::format_addr(n, addr);
-        trace::emit("net.bind", &a);
+        trace::emit_named("net.bind", &a);
         Ok(())
     })?;
     Ok(Listener {
@@ -178,7 +178,7 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
         }
         if !remote_alive || !listening {
             let a = state::format_addr(n, addr);
-            trace::emit("net.refused", &a);
+            trace::emit_named("net.refused", &a);
             return Plan::Refused;
         }
         let port = n.ephemeral_port();
@@ -197,7 +197,7 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
         ls.backlog.push_back((syn_arrival, server_ep));
         let waker = ls.waker.take();
         let (l, r) = (state::format_addr(n, local), state::format_addr(n, addr));
-        trace::emit("net.connect", &(l, r));
+        trace::emit_named("net.connect", &(l, r));
         if let Some(w) = waker {
             // Waking here is safe: wakers only schedule, they never run user code.
             w.wake();

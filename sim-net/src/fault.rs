@@ -20,7 +20,7 @@ struct FaultEvent<'a> {
 
 fn emit(fault: &str, a: &[NodeId], b: &[NodeId]) {
     let names = |ns: &[NodeId]| ns.iter().map(|n| n.name()).collect::<Vec<_>>();
-    trace::emit(
+    trace::emit_named(
         "net.fault",
         &FaultEvent {
             fault,
@@ -149,7 +149,7 @@ pub fn release_link(a: NodeId, b: NodeId) {
 
 /// Sets the default configuration of every link without its own.
 pub fn set_default_link(config: LinkConfig) {
-    trace::emit("net.link", &("default", config.latency));
+    trace::emit_named("net.link", &("default", config.latency));
     state::with(|n| n.default_link = config);
 }
 
@@ -161,13 +161,13 @@ pub fn set_link(a: NodeId, b: NodeId, config: LinkConfig) {
 
 /// Configures the `from` -> `to` direction only.
 pub fn set_link_oneway(from: NodeId, to: NodeId, config: LinkConfig) {
-    trace::emit("net.link", &(from.name(), to.name(), config.latency));
+    trace::emit_named("net.link", &(from.name(), to.name(), config.latency));
     state::with(|n| n.links.insert((from, to), config));
 }
 
 /// Returns the link between `a` and `b` (both directions) to the default.
 pub fn reset_link(a: NodeId, b: NodeId) {
-    trace::emit("net.link", &(a.name(), b.name(), "default"));
+    trace::emit_named("net.link", &(a.name(), b.name(), "default"));
     state::with(|n| {
         n.links.remove(&(a, b));
         n.links.remove(&(b, a));

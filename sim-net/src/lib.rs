@@ -85,3 +85,48 @@ pub enum NetError {
     #[error("connection closed")]
     Closed,
 }
+
+/// How a conversation with a server failed, as its client sees it. RPC and every model's
+/// client report network trouble as this, through the one mapping from [`NetError`]
+/// below, so that a crash reads the same whether the service called Redis, PostgreSQL
+/// or a peer.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    thiserror::Error,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+pub enum ConnectionFailure {
+    /// Nothing listens there, or the node is down: fails at once.
+    #[error("connection refused")]
+    Refused,
+    /// The server crashed or closed the connection while the conversation went on.
+    #[error("connection reset by peer")]
+    Reset,
+    /// No answer in time: a partition, a paused or slow server, a lost message.
+    #[error("timed out")]
+    Timeout,
+    /// No route to the address (it names no node).
+    #[error("destination unreachable")]
+    Unreachable,
+}
+
+impl From<NetError> for ConnectionFailure {
+    fn from(e: NetError) -> Self {
+        match e {
+            // A client never binds, so it never sees AddrInUse; were it to, nothing was
+            // sent, which is what Refused means.
+            NetError::Refused | NetError::AddrInUse => ConnectionFailure::Refused,
+            NetError::Reset | NetError::Closed => ConnectionFailure::Reset,
+            NetError::Timeout => ConnectionFailure::Timeout,
+            NetError::Unreachable => ConnectionFailure::Unreachable,
+        }
+    }
+}

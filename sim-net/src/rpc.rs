@@ -23,33 +23,8 @@ use slab::Slab;
 use crate::conn::{self, ConnSender};
 use crate::{Addr, NetError};
 
-/// Why a call failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum RpcError {
-    /// Nothing listens there, or the node is down: fails at once.
-    #[error("connection refused")]
-    Refused,
-    /// The server crashed or closed the connection while the call was in flight.
-    #[error("connection reset by peer")]
-    Reset,
-    /// No answer in time: a partition, a paused or slow server, a lost message.
-    #[error("call timed out")]
-    Timeout,
-    /// No route to the address (it names no node).
-    #[error("destination unreachable")]
-    Unreachable,
-}
-
-impl From<NetError> for RpcError {
-    fn from(e: NetError) -> Self {
-        match e {
-            NetError::Refused | NetError::AddrInUse => RpcError::Refused,
-            NetError::Reset | NetError::Closed => RpcError::Reset,
-            NetError::Timeout => RpcError::Timeout,
-            NetError::Unreachable => RpcError::Unreachable,
-        }
-    }
-}
+/// Why a call failed: the network's one classification of failures, seen from RPC.
+pub type RpcError = crate::ConnectionFailure;
 
 /// What travels on an RPC connection: a body and the id that pairs a reply with its call.
 #[derive(Clone, Debug)]

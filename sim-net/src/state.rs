@@ -353,7 +353,7 @@ impl Net {
     }
 
     pub(crate) fn trace_drop(&mut self, src: Addr, dst: Addr, kind: &str, reason: DropReason) {
-        trace::emit(
+        trace::emit_named(
             "net.drop",
             &DropEvent {
                 src: src.pair(),
@@ -558,7 +558,7 @@ impl Net {
         // In-flight messages from or to the dead node never arrive.
         self.held
             .retain(|(_, p, dst)| p.src.node != node && dst.node != node);
-        trace::emit("net.node_down", &format_node(self, node));
+        trace::emit_named("net.node_down", &format_node(self, node));
         wakers
     }
 

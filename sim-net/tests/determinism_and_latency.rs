@@ -141,7 +141,7 @@ fn constant_latency_is_exact() {
 #[test]
 fn message_events_are_valid_json_naming_both_ends_and_the_kind() {
     let r = Sim::new(5).run(|| async {
-        let log = sim_runtime::trace::capture("net.send");
+        let log = sim_runtime::trace::capture_prefix("net.send");
         let server = node::node("server").build(|| async {
             sim_net::serve(1, |x: u64| async move { x })
                 .unwrap()

@@ -35,7 +35,7 @@ pub async fn program() -> Vec<String> {
                             }
                             node::compute(Duration::from_micros(300)).await;
                             log.borrow_mut().push(format!("{me}/{worker}/{step}"));
-                            trace::emit("example.step", &(worker, step));
+                            trace::emit_named("example.step", &(worker, step));
                         }
                     })
                     .detach();

@@ -108,7 +108,7 @@ impl<F: fmt::Debug> fmt::Display for FaultSchedule<F> {
     }
 }
 
-impl<F: Clone + Serialize + 'static> FaultSchedule<F> {
+impl<F: Clone + fmt::Debug + Serialize + 'static> FaultSchedule<F> {
     /// Spawns a task on the current node that fires each fault at its time through
     /// `handler`. Each firing is a `fault.inject` trace event. The handler may be async
     /// (a pause window that sleeps before resuming): each handler future runs as a task
@@ -123,10 +123,20 @@ impl<F: Clone + Serialize + 'static> FaultSchedule<F> {
         task::spawn_named("fault-schedule", async move {
             for sf in faults {
                 time::sleep_until_global(sf.at()).await;
-                crate::trace::emit("fault.inject", &sf);
+                crate::trace::emit(&sf);
                 task::spawn_named("fault", handler(sf.fault)).detach();
             }
         })
+    }
+}
+
+/// A fault firing is the `fault.inject` event; a checker that needs the fault windows
+/// captures `ScheduledFault<F>`.
+impl<F: Clone + fmt::Debug + Serialize + 'static> crate::trace::TraceEvent for ScheduledFault<F> {
+    const NAME: &'static str = "fault.inject";
+    type Owned = ScheduledFault<F>;
+    fn to_owned_event(&self) -> Self::Owned {
+        self.clone()
     }
 }
 

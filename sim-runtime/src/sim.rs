@@ -60,6 +60,9 @@ pub struct RunResult<T> {
     pub recording: Option<Vec<Event>>,
     /// With [`Sim::compare_with`]: the first event where this run differed.
     pub divergence: Option<Divergence>,
+    /// With [`Sim::trace_jsonl`]: the error that stopped the trace output, if one did
+    /// (a full disk). The run itself is unaffected; the caller decides how to fail.
+    pub trace_error: Option<std::io::Error>,
 }
 
 impl Sim {
@@ -173,6 +176,7 @@ impl Sim {
             output,
             recording: world.trace.take_recording(),
             divergence: world.trace.divergence(),
+            trace_error: world.trace.take_jsonl_error(),
         }
     }
 }

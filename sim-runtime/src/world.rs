@@ -470,16 +470,6 @@ impl World {
         self.current.map(|m| TaskId(m.id))
     }
 
-    pub(crate) fn emit_custom<T: serde::Serialize + ?Sized>(
-        &mut self,
-        name: &'static str,
-        fields: &T,
-    ) {
-        let node = self.current_node();
-        let task = self.current_task();
-        self.trace.custom(self.now, node, task, name, fields);
-    }
-
     #[inline(always)]
     pub(crate) fn core_event(&mut self, node: NodeId, task: Option<TaskId>, kind: EventKind) {
         self.trace.core(self.now, node, task, kind);

@@ -117,7 +117,7 @@ async fn leaky_body() {
     });
     let _ = n;
     sleep(Duration::from_millis(1)).await;
-    trace::emit("svc.counter", &LEAK.with(|c| c.get()));
+    trace::emit_named("svc.counter", &LEAK.with(|c| c.get()));
     LEAK.with(|c| c.set(c.get() + 1));
     sleep(Duration::from_millis(5)).await;
 }
@@ -150,7 +150,7 @@ fn the_determinism_check_catches_state_leaking_between_runs_and_shows_both_event
     // A deterministic body passes the same check.
     let clean = || async {
         sleep(Duration::from_millis(1)).await;
-        trace::emit("svc.counter", &7);
+        trace::emit_named("svc.counter", &7);
     };
     let report = harness
         .run_seed(0x5eed, true, &clean)
@@ -200,7 +200,7 @@ async fn small_program() {
     let store = node::node("store").build(|| async {
         for i in 0..2u32 {
             sleep(Duration::from_millis(2)).await;
-            trace::emit(
+            trace::emit_named(
                 "store.write",
                 &serde_json::json!({ "key": "k", "version": i }),
             );
@@ -210,7 +210,7 @@ async fn small_program() {
     let client = node::node("client").build(|| async {
         spawn_named("reader", async {
             sleep(Duration::from_millis(3)).await;
-            trace::emit("client.read", &serde_json::json!({ "key": "k" }));
+            trace::emit_named("client.read", &serde_json::json!({ "key": "k" }));
         })
         .detach();
     });
@@ -261,8 +261,8 @@ fn the_trace_of_a_small_fixed_seed_program_matches_its_snapshot() {
 #[test]
 fn captures_collect_matching_events_with_time_node_and_fields() {
     let result = Sim::new(3).run(|| async {
-        let writes = trace::capture("store.");
-        let everything = trace::capture("");
+        let writes = trace::capture_prefix("store.");
+        let everything = trace::capture_prefix("");
         small_program().await;
         (writes.snapshot(), everything.len())
     });
@@ -280,7 +280,7 @@ fn captures_collect_matching_events_with_time_node_and_fields() {
     );
     assert!(all as u64 > 2 && (all as u64) < result.report.events);
     // Outside a simulation, emitting is a no-op rather than a panic.
-    trace::emit("nobody.listens", &1);
+    trace::emit_named("nobody.listens", &1);
 }
 
 #[test]
@@ -293,9 +293,9 @@ fn a_capture_of_step_events_sees_every_kind_while_other_captures_do_not_disturb_
         ..SimConfig::default()
     };
     let result = Sim::new(3).config(config()).run(|| async {
-        let _writes = trace::capture("store.");
-        let tasks = trace::capture("task.");
-        let timers = trace::capture("timer.");
+        let _writes = trace::capture_prefix("store.");
+        let tasks = trace::capture_prefix("task.");
+        let timers = trace::capture_prefix("timer.");
         small_program().await;
         let names: std::collections::BTreeSet<String> = tasks
             .snapshot()
@@ -370,7 +370,7 @@ fn the_fingerprint_does_not_depend_on_how_the_trace_is_observed() {
             ..Default::default()
         };
         let result = Sim::new(0x0b5e).config(config).run(move || async move {
-            let _log = capture.then(|| trace::capture(""));
+            let _log = capture.then(|| trace::capture_prefix(""));
             fingerprint_example::program().await
         });
         assert!(result.report.is_pass());

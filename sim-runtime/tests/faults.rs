@@ -91,7 +91,7 @@ fn installed_faults_fire_at_their_virtual_times_even_while_a_window_is_open() {
             node::node("a").build(std::future::pending::<()>),
             node::node("b").build(std::future::pending::<()>),
         ];
-        let injected = trace::capture("fault.inject");
+        let injected = trace::capture_prefix("fault.inject");
         let f = fired.clone();
         let h = schedule.install(move |fault: Fault| {
             let f = f.clone();

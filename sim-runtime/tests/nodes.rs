@@ -50,7 +50,7 @@ fn a_killed_nodes_tasks_are_never_polled_again_even_when_their_timers_fire() {
                     }
                 }
             });
-            let events = trace::capture("");
+            let events = trace::capture_prefix("");
             sleep_until(at_ms(35)).await;
             n.kill();
             let polls_at_kill = polls.get();
@@ -321,7 +321,7 @@ fn exceeding_the_memory_budget_kills_the_node() {
                 drop((a, c));
             }
         });
-        let events = trace::capture("node.");
+        let events = trace::capture_prefix("node.");
         sleep(ms(1)).await;
         assert_eq!(node::memory_used(n), 600);
         sleep(ms(10)).await;

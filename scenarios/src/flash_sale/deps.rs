@@ -563,7 +563,7 @@ impl Deps {
     /// Records every write of the stock key from now on (the `kv.cmd.write` events: only
     /// a command that wrote can have moved the stock).
     pub fn capture_stock(&self) -> EventLog {
-        trace::capture("kv.cmd.write")
+        trace::capture_prefix("kv.cmd.write")
     }
 
     /// Orders reserved but not yet processed: outbox entries plus consumer lag.
@@ -695,7 +695,8 @@ pub fn stock_values(log: &EventLog) -> Vec<i64> {
     log.for_each(|e| {
         // Decode only the commands that can have moved the stock: most never touch it,
         // and a reservation that did not succeed left it alone.
-        let f = &e.fields;
+        let text = serde_json::to_vec(&e.fields_value()).unwrap_or_default();
+        let f = &text[..];
         let relevant = if reserve.find(f).is_some() {
             reserved.find(f).is_some()
         } else {

@@ -353,7 +353,7 @@ async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
         let end = time::now();
         let outcome = match &r {
             Ok(OrderResponse::Accepted { order_id }) => {
-                trace::emit(
+                trace::emit_named(
                     "user.ack",
                     &Ack {
                         key: req.idempotency_key.as_str().into(),
@@ -364,12 +364,12 @@ async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
             }
             Ok(OrderResponse::SoldOut) => RequestOutcome::Rejected,
             Ok(OrderResponse::Failed { reason }) => {
-                trace::emit("user.error", reason);
+                trace::emit_named("user.error", reason);
                 RequestOutcome::Error
             }
             Err(sim_net::RpcError::Timeout) => RequestOutcome::Timeout,
             Err(e) => {
-                trace::emit("user.error", &e.to_string());
+                trace::emit_named("user.error", &e.to_string());
                 RequestOutcome::Error
             }
         };
@@ -386,7 +386,7 @@ async fn main_flow(
     params: Params,
     schedule: FaultSchedule<FlashFault>,
 ) -> RunData {
-    let acks = trace::capture("user.ack");
+    let acks = trace::capture_prefix("user.ack");
     let deps = deps::start(&params).await;
     let stock_log = deps.capture_stock();
     let topo = Rc::new(start_services(variant, params, &deps));
@@ -476,7 +476,8 @@ async fn main_flow(
     let final_state = topo.deps.final_state().await;
     let mut acked = std::collections::BTreeMap::new();
     acks.for_each(|e| {
-        if let Ok(a) = serde_json::from_slice::<Ack<'_>>(&e.fields) {
+        let text = serde_json::to_vec(&e.fields_value()).unwrap_or_default();
+        if let Ok(a) = serde_json::from_slice::<Ack<'_>>(&text) {
             acked.insert(a.key.into_owned(), a.order.into_owned());
         }
     });

@@ -278,7 +278,7 @@ pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: Kafk
             let _ = consumer.commit().await;
         }
         for order in &batch {
-            trace::emit("worker.process", &order.order_id);
+            trace::emit_named("worker.process", &order.order_id);
         }
         if buggify!(0.05) {
             // A rare stall before the write widens crash windows on purpose.

@@ -87,7 +87,7 @@ impl CircuitBreaker {
 
     fn set(&self, inner: &mut Inner, to: BreakerState) {
         if inner.state != to {
-            trace::emit(
+            trace::emit_named(
                 "breaker.transition",
                 &Transition {
                     breaker: self.name,

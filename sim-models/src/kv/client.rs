@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
-use sim_net::{Addr, Conn, NetError};
+use sim_net::{Addr, Conn, ConnectionFailure, NetError};
 use sim_runtime::time::{self, Duration};
 use sim_runtime::trace;
 
@@ -87,11 +87,11 @@ impl KvError {
     }
 
     fn from_net(e: NetError) -> Self {
-        match e {
-            NetError::Refused | NetError::AddrInUse => KvError::Refused,
-            NetError::Reset | NetError::Closed => KvError::Reset,
-            NetError::Timeout => KvError::Timeout,
-            NetError::Unreachable => KvError::Unreachable,
+        match ConnectionFailure::from(e) {
+            ConnectionFailure::Refused => KvError::Refused,
+            ConnectionFailure::Reset => KvError::Reset,
+            ConnectionFailure::Timeout => KvError::Timeout,
+            ConnectionFailure::Unreachable => KvError::Unreachable,
         }
     }
 
@@ -332,7 +332,7 @@ impl KvClient {
             *guard = None;
             let err = KvError::from_net(e);
             // The node by number: an unreachable address may name no node at all.
-            trace::emit("kv.client.error", &(addr.node.0, addr.port, err.label()));
+            trace::emit_named("kv.client.error", &(addr.node.0, addr.port, err.label()));
             err
         })
     }

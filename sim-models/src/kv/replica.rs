@@ -54,7 +54,7 @@ async fn feed(ctx: Rc<NodeCtx>, conn: Conn<ReplMsg, Sync>) {
     let data = ctx.engine.borrow().dataset().clone();
     let offset = ctx.offset.get();
     ctx.feeds.borrow_mut().push(tx);
-    trace::emit(
+    trace::emit_named(
         "kv.repl.sync",
         &(ctx.shared.name.as_str(), conn.peer().to_string(), offset),
     );
@@ -87,7 +87,7 @@ pub(crate) async fn follow(ctx: Rc<NodeCtx>) {
                         ctx.engine.borrow_mut().replace_dataset(data.clone());
                         ctx.shared.with_disk(ctx.id, |d| d.replace(data, offset));
                         ctx.offset.set(offset);
-                        trace::emit(
+                        trace::emit_named(
                             "kv.repl.full_sync",
                             &(ctx.shared.name.as_str(), offset, keys),
                         );
@@ -103,7 +103,7 @@ pub(crate) async fn follow(ctx: Rc<NodeCtx>) {
                         let offset = batch.offset;
                         ctx.persist(batch);
                         ctx.offset.set(offset);
-                        trace::emit("kv.repl.apply", &(ctx.shared.name.as_str(), offset));
+                        trace::emit_named("kv.repl.apply", &(ctx.shared.name.as_str(), offset));
                     }
                 }
             }

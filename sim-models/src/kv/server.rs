@@ -127,7 +127,7 @@ impl Shared {
     }
 
     fn emit_fault(&self, node: NodeId, fault: String) {
-        trace::emit(
+        trace::emit_named(
             "kv.fault",
             &FaultEvent {
                 server: self.name.clone(),
@@ -358,7 +358,7 @@ async fn serve_node(shared: Rc<Shared>) {
     let mut engine = Engine::with_dataset(engine_config, data);
     engine.set_replica(is_replica);
     let role = if is_replica { "replica" } else { "primary" };
-    trace::emit(
+    trace::emit_named(
         "kv.start",
         &(
             shared.name.as_str(),
@@ -482,7 +482,7 @@ async fn fsync_loop(ctx: Rc<NodeCtx>, mut wake: mpsc::UnboundedReceiver<()>) {
         ctx.fsync_pending.set(false);
         let batches = ctx.shared.with_disk(ctx.id, |d| d.fsync());
         let offset = ctx.shared.with_disk(ctx.id, |d| d.synced_offset());
-        trace::emit(
+        trace::emit_named(
             "kv.fsync",
             &(ctx.shared.name.as_str(), ctx.id.name(), batches, offset),
         );
@@ -532,7 +532,7 @@ pub fn start(name: &str, config: Config) -> KvServer {
         let ours = shared.primary() == id || shared.replica() == Some(id);
         if ours && event == Lifecycle::Killed {
             let lost = shared.with_disk(id, |d| d.crash());
-            trace::emit("kv.disk.crash", &(shared.name.as_str(), id.name(), lost));
+            trace::emit_named("kv.disk.crash", &(shared.name.as_str(), id.name(), lost));
         }
     });
     KvServer { shared }

@@ -284,7 +284,7 @@ impl<V: Clone + 'static> Broker<V> {
         for (tp, r) in &results {
             if let Ok(records) = r {
                 if let Some(first) = records.first() {
-                    trace::emit(
+                    trace::emit_named(
                         events::FETCH,
                         &FetchEvent {
                             broker: self.id(),
@@ -388,7 +388,7 @@ impl<V: Clone + 'static> Broker<V> {
     }
 
     fn group_event(&self, group: &str, member: &str, change: &str, epoch: u32) {
-        trace::emit(
+        trace::emit_named(
             events::GROUP,
             &GroupEvent {
                 broker: self.id(),
@@ -503,7 +503,7 @@ impl<V: Clone + 'static> Broker<V> {
                         high_watermark,
                     );
                     if n > 0 {
-                        trace::emit(
+                        trace::emit_named(
                             events::REPLICATE,
                             &ReplicateEvent {
                                 broker: self.id(),
@@ -522,7 +522,7 @@ impl<V: Clone + 'static> Broker<V> {
                         .borrow_mut()
                         .follower_truncate(&tp, epoch, end_offset);
                     if let Some(to) = to {
-                        trace::emit(
+                        trace::emit_named(
                             events::TRUNCATE,
                             &ReplicateEvent {
                                 broker: self.id(),

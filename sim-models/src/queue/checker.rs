@@ -12,7 +12,7 @@
 //!   producer's later send landing before an earlier acknowledged one.
 //!
 //! Build a [`History`] from the trace (`History::from_events(&log.snapshot())` with a
-//! `trace::capture("queue.")` log), or push [`Op`]s by hand, then call [`check`] or one of
+//! `trace::capture_prefix("queue.")` log), or push [`Op`]s by hand, then call [`check`] or one of
 //! [`check_loss`], [`check_duplicates`], [`check_order`].
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -87,7 +87,7 @@ impl History {
         h
     }
 
-    /// The same, from a capture (`sim_runtime::trace::capture("queue.")`).
+    /// The same, from a capture (`sim_runtime::trace::capture_prefix("queue.")`).
     pub fn from_log(log: &EventLog) -> Self {
         let mut h = History::new();
         log.for_each(|e| h.add_event(e));

@@ -39,7 +39,7 @@ impl ControllerShared {
             return;
         }
         for e in &events {
-            trace::emit(events::CONTROLLER, e);
+            trace::emit_named(events::CONTROLLER, e);
         }
         self.signal.notify();
     }
@@ -372,7 +372,7 @@ impl BrokerHandle {
     }
 
     fn emit(&self, fault: &str, delay: Option<Duration>) {
-        trace::emit(
+        trace::emit_named(
             events::FAULT,
             &FaultEvent {
                 cluster: self.cluster.clone(),

@@ -407,7 +407,7 @@ impl<V: Clone + 'static> Consumer<V> {
 }
 
 fn emit_seek(inner: &Inner, tp: &TopicPartition, offset: u64, reason: SeekReason) {
-    trace::emit(
+    trace::emit_named(
         events::SEEK,
         &SeekEvent {
             consumer: inner.name.clone(),
@@ -500,7 +500,7 @@ async fn reconcile<V: Clone + 'static>(inner: &Rc<Inner>, a: Assignment) {
     if a.epoch > 0 && inner.config.auto_commit_interval.is_some() {
         let _ = commit_offsets::<V>(inner, revoked_positions, true).await;
     }
-    trace::emit(
+    trace::emit_named(
         events::ASSIGN,
         &AssignEvent {
             consumer: inner.name.clone(),
@@ -560,7 +560,7 @@ async fn commit_offsets<V: Clone + 'static>(
         Ok(_) => Err(ConsumeError::CoordinatorUnavailable),
         Err(e) => Err(e),
     };
-    trace::emit(
+    trace::emit_named(
         events::COMMIT,
         &CommitEvent {
             consumer: inner.name.clone(),

@@ -260,7 +260,7 @@ impl<V: Clone + 'static> Producer<V> {
                 self.failed(id, topic, partition, &e);
                 return Err(e);
             }
-            trace::emit(
+            trace::emit_named(
                 events::RETRY,
                 &RetryEvent {
                     producer: inner.id,
@@ -287,7 +287,7 @@ impl<V: Clone + 'static> Producer<V> {
             // order.
             self.bump_epoch();
         }
-        trace::emit(
+        trace::emit_named(
             events::SEND_FAILED,
             &SendFailedEvent {
                 producer: self.inner.id,

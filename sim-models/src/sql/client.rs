@@ -45,12 +45,7 @@ impl Default for ClientConfig {
 }
 
 pub(crate) fn net_error(e: NetError) -> SqlError {
-    SqlError::Connection(match e {
-        NetError::Refused => ConnectionFailure::Refused,
-        NetError::Timeout => ConnectionFailure::Timeout,
-        NetError::Unreachable => ConnectionFailure::Unreachable,
-        NetError::Reset | NetError::Closed | NetError::AddrInUse => ConnectionFailure::Reset,
-    })
+    SqlError::Connection(e.into())
 }
 
 /// A connection to a database server.

@@ -7,18 +7,7 @@
 
 use sim_runtime::time::Duration;
 
-/// Why a connection to the server failed, as seen by the client.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ConnectionFailure {
-    /// Nothing accepts connections: the node is down or the database refuses them.
-    Refused,
-    /// The server went away mid-conversation (crash, restart, connection closed).
-    Reset,
-    /// No answer in time (partition, paused server, client-side timeout).
-    Timeout,
-    /// The network cannot reach the server.
-    Unreachable,
-}
+pub use sim_net::ConnectionFailure;
 
 #[derive(Clone, Debug, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum SqlError {

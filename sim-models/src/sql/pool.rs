@@ -237,7 +237,7 @@ impl Pool {
                 }
                 let waited = time::now().duration_since(start);
                 inner.state.borrow_mut().status.timeouts += 1;
-                trace::emit("sql.pool.timeout", &waited.as_nanos().to_string());
+                trace::emit_named("sql.pool.timeout", &waited.as_nanos().to_string());
                 return Err(SqlError::PoolTimeout { waited });
             }
         }

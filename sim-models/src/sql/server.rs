@@ -91,7 +91,7 @@ impl Shared {
     }
 
     fn emit_fault(&self, fault: impl Into<String>) {
-        trace::emit(
+        trace::emit_named(
             "sql.fault",
             &FaultEvent {
                 server: self.name.clone(),
@@ -101,7 +101,7 @@ impl Shared {
     }
 
     fn emit_session(&self, session: Option<SessionId>, event: &str) {
-        trace::emit(
+        trace::emit_named(
             "sql.session",
             &SessionEvent {
                 server: self.name.clone(),
@@ -432,7 +432,7 @@ async fn node_main(shared: Rc<Shared>) {
             time::sleep(shared.config.wal_writer_delay).await;
             let n = shared.engine.borrow_mut().flush_wal();
             if n > 0 {
-                trace::emit("sql.wal.flush", &(shared.name.as_str(), n));
+                trace::emit_named("sql.wal.flush", &(shared.name.as_str(), n));
             }
         }
     }
@@ -488,7 +488,7 @@ impl SqlServer {
                 let report = shared.engine.borrow_mut().crash();
                 shared.waiters.borrow_mut().clear();
                 shared.conns.borrow_mut().clear();
-                trace::emit("sql.crash", &(shared.name.as_str(), &report));
+                trace::emit_named("sql.crash", &(shared.name.as_str(), &report));
                 *shared.last_crash.borrow_mut() = Some(report);
             }
         });

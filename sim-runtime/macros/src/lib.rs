@@ -1,7 +1,9 @@
-//! `#[sim_runtime::test]`: turns an `async fn` into a `#[test]` that runs it under the
+//! `#[sim_runtime::test]` turns an `async fn` into a `#[test]` that runs it under the
 //! seed harness (`SIM_SEED`, `SIM_SEEDS`, `SIM_SEED_BASE`, `SIM_CHECK_DETERMINISM`).
 //!
 //! Options: `seeds = N` (the default sweep size), `time_limit_secs = N`, `buggify`.
+//!
+//! `#[derive(TraceEvent)]` makes a type a typed trace event (see `sim_runtime::trace`).
 
 use proc_macro::TokenStream;
 use quote::quote;
@@ -85,6 +87,65 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             #seeds
             .config(config)
             .run(body);
+        }
+    };
+    expanded.into()
+}
+
+/// `#[derive(TraceEvent)]` with `#[trace_event(name = "component.what")]`: makes an owned
+/// `Clone + Debug + Serialize` type a typed trace event whose captures keep clones of it.
+/// An event that borrows what it reports implements `TraceEvent` by hand instead.
+#[proc_macro_derive(TraceEvent, attributes(trace_event))]
+pub fn derive_trace_event(item: TokenStream) -> TokenStream {
+    let input = parse_macro_input!(item as syn::DeriveInput);
+    let mut name = None;
+    for attr in &input.attrs {
+        if !attr.path().is_ident("trace_event") {
+            continue;
+        }
+        let parsed = attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let lit: syn::LitStr = meta.value()?.parse()?;
+                name = Some(lit);
+                Ok(())
+            } else {
+                Err(meta.error("unknown option: expected `name = \"...\"`"))
+            }
+        });
+        if let Err(e) = parsed {
+            return e.to_compile_error().into();
+        }
+    }
+    let Some(name) = name else {
+        return syn::Error::new_spanned(
+            &input.ident,
+            "#[derive(TraceEvent)] needs #[trace_event(name = \"component.what\")]",
+        )
+        .to_compile_error()
+        .into();
+    };
+    if name.value().is_empty() {
+        return syn::Error::new_spanned(&name, "an event name must not be empty")
+            .to_compile_error()
+            .into();
+    }
+    if let Some(lt) = input.generics.lifetimes().next() {
+        return syn::Error::new_spanned(
+            lt,
+            "an event that borrows implements TraceEvent by hand, naming its owned type",
+        )
+        .to_compile_error()
+        .into();
+    }
+    let ident = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let expanded = quote! {
+        impl #impl_generics ::sim_runtime::trace::TraceEvent for #ident #ty_generics #where_clause {
+            const NAME: &'static str = #name;
+            type Owned = Self;
+            fn to_owned_event(&self) -> Self {
+                ::std::clone::Clone::clone(self)
+            }
         }
     };
     expanded.into()

@@ -2,17 +2,33 @@
 //! event, folded into a running 64-bit fingerprint.
 //!
 //! The fingerprint is the determinism oracle: the same seed must give the same value bit
-//! for bit. Events are hashed field by field with [`StableHasher`] (never `RandomState`),
-//! and custom events are hashed over their JSON encoding, written into reused buffers so
-//! that the hot path does not allocate. The last events stay in a bounded ring for failure
-//! reports; a full JSON-lines stream can be written on request.
+//! for bit. Events are hashed field by field with [`StableHasher`] (never `RandomState`).
+//!
+//! Events added above the runtime are typed values ([`TraceEvent`]: a `Serialize` type
+//! with a stable name), emitted with [`emit`]. Each is serialised once into a compact
+//! binary form ([`compact`]) in the ring slot it will occupy, and that form is what the
+//! fingerprint hashes: no text, no escaping, no number formatting on the hot path. JSON
+//! is made only when something reads an event: `--trace` output, a failure's tail, a
+//! determinism diff. Checkers take typed copies with [`capture`]; tools that want
+//! everything under a name take [`capture_prefix`].
+//!
+//! Map: this file holds the events, the public API and the recorder; [`compact`] the
+//! compact form and its JSON rendering; `capture` the typed and by-name captures.
 
+mod capture;
+pub mod compact;
+
+use std::any::Any;
 use std::cell::RefCell;
 use std::fmt;
 use std::io::Write;
 use std::rc::Rc;
 
 use serde::Serialize;
+
+pub use capture::{Capture, Captured, EventLog};
+pub use compact::Fields;
+pub use sim_runtime_macros::TraceEvent;
 
 use crate::hash::StableHasher;
 use crate::node::NodeId;
@@ -133,6 +149,20 @@ impl EventKind {
     }
 }
 
+/// A typed trace event: a value with a stable name that serialises with serde.
+///
+/// Derive it for an owned type (`#[derive(Clone, Debug, Serialize, TraceEvent)]` with
+/// `#[trace_event(name = "worker.process")]`); implement it by hand for an event that
+/// borrows what it reports, naming the owned type a [`capture`] keeps.
+pub trait TraceEvent: Serialize {
+    /// The event's name, dotted by component: `kv.cmd`, `net.partition`, `user.ack`.
+    const NAME: &'static str;
+    /// What a capture keeps of the event.
+    type Owned: Clone + fmt::Debug + 'static;
+    /// The owned copy a capture keeps (called only when a capture wants the event).
+    fn to_owned_event(&self) -> Self::Owned;
+}
+
 /// One trace event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Event {
@@ -142,17 +172,15 @@ pub struct Event {
     pub node: NodeId,
     pub task: Option<TaskId>,
     pub kind: EventKind,
-    /// The custom event's fields as JSON (empty for core events).
-    pub fields: Vec<u8>,
+    /// A custom event's fields in compact form (empty for core events).
+    pub fields: Fields,
 }
 
 impl Event {
-    /// The custom fields decoded into `T`.
+    /// The fields decoded into `T` (through their JSON form: for tools and tests; a
+    /// checker takes typed events with [`capture`] instead).
     pub fn fields<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        if let EventKind::Message { .. } = self.kind {
-            return serde_json::from_value(self.fields_value());
-        }
-        serde_json::from_slice(&self.fields)
+        serde_json::from_value(self.fields_value())
     }
 
     /// The fields as a JSON value (`null` for core events).
@@ -160,11 +188,7 @@ impl Event {
         if let EventKind::Message { src, dst, kind, .. } = self.kind {
             return serde_json::json!({ "src": [src.0, src.1], "dst": [dst.0, dst.1], "kind": kind });
         }
-        if self.fields.is_empty() {
-            serde_json::Value::Null
-        } else {
-            serde_json::from_slice(&self.fields).unwrap_or(serde_json::Value::Null)
-        }
+        self.fields.to_json()
     }
 
     pub fn name(&self) -> &str {
@@ -216,46 +240,10 @@ impl fmt::Display for Event {
             }
             _ => {}
         }
-        if let EventKind::Message { .. } = self.kind {
+        if matches!(self.kind, EventKind::Message { .. }) || !self.fields.is_empty() {
             write!(f, " {}", self.fields_value())?;
-        } else if !self.fields.is_empty() {
-            write!(f, " {}", String::from_utf8_lossy(&self.fields))?;
         }
         Ok(())
-    }
-}
-
-/// Events collected for a checker: every event whose name starts with the prefix given to
-/// [`capture`]. Cheap to clone; all clones see the same list.
-#[derive(Clone, Default)]
-pub struct EventLog {
-    events: Rc<RefCell<Vec<Event>>>,
-}
-
-impl EventLog {
-    pub fn snapshot(&self) -> Vec<Event> {
-        self.events.borrow().clone()
-    }
-
-    pub fn len(&self) -> usize {
-        self.events.borrow().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.events.borrow().is_empty()
-    }
-
-    /// Calls `f` on each collected event, in order.
-    pub fn for_each(&self, mut f: impl FnMut(&Event)) {
-        for e in self.events.borrow().iter() {
-            f(e);
-        }
-    }
-}
-
-impl fmt::Debug for EventLog {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EventLog({} events)", self.len())
     }
 }
 
@@ -288,20 +276,21 @@ pub(crate) struct Trace {
     ring_capacity: usize,
     ring_head: usize,
     jsonl: Option<Box<dyn Write>>,
-    captures: Vec<(String, EventLog)>,
+    /// The first error writing `jsonl`; the output stops there, the run goes on.
+    jsonl_error: Option<std::io::Error>,
+    typed: Vec<capture::TypedSink>,
+    by_prefix: Vec<(String, EventLog)>,
     record: Option<Vec<Event>>,
     compare: Option<(Rc<Vec<Event>>, Option<Divergence>)>,
-    /// Whether any of `jsonl`, `captures`, `record` or `compare` is set: one test on
+    /// Whether any of `jsonl`, `by_prefix`, `record` or `compare` is set: one test on
     /// the hot path when none is.
     listeners: bool,
     /// Whether the events of every step (spawns, polls, completions, timers) go anywhere
-    /// beyond the fingerprint and the ring: a checker's capture of "kv." does not make
-    /// them, so they keep the fast path (`push_plain`).
+    /// beyond the fingerprint and the ring: a checker's typed capture does not make them,
+    /// so they keep the fast path (`push_plain`).
     plain_listened: bool,
-    /// [`Trace::message_captured`]'s answers: (name address, length) -> captured. No
-    /// name lives at address 0, so the zeroed entries match nothing.
-    message_memo: [((usize, usize), bool); 4],
-    scratch: Vec<u8>,
+    /// Where a custom event is encoded while the ring is still filling up.
+    scratch: Fields,
 }
 
 /// The names of the fixed-name kinds that take the fast path.
@@ -322,13 +311,14 @@ impl Trace {
             ring_capacity,
             ring_head: 0,
             jsonl: None,
-            captures: Vec::new(),
+            jsonl_error: None,
+            typed: Vec::new(),
+            by_prefix: Vec::new(),
             record: None,
             compare: None,
             listeners: false,
             plain_listened: false,
-            message_memo: [((0, 0), false); 4],
-            scratch: Vec::new(),
+            scratch: Fields::default(),
         }
     }
 
@@ -377,13 +367,26 @@ impl Trace {
         self.count
     }
 
-    pub(crate) fn capture(&mut self, prefix: &str) -> EventLog {
+    pub(crate) fn capture<E: TraceEvent>(&mut self) -> Capture<E::Owned> {
+        let capture = Capture::<E::Owned>::default();
+        self.typed.push(capture::TypedSink {
+            name: E::NAME,
+            list: Rc::clone(&capture.events) as Rc<dyn Any>,
+        });
+        capture
+    }
+
+    pub(crate) fn capture_prefix(&mut self, prefix: &str) -> EventLog {
         let log = EventLog::default();
-        self.captures.push((prefix.to_string(), log.clone()));
-        self.message_memo = [((0, 0), false); 4];
+        self.by_prefix.push((prefix.to_string(), log.clone()));
         self.listeners = true;
         self.plain_listened |= PLAIN_NAMES.iter().any(|n| n.starts_with(prefix));
         log
+    }
+
+    /// The first error writing the JSON-lines output, taken.
+    pub(crate) fn take_jsonl_error(&mut self) -> Option<std::io::Error> {
+        self.jsonl_error.take()
     }
 
     /// The retained tail, oldest first.
@@ -411,7 +414,12 @@ impl Trace {
             | EventKind::TaskAbort
             | EventKind::TimerFire => !self.plain_listened,
             EventKind::Message { name, .. } => {
-                !self.plain_listened && (self.captures.is_empty() || !self.message_captured(name))
+                !self.plain_listened
+                    && (self.by_prefix.is_empty()
+                        || !self
+                            .by_prefix
+                            .iter()
+                            .any(|(p, _)| name.starts_with(p.as_str())))
             }
             _ => false,
         };
@@ -423,29 +431,9 @@ impl Trace {
         }
     }
 
-    /// Whether a capture takes message events named `name`. Asked for every message, of
-    /// a handful of names, while the captures rarely change: the answers are remembered
-    /// by where the name is, so that the prefixes are not compared again each time.
-    #[inline]
-    fn message_captured(&mut self, name: &'static str) -> bool {
-        let key = (name.as_ptr() as usize, name.len());
-        for (k, captured) in &self.message_memo {
-            if *k == key {
-                return *captured;
-            }
-        }
-        let captured = self
-            .captures
-            .iter()
-            .any(|(p, _)| name.starts_with(p.as_str()));
-        self.message_memo.rotate_right(1);
-        self.message_memo[0] = (key, captured);
-        captured
-    }
-
     /// `push` for the events of every step (spawns, polls, completions, timers, messages)
-    /// in the common case: no JSON fields, nobody listening, the ring full. Hashes and stores exactly what
-    /// `push` would, with none of its branches.
+    /// in the common case: no fields, nobody listening, the ring full. Hashes and stores
+    /// exactly what `push` would, with none of its branches.
     #[inline(always)]
     fn push_plain(&mut self, time: Instant, node: NodeId, task: Option<TaskId>, kind: EventKind) {
         let seq = self.count;
@@ -502,8 +490,31 @@ impl Trace {
         }
     }
 
-    /// Records a custom event whose fields serialise to JSON.
-    pub(crate) fn custom<T: Serialize + ?Sized>(
+    /// Records a typed event: encoded straight into the ring slot it takes (or the
+    /// scratch buffer while the ring fills), hashed from there, and copied to the typed
+    /// captures that want it.
+    pub(crate) fn custom<E: TraceEvent + ?Sized>(
+        &mut self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        event: &E,
+    ) {
+        let in_ring = self.ring_capacity > 0 && self.ring.len() == self.ring_capacity;
+        if in_ring {
+            self.ring[self.ring_head].fields.encode(event);
+        } else {
+            self.scratch.encode(event);
+        }
+        if !self.typed.is_empty() {
+            self.deliver_typed(time, node, task, event);
+        }
+        self.push_encoded(time, node, task, E::NAME, in_ring);
+    }
+
+    /// Like [`Trace::custom`] for an event whose name is only known at run time: it
+    /// reaches the ring, the fingerprint and the by-prefix captures, never a typed one.
+    pub(crate) fn custom_named<T: Serialize + ?Sized>(
         &mut self,
         time: Instant,
         node: NodeId,
@@ -511,14 +522,104 @@ impl Trace {
         name: &'static str,
         fields: &T,
     ) {
-        self.scratch.clear();
-        if let Err(e) = serde_json::to_writer(&mut self.scratch, fields) {
-            // A field type that cannot be JSON is a bug in the caller; keep the event with
-            // the error so the trace still shows it.
-            self.scratch.clear();
-            let _ = write!(self.scratch, "{{\"serialize_error\":{:?}}}", e.to_string());
+        let in_ring = self.ring_capacity > 0 && self.ring.len() == self.ring_capacity;
+        if in_ring {
+            self.ring[self.ring_head].fields.encode(fields);
+        } else {
+            self.scratch.encode(fields);
         }
-        self.push(time, node, task, EventKind::Custom { name });
+        self.push_encoded(time, node, task, name, in_ring);
+    }
+
+    fn deliver_typed<E: TraceEvent + ?Sized>(
+        &self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        event: &E,
+    ) {
+        for sink in &self.typed {
+            if sink.name != E::NAME {
+                continue;
+            }
+            // Two event types sharing a name with different owned types would miss each
+            // other's captures: names are unique per type by convention.
+            if let Some(list) = sink.list.downcast_ref::<RefCell<Vec<Captured<E::Owned>>>>() {
+                list.borrow_mut().push(Captured {
+                    seq: self.count,
+                    time,
+                    node,
+                    task,
+                    event: event.to_owned_event(),
+                });
+            }
+        }
+    }
+
+    /// Counts and hashes a custom event whose fields are already encoded, in the ring
+    /// slot (`in_ring`) or in `scratch`, and stores it.
+    fn push_encoded(
+        &mut self,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        name: &'static str,
+        in_ring: bool,
+    ) {
+        let seq = self.count;
+        self.count += 1;
+        let kind = || EventKind::Custom { name };
+        let h = &mut self.hasher;
+        h.write_u64(time.as_nanos());
+        h.write_u64(u64::from(node.0));
+        h.write_u64(task.map_or(u64::MAX, |t| t.0));
+        h.write_u64(kind().tag());
+        h.write_str(name);
+        if in_ring {
+            let slot = &mut self.ring[self.ring_head];
+            h.write_bytes(&slot.fields.bytes);
+            slot.seq = seq;
+            slot.time = time;
+            slot.node = node;
+            slot.task = task;
+            slot.kind = kind();
+            self.ring_head += 1;
+            if self.ring_head == self.ring_capacity {
+                self.ring_head = 0;
+            }
+        } else {
+            h.write_bytes(&self.scratch.bytes);
+            if self.ring_capacity > 0 {
+                self.ring.push(Event {
+                    seq,
+                    time,
+                    node,
+                    task,
+                    kind: kind(),
+                    fields: self.scratch.clone(),
+                });
+            }
+        }
+        if self.listeners && self.is_listened(name) {
+            let fields = if in_ring {
+                let last = if self.ring_head == 0 {
+                    self.ring_capacity - 1
+                } else {
+                    self.ring_head - 1
+                };
+                self.ring[last].fields.clone()
+            } else {
+                self.scratch.clone()
+            };
+            self.fan_out(Event {
+                seq,
+                time,
+                node,
+                task,
+                kind: kind(),
+                fields,
+            });
+        }
     }
 
     #[inline(never)]
@@ -532,72 +633,66 @@ impl Trace {
         h.write_u64(task.map_or(u64::MAX, |t| t.0));
         h.write_u64(kind.tag());
         kind.hash_payload(h);
-        if !self.scratch.is_empty() {
-            h.write_bytes(&self.scratch);
-        }
-        let listened = self.listeners && self.is_listened(&kind);
+        let listened = self.listeners && self.is_listened(kind.name());
         let fan_out_kind = listened.then(|| kind.clone());
         if self.ring_capacity > 0 {
             if self.ring.len() == self.ring_capacity {
-                // Reuse the oldest slot's buffer so a full ring does not allocate.
                 let slot = &mut self.ring[self.ring_head];
                 slot.seq = seq;
                 slot.time = time;
                 slot.node = node;
                 slot.task = task;
                 slot.kind = kind;
-                if !slot.fields.is_empty() || !self.scratch.is_empty() {
-                    slot.fields.clear();
-                    slot.fields.extend_from_slice(&self.scratch);
-                }
+                slot.fields.clear();
                 self.ring_head += 1;
                 if self.ring_head == self.ring_capacity {
                     self.ring_head = 0;
                 }
             } else {
-                let fields = self.scratch.clone();
                 self.ring.push(Event {
                     seq,
                     time,
                     node,
                     task,
                     kind,
-                    fields,
+                    fields: Fields::default(),
                 });
             }
         }
         if let Some(kind) = fan_out_kind {
-            let fields = self.scratch.clone();
             self.fan_out(Event {
                 seq,
                 time,
                 node,
                 task,
                 kind,
-                fields,
+                fields: Fields::default(),
             });
         }
     }
 
-    /// Whether an event goes anywhere beyond the fingerprint and the ring.
-    fn is_listened(&self, kind: &EventKind) -> bool {
+    /// Whether an event goes anywhere beyond the fingerprint, the ring and the typed
+    /// captures.
+    fn is_listened(&self, name: &str) -> bool {
         self.jsonl.is_some()
             || self.record.is_some()
             || self.compare.as_ref().is_some_and(|c| c.1.is_none())
             || self
-                .captures
+                .by_prefix
                 .iter()
-                .any(|(p, _)| kind.name().starts_with(p.as_str()))
+                .any(|(p, _)| name.starts_with(p.as_str()))
     }
 
     fn fan_out(&mut self, event: Event) {
         if let Some(out) = self.jsonl.as_mut() {
-            // Trace output failing (disk full) must not change the simulation; drop it.
-            if writeln!(out, "{}", event.to_json()).is_err() {
+            // Trace output failing (disk full) must not change the simulation: the output
+            // stops and the error is kept for the caller to report.
+            if let Err(e) = writeln!(out, "{}", event.to_json()) {
                 self.jsonl = None;
+                self.jsonl_error = Some(e);
             }
         }
-        for (prefix, log) in &self.captures {
+        for (prefix, log) in &self.by_prefix {
             if event.name().starts_with(prefix.as_str()) {
                 log.events.borrow_mut().push(event.clone());
             }
@@ -618,43 +713,52 @@ impl Trace {
         }
     }
 
-    /// Records a custom event whose JSON fields the caller writes itself (hot paths).
-    pub(crate) fn custom_raw(
-        &mut self,
-        time: Instant,
-        node: NodeId,
-        task: Option<TaskId>,
-        name: &'static str,
-        write: impl FnOnce(&mut Vec<u8>),
-    ) {
-        self.scratch.clear();
-        write(&mut self.scratch);
-        self.push(time, node, task, EventKind::Custom { name });
-    }
-
     pub(crate) fn flush(&mut self) {
         if let Some(out) = self.jsonl.as_mut() {
-            let _ = out.flush();
+            if let Err(e) = out.flush() {
+                self.jsonl = None;
+                self.jsonl_error = Some(e);
+            }
         }
     }
 }
 
-/// Adds a custom event to the running simulation's trace: a name and serde fields. The
-/// event carries the current virtual time, node and task. Outside a simulation it does
-/// nothing, so library code can trace unconditionally.
-pub fn emit<T: Serialize + ?Sized>(name: &'static str, fields: &T) {
-    world::try_with(|w| w.emit_custom(name, fields));
-}
-
-/// Like [`emit`], for hot paths (one event per network message): `write` appends the
-/// fields as JSON text itself, skipping serde. It must write one valid JSON value.
-pub fn emit_raw(name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+/// Adds a typed event to the running simulation's trace, stamped with the current
+/// virtual time, node and task. Outside a simulation it does nothing, so library code
+/// can trace unconditionally.
+pub fn emit<E: TraceEvent + ?Sized>(event: &E) {
     world::try_with(|w| {
         let node = w.current_node();
         let task = w.current_task();
         let now = w.now;
-        w.trace.custom_raw(now, node, task, name, write);
+        w.trace.custom(now, node, task, event);
     });
+}
+
+/// Adds an event whose name is chosen at run time (a fault schedule's entries, named by
+/// the scenario's fault enum). Typed captures never see it; prefer [`emit`].
+pub fn emit_named<T: Serialize + ?Sized>(name: &'static str, fields: &T) {
+    world::try_with(|w| {
+        let node = w.current_node();
+        let task = w.current_task();
+        let now = w.now;
+        w.trace.custom_named(now, node, task, name, fields);
+    });
+}
+
+/// Transitional: JSON text written by hand, re-read into the compact form.
+#[doc(hidden)]
+pub fn emit_raw(name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
+    let mut text = Vec::new();
+    write(&mut text);
+    let value: serde_json::Value = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
+    emit_named(name, &value);
+}
+
+/// Transitional: decimal text for [`emit_raw`] writers.
+#[doc(hidden)]
+pub fn write_u64(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(n.to_string().as_bytes());
 }
 
 /// Adds a message event (see [`EventKind::Message`]): `name` says what happened to it
@@ -673,30 +777,16 @@ pub fn emit_message(name: &'static str, src: (u32, u16), dst: (u32, u16), kind: 
     });
 }
 
-/// Appends `n` in decimal (for [`emit_raw`] writers).
-pub fn write_u64(out: &mut Vec<u8>, mut n: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // Byte by byte: the numbers are short, and a copy of a variable length is a call
-    // to `memcpy`.
-    out.reserve(buf.len() - i);
-    for &d in &buf[i..] {
-        out.push(d);
-    }
+/// Collects, from now on, a typed copy of every event of type `E`, with its time, node
+/// and task. This is how checkers read a run; service code never sees the capture.
+pub fn capture<E: TraceEvent>() -> Capture<E::Owned> {
+    world::with(|w| w.trace.capture::<E>())
 }
 
-/// Collects, from now on, every event whose name starts with `prefix` (`""` for all).
-/// Checkers read the log after the run; service code never sees it.
-pub fn capture(prefix: &str) -> EventLog {
-    world::with(|w| w.trace.capture(prefix))
+/// Collects, from now on, every event whose name starts with `prefix` (`""` for all),
+/// whole: for tools that show events (a timeline, a test of the trace itself).
+pub fn capture_prefix(prefix: &str) -> EventLog {
+    world::with(|w| w.trace.capture_prefix(prefix))
 }
 
 /// The fingerprint of the events so far.
