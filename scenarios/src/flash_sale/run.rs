@@ -8,7 +8,8 @@ use std::rc::Rc;
 use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
-use sim_runtime::{node, trace, NodeId, Sim, SimConfig};
+use sim_runtime::trace::{self, TraceEvent};
+use sim_runtime::{node, NodeId, Sim, SimConfig};
 
 use super::checkers::{self, Observations};
 use super::deps::{self, Deps};
@@ -324,25 +325,26 @@ async fn apply(topo: Rc<Topology>, fault: FlashFault) {
     }
 }
 
-/// The `user.ack` event: a user's success, as the no-lost-ack checker reads it back.
-#[derive(Serialize, serde::Deserialize)]
-struct Ack<'a> {
-    #[serde(borrow)]
-    key: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    order: std::borrow::Cow<'a, str>,
+/// A user's success (`user.ack`): the order the API acknowledged for an idempotency
+/// key, as the no-lost-ack checker reads it back.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TraceEvent)]
+#[trace_event(name = "user.ack")]
+struct Ack {
+    key: String,
+    order: String,
+}
+
+/// A user's failed request (`user.error`), with the reason it was given.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TraceEvent)]
+#[trace_event(name = "user.error")]
+struct UserError {
+    reason: String,
 }
 
 async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
     let req = OrderRequest {
         user: i,
-        idempotency_key: {
-            let mut key = String::with_capacity(10);
-            key.push('u');
-            crate::text::push_decimal(&mut key, u64::from(i));
-            key.push_str("-k");
-            key
-        },
+        idempotency_key: format!("u{i}-k"),
         product: deps::PRODUCT.to_string(),
     };
     for _ in 0..params.user_attempts {
@@ -353,23 +355,24 @@ async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
         let end = time::now();
         let outcome = match &r {
             Ok(OrderResponse::Accepted { order_id }) => {
-                trace::emit_named(
-                    "user.ack",
-                    &Ack {
-                        key: req.idempotency_key.as_str().into(),
-                        order: order_id.as_str().into(),
-                    },
-                );
+                trace::emit(&Ack {
+                    key: req.idempotency_key.clone(),
+                    order: order_id.clone(),
+                });
                 RequestOutcome::Ok
             }
             Ok(OrderResponse::SoldOut) => RequestOutcome::Rejected,
             Ok(OrderResponse::Failed { reason }) => {
-                trace::emit_named("user.error", reason);
+                trace::emit(&UserError {
+                    reason: reason.clone(),
+                });
                 RequestOutcome::Error
             }
             Err(sim_net::RpcError::Timeout) => RequestOutcome::Timeout,
             Err(e) => {
-                trace::emit_named("user.error", &e.to_string());
+                trace::emit(&UserError {
+                    reason: e.to_string(),
+                });
                 RequestOutcome::Error
             }
         };
@@ -386,7 +389,7 @@ async fn main_flow(
     params: Params,
     schedule: FaultSchedule<FlashFault>,
 ) -> RunData {
-    let acks = trace::capture_prefix("user.ack");
+    let acks = trace::capture::<Ack>();
     let deps = deps::start(&params).await;
     let stock_log = deps.capture_stock();
     let topo = Rc::new(start_services(variant, params, &deps));
@@ -474,13 +477,11 @@ async fn main_flow(
     }
     let drained_at = if settled { recovered_at } else { None };
     let final_state = topo.deps.final_state().await;
-    let mut acked = std::collections::BTreeMap::new();
-    acks.for_each(|e| {
-        let text = serde_json::to_vec(&e.fields_value()).unwrap_or_default();
-        if let Ok(a) = serde_json::from_slice::<Ack<'_>>(&text) {
-            acked.insert(a.key.into_owned(), a.order.into_owned());
-        }
-    });
+    let acked = acks
+        .take()
+        .into_iter()
+        .map(|a| (a.event.key, a.event.order))
+        .collect();
     let observations = Observations {
         initial_stock: params.items as i64,
         acked,

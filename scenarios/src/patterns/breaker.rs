@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{now, Duration, Instant};
-use sim_runtime::trace;
+use sim_runtime::trace::{self, TraceEvent};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -57,11 +57,13 @@ pub struct CircuitBreaker {
     inner: Rc<RefCell<Inner>>,
 }
 
-#[derive(Serialize)]
-struct Transition {
-    breaker: &'static str,
-    from: BreakerState,
-    to: BreakerState,
+/// A breaker changing state (`breaker.transition`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TraceEvent)]
+#[trace_event(name = "breaker.transition")]
+pub struct Transition {
+    pub breaker: &'static str,
+    pub from: BreakerState,
+    pub to: BreakerState,
 }
 
 impl CircuitBreaker {
@@ -87,14 +89,11 @@ impl CircuitBreaker {
 
     fn set(&self, inner: &mut Inner, to: BreakerState) {
         if inner.state != to {
-            trace::emit_named(
-                "breaker.transition",
-                &Transition {
-                    breaker: self.name,
-                    from: inner.state,
-                    to,
-                },
-            );
+            trace::emit(&Transition {
+                breaker: self.name,
+                from: inner.state,
+                to,
+            });
             inner.state = to;
         }
     }
