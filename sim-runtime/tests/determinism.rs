@@ -1,6 +1,9 @@
 //! Determinism: the same seed gives the same trace, bit for bit, in one process and
 //! across processes; the determinism check catches planted non-determinism and shows
 //! where the runs split; the trace of a small program is pinned by a snapshot.
+//!
+//! Every test here compares runs of one seed or reads a run's report, so each builds its
+//! runs with `Sim::new` (or the harness) by hand.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
