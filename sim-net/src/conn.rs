@@ -11,20 +11,45 @@ use sim_runtime::node::{self, NodeId};
 use sim_runtime::time::{self, Duration, Instant, Sleep};
 use sim_runtime::trace;
 
+use crate::events;
 use crate::state::{self, EndState, ListenerState, Payload};
-use crate::{Addr, NetError};
+use crate::{kind, Addr, NetError};
 
-/// A bound port accepting connections whose client sends `R` and receives `S`... seen
-/// from the server: it receives `Req` and sends `Resp`.
+/// The kinds of a connection's messages each way (see [`crate::kind`]), named once when
+/// the endpoint is made.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Kinds {
+    pub send: &'static str,
+    pub recv: &'static str,
+}
+
+impl Kinds {
+    pub(crate) fn of<S, R>() -> Kinds {
+        Kinds {
+            send: kind::of::<S>(),
+            recv: kind::of::<R>(),
+        }
+    }
+}
+
+/// A bound port accepting connections, seen from the server: it receives `Req` and
+/// sends `Resp`.
 pub struct Listener<Req, Resp> {
     addr: Addr,
     incarnation: u32,
+    kinds: Kinds,
     sleep: Option<Sleep>,
     _types: PhantomData<fn(Req) -> Resp>,
 }
 
 /// Binds `port` on the current node.
 pub fn bind<Req: 'static, Resp: 'static>(port: u16) -> Result<Listener<Req, Resp>, NetError> {
+    bind_as(port, Kinds::of::<Resp, Req>())
+}
+
+/// [`bind`], naming the message kinds for the trace (RPC names the bodies, not the
+/// envelopes).
+pub(crate) fn bind_as<Req, Resp>(port: u16, kinds: Kinds) -> Result<Listener<Req, Resp>, NetError> {
     let node = node::current();
     let incarnation = node.incarnation();
     let addr = Addr::new(node, port);
@@ -43,13 +68,13 @@ pub fn bind<Req: 'static, Resp: 'static>(port: u16) -> Result<Listener<Req, Resp
                 waker: None,
             },
         );
-        let a = state::format_addr(n, addr);
-        trace::emit_named("net.bind", &a);
+        trace::emit(&events::Bind { addr });
         Ok(())
     })?;
     Ok(Listener {
         addr,
         incarnation,
+        kinds,
         sleep: None,
         _types: PhantomData,
     })
@@ -91,7 +116,7 @@ impl<Req: Clone + 'static, Resp: Clone + 'static> Future for Accept<'_, Req, Res
     type Output = Result<Conn<Resp, Req>, NetError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let l = &mut *self.listener;
-        let (addr, inc) = (l.addr, l.incarnation);
+        let (addr, inc, kinds) = (l.addr, l.incarnation, l.kinds);
         loop {
             let now = time::now_global();
             let r = state::with(|n| {
@@ -120,7 +145,7 @@ impl<Req: Clone + 'static, Resp: Clone + 'static> Future for Accept<'_, Req, Res
             match r {
                 Ok(ep) => {
                     l.sleep = None;
-                    return Poll::Ready(Ok(Conn::from_endpoint(ep)));
+                    return Poll::Ready(Ok(Conn::from_endpoint(ep, kinds)));
                 }
                 Err(Some(arrival)) => {
                     if poll_sleep(&mut l.sleep, arrival, cx).is_pending() {
@@ -154,6 +179,15 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
     addr: Addr,
     timeout: Duration,
 ) -> Result<Conn<S, R>, NetError> {
+    connect_as(addr, timeout, Kinds::of::<S, R>()).await
+}
+
+/// [`connect`], naming the message kinds for the trace.
+pub(crate) async fn connect_as<S: Clone + 'static, R: Clone + 'static>(
+    addr: Addr,
+    timeout: Duration,
+    kinds: Kinds,
+) -> Result<Conn<S, R>, NetError> {
     let local_node = node::current();
     let local_inc = local_node.incarnation();
     if addr.node.0 as usize >= node::all().len() {
@@ -177,8 +211,7 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
             return Plan::Timeout;
         }
         if !remote_alive || !listening {
-            let a = state::format_addr(n, addr);
-            trace::emit_named("net.refused", &a);
+            trace::emit(&events::Refused { addr });
             return Plan::Refused;
         }
         let port = n.ephemeral_port();
@@ -196,8 +229,10 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
             .expect("checked above");
         ls.backlog.push_back((syn_arrival, server_ep));
         let waker = ls.waker.take();
-        let (l, r) = (state::format_addr(n, local), state::format_addr(n, addr));
-        trace::emit_named("net.connect", &(l, r));
+        trace::emit(&events::Connect {
+            local,
+            remote: addr,
+        });
         if let Some(w) = waker {
             // Waking here is safe: wakers only schedule, they never run user code.
             w.wake();
@@ -211,7 +246,7 @@ pub async fn connect<S: Clone + 'static, R: Clone + 'static>(
             Err(NetError::Timeout)
         }
         Plan::Wait(established, ep) => {
-            let conn = Conn::<S, R>::from_endpoint(ep);
+            let conn = Conn::<S, R>::from_endpoint(ep, kinds);
             if established > deadline {
                 time::sleep_until_global(deadline).await;
                 return Err(NetError::Timeout);
@@ -232,6 +267,7 @@ pub struct Conn<S, R> {
     ep: usize,
     local: Addr,
     peer: Addr,
+    kinds: Kinds,
     sleep: Option<Sleep>,
     _types: PhantomData<fn(S) -> R>,
 }
@@ -239,6 +275,7 @@ pub struct Conn<S, R> {
 /// A cloneable sending half, for replying from other tasks.
 pub struct ConnSender<S> {
     ep: usize,
+    kind: &'static str,
     _types: PhantomData<fn(S)>,
 }
 
@@ -246,17 +283,13 @@ impl<S> Clone for ConnSender<S> {
     fn clone(&self) -> Self {
         ConnSender {
             ep: self.ep,
+            kind: self.kind,
             _types: PhantomData,
         }
     }
 }
 
-fn send_on<S: Clone + 'static>(ep: usize, msg: S, is_reply: bool) -> Result<(), NetError> {
-    let kind = std::any::type_name::<S>();
-    send_kind(ep, msg, kind, is_reply)
-}
-
-pub(crate) fn send_kind<S: Clone + 'static>(
+fn send_on<S: Clone + 'static>(
     ep: usize,
     msg: S,
     kind: &'static str,
@@ -271,21 +304,23 @@ pub(crate) fn send_kind<S: Clone + 'static>(
 
 impl<S: Clone + 'static> ConnSender<S> {
     pub fn send(&self, msg: S) -> Result<(), NetError> {
-        send_on(self.ep, msg, false)
+        send_on(self.ep, msg, self.kind, false)
     }
 
-    pub(crate) fn send_reply(&self, msg: S, kind: &'static str) -> Result<(), NetError> {
-        send_kind(self.ep, msg, kind, true)
+    /// Sends an RPC reply (rules see `is_reply`).
+    pub(crate) fn send_reply(&self, msg: S) -> Result<(), NetError> {
+        send_on(self.ep, msg, self.kind, true)
     }
 }
 
 impl<S: Clone + 'static, R: Clone + 'static> Conn<S, R> {
-    fn from_endpoint(ep: usize) -> Self {
+    fn from_endpoint(ep: usize, kinds: Kinds) -> Self {
         let (local, peer) = state::with(|n| (n.endpoints[ep].local, n.endpoints[ep].remote));
         Conn {
             ep,
             local,
             peer,
+            kinds,
             sleep: None,
             _types: PhantomData,
         }
@@ -307,27 +342,20 @@ impl<S: Clone + 'static, R: Clone + 'static> Conn<S, R> {
 
     /// Sends `msg`; fails at once if the connection was reset or closed.
     pub fn send(&self, msg: S) -> Result<(), NetError> {
-        send_on(self.ep, msg, false)
+        send_on(self.ep, msg, self.kinds.send, false)
     }
 
     pub fn sender(&self) -> ConnSender<S> {
         ConnSender {
             ep: self.ep,
+            kind: self.kinds.send,
             _types: PhantomData,
         }
     }
 
     /// Receives the next message, in the order sent.
     pub fn recv(&mut self) -> Recv<'_, S, R> {
-        Recv {
-            conn: self,
-            kind: std::any::type_name::<R>(),
-        }
-    }
-
-    /// `recv`, naming the message kind for the trace (RPC names the body, not the envelope).
-    pub(crate) fn recv_as(&mut self, kind: &'static str) -> Recv<'_, S, R> {
-        Recv { conn: self, kind }
+        Recv { conn: self }
     }
 
     /// Closes the connection now.
@@ -367,14 +395,13 @@ pub(crate) fn close_endpoint(ep: usize) {
 /// The future of [`Conn::recv`].
 pub struct Recv<'a, S, R> {
     conn: &'a mut Conn<S, R>,
-    kind: &'static str,
 }
 
 impl<S: Clone + 'static, R: Clone + 'static> Future for Recv<'_, S, R> {
     type Output = Result<R, NetError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let kind = self.kind;
         let conn = &mut *self.conn;
+        let kind = conn.kinds.recv;
         loop {
             match poll_endpoint(conn.ep, cx, kind) {
                 Got::Msg(m) => {

@@ -10,14 +10,17 @@ use sim_runtime::node;
 use sim_runtime::time::{self, Duration, Sleep};
 
 use crate::conn::poll_sleep;
+use crate::events::DropReason;
 use crate::rule::MessageInfo;
-use crate::state::{self, DropReason, Packet, Payload, SocketState, Target};
-use crate::{Addr, NetError};
+use crate::state::{self, Packet, Payload, SocketState, Target};
+use crate::{kind, Addr, NetError};
 
 /// A datagram socket bound to a port of the current node, exchanging messages of type `M`.
 pub struct Socket<M> {
     addr: Addr,
     incarnation: u32,
+    /// The kind of `M` for the trace and the rules (see [`crate::kind`]).
+    kind: &'static str,
     sleep: Option<Sleep>,
     _types: PhantomData<fn(M) -> M>,
 }
@@ -45,6 +48,7 @@ pub fn bind_datagram<M: Clone + 'static>(port: u16) -> Result<Socket<M>, NetErro
     Ok(Socket {
         addr: Addr::new(node, port),
         incarnation,
+        kind: kind::of::<M>(),
         sleep: None,
         _types: PhantomData,
     })
@@ -60,7 +64,7 @@ impl<M: Clone + 'static> Socket<M> {
     pub fn send_to(&self, dst: Addr, msg: M) {
         let src = self.addr;
         let src_inc = self.incarnation;
-        let kind = std::any::type_name::<M>();
+        let kind = self.kind;
         let waker = state::with(|n| {
             let info = MessageInfo {
                 src,
@@ -155,7 +159,7 @@ impl<M: Clone + 'static> Future for RecvFrom<'_, M> {
     type Output = Result<(Addr, M), NetError>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let sock = &mut *self.socket;
-        let (addr, inc) = (sock.addr, sock.incarnation);
+        let (addr, inc, kind) = (sock.addr, sock.incarnation, sock.kind);
         loop {
             let now = time::now_global();
             let r = state::with(|n| {
@@ -169,15 +173,10 @@ impl<M: Clone + 'static> Future for RecvFrom<'_, M> {
                         let p = s.packets.remove(key);
                         // Nothing a dead process sent arrives after its death.
                         if !p.src.node.is_alive() || p.src.node.incarnation() != p.src_incarnation {
-                            n.trace_drop(
-                                p.src,
-                                addr,
-                                std::any::type_name::<M>(),
-                                DropReason::DeadSender,
-                            );
+                            n.trace_drop(p.src, addr, kind, DropReason::DeadSender);
                             return Ok(Err(Some(now)));
                         }
-                        n.trace_msg("net.deliver", p.src, addr, std::any::type_name::<M>());
+                        n.trace_msg("net.deliver", p.src, addr, kind);
                         match p.payload {
                             Payload::Data(m) => Ok(Ok((p.src, m.into_any()))),
                             Payload::Fin => Ok(Err(None)),

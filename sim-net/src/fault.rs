@@ -1,33 +1,29 @@
 //! Network faults, in pairs: `partition`/`repair` (also one-way), `clog`/`unclog` of a
 //! node, `hold`/`release` of one link, `isolate`/`rejoin` of a node; and mid-run link
-//! changes (`set_link`, `add_latency`). Each is a `net.fault` trace event.
+//! changes (`set_link`, `add_latency`). Each fault is a `net.fault` trace event
+//! ([`events::Fault`]), each link change a `net.link` ([`events::LinkChange`]).
 
-use serde::Serialize;
+use std::borrow::Cow;
+
 use sim_runtime::node::NodeId;
 use sim_runtime::time::Duration;
 use sim_runtime::trace;
 
 use crate::config::LinkConfig;
+use crate::events::{self, FaultKind};
 use crate::rule::{MessageInfo, RuleId, Verdict};
 use crate::state;
 
-#[derive(Serialize)]
-struct FaultEvent<'a> {
-    fault: &'a str,
-    a: Vec<String>,
-    b: Vec<String>,
+fn emit(fault: FaultKind, a: &[NodeId], b: &[NodeId]) {
+    trace::emit(&events::Fault {
+        fault,
+        a: Cow::Borrowed(a),
+        b: Cow::Borrowed(b),
+    });
 }
 
-fn emit(fault: &str, a: &[NodeId], b: &[NodeId]) {
-    let names = |ns: &[NodeId]| ns.iter().map(|n| n.name()).collect::<Vec<_>>();
-    trace::emit_named(
-        "net.fault",
-        &FaultEvent {
-            fault,
-            a: names(a),
-            b: names(b),
-        },
-    );
+fn emit_link(from: Option<NodeId>, to: Option<NodeId>, config: Option<LinkConfig>) {
+    trace::emit(&events::LinkChange { from, to, config });
 }
 
 fn release() {
@@ -40,7 +36,7 @@ fn release() {
 /// Cuts both directions between every node of `a` and every node of `b`. Datagrams
 /// across the cut are lost; connection traffic stalls (calls time out) until `repair`.
 pub fn partition(a: &[NodeId], b: &[NodeId]) {
-    emit("partition", a, b);
+    emit(FaultKind::Partition, a, b);
     state::with(|n| {
         for &x in a {
             for &y in b {
@@ -53,7 +49,7 @@ pub fn partition(a: &[NodeId], b: &[NodeId]) {
 
 /// Cuts only `from` -> `to` traffic: requests get through one way, answers do not.
 pub fn partition_oneway(from: &[NodeId], to: &[NodeId]) {
-    emit("partition_oneway", from, to);
+    emit(FaultKind::PartitionOneway, from, to);
     state::with(|n| {
         for &x in from {
             for &y in to {
@@ -65,7 +61,7 @@ pub fn partition_oneway(from: &[NodeId], to: &[NodeId]) {
 
 /// Undoes `partition` (both directions) between `a` and `b`.
 pub fn repair(a: &[NodeId], b: &[NodeId]) {
-    emit("repair", a, b);
+    emit(FaultKind::Repair, a, b);
     state::with(|n| {
         for &x in a {
             for &y in b {
@@ -79,7 +75,7 @@ pub fn repair(a: &[NodeId], b: &[NodeId]) {
 
 /// Removes every cut.
 pub fn repair_all() {
-    emit("repair_all", &[], &[]);
+    emit(FaultKind::RepairAll, &[], &[]);
     state::with(|n| n.cuts.clear());
     release();
 }
@@ -90,7 +86,7 @@ pub fn isolate(node: NodeId) {
         .into_iter()
         .filter(|n| *n != node)
         .collect();
-    emit("isolate", &[node], &[]);
+    emit(FaultKind::Isolate, &[node], &[]);
     state::with(|n| {
         for &o in &others {
             n.cuts.insert((node, o));
@@ -105,7 +101,7 @@ pub fn rejoin(node: NodeId) {
         .into_iter()
         .filter(|n| *n != node)
         .collect();
-    emit("rejoin", &[node], &[]);
+    emit(FaultKind::Rejoin, &[node], &[]);
     state::with(|n| {
         for &o in &others {
             n.cuts.remove(&(node, o));
@@ -117,20 +113,20 @@ pub fn rejoin(node: NodeId) {
 
 /// Holds all traffic to and from `node`; nothing is lost, everything waits.
 pub fn clog(node: NodeId) {
-    emit("clog", &[node], &[]);
+    emit(FaultKind::Clog, &[node], &[]);
     state::with(|n| n.clogged.insert(node));
 }
 
 /// Delivers what `clog` held, in the order it was sent.
 pub fn unclog(node: NodeId) {
-    emit("unclog", &[node], &[]);
+    emit(FaultKind::Unclog, &[node], &[]);
     state::with(|n| n.clogged.remove(&node));
     release();
 }
 
 /// Holds the traffic of the link between `a` and `b`, both ways.
 pub fn hold(a: NodeId, b: NodeId) {
-    emit("hold", &[a], &[b]);
+    emit(FaultKind::Hold, &[a], &[b]);
     state::with(|n| {
         n.held_links.insert((a, b));
         n.held_links.insert((b, a));
@@ -139,7 +135,7 @@ pub fn hold(a: NodeId, b: NodeId) {
 
 /// Delivers what `hold` held on the link between `a` and `b`.
 pub fn release_link(a: NodeId, b: NodeId) {
-    emit("release", &[a], &[b]);
+    emit(FaultKind::Release, &[a], &[b]);
     state::with(|n| {
         n.held_links.remove(&(a, b));
         n.held_links.remove(&(b, a));
@@ -149,7 +145,7 @@ pub fn release_link(a: NodeId, b: NodeId) {
 
 /// Sets the default configuration of every link without its own.
 pub fn set_default_link(config: LinkConfig) {
-    trace::emit_named("net.link", &("default", config.latency));
+    emit_link(None, None, Some(config));
     state::with(|n| n.default_link = config);
 }
 
@@ -161,13 +157,14 @@ pub fn set_link(a: NodeId, b: NodeId, config: LinkConfig) {
 
 /// Configures the `from` -> `to` direction only.
 pub fn set_link_oneway(from: NodeId, to: NodeId, config: LinkConfig) {
-    trace::emit_named("net.link", &(from.name(), to.name(), config.latency));
+    emit_link(Some(from), Some(to), Some(config));
     state::with(|n| n.links.insert((from, to), config));
 }
 
 /// Returns the link between `a` and `b` (both directions) to the default.
 pub fn reset_link(a: NodeId, b: NodeId) {
-    trace::emit_named("net.link", &(a.name(), b.name(), "default"));
+    emit_link(Some(a), Some(b), None);
+    emit_link(Some(b), Some(a), None);
     state::with(|n| {
         n.links.remove(&(a, b));
         n.links.remove(&(b, a));

@@ -6,19 +6,33 @@
 //! clogged nodes, held links, loss, duplication, reordering, and crash semantics (refused
 //! at once, reset on a peer's death, timeouts across partitions).
 //!
+//! Failures: operations on endpoints return [`NetError`] (refused, reset, timed out,
+//! unreachable, address in use, closed). A client of a server (RPC, and every model's
+//! client) reports the same trouble as [`ConnectionFailure`], through its one
+//! `From<NetError>`: no other code maps network errors, so a crash reads the same whether
+//! the service called Redis, PostgreSQL or a peer.
+//!
+//! Trace: every message is a core `net.send` / `net.deliver` event naming its endpoints
+//! and its kind (the short type name, fixed when the endpoint is made); drops, faults,
+//! connections and node deaths are typed events in [`events`].
+//!
 //! Map of the crate:
 //! - [`config`]: `Latency` and `LinkConfig` (Default: 1 to 5 ms, no loss).
 //! - `state` (private): the per-simulation network; lazy, timer-driven delivery.
 //! - [`conn`]: `bind`, `connect`, `Conn` send/recv.
 //! - [`datagram`]: `Socket` send_to/recv_from.
-//! - [`rpc`]: `call` and `serve`, with `RpcError`.
+//! - [`rpc`]: `call` and `serve`, failing with `RpcError` (= `ConnectionFailure`).
 //! - [`fault`]: partition/repair, clog/unclog, hold/release, isolate/rejoin, link changes.
 //! - [`rule`]: per-message rules (pass, delay, drop, duplicate).
+//! - [`events`]: the typed trace events.
+//! - `kind` (private): message kinds, the short type names.
 
 pub mod config;
 pub mod conn;
 pub mod datagram;
+pub mod events;
 pub mod fault;
+mod kind;
 pub mod rpc;
 pub mod rule;
 mod state;

@@ -1,11 +1,12 @@
 //! Typed RPC over connections: `call(addr, request, timeout)` and `serve(port, handler)`.
 //!
-//! A caller keeps one multiplexed connection per (node, server address, types), with a
-//! reader task that hands each reply to its waiting call, so concurrent calls share a
-//! connection as real clients do, and a keeper task that times calls out (one timer at
-//! the earliest pending deadline). A server answers quick handlers in the connection's
-//! task and gives a handler that waits its own task. `RpcError` tells the four ways a
-//! call fails apart.
+//! A caller keeps one multiplexed connection per (node, incarnation, server address,
+//! types), with a reader task that hands each reply to its waiting call, so concurrent
+//! calls share a connection as real clients do, and a keeper task that times calls out
+//! (one timer at the earliest pending deadline). A server answers quick handlers in the connection's
+//! task and gives a handler that waits its own task. A call fails with `RpcError`, which
+//! is [`crate::ConnectionFailure`]: network errors reach it only through that type's
+//! `From<NetError>`.
 
 use std::any::{Any, TypeId};
 use std::cell::{Cell, RefCell};
@@ -20,7 +21,7 @@ use sim_runtime::task::{self, JoinHandle};
 use sim_runtime::time::{self, Duration, Instant, Sleep};
 use slab::Slab;
 
-use crate::conn::{self, ConnSender};
+use crate::conn::{self, ConnSender, Kinds};
 use crate::{Addr, NetError};
 
 /// Why a call failed: the network's one classification of failures, seen from RPC.
@@ -197,7 +198,9 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
     addr: Addr,
     timeout: Duration,
 ) -> Result<Rc<Client<Req, Resp>>, RpcError> {
-    let mut conn = conn::connect::<Envelope<Req>, Envelope<Resp>>(addr, timeout).await?;
+    // The trace names a call's body, not its envelope.
+    let kinds = Kinds::of::<Req, Resp>();
+    let mut conn = conn::connect_as::<Envelope<Req>, Envelope<Resp>>(addr, timeout, kinds).await?;
     if let Some(c) = cached::<Req, Resp>(key) {
         // Another call connected first; share its connection.
         return Ok(c);
@@ -216,10 +219,9 @@ async fn connect_client<Req: Clone + 'static, Resp: Clone + 'static>(
         .borrow_mut()
         .insert(key, client.clone() as Rc<dyn Any>);
     let reader = Rc::clone(&client);
-    let kind = std::any::type_name::<Resp>();
     task::spawn_named("rpc-client-reader", async move {
         let err = loop {
-            match conn.recv_as(kind).await {
+            match conn.recv().await {
                 // A reply to a call that already timed out is dropped, as a real client
                 // drops a late response.
                 Ok(env) => reader.complete(env.id, Ok(env.body)),
@@ -287,13 +289,7 @@ where
         slot,
     };
     let id = call_id(slot, generation);
-    let kind = std::any::type_name::<Req>();
-    if let Err(e) = conn::send_kind(
-        client_ep(&client.sender),
-        Envelope { id, body: request },
-        kind,
-        false,
-    ) {
+    if let Err(e) = client.sender.send(Envelope { id, body: request }) {
         client.dead.set(true);
         return Err(e.into());
     }
@@ -318,10 +314,6 @@ where
     result
 }
 
-fn client_ep<S>(sender: &ConnSender<S>) -> usize {
-    sender.endpoint()
-}
-
 /// Serves RPCs on `port` of the current node: every request runs `handler`, inline when
 /// it answers at once and in its own task when it has to wait, and its result goes back
 /// to the caller. The accept loop and the handlers die with the node.
@@ -332,15 +324,14 @@ where
     F: Fn(Req) -> Fut + 'static,
     Fut: Future<Output = Resp> + 'static,
 {
-    let mut listener = conn::bind::<Envelope<Req>, Envelope<Resp>>(port)?;
+    let mut listener =
+        conn::bind_as::<Envelope<Req>, Envelope<Resp>>(port, Kinds::of::<Resp, Req>())?;
     let handler = Rc::new(handler);
     Ok(task::spawn_named("rpc-accept", async move {
         while let Ok(mut conn) = listener.accept().await {
             let handler = Rc::clone(&handler);
             task::spawn_named("rpc-conn", async move {
-                let req_kind = std::any::type_name::<Req>();
-                let resp_kind = std::any::type_name::<Resp>();
-                while let Ok(env) = conn.recv_as(req_kind).await {
+                while let Ok(env) = conn.recv().await {
                     let sender = conn.sender();
                     let id = env.id;
                     let mut reply = Box::pin(handler(env.body));
@@ -352,12 +343,12 @@ where
                     match first {
                         Poll::Ready(body) => {
                             // The caller may be gone; its loss, not the server's.
-                            let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                            let _ = sender.send_reply(Envelope { id, body });
                         }
                         Poll::Pending => {
                             task::spawn_named("rpc-handler", async move {
                                 let body = reply.await;
-                                let _ = sender.send_reply(Envelope { id, body }, resp_kind);
+                                let _ = sender.send_reply(Envelope { id, body });
                             })
                             .detach();
                         }

@@ -11,7 +11,9 @@ use crate::Addr;
 pub struct MessageInfo {
     pub src: Addr,
     pub dst: Addr,
-    /// The message's type name (for RPC, the request or response type inside the envelope).
+    /// The message's short type name, as the trace shows it: `Request` for
+    /// `my_service::api::Request` (for RPC, the request or response type inside the
+    /// envelope).
     pub kind: &'static str,
     /// True for the replies of `rpc`, false for requests and other messages.
     pub is_reply: bool,

@@ -14,7 +14,6 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::task::Waker;
 
-use serde::Serialize;
 use slab::Slab;
 
 use sim_runtime::node::{self, Lifecycle, NodeId};
@@ -22,6 +21,7 @@ use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::{trace, SimRng};
 
 use crate::config::LinkConfig;
+use crate::events::{self, DropReason};
 use crate::rule::{MessageInfo, Rule, RuleId, Verdict};
 use crate::Addr;
 
@@ -126,25 +126,6 @@ pub(crate) struct SocketState {
     pub waker: Option<Waker>,
 }
 
-/// Why a message was dropped, for the trace.
-#[derive(Clone, Copy, Debug, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum DropReason {
-    Partition,
-    Loss,
-    Rule,
-    DeadSender,
-    NoSocket,
-}
-
-#[derive(Serialize)]
-struct DropEvent<'a> {
-    src: (u32, u16),
-    dst: (u32, u16),
-    kind: &'a str,
-    reason: DropReason,
-}
-
 pub(crate) struct Net {
     pub default_link: LinkConfig,
     pub links: BTreeMap<(NodeId, NodeId), LinkConfig>,
@@ -164,17 +145,8 @@ pub(crate) struct Net {
     pub next_rule: u64,
     pub next_packet_seq: u64,
     pub next_ephemeral_port: u16,
-    pub names: Vec<String>,
     pub trace_messages: bool,
-    /// Short kinds by the address and length of their full type name: see
-    /// `short_kind_cached`. Sets of `KIND_WAYS` ways, the most recently used first.
-    kinds: [[(usize, usize, &'static str); KIND_WAYS]; KIND_SETS],
 }
-
-/// Sets and ways of the short-kind cache: room for several times the message types of a
-/// busy system.
-const KIND_SETS: usize = 16;
-const KIND_WAYS: usize = 4;
 
 /// The per-simulation network, kept in the runtime's extension map.
 #[derive(Default)]
@@ -247,24 +219,13 @@ impl Net {
             listeners: BTreeMap::new(),
             endpoints: Slab::new(),
             sockets: BTreeMap::new(),
-            rng: sim_runtime::rng("sim-net"),
+            rng: sim_runtime::rng_global("sim-net"),
             rules: Vec::new(),
             next_rule: 0,
             next_packet_seq: 0,
             next_ephemeral_port: 49152,
-            names: Vec::new(),
             trace_messages: true,
-            kinds: [[(0, 0, ""); KIND_WAYS]; KIND_SETS],
         }
-    }
-
-    pub(crate) fn name(&mut self, node: NodeId) -> &str {
-        let i = node.0 as usize;
-        while self.names.len() <= i {
-            let id = NodeId(self.names.len() as u32);
-            self.names.push(id.name());
-        }
-        &self.names[i]
     }
 
     pub(crate) fn link(&self, from: NodeId, to: NodeId) -> LinkConfig {
@@ -308,6 +269,9 @@ impl Net {
         id
     }
 
+    /// Traces a message (`net.send`, `net.deliver`, `net.duplicate`) as the runtime's
+    /// compact core kind: endpoints as (node id, port), its kind as the endpoint named it
+    /// (see [`crate::kind`]), so that nothing here costs more than a few words.
     pub(crate) fn trace_msg(
         &mut self,
         event: &'static str,
@@ -316,52 +280,23 @@ impl Net {
         kind: &'static str,
     ) {
         if self.trace_messages {
-            // A compact core event: endpoints as (node id, port), cheap on the hot path;
-            // node names are in the `node.start` events.
-            let kind = self.short_kind_cached(kind);
             trace::emit_message(event, src.pair(), dst.pair(), kind);
         }
     }
 
-    /// [`short_kind`] of a type name, remembered by where the name is: a system has a
-    /// handful of message types, and every traced message would scan its name again.
-    ///
-    /// The set is picked by a mix of the address, not its low bits: type names sit next
-    /// to each other in the binary, and a layout that happened to put two hot names on
-    /// one direct-mapped slot made them evict each other on every message (seen: 15M
-    /// instructions in 20 flash-sale seeds, from an unrelated change elsewhere). With two
-    /// ways, three hot names sharing a set still did, in some builds and not others
-    /// (seen: 1.3M in 10 seeds come and go with unrelated changes); four ways make that
-    /// take five.
-    fn short_kind_cached(&mut self, kind: &'static str) -> &'static str {
-        let key = (kind.as_ptr() as usize, kind.len());
-        let set = &mut self.kinds[sim_runtime::hash::mix64(key.0 as u64) as usize % KIND_SETS];
-        if (set[0].0, set[0].1) == key {
-            return set[0].2;
-        }
-        // Move the name to the front, recomputing it if it is not in the set at all
-        // (then the least recently used way goes).
-        let way = set
-            .iter()
-            .position(|&(p, l, _)| (p, l) == key)
-            .unwrap_or(KIND_WAYS - 1);
-        if (set[way].0, set[way].1) != key {
-            set[way] = (key.0, key.1, short_kind(kind));
-        }
-        set[..=way].rotate_right(1);
-        set[0].2
-    }
-
-    pub(crate) fn trace_drop(&mut self, src: Addr, dst: Addr, kind: &str, reason: DropReason) {
-        trace::emit_named(
-            "net.drop",
-            &DropEvent {
-                src: src.pair(),
-                dst: dst.pair(),
-                kind: short_kind(kind),
-                reason,
-            },
-        );
+    pub(crate) fn trace_drop(
+        &mut self,
+        src: Addr,
+        dst: Addr,
+        kind: &'static str,
+        reason: DropReason,
+    ) {
+        trace::emit(&events::Dropped {
+            src,
+            dst,
+            kind,
+            reason,
+        });
     }
 
     /// Decides a message's fate by the rules: extra delay, drop, or how many copies.
@@ -558,7 +493,7 @@ impl Net {
         // In-flight messages from or to the dead node never arrive.
         self.held
             .retain(|(_, p, dst)| p.src.node != node && dst.node != node);
-        trace::emit_named("net.node_down", &format_node(self, node));
+        trace::emit(&events::NodeDown { node });
         wakers
     }
 
@@ -579,67 +514,5 @@ impl Net {
     pub(crate) fn next_seq(&mut self) -> u64 {
         self.next_packet_seq += 1;
         self.next_packet_seq
-    }
-}
-
-pub(crate) fn format_addr(net: &mut Net, a: Addr) -> String {
-    format!("{}:{}", net.name(a.node), a.port)
-}
-
-pub(crate) fn format_node(net: &mut Net, n: NodeId) -> String {
-    net.name(n).to_string()
-}
-
-/// `sim_models::kv::command::Request` -> `Request`: enough to read a trace. Written as
-/// byte scans rather than `split`/`rfind` of patterns: it runs for every traced message.
-pub(crate) fn short_kind(kind: &str) -> &str {
-    let bytes = kind.as_bytes();
-    let base_end = bytes.iter().position(|&b| b == b'<').unwrap_or(bytes.len());
-    let start = bytes[..base_end]
-        .windows(2)
-        .rposition(|w| w == b"::")
-        .map_or(0, |i| i + 2);
-    &kind[start..]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{short_kind, Net};
-
-    #[test]
-    fn the_kind_cache_answers_every_name_right_whatever_shares_a_set() {
-        // More names than the cache has sets, asked in turns: each answer must be that
-        // name's own short kind, whether it was cached, evicted or sharing a set.
-        const NAMES: [&str; 40] = [
-            "a::A0", "a::A1", "a::A2", "a::A3", "a::A4", "a::A5", "a::A6", "a::A7", "b::B0",
-            "b::B1", "b::B2", "b::B3", "b::B4", "b::B5", "b::B6", "b::B7", "c::C0", "c::C1",
-            "c::C2", "c::C3", "c::C4", "c::C5", "c::C6", "c::C7", "d::D0", "d::D1", "d::D2",
-            "d::D3", "d::D4", "d::D5", "d::D6", "d::D7", "e::E0", "e::E1", "e::E2", "e::E3",
-            "e::E4", "e::E5", "e::E6", "e::E7",
-        ];
-        // The network draws its random stream from a running simulation.
-        let result = sim_runtime::Sim::new(1).run(|| async {
-            let mut net = Net::new();
-            for round in 0..3 {
-                for (i, name) in NAMES.iter().enumerate() {
-                    let name: &'static str = name;
-                    let short = net.short_kind_cached(name);
-                    assert_eq!(short, &name[3..], "round {round}, name {i}");
-                    // A prefix of the same bytes is another name: the length is in the key.
-                    assert_eq!(net.short_kind_cached(&name[..4]), &name[3..4]);
-                }
-            }
-        });
-        assert!(result.report.is_pass(), "{}", result.report);
-    }
-
-    #[test]
-    fn short_kind_drops_the_path_of_the_outer_type_only() {
-        assert_eq!(short_kind("u64"), "u64");
-        assert_eq!(short_kind("sim_models::kv::command::Request"), "Request");
-        assert_eq!(
-            short_kind("sim_net::rpc::Envelope<alloc::string::String>"),
-            "Envelope<alloc::string::String>"
-        );
     }
 }

@@ -8,8 +8,18 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use serde::Serialize;
 use sim_runtime::time::{sleep, timeout, Duration};
-use sim_runtime::{node, spawn_named, trace, yield_now, Sim};
+use sim_runtime::trace::{self, TraceEvent};
+use sim_runtime::{node, spawn_named, yield_now, Sim};
+
+/// `example.step`: a worker finished a step.
+#[derive(Clone, Debug, Serialize, TraceEvent)]
+#[trace_event(name = "example.step")]
+pub struct Step {
+    pub worker: u32,
+    pub step: u32,
+}
 
 /// Several nodes, each with tasks that sleep random amounts, yield, compute and append
 /// to a shared log; one node is killed and restarted midway. Returns the log.
@@ -22,7 +32,8 @@ pub async fn program() -> Vec<String> {
             let log = log.clone();
             async move {
                 let me = node::current().name();
-                let mut rng = sim_runtime::rng(&format!("worker.{me}"));
+                // A stream of this node's life: a new one after the restart.
+                let mut rng = sim_runtime::rng("worker");
                 for worker in 0..3 {
                     let log = log.clone();
                     let me = me.clone();
@@ -35,7 +46,7 @@ pub async fn program() -> Vec<String> {
                             }
                             node::compute(Duration::from_micros(300)).await;
                             log.borrow_mut().push(format!("{me}/{worker}/{step}"));
-                            trace::emit_named("example.step", &(worker, step));
+                            trace::emit(&Step { worker, step });
                         }
                     })
                     .detach();

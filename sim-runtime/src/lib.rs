@@ -9,10 +9,12 @@
 //! - [`sim`]: `Sim`, one run from configuration to [`Report`]; [`outcome`]: how it ended.
 //! - `world` (private): the executor loop and its state; [`task`]: spawn, join, abort.
 //! - [`time`]: virtual `Instant`, `sleep`, `timeout`, `interval`.
-//! - [`mod@rng`]: ChaCha streams with named forks, `Probability`.
+//! - [`mod@rng`]: ChaCha streams with named forks, `Probability`; [`rng()`] per node
+//!   life, [`rng_global`] per run.
 //! - [`node`]: nodes, kill/restart/pause/resume, CPU cores (`compute`), memory budgets.
 //! - [`trace`]: events, the fingerprint, captures for checkers, JSON lines.
-//! - [`schedule`]: `FaultSchedule<F>`, proptest strategies, swarm testing.
+//! - [`schedule`]: `FaultSchedule<F>`, proptest strategies (feature `proptest`), swarm
+//!   testing.
 //! - [`buggify!`]: rare paths made common; [`harness`]: `SIM_SEED` & co. and replay lines.
 //! - [`log`]: `tracing` lines stamped with virtual time, node and task.
 //!
@@ -50,8 +52,25 @@ pub use sim_runtime_macros::test;
 pub use task::{spawn, spawn_named, spawn_on, yield_now, JoinError, JoinHandle};
 pub use world::{extension, is_running};
 
-/// A named random stream of the running simulation, independent of every other name.
+/// A named random stream of the calling node's current life, forked by (node,
+/// incarnation, name): independent of every other name and node, and new after each
+/// restart, so that a restarted node draws afresh (its jitter, its backoff) instead of
+/// replaying the draws of its previous life. For a stream that the whole run shares
+/// whoever asks, use [`rng_global`].
 pub fn rng(name: &str) -> SimRng {
+    world::with(|w| {
+        let node = w.current_node();
+        let incarnation = w.nodes[node.index()].incarnation;
+        w.root_rng
+            .fork(name)
+            .fork_indexed(u64::from(node.0) << 32 | u64::from(incarnation))
+    })
+}
+
+/// A named random stream of the whole run, forked by name alone: the same whichever node
+/// or incarnation asks, for what outlives any one node (the network's latencies, a
+/// model's fault dice).
+pub fn rng_global(name: &str) -> SimRng {
     world::with(|w| w.root_rng.fork(name))
 }
 

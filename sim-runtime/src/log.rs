@@ -14,16 +14,15 @@ use crate::world;
 pub struct SimStamp;
 
 impl FormatTime for SimStamp {
-    fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        let stamp = world::try_with(|w| {
-            let node = w.current_node();
-            let task = w
-                .current_task()
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "-".into());
-            format!("[{} {} {}]", w.now, w.node_name(node), task)
-        });
-        write!(w, "{}", stamp.unwrap_or_else(|| "[-]".to_string()))
+    fn format_time(&self, out: &mut Writer<'_>) -> fmt::Result {
+        world::try_with(|w| {
+            let node = w.node_name(w.current_node());
+            match w.current_task() {
+                Some(task) => write!(out, "[{} {node} {task}]", w.now),
+                None => write!(out, "[{} {node} -]", w.now),
+            }
+        })
+        .unwrap_or_else(|| out.write_str("[-]"))
     }
 }
 

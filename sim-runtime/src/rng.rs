@@ -3,6 +3,12 @@
 //! Every component takes its own named stream with [`SimRng::fork`], so adding a new
 //! component (or a new draw in one) never shifts the draws of another: the network's
 //! latencies stay the same when a model starts using randomness.
+//!
+//! Inside a simulation, [`crate::rng()`] forks by the calling node and its incarnation as
+//! well as the name: a node-local consumer (a retry's jitter, a workload) gets a fresh
+//! stream in each life of its node, as a restarted process reseeds, rather than
+//! replaying what it drew before the crash. [`crate::rng_global`] forks by the name
+//! alone, for streams that belong to the whole run rather than to one node's life.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{RngCore, SeedableRng};
@@ -67,6 +73,10 @@ impl fmt::Display for Probability {
     }
 }
 
+/// Keeps [`SimRng::fork_indexed`]'s keys apart from the hashes of [`SimRng::fork`]'s
+/// names (an index of 0 must not mean the same as some name).
+const INDEX_SALT: u64 = 0x6a09_e667_f3bc_c908;
+
 /// A deterministic random stream.
 #[derive(Clone, Debug)]
 pub struct SimRng {
@@ -91,6 +101,12 @@ impl SimRng {
     /// position), so forking never consumes draws and the order of forks does not matter.
     pub fn fork(&self, name: &str) -> SimRng {
         SimRng::new(mix64(self.seed ^ hash_str(name)))
+    }
+
+    /// An independent stream numbered `index` (a node's life, a worker's number),
+    /// derived like [`SimRng::fork`] from this stream's seed alone.
+    pub fn fork_indexed(&self, index: u64) -> SimRng {
+        SimRng::new(mix64(self.seed ^ mix64(index ^ INDEX_SALT)))
     }
 
     pub fn next_u64(&mut self) -> u64 {
@@ -195,6 +211,19 @@ mod tests {
         let fork_after = a.fork("net").next_u64();
         assert_eq!(fork_before, fork_after);
         assert_ne!(a.fork("net").next_u64(), a.fork("kv").next_u64());
+    }
+
+    #[test]
+    fn indexed_forks_differ_by_index_and_repeat_for_the_same_one() {
+        let r = SimRng::new(7).fork("worker");
+        let draws: Vec<u64> = (0..4).map(|i| r.fork_indexed(i).next_u64()).collect();
+        assert_eq!(draws[1], r.fork_indexed(1).next_u64());
+        for i in 0..4 {
+            for j in 0..i {
+                assert_ne!(draws[i], draws[j], "indices {j} and {i}");
+            }
+        }
+        assert_ne!(r.fork_indexed(0).next_u64(), r.clone().next_u64());
     }
 
     #[test]

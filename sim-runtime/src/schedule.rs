@@ -1,11 +1,13 @@
 //! Faults as data: a `FaultSchedule<F>` is a list of (virtual time, fault) that the
 //! runtime fires through the user's handler. `F` is the scenario's own serde enum, so a
-//! schedule round-trips through JSON, can be edited by hand, and shrinks under proptest
-//! (fewer faults, earlier, shorter windows).
+//! schedule round-trips through JSON, can be edited by hand, and, with the `proptest`
+//! feature (on by default), shrinks under proptest (fewer faults, earlier, shorter
+//! windows).
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+#[cfg(feature = "proptest")]
 use proptest::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -143,6 +145,7 @@ impl<F: Clone + fmt::Debug + Serialize + 'static> crate::trace::TraceEvent for S
 /// A proptest strategy for schedules of up to `max_faults` faults drawn from `fault`,
 /// at times within `horizon`. Shrinking removes faults, moves them earlier, and shrinks
 /// each fault as `fault`'s own strategy does (shorter windows, fewer targets).
+#[cfg(feature = "proptest")]
 pub fn schedule_strategy<F, S>(
     fault: S,
     horizon: Duration,

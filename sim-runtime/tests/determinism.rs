@@ -1,6 +1,9 @@
 //! Determinism: the same seed gives the same trace, bit for bit, in one process and
 //! across processes; the determinism check catches planted non-determinism and shows
 //! where the runs split; the trace of a small program is pinned by a snapshot.
+//!
+//! Every test here compares runs of one seed or reads a run's report, so each builds its
+//! runs with `Sim::new` (or the harness) by hand.
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -8,10 +11,31 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::rc::Rc;
 
+use serde::Serialize;
 use sim_runtime::harness::Harness;
 use sim_runtime::time::{sleep, Duration};
-use sim_runtime::trace::{self, EventKind};
+use sim_runtime::trace::{self, EventKind, TraceEvent};
 use sim_runtime::{node, spawn_named, Sim, SimConfig};
+
+/// `svc.counter`: a service's counter, as its trace reports it.
+#[derive(Clone, Debug, Serialize, TraceEvent)]
+#[trace_event(name = "svc.counter")]
+struct Counter(u64);
+
+/// `store.write`: a store wrote version `version` of `key`.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "store.write")]
+struct StoreWrite {
+    key: &'static str,
+    version: u32,
+}
+
+/// `client.read`: a client read `key`.
+#[derive(Clone, Debug, Serialize, TraceEvent)]
+#[trace_event(name = "client.read")]
+struct ClientRead {
+    key: &'static str,
+}
 
 /// The example's program, compiled into this test too, so the in-process fingerprint
 /// can be compared with the example binary's.
@@ -117,7 +141,7 @@ async fn leaky_body() {
     });
     let _ = n;
     sleep(Duration::from_millis(1)).await;
-    trace::emit_named("svc.counter", &LEAK.with(|c| c.get()));
+    trace::emit(&Counter(LEAK.with(|c| c.get())));
     LEAK.with(|c| c.set(c.get() + 1));
     sleep(Duration::from_millis(5)).await;
 }
@@ -150,7 +174,7 @@ fn the_determinism_check_catches_state_leaking_between_runs_and_shows_both_event
     // A deterministic body passes the same check.
     let clean = || async {
         sleep(Duration::from_millis(1)).await;
-        trace::emit_named("svc.counter", &7);
+        trace::emit(&Counter(7));
     };
     let report = harness
         .run_seed(0x5eed, true, &clean)
@@ -200,17 +224,17 @@ async fn small_program() {
     let store = node::node("store").build(|| async {
         for i in 0..2u32 {
             sleep(Duration::from_millis(2)).await;
-            trace::emit_named(
-                "store.write",
-                &serde_json::json!({ "key": "k", "version": i }),
-            );
+            trace::emit(&StoreWrite {
+                key: "k",
+                version: i,
+            });
         }
     });
     let _ = store;
     let client = node::node("client").build(|| async {
         spawn_named("reader", async {
             sleep(Duration::from_millis(3)).await;
-            trace::emit_named("client.read", &serde_json::json!({ "key": "k" }));
+            trace::emit(&ClientRead { key: "k" });
         })
         .detach();
     });
@@ -261,26 +285,51 @@ fn the_trace_of_a_small_fixed_seed_program_matches_its_snapshot() {
 #[test]
 fn captures_collect_matching_events_with_time_node_and_fields() {
     let result = Sim::new(3).run(|| async {
-        let writes = trace::capture_prefix("store.");
+        let writes = trace::capture::<StoreWrite>();
+        let by_name = trace::capture_prefix("store.");
         let everything = trace::capture_prefix("");
         small_program().await;
-        (writes.snapshot(), everything.len())
+        (writes.to_vec(), by_name.snapshot(), everything.len())
     });
-    let (writes, all) = result.output.unwrap();
-    assert_eq!(writes.len(), 2);
-    assert!(writes.iter().all(|e| e.name() == "store.write"));
-    assert_eq!(writes[1].time.as_nanos(), 4_000_000);
-    let v: serde_json::Value = writes[1].fields().unwrap();
-    assert_eq!(v["version"], 1);
+    let (writes, by_name, all) = result.output.unwrap();
+    let values: Vec<&StoreWrite> = writes.iter().map(|c| &c.event).collect();
     assert_eq!(
-        writes[0].kind,
+        values,
+        [
+            &StoreWrite {
+                key: "k",
+                version: 0
+            },
+            &StoreWrite {
+                key: "k",
+                version: 1
+            }
+        ]
+    );
+    assert_eq!(writes[1].time.as_nanos(), 4_000_000);
+    assert_eq!(
+        writes[1].node,
+        node::NodeId(1),
+        "the store, the first node built"
+    );
+    // The by-name capture has the same events, whole, their fields as JSON.
+    assert_eq!(by_name.len(), 2);
+    assert!(by_name.iter().all(|e| e.name() == "store.write"));
+    assert_eq!(
+        by_name.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        writes.iter().map(|c| c.seq).collect::<Vec<_>>()
+    );
+    let v: serde_json::Value = by_name[1].fields().unwrap();
+    assert_eq!(v, serde_json::json!({ "key": "k", "version": 1 }));
+    assert_eq!(
+        by_name[0].kind,
         EventKind::Custom {
             name: "store.write"
         }
     );
     assert!(all as u64 > 2 && (all as u64) < result.report.events);
     // Outside a simulation, emitting is a no-op rather than a panic.
-    trace::emit_named("nobody.listens", &1);
+    trace::emit(&Counter(1));
 }
 
 #[test]

@@ -1,10 +1,13 @@
 //! The executor: spawn and join, abort and detach, interleavings chosen by the seed, and
 //! the ways a run can end (pass, panic, deadlock, time limit, step limit).
+//!
+//! Behaviour under any seed runs as `#[sim_runtime::test]`; `Sim::new` only where a test
+//! reads how a run ended (its outcome, its end time, its teardown) or compares runs.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use sim_runtime::time::{sleep, Duration, Instant};
+use sim_runtime::time::{now, sleep, Duration, Instant};
 use sim_runtime::{node, spawn, spawn_named, yield_now, JoinError, Outcome, Sim};
 
 /// Sets a flag when dropped, so a test can see exactly when a future was destroyed.
@@ -16,69 +19,21 @@ impl Drop for DropFlag {
     }
 }
 
-/// Three tasks each append their id five times, yielding in between: the order of the
-/// log is the interleaving the scheduler chose.
-fn interleaving(seed: u64) -> Vec<u32> {
-    let result = Sim::new(seed).run(|| async {
-        let log = Rc::new(RefCell::new(Vec::new()));
-        let handles: Vec<_> = (0..3u32)
-            .map(|id| {
-                let log = log.clone();
-                spawn(async move {
-                    for _ in 0..5 {
-                        log.borrow_mut().push(id);
-                        yield_now().await;
-                    }
-                })
-            })
-            .collect();
-        for h in handles {
-            h.await.unwrap();
-        }
-        let out = log.borrow().clone();
-        out
-    });
-    assert!(result.report.is_pass(), "{}", result.report);
-    result.output.unwrap()
-}
-
-#[test]
-fn spawn_and_join_return_the_output() {
-    let result = Sim::new(1).run(|| async {
-        let a = spawn(async { 20 });
-        let b = spawn(async {
-            sleep(Duration::from_millis(3)).await;
-            22
-        });
-        a.await.unwrap() + b.await.unwrap()
-    });
-    assert!(result.report.is_pass());
-    assert_eq!(result.output, Some(42));
-    assert_eq!(result.report.time, Instant::from_nanos(3_000_000));
-}
-
-#[test]
-fn the_same_seed_gives_the_same_interleaving_and_fingerprint() {
-    assert_eq!(interleaving(7), interleaving(7));
-    let run = || Sim::new(99).run(|| async { interleaving_in_sim().await });
-    let (a, b) = (run(), run());
-    assert_eq!(a.report.fingerprint, b.report.fingerprint);
-    assert_eq!(a.report.events, b.report.events);
-    assert_eq!(a.output, b.output);
-}
-
-async fn interleaving_in_sim() -> Vec<u32> {
+/// `tasks` tasks each append their id `rounds` times, yielding in between: the order of
+/// the log is the interleaving the scheduler chose.
+async fn interleaving(tasks: u32, rounds: usize) -> Vec<u32> {
     let log = Rc::new(RefCell::new(Vec::new()));
-    let mut handles = Vec::new();
-    for id in 0..4u32 {
-        let log = log.clone();
-        handles.push(spawn(async move {
-            for _ in 0..4 {
-                log.borrow_mut().push(id);
-                yield_now().await;
-            }
-        }));
-    }
+    let handles: Vec<_> = (0..tasks)
+        .map(|id| {
+            let log = log.clone();
+            spawn(async move {
+                for _ in 0..rounds {
+                    log.borrow_mut().push(id);
+                    yield_now().await;
+                }
+            })
+        })
+        .collect();
     for h in handles {
         h.await.unwrap();
     }
@@ -86,9 +41,37 @@ async fn interleaving_in_sim() -> Vec<u32> {
     out
 }
 
+/// The interleaving of three tasks of five rounds under `seed`.
+fn interleaving_of_seed(seed: u64) -> Vec<u32> {
+    let result = Sim::new(seed).run(|| interleaving(3, 5));
+    assert!(result.report.is_pass(), "{}", result.report);
+    result.output.unwrap()
+}
+
+#[sim_runtime::test]
+async fn spawn_and_join_return_the_output() {
+    let a = spawn(async { 20 });
+    let b = spawn(async {
+        sleep(Duration::from_millis(3)).await;
+        22
+    });
+    assert_eq!(a.await.unwrap() + b.await.unwrap(), 42);
+    assert_eq!(now(), Instant::from_nanos(3_000_000));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_interleaving_and_fingerprint() {
+    assert_eq!(interleaving_of_seed(7), interleaving_of_seed(7));
+    let run = || Sim::new(99).run(|| interleaving(4, 4));
+    let (a, b) = (run(), run());
+    assert_eq!(a.report.fingerprint, b.report.fingerprint);
+    assert_eq!(a.report.events, b.report.events);
+    assert_eq!(a.output, b.output);
+}
+
 #[test]
 fn different_seeds_give_observably_different_interleavings() {
-    let orders: Vec<Vec<u32>> = (0..8).map(interleaving).collect();
+    let orders: Vec<Vec<u32>> = (0..8).map(interleaving_of_seed).collect();
     // Every order is a real interleaving: each task appended five times.
     for o in &orders {
         for id in 0..3 {
@@ -106,110 +89,92 @@ fn different_seeds_give_observably_different_interleavings() {
     assert!(orders.iter().any(|o| *o != fifo));
 }
 
-#[test]
-fn yield_now_lets_other_tasks_run_first() {
-    let result = Sim::new(3).run(|| async {
-        let ran = Rc::new(Cell::new(false));
-        let r = ran.clone();
-        let h = spawn(async move { r.set(true) });
-        // The spawned task is runnable; yielding repeatedly must let it run eventually
-        // without any virtual time passing.
-        while !ran.get() {
-            yield_now().await;
-        }
-        h.await.unwrap();
-        sim_runtime::time::now()
-    });
-    assert_eq!(result.output, Some(Instant::START));
-}
-
-#[test]
-fn abort_drops_the_future_and_join_reports_aborted() {
-    let result = Sim::new(5).run(|| async {
-        let dropped = Rc::new(Cell::new(false));
-        let finished = Rc::new(Cell::new(false));
-        let (d, f) = (DropFlag(dropped.clone()), finished.clone());
-        let mut h = spawn(async move {
-            let _guard = d;
-            sleep(Duration::from_secs(1)).await;
-            f.set(true);
-        });
-        sleep(Duration::from_millis(10)).await;
-        assert!(!h.is_finished());
-        h.abort();
-        let joined = h.await;
-        assert_eq!(joined, Err(JoinError::Aborted));
-        assert!(
-            dropped.get(),
-            "the aborted task's future was dropped by the time join returned"
-        );
-        // Its timer fires at 1s; the task must not run then.
-        sleep(Duration::from_secs(2)).await;
-        assert!(!finished.get(), "an aborted task was polled again");
-    });
-    assert!(result.report.is_pass(), "{}", result.report);
-}
-
-#[test]
-fn abort_before_the_first_poll_never_runs_the_task() {
-    let result = Sim::new(6).run(|| async {
-        let ran = Rc::new(Cell::new(false));
-        let r = ran.clone();
-        let mut h = spawn(async move { r.set(true) });
-        h.abort();
-        assert_eq!(h.await, Err(JoinError::Aborted));
+#[sim_runtime::test]
+async fn yield_now_lets_other_tasks_run_first() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let h = spawn(async move { r.set(true) });
+    // The spawned task is runnable; yielding repeatedly must let it run eventually
+    // without any virtual time passing.
+    while !ran.get() {
         yield_now().await;
-        ran.get()
-    });
-    assert_eq!(result.output, Some(false));
+    }
+    h.await.unwrap();
+    assert_eq!(now(), Instant::START);
 }
 
-#[test]
-fn abort_after_completion_still_returns_the_output() {
-    let result = Sim::new(6).run(|| async {
-        let mut h = spawn(async { 7 });
-        sleep(Duration::from_millis(1)).await;
-        assert!(h.is_finished());
-        h.abort();
-        h.await
+#[sim_runtime::test]
+async fn abort_drops_the_future_and_join_reports_aborted() {
+    let dropped = Rc::new(Cell::new(false));
+    let finished = Rc::new(Cell::new(false));
+    let (d, f) = (DropFlag(dropped.clone()), finished.clone());
+    let mut h = spawn(async move {
+        let _guard = d;
+        sleep(Duration::from_secs(1)).await;
+        f.set(true);
     });
-    assert_eq!(result.output, Some(Ok(7)));
+    sleep(Duration::from_millis(10)).await;
+    assert!(!h.is_finished());
+    h.abort();
+    let joined = h.await;
+    assert_eq!(joined, Err(JoinError::Aborted));
+    assert!(
+        dropped.get(),
+        "the aborted task's future was dropped by the time join returned"
+    );
+    // Its timer fires at 1s; the task must not run then.
+    sleep(Duration::from_secs(2)).await;
+    assert!(!finished.get(), "an aborted task was polled again");
 }
 
-#[test]
-fn detached_and_dropped_handles_let_the_task_run_on() {
-    let result = Sim::new(8).run(|| async {
-        let count = Rc::new(Cell::new(0));
-        let c1 = count.clone();
-        spawn(async move {
-            sleep(Duration::from_millis(5)).await;
-            c1.set(c1.get() + 1);
-        })
-        .detach();
-        let c2 = count.clone();
-        drop(spawn(async move {
-            sleep(Duration::from_millis(6)).await;
-            c2.set(c2.get() + 10);
-        }));
-        sleep(Duration::from_millis(10)).await;
-        count.get()
-    });
-    assert_eq!(result.output, Some(11));
+#[sim_runtime::test]
+async fn abort_before_the_first_poll_never_runs_the_task() {
+    let ran = Rc::new(Cell::new(false));
+    let r = ran.clone();
+    let mut h = spawn(async move { r.set(true) });
+    h.abort();
+    assert_eq!(h.await, Err(JoinError::Aborted));
+    yield_now().await;
+    assert!(!ran.get());
 }
 
-#[test]
-fn joining_a_task_of_a_killed_node_reports_killed() {
-    let result = Sim::new(9).run(|| async {
-        let n = node::node("worker").build(|| async {});
-        let h = node::spawn_on_node(n, "long-job", async {
-            sleep(Duration::from_secs(10)).await;
-            1
-        });
-        sleep(Duration::from_millis(1)).await;
-        n.kill();
-        h.await
+#[sim_runtime::test]
+async fn abort_after_completion_still_returns_the_output() {
+    let mut h = spawn(async { 7 });
+    sleep(Duration::from_millis(1)).await;
+    assert!(h.is_finished());
+    h.abort();
+    assert_eq!(h.await, Ok(7));
+}
+
+#[sim_runtime::test]
+async fn detached_and_dropped_handles_let_the_task_run_on() {
+    let count = Rc::new(Cell::new(0));
+    let c1 = count.clone();
+    spawn(async move {
+        sleep(Duration::from_millis(5)).await;
+        c1.set(c1.get() + 1);
+    })
+    .detach();
+    let c2 = count.clone();
+    drop(spawn(async move {
+        sleep(Duration::from_millis(6)).await;
+        c2.set(c2.get() + 10);
+    }));
+    sleep(Duration::from_millis(10)).await;
+    assert_eq!(count.get(), 11);
+}
+
+#[sim_runtime::test]
+async fn joining_a_task_of_a_killed_node_reports_killed() {
+    let n = node::node("worker").build(|| async {});
+    let h = node::spawn_on_node(n, "long-job", async {
+        sleep(Duration::from_secs(10)).await;
+        1
     });
-    assert_eq!(result.output, Some(Err(JoinError::Killed)));
+    sleep(Duration::from_millis(1)).await;
+    n.kill();
+    assert_eq!(h.await, Err(JoinError::Killed));
 }
 
 #[test]
@@ -307,35 +272,27 @@ fn a_deadlock_also_names_a_task_that_a_paused_node_holds_before_its_first_poll()
     assert!(names.contains(&"never-ran"), "{names:?}");
 }
 
-#[test]
-fn a_task_that_aborts_itself_in_its_first_poll_is_never_polled_again() {
-    let result = Sim::new(14).run(|| async {
-        let slot: Rc<RefCell<Option<sim_runtime::task::JoinHandle<()>>>> = Rc::default();
-        let polls = Rc::new(Cell::new(0u32));
-        let dropped = Rc::new(Cell::new(false));
-        let (s, p, d) = (slot.clone(), polls.clone(), DropFlag(dropped.clone()));
-        let h = spawn(async move {
-            let _guard = d;
-            p.set(p.get() + 1);
-            if let Some(me) = s.borrow_mut().as_mut() {
-                me.abort();
-            }
-            sleep(Duration::from_secs(1)).await;
-            p.set(p.get() + 1);
-        });
-        *slot.borrow_mut() = Some(h);
-        // Dropped at once, not when its timer would have woken it.
-        sleep(Duration::from_millis(1)).await;
-        let dropped_at_once = dropped.get();
-        sleep(Duration::from_secs(2)).await;
-        (polls.get(), dropped_at_once)
+#[sim_runtime::test]
+async fn a_task_that_aborts_itself_in_its_first_poll_is_never_polled_again() {
+    let slot: Rc<RefCell<Option<sim_runtime::task::JoinHandle<()>>>> = Rc::default();
+    let polls = Rc::new(Cell::new(0u32));
+    let dropped = Rc::new(Cell::new(false));
+    let (s, p, d) = (slot.clone(), polls.clone(), DropFlag(dropped.clone()));
+    let h = spawn(async move {
+        let _guard = d;
+        p.set(p.get() + 1);
+        if let Some(me) = s.borrow_mut().as_mut() {
+            me.abort();
+        }
+        sleep(Duration::from_secs(1)).await;
+        p.set(p.get() + 1);
     });
-    assert!(result.report.is_pass(), "{}", result.report);
-    assert_eq!(
-        result.output,
-        Some((1, true)),
-        "one poll, then the future dropped at once; its timer must not run it again"
-    );
+    *slot.borrow_mut() = Some(h);
+    // Dropped at once, not when its timer would have woken it.
+    sleep(Duration::from_millis(1)).await;
+    assert!(dropped.get(), "the future was dropped at once");
+    sleep(Duration::from_secs(2)).await;
+    assert_eq!(polls.get(), 1, "its timer must not run it again");
 }
 
 #[test]

@@ -1,18 +1,18 @@
-//! Faults as data (`FaultSchedule`), their proptest shrinking, swarm testing and
-//! `buggify!()`.
+//! Faults as data (`FaultSchedule`), their proptest shrinking (with the `proptest`
+//! feature), swarm testing and `buggify!()`.
+//!
+//! `Sim::new` by hand where a test compares runs or reads their reports, and for the
+//! property that proptest shrinks (one fixed seed, so that only the schedule varies).
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use proptest::prelude::*;
-use proptest::strategy::ValueTree;
-use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
 use serde::{Deserialize, Serialize};
 
-use sim_runtime::node::{self, Lifecycle};
-use sim_runtime::schedule::{schedule_strategy, ScheduleError};
-use sim_runtime::time::{now, sleep, sleep_until, Duration, Instant};
+use sim_runtime::node;
+use sim_runtime::schedule::ScheduleError;
+use sim_runtime::time::{now, sleep, Duration, Instant};
 use sim_runtime::{buggify, trace, FaultSchedule, ScheduledFault, Sim, Swarm};
 
 /// A scenario's own fault type.
@@ -78,186 +78,203 @@ fn a_schedule_round_trips_through_json_and_stays_sorted() {
         .contains("malformed fault schedule"));
 }
 
-#[test]
-fn installed_faults_fire_at_their_virtual_times_even_while_a_window_is_open() {
+#[sim_runtime::test]
+async fn installed_faults_fire_at_their_virtual_times_even_while_a_window_is_open() {
     let schedule = FaultSchedule::new()
         .at(ms(10), Fault::Pause { node: 0, ms: 100 })
         .at(ms(50), Fault::Crash { node: 1 })
         .at(ms(50), Fault::Slow { ms: 1 })
         .at(ms(70), Fault::Crash { node: 0 });
-    let result = Sim::new(4).run(move || async move {
-        let fired = Rc::new(RefCell::new(Vec::new()));
-        let nodes = [
-            node::node("a").build(std::future::pending::<()>),
-            node::node("b").build(std::future::pending::<()>),
-        ];
-        let injected = trace::capture_prefix("fault.inject");
-        let f = fired.clone();
-        let h = schedule.install(move |fault: Fault| {
-            let f = f.clone();
-            async move {
-                f.borrow_mut().push((now(), fault.clone()));
-                match fault {
-                    Fault::Crash { node } => nodes[node as usize].kill(),
-                    Fault::Pause { node, ms: window } => {
-                        // A windowed fault: its handler runs for the whole window.
-                        nodes[node as usize].pause();
-                        sleep(ms(window)).await;
-                        nodes[node as usize].resume();
-                    }
-                    Fault::Slow { .. } => {}
+    let fired = Rc::new(RefCell::new(Vec::new()));
+    let nodes = [
+        node::node("a").build(std::future::pending::<()>),
+        node::node("b").build(std::future::pending::<()>),
+    ];
+    let injected = trace::capture::<ScheduledFault<Fault>>();
+    let f = fired.clone();
+    let h = schedule.install(move |fault: Fault| {
+        let f = f.clone();
+        async move {
+            f.borrow_mut().push(now());
+            match fault {
+                Fault::Crash { node } => nodes[node as usize].kill(),
+                Fault::Pause { node, ms: window } => {
+                    // A windowed fault: its handler runs for the whole window.
+                    nodes[node as usize].pause();
+                    sleep(ms(window)).await;
+                    nodes[node as usize].resume();
                 }
+                Fault::Slow { .. } => {}
             }
-        });
-        h.await.unwrap();
-        sleep(ms(200)).await;
-        let times: Vec<Instant> = injected.snapshot().iter().map(|e| e.time).collect();
-        let out = fired.borrow().clone();
-        (out, times, nodes.map(|n| n.is_alive()))
+        }
     });
-    assert!(result.report.is_pass(), "{}", result.report);
-    let (fired, injected, alive) = result.output.unwrap();
-    let fired_at: Vec<Instant> = fired.iter().map(|(t, _)| *t).collect();
+    h.await.unwrap();
+    sleep(ms(200)).await;
+    let fired_at = fired.borrow().clone();
     assert_eq!(fired_at, vec![at_ms(10), at_ms(50), at_ms(50), at_ms(70)]);
+    let injected = injected.to_vec();
     assert_eq!(
-        injected, fired_at,
+        injected.iter().map(|c| c.time).collect::<Vec<_>>(),
+        fired_at,
         "one fault.inject event per fault, on time"
     );
-    assert_eq!(alive, [false, false]);
-}
-
-/// The service under test, with a planted bug: the database acknowledges a write at
-/// once but persists it 50 ms later, so a crash of the database (node 0) in that window
-/// loses an acknowledged write. Every other fault is harmless. Returns whether every
-/// acknowledged write survived.
-fn no_acknowledged_write_lost(schedule: &FaultSchedule<Fault>) -> bool {
-    let schedule = schedule.clone();
-    let result = Sim::new(1).run(move || async move {
-        #[derive(Default)]
-        struct Db {
-            pending: Vec<(u32, Instant)>,
-            durable: Vec<u32>,
-            acked: Vec<u32>,
-        }
-        let db = Rc::new(RefCell::new(Db::default()));
-        let d = db.clone();
-        let database = node::node("db").build(move || {
-            let d = d.clone();
-            async move {
-                loop {
-                    sleep(ms(10)).await;
-                    let mut db = d.borrow_mut();
-                    let due: Vec<u32> = db
-                        .pending
-                        .iter()
-                        .filter(|(_, at)| now() - *at >= ms(50))
-                        .map(|(v, _)| *v)
-                        .collect();
-                    db.pending.retain(|(v, _)| !due.contains(v));
-                    db.durable.extend(due);
-                }
-            }
-        });
-        let d = db.clone();
-        node::on_lifecycle(move |id, change| {
-            if id == database && change == Lifecycle::Killed {
-                d.borrow_mut().pending.clear(); // volatile state is gone
-            }
-        });
-        let others = [
-            database,
-            node::node("cache").build(std::future::pending::<()>),
-            node::node("api").build(std::future::pending::<()>),
-        ];
-        schedule
-            .install(move |fault| async move {
-                match fault {
-                    Fault::Crash { node } => others[node as usize].kill(),
-                    Fault::Pause { node, ms: window } => {
-                        let n = others[node as usize];
-                        n.pause();
-                        sleep(ms(window)).await;
-                        n.resume();
-                    }
-                    Fault::Slow { .. } => {}
-                }
-            })
-            .detach();
-        sleep_until(at_ms(300)).await;
-        if database.is_alive() {
-            let mut db = db.borrow_mut();
-            db.pending.push((1, now()));
-            db.acked.push(1);
-        }
-        sleep_until(at_ms(2_000)).await;
-        let db = db.borrow();
-        db.acked.iter().all(|v| db.durable.contains(v))
-    });
-    assert!(result.report.is_pass(), "{}", result.report);
-    result.output.unwrap()
-}
-
-fn fault_strategy() -> impl Strategy<Value = Fault> {
-    prop_oneof![
-        (0..3u8).prop_map(|node| Fault::Crash { node }),
-        (0..3u8, 1..500u64).prop_map(|(node, ms)| Fault::Pause { node, ms }),
-        (1..500u64).prop_map(|ms| Fault::Slow { ms }),
-    ]
-}
-
-#[test]
-fn proptest_shrinks_a_failing_schedule_of_many_faults_to_the_one_that_matters() {
-    // A fixed proptest RNG: the test explores the same schedules on every run.
-    let config = Config {
-        cases: 512,
-        failure_persistence: None,
-        max_shrink_iters: 10_000,
-        ..Config::default()
-    };
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
-    let mut runner = TestRunner::new_with_rng(config, rng);
-    let strategy = schedule_strategy(fault_strategy(), ms(1_000), 24);
-    let first_failure: RefCell<Option<FaultSchedule<Fault>>> = RefCell::new(None);
-    let outcome = runner.run(&strategy, |schedule| {
-        let ok = no_acknowledged_write_lost(&schedule);
-        if !ok && first_failure.borrow().is_none() {
-            *first_failure.borrow_mut() = Some(schedule.clone());
-        }
-        prop_assert!(ok, "an acknowledged write was lost under {}", schedule);
-        Ok(())
-    });
-    let Err(TestError::Fail(reason, minimal)) = outcome else {
-        panic!("the planted bug was not found: {outcome:?}");
-    };
-    let original = first_failure.into_inner().expect("a failing schedule");
-    assert!(
-        original.len() >= 5,
-        "the first failing schedule had many faults: {original}"
-    );
-    // Shrunk to the single crash of the database, at the start of the window.
     assert_eq!(
-        minimal.faults,
-        vec![ScheduledFault {
-            at_ms: 300,
-            fault: Fault::Crash { node: 0 }
-        }],
-        "shrunk from {original}"
+        injected.into_iter().map(|c| c.event).collect::<Vec<_>>(),
+        schedule.faults
     );
-    assert!(reason.to_string().contains("acknowledged write was lost"));
-    // The shrunk schedule is printable and replays from its JSON.
-    let replayed: FaultSchedule<Fault> = FaultSchedule::from_json(&minimal.to_json()).unwrap();
-    assert!(!no_acknowledged_write_lost(&replayed));
+    assert_eq!(nodes.map(|n| n.is_alive()), [false, false]);
 }
 
-#[test]
-fn schedule_strategies_respect_their_bounds() {
-    let mut runner = TestRunner::deterministic();
-    let strategy = schedule_strategy(fault_strategy(), ms(250), 6);
-    for _ in 0..200 {
-        let s = strategy.new_tree(&mut runner).unwrap().current();
-        assert!(s.len() <= 6);
-        assert!(s.iter().all(|f| f.at_ms < 250));
-        assert!(s.faults.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+/// Shrinking schedules with proptest.
+#[cfg(feature = "proptest")]
+mod shrinking {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, RngAlgorithm, TestError, TestRng, TestRunner};
+
+    use sim_runtime::node::{self, Lifecycle};
+    use sim_runtime::schedule::schedule_strategy;
+    use sim_runtime::time::{now, sleep, sleep_until, Instant};
+    use sim_runtime::{FaultSchedule, ScheduledFault, Sim};
+
+    use super::{at_ms, ms, Fault};
+
+    /// The service under test, with a planted bug: the database acknowledges a write at
+    /// once but persists it 50 ms later, so a crash of the database (node 0) in that window
+    /// loses an acknowledged write. Every other fault is harmless. Returns whether every
+    /// acknowledged write survived.
+    fn no_acknowledged_write_lost(schedule: &FaultSchedule<Fault>) -> bool {
+        let schedule = schedule.clone();
+        let result = Sim::new(1).run(move || async move {
+            #[derive(Default)]
+            struct Db {
+                pending: Vec<(u32, Instant)>,
+                durable: Vec<u32>,
+                acked: Vec<u32>,
+            }
+            let db = Rc::new(RefCell::new(Db::default()));
+            let d = db.clone();
+            let database = node::node("db").build(move || {
+                let d = d.clone();
+                async move {
+                    loop {
+                        sleep(ms(10)).await;
+                        let mut db = d.borrow_mut();
+                        let due: Vec<u32> = db
+                            .pending
+                            .iter()
+                            .filter(|(_, at)| now() - *at >= ms(50))
+                            .map(|(v, _)| *v)
+                            .collect();
+                        db.pending.retain(|(v, _)| !due.contains(v));
+                        db.durable.extend(due);
+                    }
+                }
+            });
+            let d = db.clone();
+            node::on_lifecycle(move |id, change| {
+                if id == database && change == Lifecycle::Killed {
+                    d.borrow_mut().pending.clear(); // volatile state is gone
+                }
+            });
+            let others = [
+                database,
+                node::node("cache").build(std::future::pending::<()>),
+                node::node("api").build(std::future::pending::<()>),
+            ];
+            schedule
+                .install(move |fault| async move {
+                    match fault {
+                        Fault::Crash { node } => others[node as usize].kill(),
+                        Fault::Pause { node, ms: window } => {
+                            let n = others[node as usize];
+                            n.pause();
+                            sleep(ms(window)).await;
+                            n.resume();
+                        }
+                        Fault::Slow { .. } => {}
+                    }
+                })
+                .detach();
+            sleep_until(at_ms(300)).await;
+            if database.is_alive() {
+                let mut db = db.borrow_mut();
+                db.pending.push((1, now()));
+                db.acked.push(1);
+            }
+            sleep_until(at_ms(2_000)).await;
+            let db = db.borrow();
+            db.acked.iter().all(|v| db.durable.contains(v))
+        });
+        assert!(result.report.is_pass(), "{}", result.report);
+        result.output.unwrap()
+    }
+
+    fn fault_strategy() -> impl Strategy<Value = Fault> {
+        prop_oneof![
+            (0..3u8).prop_map(|node| Fault::Crash { node }),
+            (0..3u8, 1..500u64).prop_map(|(node, ms)| Fault::Pause { node, ms }),
+            (1..500u64).prop_map(|ms| Fault::Slow { ms }),
+        ]
+    }
+
+    #[test]
+    fn proptest_shrinks_a_failing_schedule_of_many_faults_to_the_one_that_matters() {
+        // A fixed proptest RNG: the test explores the same schedules on every run.
+        let config = Config {
+            cases: 512,
+            failure_persistence: None,
+            max_shrink_iters: 10_000,
+            ..Config::default()
+        };
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[7; 32]);
+        let mut runner = TestRunner::new_with_rng(config, rng);
+        let strategy = schedule_strategy(fault_strategy(), ms(1_000), 24);
+        let first_failure: RefCell<Option<FaultSchedule<Fault>>> = RefCell::new(None);
+        let outcome = runner.run(&strategy, |schedule| {
+            let ok = no_acknowledged_write_lost(&schedule);
+            if !ok && first_failure.borrow().is_none() {
+                *first_failure.borrow_mut() = Some(schedule.clone());
+            }
+            prop_assert!(ok, "an acknowledged write was lost under {}", schedule);
+            Ok(())
+        });
+        let Err(TestError::Fail(reason, minimal)) = outcome else {
+            panic!("the planted bug was not found: {outcome:?}");
+        };
+        let original = first_failure.into_inner().expect("a failing schedule");
+        assert!(
+            original.len() >= 5,
+            "the first failing schedule had many faults: {original}"
+        );
+        // Shrunk to the single crash of the database, at the start of the window.
+        assert_eq!(
+            minimal.faults,
+            vec![ScheduledFault {
+                at_ms: 300,
+                fault: Fault::Crash { node: 0 }
+            }],
+            "shrunk from {original}"
+        );
+        assert!(reason.to_string().contains("acknowledged write was lost"));
+        // The shrunk schedule is printable and replays from its JSON.
+        let replayed: FaultSchedule<Fault> = FaultSchedule::from_json(&minimal.to_json()).unwrap();
+        assert!(!no_acknowledged_write_lost(&replayed));
+    }
+
+    #[test]
+    fn schedule_strategies_respect_their_bounds() {
+        let mut runner = TestRunner::deterministic();
+        let strategy = schedule_strategy(fault_strategy(), ms(250), 6);
+        for _ in 0..200 {
+            let s = strategy.new_tree(&mut runner).unwrap().current();
+            assert!(s.len() <= 6);
+            assert!(s.iter().all(|f| f.at_ms < 250));
+            assert!(s.faults.windows(2).all(|w| w[0].at_ms <= w[1].at_ms));
+        }
     }
 }
 

@@ -1,5 +1,8 @@
 //! Virtual time: sleeps wake in deadline order, `timeout` gives `Elapsed`, `interval`
 //! ticks on schedule, and per-node clock skew and drift change what a node reads.
+//!
+//! Behaviour under any seed runs as `#[sim_runtime::test]`; `Sim::new` only where a test
+//! reads how a run ended.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -17,86 +20,69 @@ fn at_ms(n: u64) -> Instant {
     Instant::from_nanos(n * 1_000_000)
 }
 
-#[test]
-fn sleeps_wake_in_deadline_order_and_the_clock_jumps() {
-    for seed in 0..8 {
-        let result = Sim::new(seed).run(|| async {
-            let woke = Rc::new(RefCell::new(Vec::new()));
-            let delays = [30u64, 10, 50, 20, 40, 10];
-            let handles: Vec<_> = delays
-                .iter()
-                .enumerate()
-                .map(|(i, d)| {
-                    let woke = woke.clone();
-                    let d = *d;
-                    spawn(async move {
-                        sleep(ms(d)).await;
-                        woke.borrow_mut().push((now(), i));
-                    })
-                })
-                .collect();
-            for h in handles {
-                h.await.unwrap();
-            }
-            let out = woke.borrow().clone();
-            out
-        });
-        let woke = result.output.unwrap();
-        let times: Vec<Instant> = woke.iter().map(|(t, _)| *t).collect();
-        assert_eq!(
-            times,
-            vec![
-                at_ms(10),
-                at_ms(10),
-                at_ms(20),
-                at_ms(30),
-                at_ms(40),
-                at_ms(50)
-            ],
-            "seed {seed}"
-        );
-        // Each task woke exactly at its own deadline.
-        let expected_task_at = |i: usize| at_ms([30u64, 10, 50, 20, 40, 10][i]);
-        assert!(woke.iter().all(|(t, i)| *t == expected_task_at(*i)));
-        // No real time passes: the whole run is 50 ms of virtual time.
-        assert_eq!(result.report.time, at_ms(50));
+#[sim_runtime::test(seeds = 8)]
+async fn sleeps_wake_in_deadline_order_and_the_clock_jumps() {
+    let delays = [30u64, 10, 50, 20, 40, 10];
+    let woke = Rc::new(RefCell::new(Vec::new()));
+    let handles: Vec<_> = delays
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            let woke = woke.clone();
+            let d = *d;
+            spawn(async move {
+                sleep(ms(d)).await;
+                woke.borrow_mut().push((now(), i));
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
     }
+    let woke = woke.borrow();
+    let times: Vec<Instant> = woke.iter().map(|(t, _)| *t).collect();
+    assert_eq!(
+        times,
+        vec![
+            at_ms(10),
+            at_ms(10),
+            at_ms(20),
+            at_ms(30),
+            at_ms(40),
+            at_ms(50)
+        ]
+    );
+    // Each task woke exactly at its own deadline.
+    assert!(woke.iter().all(|(t, i)| *t == at_ms(delays[*i])));
+    // No real time passes: the whole run is 50 ms of virtual time.
+    assert_eq!(now(), at_ms(50));
 }
 
-#[test]
-fn sleep_until_a_past_instant_returns_at_once() {
-    let result = Sim::new(1).run(|| async {
-        sleep(ms(5)).await;
-        sleep_until(at_ms(1)).await;
-        sleep(Duration::ZERO).await;
-        now()
-    });
-    assert_eq!(result.output, Some(at_ms(5)));
+#[sim_runtime::test]
+async fn sleep_until_a_past_instant_returns_at_once() {
+    sleep(ms(5)).await;
+    sleep_until(at_ms(1)).await;
+    sleep(Duration::ZERO).await;
+    assert_eq!(now(), at_ms(5));
 }
 
-#[test]
-fn timeout_gives_elapsed_when_the_deadline_passes_first() {
-    let result = Sim::new(2).run(|| async {
-        let slow = timeout(ms(10), async {
-            sleep(ms(50)).await;
-            "slow"
-        })
-        .await;
-        let t_slow = now();
-        let fast = timeout(ms(10), async {
-            sleep(ms(3)).await;
-            "fast"
-        })
-        .await;
-        let t_fast = now();
-        let ready = timeout(Duration::ZERO, async { "ready" }).await;
-        (slow, t_slow, fast, t_fast, ready)
-    });
-    let (slow, t_slow, fast, t_fast, ready) = result.output.unwrap();
+#[sim_runtime::test]
+async fn timeout_gives_elapsed_when_the_deadline_passes_first() {
+    let slow = timeout(ms(10), async {
+        sleep(ms(50)).await;
+        "slow"
+    })
+    .await;
     assert_eq!(slow, Err(Elapsed));
-    assert_eq!(t_slow, at_ms(10));
+    assert_eq!(now(), at_ms(10));
+    let fast = timeout(ms(10), async {
+        sleep(ms(3)).await;
+        "fast"
+    })
+    .await;
     assert_eq!(fast, Ok("fast"));
-    assert_eq!(t_fast, at_ms(13));
+    assert_eq!(now(), at_ms(13));
+    let ready = timeout(Duration::ZERO, async { "ready" }).await;
     assert_eq!(
         ready,
         Ok("ready"),
@@ -105,20 +91,18 @@ fn timeout_gives_elapsed_when_the_deadline_passes_first() {
     assert_eq!(Elapsed.to_string(), "deadline elapsed");
 }
 
+#[sim_runtime::test]
+async fn a_cancelled_timer_neither_wakes_nor_moves_the_clock() {
+    // The inner sleep's timer (1 hour) is cancelled when the timeout drops it.
+    let r = timeout(ms(5), sleep(Duration::from_secs(3600))).await;
+    assert_eq!(r, Err(Elapsed));
+    // Nothing else is pending: the next wake is this sleep, not the cancelled hour.
+    sleep(ms(1)).await;
+    assert_eq!(now(), at_ms(6));
+}
+
 #[test]
-fn a_cancelled_timer_neither_wakes_nor_moves_the_clock() {
-    let result = Sim::new(3).run(|| async {
-        // The inner sleep's timer (1 hour) is cancelled when the timeout drops it.
-        let r = timeout(ms(5), sleep(Duration::from_secs(3600))).await;
-        assert_eq!(r, Err(Elapsed));
-        // Nothing else is pending: the next wake is this sleep, not the cancelled hour.
-        sleep(ms(1)).await;
-        now()
-    });
-    assert_eq!(result.output, Some(at_ms(6)));
-    assert_eq!(result.report.time, at_ms(6));
-    // With only a cancelled timer left the run is a deadlock, reported at the time of the
-    // last real event.
+fn a_run_left_with_only_a_cancelled_timer_is_a_deadlock_at_the_last_real_event() {
     let stuck = Sim::new(3).run(|| async {
         let _ = timeout(ms(1), sleep(Duration::from_secs(3600))).await;
         std::future::pending::<()>().await;
@@ -127,24 +111,21 @@ fn a_cancelled_timer_neither_wakes_nor_moves_the_clock() {
     assert_eq!(stuck.report.time, at_ms(1));
 }
 
-#[test]
-fn interval_ticks_every_period_and_skips_missed_ticks() {
-    let result = Sim::new(4).run(|| async {
-        let mut ticker = interval(ms(10));
-        assert_eq!(ticker.period(), ms(10));
-        let mut ticks = Vec::new();
-        for _ in 0..3 {
-            ticks.push((ticker.tick().await, now()));
-        }
-        // Busy for 35 ms: the ticks at 40, 50 and 60 are late; the first is delivered at
-        // once, the rest skipped, and the schedule keeps its phase.
-        sleep(ms(35)).await;
+#[sim_runtime::test]
+async fn interval_ticks_every_period_and_skips_missed_ticks() {
+    let mut ticker = interval(ms(10));
+    assert_eq!(ticker.period(), ms(10));
+    let mut ticks = Vec::new();
+    for _ in 0..3 {
         ticks.push((ticker.tick().await, now()));
-        ticks.push((ticker.tick().await, now()));
-        ticks
-    });
+    }
+    // Busy for 35 ms: the ticks at 40, 50 and 60 are late; the first is delivered at
+    // once, the rest skipped, and the schedule keeps its phase.
+    sleep(ms(35)).await;
+    ticks.push((ticker.tick().await, now()));
+    ticks.push((ticker.tick().await, now()));
     assert_eq!(
-        result.output.unwrap(),
+        ticks,
         vec![
             (at_ms(10), at_ms(10)),
             (at_ms(20), at_ms(20)),
@@ -155,56 +136,45 @@ fn interval_ticks_every_period_and_skips_missed_ticks() {
     );
 }
 
-#[test]
-fn clock_skew_shifts_what_a_node_reads() {
-    let result = Sim::new(5).run(|| async {
-        let ahead = node::node("ahead")
-            .clock_skew(5_000_000_000)
-            .build(|| async {});
-        let behind = node::node("behind")
-            .clock_skew(-2_000_000)
-            .build(|| async {});
-        sleep(Duration::from_secs(1)).await;
-        let read = |n| {
-            node::spawn_on_node(n, "read", async {
-                let local = now();
-                // Sleeping until a local reading wakes at the matching true time.
-                sleep_until(local + ms(10)).await;
-                (local, now(), now_global())
-            })
-        };
-        let a = read(ahead).await.unwrap();
-        let b = read(behind).await.unwrap();
-        (a, b, now())
-    });
-    let (a, b, main_now) = result.output.unwrap();
-    assert_eq!(a.0, at_ms(6_000));
-    assert_eq!(a.1, at_ms(6_010));
-    assert_eq!(a.2, at_ms(1_010));
+#[sim_runtime::test]
+async fn clock_skew_shifts_what_a_node_reads() {
+    let ahead = node::node("ahead")
+        .clock_skew(5_000_000_000)
+        .build(|| async {});
+    let behind = node::node("behind")
+        .clock_skew(-2_000_000)
+        .build(|| async {});
+    sleep(Duration::from_secs(1)).await;
+    let read = |n| {
+        node::spawn_on_node(n, "read", async {
+            let local = now();
+            // Sleeping until a local reading wakes at the matching true time.
+            sleep_until(local + ms(10)).await;
+            (local, now(), now_global())
+        })
+    };
+    let a = read(ahead).await.unwrap();
+    assert_eq!(a, (at_ms(6_000), at_ms(6_010), at_ms(1_010)));
     // The second reading starts when the first ended, at true time 1.010 s.
-    assert_eq!(b.0, at_ms(1_008));
-    assert_eq!(b.1, at_ms(1_018));
-    assert_eq!(b.2, at_ms(1_020));
-    assert_eq!(main_now, at_ms(1_020), "the main node has a perfect clock");
+    let b = read(behind).await.unwrap();
+    assert_eq!(b, (at_ms(1_008), at_ms(1_018), at_ms(1_020)));
+    assert_eq!(now(), at_ms(1_020), "the main node has a perfect clock");
 }
 
-#[test]
-fn clock_drift_makes_a_fast_clock_gain_time_and_sleep_short() {
-    let result = Sim::new(6).run(|| async {
-        // 1000 ppm = 0.1 % fast.
-        let fast = node::node("fast").clock_drift_ppm(1_000).build(|| async {});
-        sleep(Duration::from_secs(10)).await;
-        node::spawn_on_node(fast, "read", async {
-            let local = now();
-            let start = now_global();
-            // One local second is a little less than a true second.
-            sleep(Duration::from_secs(1)).await;
-            (local, now_global() - start)
-        })
-        .await
-        .unwrap()
-    });
-    let (local, slept) = result.output.unwrap();
+#[sim_runtime::test]
+async fn clock_drift_makes_a_fast_clock_gain_time_and_sleep_short() {
+    // 1000 ppm = 0.1 % fast.
+    let fast = node::node("fast").clock_drift_ppm(1_000).build(|| async {});
+    sleep(Duration::from_secs(10)).await;
+    let (local, slept) = node::spawn_on_node(fast, "read", async {
+        let local = now();
+        let start = now_global();
+        // One local second is a little less than a true second.
+        sleep(Duration::from_secs(1)).await;
+        (local, now_global() - start)
+    })
+    .await
+    .unwrap();
     assert_eq!(local, at_ms(10_010));
     let slept = slept.as_nanos();
     assert!((999_000_000..=999_001_000).contains(&slept), "{slept}");
