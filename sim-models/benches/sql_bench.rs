@@ -11,8 +11,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use sim_models::sql::{
-    col, ColumnType, Config, IsolationLevel, Pool, PoolConfig, SqlError, SqlServer, TableSchema,
-    Update,
+    self, col, ColumnType, Config, IsolationLevel, Pool, PoolConfig, SqlError, TableSchema, Update,
 };
 use sim_models::sql_row;
 use sim_runtime::time::{self, Duration};
@@ -49,7 +48,7 @@ fn workload(seed: u64) -> (u64, u64, Duration) {
                 .column("balance", ColumnType::Int)
                 .primary_key(&["id"]),
         );
-        let server = SqlServer::start("db", config);
+        let server = sql::start("db", config);
         server.ready().await;
         let pool = Pool::new(server.addr(), PoolConfig::default());
         {

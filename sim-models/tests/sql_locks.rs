@@ -11,7 +11,7 @@ use sim_models::sql_row;
 use sim_runtime::spawn;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::Probability;
-use sql_support::{config, pool, run, start, Barrier, SEEDS};
+use sql_support::{config, db, pool, start, Barrier};
 
 fn debit(id: i64, amount: i64) -> Update {
     Update::table("accounts")
@@ -39,35 +39,32 @@ async fn transfer(
     (r, time::now())
 }
 
-#[test]
-fn opposite_lock_order_deadlocks_one_victim_and_the_other_commits() {
-    for seed in 0..SEEDS {
-        let (results, balances, stats) = run(seed, move || async move {
-            let server = start(config()).await;
-            let pool = pool(&server);
-            let b = Barrier::new(2);
-            let t1 = spawn(transfer(pool.clone(), 1, 2, b.clone()));
-            let t2 = spawn(transfer(pool.clone(), 2, 1, b));
-            let results = vec![t1.await.unwrap(), t2.await.unwrap()];
-            let rows = server.committed_rows("accounts").unwrap();
-            let balances: Vec<i64> = rows.iter().map(|r| r.get("balance").unwrap()).collect();
-            (results, balances, server.stats())
-        });
-        let victims: Vec<_> = results.iter().filter(|(r, _)| r.is_err()).collect();
-        assert_eq!(victims.len(), 1, "seed {seed}: {results:?}");
-        let (err, failed_at) = victims[0];
-        assert_eq!(err.as_ref().unwrap_err().sqlstate(), Some("40P01"));
-        // Detected only once a waiter had waited deadlock_timeout (1 s).
-        assert!(
-            failed_at.elapsed_since_start() >= Duration::from_secs(1),
-            "seed {seed}: detected at {failed_at}"
-        );
-        // The survivor's transfer moved one unit between the accounts.
-        let mut b = balances.clone();
-        b.sort();
-        assert_eq!(b, [99, 101], "seed {seed}");
-        assert_eq!(stats.deadlocks, 1);
-    }
+#[sim_runtime::test(seeds = 12)]
+async fn opposite_lock_order_deadlocks_one_victim_and_the_other_commits() {
+    let (server, pool) = db().await;
+    let b = Barrier::new(2);
+    let t1 = spawn(transfer(pool.clone(), 1, 2, b.clone()));
+    let t2 = spawn(transfer(pool.clone(), 2, 1, b));
+    let results = vec![t1.await.unwrap(), t2.await.unwrap()];
+    let victims: Vec<_> = results.iter().filter(|(r, _)| r.is_err()).collect();
+    assert_eq!(victims.len(), 1, "{results:?}");
+    let (err, failed_at) = victims[0];
+    assert_eq!(err.as_ref().unwrap_err().sqlstate(), Some("40P01"));
+    // Detected only once a waiter had waited deadlock_timeout (1 s).
+    assert!(
+        failed_at.elapsed_since_start() >= Duration::from_secs(1),
+        "detected at {failed_at}"
+    );
+    // The survivor's transfer moved one unit between the accounts.
+    let mut balances: Vec<i64> = server
+        .committed_rows("accounts")
+        .unwrap()
+        .iter()
+        .map(|r| r.get("balance").unwrap())
+        .collect();
+    balances.sort();
+    assert_eq!(balances, [99, 101]);
+    assert_eq!(server.stats().deadlocks, 1);
 }
 
 /// Locks the rows with these ids in one statement (in storage order), in a transaction
@@ -95,200 +92,163 @@ async fn lock_pair(
     (r, time::now())
 }
 
-#[test]
-fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
+#[sim_runtime::test(seeds = 12)]
+async fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
     // Both transactions first wait for a third one (their deadlock checks find no
     // cycle), then, once it commits, block on each other: each new wait gets its own
     // deadlock check, as in PostgreSQL.
-    for seed in 0..SEEDS {
-        let results = run(seed, || async {
-            let server = start(config()).await;
-            let pool = pool(&server);
-            {
-                let mut c = pool.acquire().await.unwrap();
-                for id in 11..=14 {
-                    c.insert("accounts", sql_row! {"id" => id, "balance" => 0})
-                        .await
-                        .unwrap();
-                }
-            }
-            let b = Barrier::new(3);
-            let third = {
-                let (pool, b) = (pool.clone(), b.clone());
-                spawn(async move {
-                    let mut c = pool.acquire().await.unwrap();
-                    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-                    tx.query(
-                        Select::from("accounts")
-                            .filter(col("id").eq(11).or(col("id").eq(12)))
-                            .for_update(),
-                    )
-                    .await
-                    .unwrap();
-                    b.wait().await;
-                    sleep(Duration::from_secs(3)).await;
-                    tx.commit().await.unwrap();
-                })
-            };
-            let t1 = spawn(lock_pair(pool.clone(), 13, (11, 14), b.clone()));
-            let t2 = spawn(lock_pair(pool.clone(), 14, (12, 13), b));
-            third.await.unwrap();
-            vec![t1.await.unwrap(), t2.await.unwrap()]
-        });
-        let victims: Vec<_> = results.iter().filter(|(r, _)| r.is_err()).collect();
-        assert_eq!(victims.len(), 1, "seed {seed}: {results:?}");
-        assert_eq!(victims[0].0.as_ref().unwrap_err().sqlstate(), Some("40P01"));
-        assert!(victims[0].1.elapsed_since_start() >= Duration::from_secs(4));
-    }
-}
-
-#[test]
-fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
-    for seed in 0..SEEDS {
-        let (holder, waiter, waited) = run(seed, || async {
-            let server = start(config()).await;
-            let pool = pool(&server);
-            let b = Barrier::new(2);
-            let holder = {
-                let (pool, b) = (pool.clone(), b.clone());
-                spawn(async move {
-                    let mut c = pool.acquire().await?;
-                    let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
-                    tx.update(debit(1, 5)).await?;
-                    b.wait().await;
-                    sleep(Duration::from_millis(500)).await;
-                    tx.commit().await
-                })
-            };
-            let waiter = spawn(async move {
-                let mut c = pool.acquire().await.unwrap();
-                c.execute(Setting::LockTimeout(Some(Duration::from_millis(100))))
-                    .await
-                    .unwrap();
-                b.wait().await;
-                let start = time::now();
-                let r = c.update(debit(1, 1)).await.map(|_| ());
-                let waited = time::now().duration_since(start);
-                // The session is usable afterwards.
-                c.get("accounts", 2).await.unwrap();
-                (r, waited)
-            });
-            let (waiter, waited) = waiter.await.unwrap();
-            (holder.await.unwrap(), waiter, waited)
-        });
-        assert!(holder.is_ok(), "seed {seed}");
-        let e = waiter.unwrap_err();
-        assert_eq!(e.sqlstate(), Some("55P03"), "seed {seed}");
-        assert_eq!(e.to_string(), "canceling statement due to lock timeout");
-        assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(200));
-    }
-}
-
-#[test]
-fn statement_timeout_cancels_slow_and_blocked_statements_with_57014() {
-    for seed in 0..SEEDS {
-        let (slow, blocked, after) = run(seed, || async {
-            let server = start(config()).await;
-            let pool = pool(&server);
-            let mut c = pool.acquire().await.unwrap();
-            c.execute(Setting::StatementTimeout(Some(Duration::from_millis(300))))
+    let (_server, pool) = db().await;
+    {
+        let mut c = pool.acquire().await.unwrap();
+        for id in 11..=14 {
+            c.insert("accounts", sql_row! {"id" => id, "balance" => 0})
                 .await
                 .unwrap();
-            let slow = c.execute(Statement::Sleep(Duration::from_secs(5))).await;
-            // A statement blocked behind a lock is cancelled too, and its transaction
-            // rolled back.
-            let mut other = pool.acquire().await.unwrap();
-            let mut holder = other.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            holder.update(debit(1, 1)).await.unwrap();
+        }
+    }
+    let b = Barrier::new(3);
+    let third = {
+        let (pool, b) = (pool.clone(), b.clone());
+        spawn(async move {
+            let mut c = pool.acquire().await.unwrap();
             let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.update(debit(2, 50)).await.unwrap();
-            let blocked = tx.update(debit(1, 1)).await;
-            let after = tx.commit().await;
-            holder.commit().await.unwrap();
-            drop(other);
-            (slow, blocked, after)
-        });
-        assert_eq!(slow.unwrap_err().sqlstate(), Some("57014"), "seed {seed}");
-        assert_eq!(
-            blocked.unwrap_err().sqlstate(),
-            Some("57014"),
-            "seed {seed}"
-        );
-        // COMMIT of the failed block rolls back: the debit of account 2 is gone.
-        assert_eq!(after.unwrap_err().sqlstate(), Some("25P02"));
-    }
+            tx.query(
+                Select::from("accounts")
+                    .filter(col("id").eq(11).or(col("id").eq(12)))
+                    .for_update(),
+            )
+            .await
+            .unwrap();
+            b.wait().await;
+            sleep(Duration::from_secs(3)).await;
+            tx.commit().await.unwrap();
+        })
+    };
+    let t1 = spawn(lock_pair(pool.clone(), 13, (11, 14), b.clone()));
+    let t2 = spawn(lock_pair(pool.clone(), 14, (12, 13), b));
+    third.await.unwrap();
+    let results = vec![t1.await.unwrap(), t2.await.unwrap()];
+    let victims: Vec<_> = results.iter().filter(|(r, _)| r.is_err()).collect();
+    assert_eq!(victims.len(), 1, "{results:?}");
+    assert_eq!(victims[0].0.as_ref().unwrap_err().sqlstate(), Some("40P01"));
+    assert!(victims[0].1.elapsed_since_start() >= Duration::from_secs(4));
 }
 
-#[test]
-fn select_for_update_prevents_the_lost_update() {
-    for seed in 0..SEEDS {
-        let final_balance = run(seed, || async {
-            let server = start(config()).await;
-            let pool = pool(&server);
-            let mut tasks = Vec::new();
-            for _ in 0..5 {
-                let pool = pool.clone();
-                tasks.push(spawn(async move {
-                    let mut c = pool.acquire().await.unwrap();
-                    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-                    let row = tx.get_for_update("accounts", 1).await.unwrap().unwrap();
-                    let b: i64 = row.get("balance").unwrap();
-                    sleep(Duration::from_millis(3)).await;
-                    tx.update(Update::table("accounts").set("balance", b + 10).key(1))
-                        .await
-                        .unwrap();
-                    tx.commit().await.unwrap();
-                }));
-            }
-            for t in tasks {
-                t.await.unwrap();
-            }
-            server.committed_rows("accounts").unwrap()[0]
-                .get::<i64>("balance")
-                .unwrap()
-        });
-        assert_eq!(final_balance, 150, "seed {seed}");
-    }
+#[sim_runtime::test(seeds = 12)]
+async fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
+    let (_server, pool) = db().await;
+    let b = Barrier::new(2);
+    let holder = {
+        let (pool, b) = (pool.clone(), b.clone());
+        spawn(async move {
+            let mut c = pool.acquire().await?;
+            let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
+            tx.update(debit(1, 5)).await?;
+            b.wait().await;
+            sleep(Duration::from_millis(500)).await;
+            tx.commit().await
+        })
+    };
+    let mut c = pool.acquire().await.unwrap();
+    c.execute(Setting::LockTimeout(Some(Duration::from_millis(100))))
+        .await
+        .unwrap();
+    b.wait().await;
+    let start = time::now();
+    let e = c.update(debit(1, 1)).await.unwrap_err();
+    let waited = time::now().duration_since(start);
+    assert_eq!(e.sqlstate(), Some("55P03"));
+    assert_eq!(e.to_string(), "canceling statement due to lock timeout");
+    assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(200));
+    // The session is usable afterwards.
+    c.get("accounts", 2).await.unwrap();
+    assert!(holder.await.unwrap().is_ok());
 }
 
-#[test]
-fn injected_slow_queries_hold_their_locks() {
-    for seed in 0..SEEDS {
-        let (slow_took, waiter_took) = run(seed, || async {
-            let server = start(Config {
-                slow_query_probability: Probability::ALWAYS,
-                slow_query_duration: Duration::from_secs(2),
-                ..config()
-            })
-            .await;
-            let pool = pool(&server);
-            let b = Barrier::new(2);
-            let slow = {
-                let (pool, b) = (pool.clone(), b.clone());
-                spawn(async move {
-                    let mut c = pool.acquire().await.unwrap();
-                    b.wait().await;
-                    let start = time::now();
-                    c.update(debit(1, 1)).await.unwrap();
-                    time::now().duration_since(start)
-                })
-            };
-            let waiter = spawn(async move {
-                let mut c = pool.acquire().await.unwrap();
-                b.wait().await;
-                // Let the slow update take the row lock first.
-                sleep(Duration::from_millis(50)).await;
-                let start = time::now();
-                c.update(debit(1, 1)).await.unwrap();
-                time::now().duration_since(start)
-            });
-            (slow.await.unwrap(), waiter.await.unwrap())
-        });
-        assert!(slow_took >= Duration::from_secs(2), "seed {seed}");
-        // The waiter queued behind the slow statement's lock, then ran slowly itself.
-        assert!(
-            waiter_took >= Duration::from_millis(1950) + Duration::from_secs(2),
-            "seed {seed}: {waiter_took:?}"
-        );
+#[sim_runtime::test(seeds = 12)]
+async fn statement_timeout_cancels_slow_and_blocked_statements_with_57014() {
+    let (_server, pool) = db().await;
+    let mut c = pool.acquire().await.unwrap();
+    c.execute(Setting::StatementTimeout(Some(Duration::from_millis(300))))
+        .await
+        .unwrap();
+    let slow = c.execute(Statement::Sleep(Duration::from_secs(5))).await;
+    assert_eq!(slow.unwrap_err().sqlstate(), Some("57014"));
+    // A statement blocked behind a lock is cancelled too, and its transaction rolled back.
+    let mut other = pool.acquire().await.unwrap();
+    let mut holder = other.begin(IsolationLevel::ReadCommitted).await.unwrap();
+    holder.update(debit(1, 1)).await.unwrap();
+    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
+    tx.update(debit(2, 50)).await.unwrap();
+    let blocked = tx.update(debit(1, 1)).await;
+    assert_eq!(blocked.unwrap_err().sqlstate(), Some("57014"));
+    // COMMIT of the failed block rolls back: the debit of account 2 is gone.
+    assert_eq!(tx.commit().await.unwrap_err().sqlstate(), Some("25P02"));
+    holder.commit().await.unwrap();
+}
+
+#[sim_runtime::test(seeds = 12)]
+async fn select_for_update_prevents_the_lost_update() {
+    let (server, pool) = db().await;
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let pool = pool.clone();
+        tasks.push(spawn(async move {
+            let mut c = pool.acquire().await.unwrap();
+            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
+            let row = tx.get_for_update("accounts", 1).await.unwrap().unwrap();
+            let b: i64 = row.get("balance").unwrap();
+            sleep(Duration::from_millis(3)).await;
+            tx.update(Update::table("accounts").set("balance", b + 10).key(1))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }));
     }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let balance: i64 = server.committed_rows("accounts").unwrap()[0]
+        .get("balance")
+        .unwrap();
+    assert_eq!(balance, 150);
+}
+
+#[sim_runtime::test(seeds = 12)]
+async fn injected_slow_queries_hold_their_locks() {
+    let server = start(Config {
+        slow_query_probability: Probability::ALWAYS,
+        slow_query_duration: Duration::from_secs(2),
+        ..config()
+    })
+    .await;
+    let pool = pool(&server);
+    let b = Barrier::new(2);
+    let slow = {
+        let (pool, b) = (pool.clone(), b.clone());
+        spawn(async move {
+            let mut c = pool.acquire().await.unwrap();
+            b.wait().await;
+            let start = time::now();
+            c.update(debit(1, 1)).await.unwrap();
+            time::now().duration_since(start)
+        })
+    };
+    let waiter = spawn(async move {
+        let mut c = pool.acquire().await.unwrap();
+        b.wait().await;
+        // Let the slow update take the row lock first.
+        sleep(Duration::from_millis(50)).await;
+        let start = time::now();
+        c.update(debit(1, 1)).await.unwrap();
+        time::now().duration_since(start)
+    });
+    let slow_took = slow.await.unwrap();
+    let waiter_took = waiter.await.unwrap();
+    assert!(slow_took >= Duration::from_secs(2));
+    // The waiter queued behind the slow statement's lock, then ran slowly itself.
+    assert!(
+        waiter_took >= Duration::from_millis(1950) + Duration::from_secs(2),
+        "{waiter_took:?}"
+    );
 }

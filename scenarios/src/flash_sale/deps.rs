@@ -434,7 +434,7 @@ pub async fn start(params: &Params) -> Deps {
         )
         .table(orders_table("orders", true))
         .table(orders_table("orders_no_unique", false));
-    let db = sql::SqlServer::start("postgres", db_config);
+    let db = sql::start("postgres", db_config);
     let deps = Deps {
         redis,
         kafka,

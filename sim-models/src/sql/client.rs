@@ -44,8 +44,10 @@ impl Default for ClientConfig {
     }
 }
 
-pub(crate) fn net_error(e: NetError) -> SqlError {
-    SqlError::Connection(e.into())
+/// A network error as the client reports it: through sim-net's one mapping
+/// (`ConnectionFailure::from`), never a match of its own.
+fn net_error(e: NetError) -> SqlError {
+    SqlError::Connection(ConnectionFailure::from(e))
 }
 
 /// A connection to a database server.

@@ -18,6 +18,7 @@
 //! result to the session waiting for it, and [`Engine::take_reblocked`] to restart the
 //! timers of waits that began anew.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
@@ -337,11 +338,12 @@ impl Engine {
         std::mem::take(&mut self.reblocked)
     }
 
-    /// Runs one statement of session `s`.
+    /// Runs one statement of session `s`. The engine reads the statement, and keeps a copy
+    /// only if it blocks (to re-run it), so the shell still has it to trace.
     ///
     /// # Panics
     /// If the session still has a statement in flight: the shell must wait for it.
-    pub fn submit(&mut self, s: SessionId, stmt: Statement) -> Submit {
+    pub fn submit(&mut self, s: SessionId, stmt: &Statement) -> Submit {
         let Some(sess) = self.sessions.get(&s) else {
             return Submit::Done(Err(SqlError::AdminShutdown));
         };
@@ -363,14 +365,14 @@ impl Engine {
         out
     }
 
-    fn submit_inner(&mut self, s: SessionId, stmt: Statement) -> Submit {
+    fn submit_inner(&mut self, s: SessionId, stmt: &Statement) -> Submit {
         let done = |tag| Submit::Done(Ok(StmtResult::tag(tag)));
         let sess = self.sessions.get_mut(&s).expect("checked by submit");
         match stmt {
             Statement::Begin(iso) => match sess.block {
                 Block::Idle => {
                     sess.block = Block::Explicit;
-                    self.begin_txn(s, iso, false);
+                    self.begin_txn(s, *iso, false);
                     done(CommandTag::Begin)
                 }
                 // PostgreSQL warns "there is already a transaction in progress".
@@ -405,7 +407,7 @@ impl Engine {
                 if sess.block == Block::Failed {
                     return Submit::Done(Err(SqlError::InFailedTransaction));
                 }
-                match setting {
+                match *setting {
                     Setting::StatementTimeout(d) => sess.settings.statement_timeout = d,
                     Setting::LockTimeout(d) => sess.settings.lock_timeout = d,
                     Setting::DefaultIsolation(i) => sess.settings.default_isolation = i,
@@ -422,7 +424,7 @@ impl Engine {
                     }));
                 }
                 Submit::Done(
-                    self.create_table(schema, if_not_exists)
+                    self.create_table(schema.clone(), *if_not_exists)
                         .map(|_| StmtResult::tag(CommandTag::CreateTable)),
                 )
             }
@@ -443,7 +445,7 @@ impl Engine {
                     return Submit::Done(Err(e));
                 }
                 let snap = self.statement_snapshot(xid);
-                match self.run(s, xid, data, snap) {
+                match self.run(s, xid, Cow::Borrowed(data), snap) {
                     Some(r) => Submit::Done(r),
                     None => Submit::Blocked {
                         waiting_for: self.sessions[&s]
@@ -669,7 +671,7 @@ impl Engine {
         &mut self,
         s: SessionId,
         xid: Xid,
-        stmt: Statement,
+        stmt: Cow<'_, Statement>,
         snap: Snapshot,
     ) -> Option<Result<StmtResult, SqlError>> {
         let ctx = Ctx {
@@ -685,7 +687,7 @@ impl Engine {
                 Some(Ok(r))
             }
             Err(Stop::Block(on)) => {
-                self.park(s, stmt, ctx.snap, on);
+                self.park(s, stmt.into_owned(), ctx.snap, on);
                 None
             }
             Err(Stop::Fail(e)) => {
@@ -836,7 +838,7 @@ impl Engine {
                 let Some(xid) = self.sessions.get(&s).and_then(|se| se.txn) else {
                     continue;
                 };
-                if let Some(result) = self.run(s, xid, p.stmt, p.snapshot) {
+                if let Some(result) = self.run(s, xid, Cow::Owned(p.stmt), p.snapshot) {
                     self.completions.push(Completion { session: s, result });
                 }
             }

@@ -70,38 +70,35 @@ impl Db {
     }
 
     fn submit(&mut self, s: SessionId, stmt: impl Into<Statement>) -> Submit {
-        self.e.submit(s, stmt.into())
+        self.e.submit(s, &stmt.into())
     }
 
     /// Runs a statement that must succeed at once, and finishes it.
     fn ok(&mut self, s: SessionId, stmt: impl Into<Statement>) -> StmtResult {
         let stmt = stmt.into();
-        let text = stmt.to_string();
-        match self.e.submit(s, stmt) {
+        match self.e.submit(s, &stmt) {
             Submit::Done(Ok(r)) => {
                 self.e.finish(s).expect("finish");
                 r
             }
-            other => panic!("{text}: expected success, got {other:?}"),
+            other => panic!("{stmt}: expected success, got {other:?}"),
         }
     }
 
     /// Runs a statement that must fail at once.
     fn err(&mut self, s: SessionId, stmt: impl Into<Statement>) -> SqlError {
         let stmt = stmt.into();
-        let text = stmt.to_string();
-        match self.e.submit(s, stmt) {
+        match self.e.submit(s, &stmt) {
             Submit::Done(Err(e)) => e,
-            other => panic!("{text}: expected an error, got {other:?}"),
+            other => panic!("{stmt}: expected an error, got {other:?}"),
         }
     }
 
     fn blocked(&mut self, s: SessionId, stmt: impl Into<Statement>) {
         let stmt = stmt.into();
-        let text = stmt.to_string();
         assert!(
-            matches!(self.e.submit(s, stmt), Submit::Blocked { .. }),
-            "{text} should block"
+            matches!(self.e.submit(s, &stmt), Submit::Blocked { .. }),
+            "{stmt} should block"
         );
     }
 
@@ -122,7 +119,7 @@ impl Db {
     }
 
     fn commit(&mut self, s: SessionId) -> Result<StmtResult, SqlError> {
-        match self.e.submit(s, Statement::Commit) {
+        match self.e.submit(s, &Statement::Commit) {
             Submit::Done(r) => r,
             Submit::Blocked { .. } => panic!("COMMIT never blocks"),
         }

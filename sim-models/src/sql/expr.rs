@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 
 use super::error::SqlError;
 use super::schema::TableSchema;
-use super::text::{FmtSink, Sink};
 use super::value::Value;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,41 +300,17 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
     })
 }
 
-impl Expr {
-    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
-        match self {
-            Expr::Col(c) => out.user(c),
-            Expr::Excluded(c) => {
-                out.raw("EXCLUDED.")?;
-                out.user(c)
-            }
-            Expr::Lit(v) => v.write_sql(out),
-            Expr::Bin(op, a, b) => {
-                out.raw("(")?;
-                a.write_sql(out)?;
-                out.raw(" ")?;
-                out.raw(op.symbol())?;
-                out.raw(" ")?;
-                b.write_sql(out)?;
-                out.raw(")")
-            }
-            Expr::Not(a) => {
-                out.raw("(NOT ")?;
-                a.write_sql(out)?;
-                out.raw(")")
-            }
-            Expr::IsNull(a) => {
-                out.raw("(")?;
-                a.write_sql(out)?;
-                out.raw(" IS NULL)")
-            }
-        }
-    }
-}
-
+/// The expression as SQL, fully parenthesised.
 impl fmt::Display for Expr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_sql(&mut FmtSink(f))
+        match self {
+            Expr::Col(c) => f.write_str(c),
+            Expr::Excluded(c) => write!(f, "EXCLUDED.{c}"),
+            Expr::Lit(v) => v.fmt(f),
+            Expr::Bin(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
+            Expr::Not(a) => write!(f, "(NOT {a})"),
+            Expr::IsNull(a) => write!(f, "({a} IS NULL)"),
+        }
     }
 }
 

@@ -16,22 +16,44 @@
 //!
 //! Map of the module:
 //! - [`value`], [`row`], [`schema`], [`expr`], [`stmt`], [`error`]: the data model and API
-//!   types.
+//!   types; statements, expressions, rows and values print as SQL (`Display`).
 //! - [`mvcc`]: versioned storage and snapshots; [`locks`]: row locks and the wait-for
 //!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
 //!   machine.
-//! - `text`: statements written as SQL text, for `Display` and the `sql.stmt` event.
 //! - [`config`]: `Config` with a fault-free `Default`.
-//! - [`protocol`]: connection messages and trace events; [`server`]: the node and its
-//!   fault verbs; [`client`]: one connection; [`pool`]: the connection pool.
+//! - [`protocol`]: connection messages; [`events`]: the typed trace events; [`server`]:
+//!   [`start`], the node, and the [`SqlServer`] handle with its fault verbs in pairs
+//!   (`crash`/`restart` and `pause`/`resume`, the node's lifecycle; `slow`/`fast`,
+//!   `refuse`/`accept`); [`client`]: one connection; [`pool`]: the connection pool.
 //!
-//! Trace events: `sql.stmt` (every statement and its result), `sql.session`, `sql.fault`,
-//! `sql.crash`, `sql.wal.flush`, `sql.pool.timeout`.
+//! Trace events (see [`events`]; checkers read them with `trace::capture::<StmtEvent>()`
+//! and the like): `sql.stmt` (every statement and its result), `sql.session`,
+//! `sql.fault`, `sql.crash` (once per death of the node, however it was killed),
+//! `sql.wal.flush`, `sql.pool.timeout`. Network errors reach clients as
+//! [`SqlError::Connection`] of the one [`ConnectionFailure`] mapping of sim-net.
+//!
+//! ```
+//! # sim_runtime::Sim::new(1).run(|| async {
+//! use sim_models::sql::{self, ColumnType, Config, Pool, PoolConfig, TableSchema};
+//! let config = Config::default().table(
+//!     TableSchema::new("accounts")
+//!         .column("id", ColumnType::Int)
+//!         .column("balance", ColumnType::Int)
+//!         .primary_key(&["id"]),
+//! );
+//! let db = sql::start("postgres", config);
+//! db.ready().await;
+//! let pool = Pool::new(db.addr(), PoolConfig::default());
+//! let mut c = pool.acquire().await.unwrap();
+//! c.insert("accounts", sim_models::sql_row! {"id" => 1, "balance" => 100}).await.unwrap();
+//! # });
+//! ```
 
 pub mod client;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod events;
 mod exec;
 pub mod expr;
 pub mod locks;
@@ -43,19 +65,21 @@ pub mod schema;
 pub mod server;
 pub mod ssi;
 pub mod stmt;
-mod text;
 pub mod value;
 
 pub use client::{Client, ClientConfig, Transaction};
 pub use config::Config;
 pub use engine::{Completion, CrashReport, Engine, SessionId, Settings, Stats, Submit, WaitState};
 pub use error::{ConnectionFailure, SqlError};
+pub use events::{
+    CrashEvent, Fault, FaultEvent, PoolTimeoutEvent, SessionChange, SessionEvent, StmtEvent,
+    WalFlushEvent,
+};
 pub use expr::{col, excluded, lit, BinOp, Expr};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConn};
-pub use protocol::{FaultEvent, SessionEvent, StmtEvent};
 pub use row::Row;
 pub use schema::{Column, TableSchema, UniqueConstraint};
-pub use server::SqlServer;
+pub use server::{start, SqlServer};
 pub use stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, LockMode, LockWait, OnConflict, RowLocking,
     Select, Setting, Statement, StmtResult, Update, Where,

@@ -21,6 +21,7 @@ use sim_runtime::trace;
 
 use super::client::{Client, ClientConfig};
 use super::error::SqlError;
+use super::events::PoolTimeoutEvent;
 
 #[derive(Clone, Debug)]
 pub struct PoolConfig {
@@ -237,7 +238,11 @@ impl Pool {
                 }
                 let waited = time::now().duration_since(start);
                 inner.state.borrow_mut().status.timeouts += 1;
-                trace::emit_named("sql.pool.timeout", &waited.as_nanos().to_string());
+                trace::emit(&PoolTimeoutEvent {
+                    addr: inner.addr,
+                    waited_ns: waited.as_nanos() as u64,
+                    max_size: inner.config.max_size as u64,
+                });
                 return Err(SqlError::PoolTimeout { waited });
             }
         }

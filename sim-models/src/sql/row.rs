@@ -10,7 +10,6 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::SqlError;
-use super::text::{FmtSink, Sink};
 use super::value::{FromValue, Value};
 use crate::fixed_hash::FixedState;
 
@@ -209,25 +208,17 @@ impl<K: Into<String>, V: Into<Value>> FromIterator<(K, V)> for Row {
     }
 }
 
-impl Row {
-    /// `(col=value, ...)`.
-    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> std::fmt::Result {
-        out.raw("(")?;
-        for (i, (k, v)) in self.iter().enumerate() {
-            if i > 0 {
-                out.raw(", ")?;
-            }
-            out.user(k)?;
-            out.raw("=")?;
-            v.write_sql(out)?;
-        }
-        out.raw(")")
-    }
-}
-
+/// `(col=value, ...)`.
 impl std::fmt::Display for Row {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.write_sql(&mut FmtSink(f))
+        f.write_str("(")?;
+        for (i, (k, v)) in self.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{k}={v}")?;
+        }
+        f.write_str(")")
     }
 }
 

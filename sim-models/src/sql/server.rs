@@ -1,11 +1,13 @@
 //! The async shell around the engine: a simulated node that accepts connections, runs
 //! each session's statements through the engine, parks blocked statements until the
 //! engine completes them, enforces the timeouts, injects slowness, and flushes the WAL.
-//! Plus [`SqlServer`], the handle a test holds, with the fault verbs.
+//! Plus [`start`] and [`SqlServer`], the handle a test holds, with the fault verbs.
 //!
 //! The engine lives outside the node (it stands for the data directory *and* the
-//! postmaster's memory): when the node is killed, the engine's `crash` drops everything
-//! that was not durable, and a restarted node serves what is left.
+//! postmaster's memory). Whatever kills the node (the `crash` verb, a fault schedule's
+//! `node.kill()`, a restart), the server's lifecycle hook runs the engine's `crash`,
+//! which drops everything that was not durable, and emits the one `sql.crash` event; a
+//! restarted node serves what is left.
 //!
 //! Timing of one statement: `statement_latency` before it runs; the `slow` fault before a
 //! control statement (a slow COMMIT holds its locks) or after a data statement (a slow
@@ -28,11 +30,12 @@ use sim_runtime::{trace, SimRng};
 use super::config::Config;
 use super::engine::{CrashReport, Engine, SessionId, Stats, Submit};
 use super::error::SqlError;
-use super::protocol::{ClientMsg, FaultEvent, ServerMsg, SessionEvent};
+use super::events::{
+    CrashEvent, Fault, FaultEvent, SessionChange, SessionEventRef, StmtEventRef, WalFlushEvent,
+};
+use super::protocol::{ClientMsg, ServerMsg};
 use super::row::Row;
-use super::stmt::{CommandTag, Statement, StmtResult};
-use super::text;
-use crate::kv::json;
+use super::stmt::{Statement, StmtResult};
 
 type Reply = Result<StmtResult, SqlError>;
 
@@ -49,8 +52,6 @@ type OpenConn = (ConnSender<ServerMsg>, JoinHandle<()>);
 /// State shared by the handle and the node's incarnations; survives crashes.
 struct Shared {
     name: String,
-    /// `name` as a JSON string, written once for every `sql.stmt` event to copy.
-    name_json: Vec<u8>,
     config: Config,
     node: Cell<Option<NodeId>>,
     engine: RefCell<Engine>,
@@ -90,25 +91,34 @@ impl Shared {
         }
     }
 
-    fn emit_fault(&self, fault: impl Into<String>) {
-        trace::emit_named(
-            "sql.fault",
-            &FaultEvent {
-                server: self.name.clone(),
-                fault: fault.into(),
-            },
-        );
+    fn emit_fault(&self, fault: Fault) {
+        trace::emit(&FaultEvent {
+            server: self.name.clone(),
+            fault,
+        });
     }
 
-    fn emit_session(&self, session: Option<SessionId>, event: &str) {
-        trace::emit_named(
-            "sql.session",
-            &SessionEvent {
-                server: self.name.clone(),
-                session,
-                event: event.to_owned(),
-            },
-        );
+    fn emit_session(&self, change: SessionChange) {
+        trace::emit(&SessionEventRef {
+            server: &self.name,
+            change,
+        });
+    }
+
+    /// What the node's death does, however it died: the engine loses what was not
+    /// durable, sessions and waits are gone, and the one `sql.crash` event says what was
+    /// lost.
+    fn on_killed(&self) {
+        self.listening.set(false);
+        let report = self.engine.borrow_mut().crash();
+        self.waiters.borrow_mut().clear();
+        self.conns.borrow_mut().clear();
+        trace::emit(&CrashEvent {
+            server: self.name.clone(),
+            rolled_back: report.rolled_back.clone(),
+            lost_commits: report.lost_commits.clone(),
+        });
+        *self.last_crash.borrow_mut() = Some(report);
     }
 
     fn with_engine<R>(&self, f: impl FnOnce(&mut Engine) -> R) -> R {
@@ -152,13 +162,13 @@ fn is_data(stmt: &Statement) -> bool {
 }
 
 /// Runs one statement of `session` to its reply.
-async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: Statement) -> (Reply, bool) {
+async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: &Statement) -> (Reply, bool) {
     let start = time::now();
     let latency = shared.config.statement_latency;
     if !latency.is_zero() {
         time::sleep(latency).await;
     }
-    let data = is_data(&stmt);
+    let data = is_data(stmt);
     let Some(settings) = shared.engine.borrow().settings(session).cloned() else {
         return (Err(SqlError::AdminShutdown), false);
     };
@@ -171,7 +181,7 @@ async fn run_statement(shared: &Rc<Shared>, session: SessionId, stmt: Statement)
         time::sleep(slow).await;
     }
     let mut after = if data { slow } else { Duration::ZERO };
-    if let Statement::Sleep(d) = &stmt {
+    if let Statement::Sleep(d) = stmt {
         after += *d;
     }
     let p = shared.config.slow_query_probability;
@@ -278,83 +288,25 @@ async fn wait_loop(
 fn emit_stmt(
     shared: &Shared,
     session: SessionId,
-    text: &[u8],
+    stmt: &Statement,
     reply: &Reply,
     waited: bool,
     start: Instant,
 ) {
-    let (tag, affected, sqlstate, error) = match reply {
-        Ok(r) => (Some(r.tag), r.affected, None, None),
-        Err(e) => (None, 0, e.sqlstate(), Some(e.to_string())),
+    let (tag, affected, error) = match reply {
+        Ok(r) => (Some(r.tag), r.affected, None),
+        Err(e) => (None, 0, Some(e)),
     };
-    let duration_ns = time::now().duration_since(start).as_nanos() as u64;
-    // One per statement, so written by hand: byte for byte what serde writes for
-    // `StmtEvent` (a test holds the two together).
-    trace::emit_raw("sql.stmt", |out| {
-        write_stmt_event(
-            out,
-            &shared.name_json,
-            session,
-            text,
-            tag,
-            affected,
-            sqlstate,
-            error.as_deref(),
-            waited,
-            duration_ns,
-        )
+    trace::emit(&StmtEventRef {
+        server: &shared.name,
+        session,
+        stmt,
+        tag,
+        affected,
+        error,
+        waited,
+        duration_ns: time::now().duration_since(start).as_nanos() as u64,
     });
-}
-
-/// `StmtEvent`'s JSON, as serde writes it, without building the event. `server` and
-/// `stmt` are already written as JSON strings (`stmt` by [`text::json_string`]).
-#[allow(clippy::too_many_arguments)]
-fn write_stmt_event(
-    out: &mut Vec<u8>,
-    server: &[u8],
-    session: SessionId,
-    stmt: &[u8],
-    tag: Option<CommandTag>,
-    affected: u64,
-    sqlstate: Option<&str>,
-    error: Option<&str>,
-    waited: bool,
-    duration_ns: u64,
-) {
-    let opt_str = |out: &mut Vec<u8>, s: Option<&str>| match s {
-        Some(s) => json::write_str(out, s),
-        None => out.extend_from_slice(b"null"),
-    };
-    out.extend_from_slice(b"{\"server\":");
-    out.extend_from_slice(server);
-    out.extend_from_slice(b",\"session\":");
-    trace::write_u64(out, session);
-    out.extend_from_slice(b",\"stmt\":");
-    out.extend_from_slice(stmt);
-    out.extend_from_slice(b",\"tag\":");
-    match tag {
-        // Tag names are plain identifiers: nothing to escape.
-        Some(t) => {
-            out.push(b'"');
-            out.extend_from_slice(t.name().as_bytes());
-            out.push(b'"');
-        }
-        None => out.extend_from_slice(b"null"),
-    }
-    out.extend_from_slice(b",\"affected\":");
-    trace::write_u64(out, affected);
-    out.extend_from_slice(b",\"sqlstate\":");
-    opt_str(out, sqlstate);
-    out.extend_from_slice(b",\"error\":");
-    opt_str(out, error);
-    out.extend_from_slice(if waited {
-        b",\"waited\":true"
-    } else {
-        b",\"waited\":false"
-    });
-    out.extend_from_slice(b",\"duration_ns\":");
-    trace::write_u64(out, duration_ns);
-    out.push(b'}');
 }
 
 /// Serves one connection: one session, one statement at a time.
@@ -374,10 +326,8 @@ async fn serve_conn(
         match msg {
             ClientMsg::Query { id, stmt } => {
                 let start = time::now();
-                // Written now: the engine takes the statement.
-                let text = text::json_string(&stmt);
-                let (result, waited) = run_statement(&shared, session, stmt).await;
-                emit_stmt(&shared, session, &text, &result, waited, start);
+                let (result, waited) = run_statement(&shared, session, &stmt).await;
+                emit_stmt(&shared, session, &stmt, &result, waited, start);
                 if conn.send(ServerMsg::Reply { id, result }).is_err() {
                     break;
                 }
@@ -390,30 +340,32 @@ async fn serve_conn(
             ClientMsg::Terminate => break,
         }
     }
-    shared.emit_session(Some(session), "closed");
+    shared.emit_session(SessionChange::Closed(session));
 }
 
 /// Accepts connections until the listener goes away.
 async fn accept_loop(shared: Rc<Shared>) {
+    // The node runs nothing but this server, and a killed or refusing server's listener
+    // is gone before a new one binds: a taken port is a bug of this model.
     let mut listener = match sim_net::bind::<ClientMsg, ServerMsg>(shared.config.port) {
         Ok(l) => l,
-        Err(e) => {
-            shared.emit_fault(format!("bind failed: {e}"));
-            return;
-        }
+        Err(e) => panic!(
+            "sql server {}: cannot listen on port {}: {e}",
+            shared.name, shared.config.port
+        ),
     };
     shared.listening.set(true);
     while let Ok(conn) = listener.accept().await {
         let opened = shared.with_engine(|e| e.open_session());
         match opened {
             Ok(session) => {
-                shared.emit_session(Some(session), "opened");
+                shared.emit_session(SessionChange::Opened(session));
                 let sender = conn.sender();
                 let h = task::spawn_named("sql-session", serve_conn(shared.clone(), conn, session));
                 shared.conns.borrow_mut().insert(session, (sender, h));
             }
             Err(e) => {
-                shared.emit_session(None, &format!("rejected: {e}"));
+                shared.emit_session(SessionChange::Rejected(e.clone()));
                 let _ = conn.send(ServerMsg::Rejected(e));
             }
         }
@@ -432,7 +384,10 @@ async fn node_main(shared: Rc<Shared>) {
             time::sleep(shared.config.wal_writer_delay).await;
             let n = shared.engine.borrow_mut().flush_wal();
             if n > 0 {
-                trace::emit_named("sql.wal.flush", &(shared.name.as_str(), n));
+                trace::emit(&WalFlushEvent {
+                    server: shared.name.clone(),
+                    commits: n as u64,
+                });
             }
         }
     }
@@ -452,49 +407,39 @@ impl std::fmt::Debug for SqlServer {
     }
 }
 
-impl SqlServer {
-    /// Starts a database on a new node called `name`.
-    ///
-    /// # Panics
-    /// If a configured table is invalid (a bug in the test setup).
-    pub fn start(name: &str, config: Config) -> SqlServer {
-        let shared = Rc::new(Shared {
-            name: name.to_owned(),
-            name_json: {
-                let mut out = Vec::new();
-                json::write_str(&mut out, name);
-                out
-            },
-            engine: RefCell::new(Engine::new(&config)),
-            config,
-            node: Cell::new(None),
-            waiters: RefCell::new(BTreeMap::new()),
-            conns: RefCell::new(BTreeMap::new()),
-            acceptor: RefCell::new(None),
-            slow: Cell::new(None),
-            refusing: Cell::new(false),
-            listening: Cell::new(false),
-            slow_rng: RefCell::new(sim_runtime::rng(&format!("sql.slow.{name}"))),
-            last_crash: RefCell::new(None),
-        });
-        let for_node = shared.clone();
-        let id = node::node(name).build(move || node_main(for_node.clone()));
-        shared.node.set(Some(id));
-        let weak: Weak<Shared> = Rc::downgrade(&shared);
-        node::on_lifecycle(move |n, event| {
-            let Some(shared) = weak.upgrade() else { return };
-            if n == shared.node() && event == Lifecycle::Killed {
-                shared.listening.set(false);
-                let report = shared.engine.borrow_mut().crash();
-                shared.waiters.borrow_mut().clear();
-                shared.conns.borrow_mut().clear();
-                trace::emit_named("sql.crash", &(shared.name.as_str(), &report));
-                *shared.last_crash.borrow_mut() = Some(report);
-            }
-        });
-        SqlServer { shared }
-    }
+/// Starts a database on a new node called `name`.
+///
+/// # Panics
+/// If a configured table is invalid (a bug in the test setup).
+pub fn start(name: &str, config: Config) -> SqlServer {
+    let shared = Rc::new(Shared {
+        name: name.to_owned(),
+        engine: RefCell::new(Engine::new(&config)),
+        config,
+        node: Cell::new(None),
+        waiters: RefCell::new(BTreeMap::new()),
+        conns: RefCell::new(BTreeMap::new()),
+        acceptor: RefCell::new(None),
+        slow: Cell::new(None),
+        refusing: Cell::new(false),
+        listening: Cell::new(false),
+        slow_rng: RefCell::new(sim_runtime::rng(&format!("sql.slow.{name}"))),
+        last_crash: RefCell::new(None),
+    });
+    let for_node = shared.clone();
+    let id = node::node(name).build(move || node_main(for_node.clone()));
+    shared.node.set(Some(id));
+    let weak: Weak<Shared> = Rc::downgrade(&shared);
+    node::on_lifecycle(move |n, event| {
+        let Some(shared) = weak.upgrade() else { return };
+        if n == shared.node() && event == Lifecycle::Killed {
+            shared.on_killed();
+        }
+    });
+    SqlServer { shared }
+}
 
+impl SqlServer {
     pub fn name(&self) -> &str {
         &self.shared.name
     }
@@ -524,37 +469,36 @@ impl SqlServer {
     }
 
     /// Kills the node: sessions and uncommitted work are lost, and with
-    /// `synchronous_commit = off` so are the commits since the last WAL flush.
+    /// `synchronous_commit = off` so are the commits since the last WAL flush. Exactly
+    /// `self.node().kill()`: what the death does is the lifecycle hook's.
     pub fn crash(&self) {
-        self.shared.emit_fault("crash");
         self.node().kill();
     }
 
-    /// Starts the node again (recovery already ran at the crash).
+    /// Starts the node again (killing it first if it is up; recovery ran at the death).
     pub fn restart(&self) {
-        self.shared.emit_fault("restart");
         self.node().restart();
     }
 
     /// Freezes the node: connections stay open, nothing is answered.
     pub fn pause(&self) {
-        self.shared.emit_fault("pause");
         self.node().pause();
     }
 
     pub fn resume(&self) {
-        self.shared.emit_fault("resume");
         self.node().resume();
     }
 
     /// Every statement takes `d` more (holding its locks and connection).
     pub fn slow(&self, d: Duration) {
-        self.shared.emit_fault(format!("slow {}ms", d.as_millis()));
+        self.shared.emit_fault(Fault::Slow {
+            delay_ns: d.as_nanos() as u64,
+        });
         self.shared.slow.set(Some(d));
     }
 
     pub fn fast(&self) {
-        self.shared.emit_fault("fast");
+        self.shared.emit_fault(Fault::Fast);
         self.shared.slow.set(None);
     }
 
@@ -562,7 +506,7 @@ impl SqlServer {
     /// their transactions rolled back) and new connections are refused. Committed data is
     /// kept (a clean shutdown).
     pub fn refuse(&self) {
-        self.shared.emit_fault("refuse");
+        self.shared.emit_fault(Fault::Refuse);
         self.shared.refusing.set(true);
         self.shared.listening.set(false);
         if let Some(mut h) = self.shared.acceptor.borrow_mut().take() {
@@ -580,7 +524,7 @@ impl SqlServer {
 
     /// The database accepts connections again.
     pub fn accept(&self) {
-        self.shared.emit_fault("accept");
+        self.shared.emit_fault(Fault::Accept);
         if !self.shared.refusing.replace(false) || !self.node().is_alive() {
             return;
         }
@@ -611,64 +555,5 @@ impl SqlServer {
     /// Acknowledged commits not yet durable (`synchronous_commit = off`).
     pub fn unflushed_commits(&self) -> usize {
         self.shared.engine.borrow().unflushed_commits()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sql::protocol::StmtEvent;
-
-    /// The hand-written `sql.stmt` fields are exactly serde's, so captures decode them
-    /// and fingerprints do not depend on which wrote them.
-    #[test]
-    fn stmt_event_json_is_serdes() {
-        let events = [
-            StmtEvent {
-                server: "postgres".into(),
-                session: 3,
-                stmt: "INSERT INTO t VALUES (a='x \\ \"y\"')".into(),
-                tag: Some(CommandTag::Insert),
-                affected: 1,
-                sqlstate: None,
-                error: None,
-                waited: false,
-                duration_ns: 1_500,
-            },
-            StmtEvent {
-                server: "db\n2".into(),
-                session: u64::MAX,
-                stmt: "COMMIT".into(),
-                tag: None,
-                affected: 0,
-                sqlstate: Some("40001".into()),
-                error: Some("could not serialize access".into()),
-                waited: true,
-                duration_ns: 0,
-            },
-        ];
-        for e in events {
-            let mut server = Vec::new();
-            json::write_str(&mut server, &e.server);
-            let mut stmt = Vec::new();
-            json::write_str(&mut stmt, &e.stmt);
-            let mut out = Vec::new();
-            write_stmt_event(
-                &mut out,
-                &server,
-                e.session,
-                &stmt,
-                e.tag,
-                e.affected,
-                e.sqlstate.as_deref(),
-                e.error.as_deref(),
-                e.waited,
-                e.duration_ns,
-            );
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(&e).unwrap()
-            );
-        }
     }
 }

@@ -1,7 +1,8 @@
 //! Statements (the typed requests a session sends) and their results.
 //!
 //! There is no SQL parser: service code builds statements with small builders, and each
-//! statement prints as the SQL it stands for, which is what the `sql.stmt` trace shows.
+//! statement prints as the SQL it stands for (for people; the `sql.stmt` trace event
+//! keeps the statement itself).
 //!
 //! ```
 //! use sim_models::sql::{col, Select, Update, Statement};
@@ -19,7 +20,6 @@ use sim_runtime::time::Duration;
 use super::expr::Expr;
 use super::row::Row;
 use super::schema::TableSchema;
-use super::text::{FmtSink, Sink};
 use super::value::Value;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -90,28 +90,19 @@ pub struct Where {
     pub filter: Option<Expr>,
 }
 
-impl Where {
-    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
-        if let Some(k) = &self.key {
-            out.raw(" WHERE pk = (")?;
-            out.joined(k, |out, v| v.write_sql(out))?;
-            out.raw(")")?;
-        }
-        if let Some(e) = &self.filter {
-            out.raw(if self.key.is_some() {
-                " AND "
-            } else {
-                " WHERE "
-            })?;
-            e.write_sql(out)?;
-        }
-        Ok(())
-    }
-}
-
+/// ` WHERE ...` (with its leading space), or nothing for all rows.
 impl fmt::Display for Where {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_sql(&mut FmtSink(f))
+        if let Some(k) = &self.key {
+            f.write_str(" WHERE pk = (")?;
+            write_joined(f, k)?;
+            f.write_str(")")?;
+        }
+        if let Some(e) = &self.filter {
+            let keyword = if self.key.is_some() { "AND" } else { "WHERE" };
+            write!(f, " {keyword} {e}")?;
+        }
+        Ok(())
     }
 }
 
@@ -380,133 +371,111 @@ impl From<Setting> for Statement {
     }
 }
 
-/// `col = expr, ...`.
-fn write_set_list<S: Sink>(out: &mut S, set: &[(String, Expr)]) -> fmt::Result {
-    out.joined(set, |out, (c, e)| {
-        out.user(c)?;
-        out.raw(" = ")?;
-        e.write_sql(out)
-    })
+/// `items` separated by `, `.
+fn write_joined<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        item.fmt(f)?;
+    }
+    Ok(())
 }
 
-impl Statement {
-    /// The statement as SQL text (see [`super::text`]).
-    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
+/// `col = expr, ...`.
+fn write_set_list(f: &mut fmt::Formatter<'_>, set: &[(String, Expr)]) -> fmt::Result {
+    for (i, (c, e)) in set.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{c} = {e}")?;
+    }
+    Ok(())
+}
+
+/// The statement as the SQL it stands for: what people read (tests, logs). The trace
+/// keeps statements structurally (their derived `Serialize`), never as this text.
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = |d: &Option<Duration>| d.map_or(0, |d| d.as_millis());
         match self {
-            Statement::Begin(iso) => {
-                out.raw("BEGIN ISOLATION LEVEL ")?;
-                out.raw(iso.name())
-            }
-            Statement::Commit => out.raw("COMMIT"),
-            Statement::Rollback => out.raw("ROLLBACK"),
+            Statement::Begin(iso) => write!(f, "BEGIN ISOLATION LEVEL {iso}"),
+            Statement::Commit => f.write_str("COMMIT"),
+            Statement::Rollback => f.write_str("ROLLBACK"),
             Statement::Set(Setting::StatementTimeout(d)) => {
-                out.raw("SET statement_timeout = ")?;
-                out.args(format_args!("{}", millis(d)))
+                write!(f, "SET statement_timeout = {}", millis(d))
             }
             Statement::Set(Setting::LockTimeout(d)) => {
-                out.raw("SET lock_timeout = ")?;
-                out.args(format_args!("{}", millis(d)))
+                write!(f, "SET lock_timeout = {}", millis(d))
             }
             Statement::Set(Setting::DefaultIsolation(iso)) => {
-                out.raw("SET default_transaction_isolation = '")?;
-                out.raw(iso.name())?;
-                out.raw("'")
+                write!(f, "SET default_transaction_isolation = '{iso}'")
             }
             Statement::CreateTable {
                 schema,
                 if_not_exists,
             } => {
-                out.raw("CREATE TABLE ")?;
-                if *if_not_exists {
-                    out.raw("IF NOT EXISTS ")?;
-                }
-                out.user(&schema.name)?;
-                out.raw(" (...)")
+                let if_not_exists = if *if_not_exists { "IF NOT EXISTS " } else { "" };
+                write!(f, "CREATE TABLE {if_not_exists}{} (...)", schema.name)
             }
             Statement::Select(s) => {
-                out.raw("SELECT * FROM ")?;
-                out.user(&s.table)?;
-                s.filter.write_sql(out)?;
+                write!(f, "SELECT * FROM {}{}", s.table, s.filter)?;
                 if let Some(l) = &s.lock {
-                    out.raw(match l.mode {
+                    f.write_str(match l.mode {
                         LockMode::Update => " FOR UPDATE",
                         LockMode::Share => " FOR SHARE",
                     })?;
-                    out.raw(match l.wait {
+                    f.write_str(match l.wait {
                         LockWait::Wait => "",
                         LockWait::NoWait => " NOWAIT",
                         LockWait::SkipLocked => " SKIP LOCKED",
                     })?;
                 }
                 if let Some(n) = s.limit {
-                    out.raw(" LIMIT ")?;
-                    out.args(format_args!("{n}"))?;
+                    write!(f, " LIMIT {n}")?;
                 }
                 Ok(())
             }
             Statement::Insert(s) => {
-                out.raw("INSERT INTO ")?;
-                out.user(&s.table)?;
-                out.raw(" VALUES ")?;
-                s.row.write_sql(out)?;
-                let target = |out: &mut S, t: &[String]| {
-                    out.raw(" ON CONFLICT (")?;
-                    out.joined(t, |out, c| out.user(c))?;
-                    out.raw(")")
+                write!(f, "INSERT INTO {} VALUES {}", s.table, s.row)?;
+                let target = |f: &mut fmt::Formatter<'_>, t: &[String]| {
+                    f.write_str(" ON CONFLICT (")?;
+                    write_joined(f, t)?;
+                    f.write_str(")")
                 };
                 match &s.on_conflict {
                     OnConflict::Error => Ok(()),
                     OnConflict::DoNothing { target: Some(t) } => {
-                        target(out, t)?;
-                        out.raw(" DO NOTHING")
+                        target(f, t)?;
+                        f.write_str(" DO NOTHING")
                     }
-                    OnConflict::DoNothing { target: None } => out.raw(" ON CONFLICT DO NOTHING"),
+                    OnConflict::DoNothing { target: None } => {
+                        f.write_str(" ON CONFLICT DO NOTHING")
+                    }
                     OnConflict::DoUpdate {
                         target: t,
                         set,
                         filter,
                     } => {
-                        target(out, t)?;
-                        out.raw(" DO UPDATE SET ")?;
-                        write_set_list(out, set)?;
+                        target(f, t)?;
+                        f.write_str(" DO UPDATE SET ")?;
+                        write_set_list(f, set)?;
                         if let Some(e) = filter {
-                            out.raw(" WHERE ")?;
-                            e.write_sql(out)?;
+                            write!(f, " WHERE {e}")?;
                         }
                         Ok(())
                     }
                 }
             }
             Statement::Update(s) => {
-                out.raw("UPDATE ")?;
-                out.user(&s.table)?;
-                out.raw(" SET ")?;
-                write_set_list(out, &s.set)?;
-                s.filter.write_sql(out)
+                write!(f, "UPDATE {} SET ", s.table)?;
+                write_set_list(f, &s.set)?;
+                s.filter.fmt(f)
             }
-            Statement::Delete(s) => {
-                out.raw("DELETE FROM ")?;
-                out.user(&s.table)?;
-                s.filter.write_sql(out)
-            }
-            Statement::Count(s) => {
-                out.raw("SELECT count(*) FROM ")?;
-                out.user(&s.table)?;
-                s.filter.write_sql(out)
-            }
-            Statement::Sleep(d) => {
-                out.raw("SELECT pg_sleep(")?;
-                out.args(format_args!("{}", d.as_secs_f64()))?;
-                out.raw(")")
-            }
+            Statement::Delete(s) => write!(f, "DELETE FROM {}{}", s.table, s.filter),
+            Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),
+            Statement::Sleep(d) => write!(f, "SELECT pg_sleep({})", d.as_secs_f64()),
         }
-    }
-}
-
-impl fmt::Display for Statement {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_sql(&mut FmtSink(f))
     }
 }
 
@@ -525,26 +494,6 @@ pub enum CommandTag {
     Delete,
     Count,
     Sleep,
-}
-
-impl CommandTag {
-    /// The tag's name, as serde writes it.
-    pub fn name(self) -> &'static str {
-        use CommandTag::*;
-        match self {
-            Begin => "Begin",
-            Commit => "Commit",
-            Rollback => "Rollback",
-            Set => "Set",
-            CreateTable => "CreateTable",
-            Select => "Select",
-            Insert => "Insert",
-            Update => "Update",
-            Delete => "Delete",
-            Count => "Count",
-            Sleep => "Sleep",
-        }
-    }
 }
 
 /// What a statement returned: its rows (`RETURNING *` for writes) and the affected count
@@ -580,5 +529,107 @@ impl StmtResult {
 
     pub fn into_first(self) -> Option<Row> {
         self.rows.into_iter().next()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sql::{col, excluded, lit};
+    use sim_runtime::time::Instant;
+
+    /// Every statement form prints as its SQL, names and values as given (text values
+    /// with their quotes doubled).
+    #[test]
+    fn statements_display_as_sql() {
+        let odd = "a\"b\\c\nd\u{1}e'f é";
+        let cases: Vec<(Statement, &str)> = vec![
+            (
+                Statement::Begin(IsolationLevel::Serializable),
+                "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            ),
+            (Statement::Commit, "COMMIT"),
+            (Statement::Rollback, "ROLLBACK"),
+            (
+                Setting::StatementTimeout(Some(Duration::from_millis(250))).into(),
+                "SET statement_timeout = 250",
+            ),
+            (Setting::LockTimeout(None).into(), "SET lock_timeout = 0"),
+            (
+                Setting::DefaultIsolation(IsolationLevel::RepeatableRead).into(),
+                "SET default_transaction_isolation = 'REPEATABLE READ'",
+            ),
+            (
+                Statement::Sleep(Duration::from_millis(1500)),
+                "SELECT pg_sleep(1.5)",
+            ),
+            (
+                Select::from(odd)
+                    .key(odd)
+                    .filter(col(odd).eq(lit(-7)).or(!col("x").is_null()))
+                    .for_share()
+                    .skip_locked()
+                    .limit(3)
+                    .into(),
+                "SELECT * FROM a\"b\\c\nd\u{1}e'f é WHERE pk = ('a\"b\\c\nd\u{1}e''f é') AND \
+                 ((a\"b\\c\nd\u{1}e'f é = -7) OR (NOT (x IS NULL))) FOR SHARE SKIP LOCKED LIMIT 3",
+            ),
+            (
+                Select::from("t").for_update().nowait().into(),
+                "SELECT * FROM t FOR UPDATE NOWAIT",
+            ),
+            (
+                Insert::into(
+                    "t",
+                    Row::new()
+                        .with(odd, odd)
+                        .with("f", 1.5)
+                        .with("n", Value::Null)
+                        .with("b", true)
+                        .with("ts", Instant::from_nanos(42))
+                        .with("i", i64::MIN),
+                )
+                .on_conflict_do_update(&["id", odd], vec![("v", excluded(odd).plus(1))])
+                .on_conflict_where(col("v").lt(10.25))
+                .into(),
+                "INSERT INTO t VALUES (a\"b\\c\nd\u{1}e'f é='a\"b\\c\nd\u{1}e''f é', f=1.5, \
+                 n=NULL, b=true, ts=timestamp '42ns', i=-9223372036854775808) ON CONFLICT \
+                 (id, a\"b\\c\nd\u{1}e'f é) DO UPDATE SET v = (EXCLUDED.a\"b\\c\nd\u{1}e'f é + 1) \
+                 WHERE (v < 10.25)",
+            ),
+            (
+                Insert::into("t", Row::new().with("id", 1))
+                    .on_conflict_do_nothing()
+                    .into(),
+                "INSERT INTO t VALUES (id=1) ON CONFLICT DO NOTHING",
+            ),
+            (
+                Insert {
+                    on_conflict: OnConflict::DoNothing {
+                        target: Some(vec!["id".into(), odd.into()]),
+                    },
+                    ..Insert::into("t", Row::new())
+                }
+                .into(),
+                "INSERT INTO t VALUES () ON CONFLICT (id, a\"b\\c\nd\u{1}e'f é) DO NOTHING",
+            ),
+            (
+                Update::table("accounts")
+                    .set("balance", col("balance").minus(10).times(2))
+                    .key_parts(vec![Value::Int(1), Value::Text("x".into())])
+                    .into(),
+                "UPDATE accounts SET balance = ((balance - 10) * 2) WHERE pk = (1, 'x')",
+            ),
+            (
+                Delete::from("t")
+                    .filter(col("a").ge(1).and(col("b").ne("'")))
+                    .into(),
+                "DELETE FROM t WHERE ((a >= 1) AND (b <> ''''))",
+            ),
+            (Count::from("t").into(), "SELECT count(*) FROM t"),
+        ];
+        for (stmt, sql) in cases {
+            assert_eq!(stmt.to_string(), sql);
+        }
     }
 }

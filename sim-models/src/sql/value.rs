@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 use sim_runtime::time::Instant;
 
 use super::error::SqlError;
-use super::text::{FmtSink, Sink};
 
 /// One SQL value. `Timestamp` is a point of virtual time.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -225,36 +224,27 @@ impl Ord for Value {
     }
 }
 
-impl Value {
-    pub(crate) fn write_sql<S: Sink>(&self, out: &mut S) -> fmt::Result {
-        match self {
-            Value::Null => out.raw("NULL"),
-            Value::Bool(b) => out.raw(if *b { "true" } else { "false" }),
-            Value::Int(i) => out.int(*i),
-            Value::Float(x) => out.args(format_args!("{x:?}")),
-            // Quotes doubled as SQL writes them, piece by piece rather than by a copy.
-            Value::Text(s) => {
-                out.raw("'")?;
-                for (i, part) in s.split('\'').enumerate() {
-                    if i > 0 {
-                        out.raw("''")?;
-                    }
-                    out.user(part)?;
-                }
-                out.raw("'")
-            }
-            Value::Timestamp(t) => {
-                out.raw("timestamp '")?;
-                out.args(format_args!("{}", t.as_nanos()))?;
-                out.raw("ns'")
-            }
-        }
-    }
-}
-
+/// The value as an SQL literal.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.write_sql(&mut FmtSink(f))
+        match self {
+            Value::Null => f.write_str("NULL"),
+            Value::Bool(b) => f.write_str(if *b { "true" } else { "false" }),
+            Value::Int(i) => write!(f, "{i}"),
+            Value::Float(x) => write!(f, "{x:?}"),
+            // Quotes doubled as SQL writes them, piece by piece rather than by a copy.
+            Value::Text(s) => {
+                f.write_str("'")?;
+                for (i, part) in s.split('\'').enumerate() {
+                    if i > 0 {
+                        f.write_str("''")?;
+                    }
+                    f.write_str(part)?;
+                }
+                f.write_str("'")
+            }
+            Value::Timestamp(t) => write!(f, "timestamp '{}ns'", t.as_nanos()),
+        }
     }
 }
 

@@ -1,19 +1,15 @@
-//! Shared setup of the `sql_*` integration tests: a schema for the seed systems'
-//! tables, a started server with seeded rows and a pool, a barrier to line tasks up,
-//! and a runner that fails the test with the report when a simulation does not pass.
+//! Fixtures of the `sql_*` integration tests, for `#[sim_runtime::test]` bodies: a
+//! schema for the seed systems' tables, a started server with seeded rows and a pool,
+//! and a barrier to line tasks up.
 
 #![allow(dead_code)]
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use sim_models::sql::{ColumnType, Config, Insert, Pool, PoolConfig, SqlServer, TableSchema};
+use sim_models::sql::{self, ColumnType, Config, Insert, Pool, PoolConfig, SqlServer, TableSchema};
 use sim_models::sql_row;
 use sim_runtime::time::{self, Duration};
-use sim_runtime::Sim;
-
-/// Seeds each scenario runs under: enough interleavings to matter, quick enough to run.
-pub const SEEDS: u64 = 12;
 
 pub fn config() -> Config {
     Config::default()
@@ -52,7 +48,7 @@ pub fn config() -> Config {
 
 /// Starts the server "db" with two accounts of 100 and two doctors on call.
 pub async fn start(config: Config) -> SqlServer {
-    let server = SqlServer::start("db", config);
+    let server = sql::start("db", config);
     server.ready().await;
     let pool = Pool::new(server.addr(), PoolConfig::default());
     let mut c = pool.acquire().await.expect("connect");
@@ -84,6 +80,14 @@ pub fn pool(server: &SqlServer) -> Pool {
     Pool::new(server.addr(), PoolConfig::default())
 }
 
+/// The usual start of a test: the server "db" with [`config`]'s tables, seeded as
+/// [`start`] does, and a default pool to it.
+pub async fn db() -> (SqlServer, Pool) {
+    let server = start(config()).await;
+    let pool = pool(&server);
+    (server, pool)
+}
+
 /// Lets `n` tasks go on only once all of them have arrived.
 #[derive(Clone)]
 pub struct Barrier {
@@ -105,27 +109,4 @@ impl Barrier {
             time::sleep(Duration::from_millis(1)).await;
         }
     }
-}
-
-/// Runs one simulation and returns its output, failing with the report if it did not
-/// pass (a panic in a task, a deadlock of the simulation, a limit).
-pub fn run<T: 'static, F, Fut>(seed: u64, main: F) -> T
-where
-    F: FnOnce() -> Fut + 'static,
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    let r = Sim::new(seed).run(main);
-    assert!(r.report.is_pass(), "{}", r.report);
-    r.output.expect("a passing run has an output")
-}
-
-/// Like [`run`], also returning the trace fingerprint.
-pub fn run_fingerprint<T: 'static, F, Fut>(seed: u64, main: F) -> (T, u64)
-where
-    F: FnOnce() -> Fut + 'static,
-    Fut: std::future::Future<Output = T> + 'static,
-{
-    let r = Sim::new(seed).run(main);
-    assert!(r.report.is_pass(), "{}", r.report);
-    (r.output.expect("output"), r.report.fingerprint)
 }
