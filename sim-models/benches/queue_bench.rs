@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use sim_models::queue::{
-    start_cluster, Acks, Config, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
+    self, Acks, Config, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig,
 };
 use sim_runtime::time::Duration;
 use sim_runtime::{Sim, SimConfig};
@@ -26,7 +26,7 @@ fn run(config: Config, acks: Acks) -> (f64, u64) {
         ..SimConfig::default()
     };
     let result = Sim::new(42).config(sim).run(move || async move {
-        let cluster = start_cluster::<u64>("kafka", config);
+        let cluster = queue::start::<u64>("kafka", config);
         cluster
             .create_topic("bench", PARTITIONS, replication)
             .await

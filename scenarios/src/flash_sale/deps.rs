@@ -421,10 +421,7 @@ pub async fn start(params: &Params) -> Deps {
             ..kv::Config::default()
         },
     );
-    let kafka = Rc::new(queue::start_cluster::<String>(
-        "kafka",
-        queue::Config::default(),
-    ));
+    let kafka = Rc::new(queue::start::<String>("kafka", queue::Config::default()));
     let db_config = sql::Config::default()
         .table(
             TableSchema::new("products")
@@ -542,13 +539,13 @@ impl Deps {
 
     pub fn kafka_down(&self) {
         for b in 0..self.kafka.broker_count() {
-            self.kafka.broker(b as queue::BrokerId).crash();
+            self.kafka.crash(b as queue::BrokerId);
         }
     }
 
     pub fn kafka_up(&self) {
         for b in 0..self.kafka.broker_count() {
-            self.kafka.broker(b as queue::BrokerId).restart();
+            self.kafka.restart(b as queue::BrokerId);
         }
     }
 

@@ -4,8 +4,10 @@
 //! ISRs, and expires group members whose session ran out.
 //!
 //! The state lives outside the node (in [`BrokerShared`]) so that a restarted incarnation
-//! finds its logs again; [`BrokerState::restart`] drops what a crash loses.
+//! finds its logs again; the cluster's lifecycle hook drops what a crash loses
+//! ([`BrokerState::crash`]) when the node dies.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -20,8 +22,9 @@ use sim_runtime::trace;
 use super::config::Config;
 use super::controller::AlterIsrError;
 use super::error::ErrorCode;
-use super::event_json;
-use super::events::{self, AppendEvent, FetchEvent, GroupEvent, ReplicateEvent};
+use super::events::{
+    AppendEvent, FetchEvent, GroupChange, GroupEvent, ReplicateEvent, TruncateEvent,
+};
 use super::protocol::{ControllerRequest, ControllerResponse, Request, Response};
 use super::signal::Signal;
 use super::state::{AckStatus, BrokerState, IsrProposal, ReplicaFetch, RoleChange};
@@ -44,7 +47,7 @@ pub(crate) struct BrokerShared<V> {
     /// may be the earliest), so the expiry check need not tick while nothing can expire.
     pub members: Signal,
     /// The `slow(d)` fault: every request waits this long before it is handled.
-    pub slow: Rc<Cell<Duration>>,
+    pub slow: Cell<Duration>,
 }
 
 /// What every node of a cluster knows about the others.
@@ -69,7 +72,6 @@ struct Broker<V> {
 
 /// The broker node's main task.
 pub(crate) async fn run<V: Clone + 'static>(shared: Rc<BrokerShared<V>>, wiring: Rc<Wiring>) {
-    shared.state.borrow_mut().restart();
     let b = Rc::new(Broker {
         shared,
         wiring,
@@ -165,7 +167,7 @@ impl<V: Clone + 'static> Broker<V> {
                     time::now(),
                 );
                 if let Ok(a) = &r {
-                    self.group_event(&group, &member, "join", a.epoch);
+                    self.group_event(&group, &member, GroupChange::Join, a.epoch);
                     self.shared.members.notify();
                 }
                 Response::Assignment(r)
@@ -189,7 +191,7 @@ impl<V: Clone + 'static> Broker<V> {
                         .borrow()
                         .group(&group)
                         .map_or(0, |g| g.epoch());
-                    self.group_event(&group, &member, "leave", epoch);
+                    self.group_event(&group, &member, GroupChange::Leave, epoch);
                 }
                 Response::Left(r)
             }
@@ -220,9 +222,9 @@ impl<V: Clone + 'static> Broker<V> {
             .state
             .borrow_mut()
             .produce(&tp, acks, record, time::now())?;
-        event_json::emit_append(&AppendEvent {
+        trace::emit(&AppendEvent {
             broker: self.id(),
-            topic: tp.topic.clone(),
+            topic: Cow::Borrowed(&tp.topic),
             partition: tp.partition,
             offset: appended.offset,
             id,
@@ -284,16 +286,13 @@ impl<V: Clone + 'static> Broker<V> {
         for (tp, r) in &results {
             if let Ok(records) = r {
                 if let Some(first) = records.first() {
-                    trace::emit_named(
-                        events::FETCH,
-                        &FetchEvent {
-                            broker: self.id(),
-                            topic: tp.topic.clone(),
-                            partition: tp.partition,
-                            from: first.offset,
-                            count: records.len(),
-                        },
-                    );
+                    trace::emit(&FetchEvent {
+                        broker: self.id(),
+                        topic: Cow::Borrowed(&tp.topic),
+                        partition: tp.partition,
+                        from: first.offset,
+                        count: records.len(),
+                    });
                 }
             }
         }
@@ -387,17 +386,14 @@ impl<V: Clone + 'static> Broker<V> {
         }
     }
 
-    fn group_event(&self, group: &str, member: &str, change: &str, epoch: u32) {
-        trace::emit_named(
-            events::GROUP,
-            &GroupEvent {
-                broker: self.id(),
-                group: group.to_string(),
-                member: member.to_string(),
-                change: change.to_string(),
-                epoch,
-            },
-        );
+    fn group_event(&self, group: &str, member: &str, change: GroupChange, epoch: u32) {
+        trace::emit(&GroupEvent {
+            broker: self.id(),
+            group: group.to_string(),
+            member: member.to_string(),
+            change,
+            epoch,
+        });
     }
 
     /// Heartbeats to the controller, which answers with metadata when it changed.
@@ -503,16 +499,13 @@ impl<V: Clone + 'static> Broker<V> {
                         high_watermark,
                     );
                     if n > 0 {
-                        trace::emit_named(
-                            events::REPLICATE,
-                            &ReplicateEvent {
-                                broker: self.id(),
-                                topic: tp.topic.clone(),
-                                partition: tp.partition,
-                                from: offset,
-                                to: offset + n as u64,
-                            },
-                        );
+                        trace::emit(&ReplicateEvent {
+                            broker: self.id(),
+                            topic: Cow::Borrowed(&tp.topic),
+                            partition: tp.partition,
+                            from: offset,
+                            to: offset + n as u64,
+                        });
                     }
                 }
                 Ok(Response::ReplicaFetch(Ok(ReplicaFetch::Diverging { epoch, end_offset }))) => {
@@ -522,16 +515,13 @@ impl<V: Clone + 'static> Broker<V> {
                         .borrow_mut()
                         .follower_truncate(&tp, epoch, end_offset);
                     if let Some(to) = to {
-                        trace::emit_named(
-                            events::TRUNCATE,
-                            &ReplicateEvent {
-                                broker: self.id(),
-                                topic: tp.topic.clone(),
-                                partition: tp.partition,
-                                from: offset,
-                                to,
-                            },
-                        );
+                        trace::emit(&TruncateEvent {
+                            broker: self.id(),
+                            topic: Cow::Borrowed(&tp.topic),
+                            partition: tp.partition,
+                            from: offset,
+                            to,
+                        });
                     }
                 }
                 _ => time::sleep(REPLICA_FETCH_BACKOFF).await,
@@ -623,7 +613,7 @@ impl<V: Clone + 'static> Broker<V> {
                     .borrow()
                     .group(&group)
                     .map_or(0, |g| g.epoch());
-                self.group_event(&group, &member, "expire", epoch);
+                self.group_event(&group, &member, GroupChange::Expire, epoch);
             }
         }
     }

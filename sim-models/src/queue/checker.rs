@@ -11,20 +11,100 @@
 //!   it), a consumer going backwards or skipping within a partition without a seek, or a
 //!   producer's later send landing before an earlier acknowledged one.
 //!
-//! Build a [`History`] from the trace (`History::from_events(&log.snapshot())` with a
-//! `trace::capture_prefix("queue.")` log), or push [`Op`]s by hand, then call [`check`] or one of
+//! In a run, take a [`Checker`] before the clients start ([`Checker::capture`]: typed
+//! captures of the events the checks read) and call [`Checker::check`] at the end. A
+//! [`History`] can also be built by hand from [`Op`]s, for [`check`] or one of
 //! [`check_loss`], [`check_duplicates`], [`check_order`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use sim_runtime::time::Instant;
-use sim_runtime::trace::{Event, EventLog};
+use sim_runtime::trace::{self, Capture};
 
-use super::events::{
-    self, AckEvent, PollEvent, PolledRecord, SeekEvent, SendEvent, SendFailedEvent,
-};
+use super::events::{AckEvent, PollEvent, PolledRecord, SeekEvent, SendEvent, SendFailedEvent};
 use super::types::{RecordId, TopicPartition};
+
+/// The events of a run the checks read, captured typed from the trace.
+#[derive(Clone, Debug)]
+pub struct Checker {
+    sends: Capture<SendEvent<'static>>,
+    acks: Capture<AckEvent<'static>>,
+    failures: Capture<SendFailedEvent>,
+    polls: Capture<PollEvent>,
+    seeks: Capture<SeekEvent<'static>>,
+}
+
+impl Checker {
+    /// Starts capturing, from now on, every send, acknowledgement, failed send, poll and
+    /// seek. Call inside the simulation before the producers and consumers start.
+    pub fn capture() -> Self {
+        Checker {
+            sends: trace::capture::<SendEvent<'_>>(),
+            acks: trace::capture::<AckEvent<'_>>(),
+            failures: trace::capture::<SendFailedEvent>(),
+            polls: trace::capture::<PollEvent>(),
+            seeks: trace::capture::<SeekEvent<'_>>(),
+        }
+    }
+
+    /// The operations captured so far, in trace order.
+    pub fn history(&self) -> History {
+        let mut ops: Vec<(u64, Op)> = Vec::new();
+        ops.extend(self.sends.events().iter().map(|c| {
+            let e = &c.event;
+            let op = Op::Send {
+                at: c.time,
+                producer: e.producer,
+                id: e.id,
+                tp: TopicPartition::new(e.topic.as_ref(), e.partition),
+            };
+            (c.seq, op)
+        }));
+        ops.extend(self.acks.events().iter().map(|c| {
+            let op = Op::Ack {
+                at: c.time,
+                id: c.event.id,
+                offset: c.event.offset,
+            };
+            (c.seq, op)
+        }));
+        ops.extend(self.failures.events().iter().map(|c| {
+            let op = Op::SendFailed {
+                at: c.time,
+                id: c.event.id,
+            };
+            (c.seq, op)
+        }));
+        ops.extend(self.polls.events().iter().map(|c| {
+            let op = Op::Poll {
+                at: c.time,
+                consumer: c.event.consumer.clone(),
+                records: c.event.records.clone(),
+            };
+            (c.seq, op)
+        }));
+        ops.extend(self.seeks.events().iter().map(|c| {
+            let e = &c.event;
+            let op = Op::Seek {
+                at: c.time,
+                consumer: e.consumer.to_string(),
+                tp: TopicPartition::new(e.topic.as_ref(), e.partition),
+                offset: e.offset,
+            };
+            (c.seq, op)
+        }));
+        ops.sort_by_key(|(seq, _)| *seq);
+        History {
+            ops: ops.into_iter().map(|(_, op)| op).collect(),
+        }
+    }
+
+    /// Runs every check over the operations captured so far.
+    pub fn check(&self) -> CheckReport {
+        check(&self.history())
+    }
+}
 
 /// One observation in a history.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -72,72 +152,6 @@ impl History {
 
     pub fn push(&mut self, op: Op) {
         self.ops.push(op);
-    }
-
-    /// Reads the `queue.send`, `queue.ack`, `queue.send_failed`, `queue.poll` and
-    /// `queue.seek` events; everything else is ignored.
-    ///
-    /// # Panics
-    /// If one of those events has fields of another shape, which is a bug.
-    pub fn from_events(events_in: &[Event]) -> Self {
-        let mut h = History::new();
-        for e in events_in {
-            h.add_event(e);
-        }
-        h
-    }
-
-    /// The same, from a capture (`sim_runtime::trace::capture_prefix("queue.")`).
-    pub fn from_log(log: &EventLog) -> Self {
-        let mut h = History::new();
-        log.for_each(|e| h.add_event(e));
-        h
-    }
-
-    fn add_event(&mut self, e: &Event) {
-        let at = e.time;
-        let bad = |err: serde_json::Error| -> ! { panic!("malformed {} event: {err}", e.name()) };
-        match e.name() {
-            events::SEND => {
-                let s: SendEvent = e.fields().unwrap_or_else(|err| bad(err));
-                self.push(Op::Send {
-                    at,
-                    producer: s.producer,
-                    id: s.id,
-                    tp: TopicPartition::new(s.topic, s.partition),
-                });
-            }
-            events::ACK => {
-                let a: AckEvent = e.fields().unwrap_or_else(|err| bad(err));
-                self.push(Op::Ack {
-                    at,
-                    id: a.id,
-                    offset: a.offset,
-                });
-            }
-            events::SEND_FAILED => {
-                let f: SendFailedEvent = e.fields().unwrap_or_else(|err| bad(err));
-                self.push(Op::SendFailed { at, id: f.id });
-            }
-            events::POLL => {
-                let p: PollEvent = e.fields().unwrap_or_else(|err| bad(err));
-                self.push(Op::Poll {
-                    at,
-                    consumer: p.consumer,
-                    records: p.records,
-                });
-            }
-            events::SEEK => {
-                let s: SeekEvent = e.fields().unwrap_or_else(|err| bad(err));
-                self.push(Op::Seek {
-                    at,
-                    consumer: s.consumer,
-                    tp: TopicPartition::new(s.topic, s.partition),
-                    offset: s.offset,
-                });
-            }
-            _ => {}
-        }
     }
 
     /// Every send with what became of it.

@@ -1,6 +1,12 @@
-//! Starting a cluster: the controller node, the broker nodes, and the [`Cluster`] handle
-//! that creates topics and injects broker faults in pairs (crash/restart, pause/resume,
-//! slow/fast), each a `queue.fault` trace event.
+//! Starting a cluster ([`start`]): the controller node, the broker nodes, and the
+//! [`Cluster`] handle that creates topics and injects broker faults in pairs
+//! (crash/restart, pause/resume, slow/fast).
+//!
+//! A crash is the broker node's death and nothing else: the cluster's lifecycle hook
+//! decides what the broker loses and emits the one `queue.crash` event whenever the node
+//! dies, so `node.kill()` from a fault schedule behaves and traces exactly as
+//! [`Cluster::crash`] does. Restarts, pauses and resumes are traced (`queue.fault`) by the
+//! same hook.
 //!
 //! The controller is one node that no fault verb touches: it stands for Kafka's KRaft
 //! quorum (or ZooKeeper), which is replicated in real deployments and is not what this
@@ -11,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use sim_net::{rpc, Addr};
-use sim_runtime::node::{self, NodeId};
+use sim_runtime::node::{self, Lifecycle, NodeId};
 use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::trace;
 
@@ -19,7 +25,7 @@ use super::broker::{self, BrokerShared, Wiring};
 use super::config::Config;
 use super::controller::{ControllerEvent, ControllerState};
 use super::error::AdminError;
-use super::events::{self, FaultEvent};
+use super::events::{BrokerFault, CrashEvent, FaultEvent};
 use super::protocol::{ControllerRequest, ControllerResponse};
 use super::signal::Signal;
 use super::state::{BrokerState, Settings, OFFSETS_TOPIC};
@@ -39,7 +45,7 @@ impl ControllerShared {
             return;
         }
         for e in &events {
-            trace::emit_named(events::CONTROLLER, e);
+            trace::emit(e);
         }
         self.signal.notify();
     }
@@ -49,7 +55,7 @@ struct Inner<V> {
     name: String,
     wiring: Rc<Wiring>,
     controller: Rc<ControllerShared>,
-    brokers: Vec<(NodeId, Rc<BrokerShared<V>>)>,
+    brokers: Rc<[(NodeId, Rc<BrokerShared<V>>)]>,
 }
 
 /// A running cluster: the handle the test or scenario keeps. Cheap to clone.
@@ -76,10 +82,10 @@ impl<V> std::fmt::Debug for Cluster<V> {
     }
 }
 
-/// Starts a controller node `{prefix}-controller` and brokers `{prefix}-0`, `{prefix}-1`,
-/// ... with `config`, and creates the internal offsets topic. Topics are created with
-/// [`Cluster::create_topic`]. Call from inside a simulation.
-pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> Cluster<V> {
+/// Starts a cluster named `name`: a controller node `{name}-controller` and brokers
+/// `{name}-0`, `{name}-1`, ... with `config`, and creates the internal offsets topic.
+/// Topics are created with [`Cluster::create_topic`]. Call from inside a simulation.
+pub fn start<V: Clone + 'static>(name: &str, config: Config) -> Cluster<V> {
     assert!(config.brokers > 0, "a cluster needs at least one broker");
     let controller = Rc::new(ControllerShared {
         state: RefCell::new(ControllerState::new(
@@ -91,7 +97,7 @@ pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> C
     });
     let ctl = Rc::clone(&controller);
     let port = config.controller_port;
-    let controller_node = node::node(format!("{name_prefix}-controller"))
+    let controller_node = node::node(format!("{name}-controller"))
         .build(move || run_controller(Rc::clone(&ctl), port));
     let wiring = Rc::new(Wiring {
         config: config.clone(),
@@ -111,10 +117,10 @@ pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> C
             state: RefCell::new(BrokerState::new(i as BrokerId, settings.clone())),
             signal: Signal::default(),
             members: Signal::default(),
-            slow: Rc::new(Cell::new(Duration::ZERO)),
+            slow: Cell::new(Duration::ZERO),
         });
         let (s, w) = (Rc::clone(&shared), Rc::clone(&wiring));
-        let id = node::node(format!("{name_prefix}-{i}"))
+        let id = node::node(format!("{name}-{i}"))
             .build(move || broker::run(Rc::clone(&s), Rc::clone(&w)));
         wiring.brokers.borrow_mut().push(Addr::new(id, config.port));
         brokers.push((id, shared));
@@ -126,14 +132,53 @@ pub fn start_cluster<V: Clone + 'static>(name_prefix: &str, config: Config) -> C
         .create_topic(OFFSETS_TOPIC, config.offsets_topic_partitions, replication)
         .expect("the offsets topic is valid");
     controller.emit(created);
+    let brokers: Rc<[_]> = brokers.into();
+    // Held strongly: the brokers' state outlives the handle (a fault schedule may kill a
+    // node after the test dropped its handle), as their node factories hold it too.
+    let (hooked, cluster) = (Rc::clone(&brokers), name.to_string());
+    node::on_lifecycle(move |id, change| {
+        if let Some((_, shared)) = hooked.iter().find(|(n, _)| *n == id) {
+            on_lifecycle(&cluster, shared, change);
+        }
+    });
     Cluster {
         inner: Rc::new(Inner {
-            name: name_prefix.to_string(),
+            name: name.to_string(),
             wiring,
             controller,
             brokers,
         }),
     }
+}
+
+/// What a broker's node going down, up, still or on again means for the model: a death
+/// loses what the process held in memory (its roles, its groups), never its logs.
+fn on_lifecycle<V: Clone>(cluster: &str, broker: &BrokerShared<V>, change: Lifecycle) {
+    let fault = match change {
+        Lifecycle::Killed => {
+            let lost = broker.state.borrow_mut().crash();
+            trace::emit(&CrashEvent {
+                cluster: cluster.to_string(),
+                broker: broker.id,
+                leaderships: lost.leaderships,
+                groups: lost.groups,
+            });
+            return;
+        }
+        Lifecycle::Restarted => BrokerFault::Restart,
+        Lifecycle::Paused => BrokerFault::Pause,
+        Lifecycle::Resumed => BrokerFault::Resume,
+    };
+    emit_fault(cluster, broker.id, fault, None);
+}
+
+fn emit_fault(cluster: &str, broker: BrokerId, fault: BrokerFault, delay: Option<Duration>) {
+    trace::emit(&FaultEvent {
+        cluster: cluster.to_string(),
+        broker,
+        fault,
+        delay_ms: delay.map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+    });
 }
 
 async fn run_controller(ctl: Rc<ControllerShared>, port: u16) {
@@ -246,15 +291,49 @@ impl<V: Clone + 'static> Cluster<V> {
         self.inner.brokers.len()
     }
 
-    /// The fault handle of broker `i`.
-    pub fn broker(&self, i: BrokerId) -> BrokerHandle {
-        let (node, shared) = &self.inner.brokers[i as usize];
-        BrokerHandle {
-            cluster: self.inner.name.clone(),
-            id: i,
-            node: *node,
-            slow: Rc::clone(&shared.slow),
-        }
+    /// The node broker `b` runs on (for network faults aimed at it).
+    pub fn broker_node(&self, b: BrokerId) -> NodeId {
+        self.inner.brokers[b as usize].0
+    }
+
+    /// Whether broker `b`'s process is running or paused (not crashed).
+    pub fn is_alive(&self, b: BrokerId) -> bool {
+        self.broker_node(b).is_alive()
+    }
+
+    /// Kills broker `b`'s process (kill -9), exactly as `node.kill()` on its node does:
+    /// its logs survive on disk, everything else is lost (one `queue.crash` event). Its
+    /// leaderships move after `broker_session_timeout`.
+    pub fn crash(&self, b: BrokerId) {
+        self.broker_node(b).kill();
+    }
+
+    /// Starts broker `b`'s process again (killing it first if it runs); it re-registers
+    /// and catches up from the leaders.
+    pub fn restart(&self, b: BrokerId) {
+        self.broker_node(b).restart();
+    }
+
+    /// Freezes broker `b`'s process (SIGSTOP, a long GC pause): requests queue up
+    /// unanswered.
+    pub fn pause(&self, b: BrokerId) {
+        self.broker_node(b).pause();
+    }
+
+    pub fn resume(&self, b: BrokerId) {
+        self.broker_node(b).resume();
+    }
+
+    /// Every request broker `b` handles (client or follower) waits `delay` first, as with
+    /// a slow disk. Survives the broker's crashes until [`Cluster::fast`].
+    pub fn slow(&self, b: BrokerId, delay: Duration) {
+        emit_fault(&self.inner.name, b, BrokerFault::Slow, Some(delay));
+        self.inner.brokers[b as usize].1.slow.set(delay);
+    }
+
+    pub fn fast(&self, b: BrokerId) {
+        emit_fault(&self.inner.name, b, BrokerFault::Fast, None);
+        self.inner.brokers[b as usize].1.slow.set(Duration::ZERO);
     }
 
     /// Creates a topic with `partitions` partitions, each on `replication` brokers.
@@ -346,76 +425,5 @@ impl<V: Clone + 'static> Cluster<V> {
         let tp = TopicPartition::new(topic, partition);
         let state = self.inner.brokers[b as usize].1.state.borrow();
         state.replica(&tp).map(|r| r.log.leo())
-    }
-}
-
-/// Fault verbs for one broker. Every verb is a `queue.fault` trace event.
-#[derive(Clone, Debug)]
-pub struct BrokerHandle {
-    cluster: String,
-    id: BrokerId,
-    node: NodeId,
-    slow: Rc<Cell<Duration>>,
-}
-
-impl BrokerHandle {
-    pub fn id(&self) -> BrokerId {
-        self.id
-    }
-
-    pub fn node(&self) -> NodeId {
-        self.node
-    }
-
-    pub fn is_alive(&self) -> bool {
-        self.node.is_alive()
-    }
-
-    fn emit(&self, fault: &str, delay: Option<Duration>) {
-        trace::emit_named(
-            events::FAULT,
-            &FaultEvent {
-                cluster: self.cluster.clone(),
-                broker: self.id,
-                fault: fault.to_string(),
-                delay_ms: delay.map(|d| d.as_millis() as u64),
-            },
-        );
-    }
-
-    /// Kills the broker process (kill -9): its logs survive on disk, everything else is
-    /// lost. Its leaderships move after `broker_session_timeout`.
-    pub fn crash(&self) {
-        self.emit("crash", None);
-        self.node.kill();
-    }
-
-    /// Starts the broker process again; it re-registers and catches up from leaders.
-    pub fn restart(&self) {
-        self.emit("restart", None);
-        self.node.restart();
-    }
-
-    /// Freezes the process (SIGSTOP, a long GC pause): requests queue up unanswered.
-    pub fn pause(&self) {
-        self.emit("pause", None);
-        self.node.pause();
-    }
-
-    pub fn resume(&self) {
-        self.emit("resume", None);
-        self.node.resume();
-    }
-
-    /// Every request this broker handles (client or follower) waits `delay` first, as with
-    /// a slow disk.
-    pub fn slow(&self, delay: Duration) {
-        self.emit("slow", Some(delay));
-        self.slow.set(delay);
-    }
-
-    pub fn fast(&self) {
-        self.emit("fast", None);
-        self.slow.set(Duration::ZERO);
     }
 }

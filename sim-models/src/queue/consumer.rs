@@ -13,21 +13,21 @@
 //! and an application that processes records asynchronously, after `poll` returned, can
 //! have them committed before they were processed (loss on crash).
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
-use sim_net::{rpc, Addr, RpcError};
+use sim_net::{rpc, Addr};
 use sim_runtime::task::{self, JoinHandle};
 use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::trace;
 
 use super::controller::ClusterMetadata;
 use super::error::{ConsumeError, ErrorCode};
-use super::event_json;
-use super::events::{self, AssignEvent, CommitEvent, SeekEvent, SeekReason};
+use super::events::{AssignEvent, CommitEvent, PollView, SeekEvent, SeekReason};
 use super::group::{Assignment, Assignor};
 use super::protocol::{Request, Response};
 use super::signal::Signal;
@@ -261,7 +261,11 @@ impl<V: Clone + 'static> Consumer<V> {
                 inner.metadata_stale.set(true);
             }
             if !records.is_empty() {
-                event_json::emit_poll(&inner.name, &inner.group, &records);
+                trace::emit(&PollView {
+                    consumer: &inner.name,
+                    group: &inner.group,
+                    records: &records,
+                });
                 return Ok(records);
             }
             if trouble {
@@ -407,17 +411,14 @@ impl<V: Clone + 'static> Consumer<V> {
 }
 
 fn emit_seek(inner: &Inner, tp: &TopicPartition, offset: u64, reason: SeekReason) {
-    trace::emit_named(
-        events::SEEK,
-        &SeekEvent {
-            consumer: inner.name.clone(),
-            group: inner.group.clone(),
-            topic: tp.topic.clone(),
-            partition: tp.partition,
-            offset,
-            reason,
-        },
-    );
+    trace::emit(&SeekEvent {
+        consumer: Cow::Borrowed(&inner.name),
+        group: Cow::Borrowed(&inner.group),
+        topic: Cow::Borrowed(&tp.topic),
+        partition: tp.partition,
+        offset,
+        reason,
+    });
 }
 
 /// Joins (or re-joins with a fresh member id) and applies the first assignment.
@@ -500,18 +501,15 @@ async fn reconcile<V: Clone + 'static>(inner: &Rc<Inner>, a: Assignment) {
     if a.epoch > 0 && inner.config.auto_commit_interval.is_some() {
         let _ = commit_offsets::<V>(inner, revoked_positions, true).await;
     }
-    trace::emit_named(
-        events::ASSIGN,
-        &AssignEvent {
-            consumer: inner.name.clone(),
-            group: inner.group.clone(),
-            member: inner.member.borrow().clone(),
-            epoch: a.epoch,
-            partitions: a.partitions.iter().cloned().collect(),
-            added,
-            revoked: revoked.clone(),
-        },
-    );
+    trace::emit(&AssignEvent {
+        consumer: inner.name.clone(),
+        group: inner.group.clone(),
+        member: inner.member.borrow().clone(),
+        epoch: a.epoch,
+        partitions: a.partitions.iter().cloned().collect(),
+        added,
+        revoked: revoked.clone(),
+    });
     inner.assignment_changed.notify();
     if !revoked.is_empty() {
         // Tell the coordinator at once, so the new owner does not wait a whole interval.
@@ -560,17 +558,14 @@ async fn commit_offsets<V: Clone + 'static>(
         Ok(_) => Err(ConsumeError::CoordinatorUnavailable),
         Err(e) => Err(e),
     };
-    trace::emit_named(
-        events::COMMIT,
-        &CommitEvent {
-            consumer: inner.name.clone(),
-            group: inner.group.clone(),
-            member,
-            offsets,
-            auto,
-            error: result.as_ref().err().map(|e| e.to_string()),
-        },
-    );
+    trace::emit(&CommitEvent {
+        consumer: Cow::Borrowed(&inner.name),
+        group: Cow::Borrowed(&inner.group),
+        member: Cow::Owned(member),
+        offsets: Cow::Owned(offsets),
+        auto,
+        error: result.as_ref().err().map(|e| e.to_string()),
+    });
     result
 }
 
@@ -679,8 +674,7 @@ async fn coordinator_call_until<V: Clone + 'static>(
             {
                 Ok(resp) if !coordinator_error(&resp) => return Ok(resp),
                 Ok(_) => last = ConsumeError::CoordinatorUnavailable,
-                Err(RpcError::Timeout) => last = ConsumeError::Timeout,
-                Err(_) => last = ConsumeError::CoordinatorUnavailable,
+                Err(f) => last = f.into(),
             }
             inner.coordinator.set(None);
         }

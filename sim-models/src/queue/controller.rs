@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use sim_runtime::time::{Duration, Instant};
+use sim_runtime::trace::TraceEvent;
 
 use super::error::AdminError;
 use super::types::{BrokerId, TopicPartition};
@@ -44,9 +45,10 @@ impl ClusterMetadata {
     }
 }
 
-/// What changed, for the trace.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// What changed: the `queue.controller` trace event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, TraceEvent)]
 #[serde(tag = "change", rename_all = "snake_case")]
+#[trace_event(name = "queue.controller")]
 pub(crate) enum ControllerEvent {
     BrokerRegistered {
         broker: BrokerId,

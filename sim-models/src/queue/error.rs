@@ -1,6 +1,8 @@
 //! Errors: the codes brokers answer with (Kafka's names) and the typed errors clients
-//! return to service code once retries are exhausted.
+//! return to service code once retries are exhausted. A network failure reaches them only
+//! as a [`ConnectionFailure`], through one `From` per client error.
 
+use sim_net::ConnectionFailure;
 use thiserror::Error;
 
 use super::types::TopicPartition;
@@ -58,12 +60,20 @@ pub enum ProduceError {
     OutOfOrderSequence,
 }
 
+impl From<ConnectionFailure> for ProduceError {
+    fn from(f: ConnectionFailure) -> Self {
+        match f {
+            ConnectionFailure::Timeout => ProduceError::Timeout,
+            ConnectionFailure::Refused
+            | ConnectionFailure::Reset
+            | ConnectionFailure::Unreachable => ProduceError::BrokerUnavailable,
+        }
+    }
+}
+
 /// Why a consumer call failed.
 #[derive(Clone, Debug, PartialEq, Eq, Error)]
 pub enum ConsumeError {
-    /// No broker could be reached for the request.
-    #[error("broker unavailable")]
-    BrokerUnavailable,
     /// The group's coordinator could not be found or reached in time.
     #[error("group coordinator unavailable")]
     CoordinatorUnavailable,
@@ -81,6 +91,20 @@ pub enum ConsumeError {
     /// `seek` on a partition this consumer does not own.
     #[error("partition {0} is not assigned to this consumer")]
     NotAssigned(TopicPartition),
+}
+
+/// The consumer's calls that can fail for good are those to its group coordinator (a
+/// fetch that fails is retried inside `poll`), so a connection that fails means the
+/// coordinator is unavailable, or the call timed out.
+impl From<ConnectionFailure> for ConsumeError {
+    fn from(f: ConnectionFailure) -> Self {
+        match f {
+            ConnectionFailure::Timeout => ConsumeError::Timeout,
+            ConnectionFailure::Refused
+            | ConnectionFailure::Reset
+            | ConnectionFailure::Unreachable => ConsumeError::CoordinatorUnavailable,
+        }
+    }
 }
 
 /// Why a topic could not be created.

@@ -1,54 +1,73 @@
-//! The queue's trace events: their names and field types. Clients and brokers emit them;
-//! the checkers in [`super::checker`] read them back, so both sides share these types.
+//! The queue's trace events, typed. Clients, brokers and the cluster emit them with
+//! `trace::emit`; checkers take typed copies with `trace::capture::<E>()` (see
+//! [`super::checker::Checker`]).
 //!
-//! | event | emitted by | when |
-//! |---|---|---|
-//! | `queue.send` | producer | `send` called; the partition is chosen |
-//! | `queue.retry` | producer | an attempt failed and will be retried |
-//! | `queue.ack` | producer | the send succeeded (offset `null` with `acks=0`) |
-//! | `queue.send_failed` | producer | the send failed for good |
-//! | `queue.append` | leader | a produce appended (or, idempotent, de-duplicated) a record |
-//! | `queue.replicate` / `queue.truncate` | follower | copied from / cut back to its leader |
-//! | `queue.fetch` | leader | a consumer fetch returned records |
-//! | `queue.poll` | consumer | `poll` returned records to the application |
-//! | `queue.seek` | consumer | a position was set (committed offset, reset, or `seek`) |
-//! | `queue.commit` | consumer | a commit finished (ok or not) |
-//! | `queue.assign` | consumer | its partitions changed |
-//! | `queue.group` | coordinator | a member joined, left or expired |
-//! | `queue.controller` | controller | a broker was fenced/registered, a leader elected, an ISR changed |
-//! | `queue.fault` | cluster handle | crash, restart, pause, resume, slow, fast |
+//! | event | type | emitted by | when |
+//! |---|---|---|---|
+//! | `queue.send` | [`SendEvent`] | producer | `send` called; the partition is chosen |
+//! | `queue.retry` | [`RetryEvent`] | producer | an attempt failed and will be retried |
+//! | `queue.ack` | [`AckEvent`] | producer | the send succeeded (offset `null` with `acks=0`) |
+//! | `queue.send_failed` | [`SendFailedEvent`] | producer | the send failed for good |
+//! | `queue.append` | [`AppendEvent`] | leader | a produce appended (or, idempotent, de-duplicated) a record |
+//! | `queue.replicate` | [`ReplicateEvent`] | follower | copied records from its leader |
+//! | `queue.truncate` | [`TruncateEvent`] | follower | cut its log back to its leader's |
+//! | `queue.fetch` | [`FetchEvent`] | leader | a consumer fetch returned records |
+//! | `queue.poll` | [`PollEvent`] | consumer | `poll` returned records to the application |
+//! | `queue.seek` | [`SeekEvent`] | consumer | a position was set (committed offset, reset, or `seek`) |
+//! | `queue.commit` | [`CommitEvent`] | consumer | a commit finished (ok or not) |
+//! | `queue.assign` | [`AssignEvent`] | consumer | its partitions changed |
+//! | `queue.group` | [`GroupEvent`] | coordinator | a member joined, left or expired |
+//! | `queue.controller` | (internal) | controller | a broker was fenced/registered, a leader elected, an ISR changed |
+//! | `queue.crash` | [`CrashEvent`] | cluster | a broker's node died, however it was killed |
+//! | `queue.fault` | [`FaultEvent`] | cluster | a broker restarted, paused, resumed, or was made slow or fast |
+//!
+//! The events a busy run emits for every record or request (`send`, `ack`, `append`,
+//! `fetch`, `replicate`, `truncate`, `seek`, `commit`) borrow their strings ([`Cow`]) from
+//! what the emitter holds, so that tracing copies nothing; a capture keeps the same type
+//! with owned strings (`SendEvent<'static>`). `queue.poll` is emitted from the records
+//! themselves and captured as a [`PollEvent`].
 
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
-use super::types::{Acks, BrokerId, RecordId, TopicPartition};
+use serde::Serialize;
+use sim_runtime::trace::TraceEvent;
 
-pub const SEND: &str = "queue.send";
-pub const RETRY: &str = "queue.retry";
-pub const ACK: &str = "queue.ack";
-pub const SEND_FAILED: &str = "queue.send_failed";
-pub const APPEND: &str = "queue.append";
-pub const REPLICATE: &str = "queue.replicate";
-pub const TRUNCATE: &str = "queue.truncate";
-pub const FETCH: &str = "queue.fetch";
-pub const POLL: &str = "queue.poll";
-pub const SEEK: &str = "queue.seek";
-pub const COMMIT: &str = "queue.commit";
-pub const ASSIGN: &str = "queue.assign";
-pub const GROUP: &str = "queue.group";
-pub const CONTROLLER: &str = "queue.controller";
-pub const FAULT: &str = "queue.fault";
+use super::types::{Acks, BrokerId, Record, RecordId, TopicPartition};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SendEvent {
+/// An owned copy of a borrowed string, for a capture.
+fn owned(s: &str) -> Cow<'static, str> {
+    Cow::Owned(s.to_owned())
+}
+
+/// `queue.send`: a producer's `send`, once the partition is chosen.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SendEvent<'a> {
     pub producer: u64,
     pub id: RecordId,
-    pub topic: String,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
-    pub key: Option<String>,
+    pub key: Option<Cow<'a, str>>,
     pub acks: Acks,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl TraceEvent for SendEvent<'_> {
+    const NAME: &'static str = "queue.send";
+    type Owned = SendEvent<'static>;
+    fn to_owned_event(&self) -> SendEvent<'static> {
+        SendEvent {
+            producer: self.producer,
+            id: self.id,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            key: self.key.as_deref().map(owned),
+            acks: self.acks,
+        }
+    }
+}
+
+/// `queue.retry`: an attempt failed and the producer tries again.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.retry")]
 pub struct RetryEvent {
     pub producer: u64,
     pub id: RecordId,
@@ -56,18 +75,36 @@ pub struct RetryEvent {
     pub error: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AckEvent {
+/// `queue.ack`: the send succeeded.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AckEvent<'a> {
     pub producer: u64,
     pub id: RecordId,
-    pub topic: String,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
     /// `None` with `acks=0`.
     pub offset: Option<u64>,
     pub attempts: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl TraceEvent for AckEvent<'_> {
+    const NAME: &'static str = "queue.ack";
+    type Owned = AckEvent<'static>;
+    fn to_owned_event(&self) -> AckEvent<'static> {
+        AckEvent {
+            producer: self.producer,
+            id: self.id,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            attempts: self.attempts,
+        }
+    }
+}
+
+/// `queue.send_failed`: the send failed for good (the record may still have been written).
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.send_failed")]
 pub struct SendFailedEvent {
     pub producer: u64,
     pub id: RecordId,
@@ -76,10 +113,11 @@ pub struct SendFailedEvent {
     pub error: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AppendEvent {
+/// `queue.append`: a leader appended a produced record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AppendEvent<'a> {
     pub broker: BrokerId,
-    pub topic: String,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
     pub offset: u64,
     pub id: RecordId,
@@ -88,26 +126,97 @@ pub struct AppendEvent {
     pub duplicate: bool,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReplicateEvent {
+impl TraceEvent for AppendEvent<'_> {
+    const NAME: &'static str = "queue.append";
+    type Owned = AppendEvent<'static>;
+    fn to_owned_event(&self) -> AppendEvent<'static> {
+        AppendEvent {
+            broker: self.broker,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            id: self.id,
+            leader_epoch: self.leader_epoch,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+/// `queue.replicate`: a follower copied offsets `from..to` from its leader.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ReplicateEvent<'a> {
     pub broker: BrokerId,
-    pub topic: String,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
     pub from: u64,
     pub to: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FetchEvent {
+impl TraceEvent for ReplicateEvent<'_> {
+    const NAME: &'static str = "queue.replicate";
+    type Owned = ReplicateEvent<'static>;
+    fn to_owned_event(&self) -> ReplicateEvent<'static> {
+        ReplicateEvent {
+            broker: self.broker,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// `queue.truncate`: a follower whose log diverged from its leader's cut it from `from`
+/// back to `to`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TruncateEvent<'a> {
     pub broker: BrokerId,
-    pub topic: String,
+    pub topic: Cow<'a, str>,
+    pub partition: u32,
+    pub from: u64,
+    pub to: u64,
+}
+
+impl TraceEvent for TruncateEvent<'_> {
+    const NAME: &'static str = "queue.truncate";
+    type Owned = TruncateEvent<'static>;
+    fn to_owned_event(&self) -> TruncateEvent<'static> {
+        TruncateEvent {
+            broker: self.broker,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            from: self.from,
+            to: self.to,
+        }
+    }
+}
+
+/// `queue.fetch`: a leader answered a consumer's fetch with `count` records from `from`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FetchEvent<'a> {
+    pub broker: BrokerId,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
     pub from: u64,
     pub count: usize,
 }
 
+impl TraceEvent for FetchEvent<'_> {
+    const NAME: &'static str = "queue.fetch";
+    type Owned = FetchEvent<'static>;
+    fn to_owned_event(&self) -> FetchEvent<'static> {
+        FetchEvent {
+            broker: self.broker,
+            topic: owned(&self.topic),
+            partition: self.partition,
+            from: self.from,
+            count: self.count,
+        }
+    }
+}
+
 /// One record as a consumer handed it to the application.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct PolledRecord {
     pub topic: String,
     pub partition: u32,
@@ -115,7 +224,10 @@ pub struct PolledRecord {
     pub id: RecordId,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `queue.poll`: the records one `poll` returned, as a capture keeps them. The consumer
+/// emits a [`PollView`] of the same shape, which borrows the records.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.poll")]
 pub struct PollEvent {
     /// The consumer instance (stable across its rejoins, unlike the member id).
     pub consumer: String,
@@ -123,8 +235,59 @@ pub struct PollEvent {
     pub records: Vec<PolledRecord>,
 }
 
+/// `queue.poll` as the consumer emits it: [`PollEvent`]'s fields, read from the polled
+/// records themselves.
+#[derive(Serialize)]
+pub(crate) struct PollView<'a, V> {
+    pub consumer: &'a str,
+    pub group: &'a str,
+    #[serde(serialize_with = "polled_records")]
+    pub records: &'a [Record<V>],
+}
+
+/// Each record as a [`PolledRecord`] would serialise.
+fn polled_records<V, S: serde::Serializer>(
+    records: &&[Record<V>],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Polled<'a> {
+        topic: &'a str,
+        partition: u32,
+        offset: u64,
+        id: RecordId,
+    }
+    serializer.collect_seq(records.iter().map(|r| Polled {
+        topic: &r.topic,
+        partition: r.partition,
+        offset: r.offset,
+        id: r.id,
+    }))
+}
+
+impl<V> TraceEvent for PollView<'_, V> {
+    const NAME: &'static str = <PollEvent as TraceEvent>::NAME;
+    type Owned = PollEvent;
+    fn to_owned_event(&self) -> PollEvent {
+        PollEvent {
+            consumer: self.consumer.to_owned(),
+            group: self.group.to_owned(),
+            records: self
+                .records
+                .iter()
+                .map(|r| PolledRecord {
+                    topic: r.topic.clone(),
+                    partition: r.partition,
+                    offset: r.offset,
+                    id: r.id,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Why a consumer's position was set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeekReason {
     /// The group's committed offset, on being assigned the partition.
@@ -135,28 +298,62 @@ pub enum SeekReason {
     Seek,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SeekEvent {
-    pub consumer: String,
-    pub group: String,
-    pub topic: String,
+/// `queue.seek`: a consumer's position in a partition was set.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SeekEvent<'a> {
+    pub consumer: Cow<'a, str>,
+    pub group: Cow<'a, str>,
+    pub topic: Cow<'a, str>,
     pub partition: u32,
     pub offset: u64,
     pub reason: SeekReason,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CommitEvent {
-    pub consumer: String,
-    pub group: String,
-    pub member: String,
-    pub offsets: Vec<(TopicPartition, u64)>,
+impl TraceEvent for SeekEvent<'_> {
+    const NAME: &'static str = "queue.seek";
+    type Owned = SeekEvent<'static>;
+    fn to_owned_event(&self) -> SeekEvent<'static> {
+        SeekEvent {
+            consumer: owned(&self.consumer),
+            group: owned(&self.group),
+            topic: owned(&self.topic),
+            partition: self.partition,
+            offset: self.offset,
+            reason: self.reason,
+        }
+    }
+}
+
+/// `queue.commit`: a consumer's commit finished.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CommitEvent<'a> {
+    pub consumer: Cow<'a, str>,
+    pub group: Cow<'a, str>,
+    pub member: Cow<'a, str>,
+    pub offsets: Cow<'a, [(TopicPartition, u64)]>,
     pub auto: bool,
     /// `None` on success, else the error.
     pub error: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl TraceEvent for CommitEvent<'_> {
+    const NAME: &'static str = "queue.commit";
+    type Owned = CommitEvent<'static>;
+    fn to_owned_event(&self) -> CommitEvent<'static> {
+        CommitEvent {
+            consumer: owned(&self.consumer),
+            group: owned(&self.group),
+            member: owned(&self.member),
+            offsets: Cow::Owned(self.offsets.to_vec()),
+            auto: self.auto,
+            error: self.error.clone(),
+        }
+    }
+}
+
+/// `queue.assign`: a consumer's partitions changed.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.assign")]
 pub struct AssignEvent {
     pub consumer: String,
     pub group: String,
@@ -167,21 +364,113 @@ pub struct AssignEvent {
     pub revoked: Vec<TopicPartition>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How a group's membership changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupChange {
+    Join,
+    Leave,
+    /// The member's session timed out.
+    Expire,
+}
+
+/// `queue.group`: a coordinator's group gained or lost a member.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.group")]
 pub struct GroupEvent {
     pub broker: BrokerId,
     pub group: String,
     pub member: String,
-    /// "join", "leave" or "expire".
-    pub change: String,
+    pub change: GroupChange,
     pub epoch: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// `queue.crash`: a broker's node died (the cluster's `crash`, or `node.kill()` from
+/// anywhere). Its logs survive, as on disk; what it held only in memory is listed.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.crash")]
+pub struct CrashEvent {
+    pub cluster: String,
+    pub broker: BrokerId,
+    /// The partitions it led: they stay offline until the controller fences it.
+    pub leaderships: Vec<TopicPartition>,
+    /// The groups it coordinated: their members must find the next coordinator.
+    pub groups: Vec<String>,
+}
+
+/// A broker fault other than a crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BrokerFault {
+    Restart,
+    Pause,
+    Resume,
+    Slow,
+    Fast,
+}
+
+/// `queue.fault`: a broker restarted, paused or resumed (however its node was told to),
+/// or was made slow or fast again.
+#[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
+#[trace_event(name = "queue.fault")]
 pub struct FaultEvent {
     pub cluster: String,
     pub broker: BrokerId,
-    /// "crash", "restart", "pause", "resume", "slow" or "fast".
-    pub fault: String,
+    pub fault: BrokerFault,
+    /// The delay of `slow`.
     pub delay_ms: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_runtime::time::Instant;
+    use sim_runtime::{trace, Sim};
+
+    #[test]
+    fn a_poll_view_traces_and_captures_as_its_poll_event() {
+        let records = vec![
+            Record {
+                topic: "orders".to_string(),
+                partition: 2,
+                offset: 7,
+                key: Some("k".to_string()),
+                value: 5u8,
+                id: RecordId { producer: 1, n: 3 },
+                timestamp: Instant::START,
+            };
+            2
+        ];
+        let event = PollEvent {
+            consumer: "c.1".to_string(),
+            group: "g".to_string(),
+            records: vec![
+                PolledRecord {
+                    topic: "orders".to_string(),
+                    partition: 2,
+                    offset: 7,
+                    id: RecordId { producer: 1, n: 3 },
+                };
+                2
+            ],
+        };
+        let result = Sim::new(1).run(move || {
+            let (records, event) = (records.clone(), event.clone());
+            async move {
+                let log = trace::capture_prefix("queue.poll");
+                let typed = trace::capture::<PollEvent>();
+                trace::emit(&PollView {
+                    consumer: "c.1",
+                    group: "g",
+                    records: &records,
+                });
+                trace::emit(&event);
+                let fields: Vec<_> = log.snapshot().into_iter().map(|e| e.fields).collect();
+                assert_eq!(fields.len(), 2);
+                assert_eq!(fields[0], fields[1], "one compact form");
+                assert_eq!(typed.values(), vec![event.clone(), event]);
+            }
+        });
+        assert!(result.report.is_pass(), "{}", result.report);
+    }
 }

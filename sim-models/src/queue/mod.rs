@@ -14,16 +14,20 @@
 //! ```
 //!
 //! Map of the module:
+//! - [`start`] starts a cluster and returns its handle, [`Cluster`]: topics, inspection,
+//!   and the broker fault verbs in pairs (`crash`/`restart`, `pause`/`resume`,
+//!   `slow`/`fast`).
 //! - [`config`]: the cluster's [`Config`] (Default: one broker, no faults).
 //! - [`types`]: topic-partitions, [`RecordId`]s, [`Record`]s, [`Acks`].
 //! - `log` (private): one replica's log, leader epochs, idempotent producer state.
 //! - `state` (private): the broker state machine (replication, high watermark, ISR,
 //!   group coordination); `controller` (private): liveness and leader election.
 //! - [`group`]: membership, session expiry, `range`/`roundrobin` assignment.
-//! - `broker`, `cluster`: the async shells; [`Cluster`] with the fault verbs.
+//! - `broker`, `cluster`: the async shells, and the lifecycle hook that decides what a
+//!   broker's crash loses.
 //! - [`producer`], [`consumer`]: the clients. [`partitioner`]: murmur2 as in Kafka.
-//! - [`events`]: the `queue.*` trace events; [`checker`]: loss, duplicate and order checks
-//!   over them, after Jepsen's Kafka workload.
+//! - [`events`]: the typed `queue.*` trace events; [`checker`]: loss, duplicate and order
+//!   checks over their captures, after Jepsen's Kafka workload.
 //!
 //! Record values are generic (`V: Clone + 'static`): the simulation moves typed values,
 //! nothing is serialized. Every record also carries a simulation-only [`RecordId`] so
@@ -48,13 +52,12 @@ pub mod types;
 mod broker;
 mod cluster;
 mod controller;
-mod event_json;
 mod log;
 mod protocol;
 mod signal;
 mod state;
 
-pub use cluster::{start_cluster, BrokerHandle, Cluster};
+pub use cluster::{start, Cluster};
 pub use config::Config;
 pub use consumer::{Consumer, ConsumerConfig, OffsetReset};
 pub use error::{AdminError, ConsumeError, ProduceError};

@@ -7,21 +7,21 @@
 //! record a second time; with it, the broker recognises the producer id and sequence
 //! number and answers with the first offset instead.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use futures::lock::Mutex;
 use serde::{Deserialize, Serialize};
-use sim_net::{rpc, Addr, RpcError};
+use sim_net::{rpc, Addr, ConnectionFailure};
 use sim_runtime::task;
 use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::trace;
 
 use super::controller::ClusterMetadata;
 use super::error::{ErrorCode, ProduceError};
-use super::event_json;
-use super::events::{self, AckEvent, RetryEvent, SendEvent, SendFailedEvent};
+use super::events::{AckEvent, RetryEvent, SendEvent, SendFailedEvent};
 use super::log::ProducerStamp;
 use super::partitioner::{partition_for_key, RoundRobin};
 use super::protocol::{Request, Response};
@@ -103,7 +103,7 @@ impl<V> std::fmt::Debug for Producer<V> {
 #[derive(Clone, Copy, Debug)]
 enum AttemptError {
     Code(ErrorCode),
-    Rpc(RpcError),
+    Connection(ConnectionFailure),
     NoLeader,
 }
 
@@ -117,15 +117,16 @@ impl AttemptError {
                 ProduceError::NotEnoughReplicasAfterAppend
             }
             AttemptError::Code(ErrorCode::OutOfOrderSequence) => ProduceError::OutOfOrderSequence,
-            AttemptError::Code(_) | AttemptError::Rpc(RpcError::Timeout) => ProduceError::Timeout,
-            AttemptError::Rpc(_) | AttemptError::NoLeader => ProduceError::BrokerUnavailable,
+            AttemptError::Code(_) => ProduceError::Timeout,
+            AttemptError::Connection(f) => f.into(),
+            AttemptError::NoLeader => ProduceError::BrokerUnavailable,
         }
     }
 
     fn describe(self) -> String {
         match self {
             AttemptError::Code(c) => c.to_string(),
-            AttemptError::Rpc(e) => e.to_string(),
+            AttemptError::Connection(f) => f.to_string(),
             AttemptError::NoLeader => "no leader known".to_string(),
         }
     }
@@ -202,12 +203,12 @@ impl<V: Clone + 'static> Producer<V> {
             None => inner.round_robin.borrow_mut().next(topic, partitions),
         };
         let tp = TopicPartition::new(topic, partition);
-        event_json::emit_send(&SendEvent {
+        trace::emit(&SendEvent {
             producer: inner.id,
             id,
-            topic: topic.to_string(),
+            topic: Cow::Borrowed(topic),
             partition,
-            key: key.clone(),
+            key: key.as_deref().map(Cow::Borrowed),
             acks: config.acks,
         });
         // One request in flight per partition keeps retries from reordering records.
@@ -225,10 +226,10 @@ impl<V: Clone + 'static> Producer<V> {
             };
             let err = match self.attempt(&tp, record, deadline).await {
                 Ok(offset) => {
-                    event_json::emit_ack(&AckEvent {
+                    trace::emit(&AckEvent {
                         producer: inner.id,
                         id,
-                        topic: topic.to_string(),
+                        topic: Cow::Borrowed(topic),
                         partition,
                         offset,
                         attempts,
@@ -260,21 +261,13 @@ impl<V: Clone + 'static> Producer<V> {
                 self.failed(id, topic, partition, &e);
                 return Err(e);
             }
-            trace::emit_named(
-                events::RETRY,
-                &RetryEvent {
-                    producer: inner.id,
-                    id,
-                    attempt: attempts,
-                    error: err.describe(),
-                },
-            );
-            if matches!(
-                err,
-                AttemptError::Code(_) | AttemptError::Rpc(_) | AttemptError::NoLeader
-            ) {
-                let _ = self.refresh_metadata(deadline).await;
-            }
+            trace::emit(&RetryEvent {
+                producer: inner.id,
+                id,
+                attempt: attempts,
+                error: err.describe(),
+            });
+            let _ = self.refresh_metadata(deadline).await;
             time::sleep(config.retry_backoff).await;
         }
     }
@@ -287,16 +280,13 @@ impl<V: Clone + 'static> Producer<V> {
             // order.
             self.bump_epoch();
         }
-        trace::emit_named(
-            events::SEND_FAILED,
-            &SendFailedEvent {
-                producer: self.inner.id,
-                id,
-                topic: topic.to_string(),
-                partition,
-                error: e.to_string(),
-            },
-        );
+        trace::emit(&SendFailedEvent {
+            producer: self.inner.id,
+            id,
+            topic: topic.to_string(),
+            partition,
+            error: e.to_string(),
+        });
     }
 
     fn next_stamp(&self, tp: &TopicPartition) -> ProducerStamp {
@@ -354,22 +344,25 @@ impl<V: Clone + 'static> Producer<V> {
             Ok(Response::Produce(Ok((offset, _dup)))) => Ok(Some(offset)),
             Ok(Response::Produce(Err(code))) => Err(AttemptError::Code(code)),
             Ok(_) => Err(AttemptError::Code(ErrorCode::RequestTimedOut)),
-            Err(e) => Err(AttemptError::Rpc(e)),
+            Err(f) => Err(AttemptError::Connection(f)),
         }
     }
 
-    /// The topic's partition count, fetching metadata until the topic is known.
+    /// The topic's partition count, fetching metadata until the topic is known. Fails
+    /// with `UnknownTopic` if some broker answered without it, else with `Timeout`.
     async fn partition_count(&self, topic: &str, deadline: Instant) -> Result<u32, ProduceError> {
+        // Any answer counts: the last refresh may have been cut short by the deadline.
+        let mut answered = false;
         loop {
             if let Some(n) = self.inner.metadata.borrow().partition_count(topic) {
                 return Ok(n);
             }
-            let refreshed = self.refresh_metadata(deadline).await;
+            answered |= self.refresh_metadata(deadline).await;
             if let Some(n) = self.inner.metadata.borrow().partition_count(topic) {
                 return Ok(n);
             }
             if time::now() + self.inner.config.retry_backoff >= deadline {
-                return Err(if refreshed {
+                return Err(if answered {
                     ProduceError::UnknownTopic
                 } else {
                     ProduceError::Timeout

@@ -3,7 +3,7 @@
 //! truncation on divergence) and the consumer groups it coordinates.
 //!
 //! No I/O and no waiting: the async shell in `broker` feeds it requests with the current
-//! time and acts on what it returns. [`BrokerState::restart`] says what a process crash
+//! time and acts on what it returns. [`BrokerState::crash`] says what a process crash
 //! keeps (the logs, as Kafka's are on disk) and what it loses (roles, follower progress,
 //! metadata, group membership).
 
@@ -126,6 +126,13 @@ impl<V> Default for Replica<V> {
     }
 }
 
+/// What a broker's crash took with it, in partition and group order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct CrashLoss {
+    pub leaderships: Vec<TopicPartition>,
+    pub groups: Vec<String>,
+}
+
 /// A broker's state.
 #[derive(Clone, Debug)]
 pub(crate) struct BrokerState<V> {
@@ -154,14 +161,22 @@ impl<V: Clone> BrokerState<V> {
     }
 
     /// A process crash: the logs (on disk) stay; everything learned or negotiated since
-    /// the process started is gone until metadata arrives again.
-    pub fn restart(&mut self) {
-        for r in self.replicas.values_mut() {
+    /// the process started is gone until metadata arrives again. Returns what was lost
+    /// that others notice: the leaderships it held and the groups it coordinated.
+    pub fn crash(&mut self) -> CrashLoss {
+        let mut leaderships = Vec::new();
+        for (tp, r) in self.replicas.iter_mut() {
+            if r.leader.take().is_some() {
+                leaderships.push(tp.clone());
+            }
             r.view = None;
-            r.leader = None;
         }
         self.metadata = ClusterMetadata::default();
-        self.groups.clear();
+        let groups = std::mem::take(&mut self.groups).into_keys().collect();
+        CrashLoss {
+            leaderships,
+            groups,
+        }
     }
 
     pub fn metadata(&self) -> &ClusterMetadata {
@@ -1091,7 +1106,7 @@ mod tests {
             .produce(&tp(), Acks::One, rec(3), at(9600))
             .unwrap();
         // Broker 0 restarts: logs kept, role forgotten, then follows and truncates.
-        c.brokers[0].restart();
+        c.brokers[0].crash();
         assert_eq!(c.log_values(0), vec![1, 2]);
         c.ctl.heartbeat(0, 1, at(9700));
         c.sync(9700);
@@ -1136,7 +1151,13 @@ mod tests {
             c.brokers[0].committed_offsets("g", &[tp()]).unwrap(),
             vec![(tp(), Some(5))]
         );
-        c.brokers[0].restart();
+        let lost = c.brokers[0].crash();
+        assert_eq!(lost.groups, vec!["g".to_string()]);
+        assert!(
+            lost.leaderships.contains(&offsets_partition("g", 1))
+                && lost.leaderships.contains(&tp()),
+            "{lost:?}"
+        );
         assert!(c.brokers[0].group("g").is_none(), "membership is volatile");
         c.ctl.heartbeat(0, 1, at(3));
         c.sync(3);

@@ -1,0 +1,96 @@
+//! Shared setup of the `queue_*` integration tests: cluster and client configurations
+//! with the short timeouts the tests exercise, a producer of a range of values, a drain
+//! of a consumer, and a wait for a condition in simulated time.
+
+#![allow(dead_code)]
+
+use sim_models::queue::{
+    Acks, Cluster, Config, Consumer, ConsumerConfig, OffsetReset, Producer, ProducerConfig, Record,
+};
+use sim_runtime::time::{self, Duration};
+
+/// Three brokers that notice a dead peer within two seconds and drop a lagging follower
+/// from the ISR after five.
+pub fn replicated(min_isr: usize) -> Config {
+    Config {
+        brokers: 3,
+        min_insync_replicas: min_isr,
+        broker_heartbeat_interval: Duration::from_millis(500),
+        broker_session_timeout: Duration::from_secs(2),
+        replica_lag_time_max: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+/// A producer that retries quickly; idempotent with `acks=all`.
+pub fn producer_config(acks: Acks) -> ProducerConfig {
+    ProducerConfig {
+        acks,
+        idempotent: acks == Acks::All,
+        request_timeout: Duration::from_secs(1),
+        delivery_timeout: Duration::from_secs(30),
+        ..ProducerConfig::default()
+    }
+}
+
+/// A consumer that reads from the beginning, commits only when told, and is noticed
+/// dead after three seconds.
+pub fn group_config(client_id: &str) -> ConsumerConfig {
+    ConsumerConfig {
+        client_id: client_id.to_string(),
+        auto_offset_reset: OffsetReset::Earliest,
+        auto_commit_interval: None,
+        session_timeout: Duration::from_secs(3),
+        heartbeat_interval: Duration::from_millis(500),
+        ..ConsumerConfig::default()
+    }
+}
+
+/// A consumer that reads from the beginning and commits only when told, with a session
+/// long enough that no test's pause expires it.
+pub fn earliest() -> ConsumerConfig {
+    ConsumerConfig {
+        session_timeout: Duration::from_secs(10),
+        heartbeat_interval: Duration::from_secs(1),
+        ..group_config("consumer")
+    }
+}
+
+/// Sends `values` to `topic` one after another with the default (idempotent) producer.
+pub async fn produce(cluster: &Cluster<u64>, topic: &str, values: std::ops::Range<u64>) {
+    let producer = Producer::new(cluster.addrs(), ProducerConfig::default());
+    for v in values {
+        producer.send(topic, None, v).await.unwrap();
+    }
+}
+
+/// Polls until `n` records arrived or `limit` of simulated time passed.
+pub async fn drain<V: Clone + 'static>(
+    c: &Consumer<V>,
+    n: usize,
+    limit: Duration,
+) -> Vec<Record<V>> {
+    let deadline = time::now() + limit;
+    let mut out = Vec::new();
+    while out.len() < n && time::now() < deadline {
+        out.extend(c.poll(100, Duration::from_millis(500)).await.expect("poll"));
+    }
+    out
+}
+
+/// The values of `records`, in order.
+pub fn values<V: Clone>(records: &[Record<V>]) -> Vec<V> {
+    records.iter().map(|r| r.value.clone()).collect()
+}
+
+/// Waits until `done` holds, failing the test if `limit` of simulated time passes first.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = time::now() + limit;
+    while !done() {
+        assert!(
+            time::now() < deadline,
+            "condition not reached within {limit:?}"
+        );
+        time::sleep(Duration::from_millis(50)).await;
+    }
+}
