@@ -2,170 +2,147 @@
 //! waiters in FIFO order with timeouts on virtual time, scripts as atomic steps, and
 //! determinism of a faulty run.
 
+mod kv_support;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use kv_support::{at_ms, run_fingerprint, start};
 use serde::{Deserialize, Serialize};
-use sim_models::kv::{self, ClientConfig, Command, Config, KvClient, ReplicaConfig, Reply, Script};
-use sim_runtime::time::{self, sleep, sleep_until, Duration, Instant};
-use sim_runtime::{spawn, FaultSchedule, Probability, Sim};
+use sim_models::kv::{Command, Config, KvClient, KvServer, ReplicaConfig, Reply, Script};
+use sim_runtime::time::{self, sleep, sleep_until, Duration};
+use sim_runtime::{spawn, FaultSchedule, Probability};
 
-fn run<T: 'static>(seed: u64, f: impl std::future::Future<Output = T> + 'static) -> T {
-    let r = Sim::new(seed).run(|| f);
-    assert!(r.report.is_pass(), "{}", r.report);
-    r.output.expect("main completed")
+fn client(server: &KvServer) -> KvClient {
+    kv_support::client(server, 1000)
 }
 
-fn client(server: &kv::KvServer) -> KvClient {
-    KvClient::new(
-        server,
-        ClientConfig {
-            timeout: Duration::from_secs(1),
-        },
-    )
+#[sim_runtime::test]
+async fn watch_aborts_exec_when_another_client_changed_the_key() {
+    let server = start(Config::default()).await;
+    let (a, b) = (client(&server), client(&server));
+    a.set("balance", "100").await.unwrap();
+    a.watch(&["balance"]).await.unwrap();
+    let seen: i64 = a.get("balance").await.unwrap().unwrap().parse().unwrap();
+    // Meanwhile another client spends from the same balance.
+    assert_eq!(b.decr_by("balance", 30).await.unwrap(), 70);
+    let r = a
+        .multi()
+        .set("balance", &(seen - 50).to_string())
+        .exec()
+        .await
+        .unwrap();
+    assert_eq!(r, None, "EXEC returns nil: a watched key changed");
+    assert_eq!(
+        a.get("balance").await.unwrap(),
+        Some("70".into()),
+        "the stale write did not happen"
+    );
+    // Without interference the same transaction commits.
+    a.watch(&["balance"]).await.unwrap();
+    let r = a.multi().decr_by("balance", 50).exec().await.unwrap();
+    assert_eq!(r, Some(vec![Reply::Int(20)]));
 }
 
-#[test]
-fn watch_aborts_exec_when_another_client_changed_the_key() {
-    run(1, async {
-        let server = kv::start("redis", Config::default());
-        server.ready().await;
-        let (a, b) = (client(&server), client(&server));
-        a.set("balance", "100").await.unwrap();
-        a.watch(&["balance"]).await.unwrap();
-        let seen: i64 = a.get("balance").await.unwrap().unwrap().parse().unwrap();
-        // Meanwhile another client spends from the same balance.
-        assert_eq!(b.decr_by("balance", 30).await.unwrap(), 70);
-        let r = a
-            .multi()
-            .set("balance", &(seen - 50).to_string())
-            .exec()
-            .await
-            .unwrap();
-        assert_eq!(r, None, "EXEC returns nil: a watched key changed");
-        assert_eq!(
-            a.get("balance").await.unwrap(),
-            Some("70".into()),
-            "the stale write did not happen"
-        );
-        // Without interference the same transaction commits.
-        a.watch(&["balance"]).await.unwrap();
-        let r = a.multi().decr_by("balance", 50).exec().await.unwrap();
-        assert_eq!(r, Some(vec![Reply::Int(20)]));
-    });
-}
-
-#[test]
-fn optimistic_increments_with_retries_lose_nothing_under_contention() {
-    for seed in 0..8 {
-        let (value, aborts) = run(seed, async {
-            let server = kv::start("redis", Config::default());
-            server.ready().await;
-            let aborts = Rc::new(RefCell::new(0));
-            let mut workers = Vec::new();
-            for _ in 0..5 {
-                let c = client(&server);
-                let aborts = aborts.clone();
-                workers.push(spawn(async move {
-                    for _ in 0..10 {
-                        loop {
-                            c.watch(&["n"]).await.unwrap();
-                            let n: i64 =
-                                c.get("n").await.unwrap().map_or(0, |v| v.parse().unwrap());
-                            let r = c
-                                .multi()
-                                .set("n", &(n + 1).to_string())
-                                .exec()
-                                .await
-                                .unwrap();
-                            if r.is_some() {
-                                break;
-                            }
-                            *aborts.borrow_mut() += 1;
-                        }
+#[sim_runtime::test(seeds = 8)]
+async fn optimistic_increments_with_retries_lose_nothing_under_contention() {
+    let server = start(Config::default()).await;
+    let aborts = Rc::new(RefCell::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..5 {
+        let c = client(&server);
+        let aborts = aborts.clone();
+        workers.push(spawn(async move {
+            for _ in 0..10 {
+                loop {
+                    c.watch(&["n"]).await.unwrap();
+                    let n: i64 = c.get("n").await.unwrap().map_or(0, |v| v.parse().unwrap());
+                    let r = c
+                        .multi()
+                        .set("n", &(n + 1).to_string())
+                        .exec()
+                        .await
+                        .unwrap();
+                    if r.is_some() {
+                        break;
                     }
-                }));
+                    *aborts.borrow_mut() += 1;
+                }
             }
-            for w in workers {
-                w.await.unwrap();
-            }
-            let value = client(&server).get("n").await.unwrap();
-            let aborts = *aborts.borrow();
-            (value, aborts)
-        });
-        assert_eq!(value, Some("50".into()), "seed {seed}");
-        assert!(
-            aborts > 0,
-            "seed {seed}: five clients on one key must collide"
-        );
+        }));
     }
+    for w in workers {
+        w.await.unwrap();
+    }
+    assert_eq!(client(&server).get("n").await.unwrap(), Some("50".into()));
+    assert!(*aborts.borrow() > 0, "five clients on one key must collide");
 }
 
-#[test]
-fn blpop_waiters_are_served_fifo() {
-    for seed in 0..8 {
-        let got = run(seed, async {
-            let server = kv::start("redis", Config::default());
-            server.ready().await;
-            let got = Rc::new(RefCell::new(Vec::new()));
-            let mut waiters = Vec::new();
-            // Consumers block at 10, 20, 30, 40 ms, in that order.
-            for i in 0..4u64 {
-                let c = client(&server);
-                let got = got.clone();
-                waiters.push(spawn(async move {
-                    sleep_until(Instant::START + Duration::from_millis(10 * (i + 1))).await;
-                    let (_, v) = c.blpop(&["jobs"], Duration::ZERO).await.unwrap().unwrap();
-                    got.borrow_mut().push((i, v));
-                }));
-            }
-            sleep_until(Instant::START + Duration::from_millis(100)).await;
-            let p = client(&server);
-            p.rpush("jobs", &["j0", "j1"]).await.unwrap();
-            sleep(Duration::from_millis(50)).await;
-            p.rpush("jobs", &["j2"]).await.unwrap();
-            p.rpush("jobs", &["j3"]).await.unwrap();
-            for w in waiters {
-                w.await.unwrap();
-            }
-            let mut got = got.borrow().clone();
-            got.sort();
-            got
-        });
-        let want: Vec<(u64, String)> = (0..4).map(|i| (i, format!("j{i}"))).collect();
-        assert_eq!(
-            got, want,
-            "seed {seed}: the first to block gets the first element"
-        );
+#[sim_runtime::test(seeds = 8)]
+async fn blpop_waiters_are_served_fifo() {
+    let server = start(Config::default()).await;
+    let got = Rc::new(RefCell::new(Vec::new()));
+    let mut waiters = Vec::new();
+    // Consumers block at 10, 20, 30, 40 ms, in that order.
+    for i in 0..4u64 {
+        let c = client(&server);
+        let got = got.clone();
+        waiters.push(spawn(async move {
+            sleep_until(at_ms(10 * (i + 1))).await;
+            let (_, v) = c.blpop(&["jobs"], Duration::ZERO).await.unwrap().unwrap();
+            got.borrow_mut().push((i, v));
+        }));
     }
+    sleep_until(at_ms(100)).await;
+    let p = client(&server);
+    p.rpush("jobs", &["j0", "j1"]).await.unwrap();
+    sleep(Duration::from_millis(50)).await;
+    p.rpush("jobs", &["j2"]).await.unwrap();
+    p.rpush("jobs", &["j3"]).await.unwrap();
+    for w in waiters {
+        w.await.unwrap();
+    }
+    let mut got = got.borrow().clone();
+    got.sort();
+    let want: Vec<(u64, String)> = (0..4).map(|i| (i, format!("j{i}"))).collect();
+    assert_eq!(got, want, "the first to block gets the first element");
 }
 
-#[test]
-fn blpop_times_out_on_virtual_time() {
-    for seed in 0..8 {
-        let (waited, result) = run(seed, async {
-            let server = kv::start("redis", Config::default());
-            server.ready().await;
-            let c = client(&server);
-            c.ping().await.unwrap();
-            let start = time::now();
-            let r = c.blpop(&["empty"], Duration::from_secs(30)).await.unwrap();
-            (time::now() - start, r)
-        });
-        assert_eq!(result, None, "seed {seed}");
-        // 30 s on the server's clock plus one round trip of 1..5 ms each way.
-        assert!(
-            waited >= Duration::from_millis(30_002) && waited <= Duration::from_millis(30_010),
-            "seed {seed}: {waited:?}"
-        );
-    }
+#[sim_runtime::test(seeds = 8)]
+async fn blpop_times_out_on_virtual_time() {
+    let server = start(Config::default()).await;
+    let c = client(&server);
+    c.ping().await.unwrap();
+    let start = time::now();
+    let r = c.blpop(&["empty"], Duration::from_secs(30)).await.unwrap();
+    let waited = time::now() - start;
+    assert_eq!(r, None);
+    // 30 s on the server's clock plus one round trip of 1..5 ms each way.
+    assert!(
+        waited >= Duration::from_millis(30_002) && waited <= Duration::from_millis(30_010),
+        "{waited:?}"
+    );
 }
 
-#[test]
-fn a_script_is_atomic_where_get_then_decr_oversells() {
-    // Twenty buyers, ten items. The script checks and decrements in one step; the naive
-    // GET-then-DECR lets buyers interleave between the check and the write.
-    let buy = Script::new("buy", |ctx, keys, _| {
+/// Twenty buyers, ten items: `buy` is called by each buyer with its client.
+async fn sell_ten_items_to_twenty_buyers<F, Fut>(buy: F) -> usize
+where
+    F: Fn(KvClient) -> Fut,
+    Fut: std::future::Future<Output = bool> + 'static,
+{
+    let server = start(Config::default()).await;
+    client(&server).set("stock", "10").await.unwrap();
+    let buyers: Vec<_> = (0..20).map(|_| spawn(buy(client(&server)))).collect();
+    let mut sold = 0;
+    for b in buyers {
+        sold += usize::from(b.await.unwrap());
+    }
+    sold
+}
+
+/// Checks and decrements in one step.
+fn buy_script() -> Script {
+    Script::new("buy", |ctx, keys, _| {
         match ctx.call(Command::Get {
             key: keys[0].clone(),
         }) {
@@ -175,40 +152,36 @@ fn a_script_is_atomic_where_get_then_decr_oversells() {
             Reply::Bulk(_) | Reply::Nil => Reply::Int(-1),
             other => other,
         }
-    });
-    let sold = |atomic: bool, seed: u64| {
-        let buy = buy.clone();
-        run(seed, async move {
-            let server = kv::start("redis", Config::default());
-            server.ready().await;
-            client(&server).set("stock", "10").await.unwrap();
-            let mut buyers = Vec::new();
-            for _ in 0..20 {
-                let c = client(&server);
-                let buy = buy.clone();
-                buyers.push(spawn(async move {
-                    if atomic {
-                        matches!(c.eval(&buy, &["stock"], &[]).await.unwrap(), Reply::Int(n) if n >= 0)
-                    } else {
-                        let n: i64 = c.get("stock").await.unwrap().unwrap().parse().unwrap();
-                        n > 0 && c.decr("stock").await.is_ok()
-                    }
-                }));
+    })
+}
+
+#[sim_runtime::test(seeds = 4)]
+async fn a_script_is_atomic_and_never_oversells() {
+    let buy = buy_script();
+    let sold =
+        sell_ten_items_to_twenty_buyers(|c| {
+            let buy = buy.clone();
+            async move {
+                matches!(c.eval(&buy, &["stock"], &[]).await.unwrap(), Reply::Int(n) if n >= 0)
             }
-            let mut sold = 0;
-            for b in buyers {
-                sold += usize::from(b.await.unwrap());
-            }
-            sold
         })
+        .await;
+    assert_eq!(sold, 10);
+}
+
+/// The naive GET-then-DECR lets buyers interleave between the check and the write. An
+/// existence claim over seeds, so it runs them itself.
+#[test]
+fn get_then_decr_oversells() {
+    let naive = |c: KvClient| async move {
+        let n: i64 = c.get("stock").await.unwrap().unwrap().parse().unwrap();
+        n > 0 && c.decr("stock").await.is_ok()
     };
-    for seed in 0..4 {
-        assert_eq!(sold(true, seed), 10, "seed {seed}");
-    }
-    assert!(
-        (0..4).any(|seed| sold(false, seed) > 10),
-        "the naive check-then-act must oversell"
-    );
+    let oversold = (0..4).any(|seed| {
+        let (sold, _) = run_fingerprint(seed, move || sell_ten_items_to_twenty_buyers(naive));
+        sold > 10
+    });
+    assert!(oversold, "the naive check-then-act must oversell");
 }
 
 /// The faults a schedule can apply to a kv server.
@@ -220,25 +193,24 @@ enum KvFault {
     Resume,
     Slow(u64),
     Fast,
-    FailRate(f64),
+    Fail(f64),
     Heal,
     Failover,
 }
 
 fn faulty_run(seed: u64) -> (u64, Vec<String>) {
-    let r = Sim::new(seed).run(|| async {
+    let (outcomes, fingerprint) = run_fingerprint(seed, || async {
         let config = Config {
             replica: Some(ReplicaConfig {
                 replication_lag: Duration::from_millis(30),
             }),
             ..Config::default()
         };
-        let server = kv::start("redis", config);
-        server.ready().await;
+        let server = start(config).await;
         let schedule = FaultSchedule::new()
             .at(Duration::from_millis(100), KvFault::Slow(20))
             .at(Duration::from_millis(200), KvFault::Fast)
-            .at(Duration::from_millis(250), KvFault::FailRate(0.2))
+            .at(Duration::from_millis(250), KvFault::Fail(0.2))
             .at(Duration::from_millis(350), KvFault::Heal)
             .at(Duration::from_millis(400), KvFault::Pause)
             .at(Duration::from_millis(700), KvFault::Resume)
@@ -254,29 +226,19 @@ fn faulty_run(seed: u64) -> (u64, Vec<String>) {
                 KvFault::Resume => s.resume(),
                 KvFault::Slow(ms) => s.slow(Duration::from_millis(ms)),
                 KvFault::Fast => s.fast(),
-                KvFault::FailRate(p) => s.fail_rate(Probability::of(p)),
+                KvFault::Fail(p) => s.fail(Probability::of(p)),
                 KvFault::Heal => s.heal(),
                 KvFault::Failover => s.failover().unwrap(),
             }
             async {}
         });
         let mut outcomes = Vec::new();
-        let c = KvClient::new(
-            &server,
-            ClientConfig {
-                timeout: Duration::from_millis(100),
-            },
-        );
+        let c = kv_support::client(&server, 100);
         let consumer = {
-            let c = KvClient::new(
-                &server,
-                ClientConfig {
-                    timeout: Duration::from_millis(100),
-                },
-            );
+            let c = kv_support::client(&server, 100);
             spawn(async move {
                 let mut got = Vec::new();
-                while time::now() < Instant::START + Duration::from_millis(1_400) {
+                while time::now() < at_ms(1_400) {
                     let r = c.blpop(&["q"], Duration::from_millis(50)).await;
                     if r.is_err() {
                         // A refused call fails at once: back off, or this loop spins.
@@ -303,8 +265,7 @@ fn faulty_run(seed: u64) -> (u64, Vec<String>) {
         outcomes.extend(consumer.await.unwrap());
         outcomes
     });
-    assert!(r.report.is_pass(), "{}", r.report);
-    (r.report.fingerprint, r.output.unwrap())
+    (fingerprint, outcomes)
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! - applying a primary's effects, in order, to an empty copy (what the AOF and a replica
 //!   do) reproduces the primary's live keys, values and expiry times after every step;
 //! - the running memory count equals a recomputation;
-//! - `parse(cmd.to_args()) == cmd` (the trace format reads back).
+//! - `parse(cmd.to_args()) == cmd` (the argument vector `MONITOR` shows reads back).
 
 use proptest::prelude::*;
 use sim_models::kv::{

@@ -12,7 +12,7 @@ use sim_models::sql::{
     TableSchema, Update,
 };
 use sim_runtime::time::{self, Duration};
-use sim_runtime::trace::{self, EventLog};
+use sim_runtime::trace::{self, Capture};
 use sim_runtime::NodeId;
 
 use super::checkers::{FinalState, OrderRow};
@@ -557,10 +557,10 @@ impl Deps {
         self.db.accept();
     }
 
-    /// Records every write of the stock key from now on (the `kv.cmd.write` events: only
-    /// a command that wrote can have moved the stock).
-    pub fn capture_stock(&self) -> EventLog {
-        trace::capture_prefix("kv.cmd.write")
+    /// Records every write from now on (the `kv.cmd.write` events: only a command that
+    /// wrote can have moved the stock).
+    pub fn capture_stock(&self) -> Capture<kv::CmdEvent<'static>> {
+        trace::capture::<kv::WriteEvent<'_>>()
     }
 
     /// Orders reserved but not yet processed: outbox entries plus consumer lag.
@@ -664,65 +664,34 @@ impl Deps {
     }
 }
 
-/// The part of a `kv.cmd` event ([`kv::CmdEvent`]) that [`stock_values`] reads; the
-/// fields it does not read are skipped rather than decoded.
-#[derive(serde::Deserialize)]
-struct StockWrite<'a> {
-    #[serde(borrow)]
-    cmd: Vec<Arg<'a>>,
-    reply: Reply,
-}
-
-/// One argument, borrowed from the event unless it had to be unescaped.
-#[derive(serde::Deserialize)]
-struct Arg<'a>(#[serde(borrow)] std::borrow::Cow<'a, str>);
-
 /// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
 /// replies, and the reserve script's reported stock.
-pub fn stock_values(log: &EventLog) -> Vec<i64> {
+pub fn stock_values(writes: &Capture<kv::CmdEvent<'static>>) -> Vec<i64> {
     let key = stock_key(PRODUCT);
     let mut out = Vec::new();
-    // Every write of the run passes through here, so the scans use a real substring
-    // search rather than comparing at every offset.
-    let (reserve, reserved, stock) = (
-        memchr::memmem::Finder::new(RESERVE),
-        memchr::memmem::Finder::new("reserved"),
-        memchr::memmem::Finder::new(&key),
-    );
-    log.for_each(|e| {
-        // Decode only the commands that can have moved the stock: most never touch it,
-        // and a reservation that did not succeed left it alone.
-        let text = serde_json::to_vec(&e.fields_value()).unwrap_or_default();
-        let f = &text[..];
-        let relevant = if reserve.find(f).is_some() {
-            reserved.find(f).is_some()
-        } else {
-            stock.find(f).is_some()
-        };
-        if !relevant {
-            return;
-        }
-        let Ok(ev) = serde_json::from_slice::<StockWrite<'_>>(f) else {
-            return;
-        };
-        let arg = |i: usize| ev.cmd.get(i).map(|a| &*a.0);
-        let name = arg(0).map(str::to_ascii_uppercase).unwrap_or_default();
-        let on_stock = arg(1) == Some(key.as_str());
-        match (name.as_str(), &ev.reply) {
-            ("SET", Reply::Status(_)) if on_stock => {
-                if let Some(v) = arg(2).and_then(|v| v.parse().ok()) {
+    for w in writes.events().iter() {
+        match (&*w.event.cmd, &*w.event.reply) {
+            (Command::Set { key: k, value, .. }, Reply::Status(_)) if *k == key => {
+                if let Ok(v) = value.parse() {
                     out.push(v);
                 }
             }
-            ("DECR" | "INCR" | "DECRBY" | "INCRBY", Reply::Int(n)) if on_stock => out.push(*n),
-            ("EVAL" | "EVALSHA", Reply::Array(parts)) if ev.cmd.iter().any(|a| a.0 == RESERVE) => {
+            (
+                Command::Decr { key: k }
+                | Command::Incr { key: k }
+                | Command::DecrBy { key: k, .. }
+                | Command::IncrBy { key: k, .. },
+                Reply::Int(n),
+            ) if *k == key => out.push(*n),
+            // Only a reservation's reply has a third part, the stock left.
+            (Command::Eval { script, .. }, Reply::Array(parts)) if script.name() == RESERVE => {
                 if let Some(Reply::Int(n)) = parts.get(2) {
                     out.push(*n);
                 }
             }
             _ => {}
         }
-    });
+    }
     out
 }
 

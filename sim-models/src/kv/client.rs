@@ -18,6 +18,7 @@ use sim_runtime::time::{self, Duration};
 use sim_runtime::trace;
 
 use super::command::{Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags};
+use super::event::ClientErrorEvent;
 use super::script::Script;
 use super::server::{KvServer, Request, Response};
 
@@ -42,19 +43,13 @@ impl std::fmt::Display for ServerError {
     }
 }
 
-/// Why a call failed. The first four are the network's (the command may or may not have
+/// Why a call failed. `Connection` is the network's (the command may or may not have
 /// run: a timed-out write can still be applied); `Server` is Redis answering with an error
 /// (the command did not run, except inside EXEC and scripts).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
-    #[error("kv connection refused")]
-    Refused,
-    #[error("kv connection reset")]
-    Reset,
-    #[error("kv call timed out")]
-    Timeout,
-    #[error("kv server unreachable")]
-    Unreachable,
+    #[error("kv: {0}")]
+    Connection(ConnectionFailure),
     #[error("kv error reply: {0}")]
     Server(ServerError),
     /// A reply of the wrong shape for the typed method (a bug in the caller's types).
@@ -65,10 +60,7 @@ pub enum KvError {
 impl KvError {
     /// Refused, reset, timeout or unreachable.
     pub fn is_network(&self) -> bool {
-        matches!(
-            self,
-            KvError::Refused | KvError::Reset | KvError::Timeout | KvError::Unreachable
-        )
+        matches!(self, KvError::Connection(_))
     }
 
     pub fn server_error(&self) -> Option<&ServerError> {
@@ -84,26 +76,6 @@ impl KvError {
 
     pub fn is_wrongtype(&self) -> bool {
         self.server_error().is_some_and(|e| e.kind() == "WRONGTYPE")
-    }
-
-    fn from_net(e: NetError) -> Self {
-        match ConnectionFailure::from(e) {
-            ConnectionFailure::Refused => KvError::Refused,
-            ConnectionFailure::Reset => KvError::Reset,
-            ConnectionFailure::Timeout => KvError::Timeout,
-            ConnectionFailure::Unreachable => KvError::Unreachable,
-        }
-    }
-
-    fn label(&self) -> &'static str {
-        match self {
-            KvError::Refused => "refused",
-            KvError::Reset => "reset",
-            KvError::Timeout => "timeout",
-            KvError::Unreachable => "unreachable",
-            KvError::Server(_) => "server",
-            KvError::Unexpected(_) => "unexpected",
-        }
     }
 }
 
@@ -330,10 +302,9 @@ impl KvClient {
         };
         result.map_err(|e| {
             *guard = None;
-            let err = KvError::from_net(e);
-            // The node by number: an unreachable address may name no node at all.
-            trace::emit_named("kv.client.error", &(addr.node.0, addr.port, err.label()));
-            err
+            let failure = ConnectionFailure::from(e);
+            trace::emit(&ClientErrorEvent { addr, failure });
+            KvError::Connection(failure)
         })
     }
 

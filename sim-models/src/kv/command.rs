@@ -2,13 +2,15 @@
 //!
 //! Values are `String`s rather than byte strings: every system in this project stores text
 //! (numbers, ids, JSON), and text makes traces and failing tests readable. A command
-//! serialises to its argument vector (`["SET","k","v","NX"]`, as `MONITOR` shows it), which
-//! is what the `kv.cmd` trace event records; [`crate::kv::parse`] is the inverse.
+//! serialises structurally (`{"Set":{"key":"k","value":"v",...}}`), which is what the
+//! `kv.cmd` trace events record and what is cheap to hash; [`Command::args`] gives the
+//! argument vector `MONITOR` would show (`SET k v NX`), and [`crate::kv::parse`] is its
+//! inverse.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::script::Script;
 use crate::kv::state::fmt_score;
@@ -143,7 +145,7 @@ impl fmt::Display for Reply {
 }
 
 /// SET's and ZADD's existence condition.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum Condition {
     #[default]
     Always,
@@ -155,7 +157,7 @@ pub enum Condition {
 
 /// SET's expiry option. `At` forms are milliseconds of virtual time since the start of the
 /// simulation, this model's Unix epoch.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub enum SetExpiry {
     /// No option: SET clears any TTL.
     #[default]
@@ -168,7 +170,7 @@ pub enum SetExpiry {
 }
 
 /// EXPIRE's NX/XX/GT/LT flags (Redis 7). Incompatible combinations are errors at execution.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ExpireFlags {
     pub nx: bool,
     pub xx: bool,
@@ -177,7 +179,7 @@ pub struct ExpireFlags {
 }
 
 /// ZADD's flags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ZAddFlags {
     pub nx: bool,
     pub xx: bool,
@@ -188,7 +190,7 @@ pub struct ZAddFlags {
 }
 
 /// A ZRANGEBYSCORE bound: `1`, `(1` (exclusive), `-inf`, `+inf`.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct ScoreBound {
     pub value: f64,
     pub exclusive: bool,
@@ -234,7 +236,7 @@ impl ScoreBound {
 
 /// One command. Variant fields are already typed, so the only argument errors left are
 /// the semantic ones Redis checks while executing (an expire time of 0, a NaN score...).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Command {
     Ping,
     // Strings.
@@ -548,9 +550,8 @@ impl Command {
         self.args().into_iter().map(Cow::into_owned).collect()
     }
 
-    /// [`Command::to_args`] borrowing what the command holds: keys and values are not
-    /// copied (the server traces every command's arguments).
-    pub fn args(&self) -> Vec<Cow<'_, str>> {
+    /// [`Command::to_args`] with what the command holds borrowed rather than copied.
+    fn args(&self) -> Vec<Cow<'_, str>> {
         use Command::*;
         // Names are ASCII; room for the usual few arguments without regrowing.
         let mut a: Vec<Cow<'_, str>> = Vec::with_capacity(8);
@@ -712,12 +713,6 @@ impl Command {
             }
         }
         a
-    }
-}
-
-impl Serialize for Command {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.to_args().serialize(serializer)
     }
 }
 

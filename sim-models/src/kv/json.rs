@@ -1,8 +1,5 @@
-//! Hand-written JSON for the `kv.cmd` trace event, byte for byte what serde_json writes
-//! for the same values: the event is emitted once per command, so it skips serde's
-//! machinery and the copies that building a [`super::CmdEvent`] would need.
-
-use super::command::Reply;
+//! Transitional: hand-written JSON strings, byte for byte what serde_json writes, still
+//! used by the sql and queue models' trace writers; kv's own events are typed now.
 
 /// The bytes JSON must escape in a string: control characters, `"` and `\`. Looked up in
 /// a table, as serde_json does, the check costs one load and one branch a byte where three
@@ -63,73 +60,9 @@ fn write_escaped(out: &mut Vec<u8>, s: &str) {
     serde_json::to_writer(&mut *out, s).expect("writing to a Vec cannot fail");
 }
 
-/// Appends a reply as serde's externally tagged form: `"Nil"`, `{"Int":1}`, ...
-pub(crate) fn write_reply(out: &mut Vec<u8>, reply: &Reply) {
-    let tagged = |out: &mut Vec<u8>, tag: &[u8], s: &str| {
-        out.extend_from_slice(tag);
-        write_str(out, s);
-        out.push(b'}');
-    };
-    match reply {
-        Reply::Nil => out.extend_from_slice(b"\"Nil\""),
-        Reply::Status(s) => tagged(out, b"{\"Status\":", s),
-        Reply::Bulk(s) => tagged(out, b"{\"Bulk\":", s),
-        Reply::Error(s) => tagged(out, b"{\"Error\":", s),
-        Reply::Int(n) => {
-            out.extend_from_slice(b"{\"Int\":");
-            if *n < 0 {
-                out.push(b'-');
-            }
-            sim_runtime::trace::write_u64(out, n.unsigned_abs());
-            out.push(b'}');
-        }
-        Reply::Array(items) => {
-            out.extend_from_slice(b"{\"Array\":[");
-            for (i, r) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                write_reply(out, r);
-            }
-            out.extend_from_slice(b"]}");
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn writes_what_serde_writes() {
-        let replies = [
-            Reply::Nil,
-            Reply::ok(),
-            Reply::Int(-42),
-            Reply::Int(i64::MIN),
-            Reply::Int(7),
-            Reply::bulk("say \"hi\"\n\t\u{1}\\ é"),
-            Reply::error("ERR nope"),
-            Reply::Array(vec![
-                Reply::bulk("a"),
-                Reply::Array(vec![]),
-                Reply::Nil,
-                Reply::Int(0),
-            ]),
-        ];
-        for r in replies {
-            let mut ours = Vec::new();
-            write_reply(&mut ours, &r);
-            assert_eq!(
-                String::from_utf8(ours).unwrap(),
-                serde_json::to_string(&r).unwrap(),
-                "{r:?}"
-            );
-        }
-        let mut s = Vec::new();
-        write_str(&mut s, "{\"order_id\":\"o-1\"}");
-        assert_eq!(s, br#""{\"order_id\":\"o-1\"}""#);
-    }
 
     #[test]
     fn escapes_every_byte_as_serde_does() {

@@ -13,8 +13,11 @@
 //! - [`session`]: one connection's MULTI/EXEC and blocking decisions, still pure.
 //! - [`script`]: scripts as Rust closures run atomically (EVAL).
 //! - [`persistence`]: AOF modes and the disk; `replica` (private): the replication stream.
-//! - [`server`]: the node shell, `start`, and `KvServer` with the fault verbs.
+//! - [`server`]: the node shell, `start`, and `KvServer`, the handle, with the fault
+//!   verbs in pairs: `crash`/`restart` (the node's lifecycle), `pause`/`resume`,
+//!   `slow`/`fast`, `fail`/`heal`, `crash_replica`/`restart_replica`, and `failover`.
 //! - [`client`]: `KvClient` with typed methods and `KvError`.
+//! - [`event`]: the trace events, one type each, for checkers' typed captures.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sim_models::kv::KvError> {
@@ -30,6 +33,7 @@
 
 pub mod client;
 pub mod command;
+pub mod event;
 mod exec;
 pub(crate) mod json;
 pub mod parse;
@@ -48,10 +52,11 @@ pub use client::{ClientConfig, KvClient, KvError, ServerError, Target, Transacti
 pub use command::{
     errors, Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags,
 };
+pub use event::{CmdEvent, CrashEvent, WriteEvent};
 pub use parse::parse;
 pub use persistence::Persistence;
 pub use script::{Script, ScriptContext};
-pub use server::{start, CmdEvent, FailoverError, FaultEvent, KvServer};
+pub use server::{start, FailoverError, KvServer};
 pub use session::{Session, Step};
 pub use state::{ClientId, Dataset, Engine, EngineConfig, EvictionPolicy, Stats};
 pub use value::Value;

@@ -7,6 +7,7 @@
 //! on sim-net, partitions and crashes delay or cut replication too; what the replica had
 //! not applied when `failover` promotes it is lost.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use futures::channel::mpsc;
@@ -16,6 +17,7 @@ use sim_runtime::task;
 use sim_runtime::time::{self, Duration};
 use sim_runtime::trace;
 
+use super::event::{FullSyncEvent, ReplApplyEvent, ReplSyncEvent};
 use super::persistence::Batch;
 use super::server::{NodeCtx, REPLICATION_PORT_OFFSET};
 use super::state::Dataset;
@@ -54,10 +56,11 @@ async fn feed(ctx: Rc<NodeCtx>, conn: Conn<ReplMsg, Sync>) {
     let data = ctx.engine.borrow().dataset().clone();
     let offset = ctx.offset.get();
     ctx.feeds.borrow_mut().push(tx);
-    trace::emit_named(
-        "kv.repl.sync",
-        &(ctx.shared.name.as_str(), conn.peer().to_string(), offset),
-    );
+    trace::emit(&ReplSyncEvent {
+        server: ctx.shared.name.clone(),
+        replica: conn.peer(),
+        offset,
+    });
     if conn.send(ReplMsg::FullSync { data, offset }).is_err() {
         return;
     }
@@ -87,10 +90,11 @@ pub(crate) async fn follow(ctx: Rc<NodeCtx>) {
                         ctx.engine.borrow_mut().replace_dataset(data.clone());
                         ctx.shared.with_disk(ctx.id, |d| d.replace(data, offset));
                         ctx.offset.set(offset);
-                        trace::emit_named(
-                            "kv.repl.full_sync",
-                            &(ctx.shared.name.as_str(), offset, keys),
-                        );
+                        trace::emit(&FullSyncEvent {
+                            server: ctx.shared.name.clone(),
+                            offset,
+                            keys,
+                        });
                     }
                     ReplMsg::Batch(batch) => {
                         time::sleep_until_global(batch.at + lag).await;
@@ -103,7 +107,10 @@ pub(crate) async fn follow(ctx: Rc<NodeCtx>) {
                         let offset = batch.offset;
                         ctx.persist(batch);
                         ctx.offset.set(offset);
-                        trace::emit_named("kv.repl.apply", &(ctx.shared.name.as_str(), offset));
+                        trace::emit(&ReplApplyEvent {
+                            server: Cow::Borrowed(&ctx.shared.name),
+                            offset,
+                        });
                     }
                 }
             }

@@ -10,29 +10,24 @@
 use std::fmt;
 use std::rc::Rc;
 
+use serde::{Serialize, Serializer};
+
 use super::command::{errors, Command, Reply};
 use super::state::Engine;
 
 /// The signature of a script body: `(context, keys, args) -> reply`.
 pub type ScriptBody = dyn Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply;
 
-/// A named script. The name stands in for the SHA of EVALSHA: it is what traces show.
+/// A named script. The name stands in for the SHA of EVALSHA: it is what traces show
+/// (a script serialises as its name).
 ///
 /// The closure runs on the server node, inside the engine step. It should depend only on
 /// its keys, arguments and `call` results, as a Lua script can: a closure that captured
 /// client-side state would be a channel that real Redis does not have.
 #[derive(Clone)]
 pub struct Script {
-    /// Behind one thin pointer: scripts travel inside every EVAL command, so their size is
-    /// part of every command's.
-    name: Rc<Name>,
+    name: Rc<str>,
     body: Rc<ScriptBody>,
-}
-
-struct Name {
-    text: String,
-    /// The name as a JSON string, written once: every call's trace event carries it.
-    json: Vec<u8>,
 }
 
 impl Script {
@@ -40,24 +35,14 @@ impl Script {
         name: &str,
         body: impl Fn(&mut ScriptContext<'_>, &[String], &[String]) -> Reply + 'static,
     ) -> Self {
-        let mut json = Vec::new();
-        super::json::write_str(&mut json, name);
         Script {
-            name: Rc::new(Name {
-                text: name.to_string(),
-                json,
-            }),
+            name: Rc::from(name),
             body: Rc::new(body),
         }
     }
 
     pub fn name(&self) -> &str {
-        &self.name.text
-    }
-
-    /// [`Script::name`] as a JSON string.
-    pub(crate) fn name_json(&self) -> &[u8] {
-        &self.name.json
+        &self.name
     }
 
     pub(crate) fn run(
@@ -73,6 +58,12 @@ impl Script {
 impl fmt::Debug for Script {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Script({})", self.name())
+    }
+}
+
+impl Serialize for Script {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
     }
 }
 

@@ -1,6 +1,10 @@
 //! The async shell: a simulated node that accepts connections, runs each command through
 //! the pure engine, persists and replicates the effects, and serves blocked pops. Plus
-//! [`KvServer`], the handle a test holds, with the fault verbs.
+//! [`start`] and [`KvServer`], the handle a test holds, with the fault verbs.
+//!
+//! A node's death is handled in one place, the lifecycle hook installed by [`start`]: the
+//! disk loses what was not fsynced and the one `kv.crash` event says what. So the `crash`
+//! verbs, a fault schedule's `node.kill()` and a restart of a running node trace alike.
 //!
 //! One engine step never awaits, so a command, a transaction or a script is atomic, as on
 //! single-threaded Redis. What takes time happens around the step: the `slow` fault and
@@ -15,7 +19,8 @@ use std::task::Poll;
 
 use futures::channel::{mpsc, oneshot};
 use futures::StreamExt;
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
 use sim_net::{Addr, Conn};
 use sim_runtime::node::{self, Lifecycle, NodeId};
 use sim_runtime::task::{self, JoinHandle};
@@ -23,7 +28,10 @@ use sim_runtime::time::{self, Duration};
 use sim_runtime::{trace, Probability, SimRng};
 
 use super::command::{errors, Command, Reply};
-use super::json;
+use super::event::{
+    CmdEvent, CrashEvent, FailoverEvent, Fault, FaultEvent, FsyncEvent, Role, StartEvent,
+    WriteEvent,
+};
 use super::persistence::{Batch, Disk, Persistence};
 use super::replica;
 use super::session::{Session, Step};
@@ -42,27 +50,6 @@ pub struct Request {
 pub struct Response {
     pub id: u64,
     pub reply: Reply,
-}
-
-/// The `kv.cmd` trace event (`kv.cmd.write` for a command that wrote): one command as the
-/// server ran it, and its reply.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CmdEvent {
-    pub server: String,
-    pub node: String,
-    pub client: u64,
-    pub cmd: Vec<String>,
-    pub reply: Reply,
-    /// The replication offset of the batch this command's writes went into, if any.
-    pub offset: Option<u64>,
-}
-
-/// The `kv.fault` trace event.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct FaultEvent {
-    pub server: String,
-    pub node: String,
-    pub fault: String,
 }
 
 /// Why `failover()` could not promote the replica.
@@ -126,15 +113,23 @@ impl Shared {
         f(disk)
     }
 
-    fn emit_fault(&self, node: NodeId, fault: String) {
-        trace::emit_named(
-            "kv.fault",
-            &FaultEvent {
-                server: self.name.clone(),
-                node: node.name(),
-                fault,
-            },
-        );
+    fn emit_fault(&self, fault: Fault) {
+        trace::emit(&FaultEvent {
+            server: self.name.clone(),
+            fault,
+        });
+    }
+
+    /// The lifecycle hook's reaction to one of this server's nodes dying.
+    fn on_killed(&self, node: NodeId) {
+        let (lost_batches, durable_offset) =
+            self.with_disk(node, |d| (d.crash(), d.synced_offset()));
+        trace::emit(&CrashEvent {
+            server: self.name.clone(),
+            node: node.name(),
+            lost_batches,
+            durable_offset,
+        });
     }
 }
 
@@ -143,9 +138,8 @@ impl Shared {
 pub(crate) struct NodeCtx {
     pub(crate) shared: Rc<Shared>,
     pub(crate) id: NodeId,
-    /// The start of every `kv.cmd` event this node emits, up to the client id: the
-    /// server's and the node's names as JSON, written once rather than per command.
-    cmd_prefix: Vec<u8>,
+    /// The node's name, for the events of every command.
+    name: String,
     pub(crate) engine: RefCell<Engine>,
     waiters: RefCell<BTreeMap<ClientId, oneshot::Sender<Reply>>>,
     pub(crate) feeds: RefCell<Vec<mpsc::UnboundedSender<Batch>>>,
@@ -201,31 +195,21 @@ impl NodeCtx {
     }
 
     /// Emits the command's event: `kv.cmd.write` if it wrote (it has a batch offset),
-    /// `kv.cmd` otherwise, so a checker that follows writes captures only those while
-    /// `capture("kv.cmd")` still sees every command. One per command makes it the hottest
-    /// event of a busy store, so its JSON (exactly what serde would write for
-    /// [`CmdEvent`]) is written by hand, without building the event or cloning the reply,
-    /// and the argument array straight into the event (see [`write_argv`]).
+    /// `kv.cmd` otherwise.
     fn emit_cmd(&self, client: ClientId, cmd: &Command, reply: &Reply, offset: Option<u64>) {
-        let name = if offset.is_some() {
-            "kv.cmd.write"
-        } else {
-            "kv.cmd"
+        let event = CmdEvent {
+            server: Cow::Borrowed(&self.shared.name),
+            node: Cow::Borrowed(&self.name),
+            client: client.0,
+            cmd: Cow::Borrowed(cmd),
+            reply: Cow::Borrowed(reply),
+            offset,
         };
-        trace::emit_raw(name, |out| {
-            out.extend_from_slice(&self.cmd_prefix);
-            trace::write_u64(out, client.0);
-            out.extend_from_slice(b",\"cmd\":");
-            write_argv(out, cmd);
-            out.extend_from_slice(b",\"reply\":");
-            json::write_reply(out, reply);
-            out.extend_from_slice(b",\"offset\":");
-            match offset {
-                Some(o) => trace::write_u64(out, o),
-                None => out.extend_from_slice(b"null"),
-            }
-            out.push(b'}');
-        });
+        if offset.is_some() {
+            trace::emit(&WriteEvent(event));
+        } else {
+            trace::emit(&event);
+        }
     }
 
     /// Runs one command for a connection; `None` when the client went away while blocked.
@@ -357,24 +341,25 @@ async fn serve_node(shared: Rc<Shared>) {
     let keys = data.len();
     let mut engine = Engine::with_dataset(engine_config, data);
     engine.set_replica(is_replica);
-    let role = if is_replica { "replica" } else { "primary" };
-    trace::emit_named(
-        "kv.start",
-        &(
-            shared.name.as_str(),
-            me.name(),
-            role,
-            keys,
-            me.incarnation(),
-        ),
-    );
+    let name = me.name();
+    trace::emit(&StartEvent {
+        server: shared.name.clone(),
+        node: name.clone(),
+        role: if is_replica {
+            Role::Replica
+        } else {
+            Role::Primary
+        },
+        keys,
+        incarnation: me.incarnation(),
+    });
     let (fsync_tx, fsync_rx) = mpsc::unbounded();
     let everysec = cfg.persistence == Persistence::AofEverySec;
     let offset = shared.with_disk(me, |d| d.synced_offset());
     let ctx = Rc::new(NodeCtx {
         shared: shared.clone(),
         id: me,
-        cmd_prefix: cmd_prefix(&shared.name, &me.name()),
+        name,
         engine: RefCell::new(engine),
         waiters: RefCell::new(BTreeMap::new()),
         feeds: RefCell::new(Vec::new()),
@@ -433,44 +418,6 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     ctx.waiters.borrow_mut().remove(&id);
 }
 
-/// `{"server":<server>,"node":<node>,"client":`, the constant head of a node's `kv.cmd`
-/// events.
-fn cmd_prefix(server: &str, node: &str) -> Vec<u8> {
-    let mut out = b"{\"server\":".to_vec();
-    json::write_str(&mut out, server);
-    out.extend_from_slice(b",\"node\":");
-    json::write_str(&mut out, node);
-    out.extend_from_slice(b",\"client\":");
-    out
-}
-
-/// Appends `cmd`'s argument vector as a JSON array of strings to `out`.
-fn write_argv(out: &mut Vec<u8>, cmd: &Command) {
-    out.push(b'[');
-    if let Command::Eval { script, keys, args } = cmd {
-        // Scripts carry a system's hot path (a reservation per request, say), so their
-        // vector is written straight from the command, without `Command::args`.
-        out.extend_from_slice(b"\"EVAL\",");
-        out.extend_from_slice(script.name_json());
-        out.extend_from_slice(b",\"");
-        sim_runtime::trace::write_u64(out, keys.len() as u64);
-        out.push(b'"');
-        for a in keys.iter().chain(args) {
-            out.push(b',');
-            json::write_str(out, a);
-        }
-        out.push(b']');
-        return;
-    }
-    for (i, a) in cmd.args().iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        json::write_str(out, a);
-    }
-    out.push(b']');
-}
-
 /// `appendfsync everysec`: once writes are pending, fsync at the next whole second of the
 /// node's life. Idle, it sleeps without timers, so an idle store adds no events.
 async fn fsync_loop(ctx: Rc<NodeCtx>, mut wake: mpsc::UnboundedReceiver<()>) {
@@ -482,10 +429,12 @@ async fn fsync_loop(ctx: Rc<NodeCtx>, mut wake: mpsc::UnboundedReceiver<()>) {
         ctx.fsync_pending.set(false);
         let batches = ctx.shared.with_disk(ctx.id, |d| d.fsync());
         let offset = ctx.shared.with_disk(ctx.id, |d| d.synced_offset());
-        trace::emit_named(
-            "kv.fsync",
-            &(ctx.shared.name.as_str(), ctx.id.name(), batches, offset),
-        );
+        trace::emit(&FsyncEvent {
+            server: ctx.shared.name.clone(),
+            node: ctx.name.clone(),
+            batches,
+            offset,
+        });
     }
 }
 
@@ -524,15 +473,14 @@ pub fn start(name: &str, config: Config) -> KvServer {
         .as_ref()
         .map(|_| node::node(format!("{name}-replica")).build(factory(shared.clone())));
     *shared.roles.borrow_mut() = Some(Roles { primary, replica });
-    // The disk loses its unsynced writes whenever a node dies, however it was killed
-    // (our crash verb, a scenario killing the node, the OOM killer).
+    // However a node dies (a crash verb, a scenario killing the node, a restart, the OOM
+    // killer), this is where the model reacts.
     let weak = Rc::downgrade(&shared);
     node::on_lifecycle(move |id, event| {
         let Some(shared) = weak.upgrade() else { return };
         let ours = shared.primary() == id || shared.replica() == Some(id);
         if ours && event == Lifecycle::Killed {
-            let lost = shared.with_disk(id, |d| d.crash());
-            trace::emit_named("kv.disk.crash", &(shared.name.as_str(), id.name(), lost));
+            shared.on_killed(id);
         }
     });
     KvServer { shared }
@@ -576,62 +524,53 @@ impl KvServer {
         self.shared.replica()
     }
 
-    /// Crashes the primary: its memory and unsynced AOF are gone; clients get resets.
+    /// Crashes the primary: its node is killed, its memory and unsynced AOF are gone,
+    /// clients get resets. The same as killing [`KvServer::primary_node`] any other way.
     pub fn crash(&self) {
-        let n = self.shared.primary();
-        self.shared.emit_fault(n, "crash".into());
-        n.kill();
+        self.shared.primary().kill();
     }
 
     /// Restarts the primary (crashing it first if it runs); it reloads what its disk kept.
     pub fn restart(&self) {
-        let n = self.shared.primary();
-        self.shared.emit_fault(n, "restart".into());
-        n.restart();
+        self.shared.primary().restart();
     }
 
     /// Freezes the primary (SIGSTOP): requests queue, clients time out.
     pub fn pause(&self) {
-        let n = self.shared.primary();
-        self.shared.emit_fault(n, "pause".into());
-        n.pause();
+        self.shared.primary().pause();
     }
 
     pub fn resume(&self) {
-        let n = self.shared.primary();
-        self.shared.emit_fault(n, "resume".into());
-        n.resume();
+        self.shared.primary().resume();
     }
 
-    /// Delays every command by `d` before it runs, on every node of this server (like a
-    /// latency proxy in front of Redis: commands are late, not serialised).
-    pub fn slow(&self, d: Duration) {
-        self.shared
-            .emit_fault(self.shared.primary(), format!("slow {}ms", d.as_millis()));
-        self.shared.slow.set(Some(d));
+    /// Delays every command by `delay` before it runs, on every node of this server (like
+    /// a latency proxy in front of Redis: commands are late, not serialised).
+    pub fn slow(&self, delay: Duration) {
+        self.shared.emit_fault(Fault::Slow { delay });
+        self.shared.slow.set(Some(delay));
     }
 
     pub fn fast(&self) {
-        self.shared.emit_fault(self.shared.primary(), "fast".into());
+        self.shared.emit_fault(Fault::Fast);
         self.shared.slow.set(None);
     }
 
     /// Answers each command with an error reply with probability `p` instead of running
-    /// it (MULTI/EXEC/DISCARD/WATCH/UNWATCH excepted).
-    pub fn fail_rate(&self, p: Probability) {
-        self.shared
-            .emit_fault(self.shared.primary(), format!("fail_rate {p}"));
+    /// it (MULTI/EXEC/DISCARD/WATCH/UNWATCH excepted), until `heal`.
+    pub fn fail(&self, p: Probability) {
+        self.shared.emit_fault(Fault::Fail { probability: p });
         self.shared.fail_rate.set(p);
     }
 
     pub fn heal(&self) {
-        self.shared.emit_fault(self.shared.primary(), "heal".into());
+        self.shared.emit_fault(Fault::Heal);
         self.shared.fail_rate.set(Probability::NEVER);
     }
 
+    /// Crashes the replica's node, as `crash` does the primary's.
     pub fn crash_replica(&self) {
         if let Some(n) = self.shared.replica() {
-            self.shared.emit_fault(n, "crash".into());
             n.kill();
         }
     }
@@ -640,7 +579,6 @@ impl KvServer {
     /// replaces whatever it had).
     pub fn restart_replica(&self) {
         if let Some(n) = self.shared.replica() {
-            self.shared.emit_fault(n, "restart".into());
             n.restart();
         }
     }
@@ -659,10 +597,13 @@ impl KvServer {
         let ctx = self.shared.ctx(new);
         let applied = ctx.as_ref().map_or(0, |c| c.offset.get());
         let primary_offset = self.shared.ctx(old).map_or(0, |c| c.offset.get());
-        self.shared.emit_fault(
-            new,
-            format!("failover applied={applied} primary={primary_offset}"),
-        );
+        trace::emit(&FailoverEvent {
+            server: self.shared.name.clone(),
+            from: old.name(),
+            to: new.name(),
+            applied,
+            primary_offset,
+        });
         *self.shared.roles.borrow_mut() = Some(Roles {
             primary: new,
             replica: Some(old),
@@ -715,36 +656,5 @@ impl KvServer {
             .replica()
             .map(|n| self.shared.ctx(n).map_or(0, |c| c.offset.get()));
         (p, r)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::kv::script::Script;
-
-    /// The argument vector written for the trace is `Command::args` as JSON, whichever
-    /// path writes it.
-    #[test]
-    fn argv_json_is_the_commands_arguments() {
-        let eval = Command::Eval {
-            script: Script::new("app.\"reserve\"", |_, _, _| Reply::Nil),
-            keys: vec!["stock:1".into(), "idem:\\k".into()],
-            args: vec!["{\"order\":1}".into()],
-        };
-        let no_keys = Command::Eval {
-            script: Script::new("noop", |_, _, _| Reply::Nil),
-            keys: Vec::new(),
-            args: Vec::new(),
-        };
-        let get = Command::Get { key: "k\n".into() };
-        for cmd in [eval, no_keys, get] {
-            let mut out = Vec::new();
-            write_argv(&mut out, &cmd);
-            assert_eq!(
-                String::from_utf8(out).unwrap(),
-                serde_json::to_string(&cmd.args()).unwrap()
-            );
-        }
     }
 }
