@@ -235,8 +235,8 @@ impl<S: Scenario> Plan<S> {
     }
 
     /// Shrinks the schedule of a failing seed to a smallest one that still fails the same
-    /// way (the same checker, or the same kind of runtime failure), and runs it once more.
-    /// `None` when the seed does not fail.
+    /// way (the same checker fails, or, when the simulation itself failed, it fails again),
+    /// and runs that once more. `None` when the seed does not fail.
     pub fn shrink(&self, seed: u64) -> Option<(FaultSchedule<S::Fault>, Output<S>)> {
         let first = self.run(seed);
         if !first.failed() {
