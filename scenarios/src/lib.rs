@@ -14,7 +14,7 @@
 //! - [`metrics`]: latency percentiles, error rates, throughput per phase.
 //! - [`checker`]: verdicts; [`shrink`]: fault-schedule shrinking; [`explore`]: parallel
 //!   seed exploration; [`report`]: Markdown/JSON tables.
-//! - [`text`]: numbers appended to strings without `format!`, for hot paths.
+//! - [`text`]: numbers appended to ids in place, for hot paths.
 
 pub mod catalog;
 pub mod checker;
