@@ -372,3 +372,81 @@ pub enum SpecError {
         detail: String,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash_sale::faults::FlashFault;
+    use crate::flash_sale::{FlashSale, Variant};
+
+    #[test]
+    fn a_plan_parses_from_the_names_users_type() {
+        let plan = Plan::<FlashSale>::parse("commit_before_write", "worker_crash").unwrap();
+        assert_eq!(plan.variant, Variant::CommitBeforeWrite);
+        let (_, crash) = FlashSale::matrix()
+            .into_iter()
+            .find(|(info, _)| info.name == "worker_crash")
+            .unwrap();
+        assert_eq!(
+            plan.faults,
+            Faults::Named {
+                name: "worker_crash",
+                schedule: crash
+            }
+        );
+        let swarm = Plan::<FlashSale>::parse("correct", "swarm").unwrap();
+        assert_eq!(swarm.faults, Faults::Swarm);
+        assert_ne!(swarm.schedule(1), swarm.schedule(2), "drawn per seed");
+    }
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = Plan::<FlashSale>::parse("nope", "none").unwrap_err();
+        assert!(
+            matches!(&e, SpecError::UnknownVariant { known, .. } if known.starts_with("correct, check_then_decrement")),
+            "{e}"
+        );
+        let e = Plan::<FlashSale>::parse("correct", "meteor").unwrap_err();
+        assert!(
+            matches!(&e, SpecError::UnknownFault { known, .. } if known.contains("worker_crash") && known.ends_with("swarm")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_parses_sorted_and_a_bad_one_names_its_origin_and_field() {
+        let s: FaultSchedule<FlashFault> = parse_schedule(
+            "file s.json",
+            r#"{"faults": [{"at_ms": 9, "fault": {"fault": "kafka_down", "for_ms": 5}},
+                          {"at_ms": 2, "fault": {"fault": "db_down", "for_ms": 7}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.iter().map(|f| f.at_ms).collect::<Vec<_>>(),
+            [2, 9],
+            "sorted by time"
+        );
+        let bad = |json: &str| parse_schedule::<FlashFault>("file s.json", json).unwrap_err();
+        let e = bad(r#"{"faults": [{"at_ms": 1, "fault": {"fault": "kafka_down"}}]}"#);
+        assert!(
+            matches!(&e, SpecError::BadSchedule { field: Some(f), .. } if f == "faults[0].fault"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with(
+                "malformed schedule file s.json: at faults[0].fault: missing field `for_ms`"
+            ),
+            "{e}"
+        );
+        let e = bad(r#"{"faults": []} and more"#);
+        assert!(
+            matches!(&e, SpecError::BadSchedule { field: None, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("malformed schedule file s.json: trailing characters"),
+            "{e}"
+        );
+    }
+}

@@ -70,9 +70,9 @@ struct ExploreArgs {
     /// How many seeds.
     #[arg(long, default_value_t = 1000)]
     seeds: u64,
-    /// Where the seed sequence starts (decimal or 0x-hex).
-    #[arg(long, value_parser = seed, default_value_t = sim_runtime::harness::DEFAULT_SEED_BASE)]
-    seed_base: u64,
+    /// Where the seed sequence starts (decimal or 0x-hex) [default: the test harness's].
+    #[arg(long, value_parser = seed)]
+    seed_base: Option<u64>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
@@ -376,8 +376,11 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let base = a
+        .seed_base
+        .unwrap_or(sim_runtime::harness::DEFAULT_SEED_BASE);
     let space = SeedSpace {
-        base: a.seed_base,
+        base,
         count: a.seeds,
         shard: a.shard,
     };
@@ -385,7 +388,7 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
     if !a.json {
         eprintln!(
             "exploring {total} seeds of {} (variant {}, fault {}) from seed base {:#x}, shard {}/{}, {jobs} jobs",
-            sc.name(), plan.variant(), plan.fault(), a.seed_base, a.shard.0, a.shard.1
+            sc.name(), plan.variant(), plan.fault(), base, a.shard.0, a.shard.1
         );
     }
     let bar = if a.json {
