@@ -11,7 +11,7 @@ use std::sync::{mpsc, Mutex};
 
 use sim_runtime::rng::derive_seed;
 
-use crate::scenario::{RunOutput, RunSpec, Scenario, SpecError};
+use crate::scenario::RunOutput;
 
 /// Which seeds to explore.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,48 +45,48 @@ pub struct SeedResult {
 }
 
 impl SeedResult {
-    fn from(index: u64, out: &RunOutput) -> Self {
+    fn from<F, M>(index: u64, out: &RunOutput<F, M>) -> Self {
         SeedResult {
             index,
-            seed: format!("{:#x}", out.spec.seed),
+            seed: format!("{:#x}", out.seed()),
             failed: out.failed(),
             failure: out.failure_summary(),
             fingerprint: format!("{:#018x}", out.report.fingerprint),
             virtual_ms: out.report.time.as_nanos() / 1_000_000,
-            swarm: out.swarm.clone(),
+            swarm: out.swarm.as_ref().map(|s| s.to_string()),
         }
     }
 }
 
 /// What an exploration found.
-pub struct Exploration {
+#[derive(Clone, Debug)]
+pub struct Exploration<F, M> {
     pub runs: u64,
-    /// Failures, lowest index first (only the lowest one unless `collect_all`).
-    pub failures: Vec<(u64, RunOutput)>,
+    /// Failures as `(seed index, run)`, lowest index first (only the lowest one unless
+    /// `collect_all`).
+    pub failures: Vec<(u64, RunOutput<F, M>)>,
 }
 
-/// Explores `space` with `jobs` threads. `template` gives the variant, fault and params;
-/// its seed is replaced. `on_result` sees every result (for progress bars and JSON lines).
-pub fn explore(
-    scenario: &dyn Scenario,
-    template: &RunSpec,
+/// Explores `space` with `jobs` threads, running each seed through `run` (a plan's run,
+/// the same for every seed). `on_result` sees every result (for progress bars and JSON
+/// lines).
+pub fn explore<F: Send, M: Send>(
+    run: impl Fn(u64) -> RunOutput<F, M> + Sync,
     space: &SeedSpace,
     jobs: usize,
     collect_all: bool,
     mut on_result: impl FnMut(&SeedResult),
-) -> Result<Exploration, SpecError> {
-    scenario.validate(template)?;
+) -> Exploration<F, M> {
     let indices: Vec<u64> = space.indices().collect();
     let next = AtomicU64::new(0);
     let limit = AtomicU64::new(u64::MAX);
     let failures = Mutex::new(Vec::new());
-    let (tx, rx) = mpsc::channel::<Result<(u64, SeedResult), SpecError>>();
+    let (tx, rx) = mpsc::channel::<SeedResult>();
     let mut runs = 0u64;
-    let mut error = None;
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             let tx = tx.clone();
-            let (next, limit, failures, indices) = (&next, &limit, &failures, &indices);
+            let (run, next, limit, failures, indices) = (&run, &next, &limit, &failures, &indices);
             scope.spawn(move || loop {
                 let pos = next.fetch_add(1, Ordering::SeqCst) as usize;
                 let Some(&index) = indices.get(pos) else {
@@ -95,49 +95,30 @@ pub fn explore(
                 if !collect_all && index > limit.load(Ordering::SeqCst) {
                     break;
                 }
-                let spec = RunSpec {
-                    seed: space.seed(index),
-                    ..template.clone()
-                };
-                match scenario.run(&spec) {
-                    Ok(out) => {
-                        let result = SeedResult::from(index, &out);
-                        if out.failed() {
-                            limit.fetch_min(index, Ordering::SeqCst);
-                            failures
-                                .lock()
-                                .expect("no worker panics while holding it")
-                                .push((index, out));
-                        }
-                        if tx.send(Ok((index, result))).is_err() {
-                            break;
-                        }
-                    }
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                        break;
-                    }
+                let out = run(space.seed(index));
+                let result = SeedResult::from(index, &out);
+                if out.failed() {
+                    limit.fetch_min(index, Ordering::SeqCst);
+                    failures
+                        .lock()
+                        .expect("no worker panics while holding it")
+                        .push((index, out));
+                }
+                if tx.send(result).is_err() {
+                    break;
                 }
             });
         }
         drop(tx);
-        for msg in rx {
-            match msg {
-                Ok((_, r)) => {
-                    runs += 1;
-                    on_result(&r);
-                }
-                Err(e) => error = Some(e),
-            }
+        for r in rx {
+            runs += 1;
+            on_result(&r);
         }
     });
-    if let Some(e) = error {
-        return Err(e);
-    }
     let mut failures = failures.into_inner().expect("workers finished");
     failures.sort_by_key(|(i, _)| *i);
     if !collect_all {
         failures.truncate(1);
     }
-    Ok(Exploration { runs, failures })
+    Exploration { runs, failures }
 }

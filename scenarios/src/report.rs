@@ -69,6 +69,15 @@ impl ScenarioReport {
     }
 }
 
+/// Why a report could not be written: one of its runs did not complete (a bug in the
+/// scenario or a model; the outcome says which).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the report's {run} run did not complete: {outcome}")]
+pub struct ReportError {
+    pub run: String,
+    pub outcome: String,
+}
+
 /// Formats milliseconds for a table: `12.3 ms`, or `timeout` past the client's limit.
 pub fn ms(v: f64) -> String {
     if v >= 100.0 {

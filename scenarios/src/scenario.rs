@@ -1,12 +1,21 @@
-//! What every scenario offers the `sim` program and the tests: its variants, its fault
-//! matrix, and one seeded run from which come the outcome, the checkers' verdicts, the
-//! metrics and the fingerprint.
+//! The contract between a system under test and everything that runs it (the `sim`
+//! program, the tests). A [`Scenario`] declares its types (service variants, fault enum,
+//! options, metrics), its fault matrix and swarm, and runs one seed. A [`Plan`] is
+//! everything about a run but its seed, parsed and checked once: exploring runs one plan
+//! with only the seed changing. [`crate::catalog`] erases the types for the `sim` program.
 
 use std::fmt;
+use std::io::Write;
 
-use serde::{Deserialize, Serialize};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
+use sim_runtime::{Report, Swarm};
 
 use crate::checker::Verdict;
+use crate::explore::{self, Exploration, SeedResult, SeedSpace};
+use crate::report::{ReportError, ScenarioReport};
+use crate::shrink::{self, ShrinkFault};
 
 /// A variant of a scenario's service logic: the correct one, or a buggy one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -23,55 +32,298 @@ pub struct FaultInfo {
     pub description: &'static str,
 }
 
-/// Which faults a run gets.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", content = "value", rename_all = "snake_case")]
-pub enum FaultChoice {
-    /// A named fault-matrix entry (`none` for a fault-free run).
-    Named(String),
-    /// A schedule drawn from the seed over every fault kind (swarm testing).
-    Swarm,
-    /// An explicit schedule, as JSON (the output of `sim shrink`, or hand-written).
-    Schedule(serde_json::Value),
+/// A scenario's enum of service variants.
+pub trait ServiceVariant: Copy + fmt::Debug + PartialEq + Send + Sync + 'static {
+    /// Every variant, the correct one first.
+    const ALL: &'static [Self];
+
+    fn info(self) -> VariantInfo;
+
+    /// The name users type (`--variant`).
+    fn name(self) -> &'static str {
+        self.info().name
+    }
 }
 
-impl fmt::Display for FaultChoice {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+/// A system under test.
+pub trait Scenario: Sized + Sync + 'static {
+    /// The name users type (`sim run flash-sale`).
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+
+    type Variant: ServiceVariant;
+    /// One fault of the system; a schedule of them is editable JSON and shrinks.
+    type Fault: Clone + fmt::Debug + Serialize + DeserializeOwned + ShrinkFault + Send + Sync;
+    /// The scenario's own options (sizes, rates), as command-line arguments. Each field is
+    /// one `--field-name` of a scalar, a list or a flag, so that a plan's options print back
+    /// as arguments ([`crate::options::args`]); `Default` is what an absent flag means.
+    type Options: clap::Args + Clone + fmt::Debug + Default + PartialEq + Serialize + Send + Sync;
+    /// What a completed run measured, for `sim run` and reports.
+    type Metrics: Clone + fmt::Debug + Serialize + Send;
+
+    /// The fault matrix: one named schedule per row of the system's chaos document, a
+    /// fault-free `none` among them.
+    fn matrix() -> Vec<(FaultInfo, FaultSchedule<Self::Fault>)>;
+
+    /// A schedule drawn from the seed over every fault kind (swarm testing).
+    fn swarm(seed: u64, options: &Self::Options) -> (Swarm, FaultSchedule<Self::Fault>);
+
+    /// Runs one seed under `schedule` and checks it; with `trace`, every event goes there
+    /// as a JSON line.
+    fn simulate(
+        seed: u64,
+        variant: Self::Variant,
+        options: &Self::Options,
+        schedule: FaultSchedule<Self::Fault>,
+        trace: Option<Box<dyn Write>>,
+    ) -> Simulated<Self::Metrics>;
+
+    /// The resilience report (Markdown and JSON) from runs of the fault matrix.
+    fn report(seed: u64, options: &Self::Options) -> Result<ScenarioReport, ReportError>;
+}
+
+/// What [`Scenario::simulate`] hands back.
+#[derive(Clone, Debug)]
+pub struct Simulated<M> {
+    /// The runtime's view: outcome, time, fingerprint.
+    pub report: Report,
+    /// The checkers' verdicts; empty when the simulation itself did not complete.
+    pub verdicts: Vec<Verdict>,
+    /// `None` when the simulation itself did not complete.
+    pub metrics: Option<M>,
+}
+
+/// Which faults a plan's runs get.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Faults<F> {
+    /// A fault-matrix entry (`none` for a fault-free run).
+    Named {
+        name: &'static str,
+        schedule: FaultSchedule<F>,
+    },
+    /// A schedule drawn from each seed over every fault kind (swarm testing).
+    Swarm,
+    /// An explicit schedule: a file, the output of a shrink, a generator's.
+    Schedule(FaultSchedule<F>),
+}
+
+impl<F> Faults<F> {
+    /// The matrix entry's name, `swarm` or `schedule`.
+    pub fn name(&self) -> &'static str {
         match self {
-            FaultChoice::Named(n) => write!(f, "{n}"),
-            FaultChoice::Swarm => write!(f, "swarm"),
-            FaultChoice::Schedule(_) => write!(f, "schedule"),
+            Faults::Named { name, .. } => name,
+            Faults::Swarm => "swarm",
+            Faults::Schedule(_) => "schedule",
         }
     }
 }
 
-/// Everything that determines one run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunSpec {
-    pub seed: u64,
-    pub variant: String,
-    pub fault: FaultChoice,
-    /// Scenario-specific sizes (users, items, …); `Null` for the defaults.
-    #[serde(default)]
-    pub params: serde_json::Value,
+/// Everything that determines a run except its seed.
+pub struct Plan<S: Scenario> {
+    pub variant: S::Variant,
+    pub faults: Faults<S::Fault>,
+    pub options: S::Options,
 }
 
-/// What one run produced.
+impl<S: Scenario> Clone for Plan<S> {
+    fn clone(&self) -> Self {
+        Plan {
+            variant: self.variant,
+            faults: self.faults.clone(),
+            options: self.options.clone(),
+        }
+    }
+}
+
+impl<S: Scenario> fmt::Debug for Plan<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Plan")
+            .field("scenario", &S::NAME)
+            .field("variant", &self.variant)
+            .field("faults", &self.faults)
+            .field("options", &self.options)
+            .finish()
+    }
+}
+
+/// The most runs a shrink spends: each is a whole simulation.
+const SHRINK_RUNS_MAX: u32 = 400;
+
+impl<S: Scenario> Plan<S> {
+    /// A plan with the default options.
+    pub fn new(variant: S::Variant, faults: Faults<S::Fault>) -> Self {
+        Plan {
+            variant,
+            faults,
+            options: S::Options::default(),
+        }
+    }
+
+    pub fn with_options(self, options: S::Options) -> Self {
+        Plan { options, ..self }
+    }
+
+    /// A plan from the names users type: a variant, and a fault-matrix entry or `swarm`.
+    pub fn parse(variant: &str, fault: &str) -> Result<Self, SpecError> {
+        let variant = parse_variant::<S>(variant)?;
+        let faults = if fault == "swarm" {
+            Faults::Swarm
+        } else {
+            let mut matrix = S::matrix();
+            let Some(pos) = matrix.iter().position(|(info, _)| info.name == fault) else {
+                let mut known: Vec<&str> = matrix.iter().map(|(info, _)| info.name).collect();
+                known.push("swarm");
+                return Err(SpecError::UnknownFault {
+                    scenario: S::NAME,
+                    fault: fault.to_string(),
+                    known: known.join(", "),
+                });
+            };
+            let (info, schedule) = matrix.swap_remove(pos);
+            Faults::Named {
+                name: info.name,
+                schedule,
+            }
+        };
+        Ok(Plan::new(variant, faults))
+    }
+
+    /// The schedule of one seed's run, and the swarm it came from.
+    pub fn schedule(&self, seed: u64) -> (FaultSchedule<S::Fault>, Option<Swarm>) {
+        match &self.faults {
+            Faults::Named { schedule, .. } | Faults::Schedule(schedule) => (schedule.clone(), None),
+            Faults::Swarm => {
+                let (swarm, schedule) = S::swarm(seed, &self.options);
+                (schedule, Some(swarm))
+            }
+        }
+    }
+
+    /// Runs one seed.
+    pub fn run(&self, seed: u64) -> Output<S> {
+        self.run_with(seed, None)
+    }
+
+    /// Runs one seed with its trace written as JSON lines to `out`.
+    pub fn run_traced(&self, seed: u64, out: Box<dyn Write>) -> Output<S> {
+        self.run_with(seed, Some(out))
+    }
+
+    fn run_with(&self, seed: u64, trace: Option<Box<dyn Write>>) -> Output<S> {
+        let (schedule, swarm) = self.schedule(seed);
+        let run = S::simulate(seed, self.variant, &self.options, schedule.clone(), trace);
+        RunOutput {
+            variant: self.variant.name(),
+            fault: self.faults.name(),
+            report: run.report,
+            verdicts: run.verdicts,
+            schedule,
+            swarm,
+            metrics: run.metrics,
+        }
+    }
+
+    /// Runs the seeds of `space` on `jobs` threads; see [`explore::explore`].
+    pub fn explore(
+        &self,
+        space: &SeedSpace,
+        jobs: usize,
+        collect_all: bool,
+        on_result: impl FnMut(&SeedResult),
+    ) -> Exploration<S::Fault, S::Metrics> {
+        explore::explore(|seed| self.run(seed), space, jobs, collect_all, on_result)
+    }
+
+    /// Shrinks the schedule of a failing seed to a smallest one that still fails the same
+    /// way (the same checker fails, or, when the simulation itself failed, it fails again),
+    /// and runs that once more. `None` when the seed does not fail.
+    pub fn shrink(&self, seed: u64) -> Option<(FaultSchedule<S::Fault>, Output<S>)> {
+        let first = self.run(seed);
+        if !first.failed() {
+            return None;
+        }
+        let checker = first
+            .verdicts
+            .iter()
+            .find(|v| !v.ok)
+            .map(|v| v.checker.clone());
+        let shrunk = shrink::shrink(first.schedule, SHRINK_RUNS_MAX, |candidate| {
+            let run = S::simulate(seed, self.variant, &self.options, candidate.clone(), None);
+            match &checker {
+                Some(c) => run.verdicts.iter().any(|v| !v.ok && &v.checker == c),
+                None => !run.report.is_pass(),
+            }
+        });
+        let plan = Plan {
+            faults: Faults::Schedule(shrunk.schedule.clone()),
+            ..self.clone()
+        };
+        Some((shrunk.schedule, plan.run(seed)))
+    }
+}
+
+/// A variant by the name users type.
+pub fn parse_variant<S: Scenario>(name: &str) -> Result<S::Variant, SpecError> {
+    let all = <S::Variant as ServiceVariant>::ALL;
+    all.iter()
+        .copied()
+        .find(|v| v.name() == name)
+        .ok_or_else(|| SpecError::UnknownVariant {
+            scenario: S::NAME,
+            variant: name.to_string(),
+            known: all.iter().map(|v| v.name()).collect::<Vec<_>>().join(", "),
+        })
+}
+
+/// A schedule from its JSON text; `origin` names where the text came from (a file) in
+/// the error, which also names the field at fault (`faults[2].fault`).
+pub fn parse_schedule<F: DeserializeOwned>(
+    origin: &str,
+    json: &str,
+) -> Result<FaultSchedule<F>, SpecError> {
+    let bad = |field: Option<String>, e: serde_json::Error| SpecError::BadSchedule {
+        origin: origin.to_string(),
+        field,
+        detail: e.to_string(),
+    };
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let mut schedule: FaultSchedule<F> = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|e| {
+            let field = e.path().to_string();
+            bad((field != ".").then_some(field), e.into_inner())
+        })?;
+    // Text after the schedule is an error too.
+    deserializer.end().map_err(|e| bad(None, e))?;
+    schedule.faults.sort_by_key(|f| f.at_ms);
+    Ok(schedule)
+}
+
+/// What one run of a scenario's plan produced, typed.
+pub type Output<S> = RunOutput<<S as Scenario>::Fault, <S as Scenario>::Metrics>;
+
+/// What one run produced. `F` is the scenario's fault and `M` its metrics; both are JSON
+/// values in the type-erased view of the `sim` program ([`crate::catalog::AnyRunOutput`]).
 #[derive(Clone, Debug, Serialize)]
-pub struct RunOutput {
-    pub spec: RunSpec,
-    /// The runtime's view: outcome, time, fingerprint.
-    pub report: sim_runtime::Report,
+pub struct RunOutput<F, M> {
+    pub variant: &'static str,
+    /// The matrix entry's name, `swarm` or `schedule`.
+    pub fault: &'static str,
+    /// The runtime's view: seed, outcome, time, fingerprint.
+    pub report: Report,
     pub verdicts: Vec<Verdict>,
-    /// The schedule that ran, as JSON (for replay and shrinking).
-    pub schedule: serde_json::Value,
-    /// Scenario metrics (latencies, counts, recovery time).
-    pub metrics: serde_json::Value,
-    /// Swarm choices, when the schedule came from a swarm.
-    pub swarm: Option<String>,
+    /// The schedule that ran (for replay and shrinking).
+    pub schedule: FaultSchedule<F>,
+    /// The swarm the schedule came from, when it did.
+    pub swarm: Option<Swarm>,
+    /// `None` when the simulation itself did not complete.
+    pub metrics: Option<M>,
 }
 
-impl RunOutput {
+impl<F, M> RunOutput<F, M> {
+    pub fn seed(&self) -> u64 {
+        self.report.seed
+    }
+
     /// A run fails when the simulation itself failed or any checker found a violation.
     pub fn failed(&self) -> bool {
         !self.report.is_pass() || self.verdicts.iter().any(|v| !v.ok)
@@ -89,7 +341,8 @@ impl RunOutput {
     }
 }
 
-/// User-caused errors: an unknown variant or fault, a schedule that does not parse.
+/// User-caused errors in the text of a plan: an unknown name, a schedule that does not
+/// parse, options that do not fit.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SpecError {
     #[error("unknown scenario {0:?}; `sim list` shows the scenarios")]
@@ -106,59 +359,94 @@ pub enum SpecError {
         fault: String,
         known: String,
     },
-    #[error("malformed schedule: {0}")]
-    BadSchedule(String),
-    #[error("bad parameters: {0}")]
-    BadParams(String),
+    #[error("malformed schedule {origin}: {}{detail}", field.as_ref().map_or(String::new(), |f| format!("at {f}: ")))]
+    BadSchedule {
+        origin: String,
+        /// The path of the field at fault (`faults[0].fault`), when there is one.
+        field: Option<String>,
+        detail: String,
+    },
+    #[error("bad options for {scenario}: {detail}")]
+    BadOptions {
+        scenario: &'static str,
+        detail: String,
+    },
 }
 
-/// A system under test.
-pub trait Scenario: Sync {
-    fn name(&self) -> &'static str;
-    fn description(&self) -> &'static str;
-    fn variants(&self) -> Vec<VariantInfo>;
-    fn faults(&self) -> Vec<FaultInfo>;
-    /// Checks a spec without running it (so bad input fails before any work).
-    fn validate(&self, spec: &RunSpec) -> Result<(), SpecError>;
-    /// Runs one seed.
-    fn run(&self, spec: &RunSpec) -> Result<RunOutput, SpecError>;
-    /// Runs with a trace written as JSON lines to `out`.
-    fn run_traced(
-        &self,
-        spec: &RunSpec,
-        out: Box<dyn std::io::Write>,
-    ) -> Result<RunOutput, SpecError>;
-    /// Shrinks a failing run's schedule to a smallest one that still fails the same way.
-    fn shrink(&self, spec: &RunSpec) -> Result<Option<(serde_json::Value, RunOutput)>, SpecError>;
-    /// The resilience report (Markdown and JSON) from runs of the fault matrix.
-    fn report(
-        &self,
-        seed: u64,
-        params: &serde_json::Value,
-    ) -> Result<crate::report::ScenarioReport, SpecError>;
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flash_sale::faults::FlashFault;
+    use crate::flash_sale::{FlashSale, Variant};
 
-/// Checks that `name` is one of `known`.
-pub fn check_name(
-    scenario: &'static str,
-    what: &str,
-    name: &str,
-    known: &[&str],
-) -> Result<(), SpecError> {
-    if known.contains(&name) {
-        return Ok(());
+    #[test]
+    fn a_plan_parses_from_the_names_users_type() {
+        let plan = Plan::<FlashSale>::parse("commit_before_write", "worker_crash").unwrap();
+        assert_eq!(plan.variant, Variant::CommitBeforeWrite);
+        let (_, crash) = FlashSale::matrix()
+            .into_iter()
+            .find(|(info, _)| info.name == "worker_crash")
+            .unwrap();
+        assert_eq!(
+            plan.faults,
+            Faults::Named {
+                name: "worker_crash",
+                schedule: crash
+            }
+        );
+        let swarm = Plan::<FlashSale>::parse("correct", "swarm").unwrap();
+        assert_eq!(swarm.faults, Faults::Swarm);
+        assert_ne!(swarm.schedule(1), swarm.schedule(2), "drawn per seed");
     }
-    let list = known.join(", ");
-    Err(match what {
-        "variant" => SpecError::UnknownVariant {
-            scenario,
-            variant: name.to_string(),
-            known: list,
-        },
-        _ => SpecError::UnknownFault {
-            scenario,
-            fault: name.to_string(),
-            known: list,
-        },
-    })
+
+    #[test]
+    fn unknown_names_list_the_known_ones() {
+        let e = Plan::<FlashSale>::parse("nope", "none").unwrap_err();
+        assert!(
+            matches!(&e, SpecError::UnknownVariant { known, .. } if known.starts_with("correct, check_then_decrement")),
+            "{e}"
+        );
+        let e = Plan::<FlashSale>::parse("correct", "meteor").unwrap_err();
+        assert!(
+            matches!(&e, SpecError::UnknownFault { known, .. } if known.contains("worker_crash") && known.ends_with("swarm")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_schedule_parses_sorted_and_a_bad_one_names_its_origin_and_field() {
+        let s: FaultSchedule<FlashFault> = parse_schedule(
+            "file s.json",
+            r#"{"faults": [{"at_ms": 9, "fault": {"fault": "kafka_down", "for_ms": 5}},
+                          {"at_ms": 2, "fault": {"fault": "db_down", "for_ms": 7}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            s.iter().map(|f| f.at_ms).collect::<Vec<_>>(),
+            [2, 9],
+            "sorted by time"
+        );
+        let bad = |json: &str| parse_schedule::<FlashFault>("file s.json", json).unwrap_err();
+        let e = bad(r#"{"faults": [{"at_ms": 1, "fault": {"fault": "kafka_down"}}]}"#);
+        assert!(
+            matches!(&e, SpecError::BadSchedule { field: Some(f), .. } if f == "faults[0].fault"),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().starts_with(
+                "malformed schedule file s.json: at faults[0].fault: missing field `for_ms`"
+            ),
+            "{e}"
+        );
+        let e = bad(r#"{"faults": []} and more"#);
+        assert!(
+            matches!(&e, SpecError::BadSchedule { field: None, .. }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string()
+                .starts_with("malformed schedule file s.json: trailing characters"),
+            "{e}"
+        );
+    }
 }

@@ -39,7 +39,10 @@ fn bad_input_exits_2_with_a_message() {
         &["run", "flash-sale", "--fault", "meteor", "--seed", "1"],
         "unknown fault \"meteor\"",
     );
-    assert_user_error(&["run", "flash-sale", "--seed", "0xZZ"], "is not a seed");
+    assert_user_error(
+        &["run", "flash-sale", "--seed", "0xZZ"],
+        "invalid value '0xZZ' for '--seed <SEED>': not a seed",
+    );
     assert_user_error(&["explore", "flash-sale", "--shard", "3/2"], "--shard");
     assert_user_error(
         &[
@@ -67,7 +70,26 @@ fn bad_input_exits_2_with_a_message() {
             "--schedule",
             bad.to_str().unwrap(),
         ],
-        "malformed schedule",
+        &format!(
+            "malformed schedule file {}: at faults[0].fault.fault: unknown variant `asteroid`",
+            bad.display()
+        ),
+    );
+    std::fs::write(
+        &bad,
+        "{\"faults\": [{\"at_ms\": \"soon\", \"fault\": {\"fault\": \"kafka_down\", \"for_ms\": 5}}]}",
+    )
+    .unwrap();
+    assert_user_error(
+        &[
+            "run",
+            "flash-sale",
+            "--seed",
+            "1",
+            "--schedule",
+            bad.to_str().unwrap(),
+        ],
+        "at faults[0].at_ms: invalid type: string \"soon\"",
     );
     std::fs::write(&bad, "not json").unwrap();
     assert_user_error(
@@ -83,11 +105,66 @@ fn bad_input_exits_2_with_a_message() {
     );
     let _ = std::fs::remove_file(&bad);
     assert_user_error(&["frobnicate"], "unrecognized subcommand");
+    assert_user_error(
+        &[
+            "run",
+            "flash-sale",
+            "--seed",
+            "1",
+            "--fault",
+            "none",
+            "--schedule",
+            "s.json",
+        ],
+        "cannot be used with",
+    );
+}
+
+#[test]
+fn scenario_options_belong_to_the_scenario() {
+    assert_user_error(
+        &["run", "flash-sale", "--seed", "1", "--userz", "5"],
+        "unexpected argument '--userz'",
+    );
+    assert_user_error(
+        &["run", "flash-sale", "--seed", "1", "--users", "0"],
+        "invalid value '0' for '--users <USERS>'",
+    );
+    assert_user_error(
+        &["explore", "flash-sale", "--items", "lots"],
+        "invalid value 'lots' for '--items <ITEMS>'",
+    );
+    assert_user_error(
+        &["report", "flash-sale", "--spawn-rate", "0"],
+        "expected a positive number",
+    );
+    // Before the scenario, a scenario's option is nobody's.
+    assert_user_error(
+        &["run", "--users", "5", "flash-sale", "--seed", "1"],
+        "unexpected argument '--users'",
+    );
+}
+
+/// The value of `label` in `sim`'s output (`fingerprint: 0x…`).
+fn field<'a>(out: &'a str, label: &str) -> &'a str {
+    out.lines()
+        .find_map(|l| l.trim_start().strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label:?} line in {out}"))
+        .trim()
+}
+
+/// Runs a printed `cargo run … --bin sim -- …` line with the test's binary.
+fn sim_line(line: &str) -> (i32, String, String) {
+    let args = line
+        .strip_prefix("cargo run --release -p scenarios --bin sim -- ")
+        .unwrap_or_else(|| panic!("not a sim command line: {line}"));
+    let args: Vec<&str> = args.split_whitespace().collect();
+    sim(&args)
 }
 
 #[test]
 fn a_failing_run_prints_a_replay_line_that_reproduces_its_fingerprint() {
-    let args = [
+    let (code, out, _) = sim(&[
         "run",
         "flash-sale",
         "--variant",
@@ -100,39 +177,67 @@ fn a_failing_run_prints_a_replay_line_that_reproduces_its_fingerprint() {
         "200",
         "--items",
         "20",
-    ];
-    let (code, out, _) = sim(&args);
+        "--api-instances",
+        "3",
+    ]);
     assert_eq!(code, 1, "the buggy variant fails: {out}");
     assert!(out.contains("[FAIL] no_oversell"), "{out}");
-    let fingerprint = out
-        .lines()
-        .find_map(|l| l.strip_prefix("fingerprint: "))
-        .expect("fingerprint line")
-        .trim()
-        .to_string();
-    assert!(out.contains("replay:      cargo run --release -p scenarios --bin sim -- replay flash-sale --variant check_then_decrement --seed 0x7 --fault none --users 200 --items 20"), "{out}");
-    let (code, out, _) = sim(&[
-        "replay",
+    let fingerprint = field(&out, "fingerprint:");
+    let line = field(&out, "replay:");
+    for option in ["--users 200", "--items 20", "--api-instances 3"] {
+        assert!(line.contains(option), "{line} lacks {option}");
+    }
+    let (code, again, _) = sim_line(line);
+    assert_eq!(code, 1, "still failing, as the original: {again}");
+    assert_eq!(field(&again, "fingerprint:"), fingerprint, "{line}");
+    // The options made a difference: without them the run is another one.
+    let (_, default, _) = sim(&[
+        "run",
         "flash-sale",
         "--variant",
         "check_then_decrement",
         "--fault",
         "none",
         "--seed",
-        "0x7",
-        "--users",
-        "200",
-        "--items",
-        "20",
-        "--expect",
-        &fingerprint,
+        "7",
     ]);
-    assert!(out.contains("fingerprint matches"), "{out}");
-    assert_eq!(code, 1, "still failing, as the original");
+    assert_ne!(field(&default, "fingerprint:"), fingerprint);
 }
 
 #[test]
-fn list_names_every_variant_and_fault() {
+fn explore_prints_a_replay_line_with_the_scenario_options_and_the_fingerprint() {
+    let (code, out, err) = sim(&[
+        "explore",
+        "flash-sale",
+        "--variant",
+        "check_then_decrement",
+        "--seeds",
+        "20",
+        "--jobs",
+        "1",
+        "--users",
+        "120",
+        "--items",
+        "12",
+        "--spawn-rate",
+        "40",
+    ]);
+    assert_eq!(code, 1, "exploration finds the oversell: {out}{err}");
+    let line = field(&out, "replay:");
+    assert!(line.contains(" --fault swarm "), "{line}");
+    assert!(line.contains("--users 120"), "{line}");
+    assert!(line.contains("--spawn-rate 40"), "{line}");
+    assert!(line.contains(" --expect 0x"), "{line}");
+    let (code, replayed, _) = sim_line(line);
+    assert!(
+        replayed.contains("fingerprint matches"),
+        "{line}: {replayed}"
+    );
+    assert_eq!(code, 1, "still failing");
+}
+
+#[test]
+fn list_names_every_variant_fault_and_option() {
     let (code, out, _) = sim(&["list"]);
     assert_eq!(code, 0);
     for name in [
@@ -148,7 +253,11 @@ fn list_names_every_variant_and_fault() {
         "api_kill",
         "partition_api_redis",
         "swarm",
+        "--users <USERS>",
+        "--items <ITEMS>",
+        "--api-instances <API_INSTANCES>",
+        "--spawn-rate <SPAWN_RATE>",
     ] {
-        assert!(out.contains(name), "sim list lacks {name}");
+        assert!(out.contains(name), "sim list lacks {name}: {out}");
     }
 }

@@ -6,10 +6,10 @@
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
-use scenarios::explore::{explore, SeedSpace};
+use scenarios::explore::SeedSpace;
 use scenarios::flash_sale::faults::{self, FlashFault};
-use scenarios::flash_sale::{FlashSale, Variant};
-use scenarios::scenario::{FaultChoice, RunSpec, Scenario};
+use scenarios::flash_sale::{FlashSale, Options, Variant};
+use scenarios::scenario::{Faults, Plan, Scenario, ServiceVariant};
 use sim_runtime::schedule::{schedule_strategy, FaultSchedule};
 use sim_runtime::time::Duration;
 
@@ -26,47 +26,34 @@ fn ci_seeds() -> u64 {
         .unwrap_or(3)
 }
 
-fn spec(variant: Variant, fault: FaultChoice, seed: u64) -> RunSpec {
-    RunSpec {
-        seed,
-        variant: variant.name().to_string(),
-        fault,
-        params: serde_json::Value::Null,
-    }
+fn plan(variant: Variant, faults: Faults<FlashFault>) -> Plan<FlashSale> {
+    Plan::new(variant, faults)
 }
 
 /// The invariant each buggy variant breaks, and the faults under which to look for it.
-fn expectations() -> Vec<(Variant, &'static str, FaultChoice)> {
+fn expectations() -> Vec<(Variant, &'static str, Faults<FlashFault>)> {
     vec![
-        (
-            Variant::CheckThenDecrement,
-            "no_oversell",
-            FaultChoice::Swarm,
-        ),
-        (
-            Variant::CommitBeforeWrite,
-            "no_lost_ack",
-            FaultChoice::Swarm,
-        ),
-        (Variant::NoIdempotency, "no_duplicate", FaultChoice::Swarm),
+        (Variant::CheckThenDecrement, "no_oversell", Faults::Swarm),
+        (Variant::CommitBeforeWrite, "no_lost_ack", Faults::Swarm),
+        (Variant::NoIdempotency, "no_duplicate", Faults::Swarm),
         (
             Variant::KafkaDownNoCompensation,
             "conservation",
-            FaultChoice::Swarm,
+            Faults::Swarm,
         ),
     ]
 }
 
 #[test]
 fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
-    for (variant, checker, fault) in expectations() {
-        let template = spec(variant, fault.clone(), 0);
+    for (variant, checker, faults) in expectations() {
+        let plan = plan(variant, faults);
         let space = SeedSpace {
             base: 0x5eed,
             count: FIND_BOUND,
             shard: (0, 1),
         };
-        let found = explore(&FlashSale, &template, &space, 2, false, |_| {}).expect("valid spec");
+        let found = plan.explore(&space, 2, false, |_| {});
         let (index, out) = found.failures.first().unwrap_or_else(|| {
             panic!(
                 "{} was not caught within {FIND_BOUND} seeds",
@@ -80,13 +67,13 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
             out.failure_summary()
         );
         // Replay: the same seed gives the same fingerprint and the same verdicts.
-        let again = FlashSale.run(&out.spec).expect("valid spec");
+        let again = plan.run(out.seed());
         assert_eq!(
             again.report.fingerprint,
             out.report.fingerprint,
             "{} seed {:#x}",
             variant.name(),
-            out.spec.seed
+            out.seed()
         );
         assert_eq!(again.verdicts, out.verdicts);
     }
@@ -94,15 +81,16 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
 
 #[test]
 fn the_correct_variant_passes_every_fault_matrix_entry() {
-    for (info, _) in faults::matrix() {
+    for (info, schedule) in faults::matrix() {
+        let plan = plan(
+            Variant::Correct,
+            Faults::Named {
+                name: info.name,
+                schedule,
+            },
+        );
         for seed in 0..ci_seeds() {
-            let out = FlashSale
-                .run(&spec(
-                    Variant::Correct,
-                    FaultChoice::Named(info.name.to_string()),
-                    seed,
-                ))
-                .unwrap();
+            let out = plan.run(seed);
             assert!(
                 !out.failed(),
                 "correct variant failed {} at seed {seed}: {:?}",
@@ -144,10 +132,7 @@ fn the_correct_variant_passes_generated_fault_schedules() {
     );
     runner
         .run(&strategy, |(schedule, seed)| {
-            let json = serde_json::to_value(&schedule).unwrap();
-            let out = FlashSale
-                .run(&spec(Variant::Correct, FaultChoice::Schedule(json), seed))
-                .unwrap();
+            let out = plan(Variant::Correct, Faults::Schedule(schedule.clone())).run(seed);
             prop_assert!(
                 !out.failed(),
                 "{:?} under {}",
@@ -173,14 +158,11 @@ fn failing_commit_before_write() -> (u64, FaultSchedule<FlashFault>) {
         {
             continue;
         }
-        let json = serde_json::to_value(&schedule).unwrap();
-        let out = FlashSale
-            .run(&spec(
-                Variant::CommitBeforeWrite,
-                FaultChoice::Schedule(json),
-                seed,
-            ))
-            .unwrap();
+        let out = plan(
+            Variant::CommitBeforeWrite,
+            Faults::Schedule(schedule.clone()),
+        )
+        .run(seed);
         if out
             .verdicts
             .iter()
@@ -196,16 +178,9 @@ fn failing_commit_before_write() -> (u64, FaultSchedule<FlashFault>) {
 fn shrinking_commit_before_write_ends_with_the_single_worker_kill() {
     let (seed, schedule) = failing_commit_before_write();
     assert!(schedule.len() >= 4);
-    let json = serde_json::to_value(&schedule).unwrap();
-    let (shrunk, out) = FlashSale
-        .shrink(&spec(
-            Variant::CommitBeforeWrite,
-            FaultChoice::Schedule(json),
-            seed,
-        ))
-        .unwrap()
-        .unwrap();
-    let shrunk: FaultSchedule<FlashFault> = serde_json::from_value(shrunk).unwrap();
+    let (shrunk, out) = plan(Variant::CommitBeforeWrite, Faults::Schedule(schedule))
+        .shrink(seed)
+        .expect("the schedule fails");
     assert_eq!(shrunk.len(), 1, "shrunk to {shrunk}");
     assert!(
         matches!(shrunk.faults[0].fault, FlashFault::WorkerCrash { .. }),
@@ -224,6 +199,26 @@ fn shrinking_commit_before_write_ends_with_the_single_worker_kill() {
 #[test]
 fn report_snapshot_for_a_fixed_seed() {
     // The defaults: 1,000 users race for 100 items, as in the document.
-    let report = FlashSale.report(1, &serde_json::Value::Null).unwrap();
+    let report = FlashSale::report(1, &Options::default()).unwrap();
     insta::assert_snapshot!("flash_sale_report_seed_1", report.to_markdown());
+}
+
+#[test]
+fn a_plan_run_twice_gives_the_same_fingerprint() {
+    let options = Options {
+        users: 150,
+        items: 15,
+        api_instances: 3,
+        spawn_rate: Some(50.0),
+    };
+    let plan = plan(Variant::Correct, Faults::Swarm).with_options(options);
+    for seed in [1, 0x5eed] {
+        let (a, b) = (plan.run(seed), plan.run(seed));
+        assert_eq!(a.report.fingerprint, b.report.fingerprint, "seed {seed:#x}");
+        assert_eq!(a.verdicts, b.verdicts);
+        assert_eq!(a.schedule, b.schedule);
+    }
+    // The options reach the run: a different sale size is a different run.
+    let default = plan.clone().with_options(Options::default()).run(1);
+    assert_ne!(default.report.fingerprint, plan.run(1).report.fingerprint);
 }

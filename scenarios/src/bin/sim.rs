@@ -1,22 +1,29 @@
 //! `sim`: explore, run, replay and shrink the seed systems' chaos scenarios, and write
 //! their resilience reports.
 //!
+//! Each command takes a scenario as a subcommand, `sim run flash-sale …`, so that the
+//! scenario's own options (`--users`, `--items` for the flash sale) are parsed with it;
+//! `sim list` and `sim run flash-sale --help` show them. The text is parsed once into a
+//! plan (`scenarios::catalog`); every seed then runs that plan.
+//!
 //! Exit codes: 0 when everything passed, 1 when a run failed or exploration found a
-//! failure, 2 for bad input (unknown scenario, variant or fault, a malformed seed or
-//! schedule file).
+//! failure, 2 for bad input (unknown scenario, variant, fault or option, a bad option
+//! value, a malformed seed or schedule file).
 
 // The progress bar and the seeds/s figure read the wall clock; no simulation sees it.
 #![allow(clippy::disallowed_methods, clippy::disallowed_types)]
 
 use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant as WallClock;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{ArgMatches, Args, Command, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use scenarios::explore::{explore, SeedSpace};
-use scenarios::scenario::{FaultChoice, RunOutput, RunSpec, Scenario, SpecError};
+use scenarios::catalog::{self, AnyPlan, AnyRunOutput, AnyScenario, FaultText};
+use scenarios::explore::SeedSpace;
+use scenarios::options::shell_word;
 
 /// A simulation allocates and frees small objects all the time (messages, tasks, trace
 /// fields); mimalloc does that faster than glibc's allocator. Allocation addresses never
@@ -24,52 +31,21 @@ use scenarios::scenario::{FaultChoice, RunOutput, RunSpec, Scenario, SpecError};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-#[derive(Parser)]
-#[command(
-    name = "sim",
-    version,
-    about = "Deterministic chaos testing of the seed systems, in virtual time"
-)]
-struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
+/// How a printed command line starts.
+const SIM: &str = "cargo run --release -p scenarios --bin sim --";
 
-#[derive(Subcommand)]
-enum Command {
-    /// The scenarios, their variants and their faults.
-    List,
-    /// Runs one seed and prints the outcome, verdicts, fingerprint and metrics.
-    Run(RunArgs),
-    /// Explores many seeds in parallel; stops at the first failure unless --all.
-    Explore(ExploreArgs),
-    /// Runs a seed again and prints its fingerprint (which must match the original).
-    Replay(ReplayArgs),
-    /// Shrinks a failing run's fault schedule to the smallest one that still fails.
-    Shrink(ShrinkArgs),
-    /// Writes the scenario's resilience report: the document's tables with exact numbers.
-    Report(ReportArgs),
-}
-
+/// What every command that runs a plan takes besides the scenario's own options.
 #[derive(Args, Clone)]
 struct Target {
-    /// The scenario (see `sim list`).
-    scenario: String,
-    /// Service variant: `correct` or one of the buggy ones.
+    /// Service variant: `correct` or one of the buggy ones (see `sim list`).
     #[arg(long, default_value = "correct")]
     variant: String,
     /// A fault-matrix entry, or `swarm` for a schedule drawn from the seed.
-    #[arg(long, default_value = "swarm")]
+    #[arg(long, default_value = "swarm", conflicts_with = "schedule")]
     fault: String,
-    /// An explicit fault schedule (JSON, as written by `sim shrink`); overrides --fault.
+    /// An explicit fault schedule (JSON, as written by `sim shrink`).
     #[arg(long)]
-    schedule: Option<std::path::PathBuf>,
-    /// Virtual users.
-    #[arg(long)]
-    users: Option<u32>,
-    /// Items on sale.
-    #[arg(long)]
-    items: Option<u32>,
+    schedule: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -77,11 +53,12 @@ struct RunArgs {
     #[command(flatten)]
     target: Target,
     /// The seed, decimal or 0x-hex.
-    #[arg(long)]
-    seed: String,
+    #[arg(long, value_parser = seed)]
+    seed: u64,
     /// Writes the full trace as JSON lines.
     #[arg(long)]
-    trace: Option<std::path::PathBuf>,
+    trace: Option<PathBuf>,
+    /// Prints the run as one JSON object.
     #[arg(long)]
     json: bool,
 }
@@ -93,15 +70,15 @@ struct ExploreArgs {
     /// How many seeds.
     #[arg(long, default_value_t = 1000)]
     seeds: u64,
-    /// Where the seed sequence starts (decimal or 0x-hex).
-    #[arg(long)]
-    seed_base: Option<String>,
+    /// Where the seed sequence starts (decimal or 0x-hex) [default: the test harness's].
+    #[arg(long, value_parser = seed)]
+    seed_base: Option<u64>,
     /// Worker threads (default: all cores).
     #[arg(long)]
     jobs: Option<usize>,
     /// `i/n`: explore only every n-th seed starting at i (for CI matrices and batch jobs).
-    #[arg(long, default_value = "0/1")]
-    shard: String,
+    #[arg(long, default_value = "0/1", value_parser = shard)]
+    shard: (u64, u64),
     /// Keep going after a failure and report them all.
     #[arg(long)]
     all: bool,
@@ -114,115 +91,185 @@ struct ExploreArgs {
 struct ReplayArgs {
     #[command(flatten)]
     target: Target,
-    #[arg(long)]
-    seed: String,
+    /// The seed, decimal or 0x-hex.
+    #[arg(long, value_parser = seed)]
+    seed: u64,
     /// The fingerprint the original run printed; replay fails if it differs.
-    #[arg(long)]
-    expect: Option<String>,
+    #[arg(long, value_parser = seed)]
+    expect: Option<u64>,
 }
 
 #[derive(Args)]
 struct ShrinkArgs {
     #[command(flatten)]
     target: Target,
-    #[arg(long)]
-    seed: String,
+    /// The failing seed, decimal or 0x-hex.
+    #[arg(long, value_parser = seed)]
+    seed: u64,
     /// Where to write the shrunk schedule.
     #[arg(long, default_value = "shrunk-schedule.json")]
-    out: std::path::PathBuf,
+    out: PathBuf,
 }
 
 #[derive(Args)]
 struct ReportArgs {
-    scenario: String,
-    #[arg(long, default_value = "1")]
-    seed: String,
-    #[arg(long)]
-    users: Option<u32>,
-    #[arg(long)]
-    items: Option<u32>,
+    /// The seed of every run of the report.
+    #[arg(long, value_parser = seed, default_value = "1")]
+    seed: u64,
+    /// Prints the report as JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+}
+
+/// Adds a command's own arguments to a command.
+type AddArgs = fn(Command) -> Command;
+
+/// The commands that take a scenario, their help and their own arguments.
+const COMMANDS: [(&str, &str, AddArgs); 5] = [
+    (
+        "run",
+        "Runs one seed and prints the outcome, verdicts, fingerprint and metrics",
+        RunArgs::augment_args,
+    ),
+    (
+        "explore",
+        "Explores many seeds in parallel; stops at the first failure unless --all",
+        ExploreArgs::augment_args,
+    ),
+    (
+        "replay",
+        "Runs a seed again and prints its fingerprint (which must match the original)",
+        ReplayArgs::augment_args,
+    ),
+    (
+        "shrink",
+        "Shrinks a failing run's fault schedule to the smallest one that still fails",
+        ShrinkArgs::augment_args,
+    ),
+    (
+        "report",
+        "Writes the scenario's resilience report: the document's tables with exact numbers",
+        ReportArgs::augment_args,
+    ),
+];
+
+/// The command line: each command has one subcommand per scenario, which holds the
+/// command's arguments and the scenario's options.
+fn cli() -> Command {
+    let mut cli = Command::new("sim")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Deterministic chaos testing of the seed systems, in virtual time")
+        .subcommand_required(true)
+        .subcommand(
+            Command::new("list").about("The scenarios, their variants, faults and options"),
+        );
+    for (name, about, args) in COMMANDS {
+        let mut command = Command::new(name)
+            .about(about)
+            .subcommand_required(true)
+            // An unknown scenario comes back as an external subcommand, for our own
+            // message.
+            .allow_external_subcommands(true)
+            .subcommand_value_name("SCENARIO")
+            .subcommand_help_heading("Scenarios")
+            .disable_help_subcommand(true);
+        for s in catalog::registry() {
+            // The description goes last: an options struct's doc comment would replace it.
+            let scenario = s.add_options(args(Command::new(s.name())));
+            command = command.subcommand(scenario.about(s.description()).long_about(None));
+        }
+        cli = cli.subcommand(command);
+    }
+    cli
+}
+
+fn seed(text: &str) -> Result<u64, String> {
+    sim_runtime::harness::parse_seed(text)
+        .ok_or_else(|| "not a seed: expected a decimal or 0x-prefixed hex u64".to_string())
+}
+
+fn shard(text: &str) -> Result<(u64, u64), String> {
+    let bad = || "expected i/n with 0 <= i < n".to_string();
+    let (i, n) = text.split_once('/').ok_or_else(bad)?;
+    let (i, n) = (
+        i.trim().parse::<u64>().map_err(|_| bad())?,
+        n.trim().parse::<u64>().map_err(|_| bad())?,
+    );
+    if n == 0 || i >= n {
+        return Err(bad());
+    }
+    Ok((i, n))
 }
 
 /// A user error: message and exit code 2.
 struct UserError(String);
 
-impl From<SpecError> for UserError {
-    fn from(e: SpecError) -> Self {
+impl<E: std::error::Error> From<E> for UserError {
+    fn from(e: E) -> Self {
         UserError(e.to_string())
     }
 }
 
-fn parse_seed(flag: &str, text: &str) -> Result<u64, UserError> {
-    sim_runtime::harness::parse_seed(text).ok_or_else(|| {
-        UserError(format!(
-            "{flag} {text:?} is not a seed: expected a decimal or 0x-prefixed hex u64"
-        ))
-    })
-}
-
-fn find(name: &str) -> Result<&'static dyn Scenario, UserError> {
-    scenarios::find(name).ok_or_else(|| SpecError::UnknownScenario(name.to_string()).into())
-}
-
-fn params(t: &Target) -> serde_json::Value {
-    let mut m = serde_json::Map::new();
-    if let Some(u) = t.users {
-        m.insert("users".into(), u.into());
-    }
-    if let Some(i) = t.items {
-        m.insert("items".into(), i.into());
-    }
-    serde_json::Value::Object(m)
-}
-
-fn spec(t: &Target, seed: u64) -> Result<RunSpec, UserError> {
-    let fault = match &t.schedule {
+/// Parses the plan `target` and the scenario's options in `matches` describe.
+fn plan(
+    sc: &dyn AnyScenario,
+    t: &Target,
+    matches: &ArgMatches,
+) -> Result<Box<dyn AnyPlan>, UserError> {
+    let plan = match &t.schedule {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| {
+            let json = std::fs::read_to_string(path).map_err(|e| {
                 UserError(format!("cannot read schedule file {}: {e}", path.display()))
             })?;
-            let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-                UserError(format!("malformed schedule file {}: {e}", path.display()))
-            })?;
-            FaultChoice::Schedule(value)
+            let origin = format!("file {}", path.display());
+            sc.plan(
+                &t.variant,
+                FaultText::Schedule {
+                    origin: &origin,
+                    json: &json,
+                },
+                matches,
+            )?
         }
-        None if t.fault == "swarm" => FaultChoice::Swarm,
-        None => FaultChoice::Named(t.fault.clone()),
+        None => sc.plan(&t.variant, FaultText::Named(&t.fault), matches)?,
     };
-    Ok(RunSpec {
-        seed,
-        variant: t.variant.clone(),
-        fault,
-        params: params(t),
-    })
+    Ok(plan)
 }
 
-/// The exact command that replays a run.
-fn replay_line(scenario: &str, t: &Target, seed: u64) -> String {
-    let mut s = format!("cargo run --release -p scenarios --bin sim -- replay {scenario} --variant {} --seed {seed:#x}", t.variant);
-    match &t.schedule {
-        Some(p) => s.push_str(&format!(" --schedule {}", p.display())),
-        None => s.push_str(&format!(" --fault {}", t.fault)),
+/// The exact command that `command`s a plan's seed again (`schedule`: the file it came
+/// from, when it did).
+fn command_line(
+    command: &str,
+    sc: &dyn AnyScenario,
+    plan: &dyn AnyPlan,
+    seed: u64,
+    schedule: Option<&Path>,
+) -> String {
+    let mut words = vec![
+        command.to_string(),
+        sc.name().to_string(),
+        "--variant".into(),
+        plan.variant().to_string(),
+        "--seed".into(),
+        format!("{seed:#x}"),
+    ];
+    match schedule {
+        Some(path) => words.extend(["--schedule".into(), path.display().to_string()]),
+        None => words.extend(["--fault".into(), plan.fault().to_string()]),
     }
-    if let Some(u) = t.users {
-        s.push_str(&format!(" --users {u}"));
-    }
-    if let Some(i) = t.items {
-        s.push_str(&format!(" --items {i}"));
-    }
-    s
+    words.extend(plan.option_args());
+    let words: Vec<String> = words.iter().map(|w| shell_word(w)).collect();
+    format!("{SIM} {}", words.join(" "))
 }
 
-fn print_run(out: &RunOutput) {
-    println!("seed:        {:#x}", out.spec.seed);
-    println!("variant:     {}", out.spec.variant);
-    println!("fault:       {}", out.spec.fault);
+fn print_run(out: &AnyRunOutput) {
+    println!("seed:        {:#x}", out.seed());
+    println!("variant:     {}", out.variant);
+    println!("fault:       {}", out.fault);
     if let Some(s) = &out.swarm {
         println!("swarm:       {s}");
     }
-    println!("schedule:    {}", out.schedule);
+    println!("schedule:    {}", compact(&out.schedule));
     println!("outcome:     {}", out.report.outcome);
     println!("virtual time {}", out.report.time);
     println!("fingerprint: {:#018x}", out.report.fingerprint);
@@ -235,11 +282,23 @@ fn print_run(out: &RunOutput) {
             v.detail
         );
     }
-    println!("metrics:     {}", out.metrics);
+    println!("metrics:     {}", compact(&out.metrics));
+}
+
+fn compact<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
+fn exit(failed: bool) -> ExitCode {
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 fn cmd_list() -> Result<ExitCode, UserError> {
-    for s in scenarios::registry() {
+    for s in catalog::registry() {
         println!("{}: {}", s.name(), s.description());
         println!("  variants:");
         for v in s.variants() {
@@ -258,61 +317,78 @@ fn cmd_list() -> Result<ExitCode, UserError> {
             "    {:<28} a schedule drawn from the seed over every fault kind (swarm testing)",
             "swarm"
         );
+        println!("  options:");
+        for arg in s.add_options(Command::new(s.name())).get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let value = arg
+                .get_value_names()
+                .and_then(|v| v.first())
+                .map_or(String::new(), |v| format!(" <{v}>"));
+            let default: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            let default = if default.is_empty() {
+                String::new()
+            } else {
+                format!(" [default: {}]", default.join(", "))
+            };
+            let help = arg.get_help().map_or(String::new(), |h| h.to_string());
+            println!("    {:<28} {help}{default}", format!("--{long}{value}"));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn cmd_run(a: RunArgs) -> Result<ExitCode, UserError> {
-    let sc = find(&a.target.scenario)?;
-    let seed = parse_seed("--seed", &a.seed)?;
-    let spec = spec(&a.target, seed)?;
-    sc.validate(&spec)?;
-    let out = match &a.trace {
+fn cmd_run(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
+    let a = RunArgs::from_arg_matches(m)?;
+    let plan = plan(sc, &a.target, m)?;
+    let trace = match &a.trace {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
                 UserError(format!("cannot create trace file {}: {e}", path.display()))
             })?;
-            sc.run_traced(&spec, Box::new(std::io::BufWriter::new(file)))?
+            Some(Box::new(std::io::BufWriter::new(file)) as Box<dyn Write>)
         }
-        None => sc.run(&spec)?,
+        None => None,
     };
+    let out = plan.run(a.seed, trace);
     if a.json {
-        println!("{}", serde_json::to_string(&out).unwrap_or_default());
+        let mut json = serde_json::to_value(&out).unwrap_or_default();
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert("options".into(), plan.options_json());
+        }
+        println!("{json}");
     } else {
         print_run(&out);
         if out.failed() {
-            println!("replay:      {}", replay_line(sc.name(), &a.target, seed));
+            let line = command_line("replay", sc, &*plan, a.seed, a.target.schedule.as_deref());
+            println!("replay:      {line}");
         }
     }
-    Ok(if out.failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit(out.failed()))
 }
 
-fn cmd_explore(a: ExploreArgs) -> Result<ExitCode, UserError> {
-    let sc = find(&a.target.scenario)?;
-    let base = match &a.seed_base {
-        Some(b) => parse_seed("--seed-base", b)?,
-        None => sim_runtime::harness::DEFAULT_SEED_BASE,
-    };
-    let shard = parse_shard(&a.shard)?;
-    let template = spec(&a.target, 0)?;
-    sc.validate(&template)?;
+fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
+    let a = ExploreArgs::from_arg_matches(m)?;
+    let plan = plan(sc, &a.target, m)?;
     let jobs = a
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let base = a
+        .seed_base
+        .unwrap_or(sim_runtime::harness::DEFAULT_SEED_BASE);
     let space = SeedSpace {
         base,
         count: a.seeds,
-        shard,
+        shard: a.shard,
     };
     let total = space.indices().count() as u64;
     if !a.json {
         eprintln!(
-            "exploring {} seeds of {} (variant {}, fault {}) from seed base {base:#x}, shard {}/{}, {jobs} jobs",
-            total, sc.name(), a.target.variant, a.target.fault, shard.0, shard.1
+            "exploring {total} seeds of {} (variant {}, fault {}) from seed base {:#x}, shard {}/{}, {jobs} jobs",
+            sc.name(), plan.variant(), plan.fault(), base, a.shard.0, a.shard.1
         );
     }
     let bar = if a.json {
@@ -326,17 +402,16 @@ fn cmd_explore(a: ExploreArgs) -> Result<ExitCode, UserError> {
     );
     let started = WallClock::now();
     let stdout = std::io::stdout();
-    let result = explore(sc, &template, &space, jobs, a.all, |r| {
+    let result = plan.explore(&space, jobs, a.all, &mut |r| {
         if a.json {
-            let mut lock = stdout.lock();
-            let _ = writeln!(lock, "{}", serde_json::to_string(r).unwrap_or_default());
+            let _ = writeln!(stdout.lock(), "{}", compact(r));
         } else {
             bar.inc(1);
             if r.failed {
                 bar.set_message(format!("failure at seed {}", r.seed));
             }
         }
-    })?;
+    });
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     if !a.json {
@@ -353,15 +428,25 @@ fn cmd_explore(a: ExploreArgs) -> Result<ExitCode, UserError> {
         return Ok(ExitCode::SUCCESS);
     }
     for (index, out) in &result.failures {
-        let line = replay_line(sc.name(), &a.target, out.spec.seed);
+        let line = format!(
+            "{} --expect {:#018x}",
+            command_line(
+                "replay",
+                sc,
+                &*plan,
+                out.seed(),
+                a.target.schedule.as_deref()
+            ),
+            out.report.fingerprint
+        );
         if a.json {
             let _ = writeln!(
                 stdout.lock(),
                 "{}",
-                serde_json::json!({"failure": out.failure_summary(), "index": index, "seed": format!("{:#x}", out.spec.seed), "replay": line})
+                serde_json::json!({"failure": out.failure_summary(), "index": index, "seed": format!("{:#x}", out.seed()), "replay": line})
             );
         } else {
-            println!("FAILURE at seed {:#x} (index {index})", out.spec.seed);
+            println!("FAILURE at seed {:#x} (index {index})", out.seed());
             println!(
                 "  violated:    {}",
                 out.failure_summary().unwrap_or_default()
@@ -369,43 +454,20 @@ fn cmd_explore(a: ExploreArgs) -> Result<ExitCode, UserError> {
             if let Some(s) = &out.swarm {
                 println!("  swarm:       {s}");
             }
-            println!("  schedule:    {}", out.schedule);
+            println!("  schedule:    {}", compact(&out.schedule));
             println!("  fingerprint: {:#018x}", out.report.fingerprint);
-            println!(
-                "  replay:      {line} --expect {:#018x}",
-                out.report.fingerprint
-            );
+            println!("  replay:      {line}");
         }
     }
     Ok(ExitCode::FAILURE)
 }
 
-fn parse_shard(text: &str) -> Result<(u64, u64), UserError> {
-    let bad = || UserError(format!("--shard {text:?} must be i/n with 0 <= i < n"));
-    let (i, n) = text.split_once('/').ok_or_else(bad)?;
-    let (i, n) = (
-        i.trim().parse::<u64>().map_err(|_| bad())?,
-        n.trim().parse::<u64>().map_err(|_| bad())?,
-    );
-    if n == 0 || i >= n {
-        return Err(bad());
-    }
-    Ok((i, n))
-}
-
-fn cmd_replay(a: ReplayArgs) -> Result<ExitCode, UserError> {
-    let sc = find(&a.target.scenario)?;
-    let seed = parse_seed("--seed", &a.seed)?;
-    let expect = a
-        .expect
-        .as_deref()
-        .map(|e| parse_seed("--expect", e))
-        .transpose()?;
-    let spec = spec(&a.target, seed)?;
-    sc.validate(&spec)?;
-    let out = sc.run(&spec)?;
+fn cmd_replay(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
+    let a = ReplayArgs::from_arg_matches(m)?;
+    let plan = plan(sc, &a.target, m)?;
+    let out = plan.run(a.seed, None);
     print_run(&out);
-    if let Some(e) = expect {
+    if let Some(e) = a.expect {
         if e != out.report.fingerprint {
             println!(
                 "fingerprint MISMATCH: expected {e:#018x}, got {:#018x}",
@@ -415,52 +477,42 @@ fn cmd_replay(a: ReplayArgs) -> Result<ExitCode, UserError> {
         }
         println!("fingerprint matches");
     }
-    Ok(if out.failed() {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(exit(out.failed()))
 }
 
-fn cmd_shrink(a: ShrinkArgs) -> Result<ExitCode, UserError> {
-    let sc = find(&a.target.scenario)?;
-    let seed = parse_seed("--seed", &a.seed)?;
-    let spec = spec(&a.target, seed)?;
-    sc.validate(&spec)?;
-    match sc.shrink(&spec)? {
-        None => {
-            println!("seed {seed:#x} does not fail with that schedule; nothing to shrink");
-            Ok(ExitCode::FAILURE)
-        }
-        Some((schedule, out)) => {
-            let text = serde_json::to_string_pretty(&schedule).unwrap_or_default();
-            std::fs::write(&a.out, format!("{text}\n"))
-                .map_err(|e| UserError(format!("cannot write {}: {e}", a.out.display())))?;
-            println!("shrunk schedule ({}):\n{text}", a.out.display());
-            println!("still fails: {}", out.failure_summary().unwrap_or_default());
-            let mut t = a.target.clone();
-            t.schedule = Some(a.out.clone());
-            println!(
-                "run it with: {}",
-                replay_line(sc.name(), &t, seed).replace(" replay ", " run ")
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-    }
-}
-
-fn cmd_report(a: ReportArgs) -> Result<ExitCode, UserError> {
-    let sc = find(&a.scenario)?;
-    let seed = parse_seed("--seed", &a.seed)?;
-    let t = Target {
-        scenario: a.scenario.clone(),
-        variant: "correct".into(),
-        fault: "none".into(),
-        schedule: None,
-        users: a.users,
-        items: a.items,
+fn cmd_shrink(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
+    let a = ShrinkArgs::from_arg_matches(m)?;
+    let plan = plan(sc, &a.target, m)?;
+    let Some((schedule, out)) = plan.shrink(a.seed) else {
+        println!(
+            "seed {:#x} does not fail with that schedule; nothing to shrink",
+            a.seed
+        );
+        return Ok(ExitCode::FAILURE);
     };
-    let report = sc.report(seed, &params(&t))?;
+    let text = serde_json::to_string_pretty(&schedule).unwrap_or_default();
+    std::fs::write(&a.out, format!("{text}\n"))
+        .map_err(|e| UserError(format!("cannot write {}: {e}", a.out.display())))?;
+    println!("shrunk schedule ({}):\n{text}", a.out.display());
+    println!("still fails: {}", out.failure_summary().unwrap_or_default());
+    println!(
+        "run it with: {}",
+        command_line("run", sc, &*plan, a.seed, Some(&a.out))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
+    let a = ReportArgs::from_arg_matches(m)?;
+    let report = match sc.report_with(a.seed, m) {
+        Ok(report) => report,
+        Err(catalog::AnyError::Spec(e)) => return Err(e.into()),
+        // Not the user's doing: a run of the scenario itself failed.
+        Err(e @ catalog::AnyError::Report(_)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     if a.json {
         println!(
             "{}",
@@ -472,28 +524,54 @@ fn cmd_report(a: ReportArgs) -> Result<ExitCode, UserError> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn dispatch(matches: &ArgMatches) -> Result<ExitCode, UserError> {
+    let Some((command, m)) = matches.subcommand() else {
+        return Err(UserError("a command is required; see `sim --help`".into()));
+    };
+    if command == "list" {
+        return cmd_list();
+    }
+    let Some((scenario, m)) = m.subcommand() else {
+        return Err(UserError(format!(
+            "`sim {command}` needs a scenario; see `sim list`"
+        )));
+    };
+    let sc = catalog::find(scenario)?;
+    match command {
+        "run" => cmd_run(sc, m),
+        "explore" => cmd_explore(sc, m),
+        "replay" => cmd_replay(sc, m),
+        "shrink" => cmd_shrink(sc, m),
+        "report" => cmd_report(sc, m),
+        _ => Err(UserError(format!("unknown command {command:?}"))),
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(c) => c,
+    let matches = match cli().try_get_matches() {
+        Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
             let _ = e.print();
             return ExitCode::from(code);
         }
     };
-    let result = match cli.command {
-        Command::List => cmd_list(),
-        Command::Run(a) => cmd_run(a),
-        Command::Explore(a) => cmd_explore(a),
-        Command::Replay(a) => cmd_replay(a),
-        Command::Shrink(a) => cmd_shrink(a),
-        Command::Report(a) => cmd_report(a),
-    };
-    match result {
+    match dispatch(&matches) {
         Ok(code) => code,
         Err(UserError(msg)) => {
             eprintln!("error: {msg}");
             ExitCode::from(2)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        // Catches a scenario option that clashes with a command's own argument.
+        cli().debug_assert();
     }
 }

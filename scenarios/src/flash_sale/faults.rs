@@ -178,6 +178,10 @@ pub fn matrix() -> Vec<(FaultInfo, FaultSchedule<FlashFault>)> {
     ]
 }
 
+/// Swarm faults start within the sale's busy first seconds (the document kills the worker
+/// at T+5s); later faults only delay the drain.
+pub const SWARM_HORIZON: Duration = Duration::from_secs(10);
+
 /// Every fault kind, for swarm testing.
 pub const KINDS: [&str; 6] = [
     "worker_crash",

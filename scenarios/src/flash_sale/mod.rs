@@ -4,7 +4,9 @@
 //! inventory worker through a Kafka topic; the worker writes them to PostgreSQL. The
 //! document's chaos tests are the fault matrix in [`faults`]; its invariants are the
 //! checkers in [`checkers`]; [`service`] is the service logic with its correct and buggy
-//! variants; [`run`] wires one seeded run; [`report`] fills the document's tables.
+//! variants; [`run`] wires one seeded run; [`report`] fills the document's tables. This
+//! module holds the scenario's contract: its [`Variant`]s, its [`Options`] and the
+//! [`Params`] they set.
 
 pub mod checkers;
 pub mod deps;
@@ -13,16 +15,16 @@ pub mod report;
 pub mod run;
 pub mod service;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
+use sim_runtime::Swarm;
 
 use crate::patterns::Backoff;
-use crate::scenario::{
-    check_name, FaultChoice, FaultInfo, RunOutput, RunSpec, Scenario, SpecError, VariantInfo,
-};
+use crate::scenario::{FaultInfo, Scenario, ServiceVariant, Simulated, VariantInfo};
 
 /// The service variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Variant {
     Correct,
@@ -32,8 +34,8 @@ pub enum Variant {
     KafkaDownNoCompensation,
 }
 
-impl Variant {
-    pub const ALL: [Variant; 5] = [
+impl ServiceVariant for Variant {
+    const ALL: &'static [Variant] = &[
         Variant::Correct,
         Variant::CheckThenDecrement,
         Variant::CommitBeforeWrite,
@@ -41,39 +43,25 @@ impl Variant {
         Variant::KafkaDownNoCompensation,
     ];
 
-    pub fn name(self) -> &'static str {
-        match self {
-            Variant::Correct => "correct",
-            Variant::CheckThenDecrement => "check_then_decrement",
-            Variant::CommitBeforeWrite => "commit_before_write",
-            Variant::NoIdempotency => "no_idempotency",
-            Variant::KafkaDownNoCompensation => "kafka_down_no_compensation",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Variant> {
-        Variant::ALL.into_iter().find(|v| v.name() == name)
-    }
-
-    pub fn info(self) -> VariantInfo {
-        let description = match self {
-            Variant::Correct => "atomic reserve + Redis outbox + idempotent worker: never oversells, loses or duplicates",
-            Variant::CheckThenDecrement => "GET then SET of the stock: oversells under concurrency",
-            Variant::CommitBeforeWrite => "worker commits offsets before the DB insert: a crash loses orders",
-            Variant::NoIdempotency => "idempotency key ignored: a retry after a timeout orders twice",
-            Variant::KafkaDownNoCompensation => "the document's design: stock decremented, order lost when Kafka is down",
+    fn info(self) -> VariantInfo {
+        let (name, description) = match self {
+            Variant::Correct => ("correct", "atomic reserve + Redis outbox + idempotent worker: never oversells, loses or duplicates"),
+            Variant::CheckThenDecrement => ("check_then_decrement", "GET then SET of the stock: oversells under concurrency"),
+            Variant::CommitBeforeWrite => ("commit_before_write", "worker commits offsets before the DB insert: a crash loses orders"),
+            Variant::NoIdempotency => ("no_idempotency", "idempotency key ignored: a retry after a timeout orders twice"),
+            Variant::KafkaDownNoCompensation => ("kafka_down_no_compensation", "the document's design: stock decremented, order lost when Kafka is down"),
         };
         VariantInfo {
-            name: self.name(),
+            name,
             buggy: self != Variant::Correct,
             description,
         }
     }
 }
 
-/// Sizes and timeouts of a run. The user and item counts are the scenario's parameters.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+/// Sizes and timeouts of a run: [`Options`] set the sizes, the rest are the service's
+/// settings.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Params {
     pub users: u32,
     pub items: u32,
@@ -116,81 +104,163 @@ impl Default for Params {
     }
 }
 
-impl Params {
-    /// Reads `{"users": .., "items": ..}` (and any other field) over the defaults.
-    pub fn from_json(v: &serde_json::Value) -> Result<Params, SpecError> {
-        if v.is_null() || v.as_object().is_some_and(|m| m.is_empty()) {
-            return Ok(Params::default());
+/// The flash sale's own options: the size of the sale.
+#[derive(clap::Args, Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Options {
+    /// Virtual users racing for the items.
+    #[arg(long, default_value_t = Params::default().users, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users: u32,
+    /// Items on sale.
+    #[arg(long, default_value_t = Params::default().items, value_parser = clap::value_parser!(u32).range(1..))]
+    pub items: u32,
+    /// API instances behind the load balancer.
+    #[arg(long, default_value_t = Params::default().api_instances, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_instances: u32,
+    /// Users arriving per second [default: 100 in a run, 10 in the report].
+    #[arg(long, value_parser = rate)]
+    pub spawn_rate: Option<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let p = Params::default();
+        Options {
+            users: p.users,
+            items: p.items,
+            api_instances: p.api_instances,
+            spawn_rate: None,
         }
-        let p: Params =
-            serde_json::from_value(v.clone()).map_err(|e| SpecError::BadParams(e.to_string()))?;
-        if p.users == 0 || p.items == 0 || p.api_instances == 0 {
-            return Err(SpecError::BadParams(
-                "users, items and api_instances must be positive".into(),
-            ));
+    }
+}
+
+impl Options {
+    /// A run's parameters: these sizes, and the defaults for the rest.
+    pub fn params(&self) -> Params {
+        let defaults = Params::default();
+        Params {
+            users: self.users,
+            items: self.items,
+            api_instances: self.api_instances,
+            spawn_rate_per_s: self.spawn_rate.unwrap_or(defaults.spawn_rate_per_s),
+            ..defaults
         }
-        Ok(p)
+    }
+}
+
+/// A positive, finite rate.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("expected a positive number".into()),
     }
 }
 
 /// The scenario as the `sim` program and the tests see it.
+#[derive(Clone, Copy, Debug)]
 pub struct FlashSale;
 
 impl Scenario for FlashSale {
-    fn name(&self) -> &'static str {
-        "flash-sale"
+    const NAME: &'static str = "flash-sale";
+    const DESCRIPTION: &'static str =
+        "Flux-Gate: 1,000 users race for 100 items through Redis, Kafka and PostgreSQL";
+
+    type Variant = Variant;
+    type Fault = faults::FlashFault;
+    type Options = Options;
+    type Metrics = run::RunMetrics;
+
+    fn matrix() -> Vec<(FaultInfo, FaultSchedule<faults::FlashFault>)> {
+        faults::matrix()
     }
 
-    fn description(&self) -> &'static str {
-        "Flux-Gate: 1,000 users race for 100 items through Redis, Kafka and PostgreSQL"
+    fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::FlashFault>) {
+        faults::swarm_schedule(seed, faults::SWARM_HORIZON, options.api_instances)
     }
 
-    fn variants(&self) -> Vec<VariantInfo> {
-        Variant::ALL.iter().map(|v| v.info()).collect()
-    }
-
-    fn faults(&self) -> Vec<FaultInfo> {
-        faults::matrix().into_iter().map(|(i, _)| i).collect()
-    }
-
-    fn validate(&self, spec: &RunSpec) -> Result<(), SpecError> {
-        let variants: Vec<&str> = Variant::ALL.iter().map(|v| v.name()).collect();
-        check_name("flash-sale", "variant", &spec.variant, &variants)?;
-        match &spec.fault {
-            FaultChoice::Named(n) => {
-                let names: Vec<&str> = faults::matrix().iter().map(|(i, _)| i.name).collect();
-                check_name("flash-sale", "fault", n, &names)?;
-            }
-            FaultChoice::Swarm => {}
-            FaultChoice::Schedule(v) => {
-                run::parse_schedule(v)?;
-            }
+    fn simulate(
+        seed: u64,
+        variant: Variant,
+        options: &Options,
+        schedule: FaultSchedule<faults::FlashFault>,
+        trace: Option<Box<dyn std::io::Write>>,
+    ) -> Simulated<run::RunMetrics> {
+        let (report, data) = run::simulate(seed, variant, options.params(), schedule, trace);
+        let (verdicts, metrics) = match &data {
+            Some(d) => (
+                checkers::check_all(&d.observations),
+                Some(run::metrics_of(d)),
+            ),
+            None => (Vec::new(), None),
+        };
+        Simulated {
+            report,
+            verdicts,
+            metrics,
         }
-        Params::from_json(&spec.params)?;
-        Ok(())
-    }
-
-    fn run(&self, spec: &RunSpec) -> Result<RunOutput, SpecError> {
-        run::run(spec, None)
-    }
-
-    fn run_traced(
-        &self,
-        spec: &RunSpec,
-        out: Box<dyn std::io::Write>,
-    ) -> Result<RunOutput, SpecError> {
-        run::run(spec, Some(out))
-    }
-
-    fn shrink(&self, spec: &RunSpec) -> Result<Option<(serde_json::Value, RunOutput)>, SpecError> {
-        run::shrink(spec)
     }
 
     fn report(
-        &self,
         seed: u64,
-        params: &serde_json::Value,
-    ) -> Result<crate::report::ScenarioReport, SpecError> {
-        report::build(seed, params)
+        options: &Options,
+    ) -> Result<crate::report::ScenarioReport, crate::report::ReportError> {
+        report::build(seed, options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::{Args, Command, FromArgMatches};
+
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, clap::Error> {
+        let cmd = Options::augment_args(Command::new("flash-sale"));
+        let m =
+            cmd.try_get_matches_from(std::iter::once("flash-sale").chain(args.iter().copied()))?;
+        Options::from_arg_matches(&m)
+    }
+
+    #[test]
+    fn no_option_means_the_defaults() {
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        assert_eq!(Options::default().params(), Params::default());
+    }
+
+    #[test]
+    fn options_print_back_as_the_arguments_that_give_them() {
+        let options = Options {
+            users: 200,
+            items: 20,
+            api_instances: 3,
+            spawn_rate: Some(12.5),
+        };
+        let args = crate::options::args(&options);
+        let mut pairs: Vec<String> = args.chunks(2).map(|p| p.join(" ")).collect();
+        pairs.sort();
+        assert_eq!(
+            pairs,
+            [
+                "--api-instances 3",
+                "--items 20",
+                "--spawn-rate 12.5",
+                "--users 200"
+            ]
+        );
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        assert_eq!(parse(&args).unwrap(), options);
+        assert!(crate::options::args(&Options::default()).is_empty());
+    }
+
+    #[test]
+    fn bad_option_values_are_refused() {
+        for args in [
+            &["--users", "0"][..],
+            &["--items", "many"],
+            &["--spawn-rate", "-1"],
+            &["--spawn-rate", "inf"],
+            &["--userz", "5"],
+        ] {
+            assert!(parse(args).is_err(), "{args:?}");
+        }
     }
 }

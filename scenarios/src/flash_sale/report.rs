@@ -5,31 +5,26 @@ use serde_json::json;
 
 use super::faults;
 use super::run::{self, metrics_of};
-use super::{checkers, Params, Variant};
-use crate::report::{ms, pct, ScenarioReport, Section, Table};
-use crate::scenario::SpecError;
+use super::{checkers, Options, Params, Variant};
+use crate::report::{ms, pct, ReportError, ScenarioReport, Section, Table};
 
+/// Runs the fault-matrix entry `fault` (one the report names).
 fn simulate_named(
     seed: u64,
     variant: Variant,
     params: Params,
     fault: &str,
-) -> Result<run::RunData, SpecError> {
+) -> Result<run::RunData, ReportError> {
+    let incomplete = |outcome: String| ReportError {
+        run: fault.to_string(),
+        outcome,
+    };
     let (_, schedule) = faults::matrix()
         .into_iter()
         .find(|(i, _)| i.name == fault)
-        .ok_or_else(|| SpecError::UnknownFault {
-            scenario: "flash-sale",
-            fault: fault.to_string(),
-            known: String::new(),
-        })?;
+        .ok_or_else(|| incomplete("no such fault-matrix entry".into()))?;
     let (report, data) = run::simulate(seed, variant, params, schedule, None);
-    data.ok_or_else(|| {
-        SpecError::BadParams(format!(
-            "the {fault} run did not complete: {}",
-            report.outcome
-        ))
-    })
+    data.ok_or_else(|| incomplete(report.outcome.to_string()))
 }
 
 fn yes_no(b: bool) -> String {
@@ -44,15 +39,11 @@ fn yes_no(b: bool) -> String {
 /// that the sale is still going when the document's faults strike (T+2s, T+5s).
 const REPORT_SPAWN_RATE: f64 = 10.0;
 
-pub fn build(seed: u64, params: &serde_json::Value) -> Result<ScenarioReport, SpecError> {
-    let mut params_json = params.clone();
-    if let Some(m) = params_json.as_object_mut() {
-        m.entry("spawn_rate_per_s")
-            .or_insert(REPORT_SPAWN_RATE.into());
-    } else {
-        params_json = serde_json::json!({ "spawn_rate_per_s": REPORT_SPAWN_RATE });
-    }
-    let params = Params::from_json(&params_json)?;
+pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
+    let params = Params {
+        spawn_rate_per_s: options.spawn_rate.unwrap_or(REPORT_SPAWN_RATE),
+        ..options.params()
+    };
     let mut sections = Vec::new();
     let mut data = serde_json::Map::new();
 

@@ -1,6 +1,6 @@
 //! One seeded run of the flash sale: start the dependencies, the API instances, the
 //! worker and the users; fire the fault schedule; wait for the faults to heal and the
-//! backlog to drain; read the final state; check the invariants.
+//! backlog to drain; read the final state (which the checkers judge).
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -11,15 +11,13 @@ use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace::{self, TraceEvent};
 use sim_runtime::{node, NodeId, Sim, SimConfig};
 
-use super::checkers::{self, Observations};
+use super::checkers::Observations;
 use super::deps::{self, Deps};
-use super::faults::{self, FlashFault};
+use super::faults::FlashFault;
 use super::service::{self, Api, OrderRequest, OrderResponse, API_PORT};
 use super::{Params, Variant};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::LoadBalancer;
-use crate::scenario::{FaultChoice, RunOutput, RunSpec, SpecError};
-use crate::shrink;
 use crate::workload::{self, WorkloadConfig};
 
 /// How long the orders table must stay unchanged, with no backlog, to count as drained.
@@ -28,40 +26,6 @@ const SETTLE: Duration = Duration::from_secs(2);
 /// How often the settle phase looks at the backlog and the orders table: a few looks
 /// within `SETTLE` are enough to see a change, and each costs a Redis and two SQL calls.
 const SETTLE_POLL: Duration = Duration::from_millis(250);
-
-/// Swarm faults start within the sale's busy first seconds (the document kills the worker
-/// at T+5s); later faults only delay the drain.
-const SWARM_HORIZON: Duration = Duration::from_secs(10);
-
-pub fn parse_schedule(v: &serde_json::Value) -> Result<FaultSchedule<FlashFault>, SpecError> {
-    let mut s: FaultSchedule<FlashFault> =
-        serde_json::from_value(v.clone()).map_err(|e| SpecError::BadSchedule(e.to_string()))?;
-    s.faults.sort_by_key(|f| f.at_ms);
-    Ok(s)
-}
-
-/// The schedule a spec asks for, and the swarm it came from.
-pub fn choose_schedule(
-    spec: &RunSpec,
-    params: &Params,
-) -> Result<(FaultSchedule<FlashFault>, Option<String>), SpecError> {
-    match &spec.fault {
-        FaultChoice::Named(name) => faults::matrix()
-            .into_iter()
-            .find(|(i, _)| i.name == name)
-            .map(|(_, s)| (s, None))
-            .ok_or_else(|| SpecError::UnknownFault {
-                scenario: "flash-sale",
-                fault: name.clone(),
-                known: String::new(),
-            }),
-        FaultChoice::Swarm => {
-            let (swarm, s) = faults::swarm_schedule(spec.seed, SWARM_HORIZON, params.api_instances);
-            Ok((s, Some(swarm.to_string())))
-        }
-        FaultChoice::Schedule(v) => Ok((parse_schedule(v)?, None)),
-    }
-}
 
 /// What the main task hands back: the observations and the request samples.
 #[derive(Clone, Debug)]
@@ -106,37 +70,6 @@ pub fn simulate(
     (result.report, result.output)
 }
 
-pub fn run(spec: &RunSpec, jsonl: Option<Box<dyn std::io::Write>>) -> Result<RunOutput, SpecError> {
-    let variant = Variant::parse(&spec.variant).ok_or_else(|| SpecError::UnknownVariant {
-        scenario: "flash-sale",
-        variant: spec.variant.clone(),
-        known: Variant::ALL
-            .iter()
-            .map(|v| v.name())
-            .collect::<Vec<_>>()
-            .join(", "),
-    })?;
-    let params = Params::from_json(&spec.params)?;
-    let (schedule, swarm) = choose_schedule(spec, &params)?;
-    let schedule_json = serde_json::to_value(&schedule).expect("schedules serialise");
-    let (report, data) = simulate(spec.seed, variant, params, schedule, jsonl);
-    let (verdicts, metrics) = match &data {
-        Some(d) => (
-            checkers::check_all(&d.observations),
-            serde_json::to_value(metrics_of(d)).unwrap_or_default(),
-        ),
-        None => (Vec::new(), serde_json::Value::Null),
-    };
-    Ok(RunOutput {
-        spec: spec.clone(),
-        report,
-        verdicts,
-        schedule: schedule_json,
-        metrics,
-        swarm,
-    })
-}
-
 pub fn metrics_of(d: &RunData) -> RunMetrics {
     let (a, b) = d
         .fault_window
@@ -149,40 +82,6 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
         db_stock: d.observations.final_state.db_stock,
         recovery_ms: d.observations.recovery_time().map(|t| t.as_millis() as u64),
     }
-}
-
-/// Shrinks a failing run's schedule; `None` if the run does not fail.
-pub fn shrink(spec: &RunSpec) -> Result<Option<(serde_json::Value, RunOutput)>, SpecError> {
-    let first = run(spec, None)?;
-    if !first.failed() {
-        return Ok(None);
-    }
-    let what = first
-        .verdicts
-        .iter()
-        .find(|v| !v.ok)
-        .map(|v| v.checker.clone());
-    let variant = Variant::parse(&spec.variant).expect("validated by run");
-    let params = Params::from_json(&spec.params)?;
-    let (schedule, _) = choose_schedule(spec, &params)?;
-    let shrunk = shrink::shrink(schedule, 400, |cand| {
-        let (report, data) = simulate(spec.seed, variant, params, cand.clone(), None);
-        match (&what, data) {
-            // Keep failing the same way: the same checker, or the same runtime failure.
-            (Some(checker), Some(d)) => checkers::check_all(&d.observations)
-                .iter()
-                .any(|v| !v.ok && &v.checker == checker),
-            (None, _) => !report.is_pass(),
-            (Some(_), None) => false,
-        }
-    });
-    let json = serde_json::to_value(&shrunk.schedule).expect("schedules serialise");
-    let spec = RunSpec {
-        fault: FaultChoice::Schedule(json.clone()),
-        ..spec.clone()
-    };
-    let out = run(&spec, None)?;
-    Ok(Some((json, out)))
 }
 
 /// When every fault of the schedule has healed (a permanent fault counts from its start).

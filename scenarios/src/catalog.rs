@@ -1,0 +1,215 @@
+//! The scenarios by name, their types erased, for the `sim` program: it parses a plan from
+//! the user's text once ([`AnyScenario::plan`]) and then runs, explores and shrinks it
+//! without knowing the scenario's types. Schedules and metrics come back as JSON, the
+//! program's output format.
+
+use std::io::Write;
+
+use clap::{ArgMatches, Command, FromArgMatches};
+use serde_json::Value;
+use sim_runtime::schedule::{FaultSchedule, ScheduledFault};
+
+use crate::explore::{Exploration, SeedResult, SeedSpace};
+use crate::report::{ReportError, ScenarioReport};
+use crate::scenario::{
+    parse_schedule, FaultInfo, Faults, Output, Plan, RunOutput, Scenario, ServiceVariant,
+    SpecError, VariantInfo,
+};
+
+/// A run's output with its schedule and metrics as JSON.
+pub type AnyRunOutput = RunOutput<Value, Value>;
+
+/// Where a plan's faults come from, as the user gave them.
+#[derive(Clone, Copy, Debug)]
+pub enum FaultText<'a> {
+    /// A fault-matrix entry, or `swarm`.
+    Named(&'a str),
+    /// A schedule's JSON text; `origin` says where it came from (`file shrunk.json`).
+    Schedule { origin: &'a str, json: &'a str },
+}
+
+/// A scenario as the `sim` program sees it.
+pub trait AnyScenario: Sync {
+    fn name(&self) -> &'static str;
+    fn description(&self) -> &'static str;
+    fn variants(&self) -> Vec<VariantInfo>;
+    fn faults(&self) -> Vec<FaultInfo>;
+    /// `cmd` with the scenario's own options added.
+    fn add_options(&self, cmd: Command) -> Command;
+    /// Parses a plan: the variant's name, the faults and the options `matches` holds
+    /// (from a command that [`AnyScenario::add_options`] built).
+    fn plan(
+        &self,
+        variant: &str,
+        faults: FaultText<'_>,
+        options: &ArgMatches,
+    ) -> Result<Box<dyn AnyPlan>, SpecError>;
+    /// The resilience report with the options `matches` holds.
+    fn report_with(&self, seed: u64, options: &ArgMatches) -> Result<ScenarioReport, AnyError>;
+}
+
+/// Either kind of error a report can meet.
+#[derive(Debug, thiserror::Error)]
+pub enum AnyError {
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+/// A plan as the `sim` program sees it.
+pub trait AnyPlan: Send + Sync {
+    fn variant(&self) -> &'static str;
+    /// The matrix entry's name, `swarm` or `schedule`.
+    fn fault(&self) -> &'static str;
+    /// The options where they differ from the defaults, as arguments (for replay lines).
+    fn option_args(&self) -> Vec<String>;
+    fn options_json(&self) -> Value;
+    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> AnyRunOutput;
+    fn explore(
+        &self,
+        space: &SeedSpace,
+        jobs: usize,
+        collect_all: bool,
+        on_result: &mut dyn FnMut(&SeedResult),
+    ) -> Exploration<Value, Value>;
+    fn shrink(&self, seed: u64) -> Option<(FaultSchedule<Value>, AnyRunOutput)>;
+}
+
+fn options<S: Scenario>(matches: &ArgMatches) -> Result<S::Options, SpecError> {
+    S::Options::from_arg_matches(matches).map_err(|e| SpecError::BadOptions {
+        scenario: S::NAME,
+        detail: e.to_string(),
+    })
+}
+
+impl<S: Scenario> AnyScenario for S {
+    fn name(&self) -> &'static str {
+        S::NAME
+    }
+
+    fn description(&self) -> &'static str {
+        S::DESCRIPTION
+    }
+
+    fn variants(&self) -> Vec<VariantInfo> {
+        S::Variant::ALL.iter().map(|v| v.info()).collect()
+    }
+
+    fn faults(&self) -> Vec<FaultInfo> {
+        S::matrix().into_iter().map(|(info, _)| info).collect()
+    }
+
+    fn add_options(&self, cmd: Command) -> Command {
+        <S::Options as clap::Args>::augment_args(cmd)
+    }
+
+    fn plan(
+        &self,
+        variant: &str,
+        faults: FaultText<'_>,
+        matches: &ArgMatches,
+    ) -> Result<Box<dyn AnyPlan>, SpecError> {
+        let plan = match faults {
+            FaultText::Named(name) => Plan::<S>::parse(variant, name)?,
+            FaultText::Schedule { origin, json } => Plan::<S>::new(
+                crate::scenario::parse_variant::<S>(variant)?,
+                Faults::Schedule(parse_schedule(origin, json)?),
+            ),
+        };
+        Ok(Box::new(plan.with_options(options::<S>(matches)?)))
+    }
+
+    fn report_with(&self, seed: u64, matches: &ArgMatches) -> Result<ScenarioReport, AnyError> {
+        Ok(S::report(seed, &options::<S>(matches)?)?)
+    }
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+fn erase<S: Scenario>(out: Output<S>) -> AnyRunOutput {
+    RunOutput {
+        variant: out.variant,
+        fault: out.fault,
+        report: out.report,
+        verdicts: out.verdicts,
+        schedule: erase_schedule(&out.schedule),
+        swarm: out.swarm,
+        metrics: out.metrics.as_ref().map(json),
+    }
+}
+
+fn erase_schedule<F: serde::Serialize>(schedule: &FaultSchedule<F>) -> FaultSchedule<Value> {
+    FaultSchedule {
+        faults: schedule
+            .iter()
+            .map(|f| ScheduledFault {
+                at_ms: f.at_ms,
+                fault: json(&f.fault),
+            })
+            .collect(),
+    }
+}
+
+impl<S: Scenario> AnyPlan for Plan<S> {
+    fn variant(&self) -> &'static str {
+        self.variant.name()
+    }
+
+    fn fault(&self) -> &'static str {
+        self.faults.name()
+    }
+
+    fn option_args(&self) -> Vec<String> {
+        crate::options::args(&self.options)
+    }
+
+    fn options_json(&self) -> Value {
+        json(&self.options)
+    }
+
+    fn run(&self, seed: u64, trace: Option<Box<dyn Write>>) -> AnyRunOutput {
+        erase::<S>(match trace {
+            Some(out) => Plan::run_traced(self, seed, out),
+            None => Plan::run(self, seed),
+        })
+    }
+
+    fn explore(
+        &self,
+        space: &SeedSpace,
+        jobs: usize,
+        collect_all: bool,
+        on_result: &mut dyn FnMut(&SeedResult),
+    ) -> Exploration<Value, Value> {
+        let found = Plan::explore(self, space, jobs, collect_all, on_result);
+        Exploration {
+            runs: found.runs,
+            failures: found
+                .failures
+                .into_iter()
+                .map(|(index, out)| (index, erase::<S>(out)))
+                .collect(),
+        }
+    }
+
+    fn shrink(&self, seed: u64) -> Option<(FaultSchedule<Value>, AnyRunOutput)> {
+        let (schedule, out) = Plan::shrink(self, seed)?;
+        Some((erase_schedule(&schedule), erase::<S>(out)))
+    }
+}
+
+/// Every scenario the `sim` program knows.
+pub fn registry() -> Vec<&'static dyn AnyScenario> {
+    vec![&crate::flash_sale::FlashSale]
+}
+
+/// A scenario by name.
+pub fn find(name: &str) -> Result<&'static dyn AnyScenario, SpecError> {
+    registry()
+        .into_iter()
+        .find(|s| s.name() == name)
+        .ok_or_else(|| SpecError::UnknownScenario(name.to_string()))
+}
