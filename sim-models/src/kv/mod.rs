@@ -35,7 +35,6 @@ pub mod client;
 pub mod command;
 pub mod event;
 mod exec;
-pub(crate) mod json;
 pub mod parse;
 pub mod persistence;
 mod replica;
