@@ -42,13 +42,13 @@ pub trait AnyScenario: Sync {
         &self,
         variant: &str,
         faults: FaultText<'_>,
-        options: &ArgMatches,
+        matches: &ArgMatches,
     ) -> Result<Box<dyn AnyPlan>, SpecError>;
     /// The resilience report with the options `matches` holds.
-    fn report_with(&self, seed: u64, options: &ArgMatches) -> Result<ScenarioReport, AnyError>;
+    fn report_with(&self, seed: u64, matches: &ArgMatches) -> Result<ScenarioReport, AnyError>;
 }
 
-/// Either kind of error a report can meet.
+/// What [`AnyScenario::report_with`] can meet: bad options, or a run that did not complete.
 #[derive(Debug, thiserror::Error)]
 pub enum AnyError {
     #[error(transparent)]
