@@ -4,8 +4,8 @@
 mod sql_support;
 
 use sim_models::sql::{
-    ClientConfig, Config, ConnectionFailure, IsolationLevel, Pool, PoolConfig, PoolTimeoutEvent,
-    SqlError, Statement, Update,
+    ClientConfig, Config, ConnectionFailure, Fault, FaultEvent, IsolationLevel, Pool, PoolConfig,
+    PoolTimeoutEvent, SessionChange, SessionEvent, SqlError, Statement, Update,
 };
 use sim_runtime::time::{self, sleep, Duration};
 use sim_runtime::{spawn, trace};
@@ -82,6 +82,7 @@ async fn slow_queries_exhaust_a_pool_of_ten_then_it_recovers() {
 
 #[sim_runtime::test(seeds = 12)]
 async fn a_slow_server_exhausts_the_pool_until_it_is_fast_again() {
+    let faults = trace::capture::<FaultEvent>();
     let server = start(config()).await;
     let pool = small_pool(server.addr(), Duration::from_millis(200));
     server.slow(Duration::from_secs(1));
@@ -106,10 +107,21 @@ async fn a_slow_server_exhausts_the_pool_until_it_is_fast_again() {
     let mut c = pool.acquire().await.unwrap();
     c.get("accounts", 1).await.unwrap();
     assert!(time::now().duration_since(start) < Duration::from_millis(50));
+    let traced: Vec<Fault> = faults.values().into_iter().map(|e| e.fault).collect();
+    assert_eq!(
+        traced,
+        [
+            Fault::Slow {
+                delay_ns: 1_000_000_000
+            },
+            Fault::Fast
+        ]
+    );
 }
 
 #[sim_runtime::test(seeds = 12)]
 async fn max_connections_refuses_extra_sessions_with_53300() {
+    let sessions = trace::capture::<SessionEvent>();
     let server = start(Config {
         max_connections: 4,
         ..config()
@@ -138,6 +150,13 @@ async fn max_connections_refuses_extra_sessions_with_53300() {
         .iter()
         .all(|e| **e == SqlError::TooManyConnections && e.sqlstate() == Some("53300")));
     assert_eq!(refused[0].to_string(), "sorry, too many clients already");
+    // The server traced each refusal with its error.
+    let rejected = sessions
+        .values()
+        .into_iter()
+        .filter(|e| e.change == SessionChange::Rejected(SqlError::TooManyConnections))
+        .count();
+    assert_eq!(rejected, refused.len());
 }
 
 #[sim_runtime::test(seeds = 4)]
