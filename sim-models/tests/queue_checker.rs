@@ -6,19 +6,17 @@ mod queue_support;
 
 use std::borrow::Cow;
 
-use queue_support::{drain, earliest, produce};
+use queue_support::{drain, earliest, topic_with};
 use sim_models::queue::checker::{Checker, Duplicate, Lost};
 use sim_models::queue::events::{AckEvent, PollEvent, PolledRecord, SendEvent};
-use sim_models::queue::{self, Acks, Cluster, Config, Consumer, Record, RecordId};
+use sim_models::queue::{Acks, Cluster, Consumer, Record, RecordId};
 use sim_runtime::time::Duration;
 use sim_runtime::trace;
 
 /// Five records sent and read back through a one-broker cluster, the checker capturing.
 async fn clean_run() -> (Checker, Cluster<u64>, Vec<Record<u64>>) {
     let checker = Checker::capture();
-    let cluster = queue::start::<u64>("kafka", Config::default());
-    cluster.create_topic("t", 1, 1).await.unwrap();
-    produce(&cluster, "t", 0..5).await;
+    let cluster = topic_with(0..5).await;
     let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
         .await
         .unwrap();

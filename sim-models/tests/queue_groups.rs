@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use queue_support::{group_config, produce, replicated, wait_until};
+use queue_support::{group_config, produce, replicated, topic_with, values, wait_until};
 use sim_models::queue::checker::{Checker, Duplicate};
 use sim_models::queue::events::{AssignEvent, GroupChange, GroupEvent};
 use sim_models::queue::{
@@ -20,9 +20,7 @@ use sim_runtime::trace::{self, Capture};
 #[sim_runtime::test]
 async fn a_consumer_that_crashes_before_committing_sees_its_records_again() {
     let checker = Checker::capture();
-    let cluster = queue::start::<u64>("kafka", Config::default());
-    cluster.create_topic("t", 1, 1).await.unwrap();
-    produce(&cluster, "t", 0..10).await;
+    let cluster = topic_with(0..10).await;
     // The worker processes one record at a time and commits after the fifth only.
     let processed: Rc<RefCell<Vec<u64>>> = Rc::default();
     let (c, p) = (cluster.clone(), Rc::clone(&processed));
@@ -226,32 +224,18 @@ async fn a_joining_member_takes_partitions_only_after_the_owner_let_them_go() {
 #[sim_runtime::test]
 async fn seek_rewinds_and_commits_outlive_the_consumer() {
     let checker = Checker::capture();
-    let cluster = queue::start::<u64>("kafka", Config::default());
-    cluster.create_topic("t", 1, 1).await.unwrap();
-    produce(&cluster, "t", 0..6).await;
+    let cluster = topic_with(0..6).await;
     let c = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("c"))
         .await
         .unwrap();
-    let first: Vec<u64> = c
-        .poll(10, Duration::from_secs(2))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.value)
-        .collect();
+    let first = values(&c.poll(10, Duration::from_secs(2)).await.unwrap());
     assert_eq!(first, vec![0, 1, 2, 3, 4, 5]);
     assert_eq!(
         c.seek("other", 0, 1),
         Err(ConsumeError::NotAssigned(TopicPartition::new("other", 0)))
     );
     c.seek("t", 0, 2).unwrap();
-    let again: Vec<u64> = c
-        .poll(2, Duration::from_secs(2))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.value)
-        .collect();
+    let again = values(&c.poll(2, Duration::from_secs(2)).await.unwrap());
     assert_eq!(again, vec![2, 3]);
     c.commit().await.unwrap();
     c.close().await.unwrap();
@@ -259,13 +243,7 @@ async fn seek_rewinds_and_commits_outlive_the_consumer() {
     let d = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("d"))
         .await
         .unwrap();
-    let rest: Vec<u64> = d
-        .poll(10, Duration::from_secs(2))
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.value)
-        .collect();
+    let rest = values(&d.poll(10, Duration::from_secs(2)).await.unwrap());
     assert_eq!(rest, vec![4, 5]);
     let report = checker.check();
     assert!(report.is_valid(), "a seek is not a reorder: {report:#?}");
@@ -276,9 +254,7 @@ async fn seek_rewinds_and_commits_outlive_the_consumer() {
 /// application that processes after `poll` returned would. Returns the values processed
 /// before the crash and those a second member processed afterwards.
 async fn auto_commit_run(async_processing: bool, crash_at: Duration) -> (Vec<u64>, Vec<u64>) {
-    let cluster = queue::start::<u64>("kafka", Config::default());
-    cluster.create_topic("t", 1, 1).await.unwrap();
-    produce(&cluster, "t", 0..10).await;
+    let cluster = topic_with(0..10).await;
     let processed: Rc<RefCell<Vec<u64>>> = Rc::default();
     let (c, p) = (cluster.clone(), Rc::clone(&processed));
     let worker = node::node("worker").build(move || {

@@ -3,7 +3,7 @@
 
 mod queue_support;
 
-use queue_support::{drain, earliest, values};
+use queue_support::{drain, earliest, read_all};
 use sim_models::queue::checker::{CheckReport, Checker, Duplicate};
 use sim_models::queue::{self, Acks, Config, Consumer, ProduceError, Producer, ProducerConfig};
 use sim_runtime::time::{self, Duration};
@@ -80,10 +80,7 @@ async fn lost_ack_run(config: ProducerConfig) -> (Vec<u64>, CheckReport) {
     lose_next_reply(cluster.broker_node(0), sim_runtime::node::current());
     let meta = producer.send("t", None, 1).await.unwrap();
     producer.send("t", None, 2).await.unwrap();
-    let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
-        .await
-        .unwrap();
-    let found = values(&drain(&consumer, 4, Duration::from_secs(5)).await);
+    let found = read_all(&cluster, 4, Duration::from_secs(5)).await;
     // The acknowledged offset is where the retry landed (or, idempotent, the first copy).
     assert_eq!(meta.offset, Some(if found.len() == 4 { 2 } else { 1 }));
     (found, checker.check())
@@ -218,10 +215,7 @@ async fn acks_0_does_not_wait_and_can_lose_records_silently() {
     assert!(producer.send("t", None, 2).await.unwrap().offset.is_none());
     time::sleep(Duration::from_millis(100)).await;
     cluster.restart(0);
-    let consumer = Consumer::<u32>::join(cluster.addrs(), "g", &["t"], earliest())
-        .await
-        .unwrap();
-    let found = values(&drain(&consumer, 2, Duration::from_secs(15)).await);
+    let found = read_all(&cluster, 2, Duration::from_secs(15)).await;
     assert_eq!(found, vec![1]);
     // Unacknowledged records are not promised, so the checker reports no loss.
     let report = checker.check();

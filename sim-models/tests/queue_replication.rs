@@ -8,10 +8,10 @@ mod queue_support;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use queue_support::{drain, earliest, producer_config, replicated, values};
+use queue_support::{producer_config, read_all, replicated};
 use sim_models::queue::checker::{CheckReport, Checker, OrderViolation};
 use sim_models::queue::{
-    self, Acks, BrokerId, Cluster, Config, Consumer, ProduceError, Producer, ProducerConfig,
+    self, Acks, BrokerId, Cluster, Config, ProduceError, Producer, ProducerConfig,
 };
 use sim_runtime::time::{self, Duration};
 
@@ -71,10 +71,7 @@ async fn leader_crash_run(acks: Acks, min_isr: usize) -> (CheckReport, Vec<u64>)
         producer.send("t", None, i).await.unwrap();
     }
     cluster.restart(old);
-    let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
-        .await
-        .unwrap();
-    let found = values(&drain(&consumer, 16, Duration::from_secs(20)).await);
+    let found = read_all(&cluster, 16, Duration::from_secs(20)).await;
     // The restarted broker catches up with the new leader's log.
     time::sleep(Duration::from_secs(3)).await;
     let ends: Vec<_> = (0..3).map(|b| cluster.log_end_offset(b, "t", 0)).collect();
@@ -174,10 +171,7 @@ async fn a_paused_leader_is_replaced_and_comes_back_as_a_follower() {
         Some(10),
         "caught up as a follower"
     );
-    let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
-        .await
-        .unwrap();
-    let found = values(&drain(&consumer, 10, Duration::from_secs(10)).await);
+    let found = read_all(&cluster, 10, Duration::from_secs(10)).await;
     assert_eq!(found, (0..10).collect::<Vec<_>>());
     let report = checker.check();
     assert!(
@@ -219,10 +213,7 @@ async fn a_follower_cut_off_from_its_leader_leaves_the_isr_and_rejoins_after_cat
     }
     assert_eq!(cluster.isr("t", 0).len(), 3, "caught up and added back");
     assert_eq!(cluster.log_end_offset(follower, "t", 0), Some(6));
-    let consumer = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], earliest())
-        .await
-        .unwrap();
-    let found = values(&drain(&consumer, 6, Duration::from_secs(10)).await);
+    let found = read_all(&cluster, 6, Duration::from_secs(10)).await;
     assert_eq!(found, (0..6).collect::<Vec<_>>());
     let report = checker.check();
     assert!(

@@ -34,9 +34,48 @@ use sim_runtime::trace::TraceEvent;
 
 use super::types::{Acks, BrokerId, Record, RecordId, TopicPartition};
 
-/// An owned copy of a borrowed string, for a capture.
-fn owned(s: &str) -> Cow<'static, str> {
-    Cow::Owned(s.to_owned())
+/// A borrowed field's owned copy, for a capture.
+trait ToStatic {
+    type Static;
+    fn to_static(&self) -> Self::Static;
+}
+
+impl ToStatic for Cow<'_, str> {
+    type Static = Cow<'static, str>;
+    fn to_static(&self) -> Cow<'static, str> {
+        Cow::Owned(self.as_ref().to_owned())
+    }
+}
+
+impl ToStatic for Option<Cow<'_, str>> {
+    type Static = Option<Cow<'static, str>>;
+    fn to_static(&self) -> Option<Cow<'static, str>> {
+        self.as_ref().map(ToStatic::to_static)
+    }
+}
+
+impl<T: Clone + 'static> ToStatic for Cow<'_, [T]> {
+    type Static = Cow<'static, [T]>;
+    fn to_static(&self) -> Cow<'static, [T]> {
+        Cow::Owned(self.to_vec())
+    }
+}
+
+/// Implements `TraceEvent` for an event `$ty<'a>` that borrows its `$borrowed` fields: a
+/// capture keeps a `$ty<'static>`, those fields copied, the `$copied` ones cloned.
+macro_rules! borrowing_event {
+    ($ty:ident, $name:literal, borrowed: [$($borrowed:ident),*], copied: [$($copied:ident),*]) => {
+        impl TraceEvent for $ty<'_> {
+            const NAME: &'static str = $name;
+            type Owned = $ty<'static>;
+            fn to_owned_event(&self) -> $ty<'static> {
+                $ty {
+                    $($borrowed: self.$borrowed.to_static(),)*
+                    $($copied: self.$copied.clone(),)*
+                }
+            }
+        }
+    };
 }
 
 /// `queue.send`: a producer's `send`, once the partition is chosen.
@@ -50,20 +89,12 @@ pub struct SendEvent<'a> {
     pub acks: Acks,
 }
 
-impl TraceEvent for SendEvent<'_> {
-    const NAME: &'static str = "queue.send";
-    type Owned = SendEvent<'static>;
-    fn to_owned_event(&self) -> SendEvent<'static> {
-        SendEvent {
-            producer: self.producer,
-            id: self.id,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            key: self.key.as_deref().map(owned),
-            acks: self.acks,
-        }
-    }
-}
+borrowing_event!(
+    SendEvent,
+    "queue.send",
+    borrowed: [topic, key],
+    copied: [producer, id, partition, acks]
+);
 
 /// `queue.retry`: an attempt failed and the producer tries again.
 #[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
@@ -87,20 +118,12 @@ pub struct AckEvent<'a> {
     pub attempts: u32,
 }
 
-impl TraceEvent for AckEvent<'_> {
-    const NAME: &'static str = "queue.ack";
-    type Owned = AckEvent<'static>;
-    fn to_owned_event(&self) -> AckEvent<'static> {
-        AckEvent {
-            producer: self.producer,
-            id: self.id,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            offset: self.offset,
-            attempts: self.attempts,
-        }
-    }
-}
+borrowing_event!(
+    AckEvent,
+    "queue.ack",
+    borrowed: [topic],
+    copied: [producer, id, partition, offset, attempts]
+);
 
 /// `queue.send_failed`: the send failed for good (the record may still have been written).
 #[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]
@@ -126,21 +149,12 @@ pub struct AppendEvent<'a> {
     pub duplicate: bool,
 }
 
-impl TraceEvent for AppendEvent<'_> {
-    const NAME: &'static str = "queue.append";
-    type Owned = AppendEvent<'static>;
-    fn to_owned_event(&self) -> AppendEvent<'static> {
-        AppendEvent {
-            broker: self.broker,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            offset: self.offset,
-            id: self.id,
-            leader_epoch: self.leader_epoch,
-            duplicate: self.duplicate,
-        }
-    }
-}
+borrowing_event!(
+    AppendEvent,
+    "queue.append",
+    borrowed: [topic],
+    copied: [broker, partition, offset, id, leader_epoch, duplicate]
+);
 
 /// `queue.replicate`: a follower copied offsets `from..to` from its leader.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -152,19 +166,12 @@ pub struct ReplicateEvent<'a> {
     pub to: u64,
 }
 
-impl TraceEvent for ReplicateEvent<'_> {
-    const NAME: &'static str = "queue.replicate";
-    type Owned = ReplicateEvent<'static>;
-    fn to_owned_event(&self) -> ReplicateEvent<'static> {
-        ReplicateEvent {
-            broker: self.broker,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            from: self.from,
-            to: self.to,
-        }
-    }
-}
+borrowing_event!(
+    ReplicateEvent,
+    "queue.replicate",
+    borrowed: [topic],
+    copied: [broker, partition, from, to]
+);
 
 /// `queue.truncate`: a follower whose log diverged from its leader's cut it from `from`
 /// back to `to`.
@@ -177,19 +184,12 @@ pub struct TruncateEvent<'a> {
     pub to: u64,
 }
 
-impl TraceEvent for TruncateEvent<'_> {
-    const NAME: &'static str = "queue.truncate";
-    type Owned = TruncateEvent<'static>;
-    fn to_owned_event(&self) -> TruncateEvent<'static> {
-        TruncateEvent {
-            broker: self.broker,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            from: self.from,
-            to: self.to,
-        }
-    }
-}
+borrowing_event!(
+    TruncateEvent,
+    "queue.truncate",
+    borrowed: [topic],
+    copied: [broker, partition, from, to]
+);
 
 /// `queue.fetch`: a leader answered a consumer's fetch with `count` records from `from`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -201,19 +201,12 @@ pub struct FetchEvent<'a> {
     pub count: usize,
 }
 
-impl TraceEvent for FetchEvent<'_> {
-    const NAME: &'static str = "queue.fetch";
-    type Owned = FetchEvent<'static>;
-    fn to_owned_event(&self) -> FetchEvent<'static> {
-        FetchEvent {
-            broker: self.broker,
-            topic: owned(&self.topic),
-            partition: self.partition,
-            from: self.from,
-            count: self.count,
-        }
-    }
-}
+borrowing_event!(
+    FetchEvent,
+    "queue.fetch",
+    borrowed: [topic],
+    copied: [broker, partition, from, count]
+);
 
 /// One record as a consumer handed it to the application.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -309,20 +302,12 @@ pub struct SeekEvent<'a> {
     pub reason: SeekReason,
 }
 
-impl TraceEvent for SeekEvent<'_> {
-    const NAME: &'static str = "queue.seek";
-    type Owned = SeekEvent<'static>;
-    fn to_owned_event(&self) -> SeekEvent<'static> {
-        SeekEvent {
-            consumer: owned(&self.consumer),
-            group: owned(&self.group),
-            topic: owned(&self.topic),
-            partition: self.partition,
-            offset: self.offset,
-            reason: self.reason,
-        }
-    }
-}
+borrowing_event!(
+    SeekEvent,
+    "queue.seek",
+    borrowed: [consumer, group, topic],
+    copied: [partition, offset, reason]
+);
 
 /// `queue.commit`: a consumer's commit finished.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -336,20 +321,12 @@ pub struct CommitEvent<'a> {
     pub error: Option<String>,
 }
 
-impl TraceEvent for CommitEvent<'_> {
-    const NAME: &'static str = "queue.commit";
-    type Owned = CommitEvent<'static>;
-    fn to_owned_event(&self) -> CommitEvent<'static> {
-        CommitEvent {
-            consumer: owned(&self.consumer),
-            group: owned(&self.group),
-            member: owned(&self.member),
-            offsets: Cow::Owned(self.offsets.to_vec()),
-            auto: self.auto,
-            error: self.error.clone(),
-        }
-    }
-}
+borrowing_event!(
+    CommitEvent,
+    "queue.commit",
+    borrowed: [consumer, group, member, offsets],
+    copied: [auto, error]
+);
 
 /// `queue.assign`: a consumer's partitions changed.
 #[derive(Clone, Debug, PartialEq, Serialize, TraceEvent)]

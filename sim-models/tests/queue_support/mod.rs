@@ -56,6 +56,14 @@ pub fn earliest() -> ConsumerConfig {
     }
 }
 
+/// A one-broker cluster with a one-partition topic `t` holding `values`.
+pub async fn topic_with(values: std::ops::Range<u64>) -> Cluster<u64> {
+    let cluster = sim_models::queue::start::<u64>("kafka", Config::default());
+    cluster.create_topic("t", 1, 1).await.unwrap();
+    produce(&cluster, "t", values).await;
+    cluster
+}
+
 /// Sends `values` to `topic` one after another with the default (idempotent) producer.
 pub async fn produce(cluster: &Cluster<u64>, topic: &str, values: std::ops::Range<u64>) {
     let producer = Producer::new(cluster.addrs(), ProducerConfig::default());
@@ -76,6 +84,19 @@ pub async fn drain<V: Clone + 'static>(
         out.extend(c.poll(100, Duration::from_millis(500)).await.expect("poll"));
     }
     out
+}
+
+/// Joins group `g` as a new [`earliest`] consumer of topic `t` and drains it: the values
+/// of the first `n` records, or of those that arrived within `limit`.
+pub async fn read_all<V: Clone + 'static>(
+    cluster: &Cluster<V>,
+    n: usize,
+    limit: Duration,
+) -> Vec<V> {
+    let consumer = Consumer::<V>::join(cluster.addrs(), "g", &["t"], earliest())
+        .await
+        .unwrap();
+    values(&drain(&consumer, n, limit).await)
 }
 
 /// The values of `records`, in order.
