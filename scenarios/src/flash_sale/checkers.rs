@@ -14,6 +14,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{Duration, Instant};
 
+use sim_models::kv::{CmdEvent, Command, Reply};
+use sim_runtime::trace::Captured;
+
+use super::deps::{PRODUCT, RESERVE};
+use super::service::stock_key;
 use crate::checker::Verdict;
 
 /// One row of the orders table.
@@ -58,6 +63,37 @@ impl Observations {
     pub fn recovery_time(&self) -> Option<Duration> {
         self.drained_at.map(|d| d.duration_since(self.healed_at))
     }
+}
+
+/// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
+/// replies, and the reserve script's reported stock.
+pub fn stock_values(writes: &[Captured<CmdEvent<'static>>]) -> Vec<i64> {
+    let key = stock_key(PRODUCT);
+    let mut out = Vec::new();
+    for w in writes {
+        match (&*w.event.cmd, &*w.event.reply) {
+            (Command::Set { key: k, value, .. }, Reply::Status(_)) if *k == key => {
+                if let Ok(v) = value.parse() {
+                    out.push(v);
+                }
+            }
+            (
+                Command::Decr { key: k }
+                | Command::Incr { key: k }
+                | Command::DecrBy { key: k, .. }
+                | Command::IncrBy { key: k, .. },
+                Reply::Int(n),
+            ) if *k == key => out.push(*n),
+            // Only a reservation's reply has a third part, the stock left.
+            (Command::Eval { script, .. }, Reply::Array(parts)) if script.name() == RESERVE => {
+                if let Some(Reply::Int(n)) = parts.get(2) {
+                    out.push(*n);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 pub fn no_oversell(o: &Observations) -> Verdict {

@@ -60,62 +60,60 @@ pub enum Reservation {
 }
 
 /// The name of the reserve script in `kv.cmd` events.
-const RESERVE: &str = "flash.reserve";
+pub const RESERVE: &str = "flash.reserve";
 
-/// KEYS: stock, outbox (`-` for none), [idempotency]; ARGV: order id, idempotency key,
-/// user, product. Returns `["reserved", id, stock_left]`, `["duplicate", id]` or
-/// `["sold_out"]`.
+/// The atomic reservation, as the service's Lua script reads:
 ///
-/// The script writes the outbox entry (the order's JSON) itself, from the order's
-/// fields: most calls of a flash sale answer sold out, and those should not carry, and
-/// trace, an order document that nobody reads.
+/// ```lua
+/// -- KEYS: stock, [idempotency key]   ARGV: order id, [outbox list, order JSON]
+/// if KEYS[2] then
+///   local id = redis.call('GET', KEYS[2])
+///   if id then return {'duplicate', id} end
+/// end
+/// if tonumber(redis.call('GET', KEYS[1]) or '0') <= 0 then return {'sold_out'} end
+/// local left = redis.call('DECR', KEYS[1])
+/// if KEYS[2] then redis.call('SET', KEYS[2], ARGV[1]) end
+/// if ARGV[2] then redis.call('RPUSH', ARGV[2], ARGV[3]) end
+/// return {'reserved', ARGV[1], left}
+/// ```
 fn reserve_script() -> Script {
     Script::new(
         RESERVE,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
-            // The commands are built typed, not parsed from an argument vector: this
-            // script runs once per request, and parsing cost more than the commands. The
-            // two reads every request makes borrow their keys (`ctx.get`).
-            if let Some(idem) = keys.get(2) {
-                if let Reply::Bulk(existing) = ctx.get(idem) {
+            let (stock, idempotency) = (&keys[0], keys.get(1));
+            let order_id = &args[0];
+            if let Some(idempotency) = idempotency {
+                if let Reply::Bulk(existing) = ctx.get(idempotency) {
                     return Reply::Array(vec![Reply::bulk("duplicate"), Reply::Bulk(existing)]);
                 }
             }
-            let left = match ctx.get(&keys[0]) {
+            let left = match ctx.get(stock) {
                 Reply::Bulk(s) => s.parse::<i64>().unwrap_or(0),
                 _ => 0,
             };
             if left <= 0 {
                 return Reply::Array(vec![Reply::bulk("sold_out")]);
             }
-            let now = ctx.call(Command::Decr {
-                key: keys[0].clone(),
-            });
-            if let Some(idem) = keys.get(2) {
+            let left = ctx.call(Command::Decr { key: stock.clone() });
+            if let Some(idempotency) = idempotency {
                 ctx.call(Command::Set {
-                    key: idem.clone(),
-                    value: args[0].clone(),
+                    key: idempotency.clone(),
+                    value: order_id.clone(),
                     condition: Condition::Always,
                     expiry: SetExpiry::None,
                     get: false,
                 });
             }
-            if keys[1] != "-" {
-                let order = Order {
-                    order_id: args[0].clone(),
-                    idempotency_key: args[1].clone(),
-                    user: args[2].parse().unwrap_or_default(),
-                    product: args[3].clone(),
-                };
+            if let [_, outbox, entry] = args {
                 ctx.call(Command::RPush {
-                    key: keys[1].clone(),
-                    values: vec![order.to_json()],
+                    key: outbox.clone(),
+                    values: vec![entry.clone()],
                 });
             }
             Reply::Array(vec![
                 Reply::bulk("reserved"),
-                Reply::bulk(args[0].clone()),
-                now,
+                Reply::bulk(order_id.clone()),
+                left,
             ])
         },
     )
@@ -153,8 +151,6 @@ fn outbox_ack_script() -> Script {
     Script::new(
         OUTBOX_ACK,
         |ctx: &mut ScriptContext<'_>, keys: &[String], args: &[String]| {
-            // Typed, not parsed: the entries are whole order documents, and parsing
-            // `LREM key 1 entry` would copy each one an extra time.
             let mut removed = 0;
             for entry in args {
                 let cmd = Command::LRem {
@@ -200,33 +196,22 @@ impl Redis {
         &self.clients[i]
     }
 
-    /// Runs the atomic reserve script; `outbox` is `None` for no outbox entry.
+    /// Runs the atomic reserve script for `order`: with the idempotency key `idempotency`
+    /// if the variant checks one, and pushing the order onto `outbox` if it has one.
     pub async fn reserve(
         &self,
         stock: &str,
-        idem: Option<&str>,
+        idempotency: Option<&str>,
         outbox: Option<&str>,
         order: &Order,
     ) -> Result<Reservation, DepError> {
-        // The command is built here rather than by `eval` from string slices: that would
-        // collect the keys into a vector of slices first, and copy the user's id twice.
-        let mut keys = Vec::with_capacity(3);
-        keys.extend([stock, outbox.unwrap_or("-")].map(str::to_string));
-        keys.extend(idem.map(str::to_string));
-        let args = vec![
-            order.order_id.clone(),
-            order.idempotency_key.clone(),
-            order.user.to_string(),
-            order.product.clone(),
-        ];
-        let reply = self
-            .client()
-            .call(Command::Eval {
-                script: self.script.clone(),
-                keys,
-                args,
-            })
-            .await?;
+        let keys: Vec<&str> = [Some(stock), idempotency].into_iter().flatten().collect();
+        let entry = outbox.map(|_| order.to_json());
+        let args: Vec<&str> = [Some(order.order_id.as_str()), outbox, entry.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        let reply = self.client().eval(&self.script, &keys, &args).await?;
         let Reply::Array(parts) = reply else {
             return Err(DepError::Redis(format!("unexpected reply {reply:?}")));
         };
@@ -662,37 +647,6 @@ impl Deps {
             }
         }
     }
-}
-
-/// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
-/// replies, and the reserve script's reported stock.
-pub fn stock_values(writes: &Capture<kv::CmdEvent<'static>>) -> Vec<i64> {
-    let key = stock_key(PRODUCT);
-    let mut out = Vec::new();
-    for w in writes.events().iter() {
-        match (&*w.event.cmd, &*w.event.reply) {
-            (Command::Set { key: k, value, .. }, Reply::Status(_)) if *k == key => {
-                if let Ok(v) = value.parse() {
-                    out.push(v);
-                }
-            }
-            (
-                Command::Decr { key: k }
-                | Command::Incr { key: k }
-                | Command::DecrBy { key: k, .. }
-                | Command::IncrBy { key: k, .. },
-                Reply::Int(n),
-            ) if *k == key => out.push(*n),
-            // Only a reservation's reply has a third part, the stock left.
-            (Command::Eval { script, .. }, Reply::Array(parts)) if script.name() == RESERVE => {
-                if let Some(Reply::Int(n)) = parts.get(2) {
-                    out.push(*n);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -384,7 +384,7 @@ async fn main_flow(
     let observations = Observations {
         initial_stock: params.items as i64,
         acked,
-        stock_values: deps::stock_values(&stock_log),
+        stock_values: super::checkers::stock_values(&stock_log.events()),
         final_state,
         healed_at,
         drained_at,

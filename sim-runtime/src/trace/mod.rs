@@ -512,25 +512,6 @@ impl Trace {
         self.push_encoded(time, node, task, E::NAME, in_ring);
     }
 
-    /// Like [`Trace::custom`] for an event whose name is only known at run time: it
-    /// reaches the ring, the fingerprint and the by-prefix captures, never a typed one.
-    pub(crate) fn custom_named<T: Serialize + ?Sized>(
-        &mut self,
-        time: Instant,
-        node: NodeId,
-        task: Option<TaskId>,
-        name: &'static str,
-        fields: &T,
-    ) {
-        let in_ring = self.ring_capacity > 0 && self.ring.len() == self.ring_capacity;
-        if in_ring {
-            self.ring[self.ring_head].fields.encode(fields);
-        } else {
-            self.scratch.encode(fields);
-        }
-        self.push_encoded(time, node, task, name, in_ring);
-    }
-
     fn deliver_typed<E: TraceEvent + ?Sized>(
         &self,
         time: Instant,
@@ -733,32 +714,6 @@ pub fn emit<E: TraceEvent + ?Sized>(event: &E) {
         let now = w.now;
         w.trace.custom(now, node, task, event);
     });
-}
-
-/// Adds an event whose name is chosen at run time (a fault schedule's entries, named by
-/// the scenario's fault enum). Typed captures never see it; prefer [`emit`].
-pub fn emit_named<T: Serialize + ?Sized>(name: &'static str, fields: &T) {
-    world::try_with(|w| {
-        let node = w.current_node();
-        let task = w.current_task();
-        let now = w.now;
-        w.trace.custom_named(now, node, task, name, fields);
-    });
-}
-
-/// Transitional: JSON text written by hand, re-read into the compact form.
-#[doc(hidden)]
-pub fn emit_raw(name: &'static str, write: impl FnOnce(&mut Vec<u8>)) {
-    let mut text = Vec::new();
-    write(&mut text);
-    let value: serde_json::Value = serde_json::from_slice(&text).unwrap_or(serde_json::Value::Null);
-    emit_named(name, &value);
-}
-
-/// Transitional: decimal text for [`emit_raw`] writers.
-#[doc(hidden)]
-pub fn write_u64(out: &mut Vec<u8>, n: u64) {
-    out.extend_from_slice(n.to_string().as_bytes());
 }
 
 /// Adds a message event (see [`EventKind::Message`]): `name` says what happened to it
