@@ -313,49 +313,57 @@ impl Encoder<'_> {
     }
 }
 
-impl ser::SerializeSeq for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        value.serialize(self.reborrow())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
+/// The element-wise compound serializers all write their elements in order and close
+/// with END; they differ only in the trait and the method's name.
+macro_rules! elements {
+    ($($trait:ident :: $method:ident),*) => {$(
+        impl ser::$trait for Encoder<'_> {
+            type Ok = ();
+            type Error = EncodeError;
+            fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
+                value.serialize(self.reborrow())
+            }
+            fn end(self) -> Result<(), EncodeError> {
+                Encoder::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTuple for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        value.serialize(self.reborrow())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
+elements!(
+    SerializeSeq::serialize_element,
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// Struct fields push their static name for the JSON reader; a skipped field leaves a
+/// marker so that the bytes tell which fields are there.
+macro_rules! fields {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for Encoder<'_> {
+            type Ok = ();
+            type Error = EncodeError;
+            fn serialize_field<T: Serialize + ?Sized>(
+                &mut self,
+                key: &'static str,
+                value: &T,
+            ) -> Result<(), EncodeError> {
+                self.out.names.push(key);
+                value.serialize(self.reborrow())
+            }
+            fn skip_field(&mut self, _key: &'static str) -> Result<(), EncodeError> {
+                self.tag(tag::SKIPPED);
+                Ok(())
+            }
+            fn end(self) -> Result<(), EncodeError> {
+                Encoder::end(self)
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        value.serialize(self.reborrow())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
-}
-
-impl ser::SerializeTupleVariant for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
-        value.serialize(self.reborrow())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
-}
+fields!(SerializeStruct, SerializeStructVariant);
 
 impl ser::SerializeMap for Encoder<'_> {
     type Ok = ();
@@ -365,46 +373,6 @@ impl ser::SerializeMap for Encoder<'_> {
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), EncodeError> {
         value.serialize(self.reborrow())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
-}
-
-impl ser::SerializeStruct for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
-        self.out.names.push(key);
-        value.serialize(self.reborrow())
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Result<(), EncodeError> {
-        self.tag(tag::SKIPPED);
-        Ok(())
-    }
-    fn end(self) -> Result<(), EncodeError> {
-        Encoder::end(self)
-    }
-}
-
-impl ser::SerializeStructVariant for Encoder<'_> {
-    type Ok = ();
-    type Error = EncodeError;
-    fn serialize_field<T: Serialize + ?Sized>(
-        &mut self,
-        key: &'static str,
-        value: &T,
-    ) -> Result<(), EncodeError> {
-        self.out.names.push(key);
-        value.serialize(self.reborrow())
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Result<(), EncodeError> {
-        self.tag(tag::SKIPPED);
-        Ok(())
     }
     fn end(self) -> Result<(), EncodeError> {
         Encoder::end(self)

@@ -293,6 +293,15 @@ pub(crate) struct Trace {
     scratch: Fields,
 }
 
+/// What every event hashes first: when, where, which task, and what kind.
+#[inline(always)]
+fn hash_header(h: &mut StableHasher, time: Instant, node: NodeId, task: Option<TaskId>, tag: u64) {
+    h.write_u64(time.as_nanos());
+    h.write_u64(u64::from(node.0));
+    h.write_u64(task.map_or(u64::MAX, |t| t.0));
+    h.write_u64(tag);
+}
+
 /// The names of the fixed-name kinds that take the fast path.
 const PLAIN_NAMES: [&str; 5] = [
     "task.spawn",
@@ -439,10 +448,7 @@ impl Trace {
         let seq = self.count;
         self.count += 1;
         let h = &mut self.hasher;
-        h.write_u64(time.as_nanos());
-        h.write_u64(u64::from(node.0));
-        h.write_u64(task.map_or(u64::MAX, |t| t.0));
-        h.write_u64(kind.tag());
+        hash_header(h, time, node, task, kind.tag());
         kind.hash_payload(h);
         let slot = &mut self.ring[self.ring_head];
         slot.seq = seq;
@@ -480,10 +486,7 @@ impl Trace {
         }
         self.count += 1;
         let h = &mut self.hasher;
-        h.write_u64(time.as_nanos());
-        h.write_u64(u64::from(node.0));
-        h.write_u64(task.map_or(u64::MAX, |t| t.0));
-        h.write_u64(EventKind::TimerFire.tag());
+        hash_header(h, time, node, task, EventKind::TimerFire.tag());
         self.ring_head += 1;
         if self.ring_head == self.ring_capacity {
             self.ring_head = 0;
@@ -551,10 +554,7 @@ impl Trace {
         self.count += 1;
         let kind = || EventKind::Custom { name };
         let h = &mut self.hasher;
-        h.write_u64(time.as_nanos());
-        h.write_u64(u64::from(node.0));
-        h.write_u64(task.map_or(u64::MAX, |t| t.0));
-        h.write_u64(kind().tag());
+        hash_header(h, time, node, task, kind().tag());
         h.write_str(name);
         if in_ring {
             let slot = &mut self.ring[self.ring_head];
@@ -609,10 +609,7 @@ impl Trace {
         self.count += 1;
         // Hash without building an `Event` first, so the hot path never allocates.
         let h = &mut self.hasher;
-        h.write_u64(time.as_nanos());
-        h.write_u64(u64::from(node.0));
-        h.write_u64(task.map_or(u64::MAX, |t| t.0));
-        h.write_u64(kind.tag());
+        hash_header(h, time, node, task, kind.tag());
         kind.hash_payload(h);
         let listened = self.listeners && self.is_listened(kind.name());
         let fan_out_kind = listened.then(|| kind.clone());
