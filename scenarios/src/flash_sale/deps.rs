@@ -65,7 +65,8 @@ pub const RESERVE: &str = "flash.reserve";
 /// The atomic reservation, as the service's Lua script reads:
 ///
 /// ```lua
-/// -- KEYS: stock, [idempotency key]   ARGV: order id, [outbox list, order JSON]
+/// -- KEYS: stock, [idempotency key]
+/// -- ARGV: order id, idempotency key, user, product, [outbox list]
 /// if KEYS[2] then
 ///   local id = redis.call('GET', KEYS[2])
 ///   if id then return {'duplicate', id} end
@@ -73,7 +74,9 @@ pub const RESERVE: &str = "flash.reserve";
 /// if tonumber(redis.call('GET', KEYS[1]) or '0') <= 0 then return {'sold_out'} end
 /// local left = redis.call('DECR', KEYS[1])
 /// if KEYS[2] then redis.call('SET', KEYS[2], ARGV[1]) end
-/// if ARGV[2] then redis.call('RPUSH', ARGV[2], ARGV[3]) end
+/// if ARGV[5] then
+///   redis.call('RPUSH', ARGV[5], cjson.encode({order_id = ARGV[1], ...}))
+/// end
 /// return {'reserved', ARGV[1], left}
 /// ```
 fn reserve_script() -> Script {
@@ -104,17 +107,19 @@ fn reserve_script() -> Script {
                     get: false,
                 });
             }
-            if let [_, outbox, entry] = args {
+            if let Some(outbox) = args.get(4) {
+                let order = Order {
+                    order_id: order_id.clone(),
+                    idempotency_key: args[1].clone(),
+                    user: args[2].parse().unwrap_or_default(),
+                    product: args[3].clone(),
+                };
                 ctx.call(Command::RPush {
                     key: outbox.clone(),
-                    values: vec![entry.clone()],
+                    values: vec![order.to_json()],
                 });
             }
-            Reply::Array(vec![
-                Reply::bulk("reserved"),
-                Reply::bulk(order_id.clone()),
-                left,
-            ])
+            Reply::Array(vec![Reply::bulk("reserved"), Reply::bulk(order_id.clone()), left])
         },
     )
 }
@@ -206,10 +211,12 @@ impl Redis {
         order: &Order,
     ) -> Result<Reservation, DepError> {
         let keys: Vec<&str> = [Some(stock), idempotency].into_iter().flatten().collect();
-        let entry = outbox.map(|_| order.to_json());
-        let args: Vec<&str> = [Some(order.order_id.as_str()), outbox, entry.as_deref()]
+        let user = order.user.to_string();
+        let fields = [&order.order_id, &order.idempotency_key, &user, &order.product];
+        let args: Vec<&str> = fields
             .into_iter()
-            .flatten()
+            .map(String::as_str)
+            .chain(outbox)
             .collect();
         let reply = self.client().eval(&self.script, &keys, &args).await?;
         let Reply::Array(parts) = reply else {

@@ -82,11 +82,11 @@ impl Order {
 }
 
 pub fn stock_key(product: &str) -> String {
-    format!("stock:{product}")
+    ["stock:", product].concat()
 }
 
 pub fn idempotency_key(key: &str) -> String {
-    format!("idem:{key}")
+    ["idem:", key].concat()
 }
 
 /// The worker takes an order from a batch (`worker.process`): with the orders in the
