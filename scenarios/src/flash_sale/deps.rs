@@ -119,7 +119,11 @@ fn reserve_script() -> Script {
                     values: vec![order.to_json()],
                 });
             }
-            Reply::Array(vec![Reply::bulk("reserved"), Reply::bulk(order_id.clone()), left])
+            Reply::Array(vec![
+                Reply::bulk("reserved"),
+                Reply::bulk(order_id.clone()),
+                left,
+            ])
         },
     )
 }
@@ -212,7 +216,12 @@ impl Redis {
     ) -> Result<Reservation, DepError> {
         let keys: Vec<&str> = [Some(stock), idempotency].into_iter().flatten().collect();
         let user = order.user.to_string();
-        let fields = [&order.order_id, &order.idempotency_key, &user, &order.product];
+        let fields = [
+            &order.order_id,
+            &order.idempotency_key,
+            &user,
+            &order.product,
+        ];
         let args: Vec<&str> = fields
             .into_iter()
             .map(String::as_str)
