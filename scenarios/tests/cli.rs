@@ -261,3 +261,38 @@ fn list_names_every_variant_fault_and_option() {
         assert!(out.contains(name), "sim list lacks {name}: {out}");
     }
 }
+
+#[test]
+fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
+    // /dev/full accepts the open and fails every write, as a full disk does.
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let args = [
+        "run",
+        "flash-sale",
+        "--variant",
+        "correct",
+        "--fault",
+        "none",
+        "--seed",
+        "1",
+        "--users",
+        "20",
+        "--items",
+        "5",
+        "--trace",
+        "/dev/full",
+    ];
+    assert_user_error(&args, "cannot write trace file /dev/full");
+    // The same run with a writable trace passes.
+    let path = std::env::temp_dir().join(format!("sim-trace-{}.jsonl", std::process::id()));
+    let mut ok_args = args.to_vec();
+    let path_text = path.display().to_string();
+    *ok_args.last_mut().unwrap() = &path_text;
+    let (code, _, err) = sim(&ok_args);
+    assert_eq!(code, 0, "{err}");
+    let lines = std::fs::read_to_string(&path).unwrap();
+    assert!(lines.lines().count() > 100);
+    let _ = std::fs::remove_file(&path);
+}

@@ -341,19 +341,66 @@ fn cmd_list() -> Result<ExitCode, UserError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The first error writing the trace file, shared with the writer the run owns.
+#[derive(Clone, Default)]
+struct TraceWriteError(std::rc::Rc<std::cell::RefCell<Option<std::io::Error>>>);
+
+/// A writer that keeps its first error where the caller can read it after the run: the
+/// simulation stops writing a failing trace but must not change course because of it.
+struct KeepFirstError<W> {
+    inner: W,
+    error: TraceWriteError,
+}
+
+impl<W: Write> KeepFirstError<W> {
+    fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r {
+            let mut slot = self.error.0.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        r
+    }
+}
+
+impl<W: Write> Write for KeepFirstError<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.inner.write(buf);
+        self.keep(r)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.inner.flush();
+        self.keep(r)
+    }
+}
+
 fn cmd_run(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = RunArgs::from_arg_matches(m)?;
     let plan = plan(sc, &a.target, m)?;
+    let written = TraceWriteError::default();
     let trace = match &a.trace {
         Some(path) => {
             let file = std::fs::File::create(path).map_err(|e| {
                 UserError(format!("cannot create trace file {}: {e}", path.display()))
             })?;
-            Some(Box::new(std::io::BufWriter::new(file)) as Box<dyn Write>)
+            let out = KeepFirstError {
+                inner: std::io::BufWriter::new(file),
+                error: written.clone(),
+            };
+            Some(Box::new(out) as Box<dyn Write>)
         }
         None => None,
     };
     let out = plan.run(a.seed, trace);
+    if let (Some(path), Some(e)) = (&a.trace, written.0.borrow_mut().take()) {
+        // The run itself is complete and printed nothing yet: a trace that was asked for
+        // and not written is the user's to know about before any result.
+        return Err(UserError(format!(
+            "cannot write trace file {}: {e} (the run's events are incomplete there)",
+            path.display()
+        )));
+    }
     if a.json {
         let mut json = serde_json::to_value(&out).unwrap_or_default();
         if let Some(fields) = json.as_object_mut() {
