@@ -296,3 +296,35 @@ fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
     assert!(lines.lines().count() > 100);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn run_json_gives_the_seed_and_fingerprint_as_the_hex_text_the_text_output_prints() {
+    let args = [
+        "run",
+        "flash-sale",
+        "--variant",
+        "correct",
+        "--fault",
+        "none",
+        "--seed",
+        "0xfedcba9876543210",
+        "--users",
+        "20",
+        "--items",
+        "5",
+    ];
+    let (code, text, err) = sim(&args);
+    assert_eq!(code, 0, "{err}");
+    let mut json_args = args.to_vec();
+    json_args.push("--json");
+    let (code, json, err) = sim(&json_args);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(json.trim()).expect("one JSON object");
+    // A u64 this large does not survive a JSON number read as a double.
+    assert_eq!(v["report"]["seed"], "0xfedcba9876543210");
+    let fingerprint = v["report"]["fingerprint"].as_str().expect("a hex string");
+    assert!(
+        text.contains(&format!("fingerprint: {fingerprint}")),
+        "{text} should print {fingerprint}"
+    );
+}

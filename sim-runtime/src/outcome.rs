@@ -104,15 +104,19 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Everything about one finished run.
+/// Everything about one finished run. In JSON the seed and the fingerprint are hex
+/// strings, as they are printed everywhere else: JSON tools read numbers as doubles, which
+/// round a 64-bit value.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
+    #[serde(serialize_with = "hex_seed")]
     pub seed: u64,
     pub outcome: Outcome,
     /// Virtual time when the run ended.
     pub time: Instant,
     pub steps: u64,
     pub events: u64,
+    #[serde(serialize_with = "hex_fingerprint")]
     pub fingerprint: u64,
     /// The last events (the ring buffer), oldest first.
     #[serde(skip)]
@@ -203,4 +207,12 @@ fn payload_message(payload: &(dyn std::any::Any + Send)) -> String {
     } else {
         "<non-string panic payload>".to_string()
     }
+}
+
+fn hex_seed<S: serde::Serializer>(seed: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{seed:#x}"))
+}
+
+fn hex_fingerprint<S: serde::Serializer>(fingerprint: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{fingerprint:#018x}"))
 }
