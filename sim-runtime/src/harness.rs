@@ -262,14 +262,9 @@ impl Harness {
         }
         let first = sim.run(body);
         let error = first.output.and_then(TestOutput::into_failure);
-        if !first.report.is_pass() || error.is_some() {
-            return Err(Box::new(Failure {
-                report: first.report,
-                error,
-                divergence: None,
-                replay,
-            }));
-        }
+        let failed = !first.report.is_pass() || error.is_some();
+        // A failing seed is run twice as well: it is the one a user will want to replay,
+        // and a failure that does not replay must say so before anything else.
         if check_determinism {
             let reference = Rc::new(first.recording.unwrap_or_default());
             let second = Sim::new(seed)
@@ -277,26 +272,28 @@ impl Harness {
                 .replay_line(replay.clone())
                 .compare_with(reference)
                 .run(body);
-            if let Some(d) = second.divergence {
-                return Err(Box::new(Failure {
-                    report: second.report,
-                    error: None,
-                    divergence: Some(d),
-                    replay,
-                }));
-            }
-            if second.report.fingerprint != first.report.fingerprint {
-                let d = Divergence {
+            let divergence = second.divergence.or_else(|| {
+                (second.report.fingerprint != first.report.fingerprint).then_some(Divergence {
                     first: None,
                     second: None,
-                };
+                })
+            });
+            if let Some(d) = divergence {
                 return Err(Box::new(Failure {
                     report: second.report,
-                    error: None,
+                    error,
                     divergence: Some(d),
                     replay,
                 }));
             }
+        }
+        if failed {
+            return Err(Box::new(Failure {
+                report: first.report,
+                error,
+                divergence: None,
+                replay,
+            }));
         }
         Ok(first.report)
     }

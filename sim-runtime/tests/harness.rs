@@ -328,3 +328,49 @@ fn sims_with_the_same_seed_under_the_harness_and_directly_agree() {
     let direct = Sim::new(77).run(body);
     assert_eq!(via_harness.fingerprint, direct.report.fingerprint);
 }
+
+thread_local! {
+    static FLAKY_RUNS: Cell<u32> = const { Cell::new(0) };
+}
+
+#[test]
+fn the_determinism_check_runs_a_failing_seed_twice_and_reports_its_divergence() {
+    let h = Harness::new("sim-runtime", "fails_differently");
+    let env = EnvSettings {
+        seed: Some(7),
+        seeds: None,
+        base: None,
+        check_determinism: true,
+    };
+    // Fails every time, but with a trace that depends on state outside the simulation:
+    // the failure does not replay, and the check must say so.
+    FLAKY_RUNS.with(|r| r.set(0));
+    let body = || async {
+        let run = FLAKY_RUNS.with(|r| {
+            r.set(r.get() + 1);
+            r.get()
+        });
+        sleep(Duration::from_millis(u64::from(run))).await;
+        if run > 0 {
+            panic!("planted failure");
+        }
+    };
+    let failure = h.run_with(&env, &body).unwrap_err();
+    assert_eq!(FLAKY_RUNS.with(Cell::get), 2, "the failing seed ran twice");
+    assert!(failure.divergence.is_some(), "{failure}");
+    assert!(failure.to_string().contains("non-determinism"), "{failure}");
+
+    // A failure that replays exactly is reported as the failure itself, checked twice.
+    FLAKY_RUNS.with(|r| r.set(0));
+    let steady = || async {
+        FLAKY_RUNS.with(|r| r.set(r.get() + 1));
+        sleep(Duration::from_millis(3)).await;
+        if sim_runtime::seed() == 7 {
+            panic!("planted failure");
+        }
+    };
+    let failure = h.run_with(&env, &steady).unwrap_err();
+    assert_eq!(FLAKY_RUNS.with(Cell::get), 2);
+    assert!(failure.divergence.is_none(), "{failure}");
+    assert!(failure.to_string().contains("planted failure"), "{failure}");
+}
