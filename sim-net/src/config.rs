@@ -40,7 +40,10 @@ impl Latency {
         match *self {
             Latency::Constant(d) => d,
             Latency::Uniform { min, max } => {
-                let (lo, hi) = (min.as_nanos() as u64, max.as_nanos() as u64);
+                // Past 2^64 ns (584 years) a bound saturates rather than wrapping to a
+                // short delay: a huge latency must stay huge.
+                let nanos = |d: Duration| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+                let (lo, hi) = (nanos(min), nanos(max));
                 if hi <= lo {
                     min
                 } else {
@@ -62,14 +65,14 @@ impl Latency {
     /// The same distribution shifted by `extra` (how "add 500 ms" is written).
     pub fn plus(self, extra: Duration) -> Latency {
         match self {
-            Latency::Constant(d) => Latency::Constant(d + extra),
+            Latency::Constant(d) => Latency::Constant(d.saturating_add(extra)),
             Latency::Uniform { min, max } => Latency::Uniform {
-                min: min + extra,
-                max: max + extra,
+                min: min.saturating_add(extra),
+                max: max.saturating_add(extra),
             },
             Latency::LongTail { median, p99 } => Latency::LongTail {
-                median: median + extra,
-                p99: p99 + extra,
+                median: median.saturating_add(extra),
+                p99: p99.saturating_add(extra),
             },
         }
     }
@@ -123,5 +126,31 @@ impl LinkConfig {
         self.reorder_probability = p;
         self.reorder_delay_max = delay_max;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latencies_past_64_bits_of_nanoseconds_saturate_instead_of_wrapping() {
+        let mut rng = SimRng::new(1);
+        let centuries = Duration::from_secs(700 * 365 * 24 * 3600);
+        let uniform = Latency::Uniform {
+            min: centuries,
+            max: centuries + Duration::from_secs(1),
+        };
+        for _ in 0..100 {
+            assert!(uniform.sample(&mut rng) >= Duration::from_nanos(u64::MAX));
+        }
+        let added = Latency::Constant(Duration::from_millis(1)).plus(Duration::MAX);
+        assert_eq!(added.sample(&mut rng), Duration::MAX);
+        let shifted = Latency::Uniform {
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(2),
+        }
+        .plus(Duration::MAX);
+        assert!(shifted.sample(&mut rng) >= Duration::from_nanos(u64::MAX));
     }
 }

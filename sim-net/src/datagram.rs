@@ -95,7 +95,7 @@ impl<M: Clone + 'static> Socket<M> {
             let now = time::now_global();
             let mut waker = None;
             for _ in 0..copies {
-                let mut latency = link.latency.sample(&mut n.rng) + extra;
+                let mut latency = link.latency.sample(&mut n.rng).saturating_add(extra);
                 if n.rng.chance(link.reorder_probability) {
                     let max = link.reorder_delay_max.as_nanos() as u64;
                     latency += Duration::from_nanos(n.rng.range_inclusive(0, max));

@@ -354,7 +354,7 @@ impl Net {
         let mut waker = None;
         let mut payload = Some(payload);
         for copy in 0..copies {
-            let mut latency = link.latency.sample(&mut self.rng) + extra;
+            let mut latency = link.latency.sample(&mut self.rng).saturating_add(extra);
             // TCP hides loss behind retransmission: each lost attempt costs a timeout.
             while self.rng.chance(link.loss_probability) {
                 latency += link.retransmit_timeout;
