@@ -17,20 +17,23 @@ use crate::world;
 
 /// A point in virtual time, in nanoseconds since the simulation started.
 #[derive(
-    Clone,
-    Copy,
-    Debug,
-    Default,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
+    Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(transparent)]
 pub struct Instant(u64);
+
+/// Seconds since the start with every nanosecond (`Instant(1.500000001s)`), not the raw
+/// count of nanoseconds, which nobody reads at a glance.
+impl fmt::Debug for Instant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Instant({}.{:09}s)",
+            self.0 / 1_000_000_000,
+            self.0 % 1_000_000_000
+        )
+    }
+}
 
 impl Instant {
     /// The moment the simulation starts.
@@ -324,6 +327,19 @@ pub fn wake_at_global(deadline: Instant, node: NodeId, waker: Waker) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_instant_debugs_as_seconds_with_every_nanosecond() {
+        assert_eq!(
+            format!("{:?}", Instant::from_nanos(1_500_000_001)),
+            "Instant(1.500000001s)"
+        );
+        assert_eq!(format!("{:?}", Instant::START), "Instant(0.000000000s)");
+        assert_eq!(
+            format!("{:?}", Some(Instant::from_nanos(42))),
+            "Some(Instant(0.000000042s))"
+        );
+    }
 
     #[test]
     fn adding_a_duration_is_exact_until_it_overflows_u64_nanoseconds() {
