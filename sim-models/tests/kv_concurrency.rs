@@ -255,7 +255,7 @@ fn faulty_run(seed: u64) -> (u64, Vec<String>) {
                 1 => c.rpush("q", &[&i.to_string()]).await.map(|n| n.to_string()),
                 2 => c.get("n").await.map(|v| format!("{v:?}")),
                 _ => c
-                    .set_ex(&format!("k{i}"), "v", Duration::from_millis(300))
+                    .set_px(&format!("k{i}"), "v", Duration::from_millis(300))
                     .await
                     .map(|_| "ok".into()),
             };

@@ -157,10 +157,10 @@ async fn restart_reloads_all_types_and_ttls() {
     let c = client(&server);
     c.ping().await.unwrap();
     let set_at = time::now();
-    c.set_ex("session", "s", Duration::from_secs(5))
+    c.set_px("session", "s", Duration::from_secs(5))
         .await
         .unwrap();
-    c.set_ex("short", "s", Duration::from_millis(100))
+    c.set_px("short", "s", Duration::from_millis(100))
         .await
         .unwrap();
     c.hset("h", "f", "1").await.unwrap();
@@ -297,7 +297,7 @@ async fn the_replica_serves_stale_reads_and_refuses_writes() {
     assert_eq!(e.server_error().unwrap().message(), kv::errors::READONLY);
     // A TTL the primary set hides the key on the replica too once it passes.
     primary
-        .set_ex("t", "x", Duration::from_millis(100))
+        .set_px("t", "x", Duration::from_millis(100))
         .await
         .unwrap();
     sleep(Duration::from_millis(400)).await;

@@ -30,15 +30,15 @@ async fn typed_commands_round_trip_over_the_network() {
     assert_eq!(c.getset("k", "w").await.unwrap(), Some("v".into()));
     assert_eq!(c.ttl("k").await.unwrap(), -1);
     assert_eq!(c.ttl("missing").await.unwrap(), -2);
-    c.set_ex("t", "1", Duration::from_secs(10)).await.unwrap();
+    c.set_px("t", "1", Duration::from_secs(10)).await.unwrap();
     assert_eq!(c.ttl("t").await.unwrap(), 10);
     assert!(c
-        .set_nx_ex("lock", "me", Duration::from_millis(200))
+        .set_nx_px("lock", "me", Duration::from_millis(200))
         .await
         .unwrap());
     sleep(Duration::from_millis(250)).await;
     assert!(
-        c.set_nx_ex("lock", "you", Duration::from_millis(200))
+        c.set_nx_px("lock", "you", Duration::from_millis(200))
             .await
             .unwrap(),
         "the lock expired"
@@ -270,4 +270,27 @@ async fn every_command_and_its_reply_is_in_the_trace() {
             "offset": 1,
         })
     );
+}
+
+/// The TTL helpers are named for what they send: `SET .. PX <milliseconds>`.
+#[sim_runtime::test]
+async fn set_px_and_set_nx_px_send_a_ttl_in_milliseconds() {
+    let server = start(Config::default()).await;
+    let c = client(&server, 1000);
+    let writes = trace::capture::<kv::WriteEvent<'_>>();
+    c.set_px("a", "1", Duration::from_millis(1500))
+        .await
+        .unwrap();
+    assert!(c.set_nx_px("b", "1", Duration::from_secs(2)).await.unwrap());
+    let expiries: Vec<kv::SetExpiry> = writes
+        .values()
+        .into_iter()
+        .filter_map(|w| match w.cmd.into_owned() {
+            Command::Set { expiry, .. } => Some(expiry),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(expiries, [kv::SetExpiry::Px(1500), kv::SetExpiry::Px(2000)]);
+    let left = c.pttl("a").await.unwrap();
+    assert!((1400..=1500).contains(&left), "{left} ms left");
 }

@@ -352,15 +352,16 @@ impl KvClient {
             .await
     }
 
-    /// SET with a TTL (sent as PX milliseconds).
-    pub async fn set_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
+    /// SET key value PX ttl: a TTL in milliseconds, named for what it sends.
+    pub async fn set_px(&self, key: &str, value: &str, ttl: Duration) -> Result<(), KvError> {
         self.set_with(key, value, Condition::Always, SetExpiry::Px(millis(ttl)))
             .await
             .map(|_| ())
     }
 
-    /// SET NX PX: the lock and idempotency-key idiom. True when the key was set.
-    pub async fn set_nx_ex(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, KvError> {
+    /// SET key value NX PX ttl: the lock and idempotency-key idiom. True when the key was
+    /// set.
+    pub async fn set_nx_px(&self, key: &str, value: &str, ttl: Duration) -> Result<bool, KvError> {
         self.set_with(key, value, Condition::Nx, SetExpiry::Px(millis(ttl)))
             .await
     }
