@@ -249,6 +249,38 @@ async fn seek_rewinds_and_commits_outlive_the_consumer() {
     assert!(report.is_valid(), "a seek is not a reorder: {report:#?}");
 }
 
+#[sim_runtime::test]
+async fn an_explicit_offset_commit_commits_exactly_that_record() {
+    let cluster = topic_with(0..6).await;
+    let c = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("c"))
+        .await
+        .unwrap();
+    let polled = c.poll(10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(values(&polled), vec![0, 1, 2, 3, 4, 5]);
+    // Commit the record with value 1 before processing it, as at-most-once code does;
+    // the position (6) is not what gets committed.
+    let record = &polled[1];
+    let tp = TopicPartition::new(&record.topic, record.partition);
+    c.commit_offsets(&[(tp.clone(), record.offset + 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        cluster.committed_offset("g", "t", 0),
+        Some(record.offset + 1)
+    );
+    assert_eq!(
+        c.commit_offsets(&[(TopicPartition::new("other", 0), 1)])
+            .await,
+        Err(ConsumeError::NotAssigned(TopicPartition::new("other", 0)))
+    );
+    c.close().await.unwrap();
+    let d = Consumer::<u64>::join(cluster.addrs(), "g", &["t"], group_config("d"))
+        .await
+        .unwrap();
+    let rest = values(&d.poll(10, Duration::from_secs(2)).await.unwrap());
+    assert_eq!(rest, vec![2, 3, 4, 5]);
+}
+
 /// Auto-commit (every 5 s, inside `poll`) with a worker node that crashes at `crash_at`.
 /// With `async_processing` the worker hands records to a slow background task, as an
 /// application that processes after `poll` returned would. Returns the values processed

@@ -383,6 +383,22 @@ impl<V: Clone + 'static> Consumer<V> {
         commit_positions::<V>(&self.inner, false).await
     }
 
+    /// Commits exactly `offsets` (Kafka's `commitSync(offsets)`): each is the next offset
+    /// to read in its partition, so "commit this record, then process it" commits
+    /// `record.offset + 1` without polling first. Every partition must be owned.
+    pub async fn commit_offsets(
+        &self,
+        offsets: &[(TopicPartition, u64)],
+    ) -> Result<(), ConsumeError> {
+        {
+            let owned = self.inner.owned.borrow();
+            if let Some((tp, _)) = offsets.iter().find(|(tp, _)| !owned.contains(tp)) {
+                return Err(ConsumeError::NotAssigned(tp.clone()));
+            }
+        }
+        commit_offsets::<V>(&self.inner, offsets.to_vec(), false).await
+    }
+
     /// Moves the position of an owned partition; the next `poll` starts there.
     pub fn seek(&self, topic: &str, partition: u32, offset: u64) -> Result<(), ConsumeError> {
         let tp = TopicPartition::new(topic, partition);
