@@ -146,6 +146,16 @@ pub struct Failure {
     pub error: Option<String>,
     pub divergence: Option<Divergence>,
     pub replay: String,
+    /// Where in a sweep the seed was: its index and the sweep's `SIM_SEED_BASE`
+    /// (`None` when `SIM_SEED` chose the seed).
+    pub sweep: Option<SweepPosition>,
+}
+
+/// A seed's place in a sweep: seed `index` of the sweep from `base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SweepPosition {
+    pub index: u64,
+    pub base: u64,
 }
 
 impl fmt::Display for Failure {
@@ -161,7 +171,19 @@ impl fmt::Display for Failure {
         if let Some(e) = &self.error {
             writeln!(f, "{e}")?;
         }
-        write!(f, "{}", self.report)?;
+        if let Some(p) = self.sweep {
+            writeln!(
+                f,
+                "seed {:#x} is seed {} of the sweep from SIM_SEED_BASE={:#x}",
+                self.report.seed, p.index, p.base
+            )?;
+        }
+        // The report carries the same replay line; it is printed once, last.
+        let report = Report {
+            replay: None,
+            ..self.report.clone()
+        };
+        write!(f, "{report}")?;
         writeln!(f, "replay with: {}", self.replay)
     }
 }
@@ -196,9 +218,12 @@ impl Harness {
         self
     }
 
+    /// The command that runs this test at `seed` alone: `--exact`, since the name is
+    /// otherwise a substring filter that runs every test containing it, and
+    /// `--nocapture`, since a `#[should_panic]` test would otherwise hide its report.
     pub fn replay_line(&self, seed: u64) -> String {
         format!(
-            "SIM_SEED={seed:#x} cargo test -p {} {}",
+            "SIM_SEED={seed:#x} cargo test -p {} {} -- --exact --nocapture",
             self.package, self.test
         )
     }
@@ -235,8 +260,18 @@ impl Harness {
                 seeds.len()
             );
         }
-        for &seed in &seeds {
-            self.run_seed(seed, env.check_determinism, body)?;
+        let base = env.base.unwrap_or(DEFAULT_SEED_BASE);
+        for (index, &seed) in seeds.iter().enumerate() {
+            self.run_seed(seed, env.check_determinism, body)
+                .map_err(|mut failure| {
+                    if env.seed.is_none() {
+                        failure.sweep = Some(SweepPosition {
+                            index: index as u64,
+                            base,
+                        });
+                    }
+                    failure
+                })?;
         }
         Ok(seeds.len() as u64)
     }
@@ -284,6 +319,7 @@ impl Harness {
                     error,
                     divergence: Some(d),
                     replay,
+                    sweep: None,
                 }));
             }
         }
@@ -293,6 +329,7 @@ impl Harness {
                 error,
                 divergence: None,
                 replay,
+                sweep: None,
             }));
         }
         Ok(first.report)

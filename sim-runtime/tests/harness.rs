@@ -148,7 +148,7 @@ fn the_replay_line_names_the_package_and_the_test() {
     let h = Harness::new("scenarios", "flash_sale::worker_crash");
     assert_eq!(
         h.replay_line(0x5eed_1234),
-        "SIM_SEED=0x5eed1234 cargo test -p scenarios flash_sale::worker_crash"
+        "SIM_SEED=0x5eed1234 cargo test -p scenarios flash_sale::worker_crash -- --exact --nocapture"
     );
     // `module_path!()` starts with the crate; cargo's test filter does not.
     assert_eq!(
@@ -180,8 +180,27 @@ fn a_failing_seed_reports_a_replay_line_that_reproduces_it() {
     assert!(failure.replay.starts_with(&prefix), "{}", failure.replay);
     assert!(failure
         .replay
-        .ends_with("cargo test -p sim-runtime harness::flaky"));
-    assert!(failure.to_string().contains(&failure.replay));
+        .ends_with("cargo test -p sim-runtime harness::flaky -- --exact --nocapture"));
+    let text = failure.to_string();
+    assert_eq!(
+        text.matches(&failure.replay).count(),
+        1,
+        "printed once: {text}"
+    );
+    let position = failure.sweep.expect("a sweep's failure knows its place");
+    assert_eq!(position.base, 7);
+    assert_eq!(
+        sim_runtime::rng::derive_seed(7, position.index),
+        seed,
+        "the index names the failing seed"
+    );
+    assert!(
+        text.contains(&format!(
+            "is seed {} of the sweep from SIM_SEED_BASE=0x7",
+            position.index
+        )),
+        "{text}"
+    );
     assert_eq!(
         failure.report.replay.as_deref(),
         Some(failure.replay.as_str())
