@@ -230,8 +230,8 @@ fn explore_prints_a_replay_line_with_the_scenario_options_and_the_fingerprint() 
     assert!(line.contains(" --expect 0x"), "{line}");
     let (code, replayed, _) = sim_line(line);
     assert!(
-        replayed.contains("fingerprint matches"),
-        "{line}: {replayed}"
+        replayed.contains("fingerprint matches: the failure reproduced exactly"),
+        "a matched failure says so, unlike a mismatch: {line}: {replayed}"
     );
     assert_eq!(code, 1, "still failing");
 }
@@ -326,5 +326,35 @@ fn run_json_gives_the_seed_and_fingerprint_as_the_hex_text_the_text_output_print
     assert!(
         text.contains(&format!("fingerprint: {fingerprint}")),
         "{text} should print {fingerprint}"
+    );
+}
+
+#[test]
+fn jobs_expect_and_shrink_out_are_checked_before_any_work() {
+    assert_user_error(
+        &["explore", "flash-sale", "--seeds", "1", "--jobs", "0"],
+        "at least 1 worker thread",
+    );
+    assert_user_error(
+        &["replay", "flash-sale", "--seed", "1", "--expect", "zz"],
+        "not a fingerprint",
+    );
+    let (code, out, err) = sim(&[
+        "shrink",
+        "flash-sale",
+        "--variant",
+        "commit_before_write",
+        "--fault",
+        "worker_crash",
+        "--seed",
+        "1",
+        "--out",
+        "/nonexistent-dir/shrunk.json",
+    ]);
+    assert_eq!(code, 2, "{out}{err}");
+    assert!(err.contains("/nonexistent-dir does not exist"), "{err}");
+    assert!(
+        !out.contains("shrunk schedule"),
+        "no shrinking happened: {out}"
     );
 }

@@ -74,7 +74,7 @@ struct ExploreArgs {
     #[arg(long, value_parser = seed)]
     seed_base: Option<u64>,
     /// Worker threads (default: all cores).
-    #[arg(long)]
+    #[arg(long, value_parser = jobs)]
     jobs: Option<usize>,
     /// `i/n`: explore only every n-th seed starting at i (for CI matrices and batch jobs).
     #[arg(long, default_value = "0/1", value_parser = shard)]
@@ -95,7 +95,7 @@ struct ReplayArgs {
     #[arg(long, value_parser = seed)]
     seed: u64,
     /// The fingerprint the original run printed; replay fails if it differs.
-    #[arg(long, value_parser = seed)]
+    #[arg(long, value_parser = fingerprint)]
     expect: Option<u64>,
 }
 
@@ -186,6 +186,20 @@ fn cli() -> Command {
 fn seed(text: &str) -> Result<u64, String> {
     sim_runtime::harness::parse_seed(text)
         .ok_or_else(|| "not a seed: expected a decimal or 0x-prefixed hex u64".to_string())
+}
+
+fn fingerprint(text: &str) -> Result<u64, String> {
+    sim_runtime::harness::parse_seed(text).ok_or_else(|| {
+        "not a fingerprint: expected the 0x-prefixed hex value a run printed".to_string()
+    })
+}
+
+fn jobs(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("at least 1 worker thread is needed".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a number of worker threads, 1 or more".to_string()),
+    }
 }
 
 fn shard(text: &str) -> Result<(u64, u64), String> {
@@ -522,7 +536,13 @@ fn cmd_replay(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
             );
             return Ok(ExitCode::FAILURE);
         }
-        println!("fingerprint matches");
+        // The replay reproduced the run exactly; whether that run passed is the other
+        // half of the answer, and a reproduced failure still exits 1.
+        if out.failed() {
+            println!("fingerprint matches: the failure reproduced exactly");
+        } else {
+            println!("fingerprint matches");
+        }
     }
     Ok(exit(out.failed()))
 }
@@ -530,6 +550,18 @@ fn cmd_replay(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
 fn cmd_shrink(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = ShrinkArgs::from_arg_matches(m)?;
     let plan = plan(sc, &a.target, m)?;
+    // Shrinking takes many runs: a place the result cannot go is said before them.
+    let dir = match a.out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(UserError(format!(
+            "cannot write {}: the directory {} does not exist",
+            a.out.display(),
+            dir.display()
+        )));
+    }
     let Some((schedule, out)) = plan.shrink(a.seed) else {
         println!(
             "seed {:#x} does not fail with that schedule; nothing to shrink",
