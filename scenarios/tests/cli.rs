@@ -262,13 +262,9 @@ fn list_names_every_variant_fault_and_option() {
     }
 }
 
-#[test]
-fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
-    // /dev/full accepts the open and fails every write, as a full disk does.
-    if !std::path::Path::new("/dev/full").exists() {
-        return;
-    }
-    let args = [
+/// A short fault-free run of the correct variant at `seed`.
+fn small_run(seed: &str) -> Vec<&str> {
+    vec![
         "run",
         "flash-sale",
         "--variant",
@@ -276,21 +272,28 @@ fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
         "--fault",
         "none",
         "--seed",
-        "1",
+        seed,
         "--users",
         "20",
         "--items",
         "5",
-        "--trace",
-        "/dev/full",
-    ];
+    ]
+}
+
+#[test]
+fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
+    // /dev/full accepts the open and fails every write, as a full disk does.
+    if !std::path::Path::new("/dev/full").exists() {
+        return;
+    }
+    let mut args = small_run("1");
+    args.extend(["--trace", "/dev/full"]);
     assert_user_error(&args, "cannot write trace file /dev/full");
     // The same run with a writable trace passes.
     let path = std::env::temp_dir().join(format!("sim-trace-{}.jsonl", std::process::id()));
-    let mut ok_args = args.to_vec();
     let path_text = path.display().to_string();
-    *ok_args.last_mut().unwrap() = &path_text;
-    let (code, _, err) = sim(&ok_args);
+    *args.last_mut().unwrap() = &path_text;
+    let (code, _, err) = sim(&args);
     assert_eq!(code, 0, "{err}");
     let lines = std::fs::read_to_string(&path).unwrap();
     assert!(lines.lines().count() > 100);
@@ -299,23 +302,10 @@ fn a_trace_that_cannot_be_written_is_an_error_not_a_pass() {
 
 #[test]
 fn run_json_gives_the_seed_and_fingerprint_as_the_hex_text_the_text_output_prints() {
-    let args = [
-        "run",
-        "flash-sale",
-        "--variant",
-        "correct",
-        "--fault",
-        "none",
-        "--seed",
-        "0xfedcba9876543210",
-        "--users",
-        "20",
-        "--items",
-        "5",
-    ];
+    let args = small_run("0xfedcba9876543210");
     let (code, text, err) = sim(&args);
     assert_eq!(code, 0, "{err}");
-    let mut json_args = args.to_vec();
+    let mut json_args = args.clone();
     json_args.push("--json");
     let (code, json, err) = sim(&json_args);
     assert_eq!(code, 0, "{err}");
