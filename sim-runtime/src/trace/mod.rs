@@ -450,13 +450,32 @@ impl Trace {
         let h = &mut self.hasher;
         hash_header(h, time, node, task, kind.tag());
         kind.hash_payload(h);
+        self.ring[self.ring_head].fields.clear();
+        self.fill_oldest_slot(seq, time, node, task, kind);
+    }
+
+    /// Writes an event's header into the oldest slot of the full ring (its fields are
+    /// already there, or cleared) and moves the head past it.
+    #[inline(always)]
+    fn fill_oldest_slot(
+        &mut self,
+        seq: u64,
+        time: Instant,
+        node: NodeId,
+        task: Option<TaskId>,
+        kind: EventKind,
+    ) {
         let slot = &mut self.ring[self.ring_head];
         slot.seq = seq;
         slot.time = time;
         slot.node = node;
         slot.task = task;
         slot.kind = kind;
-        slot.fields.clear();
+        self.skip_oldest_slot();
+    }
+
+    #[inline(always)]
+    fn skip_oldest_slot(&mut self) {
         self.ring_head += 1;
         if self.ring_head == self.ring_capacity {
             self.ring_head = 0;
@@ -487,10 +506,7 @@ impl Trace {
         self.count += 1;
         let h = &mut self.hasher;
         hash_header(h, time, node, task, EventKind::TimerFire.tag());
-        self.ring_head += 1;
-        if self.ring_head == self.ring_capacity {
-            self.ring_head = 0;
-        }
+        self.skip_oldest_slot();
     }
 
     /// Records a typed event: encoded straight into the ring slot it takes (or the
@@ -557,17 +573,8 @@ impl Trace {
         hash_header(h, time, node, task, kind().tag());
         h.write_str(name);
         if in_ring {
-            let slot = &mut self.ring[self.ring_head];
-            h.write_bytes(&slot.fields.bytes);
-            slot.seq = seq;
-            slot.time = time;
-            slot.node = node;
-            slot.task = task;
-            slot.kind = kind();
-            self.ring_head += 1;
-            if self.ring_head == self.ring_capacity {
-                self.ring_head = 0;
-            }
+            h.write_bytes(&self.ring[self.ring_head].fields.bytes);
+            self.fill_oldest_slot(seq, time, node, task, kind());
         } else {
             h.write_bytes(&self.scratch.bytes);
             if self.ring_capacity > 0 {
@@ -615,17 +622,8 @@ impl Trace {
         let fan_out_kind = listened.then(|| kind.clone());
         if self.ring_capacity > 0 {
             if self.ring.len() == self.ring_capacity {
-                let slot = &mut self.ring[self.ring_head];
-                slot.seq = seq;
-                slot.time = time;
-                slot.node = node;
-                slot.task = task;
-                slot.kind = kind;
-                slot.fields.clear();
-                self.ring_head += 1;
-                if self.ring_head == self.ring_capacity {
-                    self.ring_head = 0;
-                }
+                self.ring[self.ring_head].fields.clear();
+                self.fill_oldest_slot(seq, time, node, task, kind);
             } else {
                 self.ring.push(Event {
                     seq,
