@@ -102,14 +102,52 @@ impl EnvSettings {
         })
     }
 
-    /// The seeds to run, given the test's default count.
-    pub fn seed_list(&self, default_count: u64) -> Vec<u64> {
-        if let Some(s) = self.seed {
-            return vec![s];
+    /// The seeds to run, given the test's default count. Lazy: a sweep of `u64::MAX`
+    /// seeds costs no memory before its first seed.
+    pub fn sweep(&self, default_count: u64) -> Sweep {
+        match self.seed {
+            Some(seed) => Sweep::Single(seed),
+            None => Sweep::Range {
+                base: self.base.unwrap_or(DEFAULT_SEED_BASE),
+                count: self.seeds.unwrap_or(default_count),
+            },
         }
-        let base = self.base.unwrap_or(DEFAULT_SEED_BASE);
-        let n = self.seeds.unwrap_or(default_count);
-        (0..n).map(|i| derive_seed(base, i)).collect()
+    }
+}
+
+/// The seeds a test runs: one seed to replay, or `count` seeds derived from `base`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    Single(u64),
+    Range { base: u64, count: u64 },
+}
+
+impl Sweep {
+    /// How many seeds.
+    pub fn len(&self) -> u64 {
+        match *self {
+            Sweep::Single(_) => 1,
+            Sweep::Range { count, .. } => count,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The seeds in order, each with its position in a range (`None` for a single seed).
+    pub fn seeds(&self) -> impl Iterator<Item = (Option<SweepPosition>, u64)> {
+        let (single, base, count) = match *self {
+            Sweep::Single(seed) => (Some(seed), 0, 0),
+            Sweep::Range { base, count } => (None, base, count),
+        };
+        let range = (0..count).map(move |index| {
+            (
+                Some(SweepPosition { index, base }),
+                derive_seed(base, index),
+            )
+        });
+        single.map(|seed| (None, seed)).into_iter().chain(range)
     }
 }
 
@@ -251,29 +289,23 @@ impl Harness {
         Fut: Future + 'static,
         Fut::Output: TestOutput + 'static,
     {
-        let seeds = env.seed_list(self.default_seeds);
-        if env.seed.is_none() {
-            let base = env.base.unwrap_or(DEFAULT_SEED_BASE);
+        let sweep = env.sweep(self.default_seeds);
+        if let Sweep::Range { base, count } = sweep {
             eprintln!(
-                "sim: {} runs {} seeds from SIM_SEED_BASE={base:#x}",
-                self.test,
-                seeds.len()
+                "sim: {} runs {count} seeds from SIM_SEED_BASE={base:#x}",
+                self.test
             );
         }
-        let base = env.base.unwrap_or(DEFAULT_SEED_BASE);
-        for (index, &seed) in seeds.iter().enumerate() {
+        let mut ran = 0;
+        for (position, seed) in sweep.seeds() {
             self.run_seed(seed, env.check_determinism, body)
                 .map_err(|mut failure| {
-                    if env.seed.is_none() {
-                        failure.sweep = Some(SweepPosition {
-                            index: index as u64,
-                            base,
-                        });
-                    }
+                    failure.sweep = position;
                     failure
                 })?;
+            ran += 1;
         }
-        Ok(seeds.len() as u64)
+        Ok(ran)
     }
 
     /// Runs one seed (twice when checking determinism).

@@ -5,7 +5,8 @@ use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
 use sim_runtime::harness::{
-    parse_seed, test_path, EnvError, EnvSettings, Harness, DEFAULT_SEEDS, DEFAULT_SEED_BASE,
+    parse_seed, test_path, EnvError, EnvSettings, Harness, Sweep, SweepPosition, DEFAULT_SEEDS,
+    DEFAULT_SEED_BASE,
 };
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::{Outcome, Sim};
@@ -209,7 +210,7 @@ fn a_failing_seed_reports_a_replay_line_that_reproduces_it() {
     let value = failure.replay.split(' ').next().unwrap();
     let (var, seed_text) = value.split_once('=').unwrap();
     let replay_env = EnvSettings::parse(|k| (k == var).then(|| seed_text.to_string())).unwrap();
-    assert_eq!(replay_env.seed_list(DEFAULT_SEEDS), vec![seed]);
+    assert_eq!(replay_env.sweep(DEFAULT_SEEDS), Sweep::Single(seed));
     let again = h
         .run_with(&replay_env, &body)
         .expect_err("replays the failure");
@@ -229,13 +230,16 @@ fn a_test_returning_err_fails_with_its_error() {
 
 #[test]
 fn sweeps_derive_their_seeds_by_mixing_and_run_each_once() {
-    let list = EnvSettings {
+    let list: Vec<u64> = EnvSettings {
         seed: None,
         seeds: None,
         base: None,
         check_determinism: false,
     }
-    .seed_list(DEFAULT_SEEDS);
+    .sweep(DEFAULT_SEEDS)
+    .seeds()
+    .map(|(_, seed)| seed)
+    .collect();
     assert_eq!(list.len() as u64, DEFAULT_SEEDS);
     assert_eq!(list[0], sim_runtime::rng::derive_seed(DEFAULT_SEED_BASE, 0));
     for pair in list.windows(2) {
@@ -266,6 +270,28 @@ fn sweeps_derive_their_seeds_by_mixing_and_run_each_once() {
         })
         .collect();
     assert_eq!(*seen.borrow(), expected);
+}
+
+#[test]
+fn the_largest_sweep_costs_nothing_before_its_first_seed() {
+    // A sweep is walked, never built: SIM_SEEDS=u64::MAX once panicked building a list.
+    let sweep = env(&[
+        ("SIM_SEEDS", "18446744073709551615"),
+        ("SIM_SEED_BASE", "3"),
+    ])
+    .unwrap()
+    .sweep(DEFAULT_SEEDS);
+    assert_eq!(sweep.len(), u64::MAX);
+    let first: Vec<_> = sweep.seeds().take(2).collect();
+    assert_eq!(
+        first,
+        (0..2)
+            .map(|index| (
+                Some(SweepPosition { index, base: 3 }),
+                sim_runtime::rng::derive_seed(3, index)
+            ))
+            .collect::<Vec<_>>()
+    );
 }
 
 thread_local! {
