@@ -4,6 +4,7 @@
 //! program's output format.
 
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
 
 use clap::{ArgMatches, Command, FromArgMatches};
 use serde_json::Value;
@@ -71,7 +72,8 @@ pub trait AnyPlan: Send + Sync {
         space: &SeedSpace,
         jobs: usize,
         collect_all: bool,
-        on_result: &mut dyn FnMut(&SeedResult),
+        stop: &AtomicBool,
+        on_result: &mut dyn FnMut(&SeedResult, Option<&AnyRunOutput>),
     ) -> Exploration<Value, Value>;
     fn shrink(&self, seed: u64) -> Option<(FaultSchedule<Value>, AnyRunOutput)>;
 }
@@ -182,16 +184,18 @@ impl<S: Scenario> AnyPlan for Plan<S> {
         space: &SeedSpace,
         jobs: usize,
         collect_all: bool,
-        on_result: &mut dyn FnMut(&SeedResult),
+        stop: &AtomicBool,
+        on_result: &mut dyn FnMut(&SeedResult, Option<&AnyRunOutput>),
     ) -> Exploration<Value, Value> {
-        let found = Plan::explore(self, space, jobs, collect_all, on_result);
+        // Failures are rare: erasing a copy of each costs nothing next to its run.
+        let found = Plan::explore(self, space, jobs, collect_all, stop, |r, failure| {
+            on_result(r, failure.map(|out| erase::<S>(out.clone())).as_ref())
+        });
         Exploration {
             runs: found.runs,
-            failures: found
-                .failures
-                .into_iter()
-                .map(|(index, out)| (index, erase::<S>(out)))
-                .collect(),
+            failed: found.failed,
+            lowest: found.lowest.map(|(index, out)| (index, erase::<S>(out))),
+            interrupted: found.interrupted,
         }
     }
 

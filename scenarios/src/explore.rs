@@ -1,13 +1,17 @@
 //! Exploring seeds in parallel: each worker thread runs whole, independent simulations
-//! (every simulation is single-threaded and owns its world), claiming seed indices from a
-//! shared counter. The result does not depend on the thread count: the reported failure is
-//! the lowest failing seed index, and workers stop claiming indices above it.
+//! (every simulation is single-threaded and owns its world), claiming seed positions from
+//! a shared counter. The result does not depend on the thread count: the reported failure
+//! is the lowest failing seed index, and workers stop claiming indices above it.
+//!
+//! Memory does not depend on the number of seeds: positions are computed, never listed,
+//! and of all the failing runs only the lowest is kept whole; the caller sees the others
+//! as they are found and streams them.
 
 // Threads run separate simulations side by side; no simulated path ever sees them.
 #![allow(clippy::disallowed_methods)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc;
 
 use sim_runtime::rng::derive_seed;
 
@@ -23,8 +27,30 @@ pub struct SeedSpace {
 }
 
 impl SeedSpace {
+    /// How many seeds the shard holds.
+    pub fn len(&self) -> u64 {
+        let (i, n) = self.shard;
+        if self.count <= i {
+            0
+        } else {
+            (self.count - i - 1) / n + 1
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The seed index at `position` in the shard (`None` past its end).
+    pub fn index(&self, position: u64) -> Option<u64> {
+        let (i, n) = self.shard;
+        // Below `len`, `i + position * n < count` cannot overflow.
+        (position < self.len()).then(|| i + position * n)
+    }
+
+    /// The shard's seed indices in order.
     pub fn indices(&self) -> impl Iterator<Item = u64> + '_ {
-        (0..self.count).filter(move |k| k % self.shard.1 == self.shard.0)
+        (0..self.len()).filter_map(|p| self.index(p))
     }
 
     pub fn seed(&self, index: u64) -> u64 {
@@ -61,35 +87,49 @@ impl SeedResult {
 /// What an exploration found.
 #[derive(Clone, Debug)]
 pub struct Exploration<F, M> {
+    /// Seeds run.
     pub runs: u64,
-    /// Failures as `(seed index, run)`, lowest index first (only the lowest one unless
-    /// `collect_all`).
-    pub failures: Vec<(u64, RunOutput<F, M>)>,
+    /// How many of them failed (only the lowest unless `collect_all`).
+    pub failed: u64,
+    /// The failure at the lowest seed index, with its whole run.
+    pub lowest: Option<(u64, RunOutput<F, M>)>,
+    /// `stop` ended the exploration before its seeds ran out. Every seed claimed before
+    /// then finished, so the runs cover the shard's first `runs` positions (when nothing
+    /// failed).
+    pub interrupted: bool,
 }
 
 /// Explores `space` with `jobs` threads, running each seed through `run` (a plan's run,
-/// the same for every seed). `on_result` sees every result (for progress bars and JSON
-/// lines).
+/// the same for every seed), until the seeds run out, a failure is found (unless
+/// `collect_all`), or `stop` is set. `on_result` sees every result as it arrives, with
+/// the whole run when it failed (for progress bars, JSON lines and streamed failures).
 pub fn explore<F: Send, M: Send>(
     run: impl Fn(u64) -> RunOutput<F, M> + Sync,
     space: &SeedSpace,
     jobs: usize,
     collect_all: bool,
-    mut on_result: impl FnMut(&SeedResult),
+    stop: &AtomicBool,
+    mut on_result: impl FnMut(&SeedResult, Option<&RunOutput<F, M>>),
 ) -> Exploration<F, M> {
-    let indices: Vec<u64> = space.indices().collect();
     let next = AtomicU64::new(0);
     let limit = AtomicU64::new(u64::MAX);
-    let failures = Mutex::new(Vec::new());
-    let (tx, rx) = mpsc::channel::<SeedResult>();
-    let mut runs = 0u64;
+    type Message<F, M> = (SeedResult, Option<RunOutput<F, M>>);
+    let (tx, rx) = mpsc::channel::<Message<F, M>>();
+    let mut found = Exploration {
+        runs: 0,
+        failed: 0,
+        lowest: None,
+        interrupted: false,
+    };
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             let tx = tx.clone();
-            let (run, next, limit, failures, indices) = (&run, &next, &limit, &failures, &indices);
+            let (run, next, limit) = (&run, &next, &limit);
             scope.spawn(move || loop {
-                let pos = next.fetch_add(1, Ordering::SeqCst) as usize;
-                let Some(&index) = indices.get(pos) else {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Some(index) = space.index(next.fetch_add(1, Ordering::SeqCst)) else {
                     break;
                 };
                 if !collect_all && index > limit.load(Ordering::SeqCst) {
@@ -97,28 +137,58 @@ pub fn explore<F: Send, M: Send>(
                 }
                 let out = run(space.seed(index));
                 let result = SeedResult::from(index, &out);
-                if out.failed() {
+                let failure = out.failed().then(|| {
                     limit.fetch_min(index, Ordering::SeqCst);
-                    failures
-                        .lock()
-                        .expect("no worker panics while holding it")
-                        .push((index, out));
-                }
-                if tx.send(result).is_err() {
+                    out
+                });
+                if tx.send((result, failure)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        for r in rx {
-            runs += 1;
-            on_result(&r);
+        for (result, failure) in rx {
+            found.runs += 1;
+            on_result(&result, failure.as_ref());
+            if let Some(out) = failure {
+                found.failed += 1;
+                if found.lowest.as_ref().is_none_or(|(i, _)| result.index < *i) {
+                    found.lowest = Some((result.index, out));
+                }
+            }
         }
     });
-    let mut failures = failures.into_inner().expect("workers finished");
-    failures.sort_by_key(|(i, _)| *i);
-    if !collect_all {
-        failures.truncate(1);
+    if !collect_all && found.lowest.is_some() {
+        // Workers racing past the lowest failure may have found higher ones too; what is
+        // reported must not depend on the thread count.
+        found.failed = 1;
     }
-    Exploration { runs, failures }
+    found.interrupted = stop.load(Ordering::SeqCst) && found.runs < space.len();
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_counts_and_places_its_seeds_without_listing_them() {
+        let space = |count, shard| SeedSpace {
+            base: 0,
+            count,
+            shard,
+        };
+        for (count, shard) in [(10, (0, 1)), (10, (1, 3)), (10, (2, 3)), (2, (2, 3))] {
+            let listed: Vec<u64> = (0..count).filter(|k| k % shard.1 == shard.0).collect();
+            let s = space(count, shard);
+            assert_eq!(s.len(), listed.len() as u64, "{count} {shard:?}");
+            assert_eq!(s.indices().collect::<Vec<_>>(), listed);
+        }
+        let huge = space(u64::MAX, (3, 5));
+        assert_eq!(huge.len(), (u64::MAX - 4) / 5 + 1);
+        let last = huge.len() - 1;
+        assert_eq!(huge.index(last), Some(3 + last * 5));
+        assert!(huge.index(last).unwrap() < u64::MAX);
+        assert_eq!(huge.index(huge.len()), None);
+    }
 }

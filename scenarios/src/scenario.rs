@@ -6,6 +6,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::sync::atomic::AtomicBool;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -223,15 +224,18 @@ impl<S: Scenario> Plan<S> {
         }
     }
 
-    /// Runs the seeds of `space` on `jobs` threads; see [`explore::explore`].
+    /// Runs the seeds of `space` on `jobs` threads until they run out, a failure is
+    /// found (unless `collect_all`) or `stop` is set; see [`explore::explore`].
     pub fn explore(
         &self,
         space: &SeedSpace,
         jobs: usize,
         collect_all: bool,
-        on_result: impl FnMut(&SeedResult),
+        stop: &AtomicBool,
+        on_result: impl FnMut(&SeedResult, Option<&Output<S>>),
     ) -> Exploration<S::Fault, S::Metrics> {
-        explore::explore(|seed| self.run(seed), space, jobs, collect_all, on_result)
+        let run = |seed| self.run(seed);
+        explore::explore(run, space, jobs, collect_all, stop, on_result)
     }
 
     /// Shrinks the schedule of a failing seed to a smallest one that still fails the same

@@ -237,6 +237,35 @@ fn explore_prints_a_replay_line_with_the_scenario_options_and_the_fingerprint() 
 }
 
 #[test]
+fn explore_all_streams_every_failure_and_sums_them_up() {
+    let (code, out, err) = sim(&[
+        "explore",
+        "flash-sale",
+        "--variant",
+        "check_then_decrement",
+        "--seeds",
+        "6",
+        "--all",
+        "--users",
+        "120",
+        "--items",
+        "12",
+        "--spawn-rate",
+        "40",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let printed = out.matches("FAILURE at seed ").count();
+    assert!(printed > 1, "{out}");
+    assert_eq!(out.matches("  replay:      ").count(), printed, "{out}");
+    assert!(
+        out.contains(&format!(
+            "{printed} failing seeds in 6; the lowest is seed "
+        )),
+        "{out}"
+    );
+}
+
+#[test]
 fn list_names_every_variant_fault_and_option() {
     let (code, out, _) = sim(&["list"]);
     assert_eq!(code, 0);
@@ -346,5 +375,87 @@ fn jobs_expect_and_shrink_out_are_checked_before_any_work() {
     assert!(
         !out.contains("shrunk schedule"),
         "no shrinking happened: {out}"
+    );
+}
+
+/// Starts `sim explore` over every seed there is, waits for its first line on stdout
+/// (`--json`) or stderr, lets it run a little, interrupts it as ^C would, and returns its
+/// exit code and whole output.
+fn interrupted_explore(json: bool) -> (i32, String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+    let mut args = vec![
+        "explore",
+        "flash-sale",
+        "--seeds",
+        "18446744073709551615",
+        "--jobs",
+        "2",
+        "--users",
+        "20",
+    ];
+    if json {
+        args.push("--json");
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sim"))
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the sim binary runs");
+    let (mut out, mut err) = (String::new(), String::new());
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    // The first line comes after the handler is in place and before any seed runs.
+    let first = if json {
+        &mut stdout
+    } else {
+        &mut stderr as &mut dyn BufRead
+    };
+    let into = if json { &mut out } else { &mut err };
+    first.read_line(into).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    stdout.read_to_string(&mut out).unwrap();
+    stderr.read_to_string(&mut err).unwrap();
+    let code = child.wait().unwrap().code().unwrap_or(-1);
+    (code, out, err)
+}
+
+#[test]
+fn an_interrupted_exploration_of_every_seed_says_what_it_covered() {
+    let (code, out, err) = interrupted_explore(false);
+    assert_eq!(code, 130, "{out}{err}");
+    assert!(
+        err.contains("exploring 18446744073709551615 seeds"),
+        "{err}"
+    );
+    let covered = out
+        .lines()
+        .find_map(|l| l.strip_prefix("interrupted: "))
+        .unwrap_or_else(|| panic!("no summary in {out:?}"));
+    let runs: u64 = covered.split(' ').next().unwrap().parse().unwrap();
+    assert!(runs > 0, "{covered}");
+    assert!(
+        covered.contains(&format!("every seed index from 0 to {}", runs - 1)),
+        "{covered}"
+    );
+    assert!(out.contains("no failure in the seeds that ran"), "{out}");
+
+    let (code, out, err) = interrupted_explore(true);
+    assert_eq!(code, 130, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    let summary: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let summary = &summary["summary"];
+    assert_eq!(summary["interrupted"], true, "{summary}");
+    assert_eq!(summary["seeds"], u64::MAX, "{summary}");
+    assert_eq!(
+        summary["runs"],
+        (lines.len() - 1) as u64,
+        "one line per seed that ran, then the summary"
     );
 }

@@ -3,6 +3,8 @@
 //! whole fault matrix and generated schedules, shrinking finds the one fault that matters,
 //! and snapshots pin the report and a shrunk schedule.
 
+use std::sync::atomic::AtomicBool;
+
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
@@ -53,8 +55,8 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
             count: FIND_BOUND,
             shard: (0, 1),
         };
-        let found = plan.explore(&space, 2, false, |_| {});
-        let (index, out) = found.failures.first().unwrap_or_else(|| {
+        let found = plan.explore(&space, 2, false, &AtomicBool::new(false), |_, _| {});
+        let (index, out) = found.lowest.as_ref().unwrap_or_else(|| {
             panic!(
                 "{} was not caught within {FIND_BOUND} seeds",
                 variant.name()

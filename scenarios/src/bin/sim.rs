@@ -13,6 +13,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::{ArgMatches, Args, Command, FromArgMatches};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -427,6 +428,57 @@ fn cmd_run(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> 
     Ok(exit(out.failed()))
 }
 
+/// Set by the first SIGINT during `sim explore`: workers finish the seeds in flight, claim
+/// no more, and the summary says what was covered and found.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn stop_on_interrupt() {
+    // Without a handler the program would die at once, printing nothing of what it found.
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            // A second SIGINT means now.
+            std::process::exit(130);
+        }
+        eprintln!("\ninterrupted: finishing the seeds in flight (interrupt again to quit at once)");
+    });
+}
+
+/// Prints one failure found by exploration, with the line that replays it.
+fn print_failure(
+    sc: &dyn AnyScenario,
+    plan: &dyn AnyPlan,
+    a: &ExploreArgs,
+    index: u64,
+    out: &AnyRunOutput,
+) {
+    let line = format!(
+        "{} --expect {:#018x}",
+        command_line("replay", sc, plan, out.seed(), a.target.schedule.as_deref()),
+        out.report.fingerprint
+    );
+    if a.json {
+        let json = serde_json::json!({
+            "failure": out.failure_summary(),
+            "index": index,
+            "seed": format!("{:#x}", out.seed()),
+            "replay": line,
+        });
+        let _ = writeln!(std::io::stdout().lock(), "{json}");
+        return;
+    }
+    println!("FAILURE at seed {:#x} (index {index})", out.seed());
+    println!(
+        "  violated:    {}",
+        out.failure_summary().unwrap_or_default()
+    );
+    if let Some(s) = &out.swarm {
+        println!("  swarm:       {s}");
+    }
+    println!("  schedule:    {}", compact(&out.schedule));
+    println!("  fingerprint: {:#018x}", out.report.fingerprint);
+    println!("  replay:      {line}");
+}
+
 // The seeds/s figure reads the wall clock, outside every simulation: the one place in the
 // program that may.
 #[allow(clippy::disallowed_types, clippy::disallowed_methods)]
@@ -444,7 +496,8 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
         count: a.seeds,
         shard: a.shard,
     };
-    let total = space.indices().count() as u64;
+    let total = space.len();
+    stop_on_interrupt();
     if !a.json {
         eprintln!(
             "exploring {total} seeds of {} (variant {}, fault {}) from seed base {:#x}, shard {}/{}, {jobs} jobs",
@@ -462,7 +515,7 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
     );
     let started = std::time::Instant::now();
     let stdout = std::io::stdout();
-    let result = plan.explore(&space, jobs, a.all, &mut |r| {
+    let result = plan.explore(&space, jobs, a.all, &INTERRUPTED, &mut |r, failure| {
         if a.json {
             let _ = writeln!(stdout.lock(), "{}", compact(r));
         } else {
@@ -471,55 +524,82 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
                 bar.set_message(format!("failure at seed {}", r.seed));
             }
         }
+        // With --all, failures are printed as they are found and not kept: memory must
+        // not grow with their number. Without it, only the lowest is printed, at the end,
+        // so that what is reported does not depend on the thread count.
+        if let (true, Some(out)) = (a.all, failure) {
+            bar.suspend(|| print_failure(sc, &*plan, &a, r.index, out));
+        }
     });
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    if !a.json {
+    if !a.all {
+        if let Some((index, out)) = &result.lowest {
+            print_failure(sc, &*plan, &a, *index, out);
+        }
+    }
+    let lowest = result
+        .lowest
+        .as_ref()
+        .map(|(index, out)| (*index, out.seed()));
+    if a.json {
+        let summary = serde_json::json!({"summary": {
+            "seeds": total,
+            "runs": result.runs,
+            "failed": result.failed,
+            "lowest_failure": lowest.map(|(index, seed)| serde_json::json!({
+                "index": index,
+                "seed": format!("{seed:#x}"),
+            })),
+            "interrupted": result.interrupted,
+            "wall_seconds": secs,
+        }});
+        let _ = writeln!(stdout.lock(), "{summary}");
+    } else {
         eprintln!(
             "{} seeds in {secs:.2} s ({:.0} seeds/s)",
             result.runs,
             result.runs as f64 / secs.max(1e-9)
         );
-    }
-    if result.failures.is_empty() {
-        if !a.json {
-            println!("no failure in {} seeds", result.runs);
-        }
-        return Ok(ExitCode::SUCCESS);
-    }
-    for (index, out) in &result.failures {
-        let line = format!(
-            "{} --expect {:#018x}",
-            command_line(
-                "replay",
-                sc,
-                &*plan,
-                out.seed(),
-                a.target.schedule.as_deref()
-            ),
-            out.report.fingerprint
-        );
-        if a.json {
-            let _ = writeln!(
-                stdout.lock(),
-                "{}",
-                serde_json::json!({"failure": out.failure_summary(), "index": index, "seed": format!("{:#x}", out.seed()), "replay": line})
-            );
-        } else {
-            println!("FAILURE at seed {:#x} (index {index})", out.seed());
+        if result.interrupted {
             println!(
-                "  violated:    {}",
-                out.failure_summary().unwrap_or_default()
+                "interrupted: {} of {total} seeds ran{}",
+                result.runs,
+                covered(&space, result.runs, lowest.is_some())
             );
-            if let Some(s) = &out.swarm {
-                println!("  swarm:       {s}");
-            }
-            println!("  schedule:    {}", compact(&out.schedule));
-            println!("  fingerprint: {:#018x}", out.report.fingerprint);
-            println!("  replay:      {line}");
+        }
+        match lowest {
+            None if result.interrupted => println!("no failure in the seeds that ran"),
+            None => println!("no failure in {} seeds", result.runs),
+            Some((index, seed)) if a.all => println!(
+                "{} failing seeds in {}; the lowest is seed {seed:#x} (index {index})",
+                result.failed, result.runs
+            ),
+            Some(_) => {}
         }
     }
-    Ok(ExitCode::FAILURE)
+    Ok(if lowest.is_some() {
+        ExitCode::FAILURE
+    } else if result.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Which seed indices an interrupted exploration covered: the shard's first `runs`
+/// positions, since every claimed seed finishes (unless a failure stopped the claiming).
+fn covered(space: &SeedSpace, runs: u64, stopped_by_failure: bool) -> String {
+    match (
+        stopped_by_failure,
+        runs.checked_sub(1).and_then(|p| space.index(p)),
+    ) {
+        (false, Some(last)) => format!(
+            " (every seed index from {} to {last} of shard {}/{})",
+            space.shard.0, space.shard.0, space.shard.1
+        ),
+        _ => String::new(),
+    }
 }
 
 fn cmd_replay(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
