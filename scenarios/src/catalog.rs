@@ -13,8 +13,8 @@ use sim_runtime::schedule::{FaultSchedule, ScheduledFault};
 use crate::explore::{Exploration, SeedResult, SeedSpace};
 use crate::report::{ReportError, ScenarioReport};
 use crate::scenario::{
-    parse_schedule, FaultInfo, Faults, Output, Plan, RunOutput, Scenario, ServiceVariant,
-    SpecError, VariantInfo,
+    check_schedule, parse_schedule, FaultInfo, Faults, Output, Plan, RunOutput, Scenario,
+    ServiceVariant, SpecError, VariantInfo,
 };
 
 /// A run's output with its schedule and metrics as JSON.
@@ -81,7 +81,7 @@ pub trait AnyPlan: Send + Sync {
 fn options<S: Scenario>(matches: &ArgMatches) -> Result<S::Options, SpecError> {
     S::Options::from_arg_matches(matches).map_err(|e| SpecError::BadOptions {
         scenario: S::NAME,
-        detail: e.to_string(),
+        detail: sim_runtime::harness::elide(&e.to_string()),
     })
 }
 
@@ -112,14 +112,23 @@ impl<S: Scenario> AnyScenario for S {
         faults: FaultText<'_>,
         matches: &ArgMatches,
     ) -> Result<Box<dyn AnyPlan>, SpecError> {
+        let options = options::<S>(matches)?;
         let plan = match faults {
-            FaultText::Named(name) => Plan::<S>::parse(variant, name)?,
+            FaultText::Named(name) => {
+                let plan = Plan::<S>::parse(variant, name)?;
+                // The matrix's entries fit the default options, not necessarily these.
+                if let Faults::Named { schedule, .. } = &plan.faults {
+                    let origin = format!("of fault-matrix entry {name}");
+                    check_schedule::<S>(&origin, schedule, &options)?;
+                }
+                plan
+            }
             FaultText::Schedule { origin, json } => Plan::<S>::new(
                 crate::scenario::parse_variant::<S>(variant)?,
-                Faults::Schedule(parse_schedule(origin, json)?),
+                Faults::Schedule(parse_schedule::<S>(origin, json, &options)?),
             ),
         };
-        Ok(Box::new(plan.with_options(options::<S>(matches)?)))
+        Ok(Box::new(plan.with_options(options)))
     }
 
     fn report_with(&self, seed: u64, matches: &ArgMatches) -> Result<ScenarioReport, AnyError> {
@@ -215,5 +224,5 @@ pub fn find(name: &str) -> Result<&'static dyn AnyScenario, SpecError> {
     registry()
         .into_iter()
         .find(|s| s.name() == name)
-        .ok_or_else(|| SpecError::UnknownScenario(name.to_string()))
+        .ok_or_else(|| SpecError::UnknownScenario(sim_runtime::harness::elide(name)))
 }

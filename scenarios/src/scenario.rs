@@ -10,6 +10,7 @@ use std::sync::atomic::AtomicBool;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use sim_runtime::harness::elide;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::{Report, Swarm};
 
@@ -53,7 +54,8 @@ pub trait Scenario: Sized + Sync + 'static {
     const DESCRIPTION: &'static str;
 
     type Variant: ServiceVariant;
-    /// One fault of the system; a schedule of them is editable JSON and shrinks.
+    /// One fault of the system; a schedule of them is editable JSON and shrinks. Fields
+    /// named `…_ms` hold milliseconds (schedules are checked against a horizon by name).
     type Fault: Clone + fmt::Debug + Serialize + DeserializeOwned + ShrinkFault + Send + Sync;
     /// The scenario's own options (sizes, rates), as command-line arguments. Each field is
     /// one `--field-name` of a scalar, a list or a flag, so that a plan's options print back
@@ -65,6 +67,14 @@ pub trait Scenario: Sized + Sync + 'static {
     /// The fault matrix: one named schedule per row of the system's chaos document, a
     /// fault-free `none` among them.
     fn matrix() -> Vec<(FaultInfo, FaultSchedule<Self::Fault>)>;
+
+    /// Why `fault` cannot run under `options` (an instance that does not exist), checked
+    /// when a schedule is loaded. Times need no check here: every `…_ms` field is held
+    /// within [`SCHEDULE_HORIZON_MS`] for all scenarios.
+    fn check_fault(fault: &Self::Fault, options: &Self::Options) -> Result<(), FaultProblem> {
+        let _ = (fault, options);
+        Ok(())
+    }
 
     /// A schedule drawn from the seed over every fault kind (swarm testing).
     fn swarm(seed: u64, options: &Self::Options) -> (Swarm, FaultSchedule<Self::Fault>);
@@ -176,7 +186,7 @@ impl<S: Scenario> Plan<S> {
                 known.push("swarm");
                 return Err(SpecError::UnknownFault {
                     scenario: S::NAME,
-                    fault: fault.to_string(),
+                    fault: elide(fault),
                     known: known.join(", "),
                 });
             };
@@ -274,32 +284,90 @@ pub fn parse_variant<S: Scenario>(name: &str) -> Result<S::Variant, SpecError> {
         .find(|v| v.name() == name)
         .ok_or_else(|| SpecError::UnknownVariant {
             scenario: S::NAME,
-            variant: name.to_string(),
+            variant: elide(name),
             known: all.iter().map(|v| v.name()).collect::<Vec<_>>().join(", "),
         })
 }
 
-/// A schedule from its JSON text; `origin` names where the text came from (a file) in
-/// the error, which also names the field at fault (`faults[2].fault`).
-pub fn parse_schedule<F: DeserializeOwned>(
+/// How far into a run a schedule may reach: no fault starts or lasts longer than this
+/// (30 days of virtual time). Times past it are mistakes, and near `u64::MAX` they would
+/// saturate the clock.
+pub const SCHEDULE_HORIZON_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Why one fault of a schedule cannot run as written: the field at fault (a name within
+/// the fault, `instance`) and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultProblem {
+    pub field: String,
+    pub detail: String,
+}
+
+/// A schedule from its JSON text, checked against the plan's `options` and sorted by
+/// time; `origin` names where the text came from (a file) in the error, which also names
+/// the field at fault (`faults[2].fault.instance`, counted in the file's order).
+pub fn parse_schedule<S: Scenario>(
     origin: &str,
     json: &str,
-) -> Result<FaultSchedule<F>, SpecError> {
+    options: &S::Options,
+) -> Result<FaultSchedule<S::Fault>, SpecError> {
     let bad = |field: Option<String>, e: serde_json::Error| SpecError::BadSchedule {
         origin: origin.to_string(),
-        field,
-        detail: e.to_string(),
+        field: field.map(|f| elide(&f)),
+        detail: elide(&e.to_string()),
     };
     let mut deserializer = serde_json::Deserializer::from_str(json);
-    let mut schedule: FaultSchedule<F> = serde_path_to_error::deserialize(&mut deserializer)
+    let mut schedule: FaultSchedule<S::Fault> = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|e| {
             let field = e.path().to_string();
             bad((field != ".").then_some(field), e.into_inner())
         })?;
     // Text after the schedule is an error too.
     deserializer.end().map_err(|e| bad(None, e))?;
+    check_schedule::<S>(origin, &schedule, options)?;
     schedule.faults.sort_by_key(|f| f.at_ms);
     Ok(schedule)
+}
+
+/// Checks that every fault of `schedule` can run as written under `options`: its times
+/// (`at_ms` and every `…_ms` field of the fault) within [`SCHEDULE_HORIZON_MS`], and what
+/// the scenario itself checks ([`Scenario::check_fault`]).
+pub fn check_schedule<S: Scenario>(
+    origin: &str,
+    schedule: &FaultSchedule<S::Fault>,
+    options: &S::Options,
+) -> Result<(), SpecError> {
+    for (i, f) in schedule.iter().enumerate() {
+        let invalid = |field: String, detail: String| SpecError::InvalidSchedule {
+            origin: origin.to_string(),
+            field: format!("faults[{i}].{field}"),
+            detail,
+        };
+        let past = |ms: u64| {
+            format!("{ms} ms is past the {SCHEDULE_HORIZON_MS} ms (30 days) a schedule may reach")
+        };
+        if f.at_ms > SCHEDULE_HORIZON_MS {
+            return Err(invalid("at_ms".into(), past(f.at_ms)));
+        }
+        if let Some((field, ms)) = millis_fields(&f.fault).find(|(_, ms)| *ms > SCHEDULE_HORIZON_MS)
+        {
+            return Err(invalid(format!("fault.{field}"), past(ms)));
+        }
+        S::check_fault(&f.fault, options)
+            .map_err(|p| invalid(format!("fault.{}", p.field), p.detail))?;
+    }
+    Ok(())
+}
+
+/// A fault's fields named `…_ms`, which by convention hold milliseconds.
+fn millis_fields<F: Serialize>(fault: &F) -> impl Iterator<Item = (String, u64)> {
+    let fields = match serde_json::to_value(fault) {
+        Ok(serde_json::Value::Object(fields)) => fields,
+        _ => serde_json::Map::new(),
+    };
+    fields
+        .into_iter()
+        .filter(|(name, _)| name.ends_with("_ms"))
+        .filter_map(|(name, v)| v.as_u64().map(|ms| (name, ms)))
 }
 
 /// What one run of a scenario's plan produced, typed.
@@ -370,6 +438,13 @@ pub enum SpecError {
         field: Option<String>,
         detail: String,
     },
+    #[error("invalid schedule {origin}: at {field}: {detail}")]
+    InvalidSchedule {
+        origin: String,
+        /// The path of the field at fault (`faults[0].fault.instance`).
+        field: String,
+        detail: String,
+    },
     #[error("bad options for {scenario}: {detail}")]
     BadOptions {
         scenario: &'static str,
@@ -419,10 +494,12 @@ mod tests {
 
     #[test]
     fn a_schedule_parses_sorted_and_a_bad_one_names_its_origin_and_field() {
-        let s: FaultSchedule<FlashFault> = parse_schedule(
+        let options = crate::flash_sale::Options::default();
+        let s: FaultSchedule<FlashFault> = parse_schedule::<FlashSale>(
             "file s.json",
             r#"{"faults": [{"at_ms": 9, "fault": {"fault": "kafka_down", "for_ms": 5}},
                           {"at_ms": 2, "fault": {"fault": "db_down", "for_ms": 7}}]}"#,
+            &options,
         )
         .unwrap();
         assert_eq!(
@@ -430,7 +507,8 @@ mod tests {
             [2, 9],
             "sorted by time"
         );
-        let bad = |json: &str| parse_schedule::<FlashFault>("file s.json", json).unwrap_err();
+        let bad =
+            |json: &str| parse_schedule::<FlashSale>("file s.json", json, &options).unwrap_err();
         let e = bad(r#"{"faults": [{"at_ms": 1, "fault": {"fault": "kafka_down"}}]}"#);
         assert!(
             matches!(&e, SpecError::BadSchedule { field: Some(f), .. } if f == "faults[0].fault"),
@@ -452,5 +530,40 @@ mod tests {
                 .starts_with("malformed schedule file s.json: trailing characters"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_schedule_that_cannot_run_as_written_names_the_fault_and_the_field() {
+        let options = crate::flash_sale::Options {
+            api_instances: 2,
+            ..Default::default()
+        };
+        let invalid = |json: &str| {
+            let e = parse_schedule::<FlashSale>("file s.json", json, &options).unwrap_err();
+            match &e {
+                SpecError::InvalidSchedule { field, .. } => (field.clone(), e.to_string()),
+                other => panic!("{other:?}"),
+            }
+        };
+        // Counted in the file's order, not the sorted one.
+        let (field, text) = invalid(
+            r#"{"faults": [{"at_ms": 9, "fault": {"fault": "kafka_down", "for_ms": 5}},
+                          {"at_ms": 2, "fault": {"fault": "api_kill", "instance": 2, "down_ms": null}}]}"#,
+        );
+        assert_eq!(field, "faults[1].fault.instance");
+        assert_eq!(
+            text,
+            "invalid schedule file s.json: at faults[1].fault.instance: api_kill of \
+             instance 2, but there are 2 API instances (0 to 1); --api-instances sets how many"
+        );
+        let (field, text) = invalid(
+            r#"{"faults": [{"at_ms": 99999999999999, "fault": {"fault": "kafka_down", "for_ms": 5}}]}"#,
+        );
+        assert_eq!(field, "faults[0].at_ms");
+        assert!(text.contains("99999999999999 ms is past the"), "{text}");
+        let (field, _) = invalid(
+            r#"{"faults": [{"at_ms": 1, "fault": {"fault": "redis_latency", "extra_ms": 18446744073709551615, "for_ms": 5}}]}"#,
+        );
+        assert_eq!(field, "faults[0].fault.extra_ms");
     }
 }

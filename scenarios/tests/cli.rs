@@ -182,6 +182,10 @@ fn a_failing_run_prints_a_replay_line_that_reproduces_its_fingerprint() {
     ]);
     assert_eq!(code, 1, "the buggy variant fails: {out}");
     assert!(out.contains("[FAIL] no_oversell"), "{out}");
+    assert!(
+        field(&out, "outcome:").starts_with("FAIL: no_oversell: "),
+        "the outcome is the run's verdict: {out}"
+    );
     let fingerprint = field(&out, "fingerprint:");
     let line = field(&out, "replay:");
     for option in ["--users 200", "--items 20", "--api-instances 3"] {
@@ -458,4 +462,114 @@ fn an_interrupted_exploration_of_every_seed_says_what_it_covered() {
         (lines.len() - 1) as u64,
         "one line per seed that ran, then the summary"
     );
+}
+
+/// Runs a printed command line through a real shell, with the test's binary in place of
+/// `cargo run`: what a user pasting it gets.
+fn sim_shell(line: &str) -> (i32, String, String) {
+    let args = line
+        .strip_prefix("cargo run --release -p scenarios --bin sim -- ")
+        .unwrap_or_else(|| panic!("not a sim command line: {line}"));
+    let bin = env!("CARGO_BIN_EXE_sim").replace('\'', r"'\''");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("'{bin}' {args}"))
+        .output()
+        .expect("sh runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_printed_replay_line_survives_a_shell_with_a_space_and_a_quote_in_the_schedule_path() {
+    let dir = std::env::temp_dir().join(format!("sim chaos 'runs' {}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let schedule = dir.join("worker crash.json");
+    std::fs::write(
+        &schedule,
+        r#"{"faults": [{"at_ms": 800, "fault": {"fault": "worker_crash", "down_ms": 5000}}]}"#,
+    )
+    .unwrap();
+    let (code, out, err) = sim(&[
+        "run",
+        "flash-sale",
+        "--variant",
+        "commit_before_write",
+        "--seed",
+        "3",
+        "--users",
+        "200",
+        "--items",
+        "20",
+        "--schedule",
+        schedule.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    let line = field(&out, "replay:");
+    let (code, again, err) = sim_shell(line);
+    assert_eq!(code, 1, "{line}: {again}{err}");
+    assert_eq!(
+        field(&again, "fingerprint:"),
+        field(&out, "fingerprint:"),
+        "{line}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_huge_bad_value_is_quoted_in_part_not_echoed_whole() {
+    let huge = std::env::temp_dir().join(format!("sim-huge-schedule-{}.json", std::process::id()));
+    let name = "x".repeat(50_000_000);
+    std::fs::write(
+        &huge,
+        format!(r#"{{"faults": [{{"at_ms": 1, "fault": {{"fault": "{name}"}}}}]}}"#),
+    )
+    .unwrap();
+    let (code, _, err) = sim(&[
+        "run",
+        "flash-sale",
+        "--seed",
+        "1",
+        "--schedule",
+        huge.to_str().unwrap(),
+    ]);
+    std::fs::remove_file(&huge).unwrap();
+    assert_eq!(code, 2);
+    assert!(err.len() < 1000, "{} bytes of error", err.len());
+    assert!(
+        err.contains("at faults[0].fault.fault: unknown variant `xxx"),
+        "{err}"
+    );
+    assert!(err.contains("bytes left out"), "{err}");
+    assert!(
+        err.contains("expected one of"),
+        "the end of the message stays: {err}"
+    );
+
+    let seed = "9".repeat(100_000);
+    let (code, _, err) = sim(&["run", "flash-sale", "--seed", &seed]);
+    assert_eq!(code, 2);
+    assert!(err.len() < 1000, "{} bytes of error", err.len());
+    assert!(err.contains("for '--seed <SEED>': not a seed"), "{err}");
+}
+
+#[test]
+fn a_schedule_that_cannot_run_is_refused_at_load_naming_file_fault_and_field() {
+    let path = std::env::temp_dir().join(format!("sim-kill-3-{}.json", std::process::id()));
+    std::fs::write(
+        &path,
+        r#"{"faults": [{"at_ms": 10, "fault": {"fault": "api_kill", "instance": 3, "down_ms": null}}]}"#,
+    )
+    .unwrap();
+    assert_user_error(
+        &["run", "flash-sale", "--seed", "1", "--schedule", path.to_str().unwrap()],
+        &format!(
+            "invalid schedule file {}: at faults[0].fault.instance: api_kill of instance 3, but there are 2 API instances",
+            path.display()
+        ),
+    );
+    std::fs::remove_file(&path).unwrap();
 }

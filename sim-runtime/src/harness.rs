@@ -29,6 +29,32 @@ pub enum EnvError {
     BadFlag { var: &'static str, value: String },
 }
 
+/// How much of each end of a long bad value an error message quotes.
+pub const QUOTED_END: usize = 200;
+
+/// `text` as an error message may quote it: whole when short, else its first and last
+/// [`QUOTED_END`] bytes and how much was left out between them (a 50 MB value is not
+/// echoed back, and the end of a message, where parsers say what they expected, stays).
+pub fn elide(text: &str) -> String {
+    if text.len() <= 2 * QUOTED_END + 40 {
+        return text.to_string();
+    }
+    let mut head = QUOTED_END;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = text.len() - QUOTED_END;
+    while !text.is_char_boundary(tail) {
+        tail += 1;
+    }
+    format!(
+        "{}… ({} bytes left out) …{}",
+        &text[..head],
+        tail - head,
+        &text[tail..]
+    )
+}
+
 /// Parses a seed: decimal (`42`) or hex (`0x2a`, underscores allowed: `0x5eed_1234`).
 pub fn parse_seed(text: &str) -> Option<u64> {
     let t = text.trim().replace('_', "");
@@ -64,9 +90,10 @@ impl EnvSettings {
             match lookup(var) {
                 None => Ok(None),
                 Some(v) if v.trim().is_empty() => Ok(None),
-                Some(v) => parse_seed(&v)
-                    .map(Some)
-                    .ok_or(EnvError::BadSeed { var, value: v }),
+                Some(v) => parse_seed(&v).map(Some).ok_or_else(|| EnvError::BadSeed {
+                    var,
+                    value: elide(&v),
+                }),
             }
         };
         let seed = seed_var("SIM_SEED")?;
@@ -79,7 +106,7 @@ impl EnvSettings {
                 _ => {
                     return Err(EnvError::BadCount {
                         var: "SIM_SEEDS",
-                        value: v,
+                        value: elide(&v),
                     })
                 }
             },
@@ -90,7 +117,7 @@ impl EnvSettings {
             Some(other) => {
                 return Err(EnvError::BadFlag {
                     var: "SIM_CHECK_DETERMINISM",
-                    value: other.to_string(),
+                    value: elide(other),
                 })
             }
         };

@@ -142,6 +142,16 @@ fn each_bad_environment_value_gives_an_error_naming_its_variable() {
     // One bad variable among good ones still fails, naming the bad one.
     let err = env(&[("SIM_SEED", "1"), ("SIM_SEEDS", "many")]).unwrap_err();
     assert!(err.to_string().starts_with("SIM_SEEDS="), "{err}");
+    // A huge value is quoted in part, not echoed whole.
+    let huge = "9".repeat(50_000_000);
+    let message = env(&[("SIM_SEED", &huge)]).unwrap_err().to_string();
+    assert!(message.len() < 600, "{} bytes", message.len());
+    let quoted = format!(
+        "{0}… ({1} bytes left out) …{0}",
+        "9".repeat(200),
+        50_000_000 - 400
+    );
+    assert!(message.contains(&quoted), "{message}");
 }
 
 #[test]

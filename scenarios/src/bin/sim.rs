@@ -21,6 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scenarios::catalog::{self, AnyPlan, AnyRunOutput, AnyScenario, FaultText};
 use scenarios::explore::SeedSpace;
 use scenarios::options::shell_word;
+use sim_runtime::harness::elide;
 
 /// A simulation allocates and frees small objects all the time (messages, tasks, trace
 /// fields); mimalloc does that faster than glibc's allocator. Allocation addresses never
@@ -281,7 +282,12 @@ fn print_run(out: &AnyRunOutput) {
         println!("swarm:       {s}");
     }
     println!("schedule:    {}", compact(&out.schedule));
-    println!("outcome:     {}", out.report.outcome);
+    // The run's verdict, not only the simulation's: a run that completed and broke an
+    // invariant failed.
+    match out.failure_summary() {
+        Some(failure) => println!("outcome:     FAIL: {failure}"),
+        None => println!("outcome:     pass"),
+    }
     println!("virtual time {}", out.report.time);
     println!("fingerprint: {:#018x}", out.report.fingerprint);
     println!("checkers:");
@@ -705,12 +711,34 @@ fn dispatch(matches: &ArgMatches) -> Result<ExitCode, UserError> {
     }
 }
 
+/// Prints a command-line error as clap would, but with a long value (an argument can be
+/// 128 KB) quoted in part.
+fn print_clap_error(e: &clap::Error) {
+    use clap::error::{ContextKind, ContextValue};
+    let long = [ContextKind::InvalidValue, ContextKind::InvalidArg]
+        .into_iter()
+        .filter_map(|kind| match e.get(kind) {
+            Some(ContextValue::String(v)) if elide(v) != *v => Some(v.clone()),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    if long.is_empty() {
+        let _ = e.print();
+        return;
+    }
+    let mut text = e.render().to_string();
+    for value in long {
+        text = text.replace(&value, &elide(&value));
+    }
+    eprint!("{text}");
+}
+
 fn main() -> ExitCode {
     let matches = match cli().try_get_matches() {
         Ok(m) => m,
         Err(e) => {
             let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
+            print_clap_error(&e);
             return ExitCode::from(code);
         }
     };

@@ -21,7 +21,7 @@ use sim_runtime::time::Duration;
 use sim_runtime::Swarm;
 
 use crate::patterns::Backoff;
-use crate::scenario::{FaultInfo, Scenario, ServiceVariant, Simulated, VariantInfo};
+use crate::scenario::{FaultInfo, FaultProblem, Scenario, ServiceVariant, Simulated, VariantInfo};
 
 /// The service variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -173,6 +173,23 @@ impl Scenario for FlashSale {
         faults::matrix()
     }
 
+    fn check_fault(fault: &faults::FlashFault, options: &Options) -> Result<(), FaultProblem> {
+        match *fault {
+            faults::FlashFault::ApiKill { instance, .. } if instance >= options.api_instances => {
+                let n = options.api_instances;
+                Err(FaultProblem {
+                    field: "instance".into(),
+                    detail: format!(
+                        "api_kill of instance {instance}, but there are {n} API instances \
+                         (0 to {}); --api-instances sets how many",
+                        n.saturating_sub(1)
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::FlashFault>) {
         faults::swarm_schedule(seed, faults::SWARM_HORIZON, options.api_instances)
     }
@@ -262,5 +279,27 @@ mod tests {
         ] {
             assert!(parse(args).is_err(), "{args:?}");
         }
+    }
+
+    #[test]
+    fn the_time_limit_grows_with_the_sale() {
+        // 200 users arriving over 1,000 s of virtual time outlast a fixed 900 s limit.
+        let options = Options {
+            users: 200,
+            items: 20,
+            spawn_rate: Some(0.2),
+            ..Options::default()
+        };
+        let plan = crate::scenario::Plan::<FlashSale>::parse("correct", "none")
+            .unwrap()
+            .with_options(options);
+        let out = plan.run(1);
+        assert!(out.report.is_pass(), "{}", out.report.outcome);
+        assert!(
+            out.report.time.as_nanos() > 1_000_000_000_000,
+            "{}",
+            out.report.time
+        );
+        assert_eq!(out.failure_summary(), None);
     }
 }

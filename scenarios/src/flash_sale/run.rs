@@ -57,7 +57,7 @@ pub fn simulate(
     jsonl: Option<Box<dyn std::io::Write>>,
 ) -> (sim_runtime::Report, Option<RunData>) {
     let config = SimConfig {
-        time_limit: Some(Duration::from_secs(900)),
+        time_limit: Some(time_limit(&params, &schedule)),
         ..SimConfig::default()
     };
     let mut sim = Sim::new(seed)
@@ -68,6 +68,18 @@ pub fn simulate(
     }
     let result = sim.run(move || main_flow(variant, params, schedule));
     (result.report, result.output)
+}
+
+/// The virtual time a run may take before it counts as hung: the last user has arrived
+/// and spent every attempt, every fault has healed, and the backlog has had its drain
+/// bound twice (to recover, then to settle), with a minute to spare for the start.
+pub fn time_limit(params: &Params, schedule: &FaultSchedule<FlashFault>) -> Duration {
+    let arrivals = Duration::from_secs_f64(f64::from(params.users) / params.spawn_rate_per_s);
+    // A user may wait out its timeout on every attempt, at every instance the load
+    // balancer tries in turn.
+    let per_user = params.user_timeout * params.user_attempts * params.api_instances;
+    let busy = (Instant::START + arrivals + per_user).max(healed_at(schedule));
+    (busy + params.drain_bound * 2 + Duration::from_secs(60)).elapsed_since_start()
 }
 
 pub fn metrics_of(d: &RunData) -> RunMetrics {
@@ -210,10 +222,10 @@ async fn apply(topo: Rc<Topology>, fault: FlashFault) {
             revert_after(d, Box::new(move || t.deps.db_up()));
         }
         FlashFault::ApiKill { instance, .. } => {
-            if let Some(&api) = topo.apis.get(instance as usize) {
-                api.kill();
-                revert_after(d, Box::new(move || api.restart()));
-            }
+            // Schedules are checked against the instance count when they are loaded.
+            let api = topo.apis[instance as usize];
+            api.kill();
+            revert_after(d, Box::new(move || api.restart()));
         }
         FlashFault::PartitionApiRedis { .. } => {
             let redis = [topo.deps.redis_node()];
