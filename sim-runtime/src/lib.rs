@@ -8,6 +8,8 @@
 //! Map of the crate:
 //! - [`sim`]: `Sim`, one run from configuration to [`Report`]; [`outcome`]: how it ended.
 //! - `world` (private): the executor loop and its state; [`task`]: spawn, join, abort.
+//! - `watchdog` (private): the thread outside every simulation that reports a task
+//!   looping without awaiting (`SimConfig::busy_loop_limit`).
 //! - [`time`]: virtual `Instant`, `sleep`, `timeout`, `interval`.
 //! - [`mod@rng`]: ChaCha streams with named forks, `Probability`; [`rng()`] per node
 //!   life, [`rng_global`] per run.
@@ -41,6 +43,7 @@ pub mod task;
 pub mod time;
 mod timers;
 pub mod trace;
+mod watchdog;
 mod world;
 
 pub use node::{NodeId, NodeState};

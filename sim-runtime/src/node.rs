@@ -187,6 +187,7 @@ impl NodeBuilder {
             if self.config.clock_drift_ppm != 0 {
                 world::note_clock_drift();
             }
+            w.note_node(&self.name);
             w.nodes.push(NodeEntry {
                 name: self.name.clone(),
                 state: NodeState::Running,

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use crate::node::NodeId;
@@ -11,10 +12,12 @@ use crate::outcome::{self, Outcome, Report};
 use crate::task;
 use crate::time::{Duration, Instant};
 use crate::trace::{Divergence, Event};
+use crate::watchdog::Heartbeat;
 use crate::world::{self, Limits, Step, World};
 
 /// Knobs of one run. `Default` is what a test wants: a generous virtual-time limit, a
-/// step limit that catches busy loops, a 64-event tail for failure reports.
+/// step limit that catches tasks that wake each other forever, the watchdog that catches
+/// a task looping without awaiting, a 64-event tail for failure reports.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     /// The run stops with `Outcome::TimeLimit` when the next timer is later than this.
@@ -28,6 +31,11 @@ pub struct SimConfig {
     pub trace_polls: bool,
     /// Whether `buggify!()` sites may fire in this run.
     pub buggify: bool,
+    /// Wall-clock time one poll may take before the watchdog, a thread outside the
+    /// simulation, reports a busy loop (seed, virtual time, task) and ends the process:
+    /// a task that never awaits stops the executor, so no virtual limit can catch it.
+    /// `None` turns the watchdog off.
+    pub busy_loop_limit: Option<Duration>,
 }
 
 impl Default for SimConfig {
@@ -38,6 +46,7 @@ impl Default for SimConfig {
             tail_events: 64,
             trace_polls: true,
             buggify: false,
+            busy_loop_limit: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -136,8 +145,21 @@ impl Sim {
         };
         let mut world = World::new(self.seed, self.config.tail_events, limits);
         world.buggify.set_enabled(self.config.buggify);
+        let heartbeat = self
+            .config
+            .busy_loop_limit
+            .map(|limit| Heartbeat::new(self.seed, self.replay.clone(), limit));
+        if let Some(h) = &heartbeat {
+            world.watch(Arc::clone(h));
+        }
         if let Some(out) = self.jsonl {
-            world.trace.set_jsonl(out);
+            world.trace.set_jsonl(match &heartbeat {
+                Some(h) => Box::new(WaitsOnOutput {
+                    out,
+                    heartbeat: Arc::clone(h),
+                }),
+                None => out,
+            });
         }
         if self.record {
             world.trace.start_recording();
@@ -150,6 +172,9 @@ impl Sim {
         let mut handle =
             task::spawn_on_named(NodeId::MAIN, "main", std::panic::Location::caller(), main());
         let outcome = drive(&mut handle);
+        if let Some(h) = &heartbeat {
+            h.stop();
+        }
         let output = if outcome.is_pass() {
             take_output(&mut handle)
         } else {
@@ -178,6 +203,34 @@ impl Sim {
             divergence: world.trace.divergence(),
             trace_error: world.trace.take_jsonl_error(),
         }
+    }
+}
+
+/// The trace output, telling the watchdog while the run waits on it: a trace piped into
+/// a pager may block for minutes, and that is not a busy loop.
+struct WaitsOnOutput {
+    out: Box<dyn Write>,
+    heartbeat: Arc<Heartbeat>,
+}
+
+impl WaitsOnOutput {
+    fn waiting<T>(&mut self, io: impl FnOnce(&mut dyn Write) -> T) -> T {
+        self.heartbeat.set_waiting(true);
+        let r = io(&mut *self.out);
+        self.heartbeat.set_waiting(false);
+        r
+    }
+}
+
+impl Write for WaitsOnOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.waiting(|out| out.write(buf))
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.waiting(|out| out.write_all(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.waiting(|out| out.flush())
     }
 }
 

@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::mem::ManuallyDrop;
 use std::panic::Location;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::Waker;
 
 use async_task::Runnable;
@@ -29,6 +30,7 @@ use crate::rng::SimRng;
 use crate::time::{Duration, Instant};
 use crate::timers::{TimerKey, Timers};
 use crate::trace::{EventKind, TaskId, Trace};
+use crate::watchdog::Heartbeat;
 
 thread_local! {
     /// `ManuallyDrop` so that the thread-local has no destructor to register, which every
@@ -409,6 +411,8 @@ pub(crate) struct World {
     extensions: BTreeMap<TypeId, Rc<dyn Any>>,
     pub buggify: crate::buggify::BuggifyState,
     pub user_rng: SimRng,
+    /// What the busy-loop watchdog sees of this run, when it watches.
+    heartbeat: Option<Arc<Heartbeat>>,
 }
 
 impl World {
@@ -443,6 +447,7 @@ impl World {
             extensions: BTreeMap::new(),
             buggify,
             user_rng,
+            heartbeat: None,
         };
         // Node 0 runs the test's main future; it can be neither killed nor paused.
         w.nodes.push(NodeEntry {
@@ -458,6 +463,26 @@ impl World {
             cpu_busy: Duration::ZERO,
         });
         w
+    }
+
+    /// Lets the busy-loop watchdog see this run through `heartbeat`.
+    pub(crate) fn watch(&mut self, heartbeat: Arc<Heartbeat>) {
+        for node in &self.nodes {
+            heartbeat.note_node(&node.name);
+        }
+        for site in &self.sites {
+            heartbeat.note_site(site.name, site.location);
+        }
+        heartbeat.set_now(self.now);
+        crate::watchdog::watch(&heartbeat);
+        self.heartbeat = Some(heartbeat);
+    }
+
+    /// A node was added: the watchdog names it in a report.
+    pub(crate) fn note_node(&self, name: &str) {
+        if let Some(h) = &self.heartbeat {
+            h.note_node(name);
+        }
     }
 
     // ----- context -----
@@ -588,6 +613,9 @@ impl World {
             Some(&i) => i,
             None => {
                 let i = self.sites.len() as u32;
+                if let Some(h) = &self.heartbeat {
+                    h.note_site(site.name, site.location);
+                }
                 self.sites.push(site);
                 self.site_index.insert(key, i);
                 i
@@ -638,6 +666,9 @@ impl World {
     fn set_current(&mut self, meta: &TaskMeta) {
         if !meta.was_polled() {
             meta.key.set(self.tasks.vacant_key() as u32);
+        }
+        if let Some(h) = &self.heartbeat {
+            h.beat(meta.id(), meta.node, meta.site());
         }
         self.current_killed = false;
         self.current = Some(Current::of(meta));
@@ -855,6 +886,9 @@ pub(crate) fn step() -> Step {
                 }
                 w.now = w.now.max(at);
                 FAST.with(|f| f.now.set(w.now.as_nanos()));
+                if let Some(h) = &w.heartbeat {
+                    h.set_now(w.now);
+                }
                 // A bucket of thousands of timers would otherwise regrow this vector
                 // every time the clock moves.
                 let mut wakers = std::mem::take(&mut w.spare_wakers);
