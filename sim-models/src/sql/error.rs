@@ -81,6 +81,63 @@ pub enum SqlError {
     /// Converting a row to or from a serde type failed (client side).
     #[error("row conversion: {0}")]
     Conversion(String),
+
+    /// 42601: SQL text that does not parse, or a statement that cannot be planned as
+    /// written (a misplaced clause).
+    #[error("syntax error: {message}")]
+    SyntaxError { message: String },
+
+    /// 0A000: SQL that PostgreSQL accepts and this model does not; the message names the
+    /// construct. The model refuses rather than answer differently.
+    #[error("{feature} is not supported by the simulated database")]
+    FeatureNotSupported { feature: String },
+
+    /// 42P02: `$n` with no n-th parameter given.
+    #[error("there is no parameter ${0}")]
+    UndefinedParameter(usize),
+
+    /// 08P01: a statement was given a different number of parameters than it uses.
+    #[error(
+        "bind message supplies {given} parameters, but prepared statement requires {expected}"
+    )]
+    ParameterCount { expected: usize, given: usize },
+
+    /// 23514.
+    #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
+    CheckViolation { table: String, constraint: String },
+
+    /// 23503: a child row without its parent, or a parent row that children still name.
+    #[error("{message}")]
+    ForeignKeyViolation { constraint: String, message: String },
+
+    /// 42803: a column outside GROUP BY and outside an aggregate, or an aggregate where
+    /// none may be (WHERE).
+    #[error("{message}")]
+    GroupingError { message: String },
+
+    /// 42702.
+    #[error("column reference \"{0}\" is ambiguous")]
+    AmbiguousColumn(String),
+
+    /// 21000: ON CONFLICT DO UPDATE met the same row twice in one statement.
+    #[error("ON CONFLICT DO UPDATE command cannot affect row a second time")]
+    CardinalityViolation,
+
+    /// 3B001.
+    #[error("savepoint \"{0}\" does not exist")]
+    UndefinedSavepoint(String),
+
+    /// 25P01: SAVEPOINT outside a transaction block.
+    #[error("{0} can only be used in transaction blocks")]
+    NoActiveTransaction(String),
+
+    /// 42P07 for an index.
+    #[error("relation \"{0}\" already exists")]
+    DuplicateIndex(String),
+
+    /// 23505 while creating a unique index over rows that are not.
+    #[error("could not create unique index \"{index}\"")]
+    UniqueIndexViolated { index: String, key: String },
 }
 
 impl SqlError {
@@ -106,6 +163,19 @@ impl SqlError {
             SqlError::AdminShutdown => "57P01",
             SqlError::Connection(ConnectionFailure::Refused) => "08001",
             SqlError::Connection(_) => "08006",
+            SqlError::SyntaxError { .. } => "42601",
+            SqlError::FeatureNotSupported { .. } => "0A000",
+            SqlError::UndefinedParameter(_) => "42P02",
+            SqlError::ParameterCount { .. } => "08P01",
+            SqlError::CheckViolation { .. } => "23514",
+            SqlError::ForeignKeyViolation { .. } => "23503",
+            SqlError::GroupingError { .. } => "42803",
+            SqlError::AmbiguousColumn(_) => "42702",
+            SqlError::CardinalityViolation => "21000",
+            SqlError::UndefinedSavepoint(_) => "3B001",
+            SqlError::NoActiveTransaction(_) => "25P01",
+            SqlError::DuplicateIndex(_) => "42P07",
+            SqlError::UniqueIndexViolated { .. } => "23505",
             SqlError::PoolTimeout { .. } | SqlError::WrongType { .. } | SqlError::Conversion(_) => {
                 return None
             }

@@ -501,7 +501,12 @@ impl Engine {
     fn exec_insert(&mut self, ctx: &Ctx, ins: &Insert) -> Result<StmtResult, Stop> {
         let t = self.table_id(&ins.table)?;
         let schema = self.tables[t].schema.clone();
-        let tuple = schema.tuple_from_row(&ins.row)?;
+        let [row] = ins.rows.as_slice() else {
+            return Err(Stop::Fail(SqlError::FeatureNotSupported {
+                feature: "multi-row INSERT".into(),
+            }));
+        };
+        let tuple = schema.tuple_from_row(row)?;
         let arbiter = match &ins.on_conflict {
             OnConflict::Error | OnConflict::DoNothing { target: None } => None,
             OnConflict::DoNothing { target: Some(cols) }

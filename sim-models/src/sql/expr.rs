@@ -33,6 +33,9 @@ pub enum BinOp {
     Sub,
     Mul,
     Div,
+    Mod,
+    /// `||` on text.
+    Concat,
 }
 
 impl BinOp {
@@ -50,20 +53,101 @@ impl BinOp {
             BinOp::Sub => "-",
             BinOp::Mul => "*",
             BinOp::Div => "/",
+            BinOp::Mod => "%",
+            BinOp::Concat => "||",
+        }
+    }
+}
+
+/// Scalar functions of SQL text that the model evaluates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Func {
+    /// The first argument that is not NULL.
+    Coalesce,
+    Lower,
+    Upper,
+    /// Characters of a text.
+    Length,
+    Abs,
+    Greatest,
+    Least,
+    /// `now()`, `CURRENT_TIMESTAMP`: the start of the current transaction, as in
+    /// PostgreSQL.
+    Now,
+}
+
+impl Func {
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Coalesce => "coalesce",
+            Func::Lower => "lower",
+            Func::Upper => "upper",
+            Func::Length => "length",
+            Func::Abs => "abs",
+            Func::Greatest => "greatest",
+            Func::Least => "least",
+            Func::Now => "now",
+        }
+    }
+}
+
+/// Aggregate functions: only in a SELECT's items, HAVING and ORDER BY.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AggFunc {
+    Count,
+    Sum,
+    Min,
+    Max,
+    Avg,
+}
+
+impl AggFunc {
+    pub fn name(self) -> &'static str {
+        match self {
+            AggFunc::Count => "count",
+            AggFunc::Sum => "sum",
+            AggFunc::Min => "min",
+            AggFunc::Max => "max",
+            AggFunc::Avg => "avg",
         }
     }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Expr {
-    /// A column of the row being evaluated.
+    /// A column of the row being evaluated: `name`, or `table.name` (a table's name or
+    /// alias) in a join.
     Col(String),
     /// `EXCLUDED.col` in `ON CONFLICT DO UPDATE`: the value the insert proposed.
     Excluded(String),
     Lit(Value),
+    /// `$n` (from 1) of SQL text: replaced by its value when the statement is bound, so
+    /// it never reaches the engine.
+    Param(usize),
     Bin(BinOp, Box<Expr>, Box<Expr>),
     Not(Box<Expr>),
     IsNull(Box<Expr>),
+    /// Unary minus.
+    Neg(Box<Expr>),
+    /// `expr [NOT] IN (list)`, with SQL's NULL rules.
+    InList {
+        expr: Box<Expr>,
+        list: Vec<Expr>,
+        negated: bool,
+    },
+    /// `expr [NOT] LIKE pattern` (`%` any run, `_` one character, `\` escapes);
+    /// `ILIKE` when `case_insensitive`.
+    Like {
+        expr: Box<Expr>,
+        pattern: Box<Expr>,
+        negated: bool,
+        case_insensitive: bool,
+    },
+    Func(Func, Vec<Expr>),
+    /// An aggregate over the rows of a group; `None` is `count(*)`.
+    Agg(AggFunc, Option<Box<Expr>>),
+    /// `expr::type`, `CAST(expr AS type)`.
+    Cast(Box<Expr>, super::value::ColumnType),
 }
 
 /// A column reference.
@@ -145,6 +229,9 @@ impl Expr {
                 b.check_columns(schema)
             }
             Expr::Not(a) | Expr::IsNull(a) => a.check_columns(schema),
+            other => Err(SqlError::FeatureNotSupported {
+                feature: format!("expression {other}"),
+            }),
         }
     }
 
@@ -180,6 +267,11 @@ impl Expr {
                         apply(*op, x, y)?
                     }
                 }
+            }
+            other => {
+                return Err(SqlError::FeatureNotSupported {
+                    feature: format!("expression {other}"),
+                })
             }
         })
     }
@@ -270,6 +362,11 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
                 }),
             }
         }
+        BinOp::Mod | BinOp::Concat => {
+            return Err(SqlError::FeatureNotSupported {
+                feature: format!("operator {}", op.symbol()),
+            })
+        }
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => match (x, y) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
             (Value::Int(a), Value::Int(b)) => Value::Int(
@@ -310,6 +407,46 @@ impl fmt::Display for Expr {
             Expr::Bin(op, a, b) => write!(f, "({a} {} {b})", op.symbol()),
             Expr::Not(a) => write!(f, "(NOT {a})"),
             Expr::IsNull(a) => write!(f, "({a} IS NULL)"),
+            Expr::Param(n) => write!(f, "${n}"),
+            Expr::Neg(a) => write!(f, "(- {a})"),
+            Expr::InList {
+                expr,
+                list,
+                negated,
+            } => {
+                write!(f, "({expr} {}IN (", if *negated { "NOT " } else { "" })?;
+                for (i, e) in list.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    e.fmt(f)?;
+                }
+                f.write_str("))")
+            }
+            Expr::Like {
+                expr,
+                pattern,
+                negated,
+                case_insensitive,
+            } => write!(
+                f,
+                "({expr} {}{} {pattern})",
+                if *negated { "NOT " } else { "" },
+                if *case_insensitive { "ILIKE" } else { "LIKE" }
+            ),
+            Expr::Func(func, args) => {
+                write!(f, "{}(", func.name())?;
+                for (i, e) in args.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    e.fmt(f)?;
+                }
+                f.write_str(")")
+            }
+            Expr::Agg(agg, None) => write!(f, "{}(*)", agg.name()),
+            Expr::Agg(agg, Some(e)) => write!(f, "{}({e})", agg.name()),
+            Expr::Cast(e, ty) => write!(f, "CAST({e} AS {ty})"),
         }
     }
 }

@@ -25,7 +25,45 @@ pub struct Column {
     pub ty: ColumnType,
     pub nullable: bool,
     /// Used when an insert does not give the column (NULL when absent and nullable).
-    pub default: Option<Value>,
+    pub default: Option<ColumnDefault>,
+}
+
+/// What a column gets when an insert does not give it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum ColumnDefault {
+    Value(Value),
+    /// `DEFAULT now()`: the transaction's start.
+    Now,
+    /// `serial`, `bigserial`, `GENERATED ... AS IDENTITY`: the table's next number, from
+    /// 1. As in PostgreSQL, a number once drawn is never drawn again, even if the
+    /// transaction that drew it rolls back.
+    Serial,
+}
+
+/// `CHECK (expr)`: a row is stored only if `expr` is not false (23514).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckConstraint {
+    pub name: String,
+    pub expr: super::expr::Expr,
+}
+
+/// `FOREIGN KEY (columns) REFERENCES table (ref_columns)`, NO ACTION on delete and
+/// update: a child row's key must match a row of the referenced table (23503), and a
+/// referenced row cannot go while children point at it (23503). `ref_columns` must be
+/// the referenced table's primary key or a unique constraint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub columns: Vec<String>,
+    pub table: String,
+    pub ref_columns: Vec<String>,
+}
+
+/// A plain (non-unique) index: recorded, changes no answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexDef {
+    pub name: String,
+    pub columns: Vec<String>,
 }
 
 /// A unique constraint; the primary key is the first one of a table.
@@ -41,6 +79,9 @@ pub struct TableSchema {
     pub columns: Vec<Column>,
     pub primary_key: Vec<String>,
     pub unique: Vec<UniqueConstraint>,
+    pub checks: Vec<CheckConstraint>,
+    pub foreign_keys: Vec<ForeignKey>,
+    pub indexes: Vec<IndexDef>,
 }
 
 impl TableSchema {
@@ -50,6 +91,9 @@ impl TableSchema {
             columns: Vec::new(),
             primary_key: Vec::new(),
             unique: Vec::new(),
+            checks: Vec::new(),
+            foreign_keys: Vec::new(),
+            indexes: Vec::new(),
         }
     }
 
@@ -77,7 +121,7 @@ impl TableSchema {
     /// Sets the default of the last added column.
     pub fn default_value(mut self, value: impl Into<Value>) -> Self {
         if let Some(c) = self.columns.last_mut() {
-            c.default = Some(value.into());
+            c.default = Some(ColumnDefault::Value(value.into()));
         }
         self
     }
@@ -148,7 +192,10 @@ impl TableSchema {
                 let v = row
                     .value(&c.name)
                     .cloned()
-                    .or_else(|| c.default.clone())
+                    .or_else(|| match &c.default {
+                        Some(ColumnDefault::Value(v)) => Some(v.clone()),
+                        _ => None,
+                    })
                     .unwrap_or(Value::Null);
                 self.check_value(c, v)
             })

@@ -129,22 +129,83 @@ macro_rules! where_builders {
     };
 }
 
-/// `SELECT * FROM table WHERE ... [FOR UPDATE|FOR SHARE [NOWAIT|SKIP LOCKED]] [LIMIT n]`.
+/// One output column of a SELECT or RETURNING: an expression (aggregates allowed in a
+/// SELECT) and the name the row gives it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectItem {
+    pub expr: Expr,
+    pub name: String,
+}
+
+/// What a SELECT or a write returns for each row.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub enum Projection {
+    /// `*`: every column (of every table of a join, qualified names for the joined one
+    /// when they clash).
+    #[default]
+    All,
+    Items(Vec<SelectItem>),
+    /// A write without RETURNING: no rows, only the count.
+    Nothing,
+}
+
+/// `ORDER BY expr [ASC|DESC] [NULLS FIRST|LAST]`. An expression may name an output
+/// column by its name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderBy {
+    pub expr: Expr,
+    pub desc: bool,
+    /// PostgreSQL's default: NULLs sort as larger than every value (last ascending,
+    /// first descending).
+    pub nulls_first: Option<bool>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum JoinKind {
+    Inner,
+    Left,
+}
+
+/// `[LEFT] JOIN table [alias] ON condition` after the SELECT's first table.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Join {
+    pub kind: JoinKind,
+    pub table: String,
+    pub alias: Option<String>,
+    pub on: Expr,
+}
+
+/// `SELECT items FROM table [alias] [JOIN ...] WHERE ... [GROUP BY ...] [HAVING ...]
+/// [ORDER BY ...] [LIMIT n] [OFFSET m] [FOR UPDATE|FOR SHARE [NOWAIT|SKIP LOCKED]]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Select {
     pub table: String,
+    pub alias: Option<String>,
+    pub joins: Vec<Join>,
+    pub items: Projection,
     pub filter: Where,
+    pub group_by: Vec<Expr>,
+    pub having: Option<Expr>,
+    pub order_by: Vec<OrderBy>,
     pub lock: Option<RowLocking>,
     pub limit: Option<usize>,
+    pub offset: Option<usize>,
 }
 
 impl Select {
     pub fn from(table: impl Into<String>) -> Self {
         Select {
             table: table.into(),
+            alias: None,
+            joins: Vec::new(),
+            items: Projection::All,
             filter: Where::default(),
+            group_by: Vec::new(),
+            having: None,
+            order_by: Vec::new(),
             lock: None,
             limit: None,
+            offset: None,
         }
     }
     where_builders!();
@@ -198,20 +259,24 @@ pub enum OnConflict {
     },
 }
 
-/// `INSERT INTO table VALUES (row) [ON CONFLICT ...] RETURNING *` (one row per statement).
+/// `INSERT INTO table VALUES (row), ... [ON CONFLICT ...] [RETURNING ...]`: all rows or
+/// none (a statement is atomic).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Insert {
     pub table: String,
-    pub row: Row,
+    pub rows: Vec<Row>,
     pub on_conflict: OnConflict,
+    /// `All` (RETURNING *) for the builder.
+    pub returning: Projection,
 }
 
 impl Insert {
     pub fn into(table: impl Into<String>, row: Row) -> Self {
         Insert {
             table: table.into(),
-            row,
+            rows: vec![row],
             on_conflict: OnConflict::Error,
+            returning: Projection::All,
         }
     }
     pub fn on_conflict_do_nothing(mut self) -> Self {
@@ -237,12 +302,14 @@ impl Insert {
     }
 }
 
-/// `UPDATE table SET ... WHERE ... RETURNING *`.
+/// `UPDATE table SET ... WHERE ... [RETURNING ...]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Update {
     pub table: String,
     pub filter: Where,
     pub set: Vec<(String, Expr)>,
+    /// `All` (RETURNING *) for the builder.
+    pub returning: Projection,
 }
 
 impl Update {
@@ -251,6 +318,7 @@ impl Update {
             table: table.into(),
             filter: Where::default(),
             set: Vec::new(),
+            returning: Projection::All,
         }
     }
     where_builders!();
@@ -260,11 +328,13 @@ impl Update {
     }
 }
 
-/// `DELETE FROM table WHERE ... RETURNING *`.
+/// `DELETE FROM table WHERE ... [RETURNING ...]`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Delete {
     pub table: String,
     pub filter: Where,
+    /// `All` (RETURNING *) for the builder.
+    pub returning: Projection,
 }
 
 impl Delete {
@@ -272,6 +342,7 @@ impl Delete {
         Delete {
             table: table.into(),
             filter: Where::default(),
+            returning: Projection::All,
         }
     }
     where_builders!();
@@ -316,6 +387,24 @@ pub enum Statement {
         schema: TableSchema,
         if_not_exists: bool,
     },
+    /// `CREATE [UNIQUE] INDEX [IF NOT EXISTS] name ON table (columns)`. A unique index is
+    /// a unique constraint (checked against the rows already there); a plain one changes
+    /// no answer, only a real planner's speed, and is recorded.
+    CreateIndex {
+        name: String,
+        table: String,
+        columns: Vec<String>,
+        unique: bool,
+        if_not_exists: bool,
+    },
+    /// `SAVEPOINT name`: inside a transaction block.
+    Savepoint(String),
+    /// `ROLLBACK TO [SAVEPOINT] name`: undoes the writes since the savepoint and releases
+    /// the row locks taken since (as PostgreSQL's subtransactions do); the block is usable
+    /// again even if it had failed.
+    RollbackToSavepoint(String),
+    /// `RELEASE [SAVEPOINT] name`.
+    ReleaseSavepoint(String),
     Select(Select),
     Insert(Insert),
     Update(Update),
@@ -382,6 +471,29 @@ fn write_joined<T: fmt::Display>(f: &mut fmt::Formatter<'_>, items: &[T]) -> fmt
     Ok(())
 }
 
+/// `expr AS name, ...`.
+fn write_items(f: &mut fmt::Formatter<'_>, items: &[SelectItem]) -> fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{} AS {}", item.expr, item.name)?;
+    }
+    Ok(())
+}
+
+/// ` RETURNING ...` of a write, or nothing.
+fn write_returning(f: &mut fmt::Formatter<'_>, returning: &Projection) -> fmt::Result {
+    match returning {
+        Projection::All => f.write_str(" RETURNING *"),
+        Projection::Items(items) => {
+            f.write_str(" RETURNING ")?;
+            write_items(f, items)
+        }
+        Projection::Nothing => Ok(()),
+    }
+}
+
 /// `col = expr, ...`.
 fn write_set_list(f: &mut fmt::Formatter<'_>, set: &[(String, Expr)]) -> fmt::Result {
     for (i, (c, e)) in set.iter().enumerate() {
@@ -418,8 +530,66 @@ impl fmt::Display for Statement {
                 let if_not_exists = if *if_not_exists { "IF NOT EXISTS " } else { "" };
                 write!(f, "CREATE TABLE {if_not_exists}{} (...)", schema.name)
             }
+            Statement::CreateIndex {
+                name,
+                table,
+                columns,
+                unique,
+                if_not_exists,
+            } => {
+                let unique = if *unique { "UNIQUE " } else { "" };
+                let if_not_exists = if *if_not_exists { "IF NOT EXISTS " } else { "" };
+                write!(f, "CREATE {unique}INDEX {if_not_exists}{name} ON {table} (")?;
+                write_joined(f, columns)?;
+                f.write_str(")")
+            }
+            Statement::Savepoint(name) => write!(f, "SAVEPOINT {name}"),
+            Statement::RollbackToSavepoint(name) => write!(f, "ROLLBACK TO SAVEPOINT {name}"),
+            Statement::ReleaseSavepoint(name) => write!(f, "RELEASE SAVEPOINT {name}"),
             Statement::Select(s) => {
-                write!(f, "SELECT * FROM {}{}", s.table, s.filter)?;
+                f.write_str("SELECT ")?;
+                match &s.items {
+                    Projection::Items(items) => write_items(f, items)?,
+                    Projection::All | Projection::Nothing => f.write_str("*")?,
+                }
+                write!(f, " FROM {}", s.table)?;
+                if let Some(a) = &s.alias {
+                    write!(f, " {a}")?;
+                }
+                for j in &s.joins {
+                    let kind = match j.kind {
+                        JoinKind::Inner => "JOIN",
+                        JoinKind::Left => "LEFT JOIN",
+                    };
+                    write!(f, " {kind} {}", j.table)?;
+                    if let Some(a) = &j.alias {
+                        write!(f, " {a}")?;
+                    }
+                    write!(f, " ON {}", j.on)?;
+                }
+                s.filter.fmt(f)?;
+                if !s.group_by.is_empty() {
+                    f.write_str(" GROUP BY ")?;
+                    write_joined(f, &s.group_by)?;
+                }
+                if let Some(h) = &s.having {
+                    write!(f, " HAVING {h}")?;
+                }
+                for (i, o) in s.order_by.iter().enumerate() {
+                    f.write_str(if i == 0 { " ORDER BY " } else { ", " })?;
+                    write!(f, "{}{}", o.expr, if o.desc { " DESC" } else { "" })?;
+                    match o.nulls_first {
+                        Some(true) => f.write_str(" NULLS FIRST")?,
+                        Some(false) => f.write_str(" NULLS LAST")?,
+                        None => {}
+                    }
+                }
+                if let Some(n) = s.limit {
+                    write!(f, " LIMIT {n}")?;
+                }
+                if let Some(n) = s.offset {
+                    write!(f, " OFFSET {n}")?;
+                }
                 if let Some(l) = &s.lock {
                     f.write_str(match l.mode {
                         LockMode::Update => " FOR UPDATE",
@@ -431,13 +601,11 @@ impl fmt::Display for Statement {
                         LockWait::SkipLocked => " SKIP LOCKED",
                     })?;
                 }
-                if let Some(n) = s.limit {
-                    write!(f, " LIMIT {n}")?;
-                }
                 Ok(())
             }
             Statement::Insert(s) => {
-                write!(f, "INSERT INTO {} VALUES {}", s.table, s.row)?;
+                write!(f, "INSERT INTO {} VALUES ", s.table)?;
+                write_joined(f, &s.rows)?;
                 let target = |f: &mut fmt::Formatter<'_>, t: &[String]| {
                     f.write_str(" ON CONFLICT (")?;
                     write_joined(f, t)?;
@@ -465,14 +633,19 @@ impl fmt::Display for Statement {
                         }
                         Ok(())
                     }
-                }
+                }?;
+                write_returning(f, &s.returning)
             }
             Statement::Update(s) => {
                 write!(f, "UPDATE {} SET ", s.table)?;
                 write_set_list(f, &s.set)?;
-                s.filter.fmt(f)
+                s.filter.fmt(f)?;
+                write_returning(f, &s.returning)
             }
-            Statement::Delete(s) => write!(f, "DELETE FROM {}{}", s.table, s.filter),
+            Statement::Delete(s) => {
+                write!(f, "DELETE FROM {}{}", s.table, s.filter)?;
+                write_returning(f, &s.returning)
+            }
             Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),
             Statement::Sleep(d) => write!(f, "SELECT pg_sleep({})", d.as_secs_f64()),
         }
