@@ -100,7 +100,7 @@ fn workload(seed: u64) -> (u64, u64, Duration) {
             .committed_rows("accounts")
             .unwrap()
             .iter()
-            .map(|r| r.get::<i64>("balance").unwrap())
+            .map(|r| r.get::<_, i64>("balance").unwrap())
             .sum();
         assert_eq!(total, ACCOUNTS * 1000, "transfers must conserve money");
         (

@@ -74,13 +74,13 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
                         ),
                 )
                 .await?;
-            Ok(format!("counter {:?}", r.map(|r| r.get::<i64>("balance"))))
+            Ok(format!("counter {:?}", r.map(|r| r.get::<_, i64>("balance"))))
         }
         _ => {
             // A job claim with SKIP LOCKED.
             let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
             let rows = tx
-                .query(
+                .select(
                     Select::from("appointments")
                         .for_update()
                         .skip_locked()

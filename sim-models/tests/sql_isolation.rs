@@ -138,7 +138,7 @@ async fn race_doctors(iso: IsolationLevel) -> (Vec<Result<(), SqlError>>, usize)
         .committed_rows("doctors")
         .unwrap()
         .iter()
-        .filter(|r| r.get::<bool>("on_call").unwrap())
+        .filter(|r| r.get::<_, bool>("on_call").unwrap())
         .count();
     (results, on_call)
 }
@@ -242,8 +242,8 @@ async fn no_dirty_read_at_any_level() {
             for _ in 0..20 {
                 let mut c = pool.acquire().await.unwrap();
                 let mut tx = c.begin(iso).await.unwrap();
-                for r in tx.query(Select::from("accounts")).await.unwrap() {
-                    seen.push(r.get::<i64>("balance").unwrap());
+                for r in tx.select(Select::from("accounts")).await.unwrap() {
+                    seen.push(r.get::<_, i64>("balance").unwrap());
                 }
                 let dirty = tx
                     .count(Count::from("accounts").filter(col("balance").eq(999)))
@@ -282,7 +282,7 @@ async fn book_appointment(
         tx.rollback().await?;
         return Ok(());
     }
-    tx.execute(Insert::into(
+    tx.run(Insert::into(
         table,
         sql_row! {"id" => id, "doctor" => "house", "slot" => 9, "patient" => format!("p{id}")},
     ))
@@ -327,7 +327,7 @@ async fn statements_are_traced_with_their_results() {
     let get: Statement = Select::from("accounts").key(1).into();
     let missing: Statement = Select::from("nope").into();
     for s in [&begin, &get, &missing, &Statement::Rollback] {
-        let _ = c.execute(s.clone()).await;
+        let _ = c.run(s.clone()).await;
     }
     let events = stmts.values();
     let last = &events[events.len() - 4..];

@@ -80,7 +80,7 @@ async fn lock_pair(
         let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
         tx.get_for_update("accounts", own).await?;
         barrier.wait().await;
-        tx.query(
+        tx.select(
             Select::from("accounts")
                 .filter(col("id").eq(pair.0).or(col("id").eq(pair.1)))
                 .for_update(),
@@ -112,7 +112,7 @@ async fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
             let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.query(
+            tx.select(
                 Select::from("accounts")
                     .filter(col("id").eq(11).or(col("id").eq(12)))
                     .for_update(),
@@ -150,7 +150,7 @@ async fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
         })
     };
     let mut c = pool.acquire().await.unwrap();
-    c.execute(Setting::LockTimeout(Some(Duration::from_millis(100))))
+    c.run(Setting::LockTimeout(Some(Duration::from_millis(100))))
         .await
         .unwrap();
     b.wait().await;
@@ -169,10 +169,10 @@ async fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
 async fn statement_timeout_cancels_slow_and_blocked_statements_with_57014() {
     let (_server, pool) = db().await;
     let mut c = pool.acquire().await.unwrap();
-    c.execute(Setting::StatementTimeout(Some(Duration::from_millis(300))))
+    c.run(Setting::StatementTimeout(Some(Duration::from_millis(300))))
         .await
         .unwrap();
-    let slow = c.execute(Statement::Sleep(Duration::from_secs(5))).await;
+    let slow = c.run(Statement::Sleep(Duration::from_secs(5))).await;
     assert_eq!(slow.unwrap_err().sqlstate(), Some("57014"));
     // A statement blocked behind a lock is cancelled too, and its transaction rolled back.
     let mut other = pool.acquire().await.unwrap();

@@ -33,7 +33,7 @@ async fn slow_queries_exhaust_a_pool_of_ten_then_it_recovers() {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.execute(Statement::Sleep(Duration::from_secs(2))).await?;
+                c.run(Statement::Sleep(Duration::from_secs(2))).await?;
                 Ok::<_, SqlError>(())
             })
         })
@@ -134,7 +134,7 @@ async fn max_connections_refuses_extra_sessions_with_53300() {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.execute(Statement::Sleep(Duration::from_millis(500)))
+                c.run(Statement::Sleep(Duration::from_millis(500)))
                     .await
             })
         })
@@ -231,12 +231,12 @@ async fn refuse_terminates_sessions_and_refuses_connections_until_accept() {
     );
     // The open transaction was rolled back; committed data stayed.
     let committed = server.committed_rows("accounts").unwrap();
-    assert_eq!(committed[0].get::<i64>("balance").unwrap(), 100);
+    assert_eq!(committed[0].get::<_, i64>("balance").unwrap(), 100);
     server.accept();
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
     let after = c.get("accounts", 1).await.unwrap().unwrap();
-    assert_eq!(after.get::<i64>("balance").unwrap(), 100);
+    assert_eq!(after.get::<_, i64>("balance").unwrap(), 100);
 }
 
 #[sim_runtime::test(seeds = 12)]

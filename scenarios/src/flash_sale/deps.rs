@@ -633,18 +633,18 @@ impl Deps {
                 let mut c = pool.acquire().await?;
                 let mut orders = Vec::new();
                 for table in ["orders", "orders_no_unique"] {
-                    for r in c.query(Select::from(table)).await? {
+                    for r in c.select(Select::from(table)).await? {
                         orders.push(OrderRow {
-                            order_id: r.get::<String>("order_id")?,
-                            idempotency_key: r.get::<String>("idempotency_key")?,
-                            user: r.get::<i64>("user_id")? as u32,
+                            order_id: r.get::<_, String>("order_id")?,
+                            idempotency_key: r.get::<_, String>("idempotency_key")?,
+                            user: r.get::<_, i64>("user_id")? as u32,
                         });
                     }
                 }
                 let _ = c.count(Count::from("orders")).await?;
                 let product = c.get("products", PRODUCT).await?;
                 let db_stock = product
-                    .map(|p| p.get::<i64>("stock"))
+                    .map(|p| p.get::<_, i64>("stock"))
                     .transpose()?
                     .unwrap_or(0);
                 Ok::<_, sql::SqlError>((orders, db_stock))

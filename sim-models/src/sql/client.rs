@@ -1,14 +1,17 @@
-//! One client connection (a server session), with typed helpers for the common
-//! statements and a [`Transaction`] guard.
+//! One client connection (a server session), shaped like tokio-postgres's `Client`:
+//! SQL text with `$n` parameters through [`Client::execute`], [`Client::query`],
+//! [`Client::query_one`], [`Client::query_opt`] and [`Client::prepare`], and a
+//! [`Transaction`] guard from [`Client::transaction`]. The statement builder stays for
+//! those who prefer it ([`Client::run`] and the typed helpers `get`, `insert`, ...).
 //!
 //! ```no_run
 //! # async fn demo(addr: sim_net::Addr) -> Result<(), sim_models::sql::SqlError> {
-//! use sim_models::sql::{col, Client, ClientConfig, IsolationLevel, Update};
+//! use sim_models::sql::{Client, ClientConfig, IsolationLevel};
 //! let mut c = Client::connect(addr, &ClientConfig::default()).await?;
-//! let mut tx = c.begin(IsolationLevel::RepeatableRead).await?;
-//! let acct = tx.get_for_update("accounts", 1).await?.expect("exists");
+//! let mut tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).start().await?;
+//! let acct = tx.query_one("SELECT balance FROM accounts WHERE id = $1 FOR UPDATE", &[&1_i64]).await?;
 //! let balance: i64 = acct.get("balance")?;
-//! tx.update(Update::table("accounts").set("balance", balance - 10).key(1)).await?;
+//! tx.execute("UPDATE accounts SET balance = $1 WHERE id = $2", &[&(balance - 10), &1_i64]).await?;
 //! tx.commit().await?;
 //! # Ok(()) }
 //! ```
@@ -18,8 +21,10 @@ use sim_runtime::time::{self, Duration};
 
 use super::engine::SessionId;
 use super::error::{ConnectionFailure, SqlError};
+use super::params::ToSql;
 use super::protocol::{ClientMsg, ServerMsg};
 use super::row::Row;
+use super::text::{self, Prepared};
 use super::stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, Select, Statement, StmtResult, Update,
 };
@@ -157,8 +162,81 @@ impl Client {
         }
     }
 
-    /// Sends one statement and waits for its result.
-    pub async fn execute(&mut self, stmt: impl Into<Statement>) -> Result<StmtResult, SqlError> {
+    /// Runs a statement; the number of rows it inserted, updated, deleted or returned.
+    pub async fn execute<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<u64, SqlError> {
+        let stmt = statement.to_statement(params)?;
+        Ok(self.run(stmt).await?.affected)
+    }
+
+    /// Runs a statement; the rows it returned.
+    pub async fn query<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Vec<Row>, SqlError> {
+        let stmt = statement.to_statement(params)?;
+        Ok(self.run(stmt).await?.rows)
+    }
+
+    /// Runs a statement that returns exactly one row.
+    pub async fn query_one<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Row, SqlError> {
+        let rows = self.query(statement, params).await?;
+        match <[Row; 1]>::try_from(rows) {
+            Ok([row]) => Ok(row),
+            Err(rows) => Err(SqlError::RowCount {
+                expected: "exactly one",
+                got: rows.len(),
+            }),
+        }
+    }
+
+    /// Runs a statement that returns at most one row.
+    pub async fn query_opt<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Option<Row>, SqlError> {
+        let mut rows = self.query(statement, params).await?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            got => Err(SqlError::RowCount {
+                expected: "at most one",
+                got,
+            }),
+        }
+    }
+
+    /// Plans SQL text once, to run many times with different parameters. (Texts are
+    /// planned once per simulation anyway; this is for code written against a real
+    /// driver, and to see a statement's errors before running it.)
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, SqlError> {
+        text::prepare(sql)
+    }
+
+    /// `BEGIN` at the session's isolation level; the guard rolls back when dropped
+    /// without `commit`.
+    pub async fn transaction(&mut self) -> Result<Transaction<'_>, SqlError> {
+        self.begin(IsolationLevel::default()).await
+    }
+
+    /// A transaction with options: `build_transaction().isolation_level(..).start()`.
+    pub fn build_transaction(&mut self) -> TransactionBuilder<'_> {
+        TransactionBuilder {
+            client: self,
+            isolation: IsolationLevel::default(),
+        }
+    }
+
+    /// Sends one built statement and waits for its whole result.
+    pub async fn run(&mut self, stmt: impl Into<Statement>) -> Result<StmtResult, SqlError> {
         if self.needs_rollback {
             self.needs_rollback = false;
             self.send_statement(Statement::Rollback).await?;
@@ -172,6 +250,7 @@ impl Client {
         // COMMIT and ROLLBACK end the block whatever they return (a failed COMMIT of a
         // serializable transaction has rolled it back).
         let ends = matches!(stmt, Statement::Commit | Statement::Rollback);
+        let stmt = Box::new(stmt);
         match self.round_trip(ClientMsg::Query { id, stmt }, id).await? {
             ServerMsg::Reply { result, .. } => {
                 if matches!(&result, Ok(r) if r.tag == CommandTag::Begin) {
@@ -202,15 +281,16 @@ impl Client {
 
     /// `BEGIN ISOLATION LEVEL ...`; the guard rolls back when dropped without `commit`.
     pub async fn begin(&mut self, isolation: IsolationLevel) -> Result<Transaction<'_>, SqlError> {
-        self.execute(Statement::Begin(isolation)).await?;
+        self.run(Statement::Begin(isolation)).await?;
         Ok(Transaction {
             client: self,
             done: false,
         })
     }
 
-    pub async fn query(&mut self, select: Select) -> Result<Vec<Row>, SqlError> {
-        Ok(self.execute(select).await?.rows)
+    /// Runs a built SELECT; its rows.
+    pub async fn select(&mut self, select: Select) -> Result<Vec<Row>, SqlError> {
+        Ok(self.run(select).await?.rows)
     }
 
     /// The row with this primary key.
@@ -220,7 +300,7 @@ impl Client {
         key: impl Into<Value>,
     ) -> Result<Option<Row>, SqlError> {
         Ok(self
-            .execute(Select::from(table).key(key))
+            .run(Select::from(table).key(key))
             .await?
             .into_first())
     }
@@ -232,7 +312,7 @@ impl Client {
         key: impl Into<Value>,
     ) -> Result<Option<Row>, SqlError> {
         Ok(self
-            .execute(Select::from(table).key(key).for_update())
+            .run(Select::from(table).key(key).for_update())
             .await?
             .into_first())
     }
@@ -244,34 +324,34 @@ impl Client {
         key: impl Into<Value>,
     ) -> Result<Option<Row>, SqlError> {
         Ok(self
-            .execute(Select::from(table).key(key).for_share())
+            .run(Select::from(table).key(key).for_share())
             .await?
             .into_first())
     }
 
     /// Inserts a row; returns it as stored (defaults filled).
     pub async fn insert(&mut self, table: &str, row: Row) -> Result<Row, SqlError> {
-        let r = self.execute(Insert::into(table, row)).await?;
+        let r = self.run(Insert::into(table, row)).await?;
         Ok(r.into_first().unwrap_or_default())
     }
 
     /// Runs an INSERT (with its ON CONFLICT clause); the affected row, if any.
     pub async fn upsert(&mut self, insert: Insert) -> Result<Option<Row>, SqlError> {
-        Ok(self.execute(insert).await?.into_first())
+        Ok(self.run(insert).await?.into_first())
     }
 
     /// Runs an UPDATE; the number of rows updated.
     pub async fn update(&mut self, update: Update) -> Result<u64, SqlError> {
-        Ok(self.execute(update).await?.affected)
+        Ok(self.run(update).await?.affected)
     }
 
     /// Runs a DELETE; the number of rows deleted.
     pub async fn delete(&mut self, delete: Delete) -> Result<u64, SqlError> {
-        Ok(self.execute(delete).await?.affected)
+        Ok(self.run(delete).await?.affected)
     }
 
     pub async fn count(&mut self, count: Count) -> Result<u64, SqlError> {
-        Ok(self.execute(count).await?.affected)
+        Ok(self.run(count).await?.affected)
     }
 }
 
@@ -296,7 +376,7 @@ impl Transaction<'_> {
     /// here that is the error 25P02 rather than a silent ROLLBACK tag.
     pub async fn commit(mut self) -> Result<(), SqlError> {
         self.done = true;
-        let r = self.client.execute(Statement::Commit).await?;
+        let r = self.client.run(Statement::Commit).await?;
         if r.tag == CommandTag::Rollback {
             return Err(SqlError::InFailedTransaction);
         }
@@ -305,15 +385,51 @@ impl Transaction<'_> {
 
     pub async fn rollback(mut self) -> Result<(), SqlError> {
         self.done = true;
-        self.client.execute(Statement::Rollback).await.map(|_| ())
+        self.client.run(Statement::Rollback).await.map(|_| ())
     }
 
-    pub async fn execute(&mut self, stmt: impl Into<Statement>) -> Result<StmtResult, SqlError> {
-        self.client.execute(stmt).await
+    pub async fn execute<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<u64, SqlError> {
+        self.client.execute(statement, params).await
     }
 
-    pub async fn query(&mut self, select: Select) -> Result<Vec<Row>, SqlError> {
-        self.client.query(select).await
+    pub async fn query<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Vec<Row>, SqlError> {
+        self.client.query(statement, params).await
+    }
+
+    pub async fn query_one<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Row, SqlError> {
+        self.client.query_one(statement, params).await
+    }
+
+    pub async fn query_opt<T: ToStatement + ?Sized>(
+        &mut self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Option<Row>, SqlError> {
+        self.client.query_opt(statement, params).await
+    }
+
+    pub async fn prepare(&mut self, sql: &str) -> Result<Prepared, SqlError> {
+        self.client.prepare(sql).await
+    }
+
+    pub async fn run(&mut self, stmt: impl Into<Statement>) -> Result<StmtResult, SqlError> {
+        self.client.run(stmt).await
+    }
+
+    pub async fn select(&mut self, select: Select) -> Result<Vec<Row>, SqlError> {
+        self.client.select(select).await
     }
 
     pub async fn get(
@@ -366,5 +482,67 @@ impl Drop for Transaction<'_> {
         if !self.done {
             self.client.needs_rollback = true;
         }
+    }
+}
+
+/// `Client::build_transaction`: a transaction with its options.
+pub struct TransactionBuilder<'a> {
+    client: &'a mut Client,
+    isolation: IsolationLevel,
+}
+
+impl std::fmt::Debug for TransactionBuilder<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionBuilder")
+            .field("isolation", &self.isolation)
+            .finish()
+    }
+}
+
+impl<'a> TransactionBuilder<'a> {
+    pub fn isolation_level(mut self, isolation: IsolationLevel) -> Self {
+        self.isolation = isolation;
+        self
+    }
+
+    /// `BEGIN ISOLATION LEVEL ...`.
+    pub async fn start(self) -> Result<Transaction<'a>, SqlError> {
+        self.client.begin(self.isolation).await
+    }
+}
+
+/// What `execute`, `query` and the like take: SQL text, a [`Prepared`] statement, or a
+/// built [`Statement`] (which takes no parameters).
+pub trait ToStatement {
+    fn to_statement(&self, params: &[&dyn ToSql]) -> Result<Statement, SqlError>;
+}
+
+impl ToStatement for str {
+    fn to_statement(&self, params: &[&dyn ToSql]) -> Result<Statement, SqlError> {
+        text::prepare(self)?.bind(params)
+    }
+}
+
+impl ToStatement for String {
+    fn to_statement(&self, params: &[&dyn ToSql]) -> Result<Statement, SqlError> {
+        self.as_str().to_statement(params)
+    }
+}
+
+impl ToStatement for Prepared {
+    fn to_statement(&self, params: &[&dyn ToSql]) -> Result<Statement, SqlError> {
+        self.bind(params)
+    }
+}
+
+impl ToStatement for Statement {
+    fn to_statement(&self, params: &[&dyn ToSql]) -> Result<Statement, SqlError> {
+        if !params.is_empty() {
+            return Err(SqlError::ParameterCount {
+                expected: 0,
+                given: params.len(),
+            });
+        }
+        Ok(self.clone())
     }
 }

@@ -58,6 +58,7 @@ mod exec;
 pub mod expr;
 pub mod locks;
 pub mod mvcc;
+pub mod params;
 pub mod pool;
 pub mod protocol;
 pub mod row;
@@ -65,9 +66,12 @@ pub mod schema;
 pub mod server;
 pub mod ssi;
 pub mod stmt;
+pub mod text;
 pub mod value;
 
-pub use client::{Client, ClientConfig, Transaction};
+pub use client::{Client, ClientConfig, ToStatement, Transaction, TransactionBuilder};
+pub use params::{FromSql, ToSql};
+pub use text::Prepared;
 pub use config::Config;
 pub use engine::{Completion, CrashReport, Engine, SessionId, Settings, Stats, Submit, WaitState};
 pub use error::{ConnectionFailure, SqlError};
@@ -77,7 +81,7 @@ pub use events::{
 };
 pub use expr::{col, excluded, lit, BinOp, Expr};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConn};
-pub use row::Row;
+pub use row::{Row, RowIndex};
 pub use schema::{Column, TableSchema, UniqueConstraint};
 pub use server::{start, SqlServer};
 pub use stmt::{

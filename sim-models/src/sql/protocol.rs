@@ -12,7 +12,8 @@ use super::stmt::{Statement, StmtResult};
 pub enum ClientMsg {
     Query {
         id: u64,
-        stmt: Statement,
+        /// Boxed: a statement is far larger than the other messages.
+        stmt: Box<Statement>,
     },
     /// A validation round trip (what a pool's connection test does).
     Ping {

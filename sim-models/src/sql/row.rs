@@ -1,7 +1,7 @@
 //! A row: column names mapped to values, in the table's column order.
 //!
 //! Rows are what service code builds for inserts and gets back from queries. They read
-//! typed columns without ceremony (`row.get::<i64>("balance")?`) and convert to and from
+//! typed columns without ceremony (`row.get::<_, i64>("balance")?`) and convert to and from
 //! serde structs (`row.to::<Account>()?`, `Row::from_serde(&account)?`).
 
 use std::rc::Rc;
@@ -56,6 +56,29 @@ impl Names {
     }
 }
 
+/// What [`Row::get`] takes: a column name or a position from 0.
+pub trait RowIndex: std::fmt::Display {
+    fn position(&self, row: &Row) -> Option<usize>;
+}
+
+impl RowIndex for &str {
+    fn position(&self, row: &Row) -> Option<usize> {
+        row.position(self)
+    }
+}
+
+impl RowIndex for String {
+    fn position(&self, row: &Row) -> Option<usize> {
+        row.position(self)
+    }
+}
+
+impl RowIndex for usize {
+    fn position(&self, row: &Row) -> Option<usize> {
+        (*self < row.values.len()).then_some(*self)
+    }
+}
+
 /// Builds a row: `sql_row! { "id" => 1, "name" => "ada" }`.
 #[macro_export]
 macro_rules! sql_row {
@@ -107,15 +130,22 @@ impl Row {
         self.position(column).map(|i| &self.values[i])
     }
 
-    /// A column read as a Rust type; a missing column or a value of another type is an error.
-    pub fn get<T: FromValue>(&self, column: &str) -> Result<T, SqlError> {
-        let v = self
-            .value(column)
-            .ok_or_else(|| SqlError::UndefinedColumn(column.to_owned()))?;
-        T::from_value(v).ok_or_else(|| SqlError::WrongType {
-            column: column.to_owned(),
+    /// A column, by name or by position, read as a Rust type:
+    /// `row.get::<_, i64>("balance")?`, `row.get::<_, String>(0)?`. A missing column or
+    /// a value of another type is an error.
+    pub fn get<I: RowIndex, T: FromValue>(&self, index: I) -> Result<T, SqlError> {
+        let i = index
+            .position(self)
+            .ok_or_else(|| SqlError::UndefinedColumn(index.to_string()))?;
+        T::from_value(&self.values[i]).ok_or_else(|| SqlError::WrongType {
+            column: self.names.as_slice()[i].clone(),
             expected: T::expected(),
         })
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> &[String] {
+        self.names.as_slice()
     }
 
     pub fn len(&self) -> usize {
@@ -238,15 +268,15 @@ mod tests {
     #[test]
     fn typed_reads() {
         let row = crate::sql_row! { "id" => 7, "name" => "ada", "note" => Option::<String>::None };
-        assert_eq!(row.get::<i64>("id").unwrap(), 7);
-        assert_eq!(row.get::<String>("name").unwrap(), "ada");
-        assert_eq!(row.get::<Option<String>>("note").unwrap(), None);
+        assert_eq!(row.get::<_, i64>("id").unwrap(), 7);
+        assert_eq!(row.get::<_, String>("name").unwrap(), "ada");
+        assert_eq!(row.get::<_, Option<String>>("note").unwrap(), None);
         assert!(matches!(
-            row.get::<i64>("name"),
+            row.get::<_, i64>("name"),
             Err(SqlError::WrongType { .. })
         ));
         assert_eq!(
-            row.get::<i64>("nope").unwrap_err().sqlstate(),
+            row.get::<_, i64>("nope").unwrap_err().sqlstate(),
             Some("42703")
         );
     }

@@ -299,7 +299,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// Reading a column into a Rust type: `row.get::<i64>("balance")`.
+/// Reading a column into a Rust type: `row.get::<_, i64>("balance")`.
 pub trait FromValue: Sized {
     fn from_value(value: &Value) -> Option<Self>;
     /// The SQL type expected, for the error message when the value does not fit.

@@ -53,7 +53,7 @@ pub async fn start(config: Config) -> SqlServer {
     let pool = Pool::new(server.addr(), PoolConfig::default());
     let mut c = pool.acquire().await.expect("connect");
     for id in [1, 2] {
-        c.execute(Insert::into(
+        c.run(Insert::into(
             "accounts",
             sql_row! {"id" => id, "balance" => 100},
         ))
@@ -61,7 +61,7 @@ pub async fn start(config: Config) -> SqlServer {
         .expect("seed account");
     }
     for name in ["alice", "bob"] {
-        c.execute(Insert::into(
+        c.run(Insert::into(
             "doctors",
             sql_row! {"name" => name, "on_call" => true},
         ))

@@ -1,0 +1,318 @@
+//! SQL text end to end: services speak PostgreSQL with `$n` parameters through a client
+//! shaped like tokio-postgres, and the model answers as PostgreSQL 15 would.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use sim_models::sql::{self, IsolationLevel, Pool, PoolConfig, SqlError, SqlServer};
+use sim_runtime::time::{sleep, Duration};
+use sim_runtime::{spawn, Sim};
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE slots (
+        doctor text NOT NULL,
+        slot integer NOT NULL,
+        free boolean NOT NULL DEFAULT true,
+        PRIMARY KEY (doctor, slot)
+    )",
+    "CREATE TABLE appointments (
+        id bigserial PRIMARY KEY,
+        doctor text NOT NULL,
+        slot integer NOT NULL,
+        patient text NOT NULL,
+        booked_at timestamptz NOT NULL DEFAULT now(),
+        UNIQUE (doctor, slot)
+    )",
+    "CREATE TABLE products (id text PRIMARY KEY, stock bigint NOT NULL CHECK (stock >= 0))",
+    "CREATE TABLE jobs (id bigint PRIMARY KEY, state text NOT NULL, worker text)",
+];
+
+/// A database with the schema above, created through SQL text as a migration would.
+async fn database() -> (SqlServer, Pool) {
+    let db = sql::start("postgres", sql::Config::default());
+    db.ready().await;
+    let pool = Pool::new(db.addr(), PoolConfig::default());
+    let mut c = pool.acquire().await.expect("connect");
+    for ddl in SCHEMA {
+        c.execute(ddl, &[]).await.expect(ddl);
+    }
+    for slot in 0..4_i64 {
+        c.execute(
+            "INSERT INTO slots (doctor, slot) VALUES ($1, $2)",
+            &[&"house", &slot],
+        )
+        .await
+        .expect("seed slot");
+    }
+    c.execute(
+        "INSERT INTO products (id, stock) VALUES ('tee', 3)",
+        &[],
+    )
+    .await
+    .expect("seed product");
+    drop(c);
+    (db, pool)
+}
+
+#[sim_runtime::test(seeds = 8)]
+async fn a_unique_constraint_lets_exactly_one_patient_book_a_slot() {
+    let (_db, pool) = database().await;
+    let outcomes = Rc::new(RefCell::new(Vec::new()));
+    let mut patients = Vec::new();
+    for patient in ["ada", "bob", "cy"] {
+        let (pool, outcomes) = (pool.clone(), outcomes.clone());
+        patients.push(spawn(async move {
+            let mut c = pool.acquire().await.expect("connect");
+            let booked = c
+                .query_one(
+                    "INSERT INTO appointments (doctor, slot, patient) VALUES ($1, $2, $3) \
+                     RETURNING id, booked_at",
+                    &[&"house", &2_i64, &patient],
+                )
+                .await;
+            outcomes.borrow_mut().push(booked.map_err(|e| e.sqlstate()));
+        }));
+    }
+    for p in patients {
+        p.await.unwrap();
+    }
+    let outcomes = outcomes.borrow();
+    let won: Vec<_> = outcomes.iter().filter(|o| o.is_ok()).collect();
+    assert_eq!(won.len(), 1, "{outcomes:?}");
+    assert!(
+        outcomes
+            .iter()
+            .filter(|o| o.is_err())
+            .all(|o| *o == Err(Some("23505"))),
+        "{outcomes:?}"
+    );
+    let row = won[0].as_ref().unwrap();
+    assert_eq!(row.get::<_, i64>("id").unwrap(), row.get::<_, i64>(0).unwrap());
+    let mut c = pool.acquire().await.unwrap();
+    let n = c
+        .query_one(
+            "SELECT count(*) FROM appointments WHERE doctor = $1 AND slot = $2",
+            &[&"house", &2_i64],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n.get::<_, i64>("count").unwrap(), 1);
+}
+
+#[sim_runtime::test(seeds = 8)]
+async fn a_guarded_decrement_never_oversells() {
+    let (_db, pool) = database().await;
+    let sold = Rc::new(RefCell::new(0));
+    let mut buyers = Vec::new();
+    for _ in 0..10 {
+        let (pool, sold) = (pool.clone(), sold.clone());
+        buyers.push(spawn(async move {
+            let mut c = pool.acquire().await.expect("connect");
+            let left = c
+                .query_opt(
+                    "UPDATE products SET stock = stock - 1 WHERE id = $1 AND stock > 0 \
+                     RETURNING stock",
+                    &[&"tee"],
+                )
+                .await
+                .expect("update");
+            if left.is_some() {
+                *sold.borrow_mut() += 1;
+            }
+        }));
+    }
+    for b in buyers {
+        b.await.unwrap();
+    }
+    assert_eq!(*sold.borrow(), 3);
+    let mut c = pool.acquire().await.unwrap();
+    let stock: i64 = c
+        .query_one("SELECT stock FROM products WHERE id = 'tee'", &[])
+        .await
+        .unwrap()
+        .get("stock")
+        .unwrap();
+    assert_eq!(stock, 0);
+    // The CHECK holds the line even for an unguarded decrement.
+    let e = c
+        .execute("UPDATE products SET stock = stock - 1 WHERE id = 'tee'", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.sqlstate(), Some("23514"), "{e}");
+}
+
+#[sim_runtime::test(seeds = 4)]
+async fn transactions_commit_roll_back_and_return_to_savepoints() {
+    let (_db, pool) = database().await;
+    let mut c = pool.acquire().await.unwrap();
+    let free = "SELECT slot FROM slots WHERE doctor = $1 AND free ORDER BY slot";
+    {
+        let mut tx = c
+            .build_transaction()
+            .isolation_level(IsolationLevel::Serializable)
+            .start()
+            .await
+            .unwrap();
+        tx.execute("UPDATE slots SET free = false WHERE slot = $1", &[&0_i64])
+            .await
+            .unwrap();
+        tx.rollback().await.unwrap();
+    }
+    let rows = c.query(free, &[&"house"]).await.unwrap();
+    assert_eq!(rows.len(), 4, "rolled back");
+    {
+        let mut tx = c.transaction().await.unwrap();
+        tx.execute("UPDATE slots SET free = false WHERE slot = 0", &[])
+            .await
+            .unwrap();
+        tx.execute("SAVEPOINT more", &[]).await.unwrap();
+        tx.execute("UPDATE slots SET free = false WHERE slot = 1", &[])
+            .await
+            .unwrap();
+        let e = tx
+            .execute("UPDATE products SET stock = -1", &[])
+            .await
+            .unwrap_err();
+        assert_eq!(e.sqlstate(), Some("23514"));
+        tx.execute("ROLLBACK TO SAVEPOINT more", &[]).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    let slots: Vec<i64> = c
+        .query(free, &[&"house"])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0).unwrap())
+        .collect();
+    assert_eq!(slots, [1, 2, 3], "slot 0 committed, slot 1 rolled back to the savepoint");
+}
+
+#[sim_runtime::test(seeds = 8)]
+async fn workers_claim_different_jobs_with_skip_locked() {
+    let (_db, pool) = database().await;
+    let mut c = pool.acquire().await.unwrap();
+    let insert = c
+        .prepare("INSERT INTO jobs (id, state) VALUES ($1, 'ready')")
+        .await
+        .unwrap();
+    for id in 1..=4_i64 {
+        c.execute(&insert, &[&id]).await.unwrap();
+    }
+    drop(c);
+    let claimed = Rc::new(RefCell::new(Vec::new()));
+    let mut workers = Vec::new();
+    for worker in ["w1", "w2", "w3"] {
+        let (pool, claimed) = (pool.clone(), claimed.clone());
+        workers.push(spawn(async move {
+            let mut c = pool.acquire().await.unwrap();
+            let mut tx = c.transaction().await.unwrap();
+            let job = tx
+                .query_opt(
+                    "SELECT id FROM jobs WHERE state = 'ready' ORDER BY id LIMIT 1 \
+                     FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
+                .await
+                .unwrap();
+            let Some(job) = job else { return };
+            let id: i64 = job.get("id").unwrap();
+            // Hold the lock a while, as a worker does while it works.
+            sleep(Duration::from_millis(5)).await;
+            tx.execute(
+                "UPDATE jobs SET state = 'done', worker = $2 WHERE id = $1",
+                &[&id, &worker],
+            )
+            .await
+            .unwrap();
+            tx.commit().await.unwrap();
+            claimed.borrow_mut().push(id);
+        }));
+    }
+    for w in workers {
+        w.await.unwrap();
+    }
+    let mut claimed = claimed.borrow().clone();
+    claimed.sort_unstable();
+    assert_eq!(claimed, [1, 2, 3], "each worker its own job, lowest first");
+}
+
+#[sim_runtime::test(seeds = 2)]
+async fn aggregates_joins_and_row_access() {
+    let (_db, pool) = database().await;
+    let mut c = pool.acquire().await.unwrap();
+    for (slot, patient) in [(0_i64, "ada"), (1, "bob"), (3, "ada")] {
+        c.execute(
+            "INSERT INTO appointments (doctor, slot, patient) VALUES ('house', $1, $2)",
+            &[&slot, &patient],
+        )
+        .await
+        .unwrap();
+    }
+    let per_patient: Vec<(String, i64, i64)> = c
+        .query(
+            "SELECT patient, count(*) AS visits, max(slot) AS last FROM appointments \
+             GROUP BY patient ORDER BY visits DESC, patient",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0).unwrap(), r.get(1).unwrap(), r.get("last").unwrap()))
+        .collect();
+    assert_eq!(
+        per_patient,
+        [("ada".to_string(), 2, 3), ("bob".to_string(), 1, 1)]
+    );
+    let joined: Vec<(i64, bool)> = c
+        .query(
+            "SELECT s.slot, s.free FROM slots s JOIN appointments a \
+             ON a.doctor = s.doctor AND a.slot = s.slot WHERE a.patient = $1 ORDER BY s.slot",
+            &[&"ada"],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get("slot").unwrap(), r.get("free").unwrap()))
+        .collect();
+    assert_eq!(joined, [(0, true), (3, true)]);
+    let none = c
+        .query_opt("SELECT * FROM appointments WHERE patient = 'zed'", &[])
+        .await
+        .unwrap();
+    assert!(none.is_none());
+    let e = c
+        .query_one("SELECT * FROM appointments WHERE patient = 'ada'", &[])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SqlError::RowCount { got: 2, .. }), "{e}");
+    let e = c.query("SELECT * FROM nowhere", &[]).await.unwrap_err();
+    assert_eq!(e.sqlstate(), Some("42P01"));
+    let e = c.query("SELECT nope FROM slots", &[]).await.unwrap_err();
+    assert_eq!(e.sqlstate(), Some("42703"));
+    let e = c
+        .query("SELECT * FROM slots WHERE slot = $1", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.sqlstate(), Some("08P01"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace_through_sql_text() {
+    let run = || {
+        Sim::new(0x5eed)
+            .run(|| async {
+                let (_db, pool) = database().await;
+                let mut c = pool.acquire().await.unwrap();
+                c.execute(
+                    "UPDATE products SET stock = stock - 1 WHERE id = $1",
+                    &[&"tee"],
+                )
+                .await
+                .unwrap();
+            })
+            .report
+    };
+    let (a, b) = (run(), run());
+    assert!(a.is_pass(), "{a}");
+    assert_eq!(a.fingerprint, b.fingerprint);
+}
