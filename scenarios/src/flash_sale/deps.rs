@@ -7,10 +7,7 @@ use std::rc::Rc;
 
 use sim_models::kv::{self, Command, Condition, KvClient, Reply, Script, ScriptContext, SetExpiry};
 use sim_models::queue::{self, Acks, Cluster, Consumer, Producer};
-use sim_models::sql::{
-    self, col, ColumnType, Count, Insert, IsolationLevel, Pool, PoolConfig, Row, Select,
-    TableSchema, Update,
-};
+use sim_models::sql::{self, Pool, PoolConfig, ToSql};
 use sim_runtime::time::{self, Duration};
 use sim_runtime::trace::{self, Capture};
 use sim_runtime::NodeId;
@@ -347,6 +344,15 @@ pub struct Db {
     pool: Pool,
 }
 
+/// The worker's write, one per table: the order, unless an order with its idempotency
+/// key (or id) is there already.
+const INSERT_ORDER: &str = "INSERT INTO orders (order_id, idempotency_key, user_id, product_id) \
+     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+const INSERT_ORDER_NO_UNIQUE: &str = "INSERT INTO orders_no_unique \
+     (order_id, idempotency_key, user_id, product_id) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT DO NOTHING";
+const TAKE_STOCK: &str = "UPDATE products SET stock = stock - 1 WHERE id = $1";
+
 impl Db {
     /// Writes a batch of orders, one transaction per order as the document's worker
     /// does: insert the order and take it off `products.stock`. A redelivered order
@@ -358,28 +364,24 @@ impl Db {
         unique_keys: bool,
     ) -> Result<u64, DepError> {
         let mut conn = self.pool.acquire().await?;
-        let table = if unique_keys {
-            "orders"
+        let insert = if unique_keys {
+            INSERT_ORDER
         } else {
-            "orders_no_unique"
+            INSERT_ORDER_NO_UNIQUE
         };
         let mut new = 0;
         for order in orders {
-            let mut tx = conn.begin(IsolationLevel::ReadCommitted).await?;
-            let row = Row::new()
-                .with("order_id", order.order_id.clone())
-                .with("idempotency_key", order.idempotency_key.clone())
-                .with("user_id", order.user as i64)
-                .with("product_id", order.product.clone());
-            if tx
-                .upsert(Insert::into(table, row).on_conflict_do_nothing())
-                .await?
-                .is_some()
-            {
+            let mut tx = conn.transaction().await?;
+            let user = i64::from(order.user);
+            let params: [&dyn ToSql; 4] = [
+                &order.order_id,
+                &order.idempotency_key,
+                &user,
+                &order.product,
+            ];
+            if tx.execute(insert, &params).await? == 1 {
                 new += 1;
-                let stock = col("stock").minus(1i64);
-                tx.update(Update::table("products").key(PRODUCT).set("stock", stock))
-                    .await?;
+                tx.execute(TAKE_STOCK, &[&PRODUCT]).await?;
             }
             tx.commit().await?;
         }
@@ -398,19 +400,23 @@ pub struct Deps {
     admin_redis: Rc<std::cell::OnceCell<Redis>>,
 }
 
-fn orders_table(name: &str, unique_key: bool) -> TableSchema {
-    let t = TableSchema::new(name)
-        .column("order_id", ColumnType::Text)
-        .column("idempotency_key", ColumnType::Text)
-        .column("user_id", ColumnType::Int)
-        .column("product_id", ColumnType::Text)
-        .primary_key(&["order_id"]);
-    if unique_key {
-        t.unique(&["idempotency_key"])
-    } else {
-        t
-    }
-}
+/// The database's schema, as the service's migration creates it.
+const SCHEMA: [&str; 3] = [
+    "CREATE TABLE products (id text PRIMARY KEY, stock bigint NOT NULL)",
+    "CREATE TABLE orders (
+        order_id text PRIMARY KEY,
+        idempotency_key text NOT NULL UNIQUE,
+        user_id bigint NOT NULL,
+        product_id text NOT NULL
+    )",
+    // The same without the unique idempotency key: only the worker's own check guards it.
+    "CREATE TABLE orders_no_unique (
+        order_id text PRIMARY KEY,
+        idempotency_key text NOT NULL,
+        user_id bigint NOT NULL,
+        product_id text NOT NULL
+    )",
+];
 
 /// Starts Redis (AOF `always`: an acknowledged reservation survives a Redis crash), one
 /// Kafka broker with the `orders` topic, and PostgreSQL with the products row.
@@ -423,16 +429,7 @@ pub async fn start(params: &Params) -> Deps {
         },
     );
     let kafka = Rc::new(queue::start::<String>("kafka", queue::Config::default()));
-    let db_config = sql::Config::default()
-        .table(
-            TableSchema::new("products")
-                .column("id", ColumnType::Text)
-                .column("stock", ColumnType::Int)
-                .primary_key(&["id"]),
-        )
-        .table(orders_table("orders", true))
-        .table(orders_table("orders_no_unique", false));
-    let db = sql::start("postgres", db_config);
+    let db = sql::start("postgres", sql::Config::default());
     let deps = Deps {
         redis,
         kafka,
@@ -459,11 +456,12 @@ pub async fn start(params: &Params) -> Deps {
     loop {
         let attempt = async {
             let mut c = pool.acquire().await?;
-            c.insert(
-                "products",
-                Row::new()
-                    .with("id", PRODUCT)
-                    .with("stock", params.items as i64),
+            for ddl in SCHEMA {
+                c.execute(ddl, &[]).await?;
+            }
+            c.execute(
+                "INSERT INTO products (id, stock) VALUES ($1, $2)",
+                &[&PRODUCT, &i64::from(params.items)],
             )
             .await?;
             Ok::<_, sql::SqlError>(())
@@ -592,9 +590,14 @@ impl Deps {
     /// `SELECT COUNT(*) FROM orders` (both tables).
     pub async fn order_count(&self) -> Result<u64, DepError> {
         let mut c = self.admin_pool().acquire().await?;
-        let a = c.count(Count::from("orders")).await?;
-        let b = c.count(Count::from("orders_no_unique")).await?;
-        Ok(a + b)
+        let mut n = 0;
+        for count in [
+            "SELECT count(*) FROM orders",
+            "SELECT count(*) FROM orders_no_unique",
+        ] {
+            n += c.query_one(count, &[]).await?.get::<_, i64>(0)?;
+        }
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     fn admin_pool(&self) -> Pool {
@@ -632,8 +635,11 @@ impl Deps {
             let read = async {
                 let mut c = pool.acquire().await?;
                 let mut orders = Vec::new();
-                for table in ["orders", "orders_no_unique"] {
-                    for r in c.select(Select::from(table)).await? {
+                for select in [
+                    "SELECT order_id, idempotency_key, user_id FROM orders",
+                    "SELECT order_id, idempotency_key, user_id FROM orders_no_unique",
+                ] {
+                    for r in c.query(select, &[]).await? {
                         orders.push(OrderRow {
                             order_id: r.get::<_, String>("order_id")?,
                             idempotency_key: r.get::<_, String>("idempotency_key")?,
@@ -641,9 +647,9 @@ impl Deps {
                         });
                     }
                 }
-                let _ = c.count(Count::from("orders")).await?;
-                let product = c.get("products", PRODUCT).await?;
-                let db_stock = product
+                let db_stock = c
+                    .query_opt("SELECT stock FROM products WHERE id = $1", &[&PRODUCT])
+                    .await?
                     .map(|p| p.get::<_, i64>("stock"))
                     .transpose()?
                     .unwrap_or(0);

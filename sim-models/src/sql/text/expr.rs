@@ -105,7 +105,10 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
             high,
         } => {
             let x = expr(inner, place)?;
-            let within = x.clone().ge(expr(low, place)?).and(x.le(expr(high, place)?));
+            let within = x
+                .clone()
+                .ge(expr(low, place)?)
+                .and(x.le(expr(high, place)?));
             if *negated {
                 !within
             } else {
@@ -164,11 +167,15 @@ fn value(v: &ast::Value) -> Result<Expr, SqlError> {
                     detail: format!("{text} is out of range for type bigint"),
                 })
             }
-            Err(_) => {
-                return Err(unsupported(format!(
-                    "the numeric literal {text} (write it as {text}::float8 for a double)"
-                )))
-            }
+            Err(_) => match exact_double(text) {
+                Some(x) => Value::Float(x),
+                None => {
+                    return Err(unsupported(format!(
+                        "the numeric literal {text}, which a double cannot hold exactly \
+                         (the model has no exact decimals)"
+                    )))
+                }
+            },
         },
         ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
             Value::Text(s.clone())
@@ -181,11 +188,42 @@ fn value(v: &ast::Value) -> Result<Expr, SqlError> {
     }))
 }
 
+/// A decimal literal as a double, when the double is exactly that decimal (`1.5`, `0.25`,
+/// `12.5e3`): then PostgreSQL's numeric and the model's double give the same answers.
+/// `0.1` is not exact in binary and is refused.
+pub(super) fn exact_double(text: &str) -> Option<f64> {
+    let lower = text.to_ascii_lowercase();
+    let (mantissa, exponent) = match lower.split_once('e') {
+        Some((m, e)) => (m, e.parse::<i32>().ok()?),
+        None => (lower.as_str(), 0),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let fraction = fraction.trim_end_matches('0');
+    let digits = format!("{whole}{fraction}");
+    let mut m: u128 = digits.parse().ok()?;
+    // value = m * 10^(exponent - fraction digits)
+    let mut scale = exponent - i32::try_from(fraction.len()).ok()?;
+    while scale > 0 {
+        m = m.checked_mul(10)?;
+        scale -= 1;
+    }
+    // m / 10^k is a binary fraction only if 5^k divides m.
+    for _ in scale..0 {
+        if m % 5 != 0 {
+            return None;
+        }
+        m /= 5;
+    }
+    (m < 1 << 53).then(|| text.parse::<f64>().ok()).flatten()
+}
+
 /// `$n`, from 1.
 fn placeholder(p: &str) -> Result<Expr, SqlError> {
     match p.strip_prefix('$').and_then(|n| n.parse::<usize>().ok()) {
         Some(n) if n >= 1 => Ok(Expr::Param(n)),
-        _ => Err(syntax(format!("at or near \"{p}\": parameters are $1, $2, ...",))),
+        _ => Err(syntax(format!(
+            "at or near \"{p}\": parameters are $1, $2, ...",
+        ))),
     }
 }
 

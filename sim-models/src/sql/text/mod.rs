@@ -72,16 +72,21 @@ pub fn prepare(sql: &str) -> Result<Prepared, SqlError> {
         return hit.clone();
     }
     let planned = parse(sql);
-    cache.plans.borrow_mut().insert(Rc::from(sql), planned.clone());
+    cache
+        .plans
+        .borrow_mut()
+        .insert(Rc::from(sql), planned.clone());
     planned
 }
 
 fn parse(sql: &str) -> Result<Prepared, SqlError> {
-    let statements = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        SqlError::SyntaxError {
-            message: e.to_string().trim_start_matches("sql parser error: ").to_string(),
-        }
-    })?;
+    let statements =
+        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::SyntaxError {
+            message: e
+                .to_string()
+                .trim_start_matches("sql parser error: ")
+                .to_string(),
+        })?;
     let statement = match statements.as_slice() {
         [one] => one,
         [] => return Err(expr::syntax("an empty query")),
@@ -335,9 +340,7 @@ mod tests {
     }
 
     fn refused(sql: &str) -> (String, String) {
-        let e = prepare(sql)
-            .and_then(|p| p.bind(&[]))
-            .expect_err(sql);
+        let e = prepare(sql).and_then(|p| p.bind(&[])).expect_err(sql);
         (e.sqlstate().unwrap_or("-").to_string(), e.to_string())
     }
 
@@ -351,10 +354,10 @@ mod tests {
             ),
             (
                 "select * from Slots s where s.doctor in ('a', 'b') and s.note is not null \
-                 order by s.start desc nulls last, 2 limit $1 offset 5 for update skip locked",
+                 order by s.start desc nulls last, s.slot limit $1 offset 5 for update skip locked",
                 vec![&3_i64],
                 "SELECT * FROM slots s WHERE ((s.doctor IN ('a', 'b')) AND (NOT (s.note IS NULL))) \
-                 ORDER BY s.start DESC NULLS LAST, 2 LIMIT 3 OFFSET 5 FOR UPDATE SKIP LOCKED",
+                 ORDER BY s.start DESC NULLS LAST, s.slot LIMIT 3 OFFSET 5 FOR UPDATE SKIP LOCKED",
             ),
             (
                 "SELECT doctor, count(*), sum(fee) AS total FROM visits GROUP BY doctor \
@@ -455,7 +458,15 @@ mod tests {
         let names: Vec<&str> = schema.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(
             names,
-            ["id", "doctor", "slot", "patient", "booked_at", "fee", "paid"]
+            [
+                "id",
+                "doctor",
+                "slot",
+                "patient",
+                "booked_at",
+                "fee",
+                "paid"
+            ]
         );
         use crate::sql::schema::ColumnDefault;
         use crate::sql::value::ColumnType;
@@ -489,7 +500,12 @@ mod tests {
         );
         let fk = &schema.foreign_keys[0];
         assert_eq!(
-            (fk.name.as_str(), fk.table.as_str(), fk.columns.clone(), fk.ref_columns.clone()),
+            (
+                fk.name.as_str(),
+                fk.table.as_str(),
+                fk.columns.clone(),
+                fk.ref_columns.clone()
+            ),
             (
                 "appointments_doctor_fkey",
                 "doctors",
@@ -503,42 +519,98 @@ mod tests {
     fn what_the_model_would_answer_differently_is_refused_by_name() {
         let cases = [
             ("SELEC 1", "42601", "SELEC"),
-            ("SELECT * FROM a; SELECT * FROM b", "42601", "multiple commands"),
+            (
+                "SELECT * FROM a; SELECT * FROM b",
+                "42601",
+                "multiple commands",
+            ),
             ("SELECT * FROM a UNION SELECT * FROM b", "0A000", "UNION"),
-            ("WITH x AS (SELECT * FROM a) SELECT * FROM x", "0A000", "WITH"),
-            ("SELECT * FROM a WHERE id IN (SELECT id FROM b)", "0A000", "subqueries"),
+            (
+                "WITH x AS (SELECT * FROM a) SELECT * FROM x",
+                "0A000",
+                "WITH",
+            ),
+            (
+                "SELECT * FROM a WHERE id IN (SELECT id FROM b)",
+                "0A000",
+                "subqueries",
+            ),
             ("SELECT DISTINCT doctor FROM a", "0A000", "DISTINCT"),
             ("SELECT * FROM a, b", "0A000", "several tables"),
-            ("SELECT * FROM a RIGHT JOIN b ON a.id = b.id", "0A000", "join"),
+            (
+                "SELECT * FROM a RIGHT JOIN b ON a.id = b.id",
+                "0A000",
+                "join",
+            ),
             ("SELECT * FROM a JOIN b USING (id)", "0A000", "USING"),
             ("SELECT CASE WHEN x THEN 1 END FROM a", "0A000", "CASE"),
             ("SELECT count(DISTINCT x) FROM a", "0A000", "DISTINCT"),
             ("SELECT md5(x) FROM a", "0A000", "md5"),
             ("SELECT * FROM a WHERE count(*) > 1", "42803", "aggregate"),
             ("SELECT 1", "0A000", "without FROM"),
-            ("SELECT * FROM a WHERE x = 1.5", "0A000", "numeric literal 1.5"),
+            (
+                "SELECT * FROM a WHERE x = 0.1",
+                "0A000",
+                "numeric literal 0.1",
+            ),
             ("INSERT INTO a VALUES (1)", "0A000", "column list"),
-            ("INSERT INTO a (x) SELECT x FROM b", "0A000", "INSERT ... SELECT"),
-            ("INSERT INTO a (x) VALUES (now())", "0A000", "now() in VALUES"),
+            (
+                "INSERT INTO a (x) SELECT x FROM b",
+                "0A000",
+                "INSERT ... SELECT",
+            ),
+            (
+                "INSERT INTO a (x) VALUES (now())",
+                "0A000",
+                "now() in VALUES",
+            ),
             ("INSERT INTO a (x) VALUES (1 + 1)", "0A000", "in VALUES"),
-            ("INSERT INTO a (x, y) VALUES (1)", "42601", "more target columns"),
-            ("UPDATE a SET x = 1 FROM b WHERE a.id = b.id", "0A000", "UPDATE ... FROM"),
+            (
+                "INSERT INTO a (x, y) VALUES (1)",
+                "42601",
+                "more target columns",
+            ),
+            (
+                "UPDATE a SET x = 1 FROM b WHERE a.id = b.id",
+                "0A000",
+                "UPDATE ... FROM",
+            ),
             ("CREATE TABLE t (id int)", "0A000", "without a primary key"),
-            ("CREATE TABLE t (id int PRIMARY KEY, price numeric(10, 2))", "0A000", "exact decimals"),
-            ("CREATE TABLE t (id int PRIMARY KEY, name varchar(20))", "0A000", "lengths"),
-            ("CREATE TABLE t (id int PRIMARY KEY, d jsonb)", "0A000", "JSONB"),
+            (
+                "CREATE TABLE t (id int PRIMARY KEY, price numeric(10, 2))",
+                "0A000",
+                "exact decimals",
+            ),
+            (
+                "CREATE TABLE t (id int PRIMARY KEY, name varchar(20))",
+                "0A000",
+                "lengths",
+            ),
+            (
+                "CREATE TABLE t (id int PRIMARY KEY, d jsonb)",
+                "0A000",
+                "JSONB",
+            ),
             (
                 "CREATE TABLE t (id int PRIMARY KEY, p int REFERENCES p (id) ON DELETE CASCADE)",
                 "0A000",
                 "ON DELETE CASCADE",
             ),
-            ("CREATE TABLE t (id int PRIMARY KEY, x int PRIMARY KEY)", "42P16", "multiple primary keys"),
+            (
+                "CREATE TABLE t (id int PRIMARY KEY, x int PRIMARY KEY)",
+                "42P16",
+                "multiple primary keys",
+            ),
             ("CREATE INDEX i ON t (lower(x))", "0A000", "expression"),
             ("CREATE INDEX i ON t (x) WHERE x > 0", "0A000", "partial"),
             ("SET LOCAL lock_timeout = 5", "0A000", "SET LOCAL"),
             ("SET lock_timeout = 'soon'", "22023", "lock_timeout"),
             ("SET work_mem = '4MB'", "0A000", "work_mem"),
-            ("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE", "0A000", "BEGIN"),
+            (
+                "SET TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+                "0A000",
+                "BEGIN",
+            ),
             ("BEGIN READ ONLY", "0A000", "READ ONLY"),
             ("DROP TABLE a", "0A000", "DROP TABLE"),
             ("TRUNCATE a", "0A000", "TRUNCATE"),
@@ -551,6 +623,22 @@ mod tests {
                 message.to_lowercase().contains(&needle.to_lowercase()),
                 "{sql}: {message:?} should name {needle:?}"
             );
+        }
+    }
+
+    #[test]
+    fn a_decimal_literal_is_a_double_only_when_the_double_is_exact() {
+        for (text, exact) in [
+            ("1.5", Some(1.5)),
+            ("0.25", Some(0.25)),
+            ("12.50", Some(12.5)),
+            ("1.5e3", Some(1500.0)),
+            ("2E-1", None),
+            ("0.1", None),
+            ("3.14159", None),
+            ("1e400", None),
+        ] {
+            assert_eq!(expr::exact_double(text), exact, "{text}");
         }
     }
 
@@ -577,7 +665,10 @@ mod tests {
         sim_runtime::Sim::new(1).run(|| async {
             let a = prepare("SELECT * FROM t WHERE id = $1").unwrap();
             let b = prepare("SELECT * FROM t WHERE id = $1").unwrap();
-            assert!(Rc::ptr_eq(&a.plan, &b.plan), "the second prepare is a lookup");
+            assert!(
+                Rc::ptr_eq(&a.plan, &b.plan),
+                "the second prepare is a lookup"
+            );
             let bad = prepare("SELEC").unwrap_err();
             assert_eq!(prepare("SELEC").unwrap_err(), bad);
         });

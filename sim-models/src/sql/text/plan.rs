@@ -3,8 +3,8 @@
 //! checks them when it plans. Every clause the model does not honour is refused here
 //! (0A000) rather than dropped.
 
-use sqlparser::ast::{self, SetExpr, TableFactor};
 use sim_runtime::time::Duration;
+use sqlparser::ast::{self, SetExpr, TableFactor};
 
 use super::expr::{column_type, expr, ident, object_name, syntax, unsupported, Place};
 use crate::sql::error::SqlError;
@@ -221,11 +221,16 @@ fn select_without_from(s: &ast::Select, q: &ast::Query) -> Result<Statement, Sql
                 if let [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(e))] =
                     list.args.as_slice()
                 {
-                    let seconds = match expr(e, Place::Scalar)? {
-                        Expr::Lit(Value::Int(i)) if i >= 0 => i as f64,
-                        Expr::Lit(Value::Float(x)) if x >= 0.0 && x.is_finite() => x,
-                        _ => return Err(unsupported("pg_sleep() of anything but a constant")),
-                    };
+                    // Any number of seconds: a sleep's length needs no exact arithmetic.
+                    let seconds = match e {
+                        ast::Expr::Value(v) => match &v.value {
+                            ast::Value::Number(n, _) => n.parse::<f64>().ok(),
+                            _ => None,
+                        },
+                        _ => None,
+                    }
+                    .filter(|s| s.is_finite() && *s >= 0.0)
+                    .ok_or_else(|| unsupported("pg_sleep() of anything but a number"))?;
                     return Ok(Statement::Sleep(Duration::from_secs_f64(seconds)));
                 }
             }
@@ -347,7 +352,9 @@ fn order_by(o: &ast::OrderBy, items: &Projection) -> Result<Vec<OrderBy>, SqlErr
                     .ok()
                     .and_then(|k| k.checked_sub(1))
                     .and_then(|k| items.get(k))
-                    .ok_or_else(|| syntax(format!("ORDER BY position {k} is not in select list")))?;
+                    .ok_or_else(|| {
+                        syntax(format!("ORDER BY position {k} is not in select list"))
+                    })?;
                 e = item.expr.clone();
             }
             Ok(OrderBy {
@@ -507,15 +514,17 @@ fn isolation(modes: &[ast::TransactionMode]) -> Result<IsolationLevel, SqlError>
             ast::TransactionMode::IsolationLevel(l) => {
                 level = Some(match l {
                     ast::TransactionIsolationLevel::ReadUncommitted
-                    | ast::TransactionIsolationLevel::ReadCommitted => IsolationLevel::ReadCommitted,
-                    ast::TransactionIsolationLevel::RepeatableRead => IsolationLevel::RepeatableRead,
+                    | ast::TransactionIsolationLevel::ReadCommitted => {
+                        IsolationLevel::ReadCommitted
+                    }
+                    ast::TransactionIsolationLevel::RepeatableRead => {
+                        IsolationLevel::RepeatableRead
+                    }
                     ast::TransactionIsolationLevel::Serializable => IsolationLevel::Serializable,
                     other => return Err(unsupported(format!("ISOLATION LEVEL {other}"))),
                 })
             }
-            ast::TransactionMode::AccessMode(m) => {
-                return Err(unsupported(format!("BEGIN {m}")))
-            }
+            ast::TransactionMode::AccessMode(m) => return Err(unsupported(format!("BEGIN {m}"))),
         }
     }
     Ok(level.unwrap_or_default())
@@ -562,9 +571,7 @@ fn setting(set: &ast::Set) -> Result<Setting, SqlError> {
                 "serializable" => IsolationLevel::Serializable,
                 _ => {
                     return Err(SqlError::InvalidParameterValue {
-                        message: format!(
-                            "invalid value for parameter \"{name}\": \"{value}\""
-                        ),
+                        message: format!("invalid value for parameter \"{name}\": \"{value}\""),
                     })
                 }
             };
@@ -711,10 +718,9 @@ fn create_table(c: &ast::CreateTable) -> Result<Statement, SqlError> {
             } => {
                 let columns = columns_of(columns)?;
                 schema.unique.push(UniqueConstraint {
-                    name: name.as_ref().map_or_else(
-                        || format!("{table}_{}_key", columns.join("_")),
-                        ident,
-                    ),
+                    name: name
+                        .as_ref()
+                        .map_or_else(|| format!("{table}_{}_key", columns.join("_")), ident),
                     columns,
                 });
             }
@@ -731,10 +737,9 @@ fn create_table(c: &ast::CreateTable) -> Result<Statement, SqlError> {
                 no_action(on_delete.as_ref(), on_update.as_ref())?;
                 let columns: Vec<String> = columns.iter().map(ident).collect();
                 schema.foreign_keys.push(ForeignKey {
-                    name: name.as_ref().map_or_else(
-                        || format!("{table}_{}_fkey", columns.join("_")),
-                        ident,
-                    ),
+                    name: name
+                        .as_ref()
+                        .map_or_else(|| format!("{table}_{}_fkey", columns.join("_")), ident),
                     columns,
                     table: object_name(foreign_table)?,
                     ref_columns: referred_columns.iter().map(ident).collect(),
@@ -784,7 +789,9 @@ fn no_action(
 ) -> Result<(), SqlError> {
     for (what, action) in [("ON DELETE", on_delete), ("ON UPDATE", on_update)] {
         match action {
-            None | Some(ast::ReferentialAction::NoAction) | Some(ast::ReferentialAction::Restrict) => {}
+            None
+            | Some(ast::ReferentialAction::NoAction)
+            | Some(ast::ReferentialAction::Restrict) => {}
             Some(other) => return Err(unsupported(format!("{what} {other}"))),
         }
     }
