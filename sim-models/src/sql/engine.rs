@@ -27,11 +27,14 @@ use sim_runtime::time::{Duration, Instant};
 
 use super::config::Config;
 use super::error::SqlError;
+use super::expr::Scope;
 use super::locks::{in_cycle, LockTable, RowKey};
-use super::mvcc::{RowId, Snapshot, Table, Xid};
+use super::mvcc::{ForeignKeyRef, RowId, Snapshot, Table, Xid};
 use super::row::Row;
+use super::schema::{ForeignKey, IndexDef, TableSchema, UniqueConstraint};
 use super::ssi::Ssi;
 use super::stmt::{CommandTag, IsolationLevel, Setting, Statement, StmtResult};
+use super::value::Value;
 
 /// A session (one client connection) of the engine.
 pub type SessionId = u64;
@@ -134,7 +137,19 @@ pub(super) struct Txn {
     pub(super) snapshot: Option<Snapshot>,
     pub(super) undo: Vec<Undo>,
     pub(super) locks: Vec<RowKey>,
+    /// When it began: what `now()` answers all along, as in PostgreSQL.
+    pub(super) start: Instant,
+    /// The SAVEPOINTs of its block, oldest first.
+    savepoints: Vec<SavepointMark>,
     implicit: bool,
+}
+
+/// A SAVEPOINT: how much of the undo log and of the lock list predate it.
+#[derive(Clone, Debug)]
+struct SavepointMark {
+    name: String,
+    undo: usize,
+    locks: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -149,6 +164,8 @@ pub(super) struct Ctx {
     pub(super) xid: Xid,
     pub(super) iso: IsolationLevel,
     pub(super) snap: Snapshot,
+    /// The transaction's start (`now()`).
+    pub(super) now: Instant,
 }
 
 /// Why a statement stopped before producing a result.
@@ -392,6 +409,10 @@ impl Engine {
                 }
                 Block::Failed => {
                     sess.block = Block::Idle;
+                    // Kept when it had savepoints (see `fail_statement`).
+                    if let Some(x) = sess.txn.take() {
+                        self.abort_txn(x);
+                    }
                     done(CommandTag::Rollback)
                 }
             },
@@ -428,6 +449,75 @@ impl Engine {
                         .map(|_| StmtResult::tag(CommandTag::CreateTable)),
                 )
             }
+            Statement::CreateIndex {
+                name,
+                table,
+                columns,
+                unique,
+                if_not_exists,
+            } => {
+                if sess.block != Block::Idle {
+                    return Submit::Done(Err(SqlError::ActiveTransaction {
+                        statement: "CREATE INDEX".into(),
+                    }));
+                }
+                Submit::Done(
+                    self.create_index(name, table, columns, *unique, *if_not_exists)
+                        .map(|_| StmtResult::tag(CommandTag::CreateIndex)),
+                )
+            }
+            Statement::Savepoint(name) => match (sess.block, sess.txn) {
+                (Block::Idle, _) | (_, None) => {
+                    Submit::Done(Err(SqlError::NoActiveTransaction("SAVEPOINT".into())))
+                }
+                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
+                (Block::Explicit, Some(x)) => {
+                    let t = self.txns.get_mut(&x).expect("the block's transaction");
+                    t.savepoints.push(SavepointMark {
+                        name: name.clone(),
+                        undo: t.undo.len(),
+                        locks: t.locks.len(),
+                    });
+                    done(CommandTag::Savepoint)
+                }
+            },
+            Statement::RollbackToSavepoint(name) => {
+                if sess.block == Block::Idle {
+                    return Submit::Done(Err(SqlError::NoActiveTransaction(
+                        "ROLLBACK TO SAVEPOINT".into(),
+                    )));
+                }
+                let found = sess.txn.and_then(|x| {
+                    let t = self.txns.get_mut(&x)?;
+                    let i = t.savepoints.iter().rposition(|p| p.name == *name)?;
+                    // The savepoint stays; those after it go.
+                    t.savepoints.truncate(i + 1);
+                    Some((x, t.savepoints[i].clone()))
+                });
+                let Some((x, mark)) = found else {
+                    return Submit::Done(Err(SqlError::UndefinedSavepoint(name.clone())));
+                };
+                sess.block = Block::Explicit;
+                self.rollback_to(x, mark.undo, mark.locks);
+                done(CommandTag::Rollback)
+            }
+            Statement::ReleaseSavepoint(name) => match (sess.block, sess.txn) {
+                (Block::Idle, _) | (_, None) => Submit::Done(Err(SqlError::NoActiveTransaction(
+                    "RELEASE SAVEPOINT".into(),
+                ))),
+                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
+                (Block::Explicit, Some(x)) => {
+                    let t = self.txns.get_mut(&x).expect("the block's transaction");
+                    match t.savepoints.iter().rposition(|p| p.name == *name) {
+                        Some(i) => {
+                            // It and every later one; their writes and locks stay.
+                            t.savepoints.truncate(i);
+                            done(CommandTag::Release)
+                        }
+                        None => Submit::Done(Err(SqlError::UndefinedSavepoint(name.clone()))),
+                    }
+                }
+            },
             data => {
                 if sess.block == Block::Failed {
                     return Submit::Done(Err(SqlError::InFailedTransaction));
@@ -596,12 +686,22 @@ impl Engine {
             .ok_or_else(|| SqlError::UndefinedTable(name.to_owned()))
     }
 
+    /// Whether a table, index or constraint (whose index PostgreSQL names so) is called
+    /// `name`: they share one namespace.
+    fn relation_exists(&self, name: &str) -> bool {
+        self.table_ids.contains_key(name)
+            || self.tables.iter().any(|t| {
+                t.indexes.iter().any(|i| i.name == name)
+                    || t.schema.indexes.iter().any(|i| i.name == name)
+            })
+    }
+
     fn create_table(
         &mut self,
-        schema: super::schema::TableSchema,
+        mut schema: TableSchema,
         if_not_exists: bool,
     ) -> Result<(), SqlError> {
-        if self.table_ids.contains_key(&schema.name) {
+        if self.relation_exists(&schema.name) {
             return if if_not_exists {
                 Ok(())
             } else {
@@ -609,9 +709,184 @@ impl Engine {
             };
         }
         schema.validate()?;
-        self.table_ids
-            .insert(schema.name.clone(), self.tables.len());
-        self.tables.push(Table::new(schema));
+        // CHECK expressions, written as they are evaluated (plain column names).
+        let checks = {
+            let scope = Scope::single(&schema.name, &schema);
+            schema
+                .checks
+                .iter()
+                .map(|c| {
+                    c.expr.no_agg("check constraints")?;
+                    c.expr.bind(&scope, None)
+                })
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        for (c, e) in schema.checks.iter_mut().zip(checks) {
+            c.expr = e;
+        }
+        let me = self.tables.len();
+        let fks = schema
+            .foreign_keys
+            .iter()
+            .map(|fk| self.resolve_foreign_key(me, &schema, fk))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (i, fk) in fks.iter().enumerate() {
+            if fk.parent != me {
+                self.tables[fk.parent].referenced_by.push((me, i));
+            }
+        }
+        self.table_ids.insert(schema.name.clone(), me);
+        let mut table = Table::new(schema);
+        for (i, fk) in fks.iter().enumerate() {
+            if fk.parent == me {
+                table.referenced_by.push((me, i));
+            }
+        }
+        table.foreign_keys = fks.into();
+        self.tables.push(table);
+        Ok(())
+    }
+
+    /// Checks a foreign key of `schema` (to become table `me`) and resolves it: the
+    /// referenced table must exist (42P01) and the referenced columns be its primary key or
+    /// one of its unique constraints (42830), of the same types (42804).
+    fn resolve_foreign_key(
+        &self,
+        me: usize,
+        schema: &TableSchema,
+        fk: &ForeignKey,
+    ) -> Result<ForeignKeyRef, SqlError> {
+        let (parent, parent_schema) = if fk.table == schema.name {
+            (me, schema)
+        } else {
+            let p = self.table_id(&fk.table)?;
+            (p, &*self.tables[p].schema)
+        };
+        let ref_columns = if fk.ref_columns.is_empty() {
+            &parent_schema.primary_key
+        } else {
+            &fk.ref_columns
+        };
+        if ref_columns.len() != fk.columns.len() {
+            return Err(SqlError::InvalidForeignKey {
+                message: "number of referencing and referenced columns for foreign key disagree"
+                    .into(),
+            });
+        }
+        let child: Vec<usize> = fk
+            .columns
+            .iter()
+            .map(|c| schema.require_column(c))
+            .collect::<Result<_, _>>()?;
+        let referenced: Vec<usize> = ref_columns
+            .iter()
+            .map(|c| parent_schema.require_column(c))
+            .collect::<Result<_, _>>()?;
+        let no_unique = || SqlError::InvalidForeignKey {
+            message: format!(
+                "there is no unique constraint matching given keys for referenced table \"{}\"",
+                parent_schema.name
+            ),
+        };
+        let index_columns = parent_schema.unique_column_indexes();
+        let parent_index = index_columns
+            .iter()
+            .position(|cols| {
+                cols.len() == referenced.len() && cols.iter().all(|c| referenced.contains(c))
+            })
+            .ok_or_else(no_unique)?;
+        // The child's columns in the order of the index's.
+        let mut columns = Vec::with_capacity(child.len());
+        for ic in &index_columns[parent_index] {
+            let j = referenced
+                .iter()
+                .position(|r| r == ic)
+                .ok_or_else(no_unique)?;
+            let (c, p) = (&schema.columns[child[j]], &parent_schema.columns[*ic]);
+            if c.ty != p.ty {
+                return Err(SqlError::DatatypeMismatch {
+                    detail: format!(
+                        "foreign key constraint \"{}\" cannot be implemented: key columns \"{}\" \
+                         and \"{}\" are of incompatible types: {} and {}",
+                        fk.name, c.name, p.name, c.ty, p.ty
+                    ),
+                });
+            }
+            columns.push(child[j]);
+        }
+        Ok(ForeignKeyRef {
+            name: fk.name.clone(),
+            parent,
+            parent_index,
+            columns,
+        })
+    }
+
+    /// `CREATE [UNIQUE] INDEX`: a unique one checks the rows there (those that are, or
+    /// may become when a running transaction rolls back, a row's current version) and
+    /// becomes a unique constraint; a plain one is only recorded.
+    fn create_index(
+        &mut self,
+        name: &str,
+        table: &str,
+        columns: &[String],
+        unique: bool,
+        if_not_exists: bool,
+    ) -> Result<(), SqlError> {
+        let t = self.table_id(table)?;
+        if self.relation_exists(name) {
+            return if if_not_exists {
+                Ok(())
+            } else {
+                Err(SqlError::DuplicateIndex(name.to_owned()))
+            };
+        }
+        let cols: Vec<usize> = columns
+            .iter()
+            .map(|c| self.tables[t].schema.require_column(c))
+            .collect::<Result<_, _>>()?;
+        if !unique {
+            Rc::make_mut(&mut self.tables[t].schema)
+                .indexes
+                .push(IndexDef {
+                    name: name.to_owned(),
+                    columns: columns.to_vec(),
+                });
+            return Ok(());
+        }
+        let table = &self.tables[t];
+        let mut seen: BTreeSet<Vec<Value>> = BTreeSet::new();
+        for chain in table.chains.values() {
+            let mut keys: Vec<Vec<Value>> = Vec::new();
+            for v in chain {
+                let current = v.xmax.is_none_or(|x| self.txns.contains_key(&x));
+                if !current {
+                    continue;
+                }
+                let key: Vec<Value> = cols.iter().map(|&c| v.tuple[c].clone()).collect();
+                if !key.iter().any(Value::is_null) && !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+            for key in keys {
+                if seen.contains(&key) {
+                    let vals: Vec<String> = key.iter().map(Value::to_string).collect();
+                    return Err(SqlError::UniqueIndexViolated {
+                        index: name.to_owned(),
+                        key: format!("({})=({})", columns.join(", "), vals.join(", ")),
+                    });
+                }
+                seen.insert(key);
+            }
+        }
+        let table = &mut self.tables[t];
+        table.add_unique_index(name.to_owned(), cols);
+        Rc::make_mut(&mut table.schema)
+            .unique
+            .push(UniqueConstraint {
+                name: name.to_owned(),
+                columns: columns.to_vec(),
+            });
         Ok(())
     }
 
@@ -625,6 +900,8 @@ impl Engine {
                 snapshot: None,
                 undo: Vec::new(),
                 locks: Vec::new(),
+                start: self.now,
+                savepoints: Vec::new(),
                 implicit,
             },
         );
@@ -635,7 +912,7 @@ impl Engine {
         xid
     }
 
-    fn take_snapshot(&mut self) -> Snapshot {
+    pub(super) fn take_snapshot(&mut self) -> Snapshot {
         let active = self
             .active_cache
             .get_or_insert_with(|| Rc::new(self.txns.keys().copied().collect()))
@@ -674,11 +951,16 @@ impl Engine {
         stmt: Cow<'_, Statement>,
         snap: Snapshot,
     ) -> Option<Result<StmtResult, SqlError>> {
+        let txn = &self.txns[&xid];
         let ctx = Ctx {
             xid,
-            iso: self.txns[&xid].isolation,
+            iso: txn.isolation,
             snap,
+            now: txn.start,
         };
+        // A statement is atomic: if it blocks or fails, its own writes go (its locks
+        // stay), so that a re-run starts from where it started.
+        let mark = txn.undo.len();
         match self.exec(&ctx, &stmt) {
             Ok(r) => {
                 if let Some(sess) = self.sessions.get_mut(&s) {
@@ -687,6 +969,7 @@ impl Engine {
                 Some(Ok(r))
             }
             Err(Stop::Block(on)) => {
+                self.undo_since(xid, mark);
                 self.park(s, stmt.into_owned(), ctx.snap, on);
                 None
             }
@@ -694,6 +977,7 @@ impl Engine {
                 if matches!(e, SqlError::SerializationFailure { .. }) {
                     self.stats.serialization_failures += 1;
                 }
+                self.undo_since(xid, mark);
                 self.fail_statement(s);
                 Some(Err(e))
             }
@@ -737,12 +1021,24 @@ impl Engine {
     }
 
     /// A statement failed: PostgreSQL aborts the transaction at once (releasing its locks);
-    /// an explicit block then refuses statements until ROLLBACK.
+    /// an explicit block then refuses statements until ROLLBACK. With savepoints, only the
+    /// subtransaction since the latest one is aborted at once (its writes undone, its row
+    /// locks released, as PostgreSQL's AbortSubTransaction does): the rest of the
+    /// transaction waits, failed, for ROLLBACK or ROLLBACK TO SAVEPOINT.
     fn fail_statement(&mut self, s: SessionId) {
         let Some(sess) = self.sessions.get_mut(&s) else {
             return;
         };
         sess.unfinished = false;
+        let latest = sess
+            .txn
+            .filter(|_| sess.block != Block::Idle)
+            .and_then(|x| Some((x, self.txns.get(&x)?.savepoints.last()?.clone())));
+        if let Some((x, mark)) = latest {
+            sess.block = Block::Failed;
+            self.rollback_to(x, mark.undo, mark.locks);
+            return;
+        }
         let xid = sess.txn.take();
         if sess.block == Block::Explicit {
             sess.block = Block::Failed;
@@ -806,6 +1102,36 @@ impl Engine {
         self.ssi.cleanup();
         self.stats.aborts += 1;
         self.wake_queue.push_back(xid);
+    }
+
+    /// Undoes the writes of `xid` after its first `mark` (a statement that blocked or
+    /// failed), keeping its locks.
+    fn undo_since(&mut self, xid: Xid, mark: usize) {
+        let Some(t) = self.txns.get_mut(&xid) else {
+            return;
+        };
+        if t.undo.len() > mark {
+            let undone = t.undo.split_off(mark);
+            self.undo_writes(&undone);
+        }
+    }
+
+    /// Rolls `xid` back to a savepoint: undoes its writes after the first `undo` and
+    /// releases the row locks it took after the first `locks`; statements waiting for it
+    /// try again (what they waited for may be gone).
+    fn rollback_to(&mut self, xid: Xid, undo: usize, locks: usize) {
+        let Some(t) = self.txns.get_mut(&xid) else {
+            return;
+        };
+        let undone = t.undo.split_off(undo.min(t.undo.len()));
+        let released = t.locks.split_off(locks.min(t.locks.len()));
+        self.undo_writes(&undone);
+        for k in &released {
+            self.locks.release(*k, xid);
+        }
+        if !undone.is_empty() || !released.is_empty() {
+            self.wake_queue.push_back(xid);
+        }
     }
 
     fn undo_writes(&mut self, undo: &[Undo]) {

@@ -138,7 +138,7 @@ impl Db {
             .committed_rows("accounts")
             .unwrap()
             .into_iter()
-            .find(|r| r.get::<i64>("id").unwrap() == id)
+            .find(|r| r.get::<_, i64>("id").unwrap() == id)
             .unwrap()
             .get("balance")
             .unwrap()
@@ -216,7 +216,7 @@ fn read_committed_update_waits_then_applies_to_latest_version() {
     assert!(db.e.take_completions().is_empty());
     db.commit(a).unwrap();
     let r = db.completed(b).unwrap();
-    assert_eq!(r.rows[0].get::<i64>("balance").unwrap(), 80);
+    assert_eq!(r.rows[0].get::<_, i64>("balance").unwrap(), 80);
     db.commit(b).unwrap();
     assert_eq!(db.committed_balance(1), 80, "atomic updates lose nothing");
 }
@@ -336,7 +336,7 @@ fn read_committed_recheck_skips_rows_that_no_longer_match() {
     let r = db.completed(b).unwrap();
     // Row 1 no longer matches after the re-check; row 2 was never locked by a.
     assert_eq!(r.affected, 1);
-    assert_eq!(r.rows[0].get::<i64>("id").unwrap(), 2);
+    assert_eq!(r.rows[0].get::<_, i64>("id").unwrap(), 2);
     assert_eq!(db.committed_balance(1), 0);
 }
 
@@ -391,7 +391,7 @@ fn write_skew_commits_under_repeatable_read() {
         db.e.committed_rows("doctors")
             .unwrap()
             .iter()
-            .filter(|r| r.get::<bool>("on_call").unwrap())
+            .filter(|r| r.get::<_, bool>("on_call").unwrap())
             .count();
     assert_eq!(on_call, 0, "write skew: nobody is on call");
 }
@@ -421,7 +421,7 @@ fn write_skew_is_prevented_under_serializable() {
         db.e.committed_rows("doctors")
             .unwrap()
             .iter()
-            .filter(|r| r.get::<bool>("on_call").unwrap())
+            .filter(|r| r.get::<_, bool>("on_call").unwrap())
             .count();
     assert_eq!(on_call, 1);
 }
@@ -647,7 +647,7 @@ fn share_locks_nowait_and_skip_locked() {
         Select::from("accounts").for_update().skip_locked().limit(5),
     );
     assert_eq!(r.affected, 1);
-    assert_eq!(r.rows[0].get::<i64>("id").unwrap(), 2);
+    assert_eq!(r.rows[0].get::<_, i64>("id").unwrap(), 2);
 }
 
 #[test]

@@ -102,6 +102,27 @@ pub enum SqlError {
     )]
     ParameterCount { expected: usize, given: usize },
 
+    /// 2201W / 2201X: a negative LIMIT or OFFSET.
+    #[error("{message}")]
+    InvalidRowCount { message: String },
+
+    /// `query_one` got no row or several, `query_opt` several (a client-side error, as in
+    /// tokio-postgres).
+    #[error("query returned {got} rows, expected {expected}")]
+    RowCount { expected: &'static str, got: usize },
+
+    /// 22023: a setting given a value it does not take.
+    #[error("{message}")]
+    InvalidParameterValue { message: String },
+
+    /// 42P16.
+    #[error("{message}")]
+    InvalidTableDefinition { message: String },
+
+    /// 42883: a function the model does not know with these arguments.
+    #[error("function {name} does not exist")]
+    UndefinedFunction { name: String },
+
     /// 23514.
     #[error("new row for relation \"{table}\" violates check constraint \"{constraint}\"")]
     CheckViolation { table: String, constraint: String },
@@ -138,6 +159,23 @@ pub enum SqlError {
     /// 23505 while creating a unique index over rows that are not.
     #[error("could not create unique index \"{index}\"")]
     UniqueIndexViolated { index: String, key: String },
+
+    /// 22P02: text that does not spell a value of the type it is cast to.
+    #[error("invalid input syntax for {detail}")]
+    InvalidTextRepresentation { detail: String },
+
+    /// 42846: a cast PostgreSQL does not define between two types.
+    #[error("cannot cast type {from} to {to}")]
+    CannotCoerce { from: String, to: String },
+
+    /// 42712: two tables of one FROM with the same name or alias.
+    #[error("table name \"{0}\" specified more than once")]
+    DuplicateAlias(String),
+
+    /// 42830: a foreign key whose referenced columns are not a primary key or unique
+    /// constraint of the referenced table.
+    #[error("{message}")]
+    InvalidForeignKey { message: String },
 }
 
 impl SqlError {
@@ -167,6 +205,10 @@ impl SqlError {
             SqlError::FeatureNotSupported { .. } => "0A000",
             SqlError::UndefinedParameter(_) => "42P02",
             SqlError::ParameterCount { .. } => "08P01",
+            SqlError::UndefinedFunction { .. } => "42883",
+            SqlError::InvalidParameterValue { .. } => "22023",
+            SqlError::InvalidRowCount { .. } => "2201W",
+            SqlError::InvalidTableDefinition { .. } => "42P16",
             SqlError::CheckViolation { .. } => "23514",
             SqlError::ForeignKeyViolation { .. } => "23503",
             SqlError::GroupingError { .. } => "42803",
@@ -176,6 +218,11 @@ impl SqlError {
             SqlError::NoActiveTransaction(_) => "25P01",
             SqlError::DuplicateIndex(_) => "42P07",
             SqlError::UniqueIndexViolated { .. } => "23505",
+            SqlError::InvalidTextRepresentation { .. } => "22P02",
+            SqlError::CannotCoerce { .. } => "42846",
+            SqlError::InvalidForeignKey { .. } => "42830",
+            SqlError::DuplicateAlias(_) => "42712",
+            SqlError::RowCount { .. } => return None,
             SqlError::PoolTimeout { .. } | SqlError::WrongType { .. } | SqlError::Conversion(_) => {
                 return None
             }

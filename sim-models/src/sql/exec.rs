@@ -1,25 +1,33 @@
 //! Statement execution inside one transaction: scans through a snapshot, row locks,
 //! PostgreSQL's re-check of the latest row version after a lock wait (EvalPlanQual),
-//! unique checks, writes, and the SSI bookkeeping of serializable transactions.
+//! unique, CHECK and foreign key checks, writes, SELECT's joins, grouping and ordering,
+//! RETURNING, and the SSI bookkeeping of serializable transactions.
 //!
-//! Every statement is *re-runnable*: it takes all the row locks it needs and does every
-//! check that may wait before it writes anything, so when it blocks, nothing but locks
-//! has changed, and re-running it later with the same snapshot finds the same rows (the
-//! locks it already holds are granted again at no cost). This is how the engine resumes a
-//! statement that waited, without coroutines.
+//! Every statement is *re-runnable*: when it blocks (waits for another transaction),
+//! the engine undoes the writes it made so far (keeping its row locks), so nothing but
+//! locks has changed, and re-running it later with the same snapshot finds the same rows
+//! (the locks it already holds are granted again at no cost). This is how the engine
+//! resumes a statement that waited, without coroutines. Most statements also take their
+//! locks and do the checks that may wait before they write.
 
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::rc::Rc;
+
+use sim_runtime::time::Instant;
 
 use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
-use super::expr::Expr;
+use super::expr::{sort_cmp, AggFunc, Env, Expr, JoinedEnv, Scope, TupleEnv};
 use super::locks::Acquire;
 use super::mvcc::{RowId, Version, Xid};
-use super::schema::TableSchema;
+use super::row::Row;
+use super::schema::{ColumnDefault, TableSchema};
 use super::ssi::ReadPredicate;
 use super::stmt::{
-    CommandTag, Count, Delete, Insert, IsolationLevel, LockMode, LockWait, OnConflict, Select,
-    Statement, StmtResult, Update, Where,
+    CommandTag, Count, Delete, Insert, IsolationLevel, JoinKind, LockMode, LockWait, OnConflict,
+    OrderBy, Projection, Select, Statement, StmtResult, Update, Where,
 };
 use super::value::Value;
 
@@ -29,6 +37,7 @@ fn where_matches(
     pk: &[usize],
     w: &Where,
     tuple: &[Value],
+    now: Instant,
 ) -> Result<bool, SqlError> {
     if let Some(key) = &w.key {
         if pk.iter().zip(key).any(|(&c, k)| &tuple[c] != k) {
@@ -36,7 +45,12 @@ fn where_matches(
         }
     }
     match &w.filter {
-        Some(e) => e.matches(schema, tuple, None),
+        Some(e) => e.matches_in(&TupleEnv {
+            schema,
+            tuple,
+            excluded: None,
+            now: Some(now),
+        }),
         None => Ok(true),
     }
 }
@@ -46,27 +60,541 @@ fn where_matches(
 fn apply_set(
     schema: &TableSchema,
     old: &[Value],
-    set: &[(usize, &Expr)],
+    set: &[(usize, Cow<'_, Expr>)],
     excluded: Option<&[Value]>,
+    now: Instant,
 ) -> Result<Vec<Value>, SqlError> {
     let mut new = old.to_vec();
-    for &(c, e) in set {
-        let v = e.eval(schema, old, excluded)?;
-        new[c] = schema.check_value(&schema.columns[c], v)?;
+    let env = TupleEnv {
+        schema,
+        tuple: old,
+        excluded,
+        now: Some(now),
+    };
+    for (c, e) in set {
+        let v = e.eval_in(&env)?;
+        new[*c] = schema.check_value(&schema.columns[*c], v)?;
     }
     Ok(new)
 }
 
+/// Binds `SET` assignments: known target columns, expressions over the table (and
+/// `EXCLUDED` in an upsert), no aggregates.
 fn bind_set<'a>(
     schema: &TableSchema,
     set: &'a [(String, Expr)],
-) -> Result<Vec<(usize, &'a Expr)>, SqlError> {
+    upsert: bool,
+) -> Result<Vec<(usize, Cow<'a, Expr>)>, SqlError> {
+    let scope = Scope::single(&schema.name, schema);
     set.iter()
         .map(|(c, e)| {
-            e.check_columns(schema)?;
+            e.no_agg("UPDATE")?;
+            let e = e.bind_cow(&scope, upsert.then_some(schema))?;
             Ok((schema.require_column(c)?, e))
         })
         .collect()
+}
+
+/// 23514 unless every CHECK of the table holds for `tuple` (NULL passes).
+fn check_constraints(schema: &TableSchema, tuple: &[Value], now: Instant) -> Result<(), SqlError> {
+    for c in &schema.checks {
+        let env = TupleEnv {
+            schema,
+            tuple,
+            excluded: None,
+            now: Some(now),
+        };
+        match c.expr.eval_in(&env)? {
+            Value::Bool(false) => {
+                return Err(SqlError::CheckViolation {
+                    table: schema.name.clone(),
+                    constraint: c.name.clone(),
+                })
+            }
+            Value::Bool(true) | Value::Null => {}
+            v => {
+                return Err(SqlError::DatatypeMismatch {
+                    detail: format!(
+                        "argument of CHECK must be type boolean, not {}",
+                        v.type_name()
+                    ),
+                })
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What a write returns for each row it wrote, bound.
+enum Returning<'a> {
+    All,
+    Items(Rc<[String]>, Vec<Cow<'a, Expr>>),
+    Nothing,
+}
+
+impl<'a> Returning<'a> {
+    fn bind(schema: &TableSchema, p: &'a Projection) -> Result<Self, SqlError> {
+        Ok(match p {
+            Projection::All => Returning::All,
+            Projection::Nothing => Returning::Nothing,
+            Projection::Items(items) => {
+                let scope = Scope::single(&schema.name, schema);
+                let exprs = items
+                    .iter()
+                    .map(|i| {
+                        i.expr.no_agg("RETURNING")?;
+                        i.expr.bind_cow(&scope, None)
+                    })
+                    .collect::<Result<_, _>>()?;
+                Returning::Items(items.iter().map(|i| i.name.clone()).collect(), exprs)
+            }
+        })
+    }
+
+    /// The returned row for `tuple` (a row of `names`), if any.
+    fn row(
+        &self,
+        schema: &TableSchema,
+        names: &Rc<[String]>,
+        tuple: &[Value],
+        now: Instant,
+    ) -> Result<Option<Row>, SqlError> {
+        Ok(match self {
+            Returning::All => Some(Row::from_tuple(names, tuple.to_vec())),
+            Returning::Nothing => None,
+            Returning::Items(names, exprs) => {
+                let env = TupleEnv {
+                    schema,
+                    tuple,
+                    excluded: None,
+                    now: Some(now),
+                };
+                let values = exprs
+                    .iter()
+                    .map(|e| e.eval_in(&env))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Row::from_tuple(names, values))
+            }
+        })
+    }
+}
+
+/// The result of a write: its rows and how many rows it wrote.
+fn written(tag: CommandTag, rows: Vec<Row>, affected: usize) -> StmtResult {
+    StmtResult {
+        tag,
+        rows,
+        affected: affected as u64,
+    }
+}
+
+/// One ORDER BY key, bound: an output column, or an expression over the input.
+enum OrderKey {
+    Output(usize),
+    Input(Expr),
+}
+
+/// A SELECT's bound clauses.
+struct Query {
+    /// `None`: every column of the joined tuple.
+    items: Option<Vec<Expr>>,
+    names: Rc<[String]>,
+    grouped: bool,
+    group_by: Vec<Expr>,
+    having: Option<Expr>,
+    order: Vec<(OrderKey, bool, bool)>,
+}
+
+/// The order of two ORDER BY key lists: each key ascending or descending, NULLs first or
+/// last.
+fn order_cmp(order: &[(OrderKey, bool, bool)], a: &[Value], b: &[Value]) -> Ordering {
+    for ((_, desc, nulls_first), (x, y)) in order.iter().zip(a.iter().zip(b)) {
+        let o = match (x.is_null(), y.is_null()) {
+            (true, true) => Ordering::Equal,
+            (true, false) => {
+                if *nulls_first {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            (false, true) => {
+                if *nulls_first {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (false, false) => {
+                let o = sort_cmp(x, y);
+                if *desc {
+                    o.reverse()
+                } else {
+                    o
+                }
+            }
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+/// A group of a grouped query: its key values and its rows.
+struct GroupEnv<'a> {
+    scope: &'a Scope<'a>,
+    keys: &'a [Expr],
+    key: &'a [Value],
+    rows: &'a [&'a [Value]],
+    now: Instant,
+}
+
+impl Env for GroupEnv<'_> {
+    /// A column outside GROUP BY and aggregates: allowed only when the table's primary key
+    /// is grouped (checked before), so every row of the group has the same value.
+    fn col(&self, name: &str) -> Result<Value, SqlError> {
+        let pos = self.scope.resolve(name)?;
+        Ok(self.rows.first().map_or(Value::Null, |r| r[pos].clone()))
+    }
+    fn excluded(&self, _name: &str) -> Result<Value, SqlError> {
+        Err(SqlError::UndefinedTable("excluded".into()))
+    }
+    fn now(&self) -> Result<Instant, SqlError> {
+        Ok(self.now)
+    }
+    fn grouped(&self, e: &Expr) -> Option<Result<Value, SqlError>> {
+        if let Expr::Agg(f, arg) = e {
+            return Some(self.aggregate(*f, arg.as_deref()));
+        }
+        let i = self.keys.iter().position(|k| k == e)?;
+        Some(Ok(self.key[i].clone()))
+    }
+}
+
+impl GroupEnv<'_> {
+    fn aggregate(&self, f: AggFunc, arg: Option<&Expr>) -> Result<Value, SqlError> {
+        let Some(arg) = arg else {
+            return Ok(Value::Int(self.rows.len() as i64));
+        };
+        let mut vals = Vec::with_capacity(self.rows.len());
+        for r in self.rows {
+            let v = arg.eval_in(&JoinedEnv {
+                scope: self.scope,
+                tuple: r,
+                now: self.now,
+            })?;
+            if !v.is_null() {
+                vals.push(v);
+            }
+        }
+        let no_function = |v: &Value| SqlError::UndefinedFunction {
+            name: format!("{}({})", f.name(), v.type_name()),
+        };
+        Ok(match f {
+            AggFunc::Count => Value::Int(vals.len() as i64),
+            _ if vals.is_empty() => Value::Null,
+            AggFunc::Min | AggFunc::Max => {
+                let pick = vals.into_iter().reduce(|best, v| {
+                    let o = sort_cmp(&v, &best);
+                    let better = if f == AggFunc::Min {
+                        o == Ordering::Less
+                    } else {
+                        o == Ordering::Greater
+                    };
+                    if better {
+                        v
+                    } else {
+                        best
+                    }
+                });
+                pick.unwrap_or_default()
+            }
+            AggFunc::Sum | AggFunc::Avg => {
+                let mut int: Option<i128> = Some(0);
+                let mut float = 0.0;
+                for v in &vals {
+                    match v {
+                        Value::Int(i) => {
+                            int = int.map(|s| s + i128::from(*i));
+                            float += *i as f64;
+                        }
+                        Value::Float(x) => {
+                            int = None;
+                            float += x;
+                        }
+                        v => return Err(no_function(v)),
+                    }
+                }
+                match (f, int) {
+                    (AggFunc::Sum, Some(s)) => Value::Int(i64::try_from(s).map_err(|_| {
+                        SqlError::NumericValueOutOfRange {
+                            detail: "bigint out of range".into(),
+                        }
+                    })?),
+                    (AggFunc::Sum, None) => Value::Float(float),
+                    (_, Some(s)) => Value::Float(s as f64 / vals.len() as f64),
+                    (_, None) => Value::Float(float / vals.len() as f64),
+                }
+            }
+        })
+    }
+}
+
+/// 42803 unless `e` only uses, outside aggregates, GROUP BY expressions and columns of
+/// tables whose primary key is grouped (functionally dependent on it, as PostgreSQL
+/// allows).
+fn check_grouped(
+    e: &Expr,
+    keys: &[Expr],
+    pk_grouped: &[bool],
+    scope: &Scope<'_>,
+) -> Result<(), SqlError> {
+    if keys.contains(e) {
+        return Ok(());
+    }
+    match e {
+        Expr::Agg(..) => Ok(()),
+        Expr::Col(c) => {
+            let pos = scope.resolve(c)?;
+            let (t, _, _) = scope.column_at(pos);
+            if pk_grouped[t] {
+                return Ok(());
+            }
+            Err(SqlError::GroupingError {
+                message: format!(
+                    "column \"{}\" must appear in the GROUP BY clause or be used in an \
+                     aggregate function",
+                    scope.qualified(pos)
+                ),
+            })
+        }
+        _ => e
+            .children()
+            .into_iter()
+            .try_for_each(|c| check_grouped(c, keys, pk_grouped, scope)),
+    }
+}
+
+/// Output names of `SELECT *` over a scope: every column in order, a name already taken
+/// by an earlier column written `qual.col`.
+fn star_names(scope: &Scope<'_>) -> Rc<[String]> {
+    let mut names: Vec<String> = Vec::with_capacity(scope.width());
+    for t in scope.tables() {
+        for c in &t.schema.columns {
+            if names.contains(&c.name) {
+                names.push(format!("{}.{}", t.qual, c.name));
+            } else {
+                names.push(c.name.clone());
+            }
+        }
+    }
+    names.into()
+}
+
+/// Binds a SELECT's items, GROUP BY, HAVING and ORDER BY over its scope.
+fn bind_query(
+    s: &Select,
+    scope: &Scope<'_>,
+    star: Option<Rc<[String]>>,
+) -> Result<Query, SqlError> {
+    let group_by = s
+        .group_by
+        .iter()
+        .map(|e| {
+            e.no_agg("GROUP BY")?;
+            e.bind(scope, None)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut items, names) = match &s.items {
+        Projection::All | Projection::Nothing => (None, star.unwrap_or_else(|| star_names(scope))),
+        Projection::Items(items) => (
+            Some(
+                items
+                    .iter()
+                    .map(|i| i.expr.bind(scope, None))
+                    .collect::<Result<Vec<_>, _>>()?,
+            ),
+            items.iter().map(|i| i.name.clone()).collect(),
+        ),
+    };
+    let having = s.having.as_ref().map(|h| h.bind(scope, None)).transpose()?;
+    let mut order = Vec::with_capacity(s.order_by.len());
+    for OrderBy {
+        expr,
+        desc,
+        nulls_first,
+    } in &s.order_by
+    {
+        // A bare name of an output column is that column (SQL-92), before input columns.
+        let output = match expr {
+            Expr::Col(n) => {
+                let mut hits = names.iter().enumerate().filter(|(_, m)| *m == n);
+                match (hits.next(), hits.next()) {
+                    (Some(_), Some(_)) => return Err(SqlError::AmbiguousColumn(n.clone())),
+                    (Some((i, _)), None) => Some(i),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        let key = match output {
+            Some(i) => OrderKey::Output(i),
+            None => OrderKey::Input(expr.bind(scope, None)?),
+        };
+        order.push((key, *desc, nulls_first.unwrap_or(*desc)));
+    }
+    let has_agg = items.iter().flatten().any(Expr::has_agg)
+        || having.as_ref().is_some_and(Expr::has_agg)
+        || order
+            .iter()
+            .any(|(k, _, _)| matches!(k, OrderKey::Input(e) if e.has_agg()));
+    let grouped = !group_by.is_empty() || having.is_some() || has_agg;
+    if grouped {
+        let pk_grouped: Vec<bool> = scope
+            .tables()
+            .map(|t| {
+                t.schema.primary_key.iter().all(|c| {
+                    scope
+                        .resolve(&format!("{}.{c}", t.qual))
+                        .is_ok_and(|pos| group_by.contains(&Expr::Col(scope.canonical(pos))))
+                })
+            })
+            .collect();
+        if items.is_none() {
+            items = Some(
+                (0..scope.width())
+                    .map(|pos| Expr::Col(scope.canonical(pos)))
+                    .collect(),
+            );
+        }
+        let inputs = items
+            .iter()
+            .flatten()
+            .chain(&having)
+            .chain(order.iter().filter_map(|(k, _, _)| match k {
+                OrderKey::Input(e) => Some(e),
+                OrderKey::Output(_) => None,
+            }));
+        for e in inputs {
+            check_grouped(e, &group_by, &pk_grouped, scope)?;
+        }
+    }
+    Ok(Query {
+        items,
+        names,
+        grouped,
+        group_by,
+        having,
+        order,
+    })
+}
+
+/// The values of a query's ORDER BY keys for one output row.
+fn order_values<E: Env>(
+    order: &[(OrderKey, bool, bool)],
+    values: &[Value],
+    env: &E,
+) -> Result<Vec<Value>, SqlError> {
+    order
+        .iter()
+        .map(|(k, _, _)| match k {
+            OrderKey::Output(i) => Ok(values[*i].clone()),
+            OrderKey::Input(e) => e.eval_in(env),
+        })
+        .collect()
+}
+
+/// The output values of a non-grouped query for one input tuple.
+fn project<E: Env>(q: &Query, tuple: &[Value], env: &E) -> Result<Vec<Value>, SqlError> {
+    match &q.items {
+        None => Ok(tuple.to_vec()),
+        Some(items) => items.iter().map(|e| e.eval_in(env)).collect(),
+    }
+}
+
+/// Grouping, HAVING, projection, ORDER BY, OFFSET and LIMIT over the joined tuples that
+/// passed the WHERE.
+fn select_rows(
+    s: &Select,
+    q: &Query,
+    scope: &Scope<'_>,
+    inputs: Vec<Vec<Value>>,
+    now: Instant,
+) -> Result<Vec<Row>, SqlError> {
+    let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(inputs.len());
+    if q.grouped {
+        let items = q.items.as_deref().unwrap_or_default();
+        // Groups in key order, for determinism (before any ORDER BY).
+        let mut groups: BTreeMap<Vec<Value>, Vec<usize>> = BTreeMap::new();
+        for (i, r) in inputs.iter().enumerate() {
+            let env = JoinedEnv {
+                scope,
+                tuple: r,
+                now,
+            };
+            let key = q
+                .group_by
+                .iter()
+                .map(|e| e.eval_in(&env))
+                .collect::<Result<Vec<_>, _>>()?;
+            groups.entry(key).or_default().push(i);
+        }
+        // Without GROUP BY, one group even of no rows.
+        if q.group_by.is_empty() && groups.is_empty() {
+            groups.insert(Vec::new(), Vec::new());
+        }
+        for (key, members) in &groups {
+            let rows: Vec<&[Value]> = members.iter().map(|&i| inputs[i].as_slice()).collect();
+            let env = GroupEnv {
+                scope,
+                keys: &q.group_by,
+                key,
+                rows: &rows,
+                now,
+            };
+            if let Some(h) = &q.having {
+                if !h.matches_in(&env)? {
+                    continue;
+                }
+            }
+            let values = items
+                .iter()
+                .map(|e| e.eval_in(&env))
+                .collect::<Result<Vec<_>, _>>()?;
+            let keys = order_values(&q.order, &values, &env)?;
+            out.push((keys, values));
+        }
+    } else {
+        for r in inputs {
+            let env = JoinedEnv {
+                scope,
+                tuple: &r,
+                now,
+            };
+            let (keys, values) = match &q.items {
+                None => {
+                    let keys = order_values(&q.order, &r, &env)?;
+                    (keys, r)
+                }
+                Some(_) => {
+                    let values = project(q, &r, &env)?;
+                    (order_values(&q.order, &values, &env)?, values)
+                }
+            };
+            out.push((keys, values));
+        }
+    }
+    if !q.order.is_empty() {
+        // Stable: rows equal on every key keep their scan order.
+        out.sort_by(|a, b| order_cmp(&q.order, &a.0, &b.0));
+    }
+    Ok(out
+        .into_iter()
+        .skip(s.offset.unwrap_or(0))
+        .take(s.limit.unwrap_or(usize::MAX))
+        .map(|(_, values)| Row::from_tuple(&q.names, values))
+        .collect())
 }
 
 impl Engine {
@@ -90,12 +618,17 @@ impl Engine {
         &self.tables[t].indexes[0].columns
     }
 
-    /// Checks the WHERE's columns and coerces its key to the key column types.
-    fn bind_where(&self, t: usize, w: &Where) -> Result<Where, SqlError> {
+    /// Checks the WHERE's columns (named bare or by `qual`, the table's name or alias),
+    /// writes them bare, and coerces its key to the key column types.
+    fn bind_where(&self, t: usize, w: &Where, qual: &str) -> Result<Where, SqlError> {
         let schema = &self.tables[t].schema;
-        if let Some(e) = &w.filter {
-            e.check_columns(schema)?;
-        }
+        let filter = match &w.filter {
+            None => None,
+            Some(e) => {
+                e.no_agg("WHERE")?;
+                Some(e.bind(&Scope::single(qual, schema), None)?)
+            }
+        };
         let key = match &w.key {
             None => None,
             Some(k) => {
@@ -121,10 +654,7 @@ impl Engine {
                 Some(coerced)
             }
         };
-        Ok(Where {
-            key,
-            filter: w.filter.clone(),
-        })
+        Ok(Where { key, filter })
     }
 
     /// The rows the statement's snapshot sees that match `w`, as (row, visible version).
@@ -140,7 +670,7 @@ impl Engine {
             let vis = chain.iter().rposition(|v| v.visible_to(ctx.xid, &ctx.snap));
             if let Some(vi) = vis {
                 let v = &chain[vi];
-                if where_matches(schema, pk, w, &v.tuple)? {
+                if where_matches(schema, pk, w, &v.tuple, ctx.now)? {
                     out.push((row, vi));
                     // A concurrent transaction deleted or replaced a row we read.
                     if let Some(x) = v.xmax.filter(|x| !ctx.snap.sees(ctx.xid, *x)) {
@@ -154,7 +684,7 @@ impl Engine {
                 // Versions a concurrent transaction created that we would have read.
                 for v in chain {
                     if !ctx.snap.sees(ctx.xid, v.xmin)
-                        && where_matches(schema, pk, w, &v.tuple).unwrap_or(true)
+                        && where_matches(schema, pk, w, &v.tuple, ctx.now).unwrap_or(true)
                     {
                         writers.insert(v.xmin);
                     }
@@ -181,6 +711,7 @@ impl Engine {
                 ReadPredicate {
                     table: t,
                     filter: w.clone(),
+                    now: ctx.now,
                 },
             );
             for x in writers {
@@ -255,7 +786,7 @@ impl Engine {
         if tail.xmax.is_some() {
             return Ok(None);
         }
-        if where_matches(&table.schema, self.pk(t), w, &tail.tuple)? {
+        if where_matches(&table.schema, self.pk(t), w, &tail.tuple, ctx.now)? {
             Ok(Some(tail.tuple.clone()))
         } else {
             Ok(None)
@@ -383,39 +914,373 @@ impl Engine {
         }
     }
 
+    /// Foreign keys, child side: the row `new` of table `t` (formerly `old`) must
+    /// reference existing parent rows. As PostgreSQL's `SELECT ... FOR KEY SHARE` of the
+    /// parent, it takes a share lock on each parent row, so that a concurrent delete of the
+    /// parent waits for us (or we for it); READ COMMITTED looks for the parent in a fresh
+    /// snapshot, and re-checks the parent after waiting for its lock.
+    fn check_parents(
+        &mut self,
+        ctx: &Ctx,
+        t: usize,
+        old: Option<&[Value]>,
+        new: &[Value],
+    ) -> Result<(), Stop> {
+        if self.tables[t].foreign_keys.is_empty() {
+            return Ok(());
+        }
+        let fks = self.tables[t].foreign_keys.clone();
+        for fk in fks.iter() {
+            let Some(key) = fk.key_of(new) else {
+                continue;
+            };
+            if old.is_some_and(|o| fk.columns.iter().all(|&c| o[c] == new[c])) {
+                continue;
+            }
+            let snap = if ctx.iso.uses_transaction_snapshot() {
+                ctx.snap.clone()
+            } else {
+                self.take_snapshot()
+            };
+            let p = fk.parent;
+            let parent = &self.tables[p];
+            let found = parent
+                .key_rows(fk.parent_index, &key)
+                .find_map(|row| Some((row, parent.visible(row, ctx.xid, &snap)?)))
+                .filter(|&(row, vi)| {
+                    parent.indexes[fk.parent_index].has_key(&parent.chains[&row][vi].tuple, &key)
+                });
+            let ok = match found {
+                None => false,
+                Some((row, vi)) => {
+                    self.lock_row(ctx, p, row, LockMode::Share, LockWait::Wait)?;
+                    let parent = &self.tables[p];
+                    let chain = &parent.chains[&row];
+                    let tail = &chain[chain.len() - 1];
+                    if vi == chain.len() - 1 && tail.xmax.is_none() {
+                        true
+                    } else if ctx.iso.uses_transaction_snapshot() {
+                        return Err(Stop::Fail(if tail.xmax.is_some() {
+                            SqlError::concurrent_delete()
+                        } else {
+                            SqlError::concurrent_update()
+                        }));
+                    } else {
+                        tail.xmax.is_none()
+                            && parent.indexes[fk.parent_index].has_key(&tail.tuple, &key)
+                    }
+                }
+            };
+            if !ok {
+                return Err(Stop::Fail(SqlError::ForeignKeyViolation {
+                    constraint: fk.name.clone(),
+                    message: format!(
+                        "insert or update on table \"{}\" violates foreign key constraint \"{}\"",
+                        self.tables[t].schema.name, fk.name
+                    ),
+                }));
+            }
+        }
+        Ok(())
+    }
+
+    /// Foreign keys, parent side (NO ACTION, checked after the statement's writes): the
+    /// key `old` of table `p` held, if no row of `p` holds it any more, must not be
+    /// referenced by a row of a child table. A child row being written by a running
+    /// transaction is waited for; under REPEATABLE READ, a referencing row our snapshot
+    /// does not see is a serialization failure rather than 23503.
+    fn check_children(
+        &mut self,
+        ctx: &Ctx,
+        p: usize,
+        old: &[Value],
+        new: Option<&[Value]>,
+    ) -> Result<(), Stop> {
+        if self.tables[p].referenced_by.is_empty() {
+            return Ok(());
+        }
+        let refs = self.tables[p].referenced_by.clone();
+        let other_running = |me: &Engine, x: Xid| x != ctx.xid && me.txns.contains_key(&x);
+        for (c, f) in refs {
+            let fk = self.tables[c].foreign_keys[f].clone();
+            let parent = &self.tables[p];
+            let index = &parent.indexes[fk.parent_index];
+            let Some(key) = index.key_of(old) else {
+                continue;
+            };
+            if new.is_some_and(|n| index.has_key(n, &key)) {
+                continue;
+            }
+            // Another row holds the key now (or still): the children reference it.
+            let still_held = parent.key_rows(fk.parent_index, &key).any(|row| {
+                let tail = parent.tail(row);
+                tail.xmax.is_none() && index.has_key(&tail.tuple, &key)
+            });
+            if still_held {
+                continue;
+            }
+            let child = &self.tables[c];
+            let refers = |v: &Version| {
+                fk.columns
+                    .iter()
+                    .zip(&key)
+                    .all(|(&col, k)| v.tuple[col] == *k)
+            };
+            for chain in child.chains.values() {
+                let last = chain.len() - 1;
+                let tail = &chain[last];
+                if other_running(self, tail.xmin) {
+                    if refers(tail) || (last > 0 && refers(&chain[last - 1])) {
+                        return Err(Stop::Block(BTreeSet::from([tail.xmin])));
+                    }
+                    continue;
+                }
+                if !refers(tail) {
+                    continue;
+                }
+                match tail.xmax {
+                    Some(x) if other_running(self, x) => {
+                        return Err(Stop::Block(BTreeSet::from([x])))
+                    }
+                    Some(_) => continue,
+                    None => {}
+                }
+                if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, tail.xmin) {
+                    return Err(Stop::Fail(SqlError::concurrent_update()));
+                }
+                return Err(Stop::Fail(SqlError::ForeignKeyViolation {
+                    constraint: fk.name.clone(),
+                    message: format!(
+                        "update or delete on table \"{}\" violates foreign key constraint \
+                         \"{}\" on table \"{}\"",
+                        parent.schema.name, fk.name, child.schema.name
+                    ),
+                }));
+            }
+        }
+        Ok(())
+    }
+
     fn exec_select(&mut self, ctx: &Ctx, s: &Select) -> Result<StmtResult, Stop> {
         let t = self.table_id(&s.table)?;
-        let w = self.bind_where(t, &s.filter)?;
-        let targets = self.scan(ctx, t, &w)?;
-        let limit = s.limit.unwrap_or(usize::MAX);
-        let mut rows = Vec::new();
-        match s.lock {
-            None => {
-                for (row, vi) in targets.into_iter().take(limit) {
+        let qual = s.alias.as_deref().unwrap_or(&s.table);
+        if !s.joins.is_empty() {
+            return self.exec_join(ctx, s, t, qual);
+        }
+        let w = self.bind_where(t, &s.filter, qual)?;
+        let simple = matches!(s.items, Projection::All)
+            && s.group_by.is_empty()
+            && s.having.is_none()
+            && s.order_by.is_empty();
+        if simple {
+            // The builder's SELECT: rows as stored, no query to bind.
+            let targets = self.scan(ctx, t, &w)?;
+            let (offset, limit) = (s.offset.unwrap_or(0), s.limit.unwrap_or(usize::MAX));
+            let mut rows = Vec::new();
+            match s.lock {
+                None => {
                     let table = &self.tables[t];
-                    rows.push(table.row(table.chains[&row][vi].tuple.clone()));
+                    for (row, vi) in targets.into_iter().skip(offset).take(limit) {
+                        rows.push(table.row(table.chains[&row][vi].tuple.clone()));
+                    }
+                }
+                Some(l) => {
+                    let mut seen = 0;
+                    for (row, vi) in targets {
+                        if rows.len() >= limit {
+                            break;
+                        }
+                        if !self.lock_row(ctx, t, row, l.mode, l.wait)? {
+                            continue;
+                        }
+                        if let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? {
+                            // OFFSET skips rows after locking them, as PostgreSQL does.
+                            seen += 1;
+                            if seen > offset {
+                                rows.push(self.tables[t].row(tuple));
+                            }
+                        }
+                    }
                 }
             }
-            Some(l) => {
-                for (row, vi) in targets {
-                    if rows.len() >= limit {
-                        break;
-                    }
-                    if !self.lock_row(ctx, t, row, l.mode, l.wait)? {
-                        continue;
-                    }
-                    if let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? {
-                        rows.push(self.tables[t].row(tuple));
-                    }
-                }
+            return Ok(StmtResult::rows(CommandTag::Select, rows));
+        }
+        let schema = self.tables[t].schema.clone();
+        let scope = Scope::single(qual, &schema);
+        let q = bind_query(s, &scope, Some(self.tables[t].column_names.clone()))?;
+        if s.lock.is_some() && q.grouped {
+            return Err(Stop::Fail(SqlError::FeatureNotSupported {
+                feature: "FOR UPDATE/FOR SHARE with GROUP BY, HAVING or aggregates".into(),
+            }));
+        }
+        let targets = self.scan(ctx, t, &w)?;
+        let Some(l) = s.lock else {
+            let table = &self.tables[t];
+            let inputs = targets
+                .into_iter()
+                .map(|(row, vi)| table.chains[&row][vi].tuple.clone())
+                .collect();
+            let rows = select_rows(s, &q, &scope, inputs, ctx.now)?;
+            return Ok(StmtResult::rows(CommandTag::Select, rows));
+        };
+        // Sorted on the versions the snapshot sees, then locked in that order (rows
+        // changed meanwhile keep their place, as in PostgreSQL); OFFSET and LIMIT count
+        // the rows locked and still matching.
+        let mut candidates = Vec::with_capacity(targets.len());
+        for (row, vi) in targets {
+            let tuple = &self.tables[t].chains[&row][vi].tuple;
+            let keys = if q.order.is_empty() {
+                Vec::new()
+            } else {
+                let env = JoinedEnv {
+                    scope: &scope,
+                    tuple,
+                    now: ctx.now,
+                };
+                let values = project(&q, tuple, &env)?;
+                order_values(&q.order, &values, &env)?
+            };
+            candidates.push((keys, row, vi));
+        }
+        candidates.sort_by(|a, b| order_cmp(&q.order, &a.0, &b.0));
+        let (offset, limit) = (s.offset.unwrap_or(0), s.limit.unwrap_or(usize::MAX));
+        let mut rows = Vec::new();
+        let mut seen = 0;
+        for (_, row, vi) in candidates {
+            if rows.len() >= limit {
+                break;
+            }
+            if !self.lock_row(ctx, t, row, l.mode, l.wait)? {
+                continue;
+            }
+            let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? else {
+                continue;
+            };
+            seen += 1;
+            if seen > offset {
+                let env = JoinedEnv {
+                    scope: &scope,
+                    tuple: &tuple,
+                    now: ctx.now,
+                };
+                let values = project(&q, &tuple, &env)?;
+                rows.push(Row::from_tuple(&q.names, values));
             }
         }
         Ok(StmtResult::rows(CommandTag::Select, rows))
     }
 
+    /// A SELECT with joins: nested loops over the rows the statement's snapshot sees.
+    fn exec_join(
+        &mut self,
+        ctx: &Ctx,
+        s: &Select,
+        t: usize,
+        qual: &str,
+    ) -> Result<StmtResult, Stop> {
+        if s.lock.is_some() {
+            return Err(Stop::Fail(SqlError::FeatureNotSupported {
+                feature: "FOR UPDATE/FOR SHARE with a join".into(),
+            }));
+        }
+        let ids = s
+            .joins
+            .iter()
+            .map(|j| self.table_id(&j.table))
+            .collect::<Result<Vec<_>, _>>()?;
+        let schema = self.tables[t].schema.clone();
+        let schemas: Vec<Rc<TableSchema>> =
+            ids.iter().map(|&j| self.tables[j].schema.clone()).collect();
+        let mut scope = Scope::single(qual, &schema);
+        for (j, js) in s.joins.iter().zip(&schemas) {
+            let q = j.alias.as_deref().unwrap_or(&j.table);
+            if scope.tables().any(|t| t.qual == q) {
+                return Err(Stop::Fail(SqlError::DuplicateAlias(q.to_owned())));
+            }
+            scope.join(q, js);
+        }
+        // The key restricts the first table; the WHERE applies to joined rows.
+        let base = Where {
+            key: s.filter.key.clone(),
+            filter: None,
+        };
+        let base = self.bind_where(t, &base, qual)?;
+        let filter = match &s.filter.filter {
+            None => None,
+            Some(f) => {
+                f.no_agg("WHERE")?;
+                Some(f.bind(&scope, None)?)
+            }
+        };
+        let mut ons = Vec::with_capacity(s.joins.len());
+        for (i, j) in s.joins.iter().enumerate() {
+            j.on.no_agg("JOIN conditions")?;
+            // ON sees the tables joined so far.
+            let prefix = scope.prefix(i + 2);
+            ons.push((j.on.bind(&prefix, None)?, prefix));
+        }
+        let q = bind_query(s, &scope, None)?;
+        let targets = self.scan(ctx, t, &base)?;
+        let table = &self.tables[t];
+        let mut joined: Vec<Vec<Value>> = targets
+            .into_iter()
+            .map(|(row, vi)| table.chains[&row][vi].tuple.clone())
+            .collect();
+        for ((j, &jt), (on, prefix)) in s.joins.iter().zip(&ids).zip(&ons) {
+            let right: Vec<Vec<Value>> = {
+                let targets = self.scan(ctx, jt, &Where::default())?;
+                let table = &self.tables[jt];
+                targets
+                    .into_iter()
+                    .map(|(row, vi)| table.chains[&row][vi].tuple.clone())
+                    .collect()
+            };
+            let width = self.tables[jt].schema.columns.len();
+            let mut next = Vec::new();
+            for l in joined {
+                let mut matched = false;
+                for r in &right {
+                    let mut cand = l.clone();
+                    cand.extend(r.iter().cloned());
+                    let env = JoinedEnv {
+                        scope: prefix,
+                        tuple: &cand,
+                        now: ctx.now,
+                    };
+                    if on.matches_in(&env)? {
+                        next.push(cand);
+                        matched = true;
+                    }
+                }
+                if !matched && j.kind == JoinKind::Left {
+                    let mut cand = l;
+                    cand.resize(cand.len() + width, Value::Null);
+                    next.push(cand);
+                }
+            }
+            joined = next;
+        }
+        if let Some(f) = &filter {
+            let mut kept = Vec::with_capacity(joined.len());
+            for r in joined {
+                let env = JoinedEnv {
+                    scope: &scope,
+                    tuple: &r,
+                    now: ctx.now,
+                };
+                if f.matches_in(&env)? {
+                    kept.push(r);
+                }
+            }
+            joined = kept;
+        }
+        let rows = select_rows(s, &q, &scope, joined, ctx.now)?;
+        Ok(StmtResult::rows(CommandTag::Select, rows))
+    }
+
     fn exec_count(&mut self, ctx: &Ctx, c: &Count) -> Result<StmtResult, Stop> {
         let t = self.table_id(&c.table)?;
-        let w = self.bind_where(t, &c.filter)?;
+        let w = self.bind_where(t, &c.filter, &c.table)?;
         let n = self.scan(ctx, t, &w)?.len() as u64;
         Ok(StmtResult {
             tag: CommandTag::Count,
@@ -447,36 +1312,52 @@ impl Engine {
     fn exec_update(&mut self, ctx: &Ctx, u: &Update) -> Result<StmtResult, Stop> {
         let t = self.table_id(&u.table)?;
         let schema = self.tables[t].schema.clone();
-        let set = bind_set(&schema, &u.set)?;
-        let w = self.bind_where(t, &u.filter)?;
+        let set = bind_set(&schema, &u.set, false)?;
+        let w = self.bind_where(t, &u.filter, &u.table)?;
+        let returning = Returning::bind(&schema, &u.returning)?;
         let work = self.lock_targets(ctx, t, &w)?;
         let news = work
             .iter()
-            .map(|(_, old)| apply_set(&schema, old, &set, None))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|(_, old)| {
+                let new = apply_set(&schema, old, &set, None, ctx.now)?;
+                check_constraints(&schema, &new, ctx.now)?;
+                Ok(new)
+            })
+            .collect::<Result<Vec<_>, SqlError>>()?;
         self.check_new_keys(ctx, t, &work, &news)?;
-        let mut rows = Vec::with_capacity(news.len());
-        for ((row, old), new) in work.into_iter().zip(news) {
-            self.ssi_write(ctx, t, Some(&old), Some(&new))?;
-            rows.push(self.tables[t].row(new.clone()));
-            self.tables[t].update(ctx.xid, row, new);
-            self.push_undo(ctx, Undo::Update(t, row));
+        let names = self.tables[t].column_names.clone();
+        let mut rows = Vec::new();
+        for ((row, old), new) in work.iter().zip(&news) {
+            self.ssi_write(ctx, t, Some(old), Some(new))?;
+            rows.extend(returning.row(&schema, &names, new, ctx.now)?);
+            self.tables[t].update(ctx.xid, *row, new.clone());
+            self.push_undo(ctx, Undo::Update(t, *row));
         }
-        Ok(StmtResult::rows(CommandTag::Update, rows))
+        for ((_, old), new) in work.iter().zip(&news) {
+            self.check_parents(ctx, t, Some(old), new)?;
+            self.check_children(ctx, t, old, Some(new))?;
+        }
+        Ok(written(CommandTag::Update, rows, news.len()))
     }
 
     fn exec_delete(&mut self, ctx: &Ctx, d: &Delete) -> Result<StmtResult, Stop> {
         let t = self.table_id(&d.table)?;
-        let w = self.bind_where(t, &d.filter)?;
+        let w = self.bind_where(t, &d.filter, &d.table)?;
+        let schema = self.tables[t].schema.clone();
+        let returning = Returning::bind(&schema, &d.returning)?;
         let work = self.lock_targets(ctx, t, &w)?;
-        let mut rows = Vec::with_capacity(work.len());
-        for (row, old) in work {
-            self.ssi_write(ctx, t, Some(&old), None)?;
-            rows.push(self.tables[t].row(old));
-            self.tables[t].delete(ctx.xid, row);
-            self.push_undo(ctx, Undo::Delete(t, row));
+        let names = self.tables[t].column_names.clone();
+        let mut rows = Vec::new();
+        for (row, old) in &work {
+            self.ssi_write(ctx, t, Some(old), None)?;
+            rows.extend(returning.row(&schema, &names, old, ctx.now)?);
+            self.tables[t].delete(ctx.xid, *row);
+            self.push_undo(ctx, Undo::Delete(t, *row));
         }
-        Ok(StmtResult::rows(CommandTag::Delete, rows))
+        for (_, old) in &work {
+            self.check_children(ctx, t, old, None)?;
+        }
+        Ok(written(CommandTag::Delete, rows, work.len()))
     }
 
     /// The unique index whose columns are exactly `target` (ON CONFLICT's arbiter).
@@ -498,110 +1379,162 @@ impl Engine {
             .ok_or(SqlError::InvalidConflictTarget)
     }
 
+    /// The stored tuple for an inserted row: defaults filled (`now()` is the
+    /// transaction's start; a serial column not given draws the table's next number).
+    fn new_tuple(&mut self, ctx: &Ctx, t: usize, row: &Row) -> Result<Vec<Value>, SqlError> {
+        let table = &mut self.tables[t];
+        let schema = table.schema.clone();
+        let serial = &mut table.next_serial;
+        schema.tuple_from_row_with(row, |c, d| match d {
+            ColumnDefault::Value(v) => v.clone(),
+            ColumnDefault::Now => Value::Timestamp(ctx.now),
+            ColumnDefault::Serial => {
+                let n = serial[c];
+                serial[c] += 1;
+                Value::Int(n)
+            }
+        })
+    }
+
+    /// INSERT of one or more rows, each in turn (a later row sees the earlier ones: a
+    /// duplicate among them is 23505, skipped by DO NOTHING, and 21000 for DO UPDATE).
     fn exec_insert(&mut self, ctx: &Ctx, ins: &Insert) -> Result<StmtResult, Stop> {
         let t = self.table_id(&ins.table)?;
         let schema = self.tables[t].schema.clone();
-        let [row] = ins.rows.as_slice() else {
-            return Err(Stop::Fail(SqlError::FeatureNotSupported {
-                feature: "multi-row INSERT".into(),
-            }));
-        };
-        let tuple = schema.tuple_from_row(row)?;
         let arbiter = match &ins.on_conflict {
             OnConflict::Error | OnConflict::DoNothing { target: None } => None,
             OnConflict::DoNothing { target: Some(cols) }
             | OnConflict::DoUpdate { target: cols, .. } => Some(self.arbiter(t, cols)?),
         };
-        let set = match &ins.on_conflict {
+        let (set, filter) = match &ins.on_conflict {
             OnConflict::DoUpdate { set, filter, .. } => {
-                if let Some(f) = filter {
-                    f.check_columns(&schema)?;
-                }
-                bind_set(&schema, set)?
+                let scope = Scope::single(&schema.name, &schema);
+                let filter = match filter {
+                    Some(f) => {
+                        f.no_agg("WHERE")?;
+                        Some(f.bind_cow(&scope, Some(&schema))?)
+                    }
+                    None => None,
+                };
+                (bind_set(&schema, set, true)?, filter)
             }
-            _ => Vec::new(),
+            _ => (Vec::new(), None),
         };
-        // The arbiter index first, as PostgreSQL's speculative insertion checks it first.
-        let n = self.tables[t].indexes.len();
-        let order = arbiter
-            .into_iter()
-            .chain((0..n).filter(|i| Some(*i) != arbiter));
-        let mut conflict = None;
-        for idx in order {
-            let Some(k) = self.tables[t].indexes[idx].key_of(&tuple) else {
+        let returning = Returning::bind(&schema, &ins.returning)?;
+        let names = self.tables[t].column_names.clone();
+        let mut rows = Vec::new();
+        let mut affected = 0;
+        // Rows this statement inserted or updated, which DO UPDATE must not update again.
+        let mut touched: BTreeSet<RowId> = BTreeSet::new();
+        let mut written_rows: Vec<(Option<Vec<Value>>, Vec<Value>)> = Vec::new();
+        let has_fks =
+            !self.tables[t].foreign_keys.is_empty() || !self.tables[t].referenced_by.is_empty();
+        for given in &ins.rows {
+            let tuple = self.new_tuple(ctx, t, given)?;
+            check_constraints(&schema, &tuple, ctx.now)?;
+            // The arbiter index first, as PostgreSQL's speculative insertion checks it
+            // first.
+            let n = self.tables[t].indexes.len();
+            let order = arbiter
+                .into_iter()
+                .chain((0..n).filter(|i| Some(*i) != arbiter));
+            let mut conflict = None;
+            for idx in order {
+                let Some(k) = self.tables[t].indexes[idx].key_of(&tuple) else {
+                    continue;
+                };
+                if let Some(row) = self.check_unique(ctx, t, idx, &k, None)? {
+                    conflict = Some((idx, row, k));
+                    break;
+                }
+            }
+            let Some((idx, row, key)) = conflict else {
+                self.ssi_write(ctx, t, None, Some(&tuple))?;
+                rows.extend(returning.row(&schema, &names, &tuple, ctx.now)?);
+                if has_fks {
+                    written_rows.push((None, tuple.clone()));
+                }
+                let row = self.tables[t].insert(ctx.xid, tuple);
+                self.push_undo(ctx, Undo::Insert(t, row));
+                if matches!(ins.on_conflict, OnConflict::DoUpdate { .. }) {
+                    touched.insert(row);
+                }
+                affected += 1;
                 continue;
             };
-            if let Some(row) = self.check_unique(ctx, t, idx, &k, None)? {
-                conflict = Some((idx, row, k));
-                break;
+            let handled = match &ins.on_conflict {
+                OnConflict::Error => false,
+                OnConflict::DoNothing { target: None } => true,
+                _ => Some(idx) == arbiter,
+            };
+            if !handled {
+                return Err(self.unique_error(ctx, t, idx, row, &key));
             }
-        }
-        let Some((idx, row, key)) = conflict else {
-            self.ssi_write(ctx, t, None, Some(&tuple))?;
-            let out = self.tables[t].row(tuple.clone());
-            let row = self.tables[t].insert(ctx.xid, tuple);
-            self.push_undo(ctx, Undo::Insert(t, row));
-            return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));
-        };
-        let handled = match &ins.on_conflict {
-            OnConflict::Error => false,
-            OnConflict::DoNothing { target: None } => true,
-            _ => Some(idx) == arbiter,
-        };
-        if !handled {
-            return Err(self.unique_error(ctx, t, idx, row, &key));
-        }
-        let existing = self.tables[t].tail(row).clone();
-        let existing_key: Vec<Value> = self
-            .pk(t)
-            .iter()
-            .map(|&c| existing.tuple[c].clone())
-            .collect();
-        if let OnConflict::DoUpdate { filter, .. } = &ins.on_conflict {
-            self.lock_row(ctx, t, row, LockMode::Update, LockWait::Wait)?;
-            // Under RR/SERIALIZABLE, a conflicting row our snapshot cannot see was
-            // committed concurrently: updating it would be a lost update (40001).
-            if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
-                return Err(Stop::Fail(SqlError::concurrent_update()));
-            }
-            self.ssi.record_read(
-                ctx.xid,
-                ReadPredicate {
-                    table: t,
-                    filter: Where {
-                        key: Some(existing_key),
-                        filter: None,
-                    },
-                },
-            );
-            if let Some(f) = filter {
-                if !f.matches(&schema, &existing.tuple, Some(&tuple))? {
-                    return Ok(StmtResult::rows(CommandTag::Insert, Vec::new()));
-                }
-            }
-            let new = apply_set(&schema, &existing.tuple, &set, Some(&tuple))?;
-            let olds = [(row, existing.tuple.clone())];
-            self.check_new_keys(ctx, t, &olds, std::slice::from_ref(&new))?;
-            self.ssi_write(ctx, t, Some(&existing.tuple), Some(&new))?;
-            let out = self.tables[t].row(new.clone());
-            self.tables[t].update(ctx.xid, row, new);
-            self.push_undo(ctx, Undo::Update(t, row));
-            return Ok(StmtResult::rows(CommandTag::Insert, vec![out]));
-        }
-        // DO NOTHING.
-        if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
-            return Err(Stop::Fail(SqlError::concurrent_update()));
-        }
-        self.ssi.record_read(
-            ctx.xid,
-            ReadPredicate {
+            let existing = self.tables[t].tail(row).clone();
+            let existing_key: Vec<Value> = self
+                .pk(t)
+                .iter()
+                .map(|&c| existing.tuple[c].clone())
+                .collect();
+            let read = ReadPredicate {
                 table: t,
                 filter: Where {
                     key: Some(existing_key),
                     filter: None,
                 },
-            },
-        );
-        Ok(StmtResult::rows(CommandTag::Insert, Vec::new()))
+                now: ctx.now,
+            };
+            if let OnConflict::DoUpdate { .. } = &ins.on_conflict {
+                if touched.contains(&row) {
+                    return Err(Stop::Fail(SqlError::CardinalityViolation));
+                }
+                self.lock_row(ctx, t, row, LockMode::Update, LockWait::Wait)?;
+                // Under RR/SERIALIZABLE, a conflicting row our snapshot cannot see was
+                // committed concurrently: updating it would be a lost update (40001).
+                if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
+                    return Err(Stop::Fail(SqlError::concurrent_update()));
+                }
+                self.ssi.record_read(ctx.xid, read);
+                if let Some(f) = &filter {
+                    let env = TupleEnv {
+                        schema: &schema,
+                        tuple: &existing.tuple,
+                        excluded: Some(&tuple),
+                        now: Some(ctx.now),
+                    };
+                    if !f.matches_in(&env)? {
+                        continue;
+                    }
+                }
+                let new = apply_set(&schema, &existing.tuple, &set, Some(&tuple), ctx.now)?;
+                check_constraints(&schema, &new, ctx.now)?;
+                let olds = [(row, existing.tuple.clone())];
+                self.check_new_keys(ctx, t, &olds, std::slice::from_ref(&new))?;
+                self.ssi_write(ctx, t, Some(&existing.tuple), Some(&new))?;
+                rows.extend(returning.row(&schema, &names, &new, ctx.now)?);
+                if has_fks {
+                    written_rows.push((Some(existing.tuple), new.clone()));
+                }
+                self.tables[t].update(ctx.xid, row, new);
+                self.push_undo(ctx, Undo::Update(t, row));
+                touched.insert(row);
+                affected += 1;
+                continue;
+            }
+            // DO NOTHING.
+            if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
+                return Err(Stop::Fail(SqlError::concurrent_update()));
+            }
+            self.ssi.record_read(ctx.xid, read);
+        }
+        // Foreign keys after all the rows, as PostgreSQL's NO ACTION checks run at the end
+        // of the statement (a row may reference one inserted after it).
+        for (old, new) in &written_rows {
+            self.check_parents(ctx, t, old.as_deref(), new)?;
+            if let Some(old) = old {
+                self.check_children(ctx, t, old, Some(new))?;
+            }
+        }
+        Ok(written(CommandTag::Insert, rows, affected))
     }
 }

@@ -93,6 +93,28 @@ impl UniqueIndex {
     }
 }
 
+/// A foreign key of a table, resolved to table and column numbers.
+#[derive(Clone, Debug)]
+pub struct ForeignKeyRef {
+    pub name: String,
+    /// The referenced table.
+    pub parent: usize,
+    /// The referenced table's unique index (primary key or unique constraint) that the
+    /// key is looked up in.
+    pub parent_index: usize,
+    /// The referencing columns, in the order of that index's columns.
+    pub columns: Vec<usize>,
+}
+
+impl ForeignKeyRef {
+    /// The key a child tuple references, `None` if a column of it is NULL (then the row
+    /// references nothing, as with MATCH SIMPLE).
+    pub fn key_of(&self, tuple: &[Value]) -> Option<Vec<Value>> {
+        let key: Vec<Value> = self.columns.iter().map(|&c| tuple[c].clone()).collect();
+        (!key.iter().any(Value::is_null)).then_some(key)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Table {
     pub schema: Rc<TableSchema>,
@@ -100,6 +122,14 @@ pub struct Table {
     pub column_names: Rc<[String]>,
     pub chains: BTreeMap<RowId, Vec<Version>>,
     pub indexes: Vec<UniqueIndex>,
+    /// Foreign keys of this table.
+    pub foreign_keys: Rc<[ForeignKeyRef]>,
+    /// Foreign keys of other tables (or this one) that reference this table: (table,
+    /// number of the key in its `foreign_keys`).
+    pub referenced_by: Vec<(usize, usize)>,
+    /// The next number of each serial column (by column number). Not transactional, as
+    /// PostgreSQL's sequences: a number drawn is never drawn again, rollback or crash.
+    pub next_serial: Vec<i64>,
     next_row: RowId,
 }
 
@@ -118,9 +148,12 @@ impl Table {
             .collect();
         Table {
             column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
+            next_serial: vec![1; schema.columns.len()],
             schema: Rc::new(schema),
             chains: BTreeMap::new(),
             indexes,
+            foreign_keys: Rc::from(Vec::new()),
+            referenced_by: Vec::new(),
             next_row: 0,
         }
     }
@@ -279,6 +312,23 @@ impl Table {
             self.index_forget(row, &v.tuple);
         }
         revisit
+    }
+
+    /// Adds a unique index over the rows already stored (every version, as the others).
+    pub fn add_unique_index(&mut self, name: String, columns: Vec<usize>) {
+        let mut index = UniqueIndex {
+            name,
+            columns,
+            entries: IndexMap::default(),
+        };
+        for (&row, chain) in &self.chains {
+            for v in chain {
+                if let Some(k) = index.key_of(&v.tuple) {
+                    index.entries.entry(k).or_default().insert(row);
+                }
+            }
+        }
+        self.indexes.push(index);
     }
 
     /// The number of stored versions (for tests of vacuum).

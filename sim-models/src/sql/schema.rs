@@ -1,5 +1,6 @@
-//! Table declarations: columns with types and nullability, a primary key, and unique
-//! constraints over one or more columns.
+//! Table declarations: columns with types, nullability and defaults, a primary key,
+//! unique constraints over one or more columns, CHECK constraints, foreign keys and plain
+//! indexes.
 //!
 //! ```
 //! use sim_models::sql::{TableSchema, ColumnType};
@@ -34,9 +35,9 @@ pub enum ColumnDefault {
     Value(Value),
     /// `DEFAULT now()`: the transaction's start.
     Now,
-    /// `serial`, `bigserial`, `GENERATED ... AS IDENTITY`: the table's next number, from
-    /// 1. As in PostgreSQL, a number once drawn is never drawn again, even if the
-    /// transaction that drew it rolls back.
+    /// `serial`, `bigserial`, `GENERATED ... AS IDENTITY`: the table's next number,
+    /// starting at 1. As in PostgreSQL, a number once drawn is never drawn again, even if
+    /// the transaction that drew it rolls back.
     Serial,
 }
 
@@ -173,6 +174,8 @@ impl TableSchema {
             .primary_key
             .iter()
             .chain(self.unique.iter().flat_map(|u| u.columns.iter()))
+            .chain(self.indexes.iter().flat_map(|i| i.columns.iter()))
+            .chain(self.foreign_keys.iter().flat_map(|f| f.columns.iter()))
         {
             self.require_column(c)?;
         }
@@ -181,22 +184,35 @@ impl TableSchema {
 
     /// Turns a row given by the user into the stored tuple: every column in order, values
     /// coerced to the column types, defaults filled, NOT NULL (and primary key columns,
-    /// which are implicitly NOT NULL) enforced.
+    /// which are implicitly NOT NULL) enforced. Only value defaults are known here; a
+    /// `now()` or serial column not given is NULL (see [`TableSchema::tuple_from_row_with`]).
+    #[cfg(test)]
     pub(crate) fn tuple_from_row(&self, row: &Row) -> Result<Vec<Value>, SqlError> {
+        self.tuple_from_row_with(row, |_, d| match d {
+            ColumnDefault::Value(v) => v.clone(),
+            ColumnDefault::Now | ColumnDefault::Serial => Value::Null,
+        })
+    }
+
+    /// [`TableSchema::tuple_from_row`] with `default(column, default)` giving the value of
+    /// each column the row does not give and that has a default (called only for those,
+    /// so that a serial number is drawn only when used).
+    pub(crate) fn tuple_from_row_with(
+        &self,
+        row: &Row,
+        mut default: impl FnMut(usize, &ColumnDefault) -> Value,
+    ) -> Result<Vec<Value>, SqlError> {
         for (name, _) in row.iter() {
             self.require_column(name)?;
         }
         self.columns
             .iter()
-            .map(|c| {
-                let v = row
-                    .value(&c.name)
-                    .cloned()
-                    .or_else(|| match &c.default {
-                        Some(ColumnDefault::Value(v)) => Some(v.clone()),
-                        _ => None,
-                    })
-                    .unwrap_or(Value::Null);
+            .enumerate()
+            .map(|(i, c)| {
+                let v = match row.value(&c.name) {
+                    Some(v) => v.clone(),
+                    None => c.default.as_ref().map_or(Value::Null, |d| default(i, d)),
+                };
                 self.check_value(c, v)
             })
             .collect()

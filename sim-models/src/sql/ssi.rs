@@ -22,6 +22,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use sim_runtime::time::Instant;
+
+use super::expr::TupleEnv;
 use super::mvcc::{Snapshot, Xid};
 use super::schema::TableSchema;
 use super::stmt::Where;
@@ -32,6 +35,8 @@ use super::value::Value;
 pub struct ReadPredicate {
     pub table: usize,
     pub filter: Where,
+    /// The reading transaction's start, what `now()` in the filter stands for.
+    pub now: Instant,
 }
 
 impl ReadPredicate {
@@ -45,7 +50,14 @@ impl ReadPredicate {
         }
         match &self.filter.filter {
             None => true,
-            Some(e) => e.matches(schema, tuple, None).unwrap_or(true),
+            Some(e) => e
+                .matches_in(&TupleEnv {
+                    schema,
+                    tuple,
+                    excluded: None,
+                    now: Some(self.now),
+                })
+                .unwrap_or(true),
         }
     }
 }

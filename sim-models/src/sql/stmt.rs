@@ -9,7 +9,10 @@
 //! let s: Statement = Select::from("slots").filter(col("doctor").eq("house")).for_update().into();
 //! assert_eq!(s.to_string(), "SELECT * FROM slots WHERE (doctor = 'house') FOR UPDATE");
 //! let u: Statement = Update::table("accounts").set("balance", col("balance").minus(10)).key(1).into();
-//! assert_eq!(u.to_string(), "UPDATE accounts SET balance = (balance - 10) WHERE pk = (1)");
+//! assert_eq!(
+//!     u.to_string(),
+//!     "UPDATE accounts SET balance = (balance - 10) WHERE pk = (1) RETURNING *"
+//! );
 //! ```
 
 use std::fmt;
@@ -661,6 +664,10 @@ pub enum CommandTag {
     Rollback,
     Set,
     CreateTable,
+    CreateIndex,
+    Savepoint,
+    /// RELEASE SAVEPOINT (ROLLBACK TO SAVEPOINT reports `Rollback`, as PostgreSQL).
+    Release,
     Select,
     Insert,
     Update,
@@ -745,7 +752,7 @@ mod tests {
                     .limit(3)
                     .into(),
                 "SELECT * FROM a\"b\\c\nd\u{1}e'f é WHERE pk = ('a\"b\\c\nd\u{1}e''f é') AND \
-                 ((a\"b\\c\nd\u{1}e'f é = -7) OR (NOT (x IS NULL))) FOR SHARE SKIP LOCKED LIMIT 3",
+                 ((a\"b\\c\nd\u{1}e'f é = -7) OR (NOT (x IS NULL))) LIMIT 3 FOR SHARE SKIP LOCKED",
             ),
             (
                 Select::from("t").for_update().nowait().into(),
@@ -768,13 +775,13 @@ mod tests {
                 "INSERT INTO t VALUES (a\"b\\c\nd\u{1}e'f é='a\"b\\c\nd\u{1}e''f é', f=1.5, \
                  n=NULL, b=true, ts=timestamp '42ns', i=-9223372036854775808) ON CONFLICT \
                  (id, a\"b\\c\nd\u{1}e'f é) DO UPDATE SET v = (EXCLUDED.a\"b\\c\nd\u{1}e'f é + 1) \
-                 WHERE (v < 10.25)",
+                 WHERE (v < 10.25) RETURNING *",
             ),
             (
                 Insert::into("t", Row::new().with("id", 1))
                     .on_conflict_do_nothing()
                     .into(),
-                "INSERT INTO t VALUES (id=1) ON CONFLICT DO NOTHING",
+                "INSERT INTO t VALUES (id=1) ON CONFLICT DO NOTHING RETURNING *",
             ),
             (
                 Insert {
@@ -784,21 +791,91 @@ mod tests {
                     ..Insert::into("t", Row::new())
                 }
                 .into(),
-                "INSERT INTO t VALUES () ON CONFLICT (id, a\"b\\c\nd\u{1}e'f é) DO NOTHING",
+                "INSERT INTO t VALUES () ON CONFLICT (id, a\"b\\c\nd\u{1}e'f é) DO NOTHING RETURNING *",
             ),
             (
                 Update::table("accounts")
                     .set("balance", col("balance").minus(10).times(2))
                     .key_parts(vec![Value::Int(1), Value::Text("x".into())])
                     .into(),
-                "UPDATE accounts SET balance = ((balance - 10) * 2) WHERE pk = (1, 'x')",
+                "UPDATE accounts SET balance = ((balance - 10) * 2) WHERE pk = (1, 'x') RETURNING *",
             ),
             (
                 Delete::from("t")
                     .filter(col("a").ge(1).and(col("b").ne("'")))
                     .into(),
-                "DELETE FROM t WHERE ((a >= 1) AND (b <> ''''))",
+                "DELETE FROM t WHERE ((a >= 1) AND (b <> '''')) RETURNING *",
             ),
+            (
+                Select {
+                    alias: Some("a".into()),
+                    joins: vec![Join {
+                        kind: JoinKind::Left,
+                        table: "b".into(),
+                        alias: None,
+                        on: col("a.id").eq(col("b.a_id")),
+                    }],
+                    items: Projection::Items(vec![
+                        SelectItem {
+                            expr: col("a.id"),
+                            name: "id".into(),
+                        },
+                        SelectItem {
+                            expr: Expr::Agg(crate::sql::expr::AggFunc::Count, None),
+                            name: "n".into(),
+                        },
+                    ]),
+                    group_by: vec![col("a.id")],
+                    having: Some(Expr::Agg(crate::sql::expr::AggFunc::Count, None).gt(1)),
+                    order_by: vec![OrderBy {
+                        expr: col("n"),
+                        desc: true,
+                        nulls_first: Some(false),
+                    }],
+                    limit: Some(2),
+                    offset: Some(1),
+                    ..Select::from("a")
+                }
+                .into(),
+                "SELECT a.id AS id, count(*) AS n FROM a a LEFT JOIN b ON (a.id = b.a_id) \
+                 GROUP BY a.id HAVING (count(*) > 1) ORDER BY n DESC NULLS LAST LIMIT 2 OFFSET 1",
+            ),
+            (
+                Insert {
+                    rows: vec![Row::new().with("id", 1), Row::new().with("id", 2)],
+                    returning: Projection::Nothing,
+                    ..Insert::into("t", Row::new())
+                }
+                .into(),
+                "INSERT INTO t VALUES (id=1), (id=2)",
+            ),
+            (
+                Delete {
+                    returning: Projection::Items(vec![SelectItem {
+                        expr: col("id"),
+                        name: "id".into(),
+                    }]),
+                    ..Delete::from("t")
+                }
+                .into(),
+                "DELETE FROM t RETURNING id AS id",
+            ),
+            (
+                Statement::CreateIndex {
+                    name: "t_v".into(),
+                    table: "t".into(),
+                    columns: vec!["v".into(), "w".into()],
+                    unique: true,
+                    if_not_exists: true,
+                },
+                "CREATE UNIQUE INDEX IF NOT EXISTS t_v ON t (v, w)",
+            ),
+            (Statement::Savepoint("s".into()), "SAVEPOINT s"),
+            (
+                Statement::RollbackToSavepoint("s".into()),
+                "ROLLBACK TO SAVEPOINT s",
+            ),
+            (Statement::ReleaseSavepoint("s".into()), "RELEASE SAVEPOINT s"),
             (Count::from("t").into(), "SELECT count(*) FROM t"),
         ];
         for (stmt, sql) in cases {
