@@ -1,9 +1,9 @@
 //! SQL text: PostgreSQL statements with `$1..$n` parameters, parsed by `sqlparser`'s
 //! PostgreSQL dialect and planned onto the engine's [`Statement`]s ([`plan`], [`expr`]).
 //!
-//! A text is parsed once per simulation: [`prepare`] keeps every plan by its text, as a
-//! driver keeps prepared statements, so a statement run in a loop costs a lookup and a
-//! bind, not a parse. Binding ([`Prepared::bind`]) puts the parameters' values in place of
+//! A text is parsed once: [`prepare`] keeps plans by their text, as a driver keeps
+//! prepared statements, so a statement run in a loop costs a lookup and a bind, not a
+//! parse. Binding ([`Prepared::bind`]) puts the parameters' values in place of
 //! `$n` and checks their count.
 //!
 //! What PostgreSQL accepts and the model would answer differently is refused with
@@ -55,27 +55,31 @@ impl fmt::Debug for Prepared {
     }
 }
 
-/// Plans by text, per simulation.
-#[derive(Default)]
-struct Cache {
-    plans: RefCell<BTreeMap<Rc<str>, Result<Prepared, SqlError>>>,
+/// The most plans kept: a service that inlines values into its texts makes a new text per
+/// call, and the cache must not grow with them.
+const CACHED_PLANS_MAX: usize = 4096;
+
+thread_local! {
+    /// Plans by text. A plan is a function of its text alone, so sharing plans between
+    /// the simulations a thread runs cannot change any of them; it spares each seed of an
+    /// exploration the parsing of the same texts again.
+    static PLANS: RefCell<BTreeMap<Rc<str>, Result<Prepared, SqlError>>> =
+        const { RefCell::new(BTreeMap::new()) };
 }
 
-/// Parses and plans `sql`, or takes the plan made for the same text before (in a
-/// running simulation).
+/// Parses and plans `sql`, or takes the plan made for the same text before.
 pub fn prepare(sql: &str) -> Result<Prepared, SqlError> {
-    if !sim_runtime::is_running() {
-        return parse(sql);
-    }
-    let cache = sim_runtime::extension::<Cache>();
-    if let Some(hit) = cache.plans.borrow().get(sql) {
-        return hit.clone();
+    if let Some(hit) = PLANS.with(|p| p.borrow().get(sql).cloned()) {
+        return hit;
     }
     let planned = parse(sql);
-    cache
-        .plans
-        .borrow_mut()
-        .insert(Rc::from(sql), planned.clone());
+    PLANS.with(|p| {
+        let mut plans = p.borrow_mut();
+        if plans.len() >= CACHED_PLANS_MAX {
+            plans.clear();
+        }
+        plans.insert(Rc::from(sql), planned.clone());
+    });
     planned
 }
 
