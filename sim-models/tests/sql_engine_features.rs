@@ -1888,3 +1888,45 @@ fn builder_statements_behave_as_before() {
     });
     assert_eq!(r.unwrap().affected, 1);
 }
+
+#[test]
+fn serializable_catches_write_skew_through_an_aggregate_read() {
+    let mut db = Db::new();
+    let (a, b) = (db.session(), db.session());
+    let eng_count = || Select {
+        items: items(vec![("n", count_star())]),
+        ..Select::from("emp").filter(col("dept").eq("eng"))
+    };
+    for s in [a, b] {
+        db.ok(s, Statement::Begin(IsolationLevel::Serializable));
+        let r = db.ok(s, eng_count());
+        assert_eq!(r.rows[0].value("n"), Some(&Value::Int(2)));
+    }
+    // Each leaves one engineer, given the other stays.
+    db.ok(a, Delete::from("emp").key(1));
+    db.ok(b, Delete::from("emp").key(2));
+    let first = db.e.submit(a, &Statement::Commit);
+    let second = db.e.submit(b, &Statement::Commit);
+    let failures = [first, second]
+        .into_iter()
+        .filter(|r| matches!(r, Submit::Done(Err(e)) if sqlstate(e) == "40001"))
+        .count();
+    assert_eq!(failures, 1, "one of the two must not commit");
+    assert_eq!(db.ids("emp").iter().filter(|id| **id <= 2).count(), 1);
+    // A join reads both tables.
+    let (c, d) = (db.session(), db.session());
+    db.ok(c, Statement::Begin(IsolationLevel::Serializable));
+    db.ok(d, Statement::Begin(IsolationLevel::Serializable));
+    db.ok(c, emp_join_dept(JoinKind::Inner));
+    db.ok(d, Select::from("t"));
+    db.ok(d, Update::table("dept").set("floor", 4).key("ops"));
+    db.ok(c, Update::table("t").set("v", 0).key(1));
+    db.ok(d, Statement::Commit);
+    // c read dept (which d changed) and wrote t (which d read): a cycle c -> d -> c in
+    // which d committed first, so c must not commit.
+    let r = db.e.submit(c, &Statement::Commit);
+    assert!(
+        matches!(&r, Submit::Done(Err(e)) if sqlstate(e) == "40001"),
+        "{r:?}"
+    );
+}

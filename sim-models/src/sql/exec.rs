@@ -159,13 +159,28 @@ impl<'a> Returning<'a> {
         tuple: &[Value],
         now: Instant,
     ) -> Result<Option<Row>, SqlError> {
+        match self {
+            Returning::All => Ok(Some(Row::from_tuple(names, tuple.to_vec()))),
+            _ => self.row_of(schema, names, Cow::Borrowed(tuple), now),
+        }
+    }
+
+    /// [`Returning::row`] of a tuple the caller no longer needs (`RETURNING *` keeps it
+    /// without a copy).
+    fn row_of(
+        &self,
+        schema: &TableSchema,
+        names: &Rc<[String]>,
+        tuple: Cow<'_, [Value]>,
+        now: Instant,
+    ) -> Result<Option<Row>, SqlError> {
         Ok(match self {
-            Returning::All => Some(Row::from_tuple(names, tuple.to_vec())),
+            Returning::All => Some(Row::from_tuple(names, tuple.into_owned())),
             Returning::Nothing => None,
             Returning::Items(names, exprs) => {
                 let env = TupleEnv {
                     schema,
-                    tuple,
+                    tuple: &tuple,
                     excluded: None,
                     now: Some(now),
                 };
@@ -944,12 +959,13 @@ impl Engine {
             };
             let p = fk.parent;
             let parent = &self.tables[p];
-            let found = parent
-                .key_rows(fk.parent_index, &key)
-                .find_map(|row| Some((row, parent.visible(row, ctx.xid, &snap)?)))
-                .filter(|&(row, vi)| {
-                    parent.indexes[fk.parent_index].has_key(&parent.chains[&row][vi].tuple, &key)
-                });
+            let index = &parent.indexes[fk.parent_index];
+            let found = parent.key_rows(fk.parent_index, &key).find_map(|row| {
+                let vi = parent.visible(row, ctx.xid, &snap)?;
+                index
+                    .has_key(&parent.chains[&row][vi].tuple, &key)
+                    .then_some((row, vi))
+            });
             let ok = match found {
                 None => false,
                 Some((row, vi)) => {
@@ -1326,18 +1342,27 @@ impl Engine {
             .collect::<Result<Vec<_>, SqlError>>()?;
         self.check_new_keys(ctx, t, &work, &news)?;
         let names = self.tables[t].column_names.clone();
+        let affected = news.len();
+        let has_fks =
+            !self.tables[t].foreign_keys.is_empty() || !self.tables[t].referenced_by.is_empty();
+        let mut fk_work = Vec::new();
         let mut rows = Vec::new();
-        for ((row, old), new) in work.iter().zip(&news) {
-            self.ssi_write(ctx, t, Some(old), Some(new))?;
-            rows.extend(returning.row(&schema, &names, new, ctx.now)?);
-            self.tables[t].update(ctx.xid, *row, new.clone());
-            self.push_undo(ctx, Undo::Update(t, *row));
+        for ((row, old), new) in work.into_iter().zip(news) {
+            self.ssi_write(ctx, t, Some(&old), Some(&new))?;
+            rows.extend(returning.row(&schema, &names, &new, ctx.now)?);
+            if has_fks {
+                fk_work.push((old, new.clone()));
+            }
+            self.tables[t].update(ctx.xid, row, new);
+            self.push_undo(ctx, Undo::Update(t, row));
         }
-        for ((_, old), new) in work.iter().zip(&news) {
+        // Foreign keys after all the rows, as PostgreSQL's NO ACTION checks at the end of
+        // the statement.
+        for (old, new) in &fk_work {
             self.check_parents(ctx, t, Some(old), new)?;
             self.check_children(ctx, t, old, Some(new))?;
         }
-        Ok(written(CommandTag::Update, rows, news.len()))
+        Ok(written(CommandTag::Update, rows, affected))
     }
 
     fn exec_delete(&mut self, ctx: &Ctx, d: &Delete) -> Result<StmtResult, Stop> {
@@ -1347,17 +1372,25 @@ impl Engine {
         let returning = Returning::bind(&schema, &d.returning)?;
         let work = self.lock_targets(ctx, t, &w)?;
         let names = self.tables[t].column_names.clone();
+        let affected = work.len();
+        let referenced = !self.tables[t].referenced_by.is_empty();
+        let mut gone = Vec::new();
         let mut rows = Vec::new();
-        for (row, old) in &work {
-            self.ssi_write(ctx, t, Some(old), None)?;
-            rows.extend(returning.row(&schema, &names, old, ctx.now)?);
-            self.tables[t].delete(ctx.xid, *row);
-            self.push_undo(ctx, Undo::Delete(t, *row));
+        for (row, old) in work {
+            self.ssi_write(ctx, t, Some(&old), None)?;
+            self.tables[t].delete(ctx.xid, row);
+            self.push_undo(ctx, Undo::Delete(t, row));
+            if referenced {
+                rows.extend(returning.row(&schema, &names, &old, ctx.now)?);
+                gone.push(old);
+            } else {
+                rows.extend(returning.row_of(&schema, &names, Cow::Owned(old), ctx.now)?);
+            }
         }
-        for (_, old) in &work {
+        for old in &gone {
             self.check_children(ctx, t, old, None)?;
         }
-        Ok(written(CommandTag::Delete, rows, work.len()))
+        Ok(written(CommandTag::Delete, rows, affected))
     }
 
     /// The unique index whose columns are exactly `target` (ON CONFLICT's arbiter).
