@@ -676,8 +676,9 @@ pub enum CommandTag {
     Sleep,
 }
 
-/// What a statement returned: its rows (`RETURNING *` for writes) and the affected count
-/// (rows returned, inserted, updated, deleted, or counted).
+/// What a statement returned: its rows (a SELECT's, or a write's RETURNING) and the
+/// affected count (rows selected, counted, or inserted, updated, deleted, whatever the
+/// write returns).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StmtResult {
     pub tag: CommandTag,
