@@ -74,7 +74,10 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
                         ),
                 )
                 .await?;
-            Ok(format!("counter {:?}", r.map(|r| r.get::<_, i64>("balance"))))
+            Ok(format!(
+                "counter {:?}",
+                r.map(|r| r.get::<_, i64>("balance"))
+            ))
         }
         _ => {
             // A job claim with SKIP LOCKED.

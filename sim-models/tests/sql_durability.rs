@@ -20,7 +20,9 @@ use sim_runtime::{spawn, Sim};
 use sql_support::{config, db, pool, start};
 
 fn ids(rows: &[Row]) -> BTreeSet<i64> {
-    rows.iter().map(|r| r.get::<i64>("id").unwrap()).collect()
+    rows.iter()
+        .map(|r| r.get::<_, i64>("id").unwrap())
+        .collect()
 }
 
 /// Ids of appointments whose INSERT the server reported committed (the event is emitted
@@ -31,7 +33,9 @@ fn committed_inserts(stmts: &Capture<StmtEvent>) -> BTreeSet<i64> {
         .iter()
         .filter(|c| c.event.is_ok())
         .filter_map(|c| match &c.event.stmt {
-            Statement::Insert(i) if i.table == "appointments" => i.row.get::<i64>("id").ok(),
+            Statement::Insert(i) if i.table == "appointments" => {
+                i.rows.first().and_then(|r| r.get::<_, i64>("id").ok())
+            }
             _ => None,
         })
         .collect()
@@ -53,7 +57,7 @@ async fn a_crash_keeps_exactly_the_committed_data() {
                 };
                 let row =
                     sql_row! {"id" => id, "doctor" => "house", "slot" => id, "patient" => "p"};
-                if c.execute(Insert::into("appointments", row)).await.is_err() {
+                if c.run(Insert::into("appointments", row)).await.is_err() {
                     return;
                 }
                 acked.borrow_mut().insert(id);
@@ -90,7 +94,7 @@ async fn a_crash_keeps_exactly_the_committed_data() {
     server.restart();
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
-    let survivors = ids(&c.query(Select::from("appointments")).await.unwrap());
+    let survivors = ids(&c.select(Select::from("appointments")).await.unwrap());
     assert!(!committed.is_empty(), "nothing committed before the crash");
     assert_eq!(survivors, committed, "exactly the committed rows");
     assert!(
@@ -129,7 +133,7 @@ async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
             for id in 0..1000i64 {
                 let row =
                     sql_row! {"id" => id, "doctor" => "house", "slot" => id, "patient" => "p"};
-                if c.execute(Insert::into("appointments", row)).await.is_err() {
+                if c.run(Insert::into("appointments", row)).await.is_err() {
                     return;
                 }
                 acked.borrow_mut().push((id, time::now()));
@@ -150,7 +154,7 @@ async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
     let survivors = ids(&c
-        .query(Select::from("appointments").filter(col("slot").ge(0)))
+        .select(Select::from("appointments").filter(col("slot").ge(0)))
         .await
         .unwrap());
     let acked_ids: BTreeSet<i64> = acked.iter().map(|(id, _)| *id).collect();
@@ -202,7 +206,7 @@ async fn crash_and_restart(verbs: Verbs) -> (Vec<CrashEvent>, Vec<Row>) {
             for i in 0..100i64 {
                 let Ok(mut c) = pool.acquire().await else { return };
                 let row = sql_row! {"id" => w * 1000 + i, "doctor" => "house", "slot" => i, "patient" => "p"};
-                if c.execute(Insert::into("appointments", row)).await.is_err() {
+                if c.run(Insert::into("appointments", row)).await.is_err() {
                     return;
                 }
             }

@@ -134,8 +134,7 @@ async fn max_connections_refuses_extra_sessions_with_53300() {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.run(Statement::Sleep(Duration::from_millis(500)))
-                    .await
+                c.run(Statement::Sleep(Duration::from_millis(500))).await
             })
         })
         .collect();

@@ -44,12 +44,9 @@ async fn database() -> (SqlServer, Pool) {
         .await
         .expect("seed slot");
     }
-    c.execute(
-        "INSERT INTO products (id, stock) VALUES ('tee', 3)",
-        &[],
-    )
-    .await
-    .expect("seed product");
+    c.execute("INSERT INTO products (id, stock) VALUES ('tee', 3)", &[])
+        .await
+        .expect("seed product");
     drop(c);
     (db, pool)
 }
@@ -70,13 +67,14 @@ async fn a_unique_constraint_lets_exactly_one_patient_book_a_slot() {
                     &[&"house", &2_i64, &patient],
                 )
                 .await;
-            outcomes.borrow_mut().push(booked.map_err(|e| e.sqlstate()));
+            let outcome = booked.map_err(|e| e.sqlstate());
+            outcomes.borrow_mut().push(outcome);
         }));
     }
     for p in patients {
         p.await.unwrap();
     }
-    let outcomes = outcomes.borrow();
+    let outcomes = outcomes.take();
     let won: Vec<_> = outcomes.iter().filter(|o| o.is_ok()).collect();
     assert_eq!(won.len(), 1, "{outcomes:?}");
     assert!(
@@ -87,7 +85,10 @@ async fn a_unique_constraint_lets_exactly_one_patient_book_a_slot() {
         "{outcomes:?}"
     );
     let row = won[0].as_ref().unwrap();
-    assert_eq!(row.get::<_, i64>("id").unwrap(), row.get::<_, i64>(0).unwrap());
+    assert_eq!(
+        row.get::<_, i64>("id").unwrap(),
+        row.get::<_, i64>(0).unwrap()
+    );
     let mut c = pool.acquire().await.unwrap();
     let n = c
         .query_one(
@@ -135,7 +136,10 @@ async fn a_guarded_decrement_never_oversells() {
     assert_eq!(stock, 0);
     // The CHECK holds the line even for an unguarded decrement.
     let e = c
-        .execute("UPDATE products SET stock = stock - 1 WHERE id = 'tee'", &[])
+        .execute(
+            "UPDATE products SET stock = stock - 1 WHERE id = 'tee'",
+            &[],
+        )
         .await
         .unwrap_err();
     assert_eq!(e.sqlstate(), Some("23514"), "{e}");
@@ -184,7 +188,11 @@ async fn transactions_commit_roll_back_and_return_to_savepoints() {
         .iter()
         .map(|r| r.get(0).unwrap())
         .collect();
-    assert_eq!(slots, [1, 2, 3], "slot 0 committed, slot 1 rolled back to the savepoint");
+    assert_eq!(
+        slots,
+        [1, 2, 3],
+        "slot 0 committed, slot 1 rolled back to the savepoint"
+    );
 }
 
 #[sim_runtime::test(seeds = 8)]

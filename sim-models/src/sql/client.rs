@@ -24,10 +24,10 @@ use super::error::{ConnectionFailure, SqlError};
 use super::params::ToSql;
 use super::protocol::{ClientMsg, ServerMsg};
 use super::row::Row;
-use super::text::{self, Prepared};
 use super::stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, Select, Statement, StmtResult, Update,
 };
+use super::text::{self, Prepared};
 use super::value::Value;
 
 /// Client-side timeouts.
@@ -299,10 +299,7 @@ impl Client {
         table: &str,
         key: impl Into<Value>,
     ) -> Result<Option<Row>, SqlError> {
-        Ok(self
-            .run(Select::from(table).key(key))
-            .await?
-            .into_first())
+        Ok(self.run(Select::from(table).key(key)).await?.into_first())
     }
 
     /// `SELECT ... FOR UPDATE` by primary key.

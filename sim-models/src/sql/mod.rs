@@ -70,8 +70,6 @@ pub mod text;
 pub mod value;
 
 pub use client::{Client, ClientConfig, ToStatement, Transaction, TransactionBuilder};
-pub use params::{FromSql, ToSql};
-pub use text::Prepared;
 pub use config::Config;
 pub use engine::{Completion, CrashReport, Engine, SessionId, Settings, Stats, Submit, WaitState};
 pub use error::{ConnectionFailure, SqlError};
@@ -80,6 +78,7 @@ pub use events::{
     WalFlushEvent,
 };
 pub use expr::{col, excluded, lit, BinOp, Expr};
+pub use params::{FromSql, ToSql};
 pub use pool::{Pool, PoolConfig, PoolStatus, PooledConn};
 pub use row::{Row, RowIndex};
 pub use schema::{Column, TableSchema, UniqueConstraint};
@@ -88,6 +87,7 @@ pub use stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, LockMode, LockWait, OnConflict, RowLocking,
     Select, Setting, Statement, StmtResult, Update, Where,
 };
+pub use text::Prepared;
 pub use value::{ColumnType, FromValue, Value};
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 
 use sim_runtime::time::Instant;
 
-use super::value::Value;
 pub use super::value::FromValue as FromSql;
+use super::value::Value;
 
 /// A Rust value that can be a statement parameter.
 pub trait ToSql {
@@ -74,7 +74,15 @@ mod tests {
 
     #[test]
     fn rust_values_become_sql_values() {
-        let params: [&dyn ToSql; 7] = [&7_i64, &"seven", &String::from("s"), &1.5_f64, &true, &None::<i64>, &Some(3_i32)];
+        let params: [&dyn ToSql; 7] = [
+            &7_i64,
+            &"seven",
+            &String::from("s"),
+            &1.5_f64,
+            &true,
+            &None::<i64>,
+            &Some(3_i32),
+        ];
         let values: Vec<Value> = params.iter().map(|p| p.to_sql()).collect();
         assert_eq!(
             values,

@@ -16,9 +16,7 @@ pub enum ClientMsg {
         stmt: Box<Statement>,
     },
     /// A validation round trip (what a pool's connection test does).
-    Ping {
-        id: u64,
-    },
+    Ping { id: u64 },
     /// The client is closing the session.
     Terminate,
 }

@@ -140,11 +140,11 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
             }
         }
         ast::Expr::Cast {
-            kind,
+            kind: CastKind::Cast | CastKind::DoubleColon,
             expr: inner,
             data_type,
             format: None,
-        } if matches!(kind, CastKind::Cast | CastKind::DoubleColon) => {
+        } => {
             Expr::Cast(sub(inner)?, column_type(data_type)?.0)
         }
         ast::Expr::Function(f) => function(f, place)?,
