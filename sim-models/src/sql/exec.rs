@@ -19,7 +19,7 @@ use sim_runtime::time::Instant;
 
 use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
-use super::expr::{sort_cmp, AggFunc, Env, Expr, JoinedEnv, Scope, TupleEnv};
+use super::expr::{sort_cmp, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv};
 use super::locks::Acquire;
 use super::mvcc::{RowId, Version, Xid};
 use super::row::Row;
@@ -53,6 +53,43 @@ fn where_matches(
         }),
         None => Ok(true),
     }
+}
+
+/// The primary key a bound WHERE pins down (`id = $1 AND stock > 0`: every key column
+/// equal to a constant in a top-level conjunct), coerced to the key's types, so that the
+/// statement reads the key's rows through the index instead of every row. The filter
+/// still runs on those rows: the key only narrows what is scanned, never the answer.
+fn key_of_filter(schema: &TableSchema, pk: &[usize], filter: &Expr) -> Option<Vec<Value>> {
+    let mut key: Vec<Option<Value>> = vec![None; pk.len()];
+    let mut conjuncts = vec![filter];
+    while let Some(e) = conjuncts.pop() {
+        match e {
+            Expr::Bin(BinOp::And, a, b) => {
+                conjuncts.push(a);
+                conjuncts.push(b);
+            }
+            Expr::Bin(BinOp::Eq, a, b) => {
+                let ((Expr::Col(c), Expr::Lit(v)) | (Expr::Lit(v), Expr::Col(c))) = (&**a, &**b)
+                else {
+                    continue;
+                };
+                let Some(i) = schema.column_index(c) else {
+                    continue;
+                };
+                if let Some(k) = pk.iter().position(|&p| p == i) {
+                    let column = &schema.columns[i];
+                    // NULL matches nothing, and a value of another type is for the filter
+                    // to judge (or refuse) row by row, as before.
+                    match v.clone().coerce(column.ty, &column.name) {
+                        Ok(v) if !v.is_null() => key[k] = Some(v),
+                        _ => return None,
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    key.into_iter().collect()
 }
 
 /// Evaluates `SET` assignments against the old tuple (all of them see the old values, as
@@ -645,7 +682,9 @@ impl Engine {
             }
         };
         let key = match &w.key {
-            None => None,
+            None => filter
+                .as_ref()
+                .and_then(|f| key_of_filter(schema, self.pk(t), f)),
             Some(k) => {
                 let pk = self.pk(t);
                 if k.len() != pk.len() {

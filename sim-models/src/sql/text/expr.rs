@@ -144,9 +144,7 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
             expr: inner,
             data_type,
             format: None,
-        } => {
-            Expr::Cast(sub(inner)?, column_type(data_type)?.0)
-        }
+        } => Expr::Cast(sub(inner)?, column_type(data_type)?.0),
         ast::Expr::Function(f) => function(f, place)?,
         ast::Expr::Subquery(_) | ast::Expr::InSubquery { .. } | ast::Expr::Exists { .. } => {
             return Err(unsupported("subqueries"))
