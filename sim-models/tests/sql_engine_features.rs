@@ -531,7 +531,7 @@ fn now_is_the_transaction_start() {
     let mut db = Db::new();
     let s = db.session();
     db.e.set_now(Instant::from_nanos(1_000));
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.e.set_now(Instant::from_nanos(5_000));
     let now = || Select {
         items: items(vec![("now", func(Func::Now, vec![]))]),
@@ -1069,8 +1069,8 @@ fn order_by_limit_for_update_skip_locked_hands_out_different_jobs() {
         order_by: vec![order(col("prio"), true, None)],
         ..Select::from("jobs").for_update().skip_locked().limit(1)
     };
-    db.ok(w1, Statement::Begin(IsolationLevel::ReadCommitted));
-    db.ok(w2, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(w1, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
+    db.ok(w2, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     let a = db.ok(w1, next_job());
     let b = db.ok(w2, next_job());
     assert_eq!(column(&a.rows, "id"), ints(&[2]), "highest priority first");
@@ -1084,7 +1084,7 @@ fn order_by_limit_for_update_skip_locked_hands_out_different_jobs() {
     // Without SKIP LOCKED, a worker waits for the locked head of the queue and then
     // takes the next row in the order (the head is gone).
     let w3 = db.session();
-    db.ok(w3, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(w3, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     let waiting = Select {
         order_by: vec![order(col("prio"), true, None)],
         ..Select::from("jobs").for_update().limit(1)
@@ -1229,7 +1229,7 @@ fn multi_row_insert_is_atomic() {
     assert_eq!(r.affected, 3);
     // Inside a block, the failed statement leaves nothing behind either.
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(10, 1)]));
     assert_eq!(sqlstate(&db.err(s, kv_rows(&[(11, 1), (10, 2)]))), "23505");
@@ -1244,14 +1244,14 @@ fn multi_row_insert_waits_for_a_concurrent_insert_then_resumes() {
     let mut db = Db::new();
     let (a, b) = (db.session(), db.session());
     // The other transaction commits: the key is taken, 23505, nothing of ours stays.
-    db.ok(a, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(a, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(a, kv_rows(&[(2, 0)]));
     db.blocked(b, kv_rows(&[(1, 1), (2, 2), (3, 3)]));
     db.ok(a, Statement::Commit);
     assert_eq!(sqlstate(&db.completed(b).unwrap_err()), "23505");
     assert_eq!(db.ids("kv"), [2]);
     // The other transaction rolls back: all our rows go in.
-    db.ok(a, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(a, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(a, kv_rows(&[(5, 0)]));
     db.blocked(b, kv_rows(&[(4, 4), (5, 5), (6, 6)]));
     // While b waits, its first row is not there (nothing but locks changed).
@@ -1261,7 +1261,7 @@ fn multi_row_insert_waits_for_a_concurrent_insert_then_resumes() {
     assert_eq!(r.affected, 3);
     assert_eq!(db.ids("kv"), [2, 4, 5, 6]);
     // DO NOTHING waits too, then skips the committed key.
-    db.ok(a, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(a, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(a, kv_rows(&[(8, 0)]));
     db.blocked(b, kv_rows(&[(7, 7), (8, 8)]).on_conflict_do_nothing());
     db.ok(a, Statement::Commit);
@@ -1283,7 +1283,7 @@ fn defaults_fill_missing_columns_and_serials_never_repeat() {
     assert_eq!(r.rows[0].value("id"), Some(&Value::Int(2)));
     assert_eq!(r.rows[0].value("note"), Some(&text("x")));
     // A rolled-back draw is not reused.
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Insert::into("seq", Row::new()));
     db.ok(s, Statement::Rollback);
     // A failed statement's draw neither.
@@ -1304,7 +1304,7 @@ fn defaults_fill_missing_columns_and_serials_never_repeat() {
     // After a crash, numbers handed out before are never handed out again.
     db.e.close_session(s);
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Insert::into("seq", Row::new()));
     db.e.crash();
     let s = db.session();
@@ -1389,13 +1389,13 @@ fn savepoints_need_a_transaction_block() {
         db.err(s, Statement::Savepoint("a".into())).to_string(),
         "SAVEPOINT can only be used in transaction blocks"
     );
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     let e = db.err(s, Statement::RollbackToSavepoint("nope".into()));
     assert_eq!(sqlstate(&e), "3B001");
     // Without savepoints, that error failed the whole block.
     assert_eq!(sqlstate(&db.err(s, Select::from("t"))), "25P02");
     db.ok(s, Statement::Rollback);
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Statement::Savepoint("a".into()));
     assert_eq!(
         sqlstate(&db.err(s, Statement::ReleaseSavepoint("b".into()))),
@@ -1411,7 +1411,7 @@ fn savepoints_need_a_transaction_block() {
 fn rollback_to_savepoint_undoes_later_writes_and_keeps_the_savepoint() {
     let mut db = Db::new();
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, kv_rows(&[(1, 1)]));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(2, 2)]));
@@ -1441,7 +1441,7 @@ fn rollback_to_savepoint_undoes_later_writes_and_keeps_the_savepoint() {
         "3B001"
     );
     db.ok(s, Statement::Rollback);
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, kv_rows(&[(1, 1)]));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(4, 4)]));
@@ -1454,7 +1454,7 @@ fn rollback_to_savepoint_undoes_later_writes_and_keeps_the_savepoint() {
 fn savepoints_with_one_name_nest_and_the_latest_wins() {
     let mut db = Db::new();
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(1, 1)]));
     db.ok(s, Statement::Savepoint("a".into()));
@@ -1472,7 +1472,7 @@ fn savepoints_with_one_name_nest_and_the_latest_wins() {
 fn a_failed_statement_after_a_savepoint_keeps_the_transaction() {
     let mut db = Db::new();
     let (s, other) = (db.session(), db.session());
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, kv_rows(&[(1, 1)]));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(2, 2)]));
@@ -1496,7 +1496,7 @@ fn a_failed_statement_after_a_savepoint_keeps_the_transaction() {
     assert_eq!(sqlstate(&db.completed(other).unwrap_err()), "23505");
     assert_eq!(db.ids("kv"), [1, 3]);
     // COMMIT of a failed block with savepoints rolls everything back.
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Statement::Savepoint("a".into()));
     db.ok(s, kv_rows(&[(4, 4)]));
     db.err(s, kv_rows(&[(1, 1)]));
@@ -1511,7 +1511,7 @@ fn rollback_to_savepoint_releases_row_locks_taken_since() {
     let mut db = Db::new();
     let (a, b) = (db.session(), db.session());
     db.run(kv_rows(&[(1, 1), (2, 2)])).unwrap();
-    db.ok(a, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(a, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(a, Select::from("kv").key(1).for_update());
     db.ok(a, Statement::Savepoint("s".into()));
     db.ok(a, Update::table("kv").set("v", 20).key(2));
@@ -1525,7 +1525,7 @@ fn rollback_to_savepoint_releases_row_locks_taken_since() {
     db.ok(a, Statement::Commit);
     assert!(db.completed(b).is_ok());
     // A statement failing after a savepoint releases what the subtransaction locked.
-    db.ok(a, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(a, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(a, Statement::Savepoint("s".into()));
     db.ok(a, Update::table("kv").set("v", 0).key(2));
     db.blocked(b, Update::table("kv").set("v", 7).key(2));
@@ -1540,7 +1540,7 @@ fn a_deadlock_victim_after_a_savepoint_can_roll_back_to_it_and_go_on() {
     let (a, b) = (db.session(), db.session());
     db.run(kv_rows(&[(1, 1), (2, 2)])).unwrap();
     for s in [a, b] {
-        db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+        db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
         db.ok(s, Statement::Savepoint("s".into()));
     }
     db.ok(a, Update::table("kv").set("v", 10).key(1));
@@ -1628,7 +1628,7 @@ fn create_index_checks_names_and_unique_ones_constrain() {
     assert_eq!(r.rows[0].value("id"), Some(&Value::Int(3)));
     // DDL runs outside transaction blocks only.
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     let e = db.err(s, create_index("i2", "t", &["name"], false));
     assert_eq!(sqlstate(&e), "25001");
 }
@@ -1638,7 +1638,7 @@ fn a_unique_index_counts_rows_a_running_transaction_may_bring_back() {
     let mut db = Db::new();
     db.run(kv_rows(&[(1, 1), (2, 2)])).unwrap();
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     // Moving row 2 to v = 1 and back would be fine; deleting row 1 while inserting
     // another v = 1 is not settled until the transaction ends.
     db.ok(s, Update::table("kv").set("v", 1).key(2));
@@ -1698,7 +1698,7 @@ fn foreign_keys_need_a_parent_and_protect_it() {
     // A multi-row insert may reference a parent... not in the same table here; and a
     // child and its parent deleted by one transaction, child first, is fine.
     let s = db.session();
-    db.ok(s, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(s, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(s, Delete::from("child").key(10));
     db.ok(s, Delete::from("parent").key(5));
     db.ok(s, Statement::Commit);
@@ -1806,14 +1806,14 @@ fn a_child_insert_and_a_parent_delete_wait_for_each_other() {
         .unwrap();
     let (c, p) = (db.session(), db.session());
     // The child first: the parent's delete waits, then finds the child.
-    db.ok(c, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(c, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(c, Insert::into("child", sql_row! {"id" => 1, "pid" => 1}));
     db.blocked(p, Delete::from("parent").key(1));
     db.ok(c, Statement::Commit);
     assert_eq!(sqlstate(&db.completed(p).unwrap_err()), "23503");
     // If the child's transaction rolls back, the delete goes through.
     db.run(Delete::from("child")).unwrap();
-    db.ok(c, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(c, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(c, Insert::into("child", sql_row! {"id" => 2, "pid" => 1}));
     db.blocked(p, Delete::from("parent").key(1));
     db.ok(c, Statement::Rollback);
@@ -1821,7 +1821,7 @@ fn a_child_insert_and_a_parent_delete_wait_for_each_other() {
     // The delete first: the child's insert waits, then finds no parent.
     db.run(Insert::into("parent", sql_row! {"id" => 2}))
         .unwrap();
-    db.ok(p, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(p, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(p, Delete::from("parent").key(2));
     db.blocked(c, Insert::into("child", sql_row! {"id" => 3, "pid" => 2}));
     db.ok(p, Statement::Commit);
@@ -1829,7 +1829,7 @@ fn a_child_insert_and_a_parent_delete_wait_for_each_other() {
     // If the delete rolls back, the child goes in.
     db.run(Insert::into("parent", sql_row! {"id" => 3}))
         .unwrap();
-    db.ok(p, Statement::Begin(IsolationLevel::ReadCommitted));
+    db.ok(p, Statement::Begin(Some(IsolationLevel::ReadCommitted)));
     db.ok(p, Delete::from("parent").key(3));
     db.blocked(c, Insert::into("child", sql_row! {"id" => 4, "pid" => 3}));
     db.ok(p, Statement::Rollback);
@@ -1844,7 +1844,7 @@ fn repeatable_read_child_insert_after_a_concurrent_parent_delete_fails_to_serial
     db.run(Insert::into("parent", sql_row! {"id" => 1}))
         .unwrap();
     let (c, p) = (db.session(), db.session());
-    db.ok(c, Statement::Begin(IsolationLevel::RepeatableRead));
+    db.ok(c, Statement::Begin(Some(IsolationLevel::RepeatableRead)));
     db.ok(c, Select::from("t"));
     db.run(Delete::from("parent").key(1)).unwrap();
     let e = db.err(c, Insert::into("child", sql_row! {"id" => 1, "pid" => 1}));
@@ -1853,7 +1853,7 @@ fn repeatable_read_child_insert_after_a_concurrent_parent_delete_fails_to_serial
     // And a RR parent delete that finds a child committed after its snapshot: 40001.
     db.run(Insert::into("parent", sql_row! {"id" => 2}))
         .unwrap();
-    db.ok(p, Statement::Begin(IsolationLevel::RepeatableRead));
+    db.ok(p, Statement::Begin(Some(IsolationLevel::RepeatableRead)));
     db.ok(p, Select::from("t"));
     db.run(Insert::into("child", sql_row! {"id" => 2, "pid" => 2}))
         .unwrap();
@@ -1898,7 +1898,7 @@ fn serializable_catches_write_skew_through_an_aggregate_read() {
         ..Select::from("emp").filter(col("dept").eq("eng"))
     };
     for s in [a, b] {
-        db.ok(s, Statement::Begin(IsolationLevel::Serializable));
+        db.ok(s, Statement::Begin(Some(IsolationLevel::Serializable)));
         let r = db.ok(s, eng_count());
         assert_eq!(r.rows[0].value("n"), Some(&Value::Int(2)));
     }
@@ -1915,8 +1915,8 @@ fn serializable_catches_write_skew_through_an_aggregate_read() {
     assert_eq!(db.ids("emp").iter().filter(|id| **id <= 2).count(), 1);
     // A join reads both tables.
     let (c, d) = (db.session(), db.session());
-    db.ok(c, Statement::Begin(IsolationLevel::Serializable));
-    db.ok(d, Statement::Begin(IsolationLevel::Serializable));
+    db.ok(c, Statement::Begin(Some(IsolationLevel::Serializable)));
+    db.ok(d, Statement::Begin(Some(IsolationLevel::Serializable)));
     db.ok(c, emp_join_dept(JoinKind::Inner));
     db.ok(d, Select::from("t"));
     db.ok(d, Update::table("dept").set("floor", 4).key("ops"));

@@ -323,7 +323,7 @@ async fn statements_are_traced_with_their_results() {
     let log = trace::capture_prefix("sql.stmt");
     let (_server, pool) = db().await;
     let mut c = pool.acquire().await.unwrap();
-    let begin = Statement::Begin(IsolationLevel::Serializable);
+    let begin = Statement::Begin(Some(IsolationLevel::Serializable));
     let get: Statement = Select::from("accounts").key(1).into();
     let missing: Statement = Select::from("nope").into();
     for s in [&begin, &get, &missing, &Statement::Rollback] {

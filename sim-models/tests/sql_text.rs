@@ -324,3 +324,32 @@ fn the_same_seed_gives_the_same_trace_through_sql_text() {
     assert!(a.is_pass(), "{a}");
     assert_eq!(a.fingerprint, b.fingerprint);
 }
+
+#[sim_runtime::test(seeds = 2)]
+async fn a_plain_begin_takes_the_sessions_default_isolation() {
+    let (_db, pool) = database().await;
+    let mut reader = pool.acquire().await.unwrap();
+    let mut writer = pool.acquire().await.unwrap();
+    reader
+        .execute("SET default_transaction_isolation = 'repeatable read'", &[])
+        .await
+        .unwrap();
+    let stock = "SELECT stock FROM products WHERE id = 'tee'";
+    let mut tx = reader.transaction().await.unwrap();
+    let before: i64 = tx.query_one(stock, &[]).await.unwrap().get(0).unwrap();
+    writer
+        .execute(
+            "UPDATE products SET stock = stock - 1 WHERE id = 'tee'",
+            &[],
+        )
+        .await
+        .unwrap();
+    let again: i64 = tx.query_one(stock, &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(
+        again, before,
+        "one snapshot for the whole transaction: REPEATABLE READ"
+    );
+    tx.commit().await.unwrap();
+    let after: i64 = reader.query_one(stock, &[]).await.unwrap().get(0).unwrap();
+    assert_eq!(after, before - 1);
+}

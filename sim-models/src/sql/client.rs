@@ -224,14 +224,14 @@ impl Client {
     /// `BEGIN` at the session's isolation level; the guard rolls back when dropped
     /// without `commit`.
     pub async fn transaction(&mut self) -> Result<Transaction<'_>, SqlError> {
-        self.begin(IsolationLevel::default()).await
+        self.start_transaction(None).await
     }
 
     /// A transaction with options: `build_transaction().isolation_level(..).start()`.
     pub fn build_transaction(&mut self) -> TransactionBuilder<'_> {
         TransactionBuilder {
             client: self,
-            isolation: IsolationLevel::default(),
+            isolation: None,
         }
     }
 
@@ -281,6 +281,13 @@ impl Client {
 
     /// `BEGIN ISOLATION LEVEL ...`; the guard rolls back when dropped without `commit`.
     pub async fn begin(&mut self, isolation: IsolationLevel) -> Result<Transaction<'_>, SqlError> {
+        self.start_transaction(Some(isolation)).await
+    }
+
+    async fn start_transaction(
+        &mut self,
+        isolation: Option<IsolationLevel>,
+    ) -> Result<Transaction<'_>, SqlError> {
         self.run(Statement::Begin(isolation)).await?;
         Ok(Transaction {
             client: self,
@@ -485,7 +492,8 @@ impl Drop for Transaction<'_> {
 /// `Client::build_transaction`: a transaction with its options.
 pub struct TransactionBuilder<'a> {
     client: &'a mut Client,
-    isolation: IsolationLevel,
+    /// `None`: the session's default.
+    isolation: Option<IsolationLevel>,
 }
 
 impl std::fmt::Debug for TransactionBuilder<'_> {
@@ -498,13 +506,13 @@ impl std::fmt::Debug for TransactionBuilder<'_> {
 
 impl<'a> TransactionBuilder<'a> {
     pub fn isolation_level(mut self, isolation: IsolationLevel) -> Self {
-        self.isolation = isolation;
+        self.isolation = Some(isolation);
         self
     }
 
-    /// `BEGIN ISOLATION LEVEL ...`.
+    /// `BEGIN [ISOLATION LEVEL ...]`.
     pub async fn start(self) -> Result<Transaction<'a>, SqlError> {
-        self.client.begin(self.isolation).await
+        self.client.start_transaction(self.isolation).await
     }
 }
 

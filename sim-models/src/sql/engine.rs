@@ -389,7 +389,8 @@ impl Engine {
             Statement::Begin(iso) => match sess.block {
                 Block::Idle => {
                     sess.block = Block::Explicit;
-                    self.begin_txn(s, *iso, false);
+                    let iso = iso.unwrap_or(sess.settings.default_isolation);
+                    self.begin_txn(s, iso, false);
                     done(CommandTag::Begin)
                 }
                 // PostgreSQL warns "there is already a transaction in progress".

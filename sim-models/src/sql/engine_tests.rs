@@ -115,7 +115,7 @@ impl Db {
     }
 
     fn begin(&mut self, s: SessionId, iso: IsolationLevel) {
-        self.ok(s, Statement::Begin(iso));
+        self.ok(s, Statement::Begin(Some(iso)));
     }
 
     fn commit(&mut self, s: SessionId) -> Result<StmtResult, SqlError> {

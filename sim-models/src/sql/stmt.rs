@@ -380,7 +380,9 @@ pub enum Setting {
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Statement {
-    Begin(IsolationLevel),
+    /// `BEGIN [ISOLATION LEVEL ...]`: without a level, the session's
+    /// `default_transaction_isolation`.
+    Begin(Option<IsolationLevel>),
     Commit,
     Rollback,
     Set(Setting),
@@ -514,7 +516,8 @@ impl fmt::Display for Statement {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let millis = |d: &Option<Duration>| d.map_or(0, |d| d.as_millis());
         match self {
-            Statement::Begin(iso) => write!(f, "BEGIN ISOLATION LEVEL {iso}"),
+            Statement::Begin(Some(iso)) => write!(f, "BEGIN ISOLATION LEVEL {iso}"),
+            Statement::Begin(None) => f.write_str("BEGIN"),
             Statement::Commit => f.write_str("COMMIT"),
             Statement::Rollback => f.write_str("ROLLBACK"),
             Statement::Set(Setting::StatementTimeout(d)) => {
@@ -726,7 +729,7 @@ mod tests {
         let odd = "a\"b\\c\nd\u{1}e'f é";
         let cases: Vec<(Statement, &str)> = vec![
             (
-                Statement::Begin(IsolationLevel::Serializable),
+                Statement::Begin(Some(IsolationLevel::Serializable)),
                 "BEGIN ISOLATION LEVEL SERIALIZABLE",
             ),
             (Statement::Commit, "COMMIT"),

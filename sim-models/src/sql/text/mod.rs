@@ -408,6 +408,7 @@ mod tests {
                 vec![],
                 "BEGIN ISOLATION LEVEL REPEATABLE READ",
             ),
+            ("BEGIN", vec![], "BEGIN"),
             ("COMMIT", vec![], "COMMIT"),
             ("ROLLBACK", vec![], "ROLLBACK"),
             ("SAVEPOINT before_fee", vec![], "SAVEPOINT before_fee"),

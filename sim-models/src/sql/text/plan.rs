@@ -507,7 +507,8 @@ fn delete(d: &ast::Delete) -> Result<Statement, SqlError> {
     }))
 }
 
-fn isolation(modes: &[ast::TransactionMode]) -> Result<IsolationLevel, SqlError> {
+/// BEGIN's level, if it names one.
+fn isolation(modes: &[ast::TransactionMode]) -> Result<Option<IsolationLevel>, SqlError> {
     let mut level = None;
     for m in modes {
         match m {
@@ -527,7 +528,7 @@ fn isolation(modes: &[ast::TransactionMode]) -> Result<IsolationLevel, SqlError>
             ast::TransactionMode::AccessMode(m) => return Err(unsupported(format!("BEGIN {m}"))),
         }
     }
-    Ok(level.unwrap_or_default())
+    Ok(level)
 }
 
 fn setting(set: &ast::Set) -> Result<Setting, SqlError> {
