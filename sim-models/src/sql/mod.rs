@@ -11,12 +11,18 @@
 //! - Row locks (FOR UPDATE / FOR SHARE, NOWAIT, SKIP LOCKED), `lock_timeout` (55P03),
 //!   deadlock detection after `deadlock_timeout` (40P01), unique constraints (23505),
 //!   `statement_timeout` (57014), injected slow queries.
-//! - INSERT ... ON CONFLICT DO NOTHING / DO UPDATE, get by key, scan with a predicate,
-//!   update, delete, count.
+//! - SQL text with `$n` parameters ([`text`]): SELECT with joins, GROUP BY, aggregates,
+//!   ORDER BY, LIMIT/OFFSET; INSERT (several rows, ON CONFLICT, RETURNING); UPDATE and
+//!   DELETE with RETURNING; CREATE TABLE with keys, CHECK, DEFAULT, serial and foreign
+//!   keys; CREATE INDEX; savepoints. What PostgreSQL would answer differently is refused
+//!   with 0A000 naming the construct.
 //!
 //! Map of the module:
-//! - [`value`], [`row`], [`schema`], [`expr`], [`stmt`], [`error`]: the data model and API
-//!   types; statements, expressions, rows and values print as SQL (`Display`).
+//! - [`text`]: SQL text parsed (sqlparser's PostgreSQL dialect) and planned onto
+//!   statements, plans kept by text; [`params`]: `ToSql`/`FromSql`.
+//! - [`value`], [`row`], [`schema`], [`expr`], [`stmt`], [`error`]: the data model and the
+//!   statements the engine runs (also a builder for those who prefer it); statements,
+//!   expressions, rows and values print as SQL (`Display`).
 //! - [`mvcc`]: versioned storage and snapshots; [`locks`]: row locks and the wait-for
 //!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
 //!   machine.
@@ -24,7 +30,8 @@
 //! - [`protocol`]: connection messages; [`events`]: the typed trace events; [`server`]:
 //!   [`start`], the node, and the [`SqlServer`] handle with its fault verbs in pairs
 //!   (`crash`/`restart` and `pause`/`resume`, the node's lifecycle; `slow`/`fast`,
-//!   `refuse`/`accept`); [`client`]: one connection; [`pool`]: the connection pool.
+//!   `refuse`/`accept`); [`client`]: one connection, shaped like tokio-postgres's;
+//!   [`pool`]: the connection pool.
 //!
 //! Trace events (see [`events`]; checkers read them with `trace::capture::<StmtEvent>()`
 //! and the like): `sql.stmt` (every statement and its result), `sql.session`,
@@ -34,18 +41,15 @@
 //!
 //! ```
 //! # sim_runtime::Sim::new(1).run(|| async {
-//! use sim_models::sql::{self, ColumnType, Config, Pool, PoolConfig, TableSchema};
-//! let config = Config::default().table(
-//!     TableSchema::new("accounts")
-//!         .column("id", ColumnType::Int)
-//!         .column("balance", ColumnType::Int)
-//!         .primary_key(&["id"]),
-//! );
-//! let db = sql::start("postgres", config);
+//! use sim_models::sql::{self, Pool, PoolConfig};
+//! let db = sql::start("postgres", sql::Config::default());
 //! db.ready().await;
 //! let pool = Pool::new(db.addr(), PoolConfig::default());
 //! let mut c = pool.acquire().await.unwrap();
-//! c.insert("accounts", sim_models::sql_row! {"id" => 1, "balance" => 100}).await.unwrap();
+//! c.execute("CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL)", &[]).await.unwrap();
+//! c.execute("INSERT INTO accounts (id, balance) VALUES ($1, $2)", &[&1_i64, &100_i64]).await.unwrap();
+//! let row = c.query_one("SELECT balance FROM accounts WHERE id = $1", &[&1_i64]).await.unwrap();
+//! assert_eq!(row.get::<_, i64>("balance").unwrap(), 100);
 //! # });
 //! ```
 
