@@ -353,3 +353,230 @@ async fn a_plain_begin_takes_the_sessions_default_isolation() {
     let after: i64 = reader.query_one(stock, &[]).await.unwrap().get(0).unwrap();
     assert_eq!(after, before - 1);
 }
+
+mod never_a_panic {
+    //! Whatever text a service sends, the model answers with a result or an SQLSTATE:
+    //! random token soups of SQL words, names, values and parameters are planned and, when
+    //! they plan, run against a database with the schema above.
+
+    use proptest::prelude::*;
+    use sim_models::sql::text::prepare;
+    use sim_models::sql::{Engine, Submit};
+
+    const TOKENS: &[&str] = &[
+        "SELECT",
+        "INSERT",
+        "INTO",
+        "VALUES",
+        "UPDATE",
+        "SET",
+        "DELETE",
+        "FROM",
+        "WHERE",
+        "AND",
+        "OR",
+        "NOT",
+        "IN",
+        "IS",
+        "NULL",
+        "LIKE",
+        "ORDER",
+        "BY",
+        "GROUP",
+        "HAVING",
+        "LIMIT",
+        "OFFSET",
+        "FOR",
+        "SHARE",
+        "SKIP",
+        "LOCKED",
+        "NOWAIT",
+        "JOIN",
+        "LEFT",
+        "ON",
+        "RETURNING",
+        "BEGIN",
+        "COMMIT",
+        "ROLLBACK",
+        "SAVEPOINT",
+        "TO",
+        "RELEASE",
+        "CONFLICT",
+        "DO",
+        "NOTHING",
+        "DEFAULT",
+        "count",
+        "sum",
+        "min",
+        "max",
+        "avg",
+        "coalesce",
+        "lower",
+        "now()",
+        "(",
+        ")",
+        ",",
+        "*",
+        "=",
+        "<",
+        ">",
+        "<=",
+        "<>",
+        "+",
+        "-",
+        "/",
+        "%",
+        "||",
+        "::",
+        "text",
+        "bigint",
+        "boolean",
+        ";",
+        "products",
+        "slots",
+        "appointments",
+        "jobs",
+        "id",
+        "stock",
+        "doctor",
+        "slot",
+        "free",
+        "patient",
+        "state",
+        "s",
+        "a",
+        "s.slot",
+        "a.slot",
+        "EXCLUDED.stock",
+        "$1",
+        "$2",
+        "0",
+        "1",
+        "-1",
+        "9223372036854775807",
+        "1.5",
+        "0.1",
+        "'tee'",
+        "'house'",
+        "'%e'",
+        "true",
+        "false",
+    ];
+
+    fn soup() -> impl Strategy<Value = String> {
+        prop::collection::vec(prop::sample::select(TOKENS), 1..24).prop_map(|t| t.join(" "))
+    }
+
+    /// An expression over the schema's columns, well formed but of any type.
+    fn expr() -> impl Strategy<Value = String> {
+        let leaf = prop::sample::select(
+            &[
+                "id",
+                "stock",
+                "doctor",
+                "slot",
+                "free",
+                "patient",
+                "state",
+                "s.slot",
+                "a.slot",
+                "$1",
+                "$2",
+                "0",
+                "1",
+                "-1",
+                "9223372036854775807",
+                "1.5",
+                "'tee'",
+                "'%e'",
+                "NULL",
+                "true",
+                "now()",
+            ][..],
+        )
+        .prop_map(String::from);
+        leaf.prop_recursive(3, 12, 3, |inner| {
+            let op = prop::sample::select(
+                &[
+                    "=", "<", ">=", "<>", "+", "-", "*", "/", "%", "||", "AND", "OR", "LIKE",
+                ][..],
+            );
+            prop_oneof![
+                (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("({a} {o} {b})")),
+                inner.clone().prop_map(|a| format!("NOT ({a})")),
+                inner.clone().prop_map(|a| format!("({a}) IS NULL")),
+                (inner.clone(), inner.clone()).prop_map(|(a, b)| format!("({a}) IN ({b}, 1)")),
+                (
+                    prop::sample::select(&["coalesce", "lower", "abs", "greatest", "length"][..]),
+                    inner.clone()
+                )
+                    .prop_map(|(f, a)| format!("{f}({a})")),
+                inner.prop_map(|a| format!("({a})::bigint")),
+            ]
+        })
+    }
+
+    /// Statements of every kind over the schema, with random expressions in them.
+    fn statement() -> impl Strategy<Value = String> {
+        let table = prop::sample::select(&["products", "slots", "appointments", "jobs"][..]);
+        let agg = prop::sample::select(
+            &[
+                "count(*)",
+                "sum(slot)",
+                "min(doctor)",
+                "max(stock)",
+                "avg(id)",
+            ][..],
+        );
+        prop_oneof![
+            (table.clone(), expr(), expr(), 0..3_u8).prop_map(|(t, a, b, l)| format!(
+                "SELECT {a} AS x FROM {t} WHERE {b} ORDER BY 1 LIMIT {l}"
+            )),
+            (agg, expr()).prop_map(|(g, h)| format!(
+                "SELECT doctor, {g} FROM slots GROUP BY doctor HAVING {h}"
+            )),
+            expr().prop_map(|e| format!(
+                "SELECT s.slot, a.patient FROM slots s LEFT JOIN appointments a ON {e}"
+            )),
+            (expr(), expr()).prop_map(|(a, b)| format!(
+                "UPDATE products SET stock = {a} WHERE {b} RETURNING stock, {a}"
+            )),
+            (expr(), expr()).prop_map(|(a, b)| format!(
+                "INSERT INTO jobs (id, state) VALUES ($1, $2), (2, 'x') ON CONFLICT (id) \
+                 DO UPDATE SET state = {a} WHERE {b} RETURNING *"
+            )),
+            expr().prop_map(|e| format!("DELETE FROM slots WHERE {e} RETURNING slot")),
+            expr().prop_map(|e| format!("SELECT id FROM jobs WHERE {e} FOR UPDATE SKIP LOCKED")),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+        #[test]
+        fn planning_and_running_any_text_gives_a_result_or_an_sqlstate(
+            sql in prop_oneof![soup(), statement()],
+        ) {
+            let Ok(prepared) = prepare(&sql) else { return Ok(()) };
+            let two: [&dyn sim_models::sql::ToSql; 2] = [&1_i64, &"tee"];
+            let params = &two[..prepared.param_count().min(2)];
+            let Ok(stmt) = prepared.bind(params) else { return Ok(()) };
+            let mut engine = Engine::new(&sim_models::sql::Config::default());
+            let s = engine.open_session().unwrap();
+            let rows = [
+                "INSERT INTO products (id, stock) VALUES ('tee', 3), ('cap', 0)",
+                "INSERT INTO slots (doctor, slot, free) VALUES ('house', 0, true), ('house', 1, false), ('grey', 0, true)",
+                "INSERT INTO appointments (doctor, slot, patient) VALUES ('house', 1, 'ada')",
+                "INSERT INTO jobs (id, state) VALUES (1, 'ready'), (2, 'done')",
+            ];
+            for setup in super::SCHEMA.iter().chain(&rows) {
+                let setup = prepare(setup).unwrap().bind(&[]).unwrap();
+                prop_assert!(matches!(engine.submit(s, &setup), Submit::Done(Ok(_))));
+                prop_assert!(engine.finish(s).is_ok());
+            }
+            match engine.submit(s, &stmt) {
+                Submit::Done(Err(e)) => prop_assert!(e.sqlstate().is_some(), "{sql}: {e:?}"),
+                Submit::Done(Ok(_)) | Submit::Blocked { .. } => {}
+            }
+        }
+    }
+}
