@@ -10,11 +10,9 @@ use std::collections::BTreeSet;
 use std::rc::Rc;
 
 use sim_models::sql::{
-    col, Config, CrashEvent, Insert, IsolationLevel, Row, Select, SqlServer, Statement, StmtEvent,
-    Update,
+    Config, CrashEvent, IsolationLevel, Row, SqlServer, Statement, StmtEvent, ToSql,
 };
-use sim_models::sql_row;
-use sim_runtime::time::{self, sleep, Duration, Instant};
+use sim_runtime::time::{self, sleep, sleep_until, Duration, Instant};
 use sim_runtime::trace::{self, Capture};
 use sim_runtime::{spawn, Sim};
 use sql_support::{config, db, pool, start};
@@ -25,8 +23,13 @@ fn ids(rows: &[Row]) -> BTreeSet<i64> {
         .collect()
 }
 
+/// The text writers insert appointments with.
+const INSERT_APPOINTMENT: &str =
+    "INSERT INTO appointments (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)";
+
 /// Ids of appointments whose INSERT the server reported committed (the event is emitted
-/// after the implicit commit, in the same step).
+/// after the implicit commit, in the same step; it carries the planned statement, its
+/// parameters bound into the row).
 fn committed_inserts(stmts: &Capture<StmtEvent>) -> BTreeSet<i64> {
     stmts
         .events()
@@ -55,9 +58,8 @@ async fn a_crash_keeps_exactly_the_committed_data() {
                 let Ok(mut c) = pool.acquire().await else {
                     return;
                 };
-                let row =
-                    sql_row! {"id" => id, "doctor" => "house", "slot" => id, "patient" => "p"};
-                if c.run(Insert::into("appointments", row)).await.is_err() {
+                let params: [&dyn ToSql; 4] = [&id, &"house", &id, &"p"];
+                if c.execute(INSERT_APPOINTMENT, &params).await.is_err() {
                     return;
                 }
                 acked.borrow_mut().insert(id);
@@ -71,13 +73,21 @@ async fn a_crash_keeps_exactly_the_committed_data() {
         let pool = pool.clone();
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.update(Update::table("accounts").set("balance", 0).key(1))
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start()
                 .await
                 .unwrap();
-            tx.insert(
-                "bookings",
-                sql_row! {"id" => 1, "doctor" => "house", "slot" => 1, "patient" => "q"},
+            tx.execute(
+                "UPDATE accounts SET balance = $1 WHERE id = $2",
+                &[&0_i64, &1_i64],
+            )
+            .await
+            .unwrap();
+            tx.execute(
+                "INSERT INTO bookings (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)",
+                &[&1_i64, &"house", &1_i64, &"q"],
             )
             .await
             .unwrap();
@@ -94,7 +104,7 @@ async fn a_crash_keeps_exactly_the_committed_data() {
     server.restart();
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
-    let survivors = ids(&c.select(Select::from("appointments")).await.unwrap());
+    let survivors = ids(&c.query("SELECT id FROM appointments", &[]).await.unwrap());
     assert!(!committed.is_empty(), "nothing committed before the crash");
     assert_eq!(survivors, committed, "exactly the committed rows");
     assert!(
@@ -102,15 +112,17 @@ async fn a_crash_keeps_exactly_the_committed_data() {
         "an acknowledged commit was lost"
     );
     let balance: i64 = c
-        .get("accounts", 1)
+        .query_one("SELECT balance FROM accounts WHERE id = $1", &[&1_i64])
         .await
-        .unwrap()
         .unwrap()
         .get("balance")
         .unwrap();
     assert_eq!(balance, 100, "uncommitted update survived");
     assert!(
-        c.get("bookings", 1).await.unwrap().is_none(),
+        c.query_opt("SELECT * FROM bookings WHERE id = $1", &[&1_i64])
+            .await
+            .unwrap()
+            .is_none(),
         "uncommitted insert survived"
     );
 }
@@ -118,6 +130,8 @@ async fn a_crash_keeps_exactly_the_committed_data() {
 #[sim_runtime::test(seeds = 12)]
 async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
     let wal_writer_delay = Duration::from_millis(200);
+    // WAL writer rounds start with the node.
+    let node_start = time::now();
     let server = start(Config {
         synchronous_commit: false,
         wal_writer_delay,
@@ -131,9 +145,8 @@ async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
             for id in 0..1000i64 {
-                let row =
-                    sql_row! {"id" => id, "doctor" => "house", "slot" => id, "patient" => "p"};
-                if c.run(Insert::into("appointments", row)).await.is_err() {
+                let params: [&dyn ToSql; 4] = [&id, &"house", &id, &"p"];
+                if c.execute(INSERT_APPOINTMENT, &params).await.is_err() {
                     return;
                 }
                 acked.borrow_mut().push((id, time::now()));
@@ -142,10 +155,11 @@ async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
         })
         .detach();
     }
-    // Between 50 and 150 ms into a WAL writer round (they start with the node, at 0), so
-    // that several acknowledged commits wait for their flush.
+    // Between 50 and 150 ms into a WAL writer round (they start with the node), so that
+    // several acknowledged commits wait for their flush. Timed from the node's start, not
+    // from the end of the fixture's schema and seeding.
     let crash_after = 850 + sim_runtime::with_rng(|r| r.below(100));
-    sleep(Duration::from_millis(crash_after)).await;
+    sleep_until(node_start + Duration::from_millis(crash_after)).await;
     let crash_at = time::now();
     server.crash();
     let lost = server.last_crash().unwrap().lost_commits.len();
@@ -154,7 +168,7 @@ async fn asynchronous_commit_loses_only_the_last_wal_writer_round() {
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
     let survivors = ids(&c
-        .select(Select::from("appointments").filter(col("slot").ge(0)))
+        .query("SELECT id FROM appointments WHERE slot >= $1", &[&0_i64])
         .await
         .unwrap());
     let acked_ids: BTreeSet<i64> = acked.iter().map(|(id, _)| *id).collect();
@@ -194,6 +208,8 @@ enum Verbs {
 /// run's crash events and what survived.
 async fn crash_and_restart(verbs: Verbs) -> (Vec<CrashEvent>, Vec<Row>) {
     let crashes = trace::capture::<CrashEvent>();
+    // WAL writer rounds start with the node.
+    let node_start = time::now();
     let server: SqlServer = start(Config {
         synchronous_commit: false,
         ..config()
@@ -204,9 +220,11 @@ async fn crash_and_restart(verbs: Verbs) -> (Vec<CrashEvent>, Vec<Row>) {
         let pool = pool.clone();
         spawn(async move {
             for i in 0..100i64 {
-                let Ok(mut c) = pool.acquire().await else { return };
-                let row = sql_row! {"id" => w * 1000 + i, "doctor" => "house", "slot" => i, "patient" => "p"};
-                if c.run(Insert::into("appointments", row)).await.is_err() {
+                let Ok(mut c) = pool.acquire().await else {
+                    return;
+                };
+                let params: [&dyn ToSql; 4] = [&(w * 1000 + i), &"house", &i, &"p"];
+                if c.execute(INSERT_APPOINTMENT, &params).await.is_err() {
                     return;
                 }
             }
@@ -218,16 +236,25 @@ async fn crash_and_restart(verbs: Verbs) -> (Vec<CrashEvent>, Vec<Row>) {
         let pool = pool.clone();
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.update(Update::table("accounts").set("balance", 0).key(1))
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start()
                 .await
                 .unwrap();
+            tx.execute(
+                "UPDATE accounts SET balance = $1 WHERE id = $2",
+                &[&0_i64, &1_i64],
+            )
+            .await
+            .unwrap();
             sleep(Duration::from_secs(3600)).await;
         })
         .detach();
     }
-    // Before the first WAL writer round (at 200 ms): the commits so far are not durable.
-    sleep(Duration::from_millis(150)).await;
+    // Before the first WAL writer round (200 ms after the node's start): the commits so far
+    // are not durable.
+    sleep_until(node_start + Duration::from_millis(150)).await;
     match verbs {
         Verbs::Handle => server.crash(),
         Verbs::Node => server.node().kill(),

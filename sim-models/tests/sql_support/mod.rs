@@ -1,70 +1,65 @@
-//! Fixtures of the `sql_*` integration tests, for `#[sim_runtime::test]` bodies: a
-//! schema for the seed systems' tables, a started server with seeded rows and a pool,
-//! and a barrier to line tasks up.
+//! Fixtures of the `sql_*` integration tests, for `#[sim_runtime::test]` bodies: the seed
+//! systems' tables, created with SQL text as a service's migration would, a started server
+//! with seeded rows and a pool, and a barrier to line tasks up.
 
 #![allow(dead_code)]
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use sim_models::sql::{self, ColumnType, Config, Insert, Pool, PoolConfig, SqlServer, TableSchema};
-use sim_models::sql_row;
+use sim_models::sql::{self, Config, Pool, PoolConfig, SqlServer};
 use sim_runtime::time::{self, Duration};
 
+/// The tables every scenario starts with.
+pub const SCHEMA: [&str; 4] = [
+    "CREATE TABLE accounts (id bigint PRIMARY KEY, balance bigint NOT NULL)",
+    "CREATE TABLE doctors (name text PRIMARY KEY, on_call boolean NOT NULL)",
+    // Appointments with the constraint that prevents double booking.
+    "CREATE TABLE appointments (
+        id bigint PRIMARY KEY,
+        doctor text NOT NULL,
+        slot bigint NOT NULL,
+        patient text NOT NULL,
+        UNIQUE (doctor, slot)
+    )",
+    // The same without it: only the application's SELECT-then-INSERT protects it.
+    "CREATE TABLE bookings (
+        id bigint PRIMARY KEY,
+        doctor text NOT NULL,
+        slot bigint NOT NULL,
+        patient text NOT NULL
+    )",
+];
+
+/// The server settings of the scenarios (PostgreSQL's defaults); [`start`] creates the
+/// tables of [`SCHEMA`].
 pub fn config() -> Config {
     Config::default()
-        .table(
-            TableSchema::new("accounts")
-                .column("id", ColumnType::Int)
-                .column("balance", ColumnType::Int)
-                .primary_key(&["id"]),
-        )
-        .table(
-            TableSchema::new("doctors")
-                .column("name", ColumnType::Text)
-                .column("on_call", ColumnType::Bool)
-                .primary_key(&["name"]),
-        )
-        // Appointments with the constraint that prevents double booking.
-        .table(
-            TableSchema::new("appointments")
-                .column("id", ColumnType::Int)
-                .column("doctor", ColumnType::Text)
-                .column("slot", ColumnType::Int)
-                .column("patient", ColumnType::Text)
-                .primary_key(&["id"])
-                .unique(&["doctor", "slot"]),
-        )
-        // The same without it: only the application's SELECT-then-INSERT protects it.
-        .table(
-            TableSchema::new("bookings")
-                .column("id", ColumnType::Int)
-                .column("doctor", ColumnType::Text)
-                .column("slot", ColumnType::Int)
-                .column("patient", ColumnType::Text)
-                .primary_key(&["id"]),
-        )
 }
 
-/// Starts the server "db" with two accounts of 100 and two doctors on call.
+/// Starts the server "db" with `config`, creates [`SCHEMA`]'s tables and seeds two
+/// accounts of 100 and two doctors on call.
 pub async fn start(config: Config) -> SqlServer {
     let server = sql::start("db", config);
     server.ready().await;
     let pool = Pool::new(server.addr(), PoolConfig::default());
     let mut c = pool.acquire().await.expect("connect");
-    for id in [1, 2] {
-        c.run(Insert::into(
-            "accounts",
-            sql_row! {"id" => id, "balance" => 100},
-        ))
+    for ddl in SCHEMA {
+        c.execute(ddl, &[]).await.expect(ddl);
+    }
+    for id in [1_i64, 2] {
+        c.execute(
+            "INSERT INTO accounts (id, balance) VALUES ($1, $2)",
+            &[&id, &100_i64],
+        )
         .await
         .expect("seed account");
     }
     for name in ["alice", "bob"] {
-        c.run(Insert::into(
-            "doctors",
-            sql_row! {"name" => name, "on_call" => true},
-        ))
+        c.execute(
+            "INSERT INTO doctors (name, on_call) VALUES ($1, $2)",
+            &[&name, &true],
+        )
         .await
         .expect("seed doctor");
     }
@@ -80,8 +75,8 @@ pub fn pool(server: &SqlServer) -> Pool {
     Pool::new(server.addr(), PoolConfig::default())
 }
 
-/// The usual start of a test: the server "db" with [`config`]'s tables, seeded as
-/// [`start`] does, and a default pool to it.
+/// The usual start of a test: the server "db" with [`config`], its tables created and
+/// seeded as [`start`] does, and a default pool to it.
 pub async fn db() -> (SqlServer, Pool) {
     let server = start(config()).await;
     let pool = pool(&server);
