@@ -4,10 +4,7 @@
 
 mod sql_support;
 
-use sim_models::sql::{
-    col, Count, Insert, IsolationLevel, Pool, Select, SqlError, Statement, StmtEvent, Update,
-};
-use sim_models::sql_row;
+use sim_models::sql::{text, CommandTag, IsolationLevel, Pool, SqlError, Statement, StmtEvent};
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::{spawn, trace};
 use sql_support::{db, Barrier};
@@ -21,15 +18,16 @@ async fn deposit(
     barrier: Barrier,
 ) -> Result<(), SqlError> {
     let mut c = pool.acquire().await?;
-    let mut tx = c.begin(iso).await?;
-    let row = tx.get("accounts", 1).await?.expect("account 1");
+    let mut tx = c.build_transaction().isolation_level(iso).start().await?;
+    let row = tx
+        .query_one("SELECT balance FROM accounts WHERE id = $1", &[&1_i64])
+        .await?;
     let balance: i64 = row.get("balance")?;
     // Both have read before either writes.
     barrier.wait().await;
-    tx.update(
-        Update::table("accounts")
-            .set("balance", balance + amount)
-            .key(1),
+    tx.execute(
+        "UPDATE accounts SET balance = $1 WHERE id = $2",
+        &[&(balance + amount), &1_i64],
     )
     .await?;
     tx.commit().await
@@ -37,9 +35,8 @@ async fn deposit(
 
 async fn balance(pool: &Pool, id: i64) -> i64 {
     let mut c = pool.acquire().await.unwrap();
-    c.get("accounts", id)
+    c.query_one("SELECT balance FROM accounts WHERE id = $1", &[&id])
         .await
-        .unwrap()
         .unwrap()
         .get("balance")
         .unwrap()
@@ -115,14 +112,18 @@ async fn go_off_call(
     barrier: Barrier,
 ) -> Result<(), SqlError> {
     let mut c = pool.acquire().await?;
-    let mut tx = c.begin(iso).await?;
-    let on_call = tx
-        .count(Count::from("doctors").filter(col("on_call").eq(true)))
-        .await?;
+    let mut tx = c.build_transaction().isolation_level(iso).start().await?;
+    let on_call: i64 = tx
+        .query_one("SELECT count(*) FROM doctors WHERE on_call = $1", &[&true])
+        .await?
+        .get("count")?;
     barrier.wait().await;
     if on_call >= 2 {
-        tx.update(Update::table("doctors").set("on_call", false).key(me))
-            .await?;
+        tx.execute(
+            "UPDATE doctors SET on_call = $1 WHERE name = $2",
+            &[&false, &me],
+        )
+        .await?;
     }
     tx.commit().await
 }
@@ -169,18 +170,22 @@ async fn book_checked(
     barrier: Barrier,
 ) -> Result<bool, SqlError> {
     let mut c = pool.acquire().await?;
-    let mut tx = c.begin(iso).await?;
-    let taken = tx
-        .count(Count::from("bookings").filter(col("doctor").eq("house").and(col("slot").eq(9))))
-        .await?;
+    let mut tx = c.build_transaction().isolation_level(iso).start().await?;
+    let taken: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM bookings WHERE doctor = $1 AND slot = $2",
+            &[&"house", &9_i64],
+        )
+        .await?
+        .get("count")?;
     barrier.wait().await;
     if taken > 0 {
         tx.rollback().await?;
         return Ok(false);
     }
-    tx.insert(
-        "bookings",
-        sql_row! {"id" => id, "doctor" => "house", "slot" => 9, "patient" => patient},
+    tx.execute(
+        "INSERT INTO bookings (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)",
+        &[&id, &"house", &9_i64, &patient],
     )
     .await?;
     tx.commit().await.map(|()| true)
@@ -222,8 +227,13 @@ async fn no_dirty_read_at_any_level() {
         let pool = pool.clone();
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.update(Update::table("accounts").set("balance", 999))
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start()
+                .await
+                .unwrap();
+            tx.execute("UPDATE accounts SET balance = $1", &[&999_i64])
                 .await
                 .unwrap();
             sleep(Duration::from_millis(200)).await;
@@ -241,13 +251,23 @@ async fn no_dirty_read_at_any_level() {
             let mut seen = Vec::new();
             for _ in 0..20 {
                 let mut c = pool.acquire().await.unwrap();
-                let mut tx = c.begin(iso).await.unwrap();
-                for r in tx.select(Select::from("accounts")).await.unwrap() {
+                let mut tx = c
+                    .build_transaction()
+                    .isolation_level(iso)
+                    .start()
+                    .await
+                    .unwrap();
+                for r in tx.query("SELECT * FROM accounts", &[]).await.unwrap() {
                     seen.push(r.get::<_, i64>("balance").unwrap());
                 }
-                let dirty = tx
-                    .count(Count::from("accounts").filter(col("balance").eq(999)))
+                let dirty: i64 = tx
+                    .query_one(
+                        "SELECT count(*) FROM accounts WHERE balance = $1",
+                        &[&999_i64],
+                    )
                     .await
+                    .unwrap()
+                    .get("count")
                     .unwrap();
                 assert_eq!(dirty, 0, "{iso}");
                 tx.commit().await.unwrap();
@@ -273,19 +293,28 @@ async fn book_appointment(
     barrier: Barrier,
 ) -> Result<(), SqlError> {
     let mut c = pool.acquire().await?;
-    let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
-    let taken = tx
-        .count(Count::from(table).filter(col("doctor").eq("house").and(col("slot").eq(9))))
+    let mut tx = c
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
         .await?;
+    // A table name is no parameter: it is part of the text.
+    let taken: i64 = tx
+        .query_one(
+            &format!("SELECT count(*) FROM {table} WHERE doctor = $1 AND slot = $2"),
+            &[&"house", &9_i64],
+        )
+        .await?
+        .get("count")?;
     barrier.wait().await;
     if taken > 0 {
         tx.rollback().await?;
         return Ok(());
     }
-    tx.run(Insert::into(
-        table,
-        sql_row! {"id" => id, "doctor" => "house", "slot" => 9, "patient" => format!("p{id}")},
-    ))
+    tx.execute(
+        &format!("INSERT INTO {table} (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)"),
+        &[&id, &"house", &9_i64, &format!("p{id}")],
+    )
     .await?;
     tx.commit().await
 }
@@ -323,28 +352,41 @@ async fn statements_are_traced_with_their_results() {
     let log = trace::capture_prefix("sql.stmt");
     let (_server, pool) = db().await;
     let mut c = pool.acquire().await.unwrap();
-    let begin = Statement::Begin(Some(IsolationLevel::Serializable));
-    let get: Statement = Select::from("accounts").key(1).into();
-    let missing: Statement = Select::from("nope").into();
-    for s in [&begin, &get, &missing, &Statement::Rollback] {
-        let _ = c.run(s.clone()).await;
+    let texts: [(&str, &[&dyn sim_models::sql::ToSql]); 4] = [
+        ("BEGIN ISOLATION LEVEL SERIALIZABLE", &[]),
+        ("SELECT * FROM accounts WHERE id = $1", &[&1_i64]),
+        ("SELECT * FROM nope", &[]),
+        ("ROLLBACK", &[]),
+    ];
+    for (sql, params) in texts {
+        let _ = c.execute(sql, params).await;
     }
+    // The server traces the statement each text planned to, with its parameters bound.
+    let planned: Vec<Statement> = texts
+        .iter()
+        .map(|(sql, params)| text::prepare(sql).unwrap().bind(params).unwrap())
+        .collect();
+    assert_eq!(
+        planned[0],
+        Statement::Begin(Some(IsolationLevel::Serializable))
+    );
+    assert_eq!(planned[3], Statement::Rollback);
     let events = stmts.values();
     let last = &events[events.len() - 4..];
     let traced: Vec<&Statement> = last.iter().map(|e| &e.stmt).collect();
-    assert_eq!(traced, [&begin, &get, &missing, &Statement::Rollback]);
+    assert_eq!(traced, planned.iter().collect::<Vec<_>>());
     assert!(last
         .iter()
         .all(|e| e.server == "db" && e.session == c.session()));
     assert!(last[1].is_ok() && last[1].affected == 1);
-    assert_eq!(last[1].tag, Some(sim_models::sql::CommandTag::Select));
+    assert_eq!(last[1].tag, Some(CommandTag::Select));
     assert_eq!(last[2].sqlstate(), Some("42P01"));
     assert_eq!(last[2].error, Some(SqlError::UndefinedTable("nope".into())));
     assert_eq!(last[2].tag, None);
-    // People read statements as SQL.
+    // People read statements as SQL: the parameter is in place.
     assert_eq!(
         last[1].stmt.to_string(),
-        "SELECT * FROM accounts WHERE pk = (1)"
+        "SELECT * FROM accounts WHERE (id = 1)"
     );
     // What the server emitted (borrowing) and what the capture kept have one shape: the
     // trace's JSON of each event is the capture's.
