@@ -4,19 +4,23 @@
 
 mod sql_support;
 
-use sim_models::sql::{
-    col, Config, IsolationLevel, Pool, Select, Setting, SqlError, Statement, Update,
-};
-use sim_models::sql_row;
+use sim_models::sql::{Client, Config, IsolationLevel, Pool, SqlError, Transaction};
 use sim_runtime::spawn;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::Probability;
 use sql_support::{config, db, pool, start, Barrier};
 
-fn debit(id: i64, amount: i64) -> Update {
-    Update::table("accounts")
-        .set("balance", col("balance").minus(amount))
-        .key(id)
+/// Takes `$1` from account `$2`.
+const DEBIT: &str = "UPDATE accounts SET balance = balance - $1 WHERE id = $2";
+
+/// `SELECT ... FOR UPDATE` of one account.
+const LOCK_ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1 FOR UPDATE";
+
+async fn begin_read_committed(c: &mut Client) -> Result<Transaction<'_>, SqlError> {
+    c.build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
+        .await
 }
 
 /// Locks `first`, waits for the other task to lock its row, then touches `second`.
@@ -28,11 +32,11 @@ async fn transfer(
 ) -> (Result<(), SqlError>, Instant) {
     let r = async {
         let mut c = pool.acquire().await?;
-        let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
-        tx.get_for_update("accounts", first).await?;
+        let mut tx = begin_read_committed(&mut c).await?;
+        tx.query(LOCK_ACCOUNT, &[&first]).await?;
         barrier.wait().await;
-        tx.update(debit(second, 1)).await?;
-        tx.update(debit(first, -1)).await?;
+        tx.execute(DEBIT, &[&1_i64, &second]).await?;
+        tx.execute(DEBIT, &[&-1_i64, &first]).await?;
         tx.commit().await
     }
     .await;
@@ -67,6 +71,9 @@ async fn opposite_lock_order_deadlocks_one_victim_and_the_other_commits() {
     assert_eq!(server.stats().deadlocks, 1);
 }
 
+/// `SELECT ... FOR UPDATE` of two accounts in one statement (in storage order).
+const LOCK_EITHER: &str = "SELECT * FROM accounts WHERE id = $1 OR id = $2 FOR UPDATE";
+
 /// Locks the rows with these ids in one statement (in storage order), in a transaction
 /// that first locks `own`.
 async fn lock_pair(
@@ -77,15 +84,10 @@ async fn lock_pair(
 ) -> (Result<(), SqlError>, Instant) {
     let r = async {
         let mut c = pool.acquire().await?;
-        let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
-        tx.get_for_update("accounts", own).await?;
+        let mut tx = begin_read_committed(&mut c).await?;
+        tx.query(LOCK_ACCOUNT, &[&own]).await?;
         barrier.wait().await;
-        tx.select(
-            Select::from("accounts")
-                .filter(col("id").eq(pair.0).or(col("id").eq(pair.1)))
-                .for_update(),
-        )
-        .await?;
+        tx.query(LOCK_EITHER, &[&pair.0, &pair.1]).await?;
         tx.commit().await
     }
     .await;
@@ -100,10 +102,13 @@ async fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
     let (_server, pool) = db().await;
     {
         let mut c = pool.acquire().await.unwrap();
-        for id in 11..=14 {
-            c.insert("accounts", sql_row! {"id" => id, "balance" => 0})
-                .await
-                .unwrap();
+        for id in 11..=14_i64 {
+            c.execute(
+                "INSERT INTO accounts (id, balance) VALUES ($1, $2)",
+                &[&id, &0_i64],
+            )
+            .await
+            .unwrap();
         }
     }
     let b = Barrier::new(3);
@@ -111,14 +116,8 @@ async fn a_deadlock_formed_by_a_second_wait_is_still_detected() {
         let (pool, b) = (pool.clone(), b.clone());
         spawn(async move {
             let mut c = pool.acquire().await.unwrap();
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            tx.select(
-                Select::from("accounts")
-                    .filter(col("id").eq(11).or(col("id").eq(12)))
-                    .for_update(),
-            )
-            .await
-            .unwrap();
+            let mut tx = begin_read_committed(&mut c).await.unwrap();
+            tx.query(LOCK_EITHER, &[&11_i64, &12_i64]).await.unwrap();
             b.wait().await;
             sleep(Duration::from_secs(3)).await;
             tx.commit().await.unwrap();
@@ -142,26 +141,26 @@ async fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
         let (pool, b) = (pool.clone(), b.clone());
         spawn(async move {
             let mut c = pool.acquire().await?;
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
-            tx.update(debit(1, 5)).await?;
+            let mut tx = begin_read_committed(&mut c).await?;
+            tx.execute(DEBIT, &[&5_i64, &1_i64]).await?;
             b.wait().await;
             sleep(Duration::from_millis(500)).await;
             tx.commit().await
         })
     };
     let mut c = pool.acquire().await.unwrap();
-    c.run(Setting::LockTimeout(Some(Duration::from_millis(100))))
-        .await
-        .unwrap();
+    c.execute("SET lock_timeout = '100ms'", &[]).await.unwrap();
     b.wait().await;
     let start = time::now();
-    let e = c.update(debit(1, 1)).await.unwrap_err();
+    let e = c.execute(DEBIT, &[&1_i64, &1_i64]).await.unwrap_err();
     let waited = time::now().duration_since(start);
     assert_eq!(e.sqlstate(), Some("55P03"));
     assert_eq!(e.to_string(), "canceling statement due to lock timeout");
     assert!(waited >= Duration::from_millis(100) && waited < Duration::from_millis(200));
     // The session is usable afterwards.
-    c.get("accounts", 2).await.unwrap();
+    c.query_one("SELECT * FROM accounts WHERE id = $1", &[&2_i64])
+        .await
+        .unwrap();
     assert!(holder.await.unwrap().is_ok());
 }
 
@@ -169,18 +168,18 @@ async fn lock_timeout_cancels_a_waiting_statement_with_55p03() {
 async fn statement_timeout_cancels_slow_and_blocked_statements_with_57014() {
     let (_server, pool) = db().await;
     let mut c = pool.acquire().await.unwrap();
-    c.run(Setting::StatementTimeout(Some(Duration::from_millis(300))))
+    c.execute("SET statement_timeout = '300ms'", &[])
         .await
         .unwrap();
-    let slow = c.run(Statement::Sleep(Duration::from_secs(5))).await;
+    let slow = c.execute("SELECT pg_sleep(5)", &[]).await;
     assert_eq!(slow.unwrap_err().sqlstate(), Some("57014"));
     // A statement blocked behind a lock is cancelled too, and its transaction rolled back.
     let mut other = pool.acquire().await.unwrap();
-    let mut holder = other.begin(IsolationLevel::ReadCommitted).await.unwrap();
-    holder.update(debit(1, 1)).await.unwrap();
-    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-    tx.update(debit(2, 50)).await.unwrap();
-    let blocked = tx.update(debit(1, 1)).await;
+    let mut holder = begin_read_committed(&mut other).await.unwrap();
+    holder.execute(DEBIT, &[&1_i64, &1_i64]).await.unwrap();
+    let mut tx = begin_read_committed(&mut c).await.unwrap();
+    tx.execute(DEBIT, &[&50_i64, &2_i64]).await.unwrap();
+    let blocked = tx.execute(DEBIT, &[&1_i64, &1_i64]).await;
     assert_eq!(blocked.unwrap_err().sqlstate(), Some("57014"));
     // COMMIT of the failed block rolls back: the debit of account 2 is gone.
     assert_eq!(tx.commit().await.unwrap_err().sqlstate(), Some("25P02"));
@@ -195,13 +194,16 @@ async fn select_for_update_prevents_the_lost_update() {
         let pool = pool.clone();
         tasks.push(spawn(async move {
             let mut c = pool.acquire().await.unwrap();
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-            let row = tx.get_for_update("accounts", 1).await.unwrap().unwrap();
+            let mut tx = begin_read_committed(&mut c).await.unwrap();
+            let row = tx.query_one(LOCK_ACCOUNT, &[&1_i64]).await.unwrap();
             let b: i64 = row.get("balance").unwrap();
             sleep(Duration::from_millis(3)).await;
-            tx.update(Update::table("accounts").set("balance", b + 10).key(1))
-                .await
-                .unwrap();
+            tx.execute(
+                "UPDATE accounts SET balance = $1 WHERE id = $2",
+                &[&(b + 10), &1_i64],
+            )
+            .await
+            .unwrap();
             tx.commit().await.unwrap();
         }));
     }
@@ -230,7 +232,7 @@ async fn injected_slow_queries_hold_their_locks() {
             let mut c = pool.acquire().await.unwrap();
             b.wait().await;
             let start = time::now();
-            c.update(debit(1, 1)).await.unwrap();
+            c.execute(DEBIT, &[&1_i64, &1_i64]).await.unwrap();
             time::now().duration_since(start)
         })
     };
@@ -240,7 +242,7 @@ async fn injected_slow_queries_hold_their_locks() {
         // Let the slow update take the row lock first.
         sleep(Duration::from_millis(50)).await;
         let start = time::now();
-        c.update(debit(1, 1)).await.unwrap();
+        c.execute(DEBIT, &[&1_i64, &1_i64]).await.unwrap();
         time::now().duration_since(start)
     });
     let slow_took = slow.await.unwrap();
