@@ -5,11 +5,14 @@ mod sql_support;
 
 use sim_models::sql::{
     ClientConfig, Config, ConnectionFailure, Fault, FaultEvent, IsolationLevel, Pool, PoolConfig,
-    PoolTimeoutEvent, SessionChange, SessionEvent, SqlError, Statement, Update,
+    PoolTimeoutEvent, SessionChange, SessionEvent, SqlError,
 };
 use sim_runtime::time::{self, sleep, Duration};
 use sim_runtime::{spawn, trace};
 use sql_support::{config, db, start};
+
+/// A key lookup, as a request handler makes it.
+const GET_ACCOUNT: &str = "SELECT * FROM accounts WHERE id = $1";
 
 fn small_pool(addr: sim_net::Addr, acquire_timeout: Duration) -> Pool {
     Pool::new(
@@ -33,19 +36,19 @@ async fn slow_queries_exhaust_a_pool_of_ten_then_it_recovers() {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.run(Statement::Sleep(Duration::from_secs(2))).await?;
+                c.execute("SELECT pg_sleep(2)", &[]).await?;
                 Ok::<_, SqlError>(())
             })
         })
         .collect();
     sleep(Duration::from_millis(100)).await;
     // Requests arriving meanwhile find no connection.
-    let during: Vec<_> = (0..5)
+    let during: Vec<_> = (0..5_i64)
         .map(|i| {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.get("accounts", 1 + i % 2).await
+                c.query_opt(GET_ACCOUNT, &[&(1 + i % 2)]).await
             })
         })
         .collect();
@@ -73,9 +76,13 @@ async fn slow_queries_exhaust_a_pool_of_ten_then_it_recovers() {
     }
     // After the slow queries, requests are served again, quickly.
     let start = time::now();
-    for i in 0..5 {
+    for i in 0..5_i64 {
         let mut c = pool.acquire().await.unwrap();
-        assert!(c.get("accounts", 1 + i % 2).await.unwrap().is_some());
+        assert!(c
+            .query_opt(GET_ACCOUNT, &[&(1 + i % 2)])
+            .await
+            .unwrap()
+            .is_some());
     }
     assert!(time::now().duration_since(start) < Duration::from_millis(100));
 }
@@ -92,7 +99,7 @@ async fn a_slow_server_exhausts_the_pool_until_it_is_fast_again() {
         tasks.push(spawn(async move {
             sleep(Duration::from_millis(10 * i)).await;
             let mut c = pool.acquire().await?;
-            c.get("accounts", 1).await
+            c.query_opt(GET_ACCOUNT, &[&1_i64]).await
         }));
     }
     let mut timeouts = 0;
@@ -105,7 +112,7 @@ async fn a_slow_server_exhausts_the_pool_until_it_is_fast_again() {
     server.fast();
     let start = time::now();
     let mut c = pool.acquire().await.unwrap();
-    c.get("accounts", 1).await.unwrap();
+    c.query_opt(GET_ACCOUNT, &[&1_i64]).await.unwrap();
     assert!(time::now().duration_since(start) < Duration::from_millis(50));
     let traced: Vec<Fault> = faults.values().into_iter().map(|e| e.fault).collect();
     assert_eq!(
@@ -134,7 +141,7 @@ async fn max_connections_refuses_extra_sessions_with_53300() {
             let pool = pool.clone();
             spawn(async move {
                 let mut c = pool.acquire().await?;
-                c.run(Statement::Sleep(Duration::from_millis(500))).await
+                c.execute("SELECT pg_sleep(0.5)", &[]).await
             })
         })
         .collect();
@@ -178,7 +185,7 @@ async fn idle_connections_time_out() {
     assert_eq!((before.open, before.idle), (3, 3));
     sleep(Duration::from_secs(11)).await;
     let mut c = pool.acquire().await.unwrap();
-    c.get("accounts", 1).await.unwrap();
+    c.query_opt(GET_ACCOUNT, &[&1_i64]).await.unwrap();
     let after = pool.status();
     // The three idle ones were closed; one fresh connection was opened.
     assert_eq!((after.open, after.idle, after.discarded), (1, 0, 3));
@@ -204,7 +211,7 @@ async fn pool_validates_connections_after_a_server_restart() {
     server.ready().await;
     // Both idle connections are dead; validation replaces them transparently.
     let mut c = pool.acquire().await.unwrap();
-    assert!(c.get("accounts", 1).await.unwrap().is_some());
+    assert!(c.query_opt(GET_ACCOUNT, &[&1_i64]).await.unwrap().is_some());
     drop(c);
     let status = pool.status();
     assert_eq!(status.discarded, 2, "{status:?}");
@@ -215,10 +222,18 @@ async fn pool_validates_connections_after_a_server_restart() {
 async fn refuse_terminates_sessions_and_refuses_connections_until_accept() {
     let (server, pool) = db().await;
     let mut c = pool.acquire().await.unwrap();
-    let mut tx = c.begin(IsolationLevel::ReadCommitted).await.unwrap();
-    tx.update(Update::table("accounts").set("balance", 0).key(1))
+    let mut tx = c
+        .build_transaction()
+        .isolation_level(IsolationLevel::ReadCommitted)
+        .start()
         .await
         .unwrap();
+    tx.execute(
+        "UPDATE accounts SET balance = $1 WHERE id = $2",
+        &[&0_i64, &1_i64],
+    )
+    .await
+    .unwrap();
     server.refuse();
     sleep(Duration::from_millis(20)).await;
     let e = tx.commit().await.unwrap_err();
@@ -234,7 +249,7 @@ async fn refuse_terminates_sessions_and_refuses_connections_until_accept() {
     server.accept();
     server.ready().await;
     let mut c = pool.acquire().await.unwrap();
-    let after = c.get("accounts", 1).await.unwrap().unwrap();
+    let after = c.query_one(GET_ACCOUNT, &[&1_i64]).await.unwrap();
     assert_eq!(after.get::<_, i64>("balance").unwrap(), 100);
 }
 
@@ -254,12 +269,12 @@ async fn pause_times_clients_out_and_resume_serves_them_again() {
     let mut c = pool.acquire().await.unwrap();
     server.pause();
     assert_eq!(
-        c.get("accounts", 1).await.unwrap_err(),
+        c.query_opt(GET_ACCOUNT, &[&1_i64]).await.unwrap_err(),
         SqlError::Connection(ConnectionFailure::Timeout)
     );
     drop(c);
     sleep(Duration::from_secs(1)).await;
     server.resume();
     let mut c = pool.acquire().await.unwrap();
-    assert!(c.get("accounts", 1).await.unwrap().is_some());
+    assert!(c.query_opt(GET_ACCOUNT, &[&1_i64]).await.unwrap().is_some());
 }
