@@ -4,11 +4,7 @@
 
 mod sql_support;
 
-use sim_models::sql::{
-    col, excluded, ClientConfig, Count, Insert, IsolationLevel, Pool, PoolConfig, Select, SqlError,
-    Update,
-};
-use sim_models::sql_row;
+use sim_models::sql::{ClientConfig, IsolationLevel, Pool, PoolConfig, SqlError};
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::{spawn, Sim};
 use sql_support::{config, start};
@@ -18,19 +14,25 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
     match op {
         0 => {
             // A transfer at repeatable read.
-            let (from, to) = if n % 2 == 0 { (1, 2) } else { (2, 1) };
-            let mut tx = c.begin(IsolationLevel::RepeatableRead).await?;
+            let (from, to): (i64, i64) = if n % 2 == 0 { (1, 2) } else { (2, 1) };
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .start()
+                .await?;
             let b: i64 = tx
-                .get("accounts", from)
+                .query_opt("SELECT balance FROM accounts WHERE id = $1", &[&from])
                 .await?
                 .expect("exists")
                 .get("balance")?;
-            tx.update(Update::table("accounts").set("balance", b - 1).key(from))
-                .await?;
-            tx.update(
-                Update::table("accounts")
-                    .set("balance", col("balance").plus(1))
-                    .key(to),
+            tx.execute(
+                "UPDATE accounts SET balance = $1 WHERE id = $2",
+                &[&(b - 1), &from],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE accounts SET balance = balance + 1 WHERE id = $1",
+                &[&to],
             )
             .await?;
             tx.commit().await?;
@@ -39,14 +41,19 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
         1 => {
             // A serializable booking checked by SELECT.
             let slot = n % 5;
-            let mut tx = c.begin(IsolationLevel::Serializable).await?;
-            let taken = tx
-                .count(Count::from("bookings").filter(col("slot").eq(slot)))
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::Serializable)
+                .start()
                 .await?;
+            let taken: i64 = tx
+                .query_one("SELECT count(*) FROM bookings WHERE slot = $1", &[&slot])
+                .await?
+                .get("count")?;
             if taken == 0 {
-                tx.insert(
-                    "bookings",
-                    sql_row! {"id" => n, "doctor" => "house", "slot" => slot, "patient" => "p"},
+                tx.execute(
+                    "INSERT INTO bookings (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)",
+                    &[&n, &"house", &slot, &"p"],
                 )
                 .await?;
             }
@@ -56,9 +63,9 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
         2 => {
             // A unique-constrained appointment.
             let slot = n % 7;
-            c.insert(
-                "appointments",
-                sql_row! {"id" => n, "doctor" => "house", "slot" => slot, "patient" => "p"},
+            c.execute(
+                "INSERT INTO appointments (id, doctor, slot, patient) VALUES ($1, $2, $3, $4)",
+                &[&n, &"house", &slot, &"p"],
             )
             .await?;
             Ok(format!("appointment {slot}"))
@@ -66,12 +73,11 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
         3 => {
             // An upsert counter.
             let r = c
-                .upsert(
-                    Insert::into("accounts", sql_row! {"id" => 10, "balance" => 1})
-                        .on_conflict_do_update(
-                            &["id"],
-                            vec![("balance", col("balance").plus(excluded("balance")))],
-                        ),
+                .query_opt(
+                    "INSERT INTO accounts (id, balance) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET balance = accounts.balance + EXCLUDED.balance \
+                     RETURNING *",
+                    &[&10_i64, &1_i64],
                 )
                 .await?;
             Ok(format!(
@@ -81,13 +87,15 @@ async fn one_op(pool: &Pool, op: u64, n: i64) -> Result<String, SqlError> {
         }
         _ => {
             // A job claim with SKIP LOCKED.
-            let mut tx = c.begin(IsolationLevel::ReadCommitted).await?;
+            let mut tx = c
+                .build_transaction()
+                .isolation_level(IsolationLevel::ReadCommitted)
+                .start()
+                .await?;
             let rows = tx
-                .select(
-                    Select::from("appointments")
-                        .for_update()
-                        .skip_locked()
-                        .limit(1),
+                .query(
+                    "SELECT * FROM appointments LIMIT 1 FOR UPDATE SKIP LOCKED",
+                    &[],
                 )
                 .await?;
             sleep(Duration::from_millis(2)).await;
