@@ -3,6 +3,10 @@
 //! 70% reads by key, 20% transfers (BEGIN; two UPDATEs; COMMIT) at READ COMMITTED,
 //! 10% transfers at REPEATABLE READ with retry on 40001.
 //!
+//! The workload runs twice per seed: once as SQL text with `$n` parameters (what services
+//! send) and once through the statement builder (the plan text is parsed into), so the
+//! ratio between the two is what parsing and the plan cache cost.
+//!
 //! Run with `cargo bench -p sim-models --bench sql_bench`. It prints the wall-clock rate
 //! (how fast the simulator runs the model) and the virtual-time rate (what the simulated
 //! system achieved, bounded by the simulated network's latency).
@@ -21,8 +25,29 @@ const ACCOUNTS: i64 = 1000;
 const CLIENTS: u64 = 20;
 const TXNS_PER_CLIENT: u64 = 1000;
 
-async fn transfer(pool: &Pool, iso: IsolationLevel, from: i64, to: i64) -> Result<(), SqlError> {
+/// How the workload speaks to the database.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Dialect {
+    Text,
+    Builder,
+}
+
+async fn transfer(
+    pool: &Pool,
+    dialect: Dialect,
+    iso: IsolationLevel,
+    from: i64,
+    to: i64,
+) -> Result<(), SqlError> {
     let mut c = pool.acquire().await?;
+    if dialect == Dialect::Text {
+        let mut tx = c.build_transaction().isolation_level(iso).start().await?;
+        let debit = "UPDATE accounts SET balance = balance - 1 WHERE id = $1";
+        let credit = "UPDATE accounts SET balance = balance + 1 WHERE id = $1";
+        tx.execute(debit, &[&from]).await?;
+        tx.execute(credit, &[&to]).await?;
+        return tx.commit().await;
+    }
     let mut tx = c.begin(iso).await?;
     tx.update(
         Update::table("accounts")
@@ -40,8 +65,8 @@ async fn transfer(pool: &Pool, iso: IsolationLevel, from: i64, to: i64) -> Resul
 }
 
 /// Runs the whole workload; returns (transactions committed, errors, virtual time).
-fn workload(seed: u64) -> (u64, u64, Duration) {
-    let r = Sim::new(seed).run(|| async {
+fn workload(seed: u64, dialect: Dialect) -> (u64, u64, Duration) {
+    let r = Sim::new(seed).run(move || async move {
         let config = Config::default().table(
             TableSchema::new("accounts")
                 .column("id", ColumnType::Int)
@@ -72,15 +97,20 @@ fn workload(seed: u64) -> (u64, u64, Duration) {
                     let b = (a + 1 + rng.below(ACCOUNTS as u64 - 1) as i64) % ACCOUNTS;
                     let dice = rng.below(10);
                     let r = if dice < 7 {
-                        match pool.acquire().await {
-                            Ok(mut c) => c.get("accounts", a).await.map(|_| ()),
-                            Err(e) => Err(e),
+                        match (pool.acquire().await, dialect) {
+                            (Ok(mut c), Dialect::Text) => c
+                                .query_opt("SELECT * FROM accounts WHERE id = $1", &[&a])
+                                .await
+                                .map(|_| ()),
+                            (Ok(mut c), Dialect::Builder) => c.get("accounts", a).await.map(|_| ()),
+                            (Err(e), _) => Err(e),
                         }
                     } else if dice < 9 {
-                        transfer(&pool, IsolationLevel::ReadCommitted, a, b).await
+                        transfer(&pool, dialect, IsolationLevel::ReadCommitted, a, b).await
                     } else {
+                        let iso = IsolationLevel::RepeatableRead;
                         loop {
-                            match transfer(&pool, IsolationLevel::RepeatableRead, a, b).await {
+                            match transfer(&pool, dialect, iso, a, b).await {
                                 Err(e) if e.is_retryable() => errors.set(errors.get() + 1),
                                 r => break r,
                             }
@@ -117,28 +147,34 @@ fn workload(seed: u64) -> (u64, u64, Duration) {
 #[allow(clippy::disallowed_methods, clippy::disallowed_types)]
 fn main() {
     let runs = 3;
-    let mut best = f64::MAX;
-    let mut last = (0, 0, Duration::ZERO);
+    let mut best = [f64::MAX; 2];
+    let mut committed = [0u64; 2];
     for seed in 0..runs {
-        let t0 = std::time::Instant::now();
-        last = workload(seed);
-        let wall = t0.elapsed().as_secs_f64();
-        best = best.min(wall);
-        println!(
-            "sql_bench seed {seed}: {} transactions ({} errors) in {:.3} s wall = {:.0} tx/s; \
-             {:.1} s virtual = {:.0} tx/s virtual",
-            last.0,
-            last.1,
-            wall,
-            last.0 as f64 / wall,
-            last.2.as_secs_f64(),
-            last.0 as f64 / last.2.as_secs_f64(),
-        );
+        for (i, dialect) in [Dialect::Text, Dialect::Builder].into_iter().enumerate() {
+            let t0 = std::time::Instant::now();
+            let last = workload(seed, dialect);
+            let wall = t0.elapsed().as_secs_f64();
+            best[i] = best[i].min(wall);
+            committed[i] = last.0;
+            println!(
+                "sql_bench {dialect:?} seed {seed}: {} transactions ({} errors) in {:.3} s wall \
+                 = {:.0} tx/s; {:.1} s virtual = {:.0} tx/s virtual",
+                last.0,
+                last.1,
+                wall,
+                last.0 as f64 / wall,
+                last.2.as_secs_f64(),
+                last.0 as f64 / last.2.as_secs_f64(),
+            );
+        }
     }
+    let rate = |i: usize| committed[i] as f64 / best[i];
     println!(
-        "sql_bench: best {:.0} transactions/s wall clock ({} clients, pool of 10, 70% reads, \
-         30% transfers)",
-        last.0 as f64 / best,
+        "sql_bench: best {:.0} transactions/s wall clock as SQL text, {:.0} through the builder \
+         (text/builder time {:.3}); {} clients, pool of 10, 70% reads, 30% transfers",
+        rate(0),
+        rate(1),
+        best[0] / best[1],
         CLIENTS
     );
 }
