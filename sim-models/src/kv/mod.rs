@@ -35,6 +35,7 @@ pub mod client;
 pub mod command;
 pub mod event;
 mod exec;
+pub mod lua;
 pub mod parse;
 pub mod persistence;
 mod replica;
