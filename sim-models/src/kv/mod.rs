@@ -43,6 +43,7 @@ pub mod script;
 pub mod server;
 pub mod session;
 pub mod state;
+pub mod stream;
 pub mod value;
 
 use serde::{Deserialize, Serialize};
