@@ -13,6 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::script::Script;
+use super::stream::StreamCommand;
 use crate::kv::state::fmt_score;
 use sim_runtime::time::Duration;
 
@@ -419,11 +420,32 @@ pub enum Command {
     },
     Unwatch,
     // Scripts.
+    /// EVAL of a Rust closure (see [`Script`]).
     Eval {
         script: Script,
         keys: Vec<String>,
         args: Vec<String>,
     },
+    /// EVAL of Lua source, run by the server's Lua 5.1 (see [`super::lua`]).
+    EvalLua {
+        source: String,
+        keys: Vec<String>,
+        args: Vec<String>,
+    },
+    EvalSha {
+        sha: String,
+        keys: Vec<String>,
+        args: Vec<String>,
+    },
+    ScriptLoad {
+        source: String,
+    },
+    ScriptExists {
+        shas: Vec<String>,
+    },
+    ScriptFlush,
+    // Streams.
+    Stream(StreamCommand),
     // Server.
     DbSize,
     FlushAll,
@@ -481,7 +503,10 @@ impl Command {
             Discard => "discard",
             Watch { .. } => "watch",
             Unwatch => "unwatch",
-            Eval { .. } => "eval",
+            Eval { .. } | EvalLua { .. } => "eval",
+            EvalSha { .. } => "evalsha",
+            ScriptLoad { .. } | ScriptExists { .. } | ScriptFlush => "script",
+            Stream(c) => c.name(),
             DbSize => "dbsize",
             FlushAll => "flushall",
         }
@@ -519,8 +544,10 @@ impl Command {
                 | ZAdd { .. }
                 | ZRem { .. }
                 | Eval { .. }
+                | EvalLua { .. }
+                | EvalSha { .. }
                 | FlushAll
-        )
+        ) || matches!(self, Stream(c) if c.is_write())
     }
 
     /// Redis' `denyoom` flag: writes that can grow memory, refused with OOM above
@@ -542,6 +569,9 @@ impl Command {
                 | SAdd { .. }
                 | ZAdd { .. }
                 | Eval { .. }
+                | EvalLua { .. }
+                | EvalSha { .. }
+                | Stream(StreamCommand::Add { .. })
         )
     }
 
@@ -567,6 +597,27 @@ impl Command {
         }
         match self {
             Ping | Multi | Exec | Discard | Unwatch | DbSize | FlushAll => {}
+            EvalLua {
+                source: first,
+                keys,
+                args,
+            }
+            | EvalSha {
+                sha: first,
+                keys,
+                args,
+            } => {
+                a.extend([b(first), o(keys.len().to_string())]);
+                a.extend(keys.iter().map(|x| b(x)));
+                a.extend(args.iter().map(|x| b(x)));
+            }
+            ScriptLoad { source } => a.extend([s("LOAD"), b(source)]),
+            ScriptExists { shas } => {
+                a.push(s("EXISTS"));
+                a.extend(shas.iter().map(|x| b(x)));
+            }
+            ScriptFlush => a.push(s("FLUSH")),
+            Stream(c) => a.extend(c.to_args().into_iter().map(o)),
             Get { key }
             | Incr { key }
             | Decr { key }

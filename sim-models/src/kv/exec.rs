@@ -268,6 +268,25 @@ impl Engine {
                 let mut ctx = ScriptContext { engine: self };
                 script.run(&mut ctx, keys, args)
             }
+            EvalLua { source, keys, args } => self.eval_lua(|vm, d| vm.eval(source, keys, args, d)),
+            EvalSha { sha, keys, args } => self.eval_lua(|vm, d| vm.eval_sha(sha, keys, args, d)),
+            ScriptLoad { source } => match self.lua_vm().load(source) {
+                Ok(sha) => Reply::bulk(sha),
+                Err(e) => e,
+            },
+            ScriptExists { shas } => {
+                let vm = self.lua_vm();
+                Reply::Array(
+                    shas.iter()
+                        .map(|s| Reply::from_bool(vm.exists(s)))
+                        .collect(),
+                )
+            }
+            ScriptFlush => {
+                self.lua_vm().flush();
+                Reply::ok()
+            }
+            Stream(c) => self.stream(c)?,
             DbSize => Reply::from_len(self.data.len()),
             FlushAll => {
                 self.flush_all();

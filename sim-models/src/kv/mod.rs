@@ -44,6 +44,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stream;
+mod stream_exec;
 pub mod value;
 
 use serde::{Deserialize, Serialize};

@@ -55,6 +55,13 @@ fn arity(name: &str) -> Option<i64> {
         "set" | "expire" | "pexpire" | "pexpireat" | "hdel" | "lpush" | "rpush" | "blpop"
         | "brpop" | "sadd" | "srem" | "zrem" | "eval" => -3,
         "hset" | "zadd" | "zrangebyscore" => -4,
+        "evalsha" | "xdel" | "xpending" => -3,
+        "script" | "xgroup" => -2,
+        "xlen" => 2,
+        "xadd" => -5,
+        "xrange" | "xrevrange" | "xtrim" | "xread" | "xack" => -4,
+        "xclaim" | "xautoclaim" => -6,
+        "xreadgroup" => -7,
         _ => return None,
     })
 }
@@ -271,13 +278,80 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
             member: s(1),
         },
         "zcard" => ZCard { key: s(0) },
-        "eval" => {
-            return Err(e(
-                "ERR scripts are Rust closures in this model: build Command::Eval",
-            ))
+        "eval" | "evalsha" => {
+            let (keys, args) = eval_keys(args)?;
+            if name == "eval" {
+                EvalLua {
+                    source: s(0),
+                    keys,
+                    args,
+                }
+            } else {
+                EvalSha {
+                    sha: s(0),
+                    keys,
+                    args,
+                }
+            }
         }
-        _ => unreachable!("every name with an arity is parsed above"),
+        "script" => parse_script(args)?,
+        other => match super::stream::parse(other, args) {
+            Some(parsed) => Stream(parsed?),
+            None => unreachable!("every name with an arity is parsed above"),
+        },
     })
+}
+
+/// EVAL's and EVALSHA's `numkeys key... arg...` after the script.
+fn eval_keys(args: &[&str]) -> P<(Vec<String>, Vec<String>)> {
+    let n = int(args[1])?;
+    if n < 0 {
+        return Err(e(errors::NUMKEYS_NEGATIVE));
+    }
+    let rest = &args[2..];
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if n > rest.len() {
+        return Err(e(errors::NUMKEYS_TOO_BIG));
+    }
+    let owned = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    Ok((owned(&rest[..n]), owned(&rest[n..])))
+}
+
+fn parse_script(args: &[&str]) -> P<Command> {
+    let sub = args[0].to_ascii_lowercase();
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(e(errors::arity(&format!("script|{sub}"))))
+        }
+    };
+    match sub.as_str() {
+        "load" => {
+            arity(args.len() == 2)?;
+            Ok(Command::ScriptLoad {
+                source: args[1].to_string(),
+            })
+        }
+        "exists" => {
+            arity(args.len() >= 2)?;
+            Ok(Command::ScriptExists {
+                shas: args[1..].iter().map(|a| a.to_string()).collect(),
+            })
+        }
+        "flush" => {
+            arity(args.len() <= 2)?;
+            match args.get(1).map(|a| a.to_ascii_lowercase()) {
+                None => Ok(Command::ScriptFlush),
+                Some(m) if m == "sync" || m == "async" => Ok(Command::ScriptFlush),
+                Some(_) => Err(e("ERR SCRIPT FLUSH only support SYNC|ASYNC option")),
+            }
+        }
+        _ => Err(e(format!(
+            "ERR unknown subcommand '{}'. Try SCRIPT HELP.",
+            args[0]
+        ))),
+    }
 }
 
 fn parse_set(args: &[&str]) -> P<Command> {

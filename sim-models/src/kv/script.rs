@@ -13,6 +13,8 @@ use std::rc::Rc;
 use serde::{Serialize, Serializer};
 
 use super::command::{errors, Command, Reply};
+use super::lua::{self, LuaVm};
+use super::parse;
 use super::state::Engine;
 
 /// The signature of a script body: `(context, keys, args) -> reply`.
@@ -90,7 +92,12 @@ impl ScriptContext<'_> {
             | Command::Discard
             | Command::Watch { .. }
             | Command::Unwatch
-            | Command::Eval { .. } => Reply::error(errors::NOT_IN_SCRIPT),
+            | Command::Eval { .. }
+            | Command::EvalLua { .. }
+            | Command::EvalSha { .. }
+            | Command::ScriptLoad { .. }
+            | Command::ScriptExists { .. }
+            | Command::ScriptFlush => Reply::error(errors::NOT_IN_SCRIPT),
             cmd => self.engine.run(&cmd),
         }
     }
@@ -100,5 +107,32 @@ impl ScriptContext<'_> {
     /// its keys into a command to do it.
     pub fn get(&mut self, key: &str) -> Reply {
         self.engine.run_with(|e| e.get(key).unwrap_or_else(|r| r))
+    }
+}
+
+impl Engine {
+    /// The server's Lua interpreter, made on first use.
+    pub(crate) fn lua_vm(&mut self) -> &mut LuaVm {
+        self.lua.get_or_insert_with(Box::default)
+    }
+
+    /// Runs a Lua script (`run` is EVAL or EVALSHA on the VM) with `redis.call` reaching
+    /// this engine, inside the current step: no other command runs in between.
+    pub(crate) fn eval_lua(
+        &mut self,
+        run: impl FnOnce(&mut LuaVm, &mut lua::Dispatch<'_>) -> Reply,
+    ) -> Reply {
+        // The VM leaves the engine while the script runs, so that the script's commands
+        // can borrow the engine; it comes back afterwards with what it compiled.
+        let mut vm = self.lua.take().unwrap_or_default();
+        let mut dispatch = |argv: &[String]| -> Reply {
+            match parse::parse(argv) {
+                Ok(cmd) => ScriptContext { engine: self }.call(cmd),
+                Err(e) => lua::script_error(e),
+            }
+        };
+        let reply = run(&mut vm, &mut dispatch);
+        self.lua = Some(vm);
+        reply
     }
 }

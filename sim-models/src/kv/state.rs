@@ -249,6 +249,9 @@ pub struct Engine {
     touched: Vec<String>,
     effects: Vec<Command>,
     stats: Stats,
+    /// The Lua interpreter and script cache, made on the first EVAL; a restart (a new
+    /// engine) empties the cache, as it does in Redis.
+    pub(crate) lua: Option<Box<super::lua::LuaVm>>,
 }
 
 /// Milliseconds of virtual time, the resolution of expiry.
@@ -306,6 +309,7 @@ impl Engine {
             touched: Vec::new(),
             effects: Vec::new(),
             stats: Stats::default(),
+            lua: None,
         }
     }
 

@@ -18,10 +18,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
+use serde::Serialize;
+
 use super::command::{errors, Reply};
 
 /// An entry ID: milliseconds and a sequence number, ordered as Redis orders them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct StreamId {
     pub ms: u64,
     pub seq: u64,
@@ -105,7 +107,7 @@ fn parse_bound(s: &str, start: bool) -> Result<Option<StreamId>, Reply> {
 }
 
 /// How XADD picks the new entry's ID.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum IdSpec {
     /// `*`: the clock, or one more than the last ID.
     Auto,
@@ -115,14 +117,14 @@ pub enum IdSpec {
 }
 
 /// A trimming rule (XADD's MAXLEN/MINID, XTRIM).
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Trim {
     MaxLen { len: u64, approx: bool },
     MinId { id: StreamId, approx: bool },
 }
 
 /// A stream command with its arguments parsed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum StreamCommand {
     Add {
         key: String,
@@ -218,6 +220,229 @@ pub enum StreamCommand {
 }
 
 impl StreamCommand {
+    /// The lowercase command name.
+    pub fn name(&self) -> &'static str {
+        use StreamCommand::*;
+        match self {
+            Add { .. } => "xadd",
+            Len { .. } => "xlen",
+            Range { rev: false, .. } => "xrange",
+            Range { rev: true, .. } => "xrevrange",
+            Del { .. } => "xdel",
+            TrimCmd { .. } => "xtrim",
+            Read { group: None, .. } => "xread",
+            Read { group: Some(_), .. } => "xreadgroup",
+            GroupCreate { .. }
+            | GroupDestroy { .. }
+            | GroupCreateConsumer { .. }
+            | GroupDelConsumer { .. }
+            | GroupSetId { .. } => "xgroup",
+            Ack { .. } => "xack",
+            Pending { .. } => "xpending",
+            Claim { .. } => "xclaim",
+            AutoClaim { .. } => "xautoclaim",
+        }
+    }
+
+    /// The arguments after the command name, as a client would send them.
+    pub fn to_args(&self) -> Vec<String> {
+        use StreamCommand::*;
+        let mut a: Vec<String> = Vec::new();
+        let trim_args = |t: &Trim, a: &mut Vec<String>| {
+            let (kind, approx, threshold) = match t {
+                Trim::MaxLen { len, approx } => ("MAXLEN", *approx, len.to_string()),
+                Trim::MinId { id, approx } => ("MINID", *approx, id.to_string()),
+            };
+            a.push(kind.into());
+            if approx {
+                a.push("~".into());
+            }
+            a.push(threshold);
+        };
+        match self {
+            Add {
+                key,
+                no_mkstream,
+                trim,
+                id,
+                fields,
+            } => {
+                a.push(key.clone());
+                if *no_mkstream {
+                    a.push("NOMKSTREAM".into());
+                }
+                if let Some(t) = trim {
+                    trim_args(t, &mut a);
+                }
+                a.push(match id {
+                    IdSpec::Auto => "*".into(),
+                    IdSpec::AutoSeq(ms) => format!("{ms}-*"),
+                    IdSpec::Explicit(id) => id.to_string(),
+                });
+                for (f, v) in fields {
+                    a.extend([f.clone(), v.clone()]);
+                }
+            }
+            Len { key } => a.push(key.clone()),
+            Range {
+                key,
+                start,
+                end,
+                count,
+                rev,
+            } => {
+                a.push(key.clone());
+                if *rev {
+                    a.extend([end.clone(), start.clone()]);
+                } else {
+                    a.extend([start.clone(), end.clone()]);
+                }
+                if let Some(c) = count {
+                    a.extend(["COUNT".into(), c.to_string()]);
+                }
+            }
+            Del { key, ids } => {
+                a.push(key.clone());
+                a.extend(ids.iter().map(StreamId::to_string));
+            }
+            TrimCmd { key, trim } => {
+                a.push(key.clone());
+                trim_args(trim, &mut a);
+            }
+            Read {
+                group,
+                count,
+                block,
+                noack,
+                keys,
+                ids,
+            } => {
+                if let Some((g, c)) = group {
+                    a.extend(["GROUP".into(), g.clone(), c.clone()]);
+                }
+                if let Some(c) = count {
+                    a.extend(["COUNT".into(), c.to_string()]);
+                }
+                if let Some(b) = block {
+                    a.extend(["BLOCK".into(), b.to_string()]);
+                }
+                if *noack {
+                    a.push("NOACK".into());
+                }
+                a.push("STREAMS".into());
+                a.extend(keys.iter().cloned());
+                a.extend(ids.iter().cloned());
+            }
+            GroupCreate {
+                key,
+                group,
+                id,
+                mkstream,
+            } => {
+                a.extend(["CREATE".into(), key.clone(), group.clone(), id.clone()]);
+                if *mkstream {
+                    a.push("MKSTREAM".into());
+                }
+            }
+            GroupDestroy { key, group } => a.extend(["DESTROY".into(), key.clone(), group.clone()]),
+            GroupCreateConsumer {
+                key,
+                group,
+                consumer,
+            } => a.extend([
+                "CREATECONSUMER".into(),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+            ]),
+            GroupDelConsumer {
+                key,
+                group,
+                consumer,
+            } => a.extend([
+                "DELCONSUMER".into(),
+                key.clone(),
+                group.clone(),
+                consumer.clone(),
+            ]),
+            GroupSetId { key, group, id } => {
+                a.extend(["SETID".into(), key.clone(), group.clone(), id.clone()])
+            }
+            Ack { key, group, ids } => {
+                a.extend([key.clone(), group.clone()]);
+                a.extend(ids.iter().map(StreamId::to_string));
+            }
+            Pending {
+                key,
+                group,
+                extended,
+            } => {
+                a.extend([key.clone(), group.clone()]);
+                if let Some((idle, start, end, count, consumer)) = extended {
+                    if *idle > 0 {
+                        a.extend(["IDLE".into(), idle.to_string()]);
+                    }
+                    a.extend([start.clone(), end.clone(), count.to_string()]);
+                    a.extend(consumer.iter().cloned());
+                }
+            }
+            Claim {
+                key,
+                group,
+                consumer,
+                min_idle,
+                ids,
+                idle,
+                time,
+                retry_count,
+                force,
+                just_id,
+            } => {
+                a.extend([
+                    key.clone(),
+                    group.clone(),
+                    consumer.clone(),
+                    min_idle.to_string(),
+                ]);
+                a.extend(ids.iter().map(StreamId::to_string));
+                for (name, v) in [("IDLE", idle), ("TIME", time), ("RETRYCOUNT", retry_count)] {
+                    if let Some(v) = v {
+                        a.extend([name.to_string(), v.to_string()]);
+                    }
+                }
+                if *force {
+                    a.push("FORCE".into());
+                }
+                if *just_id {
+                    a.push("JUSTID".into());
+                }
+            }
+            AutoClaim {
+                key,
+                group,
+                consumer,
+                min_idle,
+                start,
+                count,
+                just_id,
+            } => {
+                a.extend([
+                    key.clone(),
+                    group.clone(),
+                    consumer.clone(),
+                    min_idle.to_string(),
+                    start.clone(),
+                    "COUNT".into(),
+                    count.to_string(),
+                ]);
+                if *just_id {
+                    a.push("JUSTID".into());
+                }
+            }
+        }
+        a
+    }
+
     /// The keys the command touches (for WATCH, expiry and type checks).
     pub fn keys(&self) -> Vec<&str> {
         use StreamCommand::*;
@@ -495,14 +720,16 @@ fn parse_read(args: &[&str], grouped: bool) -> Result<StreamCommand, Reply> {
 fn parse_group(args: &[&str]) -> Result<StreamCommand, Reply> {
     let sub = args[0].to_ascii_lowercase();
     let n = args.len();
-    let unknown = || {
-        Reply::error(format!(
-            "ERR unknown subcommand or wrong number of arguments for '{}'. Try XGROUP HELP.",
-            args[0]
-        ))
+    let arity = |ok: bool| {
+        if ok {
+            Ok(())
+        } else {
+            Err(Reply::error(errors::arity(&format!("xgroup|{sub}"))))
+        }
     };
     match sub.as_str() {
-        "create" if (4..=7).contains(&n) => {
+        "create" => {
+            arity((4..=7).contains(&n))?;
             let mut mkstream = false;
             let mut i = 4;
             while i < n {
@@ -523,26 +750,42 @@ fn parse_group(args: &[&str]) -> Result<StreamCommand, Reply> {
                 mkstream,
             })
         }
-        "destroy" if n == 3 => Ok(StreamCommand::GroupDestroy {
-            key: args[1].into(),
-            group: args[2].into(),
-        }),
-        "createconsumer" if n == 4 => Ok(StreamCommand::GroupCreateConsumer {
-            key: args[1].into(),
-            group: args[2].into(),
-            consumer: args[3].into(),
-        }),
-        "delconsumer" if n == 4 => Ok(StreamCommand::GroupDelConsumer {
-            key: args[1].into(),
-            group: args[2].into(),
-            consumer: args[3].into(),
-        }),
-        "setid" if n == 4 || n == 6 => Ok(StreamCommand::GroupSetId {
-            key: args[1].into(),
-            group: args[2].into(),
-            id: args[3].into(),
-        }),
-        _ => Err(unknown()),
+        "destroy" => {
+            arity(n == 3)?;
+            Ok(StreamCommand::GroupDestroy {
+                key: args[1].into(),
+                group: args[2].into(),
+            })
+        }
+        "createconsumer" | "delconsumer" => {
+            arity(n == 4)?;
+            let (key, group, consumer) = (args[1].into(), args[2].into(), args[3].into());
+            Ok(if sub == "createconsumer" {
+                StreamCommand::GroupCreateConsumer {
+                    key,
+                    group,
+                    consumer,
+                }
+            } else {
+                StreamCommand::GroupDelConsumer {
+                    key,
+                    group,
+                    consumer,
+                }
+            })
+        }
+        "setid" => {
+            arity(n == 4 || n == 6)?;
+            Ok(StreamCommand::GroupSetId {
+                key: args[1].into(),
+                group: args[2].into(),
+                id: args[3].into(),
+            })
+        }
+        _ => Err(Reply::error(format!(
+            "ERR unknown subcommand '{}'. Try XGROUP HELP.",
+            args[0]
+        ))),
     }
 }
 
@@ -782,6 +1025,11 @@ impl Stream {
     /// The running size estimate, for `maxmemory`.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// The size computed from scratch: the test oracle for [`Stream::bytes`].
+    pub fn bytes_recomputed(&self) -> usize {
+        self.entries.values().map(|f| entry_bytes(f)).sum()
     }
 
     /// XADD on an existing (or new, empty) stream.

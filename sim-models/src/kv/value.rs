@@ -1,5 +1,5 @@
-//! The values a key can hold (string, list, hash, set, sorted set), each keeping a running
-//! estimate of its size in bytes.
+//! The values a key can hold (string, list, hash, set, sorted set, stream), each keeping a
+//! running estimate of its size in bytes.
 //!
 //! `maxmemory` needs the store's memory use after every command. Recomputing a value's size
 //! would cost O(elements) per write (a job queue with 10k entries would make each push
@@ -9,6 +9,8 @@
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use super::stream::Stream;
 
 /// Bytes charged per element on top of its payload (pointers, headers, allocator slack).
 pub const ELEMENT_OVERHEAD: usize = 16;
@@ -21,6 +23,7 @@ pub enum Kind {
     Hash,
     Set,
     ZSet,
+    Stream,
 }
 
 /// A value stored under a key.
@@ -31,6 +34,8 @@ pub enum Value {
     Hash(Hash),
     Set(Set),
     ZSet(ZSet),
+    /// Boxed: a stream is larger than the other values and rarer.
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -41,6 +46,7 @@ impl Value {
             Value::Hash(_) => Kind::Hash,
             Value::Set(_) => Kind::Set,
             Value::ZSet(_) => Kind::ZSet,
+            Value::Stream(_) => Kind::Stream,
         }
     }
 
@@ -52,6 +58,7 @@ impl Value {
             Value::Hash(h) => h.bytes,
             Value::Set(s) => s.bytes,
             Value::ZSet(z) => z.bytes,
+            Value::Stream(st) => st.bytes(),
         }
     }
 
@@ -63,6 +70,7 @@ impl Value {
             Value::Hash(h) => h.fields.iter().map(|(f, v)| pair(f, v)).sum(),
             Value::Set(s) => s.members.iter().map(|m| elem(m)).sum(),
             Value::ZSet(z) => z.scores.keys().map(|m| zelem(m)).sum(),
+            Value::Stream(st) => st.bytes_recomputed(),
         }
     }
 
@@ -74,6 +82,8 @@ impl Value {
             Value::Hash(h) => h.is_empty(),
             Value::Set(s) => s.is_empty(),
             Value::ZSet(z) => z.is_empty(),
+            // An empty stream stays, with its groups and last ID, as in Redis.
+            Value::Stream(_) => false,
         }
     }
 }
