@@ -273,6 +273,78 @@ async fn a_crashed_workers_job_stays_pending_until_another_worker_claims_it() {
     assert!(err.is_wrongtype());
 }
 
+#[sim_runtime::test]
+async fn blocked_stream_readers_wake_on_xadd_or_time_out() {
+    let server = start(Config::default()).await;
+    let producer = client(&server);
+    cmd(&producer, &["XADD", "events", "*", "n", "old"])
+        .await
+        .unwrap();
+    cmd(&producer, &["XGROUP", "CREATE", "events", "g", "$"])
+        .await
+        .unwrap();
+    let (s1, s2) = (server.clone(), server.clone());
+    // XREAD from `$`: only what arrives after it blocked.
+    let tail = sim_runtime::spawn(async move {
+        let c = kv_support::client(&s1, 60_000);
+        cmd(&c, &["XREAD", "BLOCK", "0", "STREAMS", "events", "$"]).await
+    });
+    // A group worker waiting for its next job.
+    let worker = sim_runtime::spawn(async move {
+        let c = kv_support::client(&s2, 60_000);
+        cmd(
+            &c,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "w",
+                "BLOCK",
+                "5000",
+                "STREAMS",
+                "events",
+                ">",
+            ],
+        )
+        .await
+    });
+    sleep(Duration::from_millis(100)).await;
+    let id = cmd(&producer, &["XADD", "events", "*", "n", "new"])
+        .await
+        .unwrap();
+    let Reply::Bulk(id) = id else {
+        panic!("{id:?}")
+    };
+    let expected = Reply::Array(vec![Reply::Array(vec![
+        bulk("events"),
+        Reply::Array(vec![Reply::Array(vec![
+            bulk(&id),
+            Reply::Array(vec![bulk("n"), bulk("new")]),
+        ])]),
+    ])]);
+    assert_eq!(tail.await.unwrap(), Ok(expected.clone()));
+    assert_eq!(worker.await.unwrap(), Ok(expected));
+    // Nothing more comes: a bounded BLOCK ends with nil at its deadline.
+    let start_at = sim_runtime::time::now();
+    let idle = cmd(
+        &producer,
+        &[
+            "XREADGROUP",
+            "GROUP",
+            "g",
+            "w",
+            "BLOCK",
+            "300",
+            "STREAMS",
+            "events",
+            ">",
+        ],
+    )
+    .await;
+    assert_eq!(idle, Ok(Reply::Nil));
+    assert!(sim_runtime::time::now().duration_since(start_at) >= Duration::from_millis(300));
+}
+
 /// Scripts and streams together, for the determinism check.
 async fn scripts_and_streams() -> Vec<Reply> {
     let server = start(Config::default()).await;

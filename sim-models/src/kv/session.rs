@@ -5,6 +5,7 @@ use sim_runtime::time::{Duration, Instant};
 
 use super::command::{errors, Command, Reply};
 use super::state::{ClientId, Engine};
+use super::stream::StreamCommand;
 
 /// What the server does with a command.
 #[derive(Debug, PartialEq)]
@@ -98,6 +99,31 @@ impl Session {
                     Ok(None) => {
                         engine.block(self.id, keys, from_right);
                         return Step::Blocked { timeout };
+                    }
+                }
+            }
+            Command::Stream(
+                read @ StreamCommand::Read {
+                    block: Some(ms), ..
+                },
+            ) => {
+                if let Some(e) = engine.refuse(cmd) {
+                    return Step::Reply(e);
+                }
+                let resolved = engine.resolve_last_ids(read);
+                let now_read = resolved
+                    .as_ref()
+                    .map_err(Clone::clone)
+                    .and_then(|r| engine.stream_read_now(r));
+                engine.settle();
+                match (now_read, resolved) {
+                    (Err(e), _) | (_, Err(e)) => e,
+                    (Ok(Some(reply)), _) => reply,
+                    (Ok(None), Ok(resolved)) => {
+                        engine.block_stream_read(self.id, resolved);
+                        return Step::Blocked {
+                            timeout: Duration::from_millis(*ms),
+                        };
                     }
                 }
             }

@@ -20,6 +20,7 @@ use sim_runtime::time::Instant;
 use sim_runtime::SimRng;
 
 use super::command::{errors, Command, Reply};
+use super::stream::StreamCommand;
 use super::value::{Hash, List, Set, Value, ZSet};
 
 /// Bytes charged per key on top of its name and value (dict entry, object header).
@@ -214,11 +215,14 @@ impl Dataset {
     }
 }
 
-/// A client blocked in BLPOP/BRPOP.
+/// A client blocked in BLPOP/BRPOP, or in XREAD/XREADGROUP with BLOCK.
 #[derive(Clone, Debug)]
 struct Blocked {
     keys: Vec<String>,
     from_right: bool,
+    /// The stream read to retry when one of `keys` gets an entry (its `$` IDs already
+    /// resolved to the IDs that were last when it blocked).
+    stream_read: Option<StreamCommand>,
 }
 
 /// Counters, as INFO would report some of them.
@@ -645,9 +649,7 @@ impl Engine {
     }
 
     pub(crate) fn list_mut(&mut self, key: &str) -> Result<&mut List, Reply> {
-        if self.blocked_keys.contains_key(key) && !self.ready_keys.iter().any(|k| k == key) {
-            self.ready_keys.push(key.to_string());
-        }
+        self.signal_ready(key);
         self.typed_mut(
             key,
             || Value::List(List::default()),
@@ -796,8 +798,25 @@ impl Engine {
             Blocked {
                 keys: keys.to_vec(),
                 from_right,
+                stream_read: None,
             },
         );
+    }
+
+    /// Queues `client`, blocked in a stream read, on each of its streams.
+    pub(crate) fn block_stream_read(&mut self, client: ClientId, read: StreamCommand) {
+        let keys: Vec<String> = read.keys().into_iter().map(str::to_string).collect();
+        self.block(client, &keys, false);
+        if let Some(b) = self.blocked.get_mut(&client) {
+            b.stream_read = Some(read);
+        }
+    }
+
+    /// Marks `key` as having received data, for the clients blocked on it.
+    pub(crate) fn signal_ready(&mut self, key: &str) {
+        if self.blocked_keys.contains_key(key) && !self.ready_keys.iter().any(|k| k == key) {
+            self.ready_keys.push(key.to_string());
+        }
     }
 
     /// Removes `client` from every queue (timeout, disconnect, or served).
@@ -826,7 +845,30 @@ impl Engine {
         let mut served = Vec::new();
         while !self.ready_keys.is_empty() {
             for key in std::mem::take(&mut self.ready_keys) {
-                while let Some(&client) = self.blocked_keys.get(&key).and_then(|q| q.front()) {
+                // Stream readers are all offered the new entries (XREAD does not consume;
+                // XREADGROUP's first reader takes them), in the order they blocked.
+                let waiting: Vec<ClientId> = self
+                    .blocked_keys
+                    .get(&key)
+                    .map(|q| q.iter().copied().collect())
+                    .unwrap_or_default();
+                for client in waiting {
+                    let Some(read) = self
+                        .blocked
+                        .get(&client)
+                        .and_then(|b| b.stream_read.clone())
+                    else {
+                        continue;
+                    };
+                    if let Ok(Some(reply)) = self.stream_read_now(&read) {
+                        self.unblock(client);
+                        served.push((client, reply));
+                    }
+                }
+                while let Some(&client) = self.blocked_keys.get(&key).and_then(|q| {
+                    q.iter()
+                        .find(|c| self.blocked.get(c).is_some_and(|b| b.stream_read.is_none()))
+                }) {
                     let len = match self.lookup_list(&key) {
                         Ok(Some(l)) => l.len(),
                         // Gone or no longer a list: waiters stay blocked, as in Redis.

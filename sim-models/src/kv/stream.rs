@@ -1027,6 +1027,11 @@ impl Stream {
         self.bytes
     }
 
+    /// The last ID ever given (entries deleted since included).
+    pub fn last_id(&self) -> StreamId {
+        self.last_id
+    }
+
     /// The size computed from scratch: the test oracle for [`Stream::bytes`].
     pub fn bytes_recomputed(&self) -> usize {
         self.entries.values().map(|f| entry_bytes(f)).sum()

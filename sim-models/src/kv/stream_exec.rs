@@ -3,9 +3,9 @@
 //! propagates. The semantics themselves are in [`super::stream`].
 //!
 //! An XADD with an automatic ID propagates with the ID it got, so that the AOF and the
-//! replica store the same entry, as Redis rewrites it. `BLOCK` on XREAD and XREADGROUP
-//! is refused when nothing is there to read (blocking is modelled for lists only, so far);
-//! inside a script it is ignored, as in Redis.
+//! replica store the same entry, as Redis rewrites it. `BLOCK` on XREAD and XREADGROUP is
+//! the session's business (it blocks the client when [`Engine::stream_read_now`] finds
+//! nothing, with `$` resolved); here, as inside MULTI and scripts, a read never blocks.
 
 use super::command::{errors, Command, Reply};
 use super::state::Engine;
@@ -81,6 +81,7 @@ impl Engine {
                 let got = self
                     .stream_mut(key)?
                     .add(id, fields.clone(), trim.as_ref(), now)?;
+                self.signal_ready(key);
                 self.propagate(Command::Stream(Add {
                     key: key.clone(),
                     no_mkstream: false,
@@ -124,11 +125,11 @@ impl Engine {
             Read {
                 group,
                 count,
-                block,
                 noack,
                 keys,
                 ids,
-            } => self.read_streams(group.as_ref(), *count, *block, *noack, keys, ids, c)?,
+                ..
+            } => self.read_streams(group.as_ref(), *count, *noack, keys, ids, c)?,
             GroupCreate {
                 key,
                 group,
@@ -283,7 +284,6 @@ impl Engine {
         &mut self,
         group: Option<&(String, String)>,
         count: Option<u64>,
-        block: Option<u64>,
         noack: bool,
         keys: &[String],
         ids: &[String],
@@ -319,17 +319,39 @@ impl Engine {
                 ]));
             }
         }
-        if group.is_some() {
+        if group.is_some() && !out.is_empty() {
             self.propagate(Command::Stream(cmd.clone()));
         }
         if out.is_empty() {
-            if block.is_some() {
-                return Err(Reply::error(
-                    "ERR BLOCK on streams is not modelled yet: poll without BLOCK",
-                ));
-            }
             return Ok(Reply::Nil);
         }
         Ok(Reply::Array(out))
+    }
+
+    /// Runs a stream read now: `None` when it found nothing (a BLOCK read then waits).
+    pub(crate) fn stream_read_now(&mut self, read: &StreamCommand) -> Result<Option<Reply>, Reply> {
+        match self.stream(read)? {
+            Reply::Nil => Ok(None),
+            reply => Ok(Some(reply)),
+        }
+    }
+
+    /// `read` with each `$` replaced by the stream's last ID now, so that a blocked XREAD
+    /// waits for entries added after it blocked.
+    pub(crate) fn resolve_last_ids(
+        &mut self,
+        read: &StreamCommand,
+    ) -> Result<StreamCommand, Reply> {
+        let mut read = read.clone();
+        if let StreamCommand::Read { keys, ids, .. } = &mut read {
+            for (key, id) in keys.iter().zip(ids.iter_mut()) {
+                if id == "$" {
+                    *id = self
+                        .lookup_stream(key)?
+                        .map_or_else(|| "0-0".to_string(), |s| s.last_id().to_string());
+                }
+            }
+        }
+        Ok(read)
     }
 }
