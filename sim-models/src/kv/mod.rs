@@ -38,6 +38,7 @@ mod exec;
 pub mod lua;
 pub mod parse;
 pub mod persistence;
+pub mod pubsub;
 mod replica;
 pub mod script;
 pub mod server;
