@@ -242,6 +242,11 @@ impl KvClient {
         &self.inner.config
     }
 
+    /// Where the client connects (a server's current primary, or a fixed address).
+    pub(crate) fn target_addr(&self) -> Addr {
+        self.inner.target.addr()
+    }
+
     /// Sends `cmds` pipelined and hands their replies, error replies included, to
     /// `reply` in order. The whole exchange (and connecting) must finish within
     /// `timeout`, or the connection is dropped and the call fails with `Timeout`.
@@ -309,7 +314,22 @@ impl KvClient {
     }
 
     /// Runs one command and returns its reply; an error reply is `Err(KvError::Server)`.
+    ///
+    /// SUBSCRIBE and its kin are refused here: a subscribed connection answers nothing
+    /// else, so they get a connection of their own through [`KvClient::subscribe`].
     pub async fn call(&self, cmd: Command) -> Result<Reply, KvError> {
+        if matches!(
+            cmd,
+            Command::Subscribe { .. }
+                | Command::PSubscribe { .. }
+                | Command::Unsubscribe { .. }
+                | Command::PUnsubscribe { .. }
+        ) {
+            return Err(KvError::Server(ServerError(format!(
+                "ERR {} on a shared connection: use KvClient::subscribe or psubscribe",
+                cmd.name().to_ascii_uppercase()
+            ))));
+        }
         let timeout = Some(self.inner.config.timeout);
         self.call_with(cmd, timeout).await
     }
@@ -321,6 +341,20 @@ impl KvClient {
         match reply.expect("one reply per command") {
             Reply::Error(e) => Err(KvError::Server(ServerError(e))),
             r => Ok(r),
+        }
+    }
+
+    /// PUBLISH: how many subscribers the message was pushed to.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<i64, KvError> {
+        match self
+            .call(Command::Publish {
+                channel: channel.to_string(),
+                message: message.to_string(),
+            })
+            .await?
+        {
+            Reply::Int(n) => Ok(n),
+            other => Err(KvError::Unexpected(other)),
         }
     }
 

@@ -446,6 +446,30 @@ pub enum Command {
     ScriptFlush,
     // Streams.
     Stream(StreamCommand),
+    // Pub/Sub: the server shell runs these (they are about connections, not the dataset).
+    Subscribe {
+        channels: Vec<String>,
+    },
+    Unsubscribe {
+        channels: Vec<String>,
+    },
+    PSubscribe {
+        patterns: Vec<String>,
+    },
+    PUnsubscribe {
+        patterns: Vec<String>,
+    },
+    Publish {
+        channel: String,
+        message: String,
+    },
+    PubSubChannels {
+        pattern: Option<String>,
+    },
+    PubSubNumSub {
+        channels: Vec<String>,
+    },
+    PubSubNumPat,
     // Server.
     DbSize,
     FlushAll,
@@ -507,6 +531,12 @@ impl Command {
             EvalSha { .. } => "evalsha",
             ScriptLoad { .. } | ScriptExists { .. } | ScriptFlush => "script",
             Stream(c) => c.name(),
+            Subscribe { .. } => "subscribe",
+            Unsubscribe { .. } => "unsubscribe",
+            PSubscribe { .. } => "psubscribe",
+            PUnsubscribe { .. } => "punsubscribe",
+            Publish { .. } => "publish",
+            PubSubChannels { .. } | PubSubNumSub { .. } | PubSubNumPat => "pubsub",
             DbSize => "dbsize",
             FlushAll => "flushall",
         }
@@ -514,6 +544,22 @@ impl Command {
 
     /// Commands that may change the dataset: refused on a replica (READONLY) and, when
     /// they can also grow it, refused under `maxmemory` (see [`Command::may_grow`]).
+    /// Pub/Sub commands, which the server shell runs (see [`super::pubsub`]).
+    pub fn is_pubsub(&self) -> bool {
+        use Command::*;
+        matches!(
+            self,
+            Subscribe { .. }
+                | Unsubscribe { .. }
+                | PSubscribe { .. }
+                | PUnsubscribe { .. }
+                | Publish { .. }
+                | PubSubChannels { .. }
+                | PubSubNumSub { .. }
+                | PubSubNumPat
+        )
+    }
+
     pub fn is_write(&self) -> bool {
         use Command::*;
         matches!(
@@ -618,6 +664,20 @@ impl Command {
             }
             ScriptFlush => a.push(s("FLUSH")),
             Stream(c) => a.extend(c.to_args().into_iter().map(o)),
+            Subscribe { channels: names }
+            | Unsubscribe { channels: names }
+            | PSubscribe { patterns: names }
+            | PUnsubscribe { patterns: names } => a.extend(names.iter().map(|x| b(x))),
+            Publish { channel, message } => a.extend([b(channel), b(message)]),
+            PubSubChannels { pattern } => {
+                a.push(s("CHANNELS"));
+                a.extend(pattern.iter().map(|x| b(x)));
+            }
+            PubSubNumSub { channels } => {
+                a.push(s("NUMSUB"));
+                a.extend(channels.iter().map(|x| b(x)));
+            }
+            PubSubNumPat => a.push(s("NUMPAT")),
             Get { key }
             | Incr { key }
             | Decr { key }

@@ -287,6 +287,19 @@ impl Engine {
                 Reply::ok()
             }
             Stream(c) => self.stream(c)?,
+            // Pub/Sub belongs to connections, which the server shell has and a MULTI or
+            // a script does not.
+            Subscribe { .. }
+            | Unsubscribe { .. }
+            | PSubscribe { .. }
+            | PUnsubscribe { .. }
+            | Publish { .. }
+            | PubSubChannels { .. }
+            | PubSubNumSub { .. }
+            | PubSubNumPat => err(format!(
+                "ERR '{}' inside MULTI or a script is not modelled",
+                cmd.name()
+            )),
             DbSize => Reply::from_len(self.data.len()),
             FlushAll => {
                 self.flush_all();

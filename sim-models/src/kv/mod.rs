@@ -46,6 +46,7 @@ pub mod session;
 pub mod state;
 pub mod stream;
 mod stream_exec;
+pub mod subscriber;
 pub mod value;
 
 use serde::{Deserialize, Serialize};

@@ -56,7 +56,9 @@ fn arity(name: &str) -> Option<i64> {
         | "brpop" | "sadd" | "srem" | "zrem" | "eval" => -3,
         "hset" | "zadd" | "zrangebyscore" => -4,
         "evalsha" | "xdel" | "xpending" => -3,
-        "script" | "xgroup" => -2,
+        "script" | "xgroup" | "subscribe" | "psubscribe" | "pubsub" => -2,
+        "unsubscribe" | "punsubscribe" => -1,
+        "publish" => 3,
         "xlen" => 2,
         "xadd" => -5,
         "xrange" | "xrevrange" | "xtrim" | "xread" | "xack" => -4,
@@ -295,6 +297,15 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
             }
         }
         "script" => parse_script(args)?,
+        "subscribe" => Subscribe { channels: rest(0) },
+        "unsubscribe" => Unsubscribe { channels: rest(0) },
+        "psubscribe" => PSubscribe { patterns: rest(0) },
+        "punsubscribe" => PUnsubscribe { patterns: rest(0) },
+        "publish" => Publish {
+            channel: s(0),
+            message: s(1),
+        },
+        "pubsub" => parse_pubsub(args)?,
         other => match super::stream::parse(other, args) {
             Some(parsed) => Stream(parsed?),
             None => unreachable!("every name with an arity is parsed above"),
@@ -315,6 +326,24 @@ fn eval_keys(args: &[&str]) -> P<(Vec<String>, Vec<String>)> {
     }
     let owned = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     Ok((owned(&rest[..n]), owned(&rest[n..])))
+}
+
+fn parse_pubsub(args: &[&str]) -> P<Command> {
+    let sub = args[0].to_ascii_lowercase();
+    match sub.as_str() {
+        "channels" if args.len() <= 2 => Ok(Command::PubSubChannels {
+            pattern: args.get(1).map(|p| p.to_string()),
+        }),
+        "numsub" => Ok(Command::PubSubNumSub {
+            channels: args[1..].iter().map(|a| a.to_string()).collect(),
+        }),
+        "numpat" if args.len() == 1 => Ok(Command::PubSubNumPat),
+        "channels" | "numpat" => Err(e(errors::arity(&format!("pubsub|{sub}")))),
+        _ => Err(e(format!(
+            "ERR unknown subcommand '{}'. Try PUBSUB HELP.",
+            args[0]
+        ))),
+    }
 }
 
 fn parse_script(args: &[&str]) -> P<Command> {

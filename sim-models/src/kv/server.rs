@@ -33,6 +33,7 @@ use super::event::{
     WriteEvent,
 };
 use super::persistence::{Batch, Disk, Persistence};
+use super::pubsub::PubSub;
 use super::replica;
 use super::session::{Session, Step};
 use super::state::{ClientId, Dataset, Engine, EngineConfig, Stats};
@@ -148,9 +149,63 @@ pub(crate) struct NodeCtx {
     pub(crate) replication: RefCell<Option<JoinHandle<()>>>,
     fsync_pending: Cell<bool>,
     fsync_wake: Option<mpsc::UnboundedSender<()>>,
+    /// Who listens to which channel on this incarnation (a restart forgets them all).
+    pubsub: RefCell<PubSub>,
+    /// Each connection's queue of pushed messages (Pub/Sub), by client.
+    outboxes: RefCell<BTreeMap<ClientId, mpsc::UnboundedSender<Reply>>>,
 }
 
+/// The request id of a pushed message (a Pub/Sub delivery), which answers no request.
+pub const PUSH_ID: u64 = u64::MAX;
+
 impl NodeCtx {
+    /// Runs a Pub/Sub command, or any command from a connection in subscribed mode;
+    /// `None` when the command is for the session and the engine. Returns every reply
+    /// the command gives (SUBSCRIBE confirms each channel), the last answering the request.
+    fn pubsub_command(&self, client: ClientId, cmd: &Command) -> Option<Vec<Reply>> {
+        use super::pubsub::Kind;
+        let subscribed = self.pubsub.borrow().count(client) > 0;
+        if !cmd.is_pubsub() && !subscribed {
+            return None;
+        }
+        let mut ps = self.pubsub.borrow_mut();
+        Some(match cmd {
+            Command::Subscribe { channels } => ps.subscribe(client, Kind::Channel, channels),
+            Command::Unsubscribe { channels } => ps.unsubscribe(client, Kind::Channel, channels),
+            Command::PSubscribe { patterns } => ps.subscribe(client, Kind::Pattern, patterns),
+            Command::PUnsubscribe { patterns } => {
+                ps.unsubscribe(client, Kind::Pattern, patterns)
+            }
+            Command::Ping if subscribed => vec![Reply::bulks(["pong".into(), String::new()])],
+            _ if subscribed => vec![Reply::error(format!(
+                "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                cmd.name()
+            ))],
+            Command::Publish { channel, message } => {
+                let deliveries = ps.publish(channel, message);
+                let outboxes = self.outboxes.borrow();
+                let mut delivered = 0;
+                for (to, push) in deliveries {
+                    if outboxes.get(&to).is_some_and(|o| o.unbounded_send(push).is_ok()) {
+                        delivered += 1;
+                    }
+                }
+                vec![Reply::Int(delivered)]
+            }
+            Command::PubSubChannels { pattern } => {
+                vec![Reply::bulks(ps.active_channels(pattern.as_deref()))]
+            }
+            Command::PubSubNumSub { channels } => vec![Reply::Array(
+                channels
+                    .iter()
+                    .flat_map(|c| [Reply::bulk(c.clone()), Reply::from_len(ps.subscribers(c))])
+                    .collect(),
+            )],
+            Command::PubSubNumPat => vec![Reply::from_len(ps.pattern_count())],
+            _ => return None,
+        })
+    }
+
     /// Serves blocked clients and commits the step's effects. Returns the batch offset.
     fn after_step(&self) -> Option<u64> {
         let (served, effects) = {
@@ -367,6 +422,8 @@ async fn serve_node(shared: Rc<Shared>) {
         replication: RefCell::new(None),
         fsync_pending: Cell::new(false),
         fsync_wake: everysec.then_some(fsync_tx),
+        pubsub: RefCell::new(PubSub::default()),
+        outboxes: RefCell::new(BTreeMap::new()),
     });
     shared
         .live
@@ -394,14 +451,62 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     ctx.shared.next_client.set(id.0 + 1);
     let mut session = Session::new(id);
     let mut pending: VecDeque<Request> = VecDeque::new();
+    let (outbox, mut pushes) = mpsc::unbounded::<Reply>();
+    ctx.outboxes.borrow_mut().insert(id, outbox);
+    enum Next {
+        Request(Request),
+        Push(Reply),
+        Closed,
+    }
     loop {
-        let req = match pending.pop_front() {
-            Some(r) => r,
-            None => match conn.recv().await {
-                Ok(r) => r,
-                Err(_) => break,
-            },
+        let next = match pending.pop_front() {
+            Some(r) => Next::Request(r),
+            None => {
+                poll_fn(|cx| {
+                    if let Poll::Ready(Some(push)) = pushes.poll_next_unpin(cx) {
+                        return Poll::Ready(Next::Push(push));
+                    }
+                    pin!(conn.recv())
+                        .poll(cx)
+                        .map(|m| m.map_or(Next::Closed, Next::Request))
+                })
+                .await
+            }
         };
+        let req = match next {
+            Next::Request(r) => r,
+            Next::Push(reply) => {
+                if conn.send(Response { id: PUSH_ID, reply }).is_err() {
+                    break;
+                }
+                continue;
+            }
+            Next::Closed => break,
+        };
+        // Inside MULTI the session queues every command, Pub/Sub ones included.
+        let pubsub = (!session.in_multi())
+            .then(|| ctx.pubsub_command(id, &req.cmd))
+            .flatten();
+        if let Some(mut replies) = pubsub {
+            let last = replies
+                .pop()
+                .expect("a Pub/Sub command answers at least once");
+            let mut sent = replies
+                .into_iter()
+                .all(|reply| conn.send(Response { id: PUSH_ID, reply }).is_ok());
+            ctx.emit_cmd(id, &req.cmd, &last, None);
+            sent = sent
+                && conn
+                    .send(Response {
+                        id: req.id,
+                        reply: last,
+                    })
+                    .is_ok();
+            if !sent {
+                break;
+            }
+            continue;
+        }
         // The command is kept until its event is written: the engine only borrows it.
         let Some((reply, offset)) = ctx
             .execute(&mut session, &mut conn, &mut pending, &req.cmd)
@@ -416,6 +521,8 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
     }
     session.close(&mut ctx.engine.borrow_mut());
     ctx.waiters.borrow_mut().remove(&id);
+    ctx.pubsub.borrow_mut().disconnect(id);
+    ctx.outboxes.borrow_mut().remove(&id);
 }
 
 /// `appendfsync everysec`: once writes are pending, fsync at the next whole second of the
