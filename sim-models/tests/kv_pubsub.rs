@@ -106,3 +106,38 @@ async fn subscribing_on_the_shared_connection_is_refused() {
     assert!(refused.is_err());
     assert_eq!(c.ping().await, Ok(()), "the shared connection still works");
 }
+
+/// Publishers and subscribers racing, for the determinism check: who got what depends
+/// on the seed's network delays and scheduling, and nothing else.
+async fn chatter() -> Vec<Message> {
+    let server = start(Config::default()).await;
+    let mut sub = client(&server).psubscribe(&["room.*"]).await.unwrap();
+    let mut publishers = Vec::new();
+    for p in 0..3 {
+        let c = client(&server);
+        publishers.push(sim_runtime::spawn(async move {
+            for i in 0..5 {
+                c.publish(&format!("room.{p}"), &format!("m{i}"))
+                    .await
+                    .unwrap();
+                time::sleep(Duration::from_millis(sim_runtime::rng("pace").below(20))).await;
+            }
+        }));
+    }
+    for p in publishers {
+        p.await.unwrap();
+    }
+    let mut got = Vec::new();
+    while let Ok(Ok(m)) = time::timeout(Duration::from_millis(100), sub.next_message()).await {
+        got.push(m);
+    }
+    got
+}
+
+#[test]
+fn the_same_seed_gives_the_same_trace() {
+    let (a, fa) = kv_support::run_fingerprint(11, chatter);
+    let (b, fb) = kv_support::run_fingerprint(11, chatter);
+    assert_eq!(a.len(), 15);
+    assert_eq!((a, fa), (b, fb));
+}
