@@ -51,10 +51,15 @@ loadfile = nil
 dofile = nil
 print = function() end
 
--- Runs f with KEYS and ARGV set, the handler noting where an error happened.
+local randomseed = math.randomseed
+
+-- Runs f with KEYS and ARGV set, the handler noting where an error happened. Each run
+-- restarts math.random's sequence, so a script's draws depend only on the script, never
+-- on what ran before it in this process.
 local function run(f, keys, argv, handler)
   rawset(_G, "KEYS", keys)
   rawset(_G, "ARGV", argv)
+  randomseed(0)
   return xpcall(f, handler)
 end
 
@@ -239,9 +244,6 @@ impl LuaVm {
         dispatch: &mut Dispatch<'_>,
     ) -> mlua::Result<Outcome> {
         let lua = &self.lua;
-        // Each run restarts math.random's sequence, so a script's draws depend only on
-        // the script, never on what ran before it in this process.
-        lua.load("math.randomseed(0)").set_name("=seed").exec()?;
         let keys = lua.create_sequence_from(keys.iter().map(String::as_str))?;
         let argv = lua.create_sequence_from(args.iter().map(String::as_str))?;
         self.error_line.set(0);
