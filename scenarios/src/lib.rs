@@ -16,6 +16,7 @@
 //!   seed exploration; [`report`]: Markdown/JSON tables.
 //! - [`text`]: numbers appended to ids in place, for hot paths.
 
+pub mod appointments;
 pub mod catalog;
 pub mod checker;
 pub mod explore;

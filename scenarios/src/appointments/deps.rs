@@ -1,0 +1,376 @@
+//! The appointments backend's dependencies: PostgreSQL (doctors, slots, appointments) and
+//! a Redis cache, started as sim-models nodes, and the thin wrappers the service uses.
+//! Everything that touches the models' APIs is here, so the service reads like a service.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::rc::Rc;
+
+use sim_models::kv::{self, KvClient};
+use sim_models::sql::{self, Pool, PoolConfig, SqlError};
+use sim_runtime::time::{self, Duration};
+use sim_runtime::{NodeId, SimRng};
+
+use super::Params;
+
+/// A failed dependency call, as the service sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DepError {
+    /// The slot is taken (a unique violation): the caller lost the race.
+    #[error("slot already booked")]
+    Taken,
+    #[error("database: {0}")]
+    Db(String),
+    #[error("redis: {0}")]
+    Redis(String),
+}
+
+impl From<SqlError> for DepError {
+    fn from(e: SqlError) -> Self {
+        match e {
+            SqlError::UniqueViolation { .. } => DepError::Taken,
+            e => DepError::Db(e.to_string()),
+        }
+    }
+}
+
+impl From<kv::KvError> for DepError {
+    fn from(e: kv::KvError) -> Self {
+        DepError::Redis(e.to_string())
+    }
+}
+
+/// The schema, as the service's migration creates it. `appointments_unchecked` is the
+/// same table without the unique slot constraint, for the variant that relies on a
+/// SELECT instead.
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE doctors (id bigint PRIMARY KEY, name text NOT NULL)",
+    "CREATE TABLE slots (
+        id bigint PRIMARY KEY,
+        doctor_id bigint NOT NULL REFERENCES doctors (id),
+        starts_at bigint NOT NULL
+    )",
+    "CREATE TABLE appointments (
+        id serial PRIMARY KEY,
+        slot_id bigint NOT NULL UNIQUE REFERENCES slots (id),
+        doctor_id bigint NOT NULL,
+        patient text NOT NULL
+    )",
+    "CREATE TABLE appointments_unchecked (
+        id serial PRIMARY KEY,
+        slot_id bigint NOT NULL REFERENCES slots (id),
+        doctor_id bigint NOT NULL,
+        patient text NOT NULL
+    )",
+];
+
+/// Slot `k` of doctor `d`: ids are dense per doctor, so a slot names its doctor.
+pub fn slot_id(params: &Params, doctor: u32, k: u32) -> i64 {
+    i64::from(doctor) * i64::from(params.slots_per_doctor) + i64::from(k)
+}
+
+/// The running dependencies and their fault handles.
+#[derive(Clone)]
+pub struct Deps {
+    db: sql::SqlServer,
+    redis: kv::KvServer,
+    admin: Rc<Pool>,
+}
+
+/// Starts PostgreSQL with the schema and the doctors' slots, and Redis as a pure cache
+/// (no persistence: a restart empties it).
+pub async fn start(params: &Params) -> Deps {
+    let db = sql::start("postgres", sql::Config::default());
+    let redis = kv::start(
+        "redis",
+        kv::Config {
+            persistence: kv::Persistence::None,
+            ..kv::Config::default()
+        },
+    );
+    let admin = Rc::new(Pool::new(
+        db.addr(),
+        PoolConfig {
+            max_size: 1,
+            ..PoolConfig::default()
+        },
+    ));
+    let deps = Deps { db, redis, admin };
+    while deps.seed(params).await.is_err() {
+        time::sleep(Duration::from_millis(10)).await;
+    }
+    deps
+}
+
+impl Deps {
+    async fn seed(&self, params: &Params) -> Result<(), SqlError> {
+        let mut c = self.admin.acquire().await?;
+        for ddl in SCHEMA {
+            c.execute(ddl, &[]).await?;
+        }
+        for d in 0..params.doctors {
+            let id = i64::from(d);
+            c.execute(
+                "INSERT INTO doctors (id, name) VALUES ($1, $2)",
+                &[&id, &format!("doctor-{d}")],
+            )
+            .await?;
+            for k in 0..params.slots_per_doctor {
+                // Half-hour slots from nine o'clock.
+                let starts_at = 9 * 60 + i64::from(k) * 30;
+                c.execute(
+                    "INSERT INTO slots (id, doctor_id, starts_at) VALUES ($1, $2, $3)",
+                    &[&slot_id(params, d, k), &id, &starts_at],
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn db_node(&self) -> NodeId {
+        self.db.node()
+    }
+
+    pub fn redis_node(&self) -> NodeId {
+        self.redis.primary_node()
+    }
+
+    /// The database as an API instance uses it: a small pool whose every wait (for a
+    /// connection, for a reply) is bounded by `timeout`.
+    pub fn db(&self, timeout: Duration) -> Db {
+        let config = PoolConfig {
+            max_size: 5,
+            acquire_timeout: timeout,
+            validate_on_acquire: false,
+            client: sql::ClientConfig {
+                connect_timeout: timeout,
+                query_timeout: Some(timeout),
+            },
+            ..PoolConfig::default()
+        };
+        Db {
+            pool: Pool::new(self.db.addr(), config),
+        }
+    }
+
+    /// The cache as an API instance uses it; `rng` draws its fresh generations.
+    pub fn cache(&self, timeout: Duration, rng: SimRng) -> Cache {
+        Cache {
+            client: KvClient::new(&self.redis, kv::ClientConfig { timeout }),
+            rng: Rc::new(RefCell::new(rng)),
+        }
+    }
+
+    /// The database stops (open sessions end, connections are refused).
+    pub fn db_down(&self) {
+        self.db.refuse();
+    }
+
+    pub fn db_up(&self) {
+        self.db.accept();
+    }
+
+    /// Redis dies, and its cache with it.
+    pub fn redis_down(&self) {
+        self.redis.crash();
+    }
+
+    pub fn redis_up(&self) {
+        self.redis.restart();
+    }
+
+    /// Every appointment row, from both tables, as a checker reads them after the run.
+    pub async fn final_appointments(&self) -> Result<Vec<Booking>, SqlError> {
+        let mut c = self.admin.acquire().await?;
+        let mut out = Vec::new();
+        for table in ["appointments", "appointments_unchecked"] {
+            let rows = c
+                .query(
+                    &format!("SELECT slot_id, patient FROM {table} ORDER BY id"),
+                    &[],
+                )
+                .await?;
+            for r in rows {
+                out.push(Booking {
+                    slot: r.get("slot_id")?,
+                    patient: r.get("patient")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One stored appointment.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Booking {
+    pub slot: i64,
+    pub patient: String,
+}
+
+/// The database as the API sees it.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+}
+
+impl Db {
+    /// The doctor's slots that no appointment holds, in time order.
+    pub async fn free_slots(&self, doctor: u32, unchecked: bool) -> Result<Vec<i64>, DepError> {
+        let mut c = self.pool.acquire().await?;
+        let doctor = i64::from(doctor);
+        let slots = c
+            .query(
+                "SELECT id FROM slots WHERE doctor_id = $1 ORDER BY id",
+                &[&doctor],
+            )
+            .await?;
+        let booked_sql = if unchecked {
+            "SELECT slot_id FROM appointments_unchecked WHERE doctor_id = $1"
+        } else {
+            "SELECT slot_id FROM appointments WHERE doctor_id = $1"
+        };
+        let booked: BTreeSet<i64> = c
+            .query(booked_sql, &[&doctor])
+            .await?
+            .iter()
+            .map(|r| r.get("slot_id"))
+            .collect::<Result<_, _>>()?;
+        slots
+            .iter()
+            .map(|r| r.get::<_, i64>("id"))
+            .filter(|id| id.as_ref().map_or(true, |id| !booked.contains(id)))
+            .map(|r| r.map_err(DepError::from))
+            .collect()
+    }
+
+    /// Books the slot; the unique constraint on the slot makes the loser of a race get
+    /// `Taken`.
+    pub async fn book(&self, slot: i64, doctor: u32, patient: &str) -> Result<(), DepError> {
+        let mut c = self.pool.acquire().await?;
+        c.execute(
+            "INSERT INTO appointments (slot_id, doctor_id, patient) VALUES ($1, $2, $3)",
+            &[&slot, &i64::from(doctor), &patient],
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Books the slot after checking with a SELECT that nobody holds it, in one READ
+    /// COMMITTED transaction and with no constraint behind it: two bookings that both
+    /// check before either inserts both succeed.
+    pub async fn book_checked_by_select(
+        &self,
+        slot: i64,
+        doctor: u32,
+        patient: &str,
+    ) -> Result<(), DepError> {
+        let mut c = self.pool.acquire().await?;
+        let mut tx = c.transaction().await?;
+        let taken: i64 = tx
+            .query_one(
+                "SELECT count(*) AS n FROM appointments_unchecked WHERE slot_id = $1",
+                &[&slot],
+            )
+            .await?
+            .get("n")?;
+        if taken > 0 {
+            tx.rollback().await?;
+            return Err(DepError::Taken);
+        }
+        tx.execute(
+            "INSERT INTO appointments_unchecked (slot_id, doctor_id, patient) VALUES ($1, $2, $3)",
+            &[&slot, &i64::from(doctor), &patient],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// The free-slot cache as the API sees it. Lists are stored under a per-doctor
+/// generation, so that invalidating is one INCR: a list computed before a booking can only
+/// be stored under the generation the booking left behind, where no later reader looks.
+///
+/// A generation starts at a random number, never at 0 or 1: Redis forgets the counter
+/// when it restarts, and a counter that started again from 0 would give a list computed
+/// before the restart (and stored after it) the very generation new readers use. Found by
+/// the swarm: Redis restarting between a slow read and its store showed a booked slot for
+/// eleven seconds.
+#[derive(Clone)]
+pub struct Cache {
+    client: KvClient,
+    rng: Rc<RefCell<SimRng>>,
+}
+
+fn generation_key(doctor: u32) -> String {
+    format!("slots:{doctor}:generation")
+}
+
+fn list_key(doctor: u32, generation: &str) -> String {
+    format!("slots:{doctor}:g{generation}")
+}
+
+impl Cache {
+    /// A generation no earlier Redis can have used (60 random bits, room for INCRs).
+    fn fresh_generation(&self) -> String {
+        (self.rng.borrow_mut().next_u64() >> 4).to_string()
+    }
+
+    /// The doctor's current generation, starting a fresh one if Redis has none.
+    async fn generation(&self, doctor: u32) -> Result<String, DepError> {
+        let key = generation_key(doctor);
+        if let Some(g) = self.client.get(&key).await? {
+            return Ok(g);
+        }
+        let fresh = self.fresh_generation();
+        self.client.set_nx(&key, &fresh).await?;
+        Ok(self.client.get(&key).await?.unwrap_or(fresh))
+    }
+
+    /// The cached list, and the generation it was read at (the one to store a fresh
+    /// list under on a miss).
+    pub async fn free_slots(&self, doctor: u32) -> Result<(String, Option<Vec<i64>>), DepError> {
+        let generation = self.generation(doctor).await?;
+        let list = self.client.get(&list_key(doctor, &generation)).await?;
+        let slots = list.map(|text| {
+            text.split(',')
+                .filter(|s| !s.is_empty())
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        });
+        Ok((generation, slots))
+    }
+
+    pub async fn store(
+        &self,
+        doctor: u32,
+        generation: &str,
+        slots: &[i64],
+        ttl: Duration,
+    ) -> Result<(), DepError> {
+        let text = slots
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        self.client
+            .set_px(&list_key(doctor, generation), &text, ttl)
+            .await?;
+        Ok(())
+    }
+
+    /// Makes every cached list of the doctor's unreachable: the next generation, or a
+    /// fresh one when Redis has none (an INCR would start it at 1).
+    pub async fn invalidate(&self, doctor: u32) -> Result<(), DepError> {
+        let key = generation_key(doctor);
+        if self.client.exists(&[&key]).await? == 1 {
+            self.client.incr(&key).await?;
+        } else {
+            let fresh = self.fresh_generation();
+            self.client.set_nx(&key, &fresh).await?;
+        }
+        Ok(())
+    }
+}

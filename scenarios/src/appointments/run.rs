@@ -1,0 +1,454 @@
+//! One seeded run of the appointments backend: start the database and the cache, the API
+//! instances and the users; fire the fault schedule; once the users are done and every
+//! fault has healed, read the appointments back for the checkers.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
+use sim_runtime::time::{self, sleep, Duration, Instant};
+use sim_runtime::{node, NodeId, Sim, SimConfig};
+
+use super::checkers::{Acked, Attempt, ListSeen, Observations};
+use super::deps::{self, Deps};
+use super::faults::ApptFault;
+use super::service::{Api, ApiRequest, ApiResponse, API_PORT};
+use super::{Params, Variant};
+use crate::metrics::{self, Recorder, RequestOutcome, Sample};
+use crate::patterns::{CircuitBreaker, LoadBalancer};
+use crate::workload::{self, WorkloadConfig};
+
+/// What the main task hands back.
+#[derive(Clone, Debug)]
+pub struct RunData {
+    pub observations: Observations,
+    pub lists: Vec<Sample>,
+    pub bookings: Vec<Sample>,
+    pub end: Instant,
+}
+
+/// Metrics per endpoint, for `sim run` and the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunMetrics {
+    pub free_slots: metrics::Summary,
+    pub book: metrics::Summary,
+    pub appointments: usize,
+    pub conflicts: u64,
+}
+
+pub fn metrics_of(d: &RunData) -> RunMetrics {
+    let span = d.end.elapsed_since_start();
+    RunMetrics {
+        free_slots: metrics::summarise(&d.lists, span),
+        book: metrics::summarise(&d.bookings, span),
+        appointments: d.observations.stored.len(),
+        conflicts: d
+            .observations
+            .bookings
+            .iter()
+            .filter(|a| a.status == Some(409))
+            .count() as u64,
+    }
+}
+
+/// Runs one seed of `variant` under `schedule`.
+pub fn simulate(
+    seed: u64,
+    variant: Variant,
+    params: Params,
+    schedule: FaultSchedule<ApptFault>,
+    jsonl: Option<Box<dyn std::io::Write>>,
+) -> (sim_runtime::Report, Option<RunData>) {
+    let config = SimConfig {
+        time_limit: Some(time_limit(&params, &schedule)),
+        ..SimConfig::default()
+    };
+    let mut sim = Sim::new(seed).config(config);
+    if let Some(out) = jsonl {
+        sim = sim.trace_jsonl(out);
+    }
+    let result = sim.run(move || main_flow(variant, params, schedule));
+    (result.report, result.output)
+}
+
+/// When every fault of the schedule has healed (a permanent fault counts from its start).
+pub fn healed_at(schedule: &FaultSchedule<ApptFault>) -> Instant {
+    schedule
+        .iter()
+        .map(|f| f.at() + f.fault.duration().unwrap_or(Duration::ZERO))
+        .max()
+        .unwrap_or(Instant::START)
+}
+
+/// The virtual time a run may take before it counts as hung: every user has arrived and
+/// spent every attempt, every fault has healed, with a minute to spare.
+pub fn time_limit(params: &Params, schedule: &FaultSchedule<ApptFault>) -> Duration {
+    let arrivals = Duration::from_secs_f64(f64::from(params.users) / params.spawn_rate_per_s);
+    let per_user = (params.user_timeout * 2 + UNAVAILABLE_PAUSE) * params.user_attempts;
+    let busy = (Instant::START + arrivals + per_user).max(healed_at(schedule));
+    (busy + params.recovery_bound + Duration::from_secs(60)).elapsed_since_start()
+}
+
+/// How long a user waits after a 503 before trying again.
+const UNAVAILABLE_PAUSE: Duration = Duration::from_secs(1);
+
+struct Topology {
+    deps: Deps,
+    apis: Vec<NodeId>,
+}
+
+fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
+    (0..params.api_instances)
+        .map(|i| {
+            let deps = deps.clone();
+            node::node(format!("api-{i}")).build(move || {
+                let api = Rc::new(Api {
+                    instance: i,
+                    variant,
+                    params,
+                    db: deps.db(params.db_timeout),
+                    cache: deps.cache(params.redis_timeout, sim_runtime::rng("cache")),
+                    breaker: CircuitBreaker::new("db", params.breaker),
+                });
+                async move {
+                    let server = sim_net::serve(API_PORT, move |req: ApiRequest| {
+                        let api = Rc::clone(&api);
+                        async move { api.handle(req).await }
+                    });
+                    if let Ok(h) = server {
+                        let _ = h.await;
+                    }
+                }
+            })
+        })
+        .collect()
+}
+
+async fn apply(topo: Rc<Topology>, fault: ApptFault) {
+    let d = fault.duration();
+    let revert_after = |d: Option<Duration>, undo: Box<dyn FnOnce()>| {
+        if let Some(d) = d {
+            sim_runtime::spawn_named("fault-revert", async move {
+                sleep(d).await;
+                undo();
+            })
+            .detach();
+        }
+    };
+    match fault {
+        ApptFault::DbDown { .. } => {
+            topo.deps.db_down();
+            let t = Rc::clone(&topo);
+            revert_after(d, Box::new(move || t.deps.db_up()));
+        }
+        ApptFault::RedisDown { .. } => {
+            topo.deps.redis_down();
+            let t = Rc::clone(&topo);
+            revert_after(d, Box::new(move || t.deps.redis_up()));
+        }
+        ApptFault::DbLatency { extra_ms, .. } => {
+            let db = topo.deps.db_node();
+            for &api in &topo.apis {
+                for (from, to) in [(db, api), (api, db)] {
+                    let base = sim_net::link(from, to);
+                    let slow = sim_net::LinkConfig {
+                        latency: base.latency.plus(Duration::from_millis(extra_ms)),
+                        ..base
+                    };
+                    sim_net::set_link_oneway(from, to, slow);
+                }
+            }
+            let apis = topo.apis.clone();
+            revert_after(
+                d,
+                Box::new(move || {
+                    for api in apis {
+                        sim_net::reset_link(db, api);
+                    }
+                }),
+            );
+        }
+        ApptFault::PartitionApiDb { .. } => {
+            let db = [topo.deps.db_node()];
+            let apis = topo.apis.clone();
+            sim_net::partition(&apis, &db);
+            revert_after(d, Box::new(move || sim_net::repair(&apis, &db)));
+        }
+        ApptFault::ApiKill { instance, .. } => {
+            // Schedules are checked against the instance count when they are loaded.
+            let api = topo.apis[instance as usize];
+            api.kill();
+            revert_after(d, Box::new(move || api.restart()));
+        }
+    }
+}
+
+/// What the users saw, gathered on their node.
+#[derive(Default)]
+struct Seen {
+    acked: Vec<Acked>,
+    lists: Vec<ListSeen>,
+    bookings: Vec<Attempt>,
+    server_errors: u64,
+    timeouts: u64,
+}
+
+/// A user's script: pick a doctor, list the free slots, book one of the earliest few
+/// (people want the soonest appointment, so users collide), and try again after a 409.
+async fn user(
+    i: u32,
+    params: Params,
+    mut rng: sim_runtime::SimRng,
+    lb: LoadBalancer,
+    lists: Recorder,
+    bookings: Recorder,
+    seen: Rc<RefCell<Seen>>,
+) {
+    let patient = format!("patient-{i}");
+    let doctor = rng.below(u64::from(params.doctors)) as u32;
+    let ask = |req: ApiRequest| {
+        let lb = lb.clone();
+        async move {
+            let start = time::now();
+            let r = lb
+                .call::<ApiRequest, ApiResponse>(req, params.user_timeout)
+                .await;
+            (start, time::now(), r)
+        }
+    };
+    let outcome = |rec: &Recorder, start, end, r: &Result<ApiResponse, sim_net::RpcError>| {
+        let mut s = seen.borrow_mut();
+        let o = match r {
+            Ok(ApiResponse::Slots(_) | ApiResponse::Booked) => RequestOutcome::Ok,
+            Ok(ApiResponse::Conflict) => RequestOutcome::Rejected,
+            Ok(ApiResponse::Unavailable) => RequestOutcome::Error,
+            Ok(ApiResponse::Failed { .. }) => {
+                s.server_errors += 1;
+                RequestOutcome::Error
+            }
+            Err(sim_net::RpcError::Timeout) => {
+                s.timeouts += 1;
+                RequestOutcome::Timeout
+            }
+            Err(_) => RequestOutcome::Error,
+        };
+        rec.record(start, end, o);
+    };
+    for _ in 0..params.user_attempts {
+        let (start, end, r) = ask(ApiRequest::FreeSlots { doctor }).await;
+        outcome(&lists, start, end, &r);
+        let free = match r {
+            Ok(ApiResponse::Slots(free)) => free,
+            Ok(ApiResponse::Unavailable) => {
+                sleep(UNAVAILABLE_PAUSE).await;
+                continue;
+            }
+            _ => continue,
+        };
+        seen.borrow_mut().lists.push(ListSeen {
+            doctor,
+            slots: free.clone(),
+            start,
+        });
+        if free.is_empty() {
+            return;
+        }
+        let slot = free[rng.below(free.len().min(3) as u64) as usize];
+        let book = ApiRequest::Book {
+            slot,
+            doctor,
+            patient: patient.clone(),
+        };
+        let (start, end, r) = ask(book).await;
+        outcome(&bookings, start, end, &r);
+        seen.borrow_mut().bookings.push(Attempt {
+            start,
+            status: r.as_ref().ok().map(ApiResponse::status),
+        });
+        match r {
+            Ok(ApiResponse::Booked) => {
+                seen.borrow_mut().acked.push(Acked {
+                    slot,
+                    doctor,
+                    patient,
+                    at: end,
+                });
+                return;
+            }
+            Ok(ApiResponse::Unavailable) => sleep(UNAVAILABLE_PAUSE).await,
+            _ => {}
+        }
+    }
+}
+
+async fn main_flow(
+    variant: Variant,
+    params: Params,
+    schedule: FaultSchedule<ApptFault>,
+) -> RunData {
+    let deps = deps::start(&params).await;
+    let apis = start_apis(variant, params, &deps);
+    let topo = Rc::new(Topology { deps, apis });
+    // The load test starts once every API instance listens.
+    for &api in &topo.apis {
+        while sim_net::connect::<(), ()>(sim_net::Addr::new(api, API_PORT), Duration::from_secs(1))
+            .await
+            .is_err()
+        {
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+    let heal = healed_at(&schedule);
+    let t = Rc::clone(&topo);
+    schedule.install(move |f| apply(Rc::clone(&t), f)).detach();
+
+    let (lists, bookings) = (Recorder::default(), Recorder::default());
+    let seen = Rc::new(RefCell::new(Seen::default()));
+    let lb = LoadBalancer::new(
+        topo.apis
+            .iter()
+            .map(|&n| sim_net::Addr::new(n, API_PORT))
+            .collect(),
+        Duration::from_secs(5),
+    );
+    // Users run on their own node, which no fault touches; it says when the last one
+    // finished.
+    let (done_tx, users_done) = futures::channel::oneshot::channel::<()>();
+    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let (l, b, s) = (lists.clone(), bookings.clone(), Rc::clone(&seen));
+    node::node("users").build(move || {
+        let (l, b, s, lb, done) = (l.clone(), b.clone(), s.clone(), lb.clone(), done_tx.clone());
+        async move {
+            let mut rng = sim_runtime::rng("users");
+            let config = WorkloadConfig {
+                users: params.users,
+                spawn_rate_per_s: params.spawn_rate_per_s,
+                ..WorkloadConfig::default()
+            };
+            let handles = workload::run_users(config, &mut rng, |i, streams| {
+                user(
+                    i,
+                    params,
+                    streams.user(i),
+                    lb.clone(),
+                    l.clone(),
+                    b.clone(),
+                    s.clone(),
+                )
+            })
+            .await;
+            for h in handles {
+                let _ = h.await;
+            }
+            if let Some(tx) = done.borrow_mut().take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    let _ = users_done.await;
+    time::sleep_until(heal).await;
+    let stored = loop {
+        match topo.deps.final_appointments().await {
+            Ok(rows) => break rows,
+            Err(_) => sleep(Duration::from_millis(100)).await,
+        }
+    };
+    let seen = seen.take();
+    let observations = Observations {
+        acked: seen.acked,
+        lists: seen.lists,
+        bookings: seen.bookings,
+        server_errors: seen.server_errors,
+        timeouts: seen.timeouts,
+        stored,
+        healed_at: heal,
+        recovery_bound: params.recovery_bound,
+    };
+    RunData {
+        observations,
+        lists: lists.samples(),
+        bookings: bookings.samples(),
+        end: time::now(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::checkers::check_all;
+    use super::super::faults::matrix;
+    use super::*;
+
+    fn run(variant: Variant, fault: &str, seed: u64) -> Vec<crate::checker::Verdict> {
+        let (_, schedule) = matrix()
+            .into_iter()
+            .find(|(info, _)| info.name == fault)
+            .expect("a matrix entry");
+        let (report, data) = simulate(seed, variant, Params::default(), schedule, None);
+        assert!(report.is_pass(), "{}", report.outcome);
+        check_all(&data.expect("a completed run").observations)
+    }
+
+    fn failed(verdicts: &[crate::checker::Verdict]) -> Vec<&str> {
+        verdicts
+            .iter()
+            .filter(|v| !v.ok)
+            .map(|v| v.checker.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_correct_service_passes_every_chaos_test() {
+        for fault in [
+            "none",
+            "db_down",
+            "redis_down",
+            "db_latency",
+            "partition_api_db",
+            "api_kill",
+        ] {
+            let verdicts = run(Variant::Correct, fault, 1);
+            assert!(failed(&verdicts).is_empty(), "{fault}: {verdicts:#?}");
+        }
+    }
+
+    #[test]
+    fn the_correct_service_survives_swarm_faults() {
+        for seed in 0..40 {
+            let (_, schedule) = super::super::faults::swarm_schedule(seed, 2);
+            let (report, data) = simulate(
+                seed,
+                Variant::Correct,
+                Params::default(),
+                schedule.clone(),
+                None,
+            );
+            assert!(report.is_pass(), "seed {seed}: {}", report.outcome);
+            let verdicts = check_all(&data.expect("a completed run").observations);
+            assert!(
+                failed(&verdicts).is_empty(),
+                "seed {seed} under {schedule:?}: {verdicts:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn select_then_insert_double_books() {
+        let found = (1..=5).any(|seed| {
+            failed(&run(Variant::SelectThenInsert, "none", seed)).contains(&"no_double_booking")
+        });
+        assert!(found, "no double booking in five seeds");
+    }
+
+    #[test]
+    fn a_breaker_stuck_open_never_lets_bookings_through_again() {
+        let verdicts = run(Variant::BreakerStuckOpen, "db_down", 1);
+        assert_eq!(failed(&verdicts), ["recovers"], "{verdicts:#?}");
+    }
+
+    #[test]
+    fn a_cache_that_is_never_invalidated_shows_booked_slots() {
+        let verdicts = run(Variant::StaleCache, "none", 1);
+        assert_eq!(failed(&verdicts), ["fresh_lists"], "{verdicts:#?}");
+    }
+}
