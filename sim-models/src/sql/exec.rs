@@ -132,6 +132,9 @@ fn bind_set<'a>(
         .collect()
 }
 
+/// A check of a target row's visible version, run before its lock is tried.
+type RowCheck<'a> = dyn Fn(&[Value]) -> Result<(), SqlError> + 'a;
+
 /// 23514 unless every CHECK of the table holds for `tuple` (NULL passes).
 fn check_constraints(schema: &TableSchema, tuple: &[Value], now: Instant) -> Result<(), SqlError> {
     for c in &schema.checks {
@@ -726,20 +729,19 @@ impl Engine {
                 let v = &chain[vi];
                 if where_matches(schema, pk, w, &v.tuple, ctx.now)? {
                     out.push((row, vi));
-                    // A concurrent transaction deleted or replaced a row we read.
-                    if let Some(x) = v.xmax.filter(|x| !ctx.snap.sees(ctx.xid, *x)) {
-                        if serializable {
-                            writers.insert(x);
-                        }
+                }
+                // A concurrent transaction deleted or replaced a row the scan passed over
+                // (PostgreSQL checks each tuple it visits, before the rest of the WHERE).
+                if let Some(x) = v.xmax.filter(|x| !ctx.snap.sees(ctx.xid, *x)) {
+                    if serializable {
+                        writers.insert(x);
                     }
                 }
             }
             if serializable {
-                // Versions a concurrent transaction created that we would have read.
+                // Versions a concurrent transaction created that the scan passed over.
                 for v in chain {
-                    if !ctx.snap.sees(ctx.xid, v.xmin)
-                        && where_matches(schema, pk, w, &v.tuple, ctx.now).unwrap_or(true)
-                    {
+                    if !ctx.snap.sees(ctx.xid, v.xmin) {
                         writers.insert(v.xmin);
                     }
                 }
@@ -765,7 +767,6 @@ impl Engine {
                 ReadPredicate {
                     table: t,
                     filter: w.clone(),
-                    now: ctx.now,
                 },
             );
             for x in writers {
@@ -892,9 +893,7 @@ impl Engine {
         let tail = table.tail(row);
         if ctx.iso == IsolationLevel::Serializable
             && !ctx.snap.sees(ctx.xid, tail.xmin)
-            && self
-                .ssi
-                .has_read(ctx.xid, t, &table.schema, self.pk(t), &tail.tuple)
+            && self.ssi.has_read(ctx.xid, t, self.pk(t), &tail.tuple)
         {
             return Stop::Fail(SqlError::rw_dependencies());
         }
@@ -950,14 +949,23 @@ impl Engine {
             return Ok(());
         }
         let table = &self.tables[t];
+        // An insert, or an update that changes an indexed column (not a HOT update), adds
+        // an entry to every index of the table.
+        let index_insertion = match (old, new) {
+            (None, Some(_)) => true,
+            (Some(o), Some(n)) => table
+                .indexes
+                .iter()
+                .any(|i| i.columns.iter().any(|&c| o[c] != n[c])),
+            _ => false,
+        };
         self.ssi
             .write_conflicts(
                 ctx.xid,
                 t,
-                &table.schema,
                 &table.indexes[0].columns,
-                old,
-                new,
+                (old, new),
+                index_insertion,
             )
             .map_err(|_| Stop::Fail(SqlError::rw_dependencies()))
     }
@@ -1008,11 +1016,18 @@ impl Engine {
             let ok = match found {
                 None => false,
                 Some((row, vi)) => {
-                    self.lock_row(ctx, p, row, LockMode::Share, LockWait::Wait)?;
+                    self.lock_row(ctx, p, row, LockMode::KeyShare, LockWait::Wait)?;
                     let parent = &self.tables[p];
                     let chain = &parent.chains[&row];
                     let tail = &chain[chain.len() - 1];
                     if vi == chain.len() - 1 && tail.xmax.is_none() {
+                        true
+                    } else if chain[vi]
+                        .xmax
+                        .is_some_and(|x| x != ctx.xid && self.txns.contains_key(&x))
+                    {
+                        // An update in progress that left the key alone (a key update or a
+                        // delete would hold a lock that conflicts with ours): the key stays.
                         true
                     } else if ctx.iso.uses_transaction_snapshot() {
                         return Err(Stop::Fail(if tail.xmax.is_some() {
@@ -1344,16 +1359,38 @@ impl Engine {
         })
     }
 
+    /// The row lock an UPDATE takes, decided as PostgreSQL's `ExecUpdateLockMode` does,
+    /// by the columns it sets: `FOR UPDATE` if one is in a unique index (a foreign key may
+    /// reference it), else `FOR NO KEY UPDATE`, which lets foreign-key checks of the row
+    /// (`FOR KEY SHARE`) through.
+    fn update_lock_mode(&self, t: usize, set: &[(usize, Cow<'_, Expr>)]) -> LockMode {
+        let sets_key = self.tables[t]
+            .indexes
+            .iter()
+            .any(|i| i.columns.iter().any(|c| set.iter().any(|(s, _)| s == c)));
+        if sets_key {
+            LockMode::Update
+        } else {
+            LockMode::NoKeyUpdate
+        }
+    }
+
     /// Locks every target (waiting as needed), then re-checks each: the rows to write.
+    /// `precheck` runs on each target's visible version before its lock is tried.
     fn lock_targets(
         &mut self,
         ctx: &Ctx,
         t: usize,
         w: &Where,
+        mode: LockMode,
+        precheck: Option<&RowCheck<'_>>,
     ) -> Result<Vec<(RowId, Vec<Value>)>, Stop> {
         let targets = self.scan(ctx, t, w)?;
-        for &(row, _) in &targets {
-            self.lock_row(ctx, t, row, LockMode::Update, LockWait::Wait)?;
+        for &(row, vi) in &targets {
+            if let Some(check) = precheck {
+                check(&self.tables[t].chains[&row][vi].tuple)?;
+            }
+            self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
         }
         let mut work = Vec::with_capacity(targets.len());
         for (row, vi) in targets {
@@ -1370,7 +1407,15 @@ impl Engine {
         let set = bind_set(&schema, &u.set, false)?;
         let w = self.bind_where(t, &u.filter, &u.table)?;
         let returning = Returning::bind(&schema, &u.returning)?;
-        let work = self.lock_targets(ctx, t, &w)?;
+        // PostgreSQL computes each row's new version from the version its snapshot sees
+        // and checks NOT NULL and CHECK on it before it tries the row's lock: a violation
+        // fails at once rather than after waiting for the lock's holder.
+        let precheck = |seen: &[Value]| -> Result<(), SqlError> {
+            let new = apply_set(&schema, seen, &set, None, ctx.now)?;
+            check_constraints(&schema, &new, ctx.now)
+        };
+        let mode = self.update_lock_mode(t, &set);
+        let work = self.lock_targets(ctx, t, &w, mode, Some(&precheck))?;
         let news = work
             .iter()
             .map(|(_, old)| {
@@ -1409,7 +1454,7 @@ impl Engine {
         let w = self.bind_where(t, &d.filter, &d.table)?;
         let schema = self.tables[t].schema.clone();
         let returning = Returning::bind(&schema, &d.returning)?;
-        let work = self.lock_targets(ctx, t, &w)?;
+        let work = self.lock_targets(ctx, t, &w, LockMode::Update, None)?;
         let names = self.tables[t].column_names.clone();
         let affected = work.len();
         let referenced = !self.tables[t].referenced_by.is_empty();
@@ -1554,13 +1599,13 @@ impl Engine {
                     key: Some(existing_key),
                     filter: None,
                 },
-                now: ctx.now,
             };
             if let OnConflict::DoUpdate { .. } = &ins.on_conflict {
                 if touched.contains(&row) {
                     return Err(Stop::Fail(SqlError::CardinalityViolation));
                 }
-                self.lock_row(ctx, t, row, LockMode::Update, LockWait::Wait)?;
+                let mode = self.update_lock_mode(t, &set);
+                self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
                 // Under RR/SERIALIZABLE, a conflicting row our snapshot cannot see was
                 // committed concurrently: updating it would be a lost update (40001).
                 if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {

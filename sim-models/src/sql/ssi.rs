@@ -8,13 +8,23 @@
 //! commits first; aborting one transaction of every dangerous structure (the pivot when it
 //! has not committed, else `T_in`) prevents all anomalies, write skew included.
 //!
-//! How this model differs from PostgreSQL, and why that is still sound:
-//! - Reads are recorded as *predicates* (the statement's key and WHERE clause), checked
-//!   exactly against the old and new versions of each write. PostgreSQL locks relations,
-//!   pages and tuples instead, which approximates the same predicates from above; so
-//!   PostgreSQL may abort some serializable histories that this model lets through (false
-//!   positives), but every history this model commits is serializable, and any anomaly
-//!   found under SERIALIZABLE here would be a bug in the model.
+//! Reads are recorded with PostgreSQL's granularity (its SIREAD locks), not as exact
+//! predicates, because PostgreSQL's coarseness decides which transactions fail with 40001,
+//! and a service's retry path must run in simulation whenever it runs in production:
+//! - A read without a primary-key lookup is a sequential scan to PostgreSQL: it locks the
+//!   whole relation, so any write of the table conflicts with it, whatever its WHERE, and
+//!   the read itself conflicts with every concurrent version it passes over.
+//! - A primary-key lookup is an index scan: PostgreSQL locks the heap tuples it fetched
+//!   (any version of the key, whatever the rest of the WHERE) and the B-tree leaf page it
+//!   visited. The model's tables are small enough to fit one leaf page, so any *index
+//!   insertion* into the table (an inserted row, an update that changes an indexed
+//!   column) conflicts with every key lookup of it, while updates that keep every indexed
+//!   column (PostgreSQL's HOT updates) and deletes of other keys do not.
+//!
+//! Every history this model commits is serializable (the granularity only adds aborts),
+//! and any anomaly found under SERIALIZABLE here would be a bug in the model.
+//!
+//! Further differences from PostgreSQL:
 //! - The read-only optimisations (safe snapshots, read-only `T_in` exemptions) are not
 //!   implemented: they only avoid aborts, never allow an anomaly.
 //! - A pivot that cannot be aborted at once (it is another session's transaction) is
@@ -22,11 +32,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sim_runtime::time::Instant;
-
-use super::expr::TupleEnv;
 use super::mvcc::{Snapshot, Xid};
-use super::schema::TableSchema;
 use super::stmt::Where;
 use super::value::Value;
 
@@ -34,31 +40,34 @@ use super::value::Value;
 #[derive(Clone, Debug)]
 pub struct ReadPredicate {
     pub table: usize,
+    /// The statement's WHERE; only its key decides what the read covers.
     pub filter: Where,
-    /// The reading transaction's start, what `now()` in the filter stands for.
-    pub now: Instant,
 }
 
 impl ReadPredicate {
-    /// Whether a tuple of the table falls under this read. An evaluation error counts as a
-    /// match: being conservative only costs an abort.
-    pub fn covers(&self, schema: &TableSchema, pk: &[usize], tuple: &[Value]) -> bool {
-        if let Some(key) = &self.filter.key {
-            if pk.len() != key.len() || pk.iter().zip(key).any(|(&c, k)| &tuple[c] != k) {
-                return false;
-            }
-        }
-        match &self.filter.filter {
+    /// Whether a tuple of the table falls under this read's SIREAD lock: every tuple for
+    /// a relation-level read (no key), the key's tuples for a key lookup, whatever the
+    /// rest of the WHERE (PostgreSQL locks each tuple the index scan fetched).
+    pub fn covers(&self, pk: &[usize], tuple: &[Value]) -> bool {
+        match &self.filter.key {
             None => true,
-            Some(e) => e
-                .matches_in(&TupleEnv {
-                    schema,
-                    tuple,
-                    excluded: None,
-                    now: Some(self.now),
-                })
-                .unwrap_or(true),
+            Some(key) => pk.len() == key.len() && pk.iter().zip(key).all(|(&c, k)| &tuple[c] == k),
         }
+    }
+
+    /// Whether a write of the table conflicts with this read: it changes a covered tuple,
+    /// or it inserts into the primary key's index (whose one leaf page a key lookup
+    /// locked).
+    pub fn covers_write(
+        &self,
+        pk: &[usize],
+        old: Option<&[Value]>,
+        new: Option<&[Value]>,
+        index_insertion: bool,
+    ) -> bool {
+        (index_insertion && self.filter.key.is_some())
+            || old.is_some_and(|o| self.covers(pk, o))
+            || new.is_some_and(|n| self.covers(pk, n))
     }
 }
 
@@ -118,18 +127,11 @@ impl Ssi {
     }
 
     /// Whether `xid` has read something covering `tuple` of `table`.
-    pub fn has_read(
-        &self,
-        xid: Xid,
-        table: usize,
-        schema: &TableSchema,
-        pk: &[usize],
-        tuple: &[Value],
-    ) -> bool {
+    pub fn has_read(&self, xid: Xid, table: usize, pk: &[usize], tuple: &[Value]) -> bool {
         self.txns.get(&xid).is_some_and(|t| {
             t.reads
                 .iter()
-                .any(|r| r.table == table && r.covers(schema, pk, tuple))
+                .any(|r| r.table == table && r.covers(pk, tuple))
         })
     }
 
@@ -298,30 +300,28 @@ impl Ssi {
     }
 
     /// Conflicts a write by `writer` of `old` -> `new` in `table` creates with recorded
-    /// reads of other serializable transactions.
-    #[allow(clippy::too_many_arguments)]
+    /// reads of other serializable transactions; `index_insertion` when the write adds an
+    /// entry to the primary key's index (see the module's docs).
     pub fn write_conflicts(
         &mut self,
         writer: Xid,
         table: usize,
-        schema: &TableSchema,
         pk: &[usize],
-        old: Option<&[Value]>,
-        new: Option<&[Value]>,
+        write: (Option<&[Value]>, Option<&[Value]>),
+        index_insertion: bool,
     ) -> Verdict {
         if !self.txns.contains_key(&writer) {
             return Ok(());
         }
+        let (old, new) = write;
         let readers: Vec<Xid> = self
             .txns
             .iter()
             .filter(|(x, t)| {
                 **x != writer
-                    && t.reads.iter().any(|r| {
-                        r.table == table
-                            && (old.is_some_and(|o| r.covers(schema, pk, o))
-                                || new.is_some_and(|n| r.covers(schema, pk, n)))
-                    })
+                    && t.reads
+                        .iter()
+                        .any(|r| r.table == table && r.covers_write(pk, old, new, index_insertion))
             })
             .map(|(x, _)| *x)
             .collect();
