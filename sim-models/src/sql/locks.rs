@@ -14,9 +14,16 @@ use super::stmt::LockMode;
 /// A row in a table: (table number, row id).
 pub type RowKey = (usize, RowId);
 
-/// Whether two lock modes held by different transactions conflict.
+/// Whether two lock modes held by different transactions conflict (PostgreSQL's table of
+/// row-level lock conflicts).
 pub fn conflicts(a: LockMode, b: LockMode) -> bool {
-    a == LockMode::Update || b == LockMode::Update
+    use LockMode::*;
+    let (weak, strong) = if a <= b { (a, b) } else { (b, a) };
+    match strong {
+        Update => true,
+        NoKeyUpdate => weak != KeyShare,
+        Share | KeyShare => false,
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -129,6 +136,24 @@ mod tests {
         );
         t.release(k, 1);
         assert!(t.holders(k).is_empty());
+    }
+
+    #[test]
+    fn the_four_modes_conflict_as_in_postgres() {
+        use LockMode::*;
+        let modes = [KeyShare, Share, NoKeyUpdate, Update];
+        // PostgreSQL's documentation, "Conflicting Row-Level Locks": row = requested.
+        let table = [
+            [false, false, false, true],
+            [false, false, true, true],
+            [false, true, true, true],
+            [true, true, true, true],
+        ];
+        for (i, a) in modes.iter().enumerate() {
+            for (j, b) in modes.iter().enumerate() {
+                assert_eq!(conflicts(*a, *b), table[i][j], "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]

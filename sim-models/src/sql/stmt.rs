@@ -20,6 +20,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::Duration;
 
+use super::error::SqlError;
 use super::expr::Expr;
 use super::row::Row;
 use super::schema::TableSchema;
@@ -58,13 +59,16 @@ impl fmt::Display for IsolationLevel {
     }
 }
 
-/// Row lock strength. `FOR UPDATE` conflicts with everything; `FOR SHARE` only with
-/// `FOR UPDATE` and with UPDATE/DELETE (which take `FOR UPDATE`-strength locks here: the
-/// weaker `FOR NO KEY UPDATE`/`FOR KEY SHARE` pair is not modelled, and without foreign
-/// keys the difference is not observable).
+/// Row lock strength, PostgreSQL's four, weakest first (each conflicts with a superset
+/// of what the weaker ones conflict with): `FOR KEY SHARE` (a foreign-key check of the
+/// parent row) conflicts only with `FOR UPDATE`; `FOR SHARE` also with `FOR NO KEY
+/// UPDATE`; `FOR NO KEY UPDATE` (an UPDATE that sets no column of a unique index) also
+/// with itself; `FOR UPDATE` (DELETE, and an UPDATE of a key column) with every mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum LockMode {
+    KeyShare,
     Share,
+    NoKeyUpdate,
     Update,
 }
 
@@ -417,6 +421,13 @@ pub enum Statement {
     Count(Count),
     /// `SELECT pg_sleep(d)`: a statement that takes `d` of virtual time.
     Sleep(Duration),
+    /// SQL text the client could not parse or plan, sent inside a transaction block:
+    /// PostgreSQL parses and plans on the server, so such an error aborts the block as any
+    /// error does. The error is the statement's answer (a syntax error even in a failed
+    /// block, which PostgreSQL reports before it looks at the block's state). Never
+    /// serialized: it exists only between a client and its server.
+    #[serde(skip)]
+    Invalid(Box<SqlError>),
 }
 
 impl Statement {
@@ -599,7 +610,9 @@ impl fmt::Display for Statement {
                 if let Some(l) = &s.lock {
                     f.write_str(match l.mode {
                         LockMode::Update => " FOR UPDATE",
+                        LockMode::NoKeyUpdate => " FOR NO KEY UPDATE",
                         LockMode::Share => " FOR SHARE",
+                        LockMode::KeyShare => " FOR KEY SHARE",
                     })?;
                     f.write_str(match l.wait {
                         LockWait::Wait => "",
@@ -654,6 +667,7 @@ impl fmt::Display for Statement {
             }
             Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),
             Statement::Sleep(d) => write!(f, "SELECT pg_sleep({})", d.as_secs_f64()),
+            Statement::Invalid(e) => write!(f, "-- invalid: {e}"),
         }
     }
 }
