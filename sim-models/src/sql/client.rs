@@ -162,13 +162,30 @@ impl Client {
         }
     }
 
+    /// The statement to send for `statement`: inside a transaction block, text that does
+    /// not plan is still sent (as [`Statement::Invalid`]) so that the server fails the
+    /// block, as PostgreSQL, which plans on the server, does. A parameter that does not
+    /// convert is the client's own error (tokio-postgres's too) and never reaches it.
+    pub fn to_sendable<T: ToStatement + ?Sized>(
+        &self,
+        statement: &T,
+        params: &[&dyn ToSql],
+    ) -> Result<Statement, SqlError> {
+        match statement.to_statement(params) {
+            Ok(stmt) => Ok(stmt),
+            Err(e @ SqlError::Conversion(_)) => Err(e),
+            Err(e) if self.in_block => Ok(Statement::Invalid(Box::new(e))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Runs a statement; the number of rows it inserted, updated, deleted or returned.
     pub async fn execute<T: ToStatement + ?Sized>(
         &mut self,
         statement: &T,
         params: &[&dyn ToSql],
     ) -> Result<u64, SqlError> {
-        let stmt = statement.to_statement(params)?;
+        let stmt = self.to_sendable(statement, params)?;
         Ok(self.run(stmt).await?.affected)
     }
 
@@ -178,7 +195,7 @@ impl Client {
         statement: &T,
         params: &[&dyn ToSql],
     ) -> Result<Vec<Row>, SqlError> {
-        let stmt = statement.to_statement(params)?;
+        let stmt = self.to_sendable(statement, params)?;
         Ok(self.run(stmt).await?.rows)
     }
 

@@ -386,6 +386,13 @@ impl Engine {
         let done = |tag| Submit::Done(Ok(StmtResult::tag(tag)));
         let sess = self.sessions.get_mut(&s).expect("checked by submit");
         match stmt {
+            Statement::Invalid(e) => Submit::Done(Err(
+                if sess.block == Block::Failed && !matches!(**e, SqlError::SyntaxError { .. }) {
+                    SqlError::InFailedTransaction
+                } else {
+                    (**e).clone()
+                },
+            )),
             Statement::Begin(iso) => match sess.block {
                 Block::Idle => {
                     sess.block = Block::Explicit;
@@ -467,11 +474,12 @@ impl Engine {
                         .map(|_| StmtResult::tag(CommandTag::CreateIndex)),
                 )
             }
+            // A failed block (whose transaction may be gone already) answers 25P02 first.
             Statement::Savepoint(name) => match (sess.block, sess.txn) {
+                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
                 (Block::Idle, _) | (_, None) => {
                     Submit::Done(Err(SqlError::NoActiveTransaction("SAVEPOINT".into())))
                 }
-                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
                 (Block::Explicit, Some(x)) => {
                     let t = self.txns.get_mut(&x).expect("the block's transaction");
                     t.savepoints.push(SavepointMark {
@@ -503,10 +511,10 @@ impl Engine {
                 done(CommandTag::Rollback)
             }
             Statement::ReleaseSavepoint(name) => match (sess.block, sess.txn) {
+                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
                 (Block::Idle, _) | (_, None) => Submit::Done(Err(SqlError::NoActiveTransaction(
                     "RELEASE SAVEPOINT".into(),
                 ))),
-                (Block::Failed, _) => Submit::Done(Err(SqlError::InFailedTransaction)),
                 (Block::Explicit, Some(x)) => {
                     let t = self.txns.get_mut(&x).expect("the block's transaction");
                     match t.savepoints.iter().rposition(|p| p.name == *name) {
