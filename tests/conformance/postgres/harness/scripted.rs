@@ -1,0 +1,228 @@
+//! Scripted interleavings of two or three sessions: the anomalies each isolation level
+//! allows or prevents, and every way a statement can wait or fail for another session.
+
+use super::case::{Case, Step};
+
+const SCHEMA: [&str; 4] = [
+    "CREATE TABLE acct (id bigint PRIMARY KEY, bal bigint NOT NULL, kind text NOT NULL)",
+    "INSERT INTO acct (id, bal, kind) VALUES (1, 10, 'a'), (2, 10, 'a'), (3, 10, 'b'), \
+     (4, 10, 'b')",
+    "CREATE TABLE doctors (name text PRIMARY KEY, on_call boolean NOT NULL)",
+    "INSERT INTO doctors (name, on_call) VALUES ('alice', true), ('bob', true)",
+];
+
+const FK_SCHEMA: [&str; 3] = [
+    "CREATE TABLE parent (id bigint PRIMARY KEY, score bigint NOT NULL)",
+    "CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint NOT NULL REFERENCES parent (id))",
+    "INSERT INTO parent (id, score) VALUES (1, 0), (2, 0)",
+];
+
+/// The scripts: a name, the schema, and `(session, statement)` in order.
+#[allow(clippy::type_complexity)]
+const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
+    ("lost update under READ COMMITTED", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "SELECT bal FROM acct WHERE id = 1"), (1, "SELECT bal FROM acct WHERE id = 1"),
+        (0, "UPDATE acct SET bal = 15 WHERE id = 1"),
+        (1, "UPDATE acct SET bal = 12 WHERE id = 1"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("read-modify-write re-checks the latest version under READ COMMITTED", &SCHEMA, &[
+        (0, "BEGIN"), (0, "UPDATE acct SET bal = bal + 1 WHERE id = 1"),
+        (1, "UPDATE acct SET bal = bal * 2 WHERE bal = 10 RETURNING id, bal"),
+        (0, "COMMIT"),
+    ]),
+    ("a waiting update finds its row deleted", &SCHEMA, &[
+        (0, "BEGIN"), (0, "DELETE FROM acct WHERE id = 1"),
+        (1, "UPDATE acct SET bal = 0 WHERE id = 1"),
+        (0, "COMMIT"),
+    ]),
+    ("non-repeatable read under READ COMMITTED", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT bal FROM acct WHERE id = 1"),
+        (1, "UPDATE acct SET bal = 20 WHERE id = 1"),
+        (0, "SELECT bal FROM acct WHERE id = 1"), (0, "COMMIT"),
+    ]),
+    ("repeatable read sees its snapshot", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"), (0, "SELECT bal FROM acct WHERE id = 1"),
+        (1, "UPDATE acct SET bal = 20 WHERE id = 1"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (9, 1, 'a')"),
+        (0, "SELECT sum(bal), count(*) FROM acct"), (0, "COMMIT"),
+    ]),
+    ("concurrent update under REPEATABLE READ", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"), (0, "SELECT bal FROM acct WHERE id = 1"),
+        (1, "UPDATE acct SET bal = 20 WHERE id = 1"),
+        (0, "UPDATE acct SET bal = bal + 1 WHERE id = 1"), (0, "ROLLBACK"),
+    ]),
+    ("a waiting update under REPEATABLE READ fails once the other commits", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"), (0, "SELECT bal FROM acct WHERE id = 1"),
+        (1, "BEGIN"), (1, "UPDATE acct SET bal = 20 WHERE id = 1"),
+        (0, "UPDATE acct SET bal = bal + 1 WHERE id = 1"),
+        (1, "COMMIT"), (0, "ROLLBACK"),
+    ]),
+    ("a waiting update under REPEATABLE READ goes on once the other rolls back", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"), (0, "SELECT bal FROM acct WHERE id = 1"),
+        (1, "BEGIN"), (1, "UPDATE acct SET bal = 20 WHERE id = 1"),
+        (0, "UPDATE acct SET bal = bal + 1 WHERE id = 1"),
+        (1, "ROLLBACK"), (0, "COMMIT"),
+    ]),
+    ("write skew under REPEATABLE READ is allowed", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"), (1, "BEGIN ISOLATION LEVEL REPEATABLE READ"),
+        (0, "SELECT count(*) FROM doctors WHERE on_call"),
+        (1, "SELECT count(*) FROM doctors WHERE on_call"),
+        (0, "UPDATE doctors SET on_call = false WHERE name = 'alice'"),
+        (1, "UPDATE doctors SET on_call = false WHERE name = 'bob'"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("write skew under SERIALIZABLE fails the second commit", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (0, "SELECT count(*) FROM doctors WHERE on_call"),
+        (1, "SELECT count(*) FROM doctors WHERE on_call"),
+        (0, "UPDATE doctors SET on_call = false WHERE name = 'alice'"),
+        (1, "UPDATE doctors SET on_call = false WHERE name = 'bob'"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("SERIALIZABLE with disjoint predicates over a whole-table scan", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (0, "SELECT sum(bal) FROM acct WHERE kind = 'a'"),
+        (1, "SELECT sum(bal) FROM acct WHERE kind = 'b'"),
+        (0, "UPDATE acct SET bal = bal + 1 WHERE kind = 'a'"),
+        (1, "UPDATE acct SET bal = bal + 1 WHERE kind = 'b'"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("SERIALIZABLE reads of one key each, writes of the other's key", &SCHEMA, &[
+        (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (0, "SELECT bal FROM acct WHERE id = 1"), (1, "SELECT bal FROM acct WHERE id = 2"),
+        (0, "UPDATE acct SET bal = 0 WHERE id = 2"), (1, "UPDATE acct SET bal = 0 WHERE id = 1"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("deadlock: one victim, the other commits", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "UPDATE acct SET bal = bal - 1 WHERE id = 1"),
+        (1, "UPDATE acct SET bal = bal - 1 WHERE id = 2"),
+        (0, "UPDATE acct SET bal = bal + 1 WHERE id = 2"),
+        (1, "UPDATE acct SET bal = bal + 1 WHERE id = 1"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("deadlock of three sessions", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"), (2, "BEGIN"),
+        (0, "SELECT * FROM acct WHERE id = 1 FOR UPDATE"),
+        (1, "SELECT * FROM acct WHERE id = 2 FOR UPDATE"),
+        (2, "SELECT * FROM acct WHERE id = 3 FOR UPDATE"),
+        (0, "SELECT * FROM acct WHERE id = 2 FOR UPDATE"),
+        (1, "SELECT * FROM acct WHERE id = 3 FOR UPDATE"),
+        (2, "SELECT * FROM acct WHERE id = 1 FOR UPDATE"),
+        (0, "COMMIT"), (1, "COMMIT"), (2, "COMMIT"),
+    ]),
+    ("SELECT FOR UPDATE blocks until the holder commits", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE"),
+        (1, "BEGIN"), (1, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE"),
+        (0, "UPDATE acct SET bal = 3 WHERE id = 1"), (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("FOR SHARE locks share, and block an update", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "SELECT bal FROM acct WHERE id = 1 FOR SHARE"),
+        (1, "SELECT bal FROM acct WHERE id = 1 FOR SHARE"),
+        (2, "UPDATE acct SET bal = 0 WHERE id = 1"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("SKIP LOCKED hands out the next free row", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"), (2, "BEGIN"),
+        (0, "SELECT id FROM acct ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"),
+        (1, "SELECT id FROM acct ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"),
+        (2, "SELECT id FROM acct ORDER BY id LIMIT 2 FOR UPDATE SKIP LOCKED"),
+        (0, "COMMIT"), (1, "COMMIT"), (2, "COMMIT"),
+    ]),
+    ("NOWAIT fails at once", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE"),
+        (1, "BEGIN"), (1, "SELECT bal FROM acct WHERE id = 1 FOR UPDATE NOWAIT"),
+        (1, "SELECT 1"), (1, "ROLLBACK"), (0, "COMMIT"),
+    ]),
+    ("lock_timeout ends a lock wait", &SCHEMA, &[
+        (0, "BEGIN"), (0, "UPDATE acct SET bal = 1 WHERE id = 1"),
+        (1, "SET lock_timeout = '40ms'"), (1, "UPDATE acct SET bal = 2 WHERE id = 1"),
+        (0, "COMMIT"), (1, "SELECT bal FROM acct WHERE id = 1"),
+    ]),
+    ("statement_timeout ends a lock wait and a sleep", &SCHEMA, &[
+        (0, "BEGIN"), (0, "UPDATE acct SET bal = 1 WHERE id = 1"),
+        (1, "SET statement_timeout = '40ms'"), (1, "UPDATE acct SET bal = 2 WHERE id = 1"),
+        (1, "SELECT pg_sleep(0.3)"), (1, "SELECT 1"), (0, "COMMIT"),
+    ]),
+    ("a second insert of a key waits, then fails once the first commits", &SCHEMA, &[
+        (0, "BEGIN"), (0, "INSERT INTO acct (id, bal, kind) VALUES (9, 1, 'a')"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (9, 2, 'b')"),
+        (0, "COMMIT"),
+    ]),
+    ("a second insert of a key waits, then succeeds once the first rolls back", &SCHEMA, &[
+        (0, "BEGIN"), (0, "INSERT INTO acct (id, bal, kind) VALUES (9, 1, 'a')"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (9, 2, 'b')"),
+        (0, "ROLLBACK"),
+    ]),
+    ("inserts of each other's keys deadlock", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "INSERT INTO acct (id, bal, kind) VALUES (10, 1, 'a')"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (11, 1, 'a')"),
+        (0, "INSERT INTO acct (id, bal, kind) VALUES (11, 1, 'a')"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (10, 1, 'a')"),
+        (0, "COMMIT"), (1, "COMMIT"),
+    ]),
+    ("upsert waits for a concurrent insert of its key", &SCHEMA, &[
+        (0, "BEGIN"), (0, "INSERT INTO acct (id, bal, kind) VALUES (9, 1, 'a')"),
+        (1, "INSERT INTO acct (id, bal, kind) VALUES (9, 5, 'b') ON CONFLICT (id) DO UPDATE SET bal = acct.bal + excluded.bal"),
+        (0, "COMMIT"),
+    ]),
+    ("a foreign-key insert does not wait for a non-key update of its parent", &FK_SCHEMA, &[
+        (0, "BEGIN"), (0, "UPDATE parent SET score = 1 WHERE id = 1"),
+        (1, "INSERT INTO child (id, parent_id) VALUES (1, 1)"),
+        (0, "COMMIT"),
+    ]),
+    ("a foreign-key insert waits for the delete of its parent", &FK_SCHEMA, &[
+        (0, "BEGIN"), (0, "DELETE FROM parent WHERE id = 1"),
+        (1, "INSERT INTO child (id, parent_id) VALUES (1, 1)"),
+        (0, "COMMIT"),
+    ]),
+    ("a parent delete waits for an uncommitted child insert", &FK_SCHEMA, &[
+        (0, "BEGIN"), (0, "INSERT INTO child (id, parent_id) VALUES (1, 1)"),
+        (1, "DELETE FROM parent WHERE id = 1"),
+        (0, "COMMIT"),
+    ]),
+    ("a rolled-back savepoint releases nothing it did not take", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SAVEPOINT a"), (0, "UPDATE acct SET bal = 0 WHERE id = 1"),
+        (0, "ROLLBACK TO SAVEPOINT a"), (1, "UPDATE acct SET bal = 7 WHERE id = 1"),
+        (0, "COMMIT"),
+    ]),
+    ("an error aborts the block until ROLLBACK", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT 1 / 0"), (0, "SELECT 1"), (0, "COMMIT"), (0, "SELECT 2"),
+    ]),
+    ("float to bigint casts round half to even", &SCHEMA, &[
+        (0, "SELECT CAST(2.5 AS float8)::bigint, CAST(3.5 AS float8)::bigint, CAST(-2.5 AS float8)::bigint"),
+    ]),
+    ("CREATE TABLE inside a transaction", &SCHEMA, &[
+        (0, "BEGIN"), (0, "CREATE TABLE t2 (id bigint PRIMARY KEY)"),
+        (0, "INSERT INTO t2 (id) VALUES (1)"), (0, "ROLLBACK"),
+    ]),
+];
+
+/// Every scripted case.
+pub fn cases() -> Vec<Case> {
+    SCRIPTS
+        .iter()
+        .map(|(name, schema, steps)| Case {
+            name: (*name).to_owned(),
+            sessions: steps.iter().map(|(s, _)| s + 1).max().unwrap_or(1),
+            setup: schema.iter().map(|s| s.to_string()).collect(),
+            steps: steps
+                .iter()
+                .map(|(session, sql)| Step {
+                    session: *session,
+                    sql: (*sql).to_owned(),
+                })
+                .collect(),
+            tables: schema
+                .iter()
+                .filter_map(|s| s.strip_prefix("CREATE TABLE "))
+                .filter_map(|s| s.split_whitespace().next())
+                .map(str::to_owned)
+                .collect(),
+        })
+        .collect()
+}
