@@ -216,7 +216,10 @@ impl<S: Scenario> AnyPlan for Plan<S> {
 
 /// Every scenario the `sim` program knows.
 pub fn registry() -> Vec<&'static dyn AnyScenario> {
-    vec![&crate::flash_sale::FlashSale]
+    vec![
+        &crate::flash_sale::FlashSale,
+        &crate::appointments::Appointments,
+    ]
 }
 
 /// A scenario by name.

@@ -52,6 +52,8 @@ pub struct Observations {
     pub bookings: Vec<Attempt>,
     /// Requests of any kind answered 500.
     pub server_errors: u64,
+    /// Requests of any kind answered 503.
+    pub unavailable: u64,
     /// Requests of any kind that got no answer within the user's timeout.
     pub timeouts: u64,
     /// The database's appointments after the run.

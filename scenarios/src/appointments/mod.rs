@@ -10,14 +10,17 @@
 pub mod checkers;
 pub mod deps;
 pub mod faults;
+pub mod report;
 pub mod run;
 pub mod service;
 
 use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
+use sim_runtime::Swarm;
 
 use crate::patterns::BreakerConfig;
-use crate::scenario::{ServiceVariant, VariantInfo};
+use crate::scenario::{FaultInfo, FaultProblem, Scenario, ServiceVariant, Simulated, VariantInfo};
 
 /// The service variants.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -96,5 +99,130 @@ impl Default for Params {
             },
             recovery_bound: Duration::from_secs(10),
         }
+    }
+}
+
+/// The appointments backend's own options: the size of the clinic and of the load.
+#[derive(clap::Args, Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Options {
+    /// Virtual users, each booking one appointment.
+    #[arg(long, default_value_t = Params::default().users, value_parser = clap::value_parser!(u32).range(1..))]
+    pub users: u32,
+    /// Doctors, each with their own slots.
+    #[arg(long, default_value_t = Params::default().doctors, value_parser = clap::value_parser!(u32).range(1..))]
+    pub doctors: u32,
+    /// Slots per doctor.
+    #[arg(long, default_value_t = Params::default().slots_per_doctor, value_parser = clap::value_parser!(u32).range(1..))]
+    pub slots: u32,
+    /// API instances behind the load balancer.
+    #[arg(long, default_value_t = Params::default().api_instances, value_parser = clap::value_parser!(u32).range(1..))]
+    pub api_instances: u32,
+    /// Users arriving per second.
+    #[arg(long, value_parser = rate)]
+    pub spawn_rate: Option<f64>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let p = Params::default();
+        Options {
+            users: p.users,
+            doctors: p.doctors,
+            slots: p.slots_per_doctor,
+            api_instances: p.api_instances,
+            spawn_rate: None,
+        }
+    }
+}
+
+impl Options {
+    /// A run's parameters: these sizes, and the defaults for the rest.
+    pub fn params(&self) -> Params {
+        let defaults = Params::default();
+        Params {
+            users: self.users,
+            doctors: self.doctors,
+            slots_per_doctor: self.slots,
+            api_instances: self.api_instances,
+            spawn_rate_per_s: self.spawn_rate.unwrap_or(defaults.spawn_rate_per_s),
+            ..defaults
+        }
+    }
+}
+
+/// A positive, finite rate.
+fn rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err("expected a positive number".into()),
+    }
+}
+
+/// The scenario as the `sim` program and the tests see it.
+#[derive(Clone, Copy, Debug)]
+pub struct Appointments;
+
+impl Scenario for Appointments {
+    const NAME: &'static str = "appointments";
+    const DESCRIPTION: &'static str =
+        "Phase 11: users race to book doctors' slots through a cached API with a database breaker";
+
+    type Variant = Variant;
+    type Fault = faults::ApptFault;
+    type Options = Options;
+    type Metrics = run::RunMetrics;
+
+    fn matrix() -> Vec<(FaultInfo, FaultSchedule<faults::ApptFault>)> {
+        faults::matrix()
+    }
+
+    fn check_fault(fault: &faults::ApptFault, options: &Options) -> Result<(), FaultProblem> {
+        match *fault {
+            faults::ApptFault::ApiKill { instance, .. } if instance >= options.api_instances => {
+                let n = options.api_instances;
+                Err(FaultProblem {
+                    field: "instance".into(),
+                    detail: format!(
+                        "api_kill of instance {instance}, but there are {n} API instances \
+                         (0 to {}); --api-instances sets how many",
+                        n.saturating_sub(1)
+                    ),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::ApptFault>) {
+        faults::swarm_schedule(seed, options.api_instances)
+    }
+
+    fn simulate(
+        seed: u64,
+        variant: Variant,
+        options: &Options,
+        schedule: FaultSchedule<faults::ApptFault>,
+        trace: Option<Box<dyn std::io::Write>>,
+    ) -> Simulated<run::RunMetrics> {
+        let (report, data) = run::simulate(seed, variant, options.params(), schedule, trace);
+        let (verdicts, metrics) = match &data {
+            Some(d) => (
+                checkers::check_all(&d.observations),
+                Some(run::metrics_of(d)),
+            ),
+            None => (Vec::new(), None),
+        };
+        Simulated {
+            report,
+            verdicts,
+            metrics,
+        }
+    }
+
+    fn report(
+        seed: u64,
+        options: &Options,
+    ) -> Result<crate::report::ScenarioReport, crate::report::ReportError> {
+        report::build(seed, options)
     }
 }

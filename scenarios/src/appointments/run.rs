@@ -8,6 +8,7 @@ use std::rc::Rc;
 use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
+use sim_runtime::trace;
 use sim_runtime::{node, NodeId, Sim, SimConfig};
 
 use super::checkers::{Acked, Attempt, ListSeen, Observations};
@@ -16,7 +17,8 @@ use super::faults::ApptFault;
 use super::service::{Api, ApiRequest, ApiResponse, API_PORT};
 use super::{Params, Variant};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
-use crate::patterns::{CircuitBreaker, LoadBalancer};
+use crate::patterns::breaker::Transition;
+use crate::patterns::{BreakerState, CircuitBreaker, LoadBalancer};
 use crate::workload::{self, WorkloadConfig};
 
 /// What the main task hands back.
@@ -25,7 +27,17 @@ pub struct RunData {
     pub observations: Observations,
     pub lists: Vec<Sample>,
     pub bookings: Vec<Sample>,
+    pub breaker: Vec<BreakerChange>,
     pub end: Instant,
+}
+
+/// One breaker transition, on one API instance, at its virtual time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct BreakerChange {
+    pub at_ms: u64,
+    pub instance: String,
+    pub from: BreakerState,
+    pub to: BreakerState,
 }
 
 /// Metrics per endpoint, for `sim run` and the report.
@@ -35,6 +47,8 @@ pub struct RunMetrics {
     pub book: metrics::Summary,
     pub appointments: usize,
     pub conflicts: u64,
+    pub double_booked_slots: usize,
+    pub breaker: Vec<BreakerChange>,
 }
 
 pub fn metrics_of(d: &RunData) -> RunMetrics {
@@ -43,6 +57,12 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
         free_slots: metrics::summarise(&d.lists, span),
         book: metrics::summarise(&d.bookings, span),
         appointments: d.observations.stored.len(),
+        double_booked_slots: {
+            let mut slots: Vec<i64> = d.observations.stored.iter().map(|b| b.slot).collect();
+            slots.sort_unstable();
+            slots.windows(2).filter(|w| w[0] == w[1]).count()
+        },
+        breaker: d.breaker.clone(),
         conflicts: d
             .observations
             .bookings
@@ -103,15 +123,18 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
         .map(|i| {
             let deps = deps.clone();
             node::node(format!("api-{i}")).build(move || {
-                let api = Rc::new(Api {
-                    instance: i,
-                    variant,
-                    params,
-                    db: deps.db(params.db_timeout),
-                    cache: deps.cache(params.redis_timeout, sim_runtime::rng("cache")),
-                    breaker: CircuitBreaker::new("db", params.breaker),
-                });
+                let deps = deps.clone();
                 async move {
+                    // Made on the instance's own node, so that each instance and each of
+                    // its lives draws its own cache generations.
+                    let api = Rc::new(Api {
+                        instance: i,
+                        variant,
+                        params,
+                        db: deps.db(params.db_timeout),
+                        cache: deps.cache(params.redis_timeout, sim_runtime::rng("cache")),
+                        breaker: CircuitBreaker::new("db", params.breaker),
+                    });
                     let server = sim_net::serve(API_PORT, move |req: ApiRequest| {
                         let api = Rc::clone(&api);
                         async move { api.handle(req).await }
@@ -191,6 +214,7 @@ struct Seen {
     lists: Vec<ListSeen>,
     bookings: Vec<Attempt>,
     server_errors: u64,
+    unavailable: u64,
     timeouts: u64,
 }
 
@@ -222,7 +246,10 @@ async fn user(
         let o = match r {
             Ok(ApiResponse::Slots(_) | ApiResponse::Booked) => RequestOutcome::Ok,
             Ok(ApiResponse::Conflict) => RequestOutcome::Rejected,
-            Ok(ApiResponse::Unavailable) => RequestOutcome::Error,
+            Ok(ApiResponse::Unavailable) => {
+                s.unavailable += 1;
+                RequestOutcome::Error
+            }
             Ok(ApiResponse::Failed { .. }) => {
                 s.server_errors += 1;
                 RequestOutcome::Error
@@ -287,6 +314,7 @@ async fn main_flow(
     params: Params,
     schedule: FaultSchedule<ApptFault>,
 ) -> RunData {
+    let transitions = trace::capture::<Transition>();
     let deps = deps::start(&params).await;
     let apis = start_apis(variant, params, &deps);
     let topo = Rc::new(Topology { deps, apis });
@@ -360,13 +388,25 @@ async fn main_flow(
         lists: seen.lists,
         bookings: seen.bookings,
         server_errors: seen.server_errors,
+        unavailable: seen.unavailable,
         timeouts: seen.timeouts,
         stored,
         healed_at: heal,
         recovery_bound: params.recovery_bound,
     };
+    let breaker = transitions
+        .take()
+        .into_iter()
+        .map(|t| BreakerChange {
+            at_ms: t.time.elapsed_since_start().as_millis() as u64,
+            instance: t.node.name(),
+            from: t.event.from,
+            to: t.event.to,
+        })
+        .collect();
     RunData {
         observations,
+        breaker,
         lists: lists.samples(),
         bookings: bookings.samples(),
         end: time::now(),
