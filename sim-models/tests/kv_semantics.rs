@@ -500,6 +500,7 @@ fn maxmemory_allkeys_lru_evicts_instead() {
         eviction_policy: EvictionPolicy::AllKeysLru,
         eviction_samples: 50,
         seed: 7,
+        ..EngineConfig::default()
     });
     let rows: Vec<(u64, u64, String, &str)> = (0..20)
         .map(|i| (1, 0, format!("SET k{i:02} vvvv"), "OK"))

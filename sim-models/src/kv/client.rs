@@ -334,6 +334,27 @@ impl KvClient {
         self.call_with(cmd, timeout).await
     }
 
+    /// Sends an argument vector as redis-cli would (`["SET", "k", "v", "NX"]`) and returns
+    /// the reply; the server parses it, so unknown commands, wrong argument counts and bad
+    /// arguments get Redis' errors where Redis gives them, inside MULTI included. An error
+    /// reply is `Err(KvError::Server)`.
+    pub async fn call_argv<S: AsRef<str>>(&self, argv: &[S]) -> Result<Reply, KvError> {
+        let argv: Vec<String> = argv.iter().map(|a| a.as_ref().to_string()).collect();
+        let subscribes = argv.first().is_some_and(|n| {
+            ["subscribe", "psubscribe", "unsubscribe", "punsubscribe"]
+                .contains(&n.to_ascii_lowercase().as_str())
+        });
+        if subscribes {
+            // As in `call`: a subscribed connection would answer nothing else.
+            return Err(KvError::Server(ServerError(format!(
+                "ERR {} on a shared connection: use KvClient::subscribe or psubscribe",
+                argv[0].to_ascii_uppercase()
+            ))));
+        }
+        let timeout = Some(self.inner.config.timeout);
+        self.call_with(Command::Raw { argv }, timeout).await
+    }
+
     async fn call_with(&self, cmd: Command, timeout: Option<Duration>) -> Result<Reply, KvError> {
         let mut reply = None;
         self.exchange(std::iter::once(cmd), timeout, |r| reply = Some(r))
@@ -359,7 +380,7 @@ impl KvClient {
     }
 
     pub async fn ping(&self) -> Result<(), KvError> {
-        ok(self.call(Command::Ping).await?)
+        ok(self.call(Command::Ping { message: None }).await?)
     }
 
     // ---- strings ----

@@ -60,13 +60,22 @@ pub mod errors {
         format!("ERR invalid expire time in '{name}' command")
     }
 
-    /// Redis 7's reply to an unknown command (note the trailing space after each argument).
-    pub fn unknown_command(name: &str, args: &[String]) -> String {
-        let mut s = format!("ERR unknown command '{name}', with args beginning with: ");
+    /// Redis 7's reply to an unknown command: the name cut at 128 characters, then the
+    /// arguments, each quoted and followed by a space, until 128 characters of them are
+    /// shown (the last one cut to fit).
+    pub fn unknown_command<S: AsRef<str>>(name: &str, args: &[S]) -> String {
+        const SHOWN: usize = 128;
+        let mut shown = String::new();
         for a in args {
-            s.push_str(&format!("'{a}' "));
+            let used = shown.chars().count();
+            if used >= SHOWN {
+                break;
+            }
+            let cut: String = a.as_ref().chars().take(SHOWN - used).collect();
+            shown.push_str(&format!("'{cut}' "));
         }
-        s
+        let name: String = name.chars().take(SHOWN).collect();
+        format!("ERR unknown command '{name}', with args beginning with: {shown}")
     }
 }
 
@@ -239,7 +248,23 @@ impl ScoreBound {
 /// the semantic ones Redis checks while executing (an expire time of 0, a NaN score...).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Command {
-    Ping,
+    /// PING answers PONG, or echoes its message.
+    Ping {
+        message: Option<String>,
+    },
+    /// An argument vector as a client sent it, parsed by the server (see
+    /// [`crate::kv::parse::parse_request`]): what a generic `redis-cli`-like call sends,
+    /// so that unknown commands and arity errors are decided where Redis decides them.
+    Raw {
+        argv: Vec<String>,
+    },
+    /// A known command whose arguments Redis refuses when it runs it (a syntax error, a
+    /// count that is not an integer...): outside MULTI it answers `error`; inside MULTI
+    /// it is queued like any command and its error comes back in EXEC's array.
+    BadArguments {
+        name: String,
+        error: String,
+    },
     // Strings.
     Get {
         key: String,
@@ -480,7 +505,10 @@ impl Command {
     pub fn name(&self) -> &'static str {
         use Command::*;
         match self {
-            Ping => "ping",
+            Ping { .. } => "ping",
+            // The name of a raw vector is only known once it is parsed.
+            Raw { .. } => "raw",
+            BadArguments { .. } => "bad-arguments",
             Get { .. } => "get",
             Set { .. } => "set",
             GetSet { .. } => "getset",
@@ -631,7 +659,11 @@ impl Command {
         use Command::*;
         // Names are ASCII; room for the usual few arguments without regrowing.
         let mut a: Vec<Cow<'_, str>> = Vec::with_capacity(8);
-        a.push(Cow::Owned(self.name().to_ascii_uppercase()));
+        match self {
+            Raw { argv } => return argv.iter().map(|x| b(x)).collect(),
+            BadArguments { name, .. } => return vec![Cow::Owned(name.to_ascii_uppercase())],
+            _ => a.push(Cow::Owned(self.name().to_ascii_uppercase())),
+        }
         fn s(x: &'static str) -> Cow<'static, str> {
             Cow::Borrowed(x)
         }
@@ -642,7 +674,15 @@ impl Command {
             Cow::Owned(x)
         }
         match self {
-            Ping | Multi | Exec | Discard | Unwatch | DbSize | FlushAll => {}
+            Multi
+            | Exec
+            | Discard
+            | Unwatch
+            | DbSize
+            | FlushAll
+            | Raw { .. }
+            | BadArguments { .. } => {}
+            Ping { message } => a.extend(message.iter().map(|m| b(m))),
             EvalLua {
                 source: first,
                 keys,

@@ -50,7 +50,15 @@ impl Engine {
     fn dispatch_checked(&mut self, cmd: &Command) -> R {
         use Command::*;
         Ok(match cmd {
-            Ping => Reply::Status("PONG".into()),
+            Ping { message: None } => Reply::Status("PONG".into()),
+            Ping { message: Some(m) } => Reply::bulk(m.clone()),
+            BadArguments { error, .. } => err(error.clone()),
+            // The server parses a raw vector before it reaches a session; a queued or
+            // scripted one is parsed here, with the same errors.
+            Raw { argv } => match super::parse::parse(argv) {
+                Ok(parsed) => return self.dispatch_checked(&parsed),
+                Err(e) => e,
+            },
             Get { key } => self.get(key)?,
             Set {
                 key,
@@ -306,8 +314,10 @@ impl Engine {
                 self.propagate(FlushAll);
                 Reply::ok()
             }
+            // Inside EXEC: EXEC has already forgotten the connection's watched keys.
+            Unwatch => Reply::ok(),
             // Connection state: only a `Session` can run these.
-            Multi | Exec | Discard | Watch { .. } | Unwatch => {
+            Multi | Exec | Discard | Watch { .. } => {
                 err(format!("ERR '{}' needs a client session", cmd.name()))
             }
         })

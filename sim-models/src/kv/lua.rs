@@ -68,6 +68,10 @@ redis = {
   REPL_NONE = 0, REPL_AOF = 1, REPL_SLAVE = 2, REPL_REPLICA = 2, REPL_ALL = 3,
   error_reply = function(msg)
     if type(msg) ~= "string" then error("wrong number or type of arguments", 2) end
+    -- As Redis 7.0's luaPushErrorBuff: a leading '-' goes, and a message without a
+    -- space (so without an error code) gets the generic ERR code.
+    if string.sub(msg, 1, 1) == "-" then msg = string.sub(msg, 2) end
+    if not string.find(msg, " ", 1, true) then msg = "ERR " .. msg end
     return { err = msg }
   end,
   status_reply = function(msg)

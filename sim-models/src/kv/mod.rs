@@ -6,7 +6,11 @@
 //! received, `maxmemory`, pauses, slowness and error replies.
 //!
 //! Map of the module:
-//! - [`command`]: `Command` and `Reply`, the error strings; [`parse`]: argv to `Command`.
+//! - [`command`]: `Command` and `Reply`, the error strings; [`parse`]: argv to `Command`
+//!   (the server parses raw argument vectors from `KvClient::call_argv` itself, so that
+//!   unknown commands and arity errors doom a MULTI as in Redis, while other argument
+//!   errors are queued and come back inside EXEC's array).
+//! - [`number`]: doubles as Redis 7.0 reads (`strtod`, hex included) and prints (`%.17g`).
 //! - [`value`]: the value types, each tracking its size for `maxmemory`.
 //! - [`state`]: the pure engine (keyspace, expiry on a `now` argument, eviction, WATCH and
 //!   blocked-client registries, effects); `exec` (private): each command's semantics.
@@ -18,6 +22,31 @@
 //!   `slow`/`fast`, `fail`/`heal`, `crash_replica`/`restart_replica`, and `failover`.
 //! - [`client`]: `KvClient` with typed methods and `KvError`.
 //! - [`event`]: the trace events, one type each, for checkers' typed captures.
+//!
+//! ## Conformance with Redis 7.0
+//!
+//! `tests/conformance/redis` runs seeded command sequences on this model and on a real
+//! Redis 7.0.15 and compares every reply (type, value, and errors by their whole text);
+//! `cargo test` runs 1,000 sequences, the `redis_conformance` example as many as asked.
+//! What is left different is deliberate:
+//! - **Commands the model does not have** answer `ERR unknown command ...`, where Redis
+//!   would run them (no Pub/Sub inside MULTI, no `ZADD INCR`, none of the commands not
+//!   listed in [`Command`]). The generator covers only the commands the model has.
+//! - **The clock** is virtual time plus [`Config::unix_time_at_start`] (0 by default,
+//!   so the Unix epoch is the simulation's start): EXPIREAT-style times are Unix times on
+//!   that clock. The conformance suite sets it to the real clock's time.
+//! - **Expired keys are reclaimed at once**: before each command every key whose TTL has
+//!   passed is deleted, so DBSIZE never counts one. Redis counts such a key until an access
+//!   or its active expiry cycle (random sampling, ten times a second) reclaims it, which
+//!   depends on wall-clock timing that a deterministic model should not imitate.
+//! - **Set order**: SMEMBERS answers in member order; Redis' order is its hash table's
+//!   (unspecified), so the suite compares sets as sets. Hashes answer HGETALL in insertion
+//!   order, as Redis 7.0's listpack encoding of small hashes does (the model never converts
+//!   a hash to a hash table, whose order Redis leaves unspecified).
+//! - **Values are UTF-8 text**, not byte strings (see [`command`]).
+//! - **Lua scripts** run on a real Lua 5.1 with Redis' error suffix
+//!   (`script: <sha>, on @user_script:<line>.`); Rust closure scripts ([`Script`]) have no
+//!   source and no SHA, so their errors carry no such suffix.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sim_models::kv::KvError> {
@@ -36,6 +65,7 @@ pub mod command;
 pub mod event;
 mod exec;
 pub mod lua;
+pub mod number;
 pub mod parse;
 pub mod persistence;
 pub mod pubsub;
@@ -83,6 +113,11 @@ pub struct Config {
     /// Simulated CPU per command on the node's single core (Redis runs commands on one
     /// thread), so that load saturates the server: 10 µs is about 100k commands/s.
     pub command_cost: Duration,
+    /// The Unix time the server's clock shows when the simulation starts (its clock is
+    /// virtual time plus this): EXPIREAT, PEXPIREAT, SET EXAT/PXAT and XADD's ids use
+    /// it, as Redis uses the wall clock. Zero (the default) puts the Unix epoch at the
+    /// simulation's start.
+    pub unix_time_at_start: Duration,
 }
 
 impl Default for Config {
@@ -95,6 +130,7 @@ impl Default for Config {
             eviction_policy: EvictionPolicy::NoEviction,
             eviction_samples: 5,
             command_cost: Duration::ZERO,
+            unix_time_at_start: Duration::ZERO,
         }
     }
 }

@@ -7,6 +7,7 @@ use sim_runtime::time::Duration;
 use super::command::{
     errors, Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags,
 };
+use super::number;
 use super::state::parse_i64_strict;
 
 type P<T> = Result<T, Reply>;
@@ -19,27 +20,21 @@ fn int(s: &str) -> P<i64> {
     parse_i64_strict(s).ok_or_else(|| e(errors::NOT_INTEGER))
 }
 
+/// A score: Redis' `string2d`, which is C's `strtod` (so `0x10` is 16) without NaN.
 fn float(s: &str, error: &str) -> P<f64> {
-    let v: f64 = match s.to_ascii_lowercase().as_str() {
-        "+inf" | "inf" => f64::INFINITY,
-        "-inf" => f64::NEG_INFINITY,
-        t => t.parse().map_err(|_| e(error))?,
-    };
-    if v.is_nan() {
-        return Err(e(error));
-    }
-    Ok(v)
+    number::string2d(s).ok_or_else(|| e(error))
 }
 
+/// A range bound: `strtod` over what follows an optional `(`, as `zslParseRange` reads it.
 fn bound(s: &str) -> P<ScoreBound> {
     let (exclusive, rest) = match s.strip_prefix('(') {
         Some(r) => (true, r),
         None => (false, s),
     };
-    Ok(ScoreBound {
-        value: float(rest, errors::MIN_MAX_NOT_FLOAT)?,
-        exclusive,
-    })
+    let value = number::strtod_all(rest)
+        .filter(|v| !v.is_nan())
+        .ok_or_else(|| e(errors::MIN_MAX_NOT_FLOAT))?;
+    Ok(ScoreBound { value, exclusive })
 }
 
 /// Redis' arity: positive is exact, negative is a minimum (command name included).
@@ -71,18 +66,47 @@ fn arity(name: &str) -> Option<i64> {
 /// Parses an argument vector into a command, or the error reply Redis would give.
 pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
     let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
+    let (name, args) = known(&argv)?;
+    parse_args(&name, args)
+}
+
+/// Parses what a client sent as the server does: `Err` only for what Redis refuses before
+/// running (or queueing) anything, an unknown command or a wrong argument count, which
+/// inside MULTI makes EXEC answer EXECABORT. Errors Redis finds while running the command
+/// (syntax, integers, floats...) become [`Command::BadArguments`], queued by MULTI like any
+/// command, whose error then comes back inside EXEC's array.
+pub fn parse_request<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
+    let argv: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
+    let (name, args) = known(&argv)?;
+    Ok(
+        parse_args(&name, args).unwrap_or_else(|reply| Command::BadArguments {
+            error: match reply {
+                Reply::Error(text) => text,
+                other => other.to_string(),
+            },
+            name,
+        }),
+    )
+}
+
+/// The lowercase name and the arguments of a known command with an acceptable argument
+/// count (Redis' `processCommand` checks).
+fn known<'a>(argv: &'a [&'a str]) -> P<(String, &'a [&'a str])> {
     let Some((first, args)) = argv.split_first() else {
         return Err(e("ERR empty command"));
     };
     let name = first.to_ascii_lowercase();
     let Some(ar) = arity(&name) else {
-        let shown: Vec<String> = args.iter().take(20).map(|a| a.to_string()).collect();
-        return Err(e(errors::unknown_command(first, &shown)));
+        return Err(e(errors::unknown_command(first, args)));
     };
     let argc = argv.len() as i64;
     if (ar > 0 && argc != ar) || (ar < 0 && argc < -ar) {
         return Err(e(errors::arity(&name)));
     }
+    Ok((name, args))
+}
+
+fn parse_args(name: &str, args: &[&str]) -> P<Command> {
     let s = |i: usize| args[i].to_string();
     let rest = |from: usize| {
         args[from..]
@@ -91,14 +115,25 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
             .collect::<Vec<_>>()
     };
     use Command::*;
-    Ok(match name.as_str() {
-        "ping" => Ping,
+    Ok(match name {
+        "ping" => match args {
+            [] => Ping { message: None },
+            [m] => Ping {
+                message: Some(m.to_string()),
+            },
+            _ => return Err(e(errors::arity("ping"))),
+        },
         "multi" => Multi,
         "exec" => Exec,
         "discard" => Discard,
         "unwatch" => Unwatch,
         "dbsize" => DbSize,
-        "flushall" => FlushAll,
+        // ASYNC and SYNC only say how the memory is freed.
+        "flushall" => match args {
+            [] => FlushAll,
+            [mode] if ["async", "sync"].contains(&mode.to_ascii_lowercase().as_str()) => FlushAll,
+            _ => return Err(e(errors::SYNTAX)),
+        },
         "get" => Get { key: s(0) },
         "set" => parse_set(args)?,
         "getset" => GetSet {
@@ -120,7 +155,8 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
             delta: int(args[1])?,
         },
         "expire" | "pexpire" | "pexpireat" => {
-            let n = int(args[1])?;
+            // The options are checked before the time (Redis'
+            // `parseExtendedExpireArgumentsOrReply` runs first).
             let mut flags = ExpireFlags::default();
             for opt in &args[2..] {
                 match opt.to_ascii_uppercase().as_str() {
@@ -131,7 +167,14 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
                     _ => return Err(e(format!("ERR Unsupported option {opt}"))),
                 }
             }
-            match name.as_str() {
+            if flags.nx && (flags.xx || flags.gt || flags.lt) {
+                return Err(e(errors::EXPIRE_NX_OTHERS));
+            }
+            if flags.gt && flags.lt {
+                return Err(e(errors::EXPIRE_GT_LT));
+            }
+            let n = int(args[1])?;
+            match name {
                 "expire" => Expire {
                     key: s(0),
                     seconds: n,
@@ -189,7 +232,7 @@ pub fn parse<S: AsRef<str>>(argv: &[S]) -> Result<Command, Reply> {
         },
         "lpop" | "rpop" => {
             if args.len() > 2 {
-                return Err(e(errors::arity(&name)));
+                return Err(e(errors::arity(name)));
             }
             let count = match args.get(1) {
                 None => None,
@@ -384,32 +427,44 @@ fn parse_script(args: &[&str]) -> P<Command> {
 }
 
 fn parse_set(args: &[&str]) -> P<Command> {
+    // Redis' `parseExtendedStringArgumentsOrReply`: an option may repeat (the last time
+    // wins) but not meet its opposite, and the time is only read once every option is
+    // known, so `SET k v PX x KEEPTTL` is a syntax error, not a bad integer.
     let mut condition = Condition::Always;
-    let mut expiry = SetExpiry::None;
     let mut get = false;
+    let mut keep_ttl = false;
+    let mut expiry: Option<(String, &str)> = None;
     let mut i = 2;
     while i < args.len() {
         let opt = args[i].to_ascii_uppercase();
         let next = args.get(i + 1);
+        let other_expiry = |kind: &str| expiry.as_ref().is_some_and(|(k, _)| k != kind);
         match (opt.as_str(), next) {
             ("NX", _) if condition != Condition::Xx => condition = Condition::Nx,
             ("XX", _) if condition != Condition::Nx => condition = Condition::Xx,
             ("GET", _) => get = true,
-            ("KEEPTTL", _) if expiry == SetExpiry::None => expiry = SetExpiry::KeepTtl,
-            ("EX" | "PX" | "EXAT" | "PXAT", Some(n)) if expiry == SetExpiry::None => {
-                let n = int(n)?;
-                expiry = match opt.as_str() {
-                    "EX" => SetExpiry::Ex(n),
-                    "PX" => SetExpiry::Px(n),
-                    "EXAT" => SetExpiry::ExAt(n),
-                    _ => SetExpiry::PxAt(n),
-                };
+            ("KEEPTTL", _) if expiry.is_none() => keep_ttl = true,
+            ("EX" | "PX" | "EXAT" | "PXAT", Some(n)) if !keep_ttl && !other_expiry(&opt) => {
+                expiry = Some((opt.clone(), n));
                 i += 1;
             }
             _ => return Err(e(errors::SYNTAX)),
         }
         i += 1;
     }
+    let expiry = match expiry {
+        None if keep_ttl => SetExpiry::KeepTtl,
+        None => SetExpiry::None,
+        Some((kind, n)) => {
+            let n = int(n)?;
+            match kind.as_str() {
+                "EX" => SetExpiry::Ex(n),
+                "PX" => SetExpiry::Px(n),
+                "EXAT" => SetExpiry::ExAt(n),
+                _ => SetExpiry::PxAt(n),
+            }
+        }
+    };
     Ok(Command::Set {
         key: args[0].to_string(),
         value: args[1].to_string(),
@@ -440,6 +495,10 @@ fn parse_zadd(args: &[&str]) -> P<Command> {
     }
     if flags.nx && flags.xx {
         return Err(e(errors::NX_XX));
+    }
+    // Checked before the scores are read, as `zaddGenericCommand` does.
+    if (flags.nx && (flags.gt || flags.lt)) || (flags.gt && flags.lt) {
+        return Err(e(errors::ZADD_GT_LT_NX));
     }
     let mut members = Vec::with_capacity(pairs.len() / 2);
     for c in pairs.chunks(2) {

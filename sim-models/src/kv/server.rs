@@ -176,7 +176,7 @@ impl NodeCtx {
             Command::PUnsubscribe { patterns } => {
                 ps.unsubscribe(client, Kind::Pattern, patterns)
             }
-            Command::Ping if subscribed => vec![Reply::bulks(["pong".into(), String::new()])],
+            Command::Ping { .. } if subscribed => vec![Reply::bulks(["pong".into(), String::new()])],
             _ if subscribed => vec![Reply::error(format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 cmd.name()
@@ -392,6 +392,8 @@ async fn serve_node(shared: Rc<Shared>) {
         eviction_policy: cfg.eviction_policy,
         eviction_samples: cfg.eviction_samples,
         seed,
+        unix_time_at_start_ms: i64::try_from(cfg.unix_time_at_start.as_millis())
+            .unwrap_or(i64::MAX),
     };
     let keys = data.len();
     let mut engine = Engine::with_dataset(engine_config, data);
@@ -482,6 +484,23 @@ async fn serve_conn(ctx: Rc<NodeCtx>, mut conn: Conn<Response, Request>) {
                 continue;
             }
             Next::Closed => break,
+        };
+        // A raw argument vector is parsed here, where Redis parses it: an unknown command
+        // or a wrong argument count is refused before anything runs or is queued, and
+        // inside MULTI it dooms the transaction (EXEC answers EXECABORT).
+        let req = match req.cmd {
+            Command::Raw { argv } => match super::parse::parse_request(&argv) {
+                Ok(cmd) => Request { id: req.id, cmd },
+                Err(reply) => {
+                    session.flag_error();
+                    ctx.emit_cmd(id, &Command::Raw { argv }, &reply, None);
+                    if conn.send(Response { id: req.id, reply }).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+            },
+            cmd => Request { id: req.id, cmd },
         };
         // Inside MULTI the session queues every command, Pub/Sub ones included.
         let pubsub = (!session.in_multi())

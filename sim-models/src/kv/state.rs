@@ -50,6 +50,11 @@ pub struct EngineConfig {
     pub eviction_samples: usize,
     /// Seed of the eviction sampler.
     pub seed: u64,
+    /// The Unix time, in milliseconds, that the server's clock shows at virtual time
+    /// zero. Redis' clock is Unix time: EXPIREAT, PEXPIREAT and SET EXAT/PXAT take Unix
+    /// times, and XADD's ids are Unix milliseconds. 0 (the default) makes virtual time
+    /// zero the Unix epoch, so `SET k v PXAT 5000` expires 5 s into a simulation.
+    pub unix_time_at_start_ms: i64,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +64,7 @@ impl Default for EngineConfig {
             eviction_policy: EvictionPolicy::NoEviction,
             eviction_samples: 5,
             seed: 0,
+            unix_time_at_start_ms: 0,
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct Dataset {
     keys: KeyMap,
     expires: BTreeSet<(i64, String)>,
     used_memory: usize,
+    /// The engine's `unix_time_at_start_ms`, to read expiry times against a virtual `now`.
+    clock_offset_ms: i64,
 }
 
 fn entry_size(key: &str, value: &Value) -> usize {
@@ -138,9 +146,10 @@ impl Dataset {
             .collect()
     }
 
-    /// Like [`Dataset::live_snapshot`], with each key's expiry (ms of virtual time).
+    /// Like [`Dataset::live_snapshot`], with each key's expiry (ms on the server's clock:
+    /// virtual time plus `unix_time_at_start_ms`).
     pub fn live_entries(&self, now: Instant) -> BTreeMap<String, (Value, Option<i64>)> {
-        let now_ms = millis(now);
+        let now_ms = millis(now).saturating_add(self.clock_offset_ms);
         self.keys
             .iter()
             .filter(|(_, e)| e.expire_at.is_none_or(|at| now_ms <= at))
@@ -263,16 +272,10 @@ pub fn millis(now: Instant) -> i64 {
     i64::try_from(now.as_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
 
-/// A score as Redis 7.2 prints it: the shortest text that reads back as the same double,
-/// `inf`/`-inf` for infinities.
+/// A score as Redis 7.0 prints it: `%.17g` (so 0.1 is `0.10000000000000001` and 1e20 is
+/// `1e+20`), `inf`/`-inf` for infinities.
 pub fn fmt_score(x: f64) -> String {
-    if x == f64::INFINITY {
-        "inf".into()
-    } else if x == f64::NEG_INFINITY {
-        "-inf".into()
-    } else {
-        format!("{x}")
-    }
+    super::number::fmt_g17(x)
 }
 
 /// Redis' `string2ll`: a canonical decimal i64 only (no `+`, no leading zeros or spaces).
@@ -294,7 +297,8 @@ impl Engine {
     }
 
     /// An engine over a dataset loaded from disk or received from a primary.
-    pub fn with_dataset(config: EngineConfig, data: Dataset) -> Self {
+    pub fn with_dataset(config: EngineConfig, mut data: Dataset) -> Self {
+        data.clock_offset_ms = config.unix_time_at_start_ms;
         let rng = SimRng::new(config.seed).fork("kv.eviction");
         Engine {
             data,
@@ -378,7 +382,7 @@ impl Engine {
     /// a command, a transaction or a script) and, on a primary, deletes every key whose TTL
     /// has passed, so expired keys never take memory or linger for WATCH.
     pub(crate) fn begin(&mut self, now: Instant) {
-        self.now_ms = millis(now);
+        self.now_ms = millis(now).saturating_add(self.config.unix_time_at_start_ms);
         self.mode = if self.replica {
             Mode::ReplicaRead
         } else {

@@ -10,6 +10,8 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
+use indexmap::IndexMap;
+
 use super::stream::Stream;
 
 /// Bytes charged per element on top of its payload (pointers, headers, allocator slack).
@@ -174,10 +176,13 @@ impl List {
     }
 }
 
-/// A hash: field -> value, in field order (Redis leaves the order unspecified).
+/// A hash: field -> value, in insertion order. Redis 7.0 keeps a small hash (up to 128
+/// fields of up to 64 bytes: `hash-max-listpack-*`) as a listpack, whose HGETALL answers
+/// in insertion order, and every hash in this model's workloads is small; a deleted field
+/// leaves the others' order alone, as a listpack deletion does.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Hash {
-    fields: BTreeMap<String, String>,
+    fields: IndexMap<String, String>,
     bytes: usize,
 }
 
@@ -207,7 +212,7 @@ impl Hash {
     }
 
     pub fn remove(&mut self, field: &str) -> bool {
-        match self.fields.remove(field) {
+        match self.fields.shift_remove(field) {
             Some(old) => {
                 self.bytes -= pair(field, &old);
                 true
