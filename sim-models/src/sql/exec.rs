@@ -808,6 +808,29 @@ impl Engine {
         }
     }
 
+    /// Before locking a row found through the snapshot at version `vi`, what PostgreSQL's
+    /// `heap_lock_tuple` and `heap_update` find without waiting: under REPEATABLE READ and
+    /// SERIALIZABLE, a version that a committed transaction has replaced or deleted since
+    /// the snapshot fails at once with 40001 (whoever locks the newer version); under
+    /// READ COMMITTED a row a committed transaction deleted is skipped, and not locked.
+    /// `Ok(false)`: skip the row.
+    fn before_lock(&self, ctx: &Ctx, t: usize, row: RowId, vi: usize) -> Result<bool, Stop> {
+        let chain = &self.tables[t].chains[&row];
+        let committed = |x: &Xid| *x != ctx.xid && !self.txns.contains_key(x);
+        let last = chain.len() - 1;
+        if ctx.iso.uses_transaction_snapshot() {
+            if chain[vi].xmax.as_ref().is_some_and(committed) {
+                return Err(Stop::Fail(if vi == last {
+                    SqlError::concurrent_delete()
+                } else {
+                    SqlError::concurrent_update()
+                }));
+            }
+            return Ok(true);
+        }
+        Ok(!chain[last].xmax.as_ref().is_some_and(committed))
+    }
+
     /// After locking a row found through the snapshot at version `vi`: the version to act
     /// on, `None` to skip the row, or a serialization failure.
     ///
@@ -1160,7 +1183,9 @@ impl Engine {
                         if rows.len() >= limit {
                             break;
                         }
-                        if !self.lock_row(ctx, t, row, l.mode, l.wait)? {
+                        if !self.before_lock(ctx, t, row, vi)?
+                            || !self.lock_row(ctx, t, row, l.mode, l.wait)?
+                        {
                             continue;
                         }
                         if let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? {
@@ -1220,7 +1245,7 @@ impl Engine {
             if rows.len() >= limit {
                 break;
             }
-            if !self.lock_row(ctx, t, row, l.mode, l.wait)? {
+            if !self.before_lock(ctx, t, row, vi)? || !self.lock_row(ctx, t, row, l.mode, l.wait)? {
                 continue;
             }
             let Some(tuple) = self.recheck(ctx, t, row, vi, &w)? else {
@@ -1385,13 +1410,18 @@ impl Engine {
         mode: LockMode,
         precheck: Option<&RowCheck<'_>>,
     ) -> Result<Vec<(RowId, Vec<Value>)>, Stop> {
-        let targets = self.scan(ctx, t, w)?;
-        for &(row, vi) in &targets {
+        let mut targets = self.scan(ctx, t, w)?;
+        let mut kept = Vec::with_capacity(targets.len());
+        for (row, vi) in targets.drain(..) {
             if let Some(check) = precheck {
                 check(&self.tables[t].chains[&row][vi].tuple)?;
             }
-            self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
+            if self.before_lock(ctx, t, row, vi)? {
+                self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
+                kept.push((row, vi));
+            }
         }
+        let targets = kept;
         let mut work = Vec::with_capacity(targets.len());
         for (row, vi) in targets {
             if let Some(tuple) = self.recheck(ctx, t, row, vi, w)? {
@@ -1585,6 +1615,9 @@ impl Engine {
                 _ => Some(idx) == arbiter,
             };
             if !handled {
+                // PostgreSQL checks for SSI conflicts with the index page before it reports
+                // the duplicate, so that a serialization failure is not masked by 23505.
+                self.ssi_write(ctx, t, None, Some(&tuple))?;
                 return Err(self.unique_error(ctx, t, idx, row, &key));
             }
             let existing = self.tables[t].tail(row).clone();
