@@ -9,7 +9,9 @@
 //! - [`catalog`]: the scenarios by name, their types erased, for the `sim` program;
 //!   [`options`]: a scenario's own options printed back as arguments.
 //! - [`flash_sale`]: Flux-Gate (seed 002), the first system.
+//! - [`appointments`]: the Phase 11 appointments backend (seed 003).
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
+//! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
 //! - [`workload`]: virtual users with a spawn rate and think time.
 //! - [`metrics`]: latency percentiles, error rates, throughput per phase.
 //! - [`checker`]: verdicts; [`shrink`]: fault-schedule shrinking; [`explore`]: parallel
@@ -21,6 +23,7 @@ pub mod catalog;
 pub mod checker;
 pub mod explore;
 pub mod flash_sale;
+pub mod inject;
 pub mod metrics;
 pub mod options;
 pub mod patterns;

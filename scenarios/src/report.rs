@@ -2,6 +2,10 @@
 //! simulation, as Markdown for people and JSON for tools.
 
 use serde::Serialize;
+use sim_runtime::schedule::FaultSchedule;
+use sim_runtime::Report;
+
+use crate::scenario::FaultInfo;
 
 /// A Markdown table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -76,6 +80,26 @@ impl ScenarioReport {
 pub struct ReportError {
     pub run: String,
     pub outcome: String,
+}
+
+/// Runs the fault-matrix entry named `fault` through `simulate`, for a report: the run's
+/// data, or a [`ReportError`] saying which run (`label`) did not complete and why.
+pub fn run_matrix_entry<F, D>(
+    matrix: Vec<(FaultInfo, FaultSchedule<F>)>,
+    fault: &str,
+    label: &str,
+    simulate: impl FnOnce(FaultSchedule<F>) -> (Report, Option<D>),
+) -> Result<D, ReportError> {
+    let incomplete = |outcome: String| ReportError {
+        run: label.to_string(),
+        outcome,
+    };
+    let (_, schedule) = matrix
+        .into_iter()
+        .find(|(i, _)| i.name == fault)
+        .ok_or_else(|| incomplete("no such fault-matrix entry".into()))?;
+    let (report, data) = simulate(schedule);
+    data.ok_or_else(|| incomplete(report.outcome.to_string()))
 }
 
 /// Formats milliseconds for a table: `12.3 ms`, or `timeout` past the client's limit.

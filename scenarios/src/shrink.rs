@@ -11,6 +11,33 @@ pub trait ShrinkFault: Clone {
     fn smaller(&self) -> Vec<Self>;
 }
 
+/// Shorter versions of a window of `x` ms for a fault's `smaller`: half of it, and a
+/// tenth less, never below `floor`.
+pub fn shorter(x: u64, floor: u64) -> Vec<u64> {
+    let mut v = Vec::new();
+    if x / 2 >= floor && x / 2 < x {
+        v.push(x / 2);
+    }
+    if x > floor + x / 10 && x / 10 > 0 {
+        v.push(x - x / 10);
+    }
+    v
+}
+
+/// Smaller versions of "kill instance `instance`, restart it `down_ms` later (`None`:
+/// never)": the first instance, then a restart after 30 s, or a shorter downtime.
+pub fn smaller_kills(instance: u32, down_ms: Option<u64>) -> Vec<(u32, Option<u64>)> {
+    let mut v = Vec::new();
+    if instance > 0 {
+        v.push((0, down_ms));
+    }
+    match down_ms {
+        None => v.push((instance, Some(30_000))),
+        Some(d) => v.extend(shorter(d, 100).into_iter().map(|d| (instance, Some(d)))),
+    }
+    v
+}
+
 /// The result of a shrink: the smallest failing schedule and how many runs it took.
 #[derive(Clone, Debug)]
 pub struct Shrunk<F> {

@@ -2,9 +2,14 @@
 //! exponential gaps, a Poisson process), think between requests, and each runs the
 //! scenario's user script as its own task.
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::rc::Rc;
 
+use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
+use sim_net::Addr;
+use sim_runtime::node;
 use sim_runtime::task::{spawn_named, JoinHandle};
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::SimRng;
@@ -50,6 +55,45 @@ where
         sleep(Duration::from_secs_f64(gap)).await;
     }
     handles
+}
+
+/// Runs the users on a node of their own, `users`, which no fault touches, with the
+/// stream `rng("users")` of that node; the receiver hears when the last user finished.
+pub fn start_users_node<F, Fut>(config: WorkloadConfig, user: F) -> oneshot::Receiver<()>
+where
+    F: Fn(u32, &UserStreams) -> Fut + 'static,
+    Fut: Future<Output = ()> + 'static,
+{
+    let (tx, done) = oneshot::channel();
+    let tx = Rc::new(RefCell::new(Some(tx)));
+    let user = Rc::new(user);
+    node::node("users").build(move || {
+        let (tx, user) = (Rc::clone(&tx), Rc::clone(&user));
+        async move {
+            let mut rng = sim_runtime::rng("users");
+            let handles = run_users(config, &mut rng, |i, streams| user(i, streams)).await;
+            for h in handles {
+                let _ = h.await;
+            }
+            if let Some(tx) = tx.borrow_mut().take() {
+                let _ = tx.send(());
+            }
+        }
+    });
+    done
+}
+
+/// Waits until every address accepts a connection: a load test starts once the service
+/// listens (as k6 starts after `npm start`).
+pub async fn wait_listening(addrs: &[Addr]) {
+    for &addr in addrs {
+        while sim_net::connect::<(), ()>(addr, Duration::from_secs(1))
+            .await
+            .is_err()
+        {
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
 }
 
 /// Where users' random streams come from: user i's is forked from the workload's stream

@@ -9,8 +9,9 @@ use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
 use sim_runtime::{SimRng, Swarm};
 
+use crate::inject::Windowed;
 use crate::scenario::FaultInfo;
-use crate::shrink::ShrinkFault;
+use crate::shrink::{shorter, smaller_kills, ShrinkFault};
 
 /// One fault of the appointments system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,9 +30,9 @@ pub enum ApptFault {
     ApiKill { instance: u32, down_ms: Option<u64> },
 }
 
-impl ApptFault {
+impl Windowed for ApptFault {
     /// How long the fault lasts after it starts (`None`: to the end of the run).
-    pub fn duration(&self) -> Option<Duration> {
+    fn duration(&self) -> Option<Duration> {
         let ms = match self {
             ApptFault::DbDown { for_ms }
             | ApptFault::RedisDown { for_ms }
@@ -41,14 +42,6 @@ impl ApptFault {
         };
         ms.map(Duration::from_millis)
     }
-}
-
-/// Halving and trimming a window, never below `floor`.
-fn shorter(x: u64, floor: u64) -> Vec<u64> {
-    [x / 2, x - x / 10]
-        .into_iter()
-        .filter(|&y| y >= floor && y < x)
-        .collect()
 }
 
 impl ShrinkFault for ApptFault {
@@ -84,26 +77,10 @@ impl ShrinkFault for ApptFault {
                 );
                 v
             }
-            ApptFault::ApiKill { instance, down_ms } => {
-                let mut v = Vec::new();
-                if *instance > 0 {
-                    v.push(ApptFault::ApiKill {
-                        instance: 0,
-                        down_ms: *down_ms,
-                    });
-                }
-                match down_ms {
-                    None => v.push(ApptFault::ApiKill {
-                        instance: *instance,
-                        down_ms: Some(10_000),
-                    }),
-                    Some(d) => v.extend(shorter(*d, 100).into_iter().map(|d| ApptFault::ApiKill {
-                        instance: *instance,
-                        down_ms: Some(d),
-                    })),
-                }
-                v
-            }
+            ApptFault::ApiKill { instance, down_ms } => smaller_kills(*instance, *down_ms)
+                .into_iter()
+                .map(|(instance, down_ms)| ApptFault::ApiKill { instance, down_ms })
+                .collect(),
         }
     }
 }

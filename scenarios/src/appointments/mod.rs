@@ -118,7 +118,7 @@ pub struct Options {
     #[arg(long, default_value_t = Params::default().api_instances, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_instances: u32,
     /// Users arriving per second.
-    #[arg(long, value_parser = rate)]
+    #[arg(long, value_parser = crate::options::positive_rate)]
     pub spawn_rate: Option<f64>,
 }
 
@@ -150,14 +150,6 @@ impl Options {
     }
 }
 
-/// A positive, finite rate.
-fn rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err("expected a positive number".into()),
-    }
-}
-
 /// The scenario as the `sim` program and the tests see it.
 #[derive(Clone, Copy, Debug)]
 pub struct Appointments;
@@ -178,16 +170,8 @@ impl Scenario for Appointments {
 
     fn check_fault(fault: &faults::ApptFault, options: &Options) -> Result<(), FaultProblem> {
         match *fault {
-            faults::ApptFault::ApiKill { instance, .. } if instance >= options.api_instances => {
-                let n = options.api_instances;
-                Err(FaultProblem {
-                    field: "instance".into(),
-                    detail: format!(
-                        "api_kill of instance {instance}, but there are {n} API instances \
-                         (0 to {}); --api-instances sets how many",
-                        n.saturating_sub(1)
-                    ),
-                })
+            faults::ApptFault::ApiKill { instance, .. } => {
+                crate::inject::instance_exists("api_kill", instance, options.api_instances)
             }
             _ => Ok(()),
         }

@@ -9,7 +9,7 @@ use super::faults;
 use super::run::{self, metrics_of, RunData, RunMetrics};
 use super::{Options, Params, Variant};
 use crate::metrics::Summary;
-use crate::report::{ms, pct, ReportError, ScenarioReport, Section, Table};
+use crate::report::{ms, pct, run_matrix_entry, ReportError, ScenarioReport, Section, Table};
 
 /// The document's response-time SLO: every endpoint's p95 under 500 ms.
 const SLO_P95_MS: f64 = 500.0;
@@ -22,16 +22,10 @@ fn simulate_named(
     params: Params,
     fault: &str,
 ) -> Result<RunData, ReportError> {
-    let incomplete = |outcome: String| ReportError {
-        run: format!("{} under {fault}", variant_name(variant)),
-        outcome,
-    };
-    let (_, schedule) = faults::matrix()
-        .into_iter()
-        .find(|(i, _)| i.name == fault)
-        .ok_or_else(|| incomplete("no such fault-matrix entry".into()))?;
-    let (report, data) = run::simulate(seed, variant, params, schedule, None);
-    data.ok_or_else(|| incomplete(report.outcome.to_string()))
+    let label = format!("{} under {fault}", variant_name(variant));
+    run_matrix_entry(faults::matrix(), fault, &label, |schedule| {
+        run::simulate(seed, variant, params, schedule, None)
+    })
 }
 
 fn variant_name(v: Variant) -> &'static str {

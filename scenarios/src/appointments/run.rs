@@ -16,6 +16,7 @@ use super::deps::{self, Deps};
 use super::faults::ApptFault;
 use super::service::{Api, ApiRequest, ApiResponse, API_PORT};
 use super::{Params, Variant};
+use crate::inject::{healed_at, revert_after, slow_links, Windowed};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::breaker::Transition;
 use crate::patterns::{BreakerState, CircuitBreaker, LoadBalancer};
@@ -92,15 +93,6 @@ pub fn simulate(
     (result.report, result.output)
 }
 
-/// When every fault of the schedule has healed (a permanent fault counts from its start).
-pub fn healed_at(schedule: &FaultSchedule<ApptFault>) -> Instant {
-    schedule
-        .iter()
-        .map(|f| f.at() + f.fault.duration().unwrap_or(Duration::ZERO))
-        .max()
-        .unwrap_or(Instant::START)
-}
-
 /// The virtual time a run may take before it counts as hung: every user has arrived and
 /// spent every attempt, every fault has healed, with a minute to spare.
 pub fn time_limit(params: &Params, schedule: &FaultSchedule<ApptFault>) -> Duration {
@@ -150,59 +142,37 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
 
 async fn apply(topo: Rc<Topology>, fault: ApptFault) {
     let d = fault.duration();
-    let revert_after = |d: Option<Duration>, undo: Box<dyn FnOnce()>| {
-        if let Some(d) = d {
-            sim_runtime::spawn_named("fault-revert", async move {
-                sleep(d).await;
-                undo();
-            })
-            .detach();
-        }
-    };
     match fault {
         ApptFault::DbDown { .. } => {
             topo.deps.db_down();
-            let t = Rc::clone(&topo);
-            revert_after(d, Box::new(move || t.deps.db_up()));
+            revert_after(d, move || topo.deps.db_up());
         }
         ApptFault::RedisDown { .. } => {
             topo.deps.redis_down();
-            let t = Rc::clone(&topo);
-            revert_after(d, Box::new(move || t.deps.redis_up()));
+            revert_after(d, move || topo.deps.redis_up());
         }
         ApptFault::DbLatency { extra_ms, .. } => {
             let db = topo.deps.db_node();
-            for &api in &topo.apis {
-                for (from, to) in [(db, api), (api, db)] {
-                    let base = sim_net::link(from, to);
-                    let slow = sim_net::LinkConfig {
-                        latency: base.latency.plus(Duration::from_millis(extra_ms)),
-                        ..base
-                    };
-                    sim_net::set_link_oneway(from, to, slow);
-                }
-            }
+            let links = topo.apis.iter().flat_map(|&api| [(db, api), (api, db)]);
+            slow_links(links, Duration::from_millis(extra_ms));
             let apis = topo.apis.clone();
-            revert_after(
-                d,
-                Box::new(move || {
-                    for api in apis {
-                        sim_net::reset_link(db, api);
-                    }
-                }),
-            );
+            revert_after(d, move || {
+                for api in apis {
+                    sim_net::reset_link(db, api);
+                }
+            });
         }
         ApptFault::PartitionApiDb { .. } => {
             let db = [topo.deps.db_node()];
             let apis = topo.apis.clone();
             sim_net::partition(&apis, &db);
-            revert_after(d, Box::new(move || sim_net::repair(&apis, &db)));
+            revert_after(d, move || sim_net::repair(&apis, &db));
         }
         ApptFault::ApiKill { instance, .. } => {
             // Schedules are checked against the instance count when they are loaded.
             let api = topo.apis[instance as usize];
             api.kill();
-            revert_after(d, Box::new(move || api.restart()));
+            revert_after(d, move || api.restart());
         }
     }
 }
@@ -318,61 +288,35 @@ async fn main_flow(
     let deps = deps::start(&params).await;
     let apis = start_apis(variant, params, &deps);
     let topo = Rc::new(Topology { deps, apis });
-    // The load test starts once every API instance listens.
-    for &api in &topo.apis {
-        while sim_net::connect::<(), ()>(sim_net::Addr::new(api, API_PORT), Duration::from_secs(1))
-            .await
-            .is_err()
-        {
-            sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let addrs: Vec<sim_net::Addr> = topo
+        .apis
+        .iter()
+        .map(|&n| sim_net::Addr::new(n, API_PORT))
+        .collect();
+    workload::wait_listening(&addrs).await;
     let heal = healed_at(&schedule);
     let t = Rc::clone(&topo);
     schedule.install(move |f| apply(Rc::clone(&t), f)).detach();
 
     let (lists, bookings) = (Recorder::default(), Recorder::default());
     let seen = Rc::new(RefCell::new(Seen::default()));
-    let lb = LoadBalancer::new(
-        topo.apis
-            .iter()
-            .map(|&n| sim_net::Addr::new(n, API_PORT))
-            .collect(),
-        Duration::from_secs(5),
-    );
-    // Users run on their own node, which no fault touches; it says when the last one
-    // finished.
-    let (done_tx, users_done) = futures::channel::oneshot::channel::<()>();
-    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
+    let lb = LoadBalancer::new(addrs, Duration::from_secs(5));
+    let config = WorkloadConfig {
+        users: params.users,
+        spawn_rate_per_s: params.spawn_rate_per_s,
+        ..WorkloadConfig::default()
+    };
     let (l, b, s) = (lists.clone(), bookings.clone(), Rc::clone(&seen));
-    node::node("users").build(move || {
-        let (l, b, s, lb, done) = (l.clone(), b.clone(), s.clone(), lb.clone(), done_tx.clone());
-        async move {
-            let mut rng = sim_runtime::rng("users");
-            let config = WorkloadConfig {
-                users: params.users,
-                spawn_rate_per_s: params.spawn_rate_per_s,
-                ..WorkloadConfig::default()
-            };
-            let handles = workload::run_users(config, &mut rng, |i, streams| {
-                user(
-                    i,
-                    params,
-                    streams.user(i),
-                    lb.clone(),
-                    l.clone(),
-                    b.clone(),
-                    s.clone(),
-                )
-            })
-            .await;
-            for h in handles {
-                let _ = h.await;
-            }
-            if let Some(tx) = done.borrow_mut().take() {
-                let _ = tx.send(());
-            }
-        }
+    let users_done = workload::start_users_node(config, move |i, streams| {
+        user(
+            i,
+            params,
+            streams.user(i),
+            lb.clone(),
+            l.clone(),
+            b.clone(),
+            s.clone(),
+        )
     });
     let _ = users_done.await;
     time::sleep_until(heal).await;

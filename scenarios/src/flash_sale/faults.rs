@@ -10,8 +10,9 @@ use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
 use sim_runtime::{SimRng, Swarm};
 
+use crate::inject::Windowed;
 use crate::scenario::FaultInfo;
-use crate::shrink::ShrinkFault;
+use crate::shrink::{shorter, smaller_kills, ShrinkFault};
 
 /// One fault of the flash-sale system.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,12 @@ pub enum FlashFault {
     ApiKill { instance: u32, down_ms: Option<u64> },
     /// The API instances and Redis cannot reach each other for `for_ms`.
     PartitionApiRedis { for_ms: u64 },
+}
+
+impl Windowed for FlashFault {
+    fn duration(&self) -> Option<Duration> {
+        self.duration()
+    }
 }
 
 impl FlashFault {
@@ -57,26 +64,15 @@ impl FlashFault {
     }
 }
 
-fn halves(x: u64, floor: u64) -> Vec<u64> {
-    let mut v = Vec::new();
-    if x / 2 >= floor && x / 2 < x {
-        v.push(x / 2);
-    }
-    if x > floor + x / 10 && x / 10 > 0 {
-        v.push(x - x / 10);
-    }
-    v
-}
-
 impl ShrinkFault for FlashFault {
     fn smaller(&self) -> Vec<Self> {
         match self {
-            FlashFault::WorkerCrash { down_ms } => halves(*down_ms, 100)
+            FlashFault::WorkerCrash { down_ms } => shorter(*down_ms, 100)
                 .into_iter()
                 .map(|d| FlashFault::WorkerCrash { down_ms: d })
                 .collect(),
             FlashFault::RedisLatency { extra_ms, for_ms } => {
-                let mut v: Vec<Self> = halves(*extra_ms, 1)
+                let mut v: Vec<Self> = shorter(*extra_ms, 1)
                     .into_iter()
                     .map(|e| FlashFault::RedisLatency {
                         extra_ms: e,
@@ -90,7 +86,7 @@ impl ShrinkFault for FlashFault {
                     }),
                     Some(f) => {
                         v.extend(
-                            halves(*f, 100)
+                            shorter(*f, 100)
                                 .into_iter()
                                 .map(|f| FlashFault::RedisLatency {
                                     extra_ms: *extra_ms,
@@ -101,35 +97,19 @@ impl ShrinkFault for FlashFault {
                 }
                 v
             }
-            FlashFault::KafkaDown { for_ms } => halves(*for_ms, 100)
+            FlashFault::KafkaDown { for_ms } => shorter(*for_ms, 100)
                 .into_iter()
                 .map(|f| FlashFault::KafkaDown { for_ms: f })
                 .collect(),
-            FlashFault::DbDown { for_ms } => halves(*for_ms, 100)
+            FlashFault::DbDown { for_ms } => shorter(*for_ms, 100)
                 .into_iter()
                 .map(|f| FlashFault::DbDown { for_ms: f })
                 .collect(),
-            FlashFault::ApiKill { instance, down_ms } => {
-                let mut v = Vec::new();
-                if *instance > 0 {
-                    v.push(FlashFault::ApiKill {
-                        instance: 0,
-                        down_ms: *down_ms,
-                    });
-                }
-                match down_ms {
-                    None => v.push(FlashFault::ApiKill {
-                        instance: *instance,
-                        down_ms: Some(30_000),
-                    }),
-                    Some(d) => v.extend(halves(*d, 100).into_iter().map(|d| FlashFault::ApiKill {
-                        instance: *instance,
-                        down_ms: Some(d),
-                    })),
-                }
-                v
-            }
-            FlashFault::PartitionApiRedis { for_ms } => halves(*for_ms, 100)
+            FlashFault::ApiKill { instance, down_ms } => smaller_kills(*instance, *down_ms)
+                .into_iter()
+                .map(|(instance, down_ms)| FlashFault::ApiKill { instance, down_ms })
+                .collect(),
+            FlashFault::PartitionApiRedis { for_ms } => shorter(*for_ms, 100)
                 .into_iter()
                 .map(|f| FlashFault::PartitionApiRedis { for_ms: f })
                 .collect(),

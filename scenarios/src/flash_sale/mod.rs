@@ -117,7 +117,7 @@ pub struct Options {
     #[arg(long, default_value_t = Params::default().api_instances, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_instances: u32,
     /// Users arriving per second [default: 100 in a run, 10 in the report].
-    #[arg(long, value_parser = rate)]
+    #[arg(long, value_parser = crate::options::positive_rate)]
     pub spawn_rate: Option<f64>,
 }
 
@@ -147,14 +147,6 @@ impl Options {
     }
 }
 
-/// A positive, finite rate.
-fn rate(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
-        _ => Err("expected a positive number".into()),
-    }
-}
-
 /// The scenario as the `sim` program and the tests see it.
 #[derive(Clone, Copy, Debug)]
 pub struct FlashSale;
@@ -175,16 +167,8 @@ impl Scenario for FlashSale {
 
     fn check_fault(fault: &faults::FlashFault, options: &Options) -> Result<(), FaultProblem> {
         match *fault {
-            faults::FlashFault::ApiKill { instance, .. } if instance >= options.api_instances => {
-                let n = options.api_instances;
-                Err(FaultProblem {
-                    field: "instance".into(),
-                    detail: format!(
-                        "api_kill of instance {instance}, but there are {n} API instances \
-                         (0 to {}); --api-instances sets how many",
-                        n.saturating_sub(1)
-                    ),
-                })
+            faults::FlashFault::ApiKill { instance, .. } => {
+                crate::inject::instance_exists("api_kill", instance, options.api_instances)
             }
             _ => Ok(()),
         }

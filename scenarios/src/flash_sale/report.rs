@@ -6,7 +6,7 @@ use serde_json::json;
 use super::faults;
 use super::run::{self, metrics_of};
 use super::{checkers, Options, Params, Variant};
-use crate::report::{ms, pct, ReportError, ScenarioReport, Section, Table};
+use crate::report::{ms, pct, run_matrix_entry, ReportError, ScenarioReport, Section, Table};
 
 /// Runs the fault-matrix entry `fault` (one the report names).
 fn simulate_named(
@@ -15,16 +15,9 @@ fn simulate_named(
     params: Params,
     fault: &str,
 ) -> Result<run::RunData, ReportError> {
-    let incomplete = |outcome: String| ReportError {
-        run: fault.to_string(),
-        outcome,
-    };
-    let (_, schedule) = faults::matrix()
-        .into_iter()
-        .find(|(i, _)| i.name == fault)
-        .ok_or_else(|| incomplete("no such fault-matrix entry".into()))?;
-    let (report, data) = run::simulate(seed, variant, params, schedule, None);
-    data.ok_or_else(|| incomplete(report.outcome.to_string()))
+    run_matrix_entry(faults::matrix(), fault, fault, |schedule| {
+        run::simulate(seed, variant, params, schedule, None)
+    })
 }
 
 fn yes_no(b: bool) -> String {

@@ -2,7 +2,6 @@
 //! worker and the users; fire the fault schedule; wait for the faults to heal and the
 //! backlog to drain; read the final state (which the checkers judge).
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use serde::Serialize;
@@ -16,6 +15,7 @@ use super::deps::{self, Deps};
 use super::faults::FlashFault;
 use super::service::{self, Api, OrderRequest, OrderResponse, API_PORT};
 use super::{Params, Variant};
+use crate::inject::{healed_at, revert_after, slow_links};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::LoadBalancer;
 use crate::workload::{self, WorkloadConfig};
@@ -96,15 +96,6 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
     }
 }
 
-/// When every fault of the schedule has healed (a permanent fault counts from its start).
-pub fn healed_at(schedule: &FaultSchedule<FlashFault>) -> Instant {
-    schedule
-        .iter()
-        .map(|f| f.at() + f.fault.duration().unwrap_or(Duration::ZERO))
-        .max()
-        .unwrap_or(Instant::START)
-}
-
 /// The window from the first fault to the last heal, for per-phase metrics.
 fn fault_window(schedule: &FaultSchedule<FlashFault>) -> Option<(Instant, Instant)> {
     let start = schedule.iter().map(|f| f.at()).min()?;
@@ -176,62 +167,42 @@ fn start_services(variant: Variant, params: Params, deps: &Deps) -> Topology {
 
 async fn apply(topo: Rc<Topology>, fault: FlashFault) {
     let d = fault.duration();
-    let revert_after = |d: Option<Duration>, undo: Box<dyn FnOnce()>| {
-        if let Some(d) = d {
-            sim_runtime::spawn_named("fault-revert", async move {
-                sleep(d).await;
-                undo();
-            })
-            .detach();
-        }
-    };
     match fault {
         FlashFault::WorkerCrash { .. } => {
             let w = topo.worker;
             w.kill();
-            revert_after(d, Box::new(move || w.restart()));
+            revert_after(d, move || w.restart());
         }
         FlashFault::RedisLatency { extra_ms, .. } => {
             let redis = topo.deps.redis_node();
-            for &api in &topo.apis {
-                let base = sim_net::link(redis, api);
-                let slow = sim_net::LinkConfig {
-                    latency: base.latency.plus(Duration::from_millis(extra_ms)),
-                    ..base
-                };
-                sim_net::set_link_oneway(redis, api, slow);
-            }
+            let links = topo.apis.iter().map(|&api| (redis, api));
+            slow_links(links, Duration::from_millis(extra_ms));
             let apis = topo.apis.clone();
-            revert_after(
-                d,
-                Box::new(move || {
-                    for api in apis {
-                        sim_net::reset_link(redis, api);
-                    }
-                }),
-            );
+            revert_after(d, move || {
+                for api in apis {
+                    sim_net::reset_link(redis, api);
+                }
+            });
         }
         FlashFault::KafkaDown { .. } => {
             topo.deps.kafka_down();
-            let t = Rc::clone(&topo);
-            revert_after(d, Box::new(move || t.deps.kafka_up()));
+            revert_after(d, move || topo.deps.kafka_up());
         }
         FlashFault::DbDown { .. } => {
             topo.deps.db_down();
-            let t = Rc::clone(&topo);
-            revert_after(d, Box::new(move || t.deps.db_up()));
+            revert_after(d, move || topo.deps.db_up());
         }
         FlashFault::ApiKill { instance, .. } => {
             // Schedules are checked against the instance count when they are loaded.
             let api = topo.apis[instance as usize];
             api.kill();
-            revert_after(d, Box::new(move || api.restart()));
+            revert_after(d, move || api.restart());
         }
         FlashFault::PartitionApiRedis { .. } => {
             let redis = [topo.deps.redis_node()];
             let apis = topo.apis.clone();
             sim_net::partition(&apis, &redis);
-            revert_after(d, Box::new(move || sim_net::repair(&apis, &redis)));
+            revert_after(d, move || sim_net::repair(&apis, &redis));
         }
     }
 }
@@ -304,15 +275,12 @@ async fn main_flow(
     let deps = deps::start(&params).await;
     let stock_log = deps.capture_stock();
     let topo = Rc::new(start_services(variant, params, &deps));
-    // The load test starts once every API instance listens (as k6 starts after `npm start`).
-    for &api in &topo.apis {
-        while sim_net::connect::<(), ()>(sim_net::Addr::new(api, API_PORT), Duration::from_secs(1))
-            .await
-            .is_err()
-        {
-            sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let addrs: Vec<sim_net::Addr> = topo
+        .apis
+        .iter()
+        .map(|&n| sim_net::Addr::new(n, API_PORT))
+        .collect();
+    workload::wait_listening(&addrs).await;
     let heal = healed_at(&schedule);
     let window = fault_window(&schedule);
     let t = Rc::clone(&topo);
@@ -320,39 +288,16 @@ async fn main_flow(
 
     // Users run on their own node, which no fault touches.
     let recorder = Recorder::default();
-    let lb = LoadBalancer::new(
-        topo.apis
-            .iter()
-            .map(|&n| sim_net::Addr::new(n, API_PORT))
-            .collect(),
-        Duration::from_secs(5),
-    );
-    // The users node says when its last user finished (a oneshot, not a polled flag).
-    let (done_tx, users_done) = futures::channel::oneshot::channel::<()>();
-    let done_tx = Rc::new(RefCell::new(Some(done_tx)));
-    let (rec, done) = (recorder.clone(), done_tx);
-    let users = node::node("users").build(move || {
-        let (rec, done, lb) = (rec.clone(), done.clone(), lb.clone());
-        async move {
-            let mut rng = sim_runtime::rng("users");
-            let config = WorkloadConfig {
-                users: params.users,
-                spawn_rate_per_s: params.spawn_rate_per_s,
-                ..WorkloadConfig::default()
-            };
-            let handles = workload::run_users(config, &mut rng, |i, _streams| {
-                user(i, params, lb.clone(), rec.clone())
-            })
-            .await;
-            for h in handles {
-                let _ = h.await;
-            }
-            if let Some(tx) = done.borrow_mut().take() {
-                let _ = tx.send(());
-            }
-        }
+    let lb = LoadBalancer::new(addrs, Duration::from_secs(5));
+    let config = WorkloadConfig {
+        users: params.users,
+        spawn_rate_per_s: params.spawn_rate_per_s,
+        ..WorkloadConfig::default()
+    };
+    let rec = recorder.clone();
+    let users_done = workload::start_users_node(config, move |i, _streams| {
+        user(i, params, lb.clone(), rec.clone())
     });
-    let _ = users;
     // Recovery (the RTO): from the last heal until the backlog is first empty.
     time::sleep_until(heal).await;
     let healed_at = time::now();
