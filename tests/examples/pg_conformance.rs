@@ -78,6 +78,9 @@ fn main() {
             })
             .collect();
         let tally = run_all(cases, &url, o.seed.wrapping_add(start), o.workers);
+        for d in &tally.divergences {
+            println!("DIVERGENCE {d}");
+        }
         total.merge(tally);
         eprintln!(
             "{end}/{} cases, {} divergences so far",
@@ -86,7 +89,7 @@ fn main() {
         );
         start = end;
     }
-    println!("seed {}: {total}", o.seed);
+    println!("seed {}: {}", o.seed, total.figures());
     if !total.divergences.is_empty() {
         std::process::exit(1);
     }

@@ -17,6 +17,41 @@
 //!   keys; CREATE INDEX; savepoints. What PostgreSQL would answer differently is refused
 //!   with 0A000 naming the construct.
 //!
+//! ## Checked against PostgreSQL 15
+//!
+//! The suite `tests/conformance/postgres` (and the example `pg_conformance` for long runs)
+//! sends the same statements to this model and to a real PostgreSQL 15, one to three
+//! sessions stepped in the same order, and compares each statement's rows (as multisets
+//! without ORDER BY), SQLSTATE, whether it waits for another session, and the final
+//! contents. What differs on purpose, and why:
+//!
+//! - **Refusals.** A construct the model does not implement fails with 0A000 naming it
+//!   (casts with `::` or `CAST`, `ORDER BY` by position, `UNION`, `FOR ... OF`, ...),
+//!   rather than answering differently.
+//! - **DDL is not transactional.** CREATE TABLE and CREATE INDEX run only outside a
+//!   transaction block (25001 inside one), and are durable at once.
+//! - **Row order without ORDER BY** is unspecified in both, and differs: PostgreSQL
+//!   returns heap order (an UPDATE moves the row's new version to the end), the model key
+//!   order. Services must not depend on it; the suite compares such results as multisets.
+//! - **SERIALIZABLE granularity.** Reads take PostgreSQL's SIREAD granularity (see
+//!   [`ssi`]): a read without a primary-key lookup locks the whole table; a key lookup
+//!   its key and the key index's one leaf page, so every insert into the table conflicts
+//!   with it, as in PostgreSQL on a table of up to a few hundred rows (one page). Where
+//!   PostgreSQL would scan another index (a unique column that is not the primary key, an
+//!   `ORDER BY` key `LIMIT n` read through the index) or a table spans several pages, the
+//!   model locks more and may fail with 40001 where PostgreSQL commits: never the
+//!   reverse, so retry paths that run in production run in simulation too.
+//! - **Lock strength of an UPDATE** is decided by the columns it sets (FOR UPDATE if one
+//!   is in a unique index, else FOR NO KEY UPDATE), as PostgreSQL's `ExecUpdateLockMode`
+//!   does for ON CONFLICT; PostgreSQL's heap update looks at whether the key's value
+//!   actually changed, so `SET id = id` takes the weaker lock there.
+//! - **Typing** is checked when a row is evaluated, not when the statement is planned: an
+//!   ill-typed comparison on an empty table succeeds here and fails with 42883 in
+//!   PostgreSQL; there are no assignment casts (a float into a bigint column is 42804).
+//! - **No plan-time short cuts**: `LIMIT 0` still evaluates the select list (22012
+//!   where PostgreSQL returns no row without evaluating it).
+//! - **float8 overflow** gives infinity, where PostgreSQL raises 22003.
+//!
 //! Map of the module:
 //! - [`text`]: SQL text parsed (sqlparser's PostgreSQL dialect) and planned onto
 //!   statements, plans kept by text; [`params`]: `ToSql`/`FromSql`.

@@ -196,6 +196,26 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
     ("float to bigint casts round half to even", &SCHEMA, &[
         (0, "SELECT CAST(2.5 AS float8)::bigint, CAST(3.5 AS float8)::bigint, CAST(-2.5 AS float8)::bigint"),
     ]),
+    ("operand types are checked per row, not when planning", &SCHEMA, &[
+        (0, "DELETE FROM acct"), (0, "SELECT * FROM acct WHERE kind > 1"),
+    ]),
+    ("no assignment casts", &SCHEMA, &[
+        (0, "INSERT INTO acct (id, bal, kind) VALUES (7, 1.5, 'a')"),
+    ]),
+    ("no plan-time short cuts", &SCHEMA, &[
+        (0, "SELECT bal / 0 FROM acct LIMIT 0"),
+    ]),
+    ("float8 overflow", &[
+        "CREATE TABLE m (id bigint PRIMARY KEY, x float8)",
+        "INSERT INTO m (id, x) VALUES (1, 1000000000.0)",
+    ], &[
+        (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
+        (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
+        (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
+    ]),
+    ("an ON CONFLICT target that is no constraint, and a NULL", &SCHEMA, &[
+        (0, "INSERT INTO acct (id, bal, kind) VALUES (8, NULL, 'a') ON CONFLICT (bal) DO NOTHING"),
+    ]),
     ("CREATE TABLE inside a transaction", &SCHEMA, &[
         (0, "BEGIN"), (0, "CREATE TABLE t2 (id bigint PRIMARY KEY)"),
         (0, "INSERT INTO t2 (id) VALUES (1)"), (0, "ROLLBACK"),
