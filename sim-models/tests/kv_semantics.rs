@@ -610,3 +610,77 @@ fn scripts_run_atomically_and_propagate_their_writes() {
     assert_eq!(r.to_string(), WRONGTYPE);
     assert_eq!(run(&mut e, parse(&["GET", "h"]).unwrap()), Reply::bulk("1"));
 }
+
+/// The commands added for the conformance suite's "commonly needed" list, with the replies
+/// Redis 7.0.15 gave to the same lines.
+#[test]
+fn commonly_needed_commands() {
+    run_table(
+        &mut engine(),
+        &[
+            (1, 0, "SETNX s 1", "(integer) 1"),
+            (1, 0, "SETNX s 2", "(integer) 0"),
+            (1, 0, "APPEND s 23", "(integer) 3"),
+            (1, 0, "STRLEN s", "(integer) 3"),
+            (1, 0, "GETDEL s", "\"123\""),
+            (1, 0, "GETDEL s", "(nil)"),
+            (
+                1,
+                0,
+                "SETEX t 0 v",
+                "(error) ERR invalid expire time in 'setex' command",
+            ),
+            (1, 0, "PSETEX t x v", NOT_INT),
+            (1, 0, "SETEX t 10 v", "OK"),
+            (1, 0, "TTL t", "(integer) 10"),
+            (1, 0, "EXPIREAT t 5 NX", "(integer) 0"),
+            (1, 0, "EXPIREAT t 5", "(integer) 1"),
+            (1, 6_000, "EXISTS t", "(integer) 0"),
+            (
+                1,
+                6_000,
+                "MSET a 1 b",
+                "(error) ERR wrong number of arguments for 'mset' command",
+            ),
+            (1, 6_000, "MSET a 1 b 2", "OK"),
+            (1, 6_000, "MSETNX b 3 c 4", "(integer) 0"),
+            (1, 6_000, "MSETNX c 3 d 4", "(integer) 1"),
+            (1, 6_000, "HSET h f 1", "(integer) 1"),
+            (1, 6_000, "HSETNX h f 2", "(integer) 0"),
+            (1, 6_000, "HSETNX h g 2", "(integer) 1"),
+            (1, 6_000, "HMGET h g x f", "[\"2\", (nil), \"1\"]"),
+            (1, 6_000, "HEXISTS h x", "(integer) 0"),
+            (1, 6_000, "HGETALL h", "[\"f\", \"1\", \"g\", \"2\"]"),
+            (1, 6_000, "RPUSH l a b c d", "(integer) 4"),
+            (1, 6_000, "LINDEX l -1", "\"d\""),
+            (1, 6_000, "LINDEX l x", NOT_INT),
+            (1, 6_000, "LINDEX missing x", "(nil)"),
+            (1, 6_000, "LTRIM l 1 -2", "OK"),
+            (1, 6_000, "LRANGE l 0 -1", "[\"b\", \"c\"]"),
+            (1, 6_000, "LTRIM l 5 10", "OK"),
+            (1, 6_000, "TYPE l", "none"),
+            (1, 6_000, "SADD s1 a b c", "(integer) 3"),
+            (1, 6_000, "SADD s2 b c d", "(integer) 3"),
+            (1, 6_000, "SINTER s1 s2", "[\"b\", \"c\"]"),
+            (1, 6_000, "SINTER s1 nothing", "[]"),
+            (1, 6_000, "SUNION s1 s2", "[\"a\", \"b\", \"c\", \"d\"]"),
+            (1, 6_000, "SINTER s1 h", WRONGTYPE),
+            (1, 6_000, "ZINCRBY z 0x10 m", "\"16\""),
+            (1, 6_000, "ZINCRBY z 0.1 m", "\"16.100000000000001\""),
+            (1, 6_000, "ZINCRBY z inf m", "\"inf\""),
+            (
+                1,
+                6_000,
+                "ZINCRBY z -inf m",
+                "(error) ERR resulting score is not a number (NaN)",
+            ),
+            (1, 6_000, "ZADD z 1 a", "(integer) 1"),
+            (1, 6_000, "ZRANK z m", "(integer) 1"),
+            (1, 6_000, "ZRANK z x", "(nil)"),
+            (1, 6_000, "TYPE z", "zset"),
+            (1, 6_000, "TYPE h", "hash"),
+            (1, 6_000, "KEYS s?", "[\"s1\", \"s2\"]"),
+            (1, 6_000, "UNLINK s1 s2 nothing", "(integer) 2"),
+        ],
+    );
+}

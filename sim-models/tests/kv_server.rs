@@ -294,3 +294,47 @@ async fn set_px_and_set_nx_px_send_a_ttl_in_milliseconds() {
     let left = c.pttl("a").await.unwrap();
     assert!((1400..=1500).contains(&left), "{left} ms left");
 }
+
+/// Raw argument vectors are parsed by the server, so MULTI treats them as Redis 7.0 does:
+/// an unknown command or a wrong argument count dooms the transaction (EXECABORT), while
+/// a bad argument is queued and fails inside EXEC's array.
+#[sim_runtime::test]
+async fn raw_commands_fail_inside_multi_where_redis_fails_them() {
+    let server = start(Config::default()).await;
+    let c = client(&server, 1000);
+    let call = |argv: &'static [&'static str]| {
+        let c = c.clone();
+        async move {
+            match c.call_argv(argv).await {
+                Ok(r) => r,
+                Err(KvError::Server(e)) => Reply::Error(e.0),
+                Err(other) => panic!("{other}"),
+            }
+        }
+    };
+    assert_eq!(call(&["MULTI"]).await, Reply::ok());
+    assert_eq!(call(&["INCRBY", "b", "1.5"]).await, Reply::queued());
+    assert_eq!(call(&["PING", "hello"]).await, Reply::queued());
+    assert_eq!(call(&["UNWATCH"]).await, Reply::queued());
+    assert_eq!(
+        call(&["EXEC"]).await,
+        Reply::Array(vec![
+            Reply::error(errors::NOT_INTEGER),
+            Reply::bulk("hello"),
+            Reply::ok()
+        ])
+    );
+    assert_eq!(call(&["MULTI"]).await, Reply::ok());
+    assert_eq!(call(&["ZCARD"]).await, Reply::error(errors::arity("zcard")));
+    assert_eq!(
+        call(&["NOSUCH", "a"]).await,
+        Reply::error("ERR unknown command 'NOSUCH', with args beginning with: 'a' ")
+    );
+    assert_eq!(call(&["SET", "k", "v"]).await, Reply::queued());
+    assert_eq!(call(&["EXEC"]).await, Reply::error(errors::EXECABORT));
+    assert_eq!(call(&["EXISTS", "k"]).await, Reply::Int(0), "nothing ran");
+    assert_eq!(
+        call(&["FLUSHALL", "extra"]).await,
+        Reply::error(errors::SYNTAX)
+    );
+}

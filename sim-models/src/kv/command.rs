@@ -495,6 +495,87 @@ pub enum Command {
         channels: Vec<String>,
     },
     PubSubNumPat,
+    // Commands added for the conformance suite's "commonly needed" list.
+    ExpireAt {
+        key: String,
+        seconds: i64,
+        flags: ExpireFlags,
+    },
+    SetNx {
+        key: String,
+        value: String,
+    },
+    /// SETEX (`unit_ms` 1000) and PSETEX (`unit_ms` 1).
+    SetEx {
+        key: String,
+        ttl: i64,
+        unit_ms: i64,
+        value: String,
+    },
+    MSet {
+        pairs: Vec<(String, String)>,
+    },
+    MSetNx {
+        pairs: Vec<(String, String)>,
+    },
+    Append {
+        key: String,
+        value: String,
+    },
+    GetDel {
+        key: String,
+    },
+    StrLen {
+        key: String,
+    },
+    HMGet {
+        key: String,
+        fields: Vec<String>,
+    },
+    HExists {
+        key: String,
+        field: String,
+    },
+    HSetNx {
+        key: String,
+        field: String,
+        value: String,
+    },
+    /// The index stays text: Redis looks the key up (nil when missing, WRONGTYPE) before
+    /// it reads the index.
+    LIndex {
+        key: String,
+        index: String,
+    },
+    LTrim {
+        key: String,
+        start: i64,
+        stop: i64,
+    },
+    SInter {
+        keys: Vec<String>,
+    },
+    SUnion {
+        keys: Vec<String>,
+    },
+    ZIncrBy {
+        key: String,
+        delta: f64,
+        member: String,
+    },
+    ZRank {
+        key: String,
+        member: String,
+    },
+    Type {
+        key: String,
+    },
+    Unlink {
+        keys: Vec<String>,
+    },
+    Keys {
+        pattern: String,
+    },
     // Server.
     DbSize,
     FlushAll,
@@ -567,6 +648,27 @@ impl Command {
             PubSubChannels { .. } | PubSubNumSub { .. } | PubSubNumPat => "pubsub",
             DbSize => "dbsize",
             FlushAll => "flushall",
+            ExpireAt { .. } => "expireat",
+            SetNx { .. } => "setnx",
+            SetEx { unit_ms: 1000, .. } => "setex",
+            SetEx { .. } => "psetex",
+            MSet { .. } => "mset",
+            MSetNx { .. } => "msetnx",
+            Append { .. } => "append",
+            GetDel { .. } => "getdel",
+            StrLen { .. } => "strlen",
+            HMGet { .. } => "hmget",
+            HExists { .. } => "hexists",
+            HSetNx { .. } => "hsetnx",
+            LIndex { .. } => "lindex",
+            LTrim { .. } => "ltrim",
+            SInter { .. } => "sinter",
+            SUnion { .. } => "sunion",
+            ZIncrBy { .. } => "zincrby",
+            ZRank { .. } => "zrank",
+            Type { .. } => "type",
+            Unlink { .. } => "unlink",
+            Keys { .. } => "keys",
         }
     }
 
@@ -621,6 +723,17 @@ impl Command {
                 | EvalLua { .. }
                 | EvalSha { .. }
                 | FlushAll
+                | ExpireAt { .. }
+                | SetNx { .. }
+                | SetEx { .. }
+                | MSet { .. }
+                | MSetNx { .. }
+                | Append { .. }
+                | GetDel { .. }
+                | HSetNx { .. }
+                | LTrim { .. }
+                | ZIncrBy { .. }
+                | Unlink { .. }
         ) || matches!(self, Stream(c) if c.is_write())
     }
 
@@ -646,6 +759,13 @@ impl Command {
                 | EvalLua { .. }
                 | EvalSha { .. }
                 | Stream(StreamCommand::Add { .. })
+                | SetNx { .. }
+                | SetEx { .. }
+                | MSet { .. }
+                | MSetNx { .. }
+                | Append { .. }
+                | HSetNx { .. }
+                | ZIncrBy { .. }
         )
     }
 
@@ -857,6 +977,49 @@ impl Command {
                     a.extend([s("LIMIT"), o(off.to_string()), o(cnt.to_string())]);
                 }
             }
+            ExpireAt {
+                key,
+                seconds,
+                flags,
+            } => {
+                a.extend([b(key), o(seconds.to_string())]);
+                for (on, name) in [
+                    (flags.nx, "NX"),
+                    (flags.xx, "XX"),
+                    (flags.gt, "GT"),
+                    (flags.lt, "LT"),
+                ] {
+                    if on {
+                        a.push(s(name));
+                    }
+                }
+            }
+            SetNx { key, value } | Append { key, value } => a.extend([b(key), b(value)]),
+            SetEx {
+                key, ttl, value, ..
+            } => a.extend([b(key), o(ttl.to_string()), b(value)]),
+            MSet { pairs } | MSetNx { pairs } => {
+                for (k, v) in pairs {
+                    a.extend([b(k), b(v)]);
+                }
+            }
+            GetDel { key } | StrLen { key } | Type { key } => a.push(b(key)),
+            HMGet { key, fields } => {
+                a.push(b(key));
+                a.extend(fields.iter().map(|x| b(x)));
+            }
+            HExists { key, field } => a.extend([b(key), b(field)]),
+            HSetNx { key, field, value } => a.extend([b(key), b(field), b(value)]),
+            LIndex { key, index } => a.extend([b(key), b(index)]),
+            LTrim { key, start, stop } => {
+                a.extend([b(key), o(start.to_string()), o(stop.to_string())])
+            }
+            SInter { keys } | SUnion { keys } | Unlink { keys } => {
+                a.extend(keys.iter().map(|x| b(x)))
+            }
+            ZIncrBy { key, delta, member } => a.extend([b(key), o(fmt_score(*delta)), b(member)]),
+            ZRank { key, member } => a.extend([b(key), b(member)]),
+            Keys { pattern } => a.push(b(pattern)),
             Eval { script, keys, args } => {
                 a.extend([Cow::Borrowed(script.name()), o(keys.len().to_string())]);
                 a.extend(keys.iter().map(|x| b(x)));

@@ -26,6 +26,9 @@ fn missing_args(cmd: &Command) -> bool {
     use Command::*;
     match cmd {
         MGet { keys } | Del { keys } | Exists { keys } | Watch { keys } => keys.is_empty(),
+        SInter { keys } | SUnion { keys } | Unlink { keys } => keys.is_empty(),
+        MSet { pairs } | MSetNx { pairs } => pairs.is_empty(),
+        HMGet { fields, .. } => fields.is_empty(),
         BLPop { keys, .. } | BRPop { keys, .. } => keys.is_empty(),
         HSet { pairs, .. } => pairs.is_empty(),
         HDel { fields: v, .. }
@@ -66,7 +69,7 @@ impl Engine {
                 condition,
                 expiry,
                 get,
-            } => self.set(key, value, *condition, *expiry, *get)?,
+            } => self.set(key, value, *condition, *expiry, *get, "set")?,
             GetSet { key, value } => {
                 let old = self.lookup_str(key)?.cloned();
                 self.put(key, Value::Str(value.clone()));
@@ -314,6 +317,191 @@ impl Engine {
                 self.propagate(FlushAll);
                 Reply::ok()
             }
+            ExpireAt {
+                key,
+                seconds,
+                flags,
+            } => self.expire(key, *seconds, 1000, true, *flags, "expireat")?,
+            SetNx { key, value } => {
+                let done = self.set(key, value, Condition::Nx, SetExpiry::None, false, "setnx")?;
+                Reply::from_bool(done == Reply::ok())
+            }
+            SetEx {
+                key,
+                ttl,
+                unit_ms,
+                value,
+            } => {
+                let expiry = if *unit_ms == 1000 {
+                    SetExpiry::Ex(*ttl)
+                } else {
+                    SetExpiry::Px(*ttl)
+                };
+                self.set(key, value, Condition::Always, expiry, false, cmd.name())?
+            }
+            MSet { pairs } => {
+                for (k, v) in pairs {
+                    self.put(k, Value::Str(v.clone()));
+                    self.propagate(plain_set(k, v, SetExpiry::None));
+                }
+                Reply::ok()
+            }
+            MSetNx { pairs } => {
+                if pairs.iter().any(|(k, _)| self.live(k)) {
+                    return Ok(Reply::Int(0));
+                }
+                for (k, v) in pairs {
+                    self.put(k, Value::Str(v.clone()));
+                    self.propagate(plain_set(k, v, SetExpiry::None));
+                }
+                Reply::Int(1)
+            }
+            Append { key, value } => {
+                let len = match self.lookup_str(key)?.map(String::len) {
+                    // APPEND keeps the key's TTL.
+                    Some(_) => match self.write(key) {
+                        Some(Value::Str(s)) => {
+                            s.push_str(value);
+                            s.len()
+                        }
+                        _ => unreachable!("checked by a read of the same key"),
+                    },
+                    None => {
+                        self.put(key, Value::Str(value.clone()));
+                        value.len()
+                    }
+                };
+                self.propagate(cmd.clone());
+                Reply::from_len(len)
+            }
+            GetDel { key } => {
+                let old = self.lookup_str(key)?.cloned();
+                if old.is_some() {
+                    self.delete(key);
+                    self.propagate(Del {
+                        keys: vec![key.clone()],
+                    });
+                }
+                Reply::opt_bulk(old)
+            }
+            StrLen { key } => Reply::from_len(self.lookup_str(key)?.map_or(0, String::len)),
+            HMGet { key, fields } => {
+                let h = self.lookup_hash(key)?;
+                Reply::Array(
+                    fields
+                        .iter()
+                        .map(|f| Reply::opt_bulk(h.and_then(|h| h.get(f)).cloned()))
+                        .collect(),
+                )
+            }
+            HExists { key, field } => Reply::from_bool(
+                self.lookup_hash(key)?
+                    .is_some_and(|h| h.get(field).is_some()),
+            ),
+            HSetNx { key, field, value } => {
+                if self
+                    .lookup_hash(key)?
+                    .is_some_and(|h| h.get(field).is_some())
+                {
+                    return Ok(Reply::Int(0));
+                }
+                self.hash_mut(key)?.insert(field.clone(), value.clone());
+                self.propagate(cmd.clone());
+                Reply::Int(1)
+            }
+            LIndex { key, index } => {
+                let Some(l) = self.lookup_list(key)? else {
+                    return Ok(Reply::Nil);
+                };
+                let index = parse_i64_strict(index).ok_or_else(|| err(errors::NOT_INTEGER))?;
+                let len = i64::try_from(l.len()).unwrap_or(i64::MAX);
+                let i = if index < 0 { len + index } else { index };
+                let item = usize::try_from(i).ok().and_then(|i| l.iter().nth(i));
+                Reply::opt_bulk(item.cloned())
+            }
+            LTrim { key, start, stop } => {
+                let Some(len) = self.lookup_list(key)?.map(List::len) else {
+                    return Ok(Reply::ok());
+                };
+                let (s, n) = range_indexes(len, *start, *stop);
+                if (s, n) == (0, len) {
+                    return Ok(Reply::ok());
+                }
+                let l = existing_list(self, key);
+                for _ in 0..s {
+                    l.pop_front();
+                }
+                while l.len() > n {
+                    l.pop_back();
+                }
+                self.propagate(cmd.clone());
+                Reply::ok()
+            }
+            SInter { keys } | SUnion { keys } => {
+                let union = matches!(cmd, SUnion { .. });
+                let mut sets = Vec::with_capacity(keys.len());
+                for k in keys {
+                    sets.push(
+                        self.lookup_set(k)?
+                            .map(|s| s.iter().cloned().collect::<Vec<_>>()),
+                    );
+                }
+                let mut out: std::collections::BTreeSet<String> = Default::default();
+                if union {
+                    out.extend(sets.into_iter().flatten().flatten());
+                } else if sets.iter().all(Option::is_some) {
+                    let mut sets = sets.into_iter().flatten();
+                    out.extend(sets.next().unwrap_or_default());
+                    for s in sets {
+                        let s: std::collections::BTreeSet<String> = s.into_iter().collect();
+                        out.retain(|m| s.contains(m));
+                    }
+                }
+                Reply::bulks(out)
+            }
+            ZIncrBy { key, delta, member } => {
+                let cur = self.lookup_zset(key)?.and_then(|z| z.score(member));
+                let new = cur.unwrap_or(0.0) + delta;
+                if new.is_nan() {
+                    return Err(err("ERR resulting score is not a number (NaN)"));
+                }
+                self.zset_mut(key)?.insert(member.clone(), new);
+                self.propagate(ZAdd {
+                    key: key.clone(),
+                    flags: ZAddFlags::default(),
+                    members: vec![(new, member.clone())],
+                });
+                Reply::bulk(fmt_score(new))
+            }
+            ZRank { key, member } => {
+                let rank = self
+                    .lookup_zset(key)?
+                    .and_then(|z| z.iter().position(|(m, _)| m == member));
+                rank.map_or(Reply::Nil, Reply::from_len)
+            }
+            Type { key } => Reply::Status(
+                match self.read(key).map(Value::kind) {
+                    None => "none",
+                    Some(value::Kind::String) => "string",
+                    Some(value::Kind::List) => "list",
+                    Some(value::Kind::Hash) => "hash",
+                    Some(value::Kind::Set) => "set",
+                    Some(value::Kind::ZSet) => "zset",
+                    Some(value::Kind::Stream) => "stream",
+                }
+                .into(),
+            ),
+            Unlink { keys } => {
+                return self.dispatch_checked(&Del { keys: keys.clone() });
+            }
+            Keys { pattern } => {
+                let names: Vec<String> = self.data.key_names().cloned().collect();
+                let matching = names
+                    .into_iter()
+                    .filter(|k| super::pubsub::glob_match(pattern.as_bytes(), k.as_bytes(), false));
+                let live: Vec<String> = matching.filter(|k| self.live(k)).collect();
+                Reply::bulks(live)
+            }
             // Inside EXEC: EXEC has already forgotten the connection's watched keys.
             Unwatch => Reply::ok(),
             // Connection state: only a `Session` can run these.
@@ -335,8 +523,9 @@ impl Engine {
         condition: Condition,
         expiry: SetExpiry,
         get: bool,
+        name: &str,
     ) -> R {
-        let invalid = || err(errors::invalid_expire("set"));
+        let invalid = || err(errors::invalid_expire(name));
         let now = self.now_ms;
         let at = match expiry {
             SetExpiry::None | SetExpiry::KeepTtl => None,

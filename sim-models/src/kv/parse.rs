@@ -50,6 +50,11 @@ fn arity(name: &str) -> Option<i64> {
         "set" | "expire" | "pexpire" | "pexpireat" | "hdel" | "lpush" | "rpush" | "blpop"
         | "brpop" | "sadd" | "srem" | "zrem" | "eval" => -3,
         "hset" | "zadd" | "zrangebyscore" => -4,
+        "getdel" | "strlen" | "type" | "keys" => 2,
+        "setnx" | "append" | "hexists" | "lindex" | "zrank" => 3,
+        "setex" | "psetex" | "hsetnx" | "ltrim" | "zincrby" => 4,
+        "expireat" | "mset" | "msetnx" | "hmget" => -3,
+        "sinter" | "sunion" | "unlink" => -2,
         "evalsha" | "xdel" | "xpending" => -3,
         "script" | "xgroup" | "subscribe" | "psubscribe" | "pubsub" => -2,
         "unsubscribe" | "punsubscribe" => -1,
@@ -155,25 +160,7 @@ fn parse_args(name: &str, args: &[&str]) -> P<Command> {
             delta: int(args[1])?,
         },
         "expire" | "pexpire" | "pexpireat" => {
-            // The options are checked before the time (Redis'
-            // `parseExtendedExpireArgumentsOrReply` runs first).
-            let mut flags = ExpireFlags::default();
-            for opt in &args[2..] {
-                match opt.to_ascii_uppercase().as_str() {
-                    "NX" => flags.nx = true,
-                    "XX" => flags.xx = true,
-                    "GT" => flags.gt = true,
-                    "LT" => flags.lt = true,
-                    _ => return Err(e(format!("ERR Unsupported option {opt}"))),
-                }
-            }
-            if flags.nx && (flags.xx || flags.gt || flags.lt) {
-                return Err(e(errors::EXPIRE_NX_OTHERS));
-            }
-            if flags.gt && flags.lt {
-                return Err(e(errors::EXPIRE_GT_LT));
-            }
-            let n = int(args[1])?;
+            let (n, flags) = expire_args(args)?;
             match name {
                 "expire" => Expire {
                     key: s(0),
@@ -192,6 +179,80 @@ fn parse_args(name: &str, args: &[&str]) -> P<Command> {
                 },
             }
         }
+        "expireat" => {
+            let (seconds, flags) = expire_args(args)?;
+            ExpireAt {
+                key: s(0),
+                seconds,
+                flags,
+            }
+        }
+        "setnx" => SetNx {
+            key: s(0),
+            value: s(1),
+        },
+        "setex" | "psetex" => SetEx {
+            key: s(0),
+            ttl: int(args[1])?,
+            unit_ms: if name == "setex" { 1000 } else { 1 },
+            value: s(2),
+        },
+        "mset" | "msetnx" => {
+            if args.len() % 2 != 0 {
+                return Err(e(errors::arity(name)));
+            }
+            let pairs = args
+                .chunks(2)
+                .map(|c| (c[0].to_string(), c[1].to_string()))
+                .collect();
+            if name == "mset" {
+                MSet { pairs }
+            } else {
+                MSetNx { pairs }
+            }
+        }
+        "append" => Append {
+            key: s(0),
+            value: s(1),
+        },
+        "getdel" => GetDel { key: s(0) },
+        "strlen" => StrLen { key: s(0) },
+        "hmget" => HMGet {
+            key: s(0),
+            fields: rest(1),
+        },
+        "hexists" => HExists {
+            key: s(0),
+            field: s(1),
+        },
+        "hsetnx" => HSetNx {
+            key: s(0),
+            field: s(1),
+            value: s(2),
+        },
+        "lindex" => LIndex {
+            key: s(0),
+            index: s(1),
+        },
+        "ltrim" => LTrim {
+            key: s(0),
+            start: int(args[1])?,
+            stop: int(args[2])?,
+        },
+        "sinter" => SInter { keys: rest(0) },
+        "sunion" => SUnion { keys: rest(0) },
+        "zincrby" => ZIncrBy {
+            key: s(0),
+            delta: float(args[1], errors::NOT_FLOAT)?,
+            member: s(2),
+        },
+        "zrank" => ZRank {
+            key: s(0),
+            member: s(1),
+        },
+        "type" => Type { key: s(0) },
+        "unlink" => Unlink { keys: rest(0) },
+        "keys" => Keys { pattern: s(0) },
         "ttl" => Ttl { key: s(0) },
         "pttl" => PTtl { key: s(0) },
         "persist" => Persist { key: s(0) },
@@ -354,6 +415,28 @@ fn parse_args(name: &str, args: &[&str]) -> P<Command> {
             None => unreachable!("every name with an arity is parsed above"),
         },
     })
+}
+
+/// EXPIRE's family after the key: the time and the NX/XX/GT/LT options. The options are
+/// checked before the time, as Redis' `parseExtendedExpireArgumentsOrReply` runs first.
+fn expire_args(args: &[&str]) -> P<(i64, ExpireFlags)> {
+    let mut flags = ExpireFlags::default();
+    for opt in &args[2..] {
+        match opt.to_ascii_uppercase().as_str() {
+            "NX" => flags.nx = true,
+            "XX" => flags.xx = true,
+            "GT" => flags.gt = true,
+            "LT" => flags.lt = true,
+            _ => return Err(e(format!("ERR Unsupported option {opt}"))),
+        }
+    }
+    if flags.nx && (flags.xx || flags.gt || flags.lt) {
+        return Err(e(errors::EXPIRE_NX_OTHERS));
+    }
+    if flags.gt && flags.lt {
+        return Err(e(errors::EXPIRE_GT_LT));
+    }
+    Ok((int(args[1])?, flags))
 }
 
 /// EVAL's and EVALSHA's `numkeys key... arg...` after the script.

@@ -133,6 +133,11 @@ impl Dataset {
             .sum()
     }
 
+    /// Every key's name, expired or not, in the keyspace's order.
+    pub fn key_names(&self) -> impl Iterator<Item = &String> {
+        self.keys.keys()
+    }
+
     pub fn get(&self, key: &str) -> Option<&Entry> {
         self.keys.get(key)
     }
