@@ -1,7 +1,8 @@
 //! When two replies count as the same: equal as values (type and content; errors by their
 //! whole text, prefix included), except where Redis leaves something unspecified or the
 //! clocks differ:
-//! - SMEMBERS: Redis' order is its hash table's, so members compare as sorted lists;
+//! - SMEMBERS, SINTER, SUNION and KEYS: Redis' order is its hash table's, so members
+//!   compare as sorted lists;
 //! - TTL within 1 s and PTTL within 1,000 ms: the model's virtual clock and the real one
 //!   advance differently during a sequence (the generator keeps every TTL far above that).
 //! - DBSIZE: the model's count may be lower. Redis counts a key whose TTL has passed until
@@ -65,7 +66,9 @@ fn exec_same(queued: &[&[String]], m: &Reply, r: &Reply) -> bool {
 pub fn same_reply(argv: &[String], m: &Reply, r: &Reply) -> bool {
     let name = argv[0].to_ascii_uppercase();
     match (name.as_str(), m, r) {
-        ("SMEMBERS", Reply::Array(a), Reply::Array(b)) => sorted(a) == sorted(b),
+        ("SMEMBERS" | "SINTER" | "SUNION" | "KEYS", Reply::Array(a), Reply::Array(b)) => {
+            sorted(a) == sorted(b)
+        }
         ("TTL", Reply::Int(a), Reply::Int(b)) if *a >= 0 && *b >= 0 => a.abs_diff(*b) <= 1,
         ("PTTL", Reply::Int(a), Reply::Int(b)) if *a >= 0 && *b >= 0 => a.abs_diff(*b) <= 1000,
         ("DBSIZE", Reply::Int(a), Reply::Int(b)) => a <= b,

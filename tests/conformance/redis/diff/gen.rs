@@ -229,8 +229,9 @@ fn blocking_pop(c: &mut Choices) -> Step {
 
 /// One command of any family.
 pub fn command(c: &mut Choices) -> Step {
-    match c.below(9) {
+    match c.below(11) {
         0 | 1 => string(c),
+        9 | 10 => added(c),
         2 => expiry(c),
         3 => hash(c),
         4 => list(c),
@@ -433,6 +434,61 @@ fn zset(c: &mut Choices) -> Step {
         }
         4 => cmd("ZSCORE", vec![k, c.pick(MEMBERS)]),
         _ => cmd("ZCARD", vec![k]),
+    }
+}
+
+/// The commands added to the model for the "commonly needed" list.
+fn added(c: &mut Choices) -> Step {
+    let k = key(c);
+    match c.below(21) {
+        0 => {
+            let mut s = cmd("EXPIREAT", vec![k]);
+            s.push(unix_secs(c));
+            s.extend(expire_flags(c));
+            s
+        }
+        1 => cmd("SETNX", vec![k, c.pick(VALUES)]),
+        2 => cmd("SETEX", vec![k, c.pick(SECONDS), c.pick(VALUES)]),
+        3 => cmd("PSETEX", vec![k, c.pick(MILLIS), c.pick(VALUES)]),
+        4 | 5 => {
+            let mut args = vec![];
+            for _ in 0..1 + c.below(3) {
+                args.push(key(c));
+                args.push(c.pick(VALUES));
+            }
+            if c.chance(10) {
+                args.pop();
+            }
+            cmd(c.pick(&["MSET", "MSETNX"]).as_str(), args)
+        }
+        6 => cmd("APPEND", vec![k, c.pick(VALUES)]),
+        7 => cmd("GETDEL", vec![k]),
+        8 => cmd("STRLEN", vec![k]),
+        9 => {
+            let mut args = vec![k];
+            args.extend(c.some(FIELDS, 3));
+            cmd("HMGET", args)
+        }
+        10 => cmd("HEXISTS", vec![k, c.pick(FIELDS)]),
+        11 => cmd("HSETNX", vec![k, c.pick(FIELDS), c.pick(VALUES)]),
+        12 => cmd("LINDEX", vec![k, c.pick(&["0", "1", "-1", "-3", "5", "x"])]),
+        13 => cmd(
+            "LTRIM",
+            vec![
+                k,
+                c.pick(&["0", "1", "-2", "5", "x"]),
+                c.pick(&["-1", "0", "1", "-3", "10"]),
+            ],
+        ),
+        14 => cmd(c.pick(&["SINTER", "SUNION"]).as_str(), c.some(KEYS, 3)),
+        15 => cmd("ZINCRBY", vec![k, c.pick(SCORES), c.pick(MEMBERS)]),
+        16 => cmd("ZRANK", vec![k, c.pick(MEMBERS)]),
+        17 => cmd("TYPE", vec![k]),
+        18 => cmd("UNLINK", c.some(KEYS, 3)),
+        _ => cmd(
+            "KEYS",
+            vec![c.pick(&["*", "a*", "?", "[a-c]", "[^a]", "b", "*\\*"])],
+        ),
     }
 }
 
