@@ -3,7 +3,7 @@
 //! Everything that touches the models' APIs is here, so the service reads like a service.
 
 use std::cell::RefCell;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use sim_models::kv::{self, KvClient};
@@ -108,23 +108,38 @@ impl Deps {
         for ddl in SCHEMA {
             c.execute(ddl, &[]).await?;
         }
-        for d in 0..params.doctors {
-            let id = i64::from(d);
-            c.execute(
-                "INSERT INTO doctors (id, name) VALUES ($1, $2)",
-                &[&id, &format!("doctor-{d}")],
-            )
-            .await?;
-            for k in 0..params.slots_per_doctor {
-                // Half-hour slots from nine o'clock.
+        // One statement per table, as a migration's seed data would be written.
+        let doctors: Vec<String> = (0..params.doctors)
+            .map(|d| format!("({d}, 'doctor-{d}')"))
+            .collect();
+        c.execute(
+            &format!(
+                "INSERT INTO doctors (id, name) VALUES {}",
+                doctors.join(", ")
+            ),
+            &[],
+        )
+        .await?;
+        // Half-hour slots from nine o'clock.
+        let slots: Vec<String> = (0..params.doctors)
+            .flat_map(|d| {
+                (0..params.slots_per_doctor)
+                    .map(move |k| (d, k))
+                    .collect::<Vec<_>>()
+            })
+            .map(|(d, k)| {
                 let starts_at = 9 * 60 + i64::from(k) * 30;
-                c.execute(
-                    "INSERT INTO slots (id, doctor_id, starts_at) VALUES ($1, $2, $3)",
-                    &[&slot_id(params, d, k), &id, &starts_at],
-                )
-                .await?;
-            }
-        }
+                format!("({}, {d}, {starts_at})", slot_id(params, d, k))
+            })
+            .collect();
+        c.execute(
+            &format!(
+                "INSERT INTO slots (id, doctor_id, starts_at) VALUES {}",
+                slots.join(", ")
+            ),
+            &[],
+        )
+        .await?;
         Ok(())
     }
 
@@ -151,6 +166,7 @@ impl Deps {
         };
         Db {
             pool: Pool::new(self.db.addr(), config),
+            slots: Rc::default(),
         }
     }
 
@@ -213,19 +229,33 @@ pub struct Booking {
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
+    /// Each doctor's slots, read once: the timetable does not change while the service
+    /// runs, the appointments do.
+    slots: Rc<RefCell<BTreeMap<u32, Vec<i64>>>>,
 }
 
 impl Db {
     /// The doctor's slots that no appointment holds, in time order.
     pub async fn free_slots(&self, doctor: u32, unchecked: bool) -> Result<Vec<i64>, DepError> {
         let mut c = self.pool.acquire().await?;
+        let known = self.slots.borrow().get(&doctor).cloned();
+        let slots = match known {
+            Some(slots) => slots,
+            None => {
+                let slots: Vec<i64> = c
+                    .query(
+                        "SELECT id FROM slots WHERE doctor_id = $1 ORDER BY id",
+                        &[&i64::from(doctor)],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| r.get("id"))
+                    .collect::<Result<_, _>>()?;
+                self.slots.borrow_mut().insert(doctor, slots.clone());
+                slots
+            }
+        };
         let doctor = i64::from(doctor);
-        let slots = c
-            .query(
-                "SELECT id FROM slots WHERE doctor_id = $1 ORDER BY id",
-                &[&doctor],
-            )
-            .await?;
         let booked_sql = if unchecked {
             "SELECT slot_id FROM appointments_unchecked WHERE doctor_id = $1"
         } else {
@@ -237,12 +267,10 @@ impl Db {
             .iter()
             .map(|r| r.get("slot_id"))
             .collect::<Result<_, _>>()?;
-        slots
-            .iter()
-            .map(|r| r.get::<_, i64>("id"))
-            .filter(|id| id.as_ref().map_or(true, |id| !booked.contains(id)))
-            .map(|r| r.map_err(DepError::from))
-            .collect()
+        Ok(slots
+            .into_iter()
+            .filter(|id| !booked.contains(id))
+            .collect())
     }
 
     /// Books the slot; the unique constraint on the slot makes the loser of a race get
