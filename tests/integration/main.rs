@@ -1,4 +1,5 @@
 //! The workspace integration tests: one binary, one module per concern.
 
+mod appointments;
 mod flash_sale;
 mod readme;
