@@ -23,10 +23,9 @@
 
 mod queue_support;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
-use queue_support::{producer_config, read_all, replicated, values, wait_until};
+use queue_support::{
+    after_follower_poll, producer_config, read_all, replicated, values, wait_until,
+};
 use sim_models::queue::checker::Checker;
 use sim_models::queue::{
     self, Acks, BrokerId, Cluster, Config, Consumer, ConsumerConfig, OffsetReset, Producer,
@@ -157,21 +156,7 @@ async fn a_consumer_sees_a_record_only_once_every_in_sync_replica_has_it() {
     let follower = (0..3).find(|b| *b != leader).unwrap();
     // Write just after the leader answered a follower's poll, so the next copy is a whole
     // delay away.
-    let answered = Rc::new(Cell::new(false));
-    let (from, to, seen) = (
-        cluster.broker_node(leader),
-        cluster.broker_node(follower),
-        Rc::clone(&answered),
-    );
-    sim_net::add_rule(move |m| {
-        if m.is_reply && m.src.node == from && m.dst.node == to {
-            seen.set(true);
-        }
-        sim_net::Verdict::Pass
-    });
-    while !answered.get() {
-        time::sleep(Duration::from_millis(1)).await;
-    }
+    after_follower_poll(&cluster, leader, follower).await;
     let producer = Producer::new(cluster.addrs(), producer_config(Acks::One));
     producer.send("t", None, 7).await.unwrap();
     assert_eq!(cluster.log_end_offset(leader, "t", 0), Some(1));

@@ -5,10 +5,7 @@
 
 mod queue_support;
 
-use std::cell::Cell;
-use std::rc::Rc;
-
-use queue_support::{producer_config, read_all, replicated};
+use queue_support::{after_follower_poll, producer_config, read_all, replicated};
 use sim_models::queue::checker::{CheckReport, Checker, OrderViolation};
 use sim_models::queue::{
     self, Acks, BrokerId, Cluster, Config, ProduceError, Producer, ProducerConfig,
@@ -236,21 +233,7 @@ async fn replica_fetch_delay_leaves_acks_1_records_on_the_leader_alone_for_a_whi
     let follower = (0..3).find(|b| *b != leader).unwrap();
     // Send just after the leader answered one of the follower's polls: its next poll is
     // a whole delay away.
-    let answered = Rc::new(Cell::new(false));
-    let (from, to, seen) = (
-        cluster.broker_node(leader),
-        cluster.broker_node(follower),
-        Rc::clone(&answered),
-    );
-    sim_net::add_rule(move |m| {
-        if m.is_reply && m.src.node == from && m.dst.node == to {
-            seen.set(true);
-        }
-        sim_net::Verdict::Pass
-    });
-    while !answered.get() {
-        time::sleep(Duration::from_millis(1)).await;
-    }
+    after_follower_poll(&cluster, leader, follower).await;
     producer.send("t", None, 1).await.unwrap();
     assert_eq!(cluster.log_end_offset(leader, "t", 0), Some(1));
     assert_eq!(

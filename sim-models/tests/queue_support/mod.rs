@@ -115,3 +115,27 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) {
         time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Returns just after `leader` answered a fetch of `follower`'s: with a replica fetch
+/// delay, the follower's next copy is then a whole delay away.
+pub async fn after_follower_poll<V: Clone + 'static>(
+    cluster: &Cluster<V>,
+    leader: sim_models::queue::BrokerId,
+    follower: sim_models::queue::BrokerId,
+) {
+    let answered = std::rc::Rc::new(std::cell::Cell::new(false));
+    let (from, to, seen) = (
+        cluster.broker_node(leader),
+        cluster.broker_node(follower),
+        std::rc::Rc::clone(&answered),
+    );
+    sim_net::add_rule(move |m| {
+        if m.is_reply && m.src.node == from && m.dst.node == to {
+            seen.set(true);
+        }
+        sim_net::Verdict::Pass
+    });
+    while !answered.get() {
+        time::sleep(Duration::from_millis(1)).await;
+    }
+}
