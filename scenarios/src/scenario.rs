@@ -104,6 +104,26 @@ pub struct Simulated<M> {
     pub metrics: Option<M>,
 }
 
+impl<M> Simulated<M> {
+    /// What a run gives back: `judge` checks and measures its data when the simulation
+    /// completed; when it did not, there is nothing to judge.
+    pub fn judge<D>(
+        report: Report,
+        data: Option<&D>,
+        judge: impl FnOnce(&D) -> (Vec<Verdict>, M),
+    ) -> Self {
+        let (verdicts, metrics) = match data.map(judge) {
+            Some((verdicts, metrics)) => (verdicts, Some(metrics)),
+            None => (Vec::new(), None),
+        };
+        Simulated {
+            report,
+            verdicts,
+            metrics,
+        }
+    }
+}
+
 /// Which faults a plan's runs get.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Faults<F> {

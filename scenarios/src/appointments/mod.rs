@@ -189,18 +189,9 @@ impl Scenario for Appointments {
         trace: Option<Box<dyn std::io::Write>>,
     ) -> Simulated<run::RunMetrics> {
         let (report, data) = run::simulate(seed, variant, options.params(), schedule, trace);
-        let (verdicts, metrics) = match &data {
-            Some(d) => (
-                checkers::check_all(&d.observations),
-                Some(run::metrics_of(d)),
-            ),
-            None => (Vec::new(), None),
-        };
-        Simulated {
-            report,
-            verdicts,
-            metrics,
-        }
+        Simulated::judge(report, data.as_ref(), |d| {
+            (checkers::check_all(&d.observations), run::metrics_of(d))
+        })
     }
 
     fn report(
