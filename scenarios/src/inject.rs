@@ -1,6 +1,6 @@
 //! Fault plumbing every scenario shares: undoing a window fault when its window ends,
-//! slowing the links between nodes, and refusing a fault that names an instance that does
-//! not exist. A scenario's own `apply` says what each of its faults does; these say how.
+//! the network and node faults of a window (slow links, a partition, a kill), and refusing
+//! a fault that names an instance that does not exist. A scenario's own `apply` says what each of its faults does; these say how.
 
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{sleep, Duration, Instant};
@@ -25,10 +25,17 @@ pub fn revert_after(d: Option<Duration>, undo: impl FnOnce() + 'static) {
     }
 }
 
+/// Takes `target` down with `down` and brings it back with `up` when a window of `d`
+/// ends: a dependency's fault verbs in pairs (`db_down`/`db_up`).
+pub fn down_for<T: 'static>(d: Option<Duration>, target: T, down: fn(&T), up: fn(&T)) {
+    down(&target);
+    revert_after(d, move || up(&target));
+}
+
 /// Adds `extra` to the latency of each one-way link `from -> to` (toxiproxy's latency
-/// toxic); [`sim_net::reset_link`] undoes it.
-pub fn slow_links(links: impl IntoIterator<Item = (NodeId, NodeId)>, extra: Duration) {
-    for (from, to) in links {
+/// toxic) for a window of `d`, then returns both directions of each link to the default.
+pub fn slow_links_for(links: Vec<(NodeId, NodeId)>, extra: Duration, d: Option<Duration>) {
+    for &(from, to) in &links {
         let base = sim_net::link(from, to);
         let slow = sim_net::LinkConfig {
             latency: base.latency.plus(extra),
@@ -36,6 +43,29 @@ pub fn slow_links(links: impl IntoIterator<Item = (NodeId, NodeId)>, extra: Dura
         };
         sim_net::set_link_oneway(from, to, slow);
     }
+    // `reset_link` returns both directions at once: each pair once.
+    let mut pairs: Vec<(NodeId, NodeId)> = links
+        .into_iter()
+        .map(|(a, b)| (a.min(b), a.max(b)))
+        .collect();
+    pairs.dedup();
+    revert_after(d, move || {
+        for (a, b) in pairs {
+            sim_net::reset_link(a, b);
+        }
+    });
+}
+
+/// Cuts the nodes of `side` off from those of `others` for a window of `d`.
+pub fn partition_for(side: Vec<NodeId>, others: Vec<NodeId>, d: Option<Duration>) {
+    sim_net::partition(&side, &others);
+    revert_after(d, move || sim_net::repair(&side, &others));
+}
+
+/// Kills `node` (every task on it dies) and restarts it when a window of `d` ends.
+pub fn kill_for(node: NodeId, d: Option<Duration>) {
+    node.kill();
+    revert_after(d, move || node.restart());
 }
 
 /// When every fault of the schedule has healed (a permanent fault counts from its start).

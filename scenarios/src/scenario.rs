@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sim_runtime::harness::elide;
 use sim_runtime::schedule::FaultSchedule;
-use sim_runtime::{Report, Swarm};
+use sim_runtime::{Report, Sim, Swarm};
 
 use crate::checker::Verdict;
 use crate::explore::{self, Exploration, SeedResult, SeedSpace};
@@ -122,6 +122,26 @@ impl<M> Simulated<M> {
             metrics,
         }
     }
+}
+
+/// Runs a scenario's main flow on `sim` (seeded, with its time limit), every event to
+/// `trace` as a JSON line when asked: the runtime's report and, when the simulation
+/// completed, what the flow handed back.
+pub fn run_flow<T, Fut>(
+    sim: Sim,
+    trace: Option<Box<dyn Write>>,
+    flow: impl FnOnce() -> Fut,
+) -> (Report, Option<T>)
+where
+    Fut: std::future::Future<Output = T> + 'static,
+    T: 'static,
+{
+    let sim = match trace {
+        Some(out) => sim.trace_jsonl(out),
+        None => sim,
+    };
+    let result = sim.run(flow);
+    (result.report, result.output)
 }
 
 /// Which faults a plan's runs get.

@@ -9,10 +9,10 @@ use std::rc::Rc;
 use futures::channel::oneshot;
 use serde::{Deserialize, Serialize};
 use sim_net::Addr;
-use sim_runtime::node;
 use sim_runtime::task::{spawn_named, JoinHandle};
 use sim_runtime::time::{sleep, Duration};
 use sim_runtime::SimRng;
+use sim_runtime::{node, NodeId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WorkloadConfig {
@@ -21,6 +21,17 @@ pub struct WorkloadConfig {
     pub spawn_rate_per_s: f64,
     /// Mean pause between a user's requests.
     pub think_time_mean: Duration,
+}
+
+impl WorkloadConfig {
+    /// `users` arriving at `spawn_rate_per_s`, thinking as long as the default.
+    pub fn arrivals(users: u32, spawn_rate_per_s: f64) -> Self {
+        WorkloadConfig {
+            users,
+            spawn_rate_per_s,
+            ..WorkloadConfig::default()
+        }
+    }
 }
 
 impl Default for WorkloadConfig {
@@ -83,10 +94,11 @@ where
     done
 }
 
-/// Waits until every address accepts a connection: a load test starts once the service
-/// listens (as k6 starts after `npm start`).
-pub async fn wait_listening(addrs: &[Addr]) {
-    for &addr in addrs {
+/// The address of `port` on each of `nodes`, once every one accepts a connection: a load
+/// test starts once the service listens (as k6 starts after `npm start`).
+pub async fn listening(nodes: &[NodeId], port: u16) -> Vec<Addr> {
+    let addrs: Vec<Addr> = nodes.iter().map(|&n| Addr::new(n, port)).collect();
+    for &addr in &addrs {
         while sim_net::connect::<(), ()>(addr, Duration::from_secs(1))
             .await
             .is_err()
@@ -94,6 +106,7 @@ pub async fn wait_listening(addrs: &[Addr]) {
             sleep(Duration::from_millis(10)).await;
         }
     }
+    addrs
 }
 
 /// Where users' random streams come from: user i's is forked from the workload's stream

@@ -9,14 +9,14 @@ use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace;
-use sim_runtime::{node, NodeId, Sim, SimConfig};
+use sim_runtime::{node, NodeId, Sim};
 
 use super::checkers::{Acked, Attempt, ListSeen, Observations};
 use super::deps::{self, Deps};
 use super::faults::ApptFault;
 use super::service::{Api, ApiRequest, ApiResponse, API_PORT};
 use super::{Params, Variant};
-use crate::inject::{healed_at, revert_after, slow_links, Windowed};
+use crate::inject::{down_for, healed_at, kill_for, partition_for, slow_links_for, Windowed};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::breaker::Transition;
 use crate::patterns::{BreakerState, CircuitBreaker, LoadBalancer};
@@ -81,16 +81,8 @@ pub fn simulate(
     schedule: FaultSchedule<ApptFault>,
     jsonl: Option<Box<dyn std::io::Write>>,
 ) -> (sim_runtime::Report, Option<RunData>) {
-    let config = SimConfig {
-        time_limit: Some(time_limit(&params, &schedule)),
-        ..SimConfig::default()
-    };
-    let mut sim = Sim::new(seed).config(config);
-    if let Some(out) = jsonl {
-        sim = sim.trace_jsonl(out);
-    }
-    let result = sim.run(move || main_flow(variant, params, schedule));
-    (result.report, result.output)
+    let sim = Sim::new(seed).time_limit(time_limit(&params, &schedule));
+    crate::scenario::run_flow(sim, jsonl, move || main_flow(variant, params, schedule))
 }
 
 /// The virtual time a run may take before it counts as hung: every user has arrived and
@@ -143,37 +135,20 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
 async fn apply(topo: Rc<Topology>, fault: ApptFault) {
     let d = fault.duration();
     match fault {
-        ApptFault::DbDown { .. } => {
-            topo.deps.db_down();
-            revert_after(d, move || topo.deps.db_up());
-        }
+        ApptFault::DbDown { .. } => down_for(d, topo.deps.clone(), Deps::db_down, Deps::db_up),
         ApptFault::RedisDown { .. } => {
-            topo.deps.redis_down();
-            revert_after(d, move || topo.deps.redis_up());
+            down_for(d, topo.deps.clone(), Deps::redis_down, Deps::redis_up)
         }
         ApptFault::DbLatency { extra_ms, .. } => {
             let db = topo.deps.db_node();
             let links = topo.apis.iter().flat_map(|&api| [(db, api), (api, db)]);
-            slow_links(links, Duration::from_millis(extra_ms));
-            let apis = topo.apis.clone();
-            revert_after(d, move || {
-                for api in apis {
-                    sim_net::reset_link(db, api);
-                }
-            });
+            slow_links_for(links.collect(), Duration::from_millis(extra_ms), d);
         }
         ApptFault::PartitionApiDb { .. } => {
-            let db = [topo.deps.db_node()];
-            let apis = topo.apis.clone();
-            sim_net::partition(&apis, &db);
-            revert_after(d, move || sim_net::repair(&apis, &db));
+            partition_for(topo.apis.clone(), vec![topo.deps.db_node()], d);
         }
-        ApptFault::ApiKill { instance, .. } => {
-            // Schedules are checked against the instance count when they are loaded.
-            let api = topo.apis[instance as usize];
-            api.kill();
-            revert_after(d, move || api.restart());
-        }
+        // Schedules are checked against the instance count when they are loaded.
+        ApptFault::ApiKill { instance, .. } => kill_for(topo.apis[instance as usize], d),
     }
 }
 
@@ -288,12 +263,7 @@ async fn main_flow(
     let deps = deps::start(&params).await;
     let apis = start_apis(variant, params, &deps);
     let topo = Rc::new(Topology { deps, apis });
-    let addrs: Vec<sim_net::Addr> = topo
-        .apis
-        .iter()
-        .map(|&n| sim_net::Addr::new(n, API_PORT))
-        .collect();
-    workload::wait_listening(&addrs).await;
+    let addrs = workload::listening(&topo.apis, API_PORT).await;
     let heal = healed_at(&schedule);
     let t = Rc::clone(&topo);
     schedule.install(move |f| apply(Rc::clone(&t), f)).detach();
@@ -301,11 +271,7 @@ async fn main_flow(
     let (lists, bookings) = (Recorder::default(), Recorder::default());
     let seen = Rc::new(RefCell::new(Seen::default()));
     let lb = LoadBalancer::new(addrs, Duration::from_secs(5));
-    let config = WorkloadConfig {
-        users: params.users,
-        spawn_rate_per_s: params.spawn_rate_per_s,
-        ..WorkloadConfig::default()
-    };
+    let config = WorkloadConfig::arrivals(params.users, params.spawn_rate_per_s);
     let (l, b, s) = (lists.clone(), bookings.clone(), Rc::clone(&seen));
     let users_done = workload::start_users_node(config, move |i, streams| {
         user(

@@ -8,14 +8,14 @@ use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace::{self, TraceEvent};
-use sim_runtime::{node, NodeId, Sim, SimConfig};
+use sim_runtime::{node, NodeId, Sim};
 
 use super::checkers::Observations;
 use super::deps::{self, Deps};
 use super::faults::FlashFault;
 use super::service::{self, Api, OrderRequest, OrderResponse, API_PORT};
 use super::{Params, Variant};
-use crate::inject::{healed_at, revert_after, slow_links};
+use crate::inject::{down_for, healed_at, kill_for, partition_for, slow_links_for};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::LoadBalancer;
 use crate::workload::{self, WorkloadConfig};
@@ -56,18 +56,10 @@ pub fn simulate(
     schedule: FaultSchedule<FlashFault>,
     jsonl: Option<Box<dyn std::io::Write>>,
 ) -> (sim_runtime::Report, Option<RunData>) {
-    let config = SimConfig {
-        time_limit: Some(time_limit(&params, &schedule)),
-        ..SimConfig::default()
-    };
-    let mut sim = Sim::new(seed)
-        .config(config)
+    let sim = Sim::new(seed)
+        .time_limit(time_limit(&params, &schedule))
         .buggify(variant != Variant::Correct);
-    if let Some(out) = jsonl {
-        sim = sim.trace_jsonl(out);
-    }
-    let result = sim.run(move || main_flow(variant, params, schedule));
-    (result.report, result.output)
+    crate::scenario::run_flow(sim, jsonl, move || main_flow(variant, params, schedule))
 }
 
 /// The virtual time a run may take before it counts as hung: the last user has arrived
@@ -168,41 +160,20 @@ fn start_services(variant: Variant, params: Params, deps: &Deps) -> Topology {
 async fn apply(topo: Rc<Topology>, fault: FlashFault) {
     let d = fault.duration();
     match fault {
-        FlashFault::WorkerCrash { .. } => {
-            let w = topo.worker;
-            w.kill();
-            revert_after(d, move || w.restart());
-        }
+        FlashFault::WorkerCrash { .. } => kill_for(topo.worker, d),
         FlashFault::RedisLatency { extra_ms, .. } => {
             let redis = topo.deps.redis_node();
             let links = topo.apis.iter().map(|&api| (redis, api));
-            slow_links(links, Duration::from_millis(extra_ms));
-            let apis = topo.apis.clone();
-            revert_after(d, move || {
-                for api in apis {
-                    sim_net::reset_link(redis, api);
-                }
-            });
+            slow_links_for(links.collect(), Duration::from_millis(extra_ms), d);
         }
         FlashFault::KafkaDown { .. } => {
-            topo.deps.kafka_down();
-            revert_after(d, move || topo.deps.kafka_up());
+            down_for(d, topo.deps.clone(), Deps::kafka_down, Deps::kafka_up)
         }
-        FlashFault::DbDown { .. } => {
-            topo.deps.db_down();
-            revert_after(d, move || topo.deps.db_up());
-        }
-        FlashFault::ApiKill { instance, .. } => {
-            // Schedules are checked against the instance count when they are loaded.
-            let api = topo.apis[instance as usize];
-            api.kill();
-            revert_after(d, move || api.restart());
-        }
+        FlashFault::DbDown { .. } => down_for(d, topo.deps.clone(), Deps::db_down, Deps::db_up),
+        // Schedules are checked against the instance count when they are loaded.
+        FlashFault::ApiKill { instance, .. } => kill_for(topo.apis[instance as usize], d),
         FlashFault::PartitionApiRedis { .. } => {
-            let redis = [topo.deps.redis_node()];
-            let apis = topo.apis.clone();
-            sim_net::partition(&apis, &redis);
-            revert_after(d, move || sim_net::repair(&apis, &redis));
+            partition_for(topo.apis.clone(), vec![topo.deps.redis_node()], d);
         }
     }
 }
@@ -275,12 +246,7 @@ async fn main_flow(
     let deps = deps::start(&params).await;
     let stock_log = deps.capture_stock();
     let topo = Rc::new(start_services(variant, params, &deps));
-    let addrs: Vec<sim_net::Addr> = topo
-        .apis
-        .iter()
-        .map(|&n| sim_net::Addr::new(n, API_PORT))
-        .collect();
-    workload::wait_listening(&addrs).await;
+    let addrs = workload::listening(&topo.apis, API_PORT).await;
     let heal = healed_at(&schedule);
     let window = fault_window(&schedule);
     let t = Rc::clone(&topo);
@@ -289,11 +255,7 @@ async fn main_flow(
     // Users run on their own node, which no fault touches.
     let recorder = Recorder::default();
     let lb = LoadBalancer::new(addrs, Duration::from_secs(5));
-    let config = WorkloadConfig {
-        users: params.users,
-        spawn_rate_per_s: params.spawn_rate_per_s,
-        ..WorkloadConfig::default()
-    };
+    let config = WorkloadConfig::arrivals(params.users, params.spawn_rate_per_s);
     let rec = recorder.clone();
     let users_done = workload::start_users_node(config, move |i, _streams| {
         user(i, params, lb.clone(), rec.clone())
