@@ -855,12 +855,12 @@ impl Engine {
             .map(|c| self.tables[t].schema.require_column(c))
             .collect::<Result<_, _>>()?;
         if !unique {
-            Rc::make_mut(&mut self.tables[t].schema)
-                .indexes
-                .push(IndexDef {
-                    name: name.to_owned(),
-                    columns: columns.to_vec(),
-                });
+            let table = &mut self.tables[t];
+            table.add_plain_index(name.to_owned(), cols);
+            Rc::make_mut(&mut table.schema).indexes.push(IndexDef {
+                name: name.to_owned(),
+                columns: columns.to_vec(),
+            });
             return Ok(());
         }
         let table = &self.tables[t];

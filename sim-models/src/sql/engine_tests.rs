@@ -856,3 +856,299 @@ fn errors_carry_sqlstates() {
     );
     assert_eq!(e.sqlstate(), Some("25001"));
 }
+
+/// SQL text planned and bound, as a client sends it.
+fn sql(text: &str, params: &[&dyn ToSql]) -> Statement {
+    text::prepare(text).unwrap().bind(params).unwrap()
+}
+
+/// `slots` with a plain index on `doctor_id` and `twin` without one, each with the same
+/// 60 rows over 6 doctors.
+fn slots_db() -> Db {
+    let mut db = Db::new();
+    let s = db.session();
+    for t in ["slots", "twin"] {
+        db.ok(
+            s,
+            sql(
+                &format!("CREATE TABLE {t} (id bigint PRIMARY KEY, doctor_id bigint NOT NULL, starts_at float8, taken boolean NOT NULL)"),
+                &[],
+            ),
+        );
+    }
+    db.ok(
+        s,
+        sql("CREATE INDEX slots_doctor ON slots (doctor_id)", &[]),
+    );
+    db.ok(
+        s,
+        sql("CREATE INDEX slots_starts ON slots (starts_at)", &[]),
+    );
+    for t in ["slots", "twin"] {
+        for id in 0..60_i64 {
+            let (doctor, at) = (id % 6, id as f64);
+            db.ok(
+                s,
+                sql(
+                    &format!("INSERT INTO {t} (id, doctor_id, starts_at, taken) VALUES ($1, $2, $3, false)"),
+                    &[&id, &doctor, &at],
+                ),
+            );
+        }
+    }
+    db.e.close_session(s);
+    db
+}
+
+fn ids(r: &StmtResult) -> Vec<i64> {
+    r.rows
+        .iter()
+        .map(|row| row.get::<_, i64>("id").unwrap())
+        .collect()
+}
+
+#[test]
+fn lookups_choose_the_primary_key_then_a_unique_index_then_a_plain_one() {
+    let mut db = slots_db();
+    let s = db.session();
+    db.ok(
+        s,
+        sql("CREATE UNIQUE INDEX slots_at ON slots (doctor_id, id)", &[]),
+    );
+    let t = db.e.table_id("slots").unwrap();
+    let chosen = |db: &Db, text: &str, params: &[&dyn ToSql], serializable: bool| {
+        let Statement::Select(sel) = sql(text, params) else {
+            panic!("{text} is a SELECT")
+        };
+        let w = db.e.bind_where(t, &sel.filter, "slots").unwrap();
+        db.e.index_lookup(t, &w, serializable)
+            .map(|(index, key)| (index.name.clone(), key))
+    };
+    let one = Value::Int(1);
+    // The primary key needs no other index.
+    assert_eq!(
+        chosen(
+            &db,
+            "SELECT id FROM slots WHERE id = 7 AND doctor_id = 1",
+            &[],
+            false
+        ),
+        None
+    );
+    assert_eq!(
+        chosen(
+            &db,
+            "SELECT id FROM slots WHERE doctor_id = $1 AND taken = false",
+            &[&1_i64],
+            false
+        ),
+        Some(("slots_doctor".into(), vec![one.clone()]))
+    );
+    assert_eq!(
+        chosen(
+            &db,
+            "SELECT id FROM slots WHERE doctor_id = 1 AND 3 = id + 0",
+            &[],
+            false
+        ),
+        Some(("slots_doctor".into(), vec![one.clone()]))
+    );
+    // A unique index pinned whole wins over the plain one.
+    assert_eq!(
+        chosen(
+            &db,
+            "SELECT id FROM slots WHERE 1 = doctor_id AND (taken OR id = 3) AND id + 0 = 1",
+            &[],
+            false
+        ),
+        Some(("slots_doctor".into(), vec![one.clone()]))
+    );
+    // No equality on the column, an OR, a float column (0 = -0 are two keys) or a
+    // serializable read (whole-relation SIREAD lock): every row.
+    for text in [
+        "SELECT id FROM slots WHERE doctor_id > 1",
+        "SELECT id FROM slots WHERE doctor_id = 1 OR taken",
+        "SELECT id FROM slots WHERE starts_at = 1.0",
+        "SELECT id FROM slots WHERE doctor_id = NULL",
+    ] {
+        assert_eq!(chosen(&db, text, &[], false), None, "{text}");
+    }
+    assert_eq!(
+        chosen(&db, "SELECT id FROM slots WHERE doctor_id = 1", &[], true),
+        None
+    );
+    db.ok(
+        s,
+        sql(
+            "CREATE TABLE pairs (id bigint PRIMARY KEY, a bigint, b bigint, UNIQUE (a, b))",
+            &[],
+        ),
+    );
+    db.ok(s, sql("CREATE INDEX pairs_a ON pairs (a)", &[]));
+    let t = db.e.table_id("pairs").unwrap();
+    let Statement::Select(sel) = sql("SELECT id FROM pairs WHERE a = 1 AND b = 2", &[]) else {
+        unreachable!()
+    };
+    let w = db.e.bind_where(t, &sel.filter, "pairs").unwrap();
+    let (index, key) = db.e.index_lookup(t, &w, false).unwrap();
+    assert_eq!(
+        (index.name.as_str(), key),
+        ("pairs_a_b_key", vec![one, Value::Int(2)])
+    );
+}
+
+/// Every statement through the index answers as the same statement over a table without
+/// one, while other sessions' versions move rows between doctors.
+#[test]
+fn index_lookups_answer_as_full_scans() {
+    for iso in LEVELS {
+        let mut db = slots_db();
+        let (w, r) = (db.session(), db.session());
+        // Committed history: rows move to other doctors, some go.
+        for t in ["slots", "twin"] {
+            db.ok(
+                w,
+                sql(
+                    &format!("UPDATE {t} SET doctor_id = 1 WHERE doctor_id = 2 AND id < 20"),
+                    &[],
+                ),
+            );
+            db.ok(
+                w,
+                sql(
+                    &format!("DELETE FROM {t} WHERE doctor_id = 3 AND id > 30"),
+                    &[],
+                ),
+            );
+        }
+        db.begin(r, iso);
+        let q =
+            |t: &str| format!("SELECT id FROM {t} WHERE doctor_id = $1 AND NOT taken ORDER BY id");
+        let before: Vec<Vec<i64>> = (0..6_i64)
+            .map(|d| ids(&db.ok(r, sql(&q("slots"), &[&d]))))
+            .collect();
+        for (d, rows) in before.iter().enumerate() {
+            assert_eq!(
+                rows,
+                &ids(&db.ok(r, sql(&q("twin"), &[&(d as i64)]))),
+                "{iso}: doctor {d}"
+            );
+        }
+        assert_eq!(
+            before[1],
+            vec![1, 2, 7, 8, 13, 14, 19, 25, 31, 37, 43, 49, 55]
+        );
+        // Another transaction moves rows and inserts (uncommitted, then committed).
+        db.begin(w, IsolationLevel::ReadCommitted);
+        for t in ["slots", "twin"] {
+            db.ok(
+                w,
+                sql(
+                    &format!("UPDATE {t} SET doctor_id = 4 WHERE doctor_id = 1 AND id > 40"),
+                    &[],
+                ),
+            );
+            db.ok(
+                w,
+                sql(
+                    &format!("INSERT INTO {t} (id, doctor_id, taken) VALUES (100, 1, false)"),
+                    &[],
+                ),
+            );
+        }
+        for d in 0..6_i64 {
+            let a = ids(&db.ok(r, sql(&q("slots"), &[&d])));
+            assert_eq!(a, before[d as usize], "{iso}: uncommitted work seen");
+        }
+        db.commit(w).unwrap();
+        for d in 0..6_i64 {
+            let a = ids(&db.ok(r, sql(&q("slots"), &[&d])));
+            assert_eq!(
+                a,
+                ids(&db.ok(r, sql(&q("twin"), &[&d]))),
+                "{iso}: doctor {d}"
+            );
+            if iso == IsolationLevel::ReadCommitted {
+                continue;
+            }
+            assert_eq!(
+                a, before[d as usize],
+                "{iso}: the snapshot keeps the old rows"
+            );
+        }
+        db.commit(r).unwrap();
+        let after = ids(&db.ok(r, sql(&q("slots"), &[&1_i64])));
+        assert_eq!(after, vec![1, 2, 7, 8, 13, 14, 19, 25, 31, 37, 100]);
+        let counted = sql("SELECT count(*) AS n FROM slots WHERE doctor_id = 4", &[]);
+        let n: i64 = db.ok(r, counted).first().unwrap().get("n").unwrap();
+        assert_eq!(n, 13);
+    }
+}
+
+/// UPDATE, DELETE and SELECT FOR UPDATE through the index lock, wait and re-check as a
+/// full scan does: a row moved off the doctor while the statement waited is skipped.
+#[test]
+fn index_lookups_lock_and_recheck_the_rows_they_write() {
+    let mut db = slots_db();
+    let (a, b) = (db.session(), db.session());
+    db.begin(a, IsolationLevel::ReadCommitted);
+    db.ok(a, sql("UPDATE slots SET doctor_id = 5 WHERE id = 1", &[]));
+    db.begin(b, IsolationLevel::ReadCommitted);
+    db.blocked(
+        b,
+        sql(
+            "UPDATE slots SET taken = true WHERE doctor_id = 1 RETURNING id",
+            &[],
+        ),
+    );
+    db.commit(a).unwrap();
+    let updated = db.completed(b).unwrap();
+    assert_eq!(ids(&updated), vec![7, 13, 19, 25, 31, 37, 43, 49, 55]);
+    // B holds those rows now: a locking read of the doctor skips them, a delete waits.
+    let locked = sql(
+        "SELECT id FROM slots WHERE doctor_id = 1 ORDER BY id LIMIT 2 FOR UPDATE SKIP LOCKED",
+        &[],
+    );
+    assert!(db.ok(a, locked).rows.is_empty());
+    db.begin(a, IsolationLevel::ReadCommitted);
+    db.blocked(
+        a,
+        sql("DELETE FROM slots WHERE doctor_id = 1 RETURNING id", &[]),
+    );
+    db.ok(b, sql("UPDATE slots SET doctor_id = 2 WHERE id = 7", &[]));
+    db.commit(b).unwrap();
+    let deleted = db.completed(a).unwrap();
+    assert_eq!(ids(&deleted), vec![13, 19, 25, 31, 37, 43, 49, 55]);
+    db.commit(a).unwrap();
+    let left = sql(
+        "SELECT id FROM slots WHERE doctor_id = 1 OR id = 7 ORDER BY id",
+        &[],
+    );
+    assert_eq!(ids(&db.ok(a, left)), vec![7]);
+}
+
+/// An update that changes a column of a plain index is no HOT update in PostgreSQL: it
+/// inserts into every index, the primary key's leaf page included, so it conflicts with
+/// a concurrent serializable key lookup; one that keeps the indexed columns does not.
+#[test]
+fn serializable_update_of_a_plainly_indexed_column_is_an_index_insertion() {
+    for (set, fails) in [("taken = true", false), ("doctor_id = 5", true)] {
+        let mut db = slots_db();
+        let (a, b) = (db.session(), db.session());
+        db.begin(a, IsolationLevel::Serializable);
+        db.begin(b, IsolationLevel::Serializable);
+        assert_eq!(
+            ids(&db.ok(a, sql("SELECT id FROM slots WHERE id = 3", &[]))),
+            vec![3]
+        );
+        assert_eq!(
+            ids(&db.ok(b, sql("SELECT id FROM slots WHERE id = 4", &[]))),
+            vec![4]
+        );
+        db.ok(a, sql(&format!("UPDATE slots SET {set} WHERE id = 3"), &[]));
+        db.ok(b, sql(&format!("UPDATE slots SET {set} WHERE id = 4"), &[]));
+        db.commit(a).unwrap();
+        let second = db.commit(b);
+        assert_eq!(second.is_err(), fails, "{set}: {second:?}");
+    }
+}

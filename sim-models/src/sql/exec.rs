@@ -21,7 +21,7 @@ use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
 use super::expr::{sort_cmp, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv};
 use super::locks::Acquire;
-use super::mvcc::{RowId, Version, Xid};
+use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
 use super::schema::{ColumnDefault, TableSchema};
 use super::ssi::ReadPredicate;
@@ -29,7 +29,7 @@ use super::stmt::{
     CommandTag, Count, Delete, Insert, IsolationLevel, JoinKind, LockMode, LockWait, OnConflict,
     OrderBy, Projection, Select, Statement, StmtResult, Update, Where,
 };
-use super::value::Value;
+use super::value::{ColumnType, Value};
 
 /// Whether a tuple satisfies a bound WHERE (key already coerced to the column types).
 fn where_matches(
@@ -55,12 +55,13 @@ fn where_matches(
     }
 }
 
-/// The primary key a bound WHERE pins down (`id = $1 AND stock > 0`: every key column
-/// equal to a constant in a top-level conjunct), coerced to the key's types, so that the
-/// statement reads the key's rows through the index instead of every row. The filter
-/// still runs on those rows: the key only narrows what is scanned, never the answer.
-fn key_of_filter(schema: &TableSchema, pk: &[usize], filter: &Expr) -> Option<Vec<Value>> {
-    let mut key: Vec<Option<Value>> = vec![None; pk.len()];
+/// The key of the index over `columns` that a bound WHERE pins down (`id = $1 AND stock >
+/// 0`: every index column equal to a constant in a top-level conjunct), coerced to the
+/// columns' types, so that the statement reads the key's rows through the index instead
+/// of every row. The filter still runs on those rows: the key only narrows what is
+/// scanned, never the answer.
+fn key_of_filter(schema: &TableSchema, columns: &[usize], filter: &Expr) -> Option<Vec<Value>> {
+    let mut key: Vec<Option<Value>> = vec![None; columns.len()];
     let mut conjuncts = vec![filter];
     while let Some(e) = conjuncts.pop() {
         match e {
@@ -76,7 +77,7 @@ fn key_of_filter(schema: &TableSchema, pk: &[usize], filter: &Expr) -> Option<Ve
                 let Some(i) = schema.column_index(c) else {
                     continue;
                 };
-                if let Some(k) = pk.iter().position(|&p| p == i) {
+                if let Some(k) = columns.iter().position(|&p| p == i) {
                     let column = &schema.columns[i];
                     // NULL matches nothing, and a value of another type is for the filter
                     // to judge (or refuse) row by row, as before.
@@ -90,6 +91,20 @@ fn key_of_filter(schema: &TableSchema, pk: &[usize], filter: &Expr) -> Option<Ve
         }
     }
     key.into_iter().collect()
+}
+
+/// Whether equal values of the type are exactly the equal keys of an index (`Value`'s
+/// total order), so that a lookup by key finds every row the `=` of the WHERE matches.
+/// Floats are not (`0 = -0` in SQL, two keys in the index), nor types added later until
+/// someone checks them.
+fn exact_keys(ty: ColumnType) -> bool {
+    matches!(
+        ty,
+        ColumnType::Bool
+            | ColumnType::Int
+            | ColumnType::Text
+            | ColumnType::Timestamp
+    )
 }
 
 /// Evaluates `SET` assignments against the old tuple (all of them see the old values, as
@@ -675,7 +690,7 @@ impl Engine {
 
     /// Checks the WHERE's columns (named bare or by `qual`, the table's name or alias),
     /// writes them bare, and coerces its key to the key column types.
-    fn bind_where(&self, t: usize, w: &Where, qual: &str) -> Result<Where, SqlError> {
+    pub(super) fn bind_where(&self, t: usize, w: &Where, qual: &str) -> Result<Where, SqlError> {
         let schema = &self.tables[t].schema;
         let filter = match &w.filter {
             None => None,
@@ -714,13 +729,47 @@ impl Engine {
         Ok(Where { key, filter })
     }
 
-    /// The rows the statement's snapshot sees that match `w`, as (row, visible version).
+    /// The index (a unique non-key one before a plain one) and key that a bound WHERE
+    /// without a primary key pins down, if any. Only for reads that take no SIREAD lock:
+    /// a serializable read that is not a primary-key lookup locks the whole relation and
+    /// must meet every concurrent version of it (see [`super::ssi`]), so it scans all.
+    pub(super) fn index_lookup(
+        &self,
+        t: usize,
+        w: &Where,
+        serializable: bool,
+    ) -> Option<(&UniqueIndex, Vec<Value>)> {
+        let table = &self.tables[t];
+        let filter = w.filter.as_ref()?;
+        if w.key.is_some() || serializable || (table.indexes.len() == 1 && table.plain.is_empty()) {
+            return None;
+        }
+        let schema = &table.schema;
+        table.indexes[1..]
+            .iter()
+            .chain(&table.plain)
+            .find_map(|index| {
+                if !index
+                    .columns
+                    .iter()
+                    .all(|&c| exact_keys(schema.columns[c].ty))
+                {
+                    return None;
+                }
+                Some((index, key_of_filter(schema, &index.columns, filter)?))
+            })
+    }
+
+    /// The rows the statement's snapshot sees that match `w`, as (row, visible version),
+    /// in row order. The rows visited are the primary key's if `w` has a key, else those
+    /// of another index whose columns the WHERE pins ([`Engine::index_lookup`]), else all.
     /// Serializable transactions record the read and their rw-conflicts out.
     fn scan(&mut self, ctx: &Ctx, t: usize, w: &Where) -> Result<Vec<(RowId, usize)>, Stop> {
+        let serializable = self.ssi.is_tracked(ctx.xid);
+        let lookup = self.index_lookup(t, w, serializable);
         let table = &self.tables[t];
         let schema = &table.schema;
         let pk = &table.indexes[0].columns;
-        let serializable = self.ssi.is_tracked(ctx.xid);
         let mut out = Vec::new();
         let mut writers: BTreeSet<Xid> = BTreeSet::new();
         let mut visit = |row: RowId, chain: &[Version]| -> Result<(), SqlError> {
@@ -749,13 +798,18 @@ impl Engine {
             Ok(())
         };
         // Straight through the chains, in row order, rather than looking each row up.
-        match &w.key {
-            Some(k) => {
+        match (&w.key, &lookup) {
+            (Some(k), _) => {
                 for row in table.key_rows(0, k) {
                     visit(row, &table.chains[&row])?;
                 }
             }
-            None => {
+            (None, Some((index, k))) => {
+                for row in index.rows(k) {
+                    visit(row, &table.chains[&row])?;
+                }
+            }
+            (None, None) => {
                 for (&row, chain) in &table.chains {
                     visit(row, chain)?;
                 }
@@ -979,6 +1033,7 @@ impl Engine {
             (Some(o), Some(n)) => table
                 .indexes
                 .iter()
+                .chain(&table.plain)
                 .any(|i| i.columns.iter().any(|&c| o[c] != n[c])),
             _ => false,
         };

@@ -1,6 +1,6 @@
 //! Multi-version storage: each logical row is a chain of tuple versions stamped with the
 //! transaction that created them (`xmin`) and the one that deleted or replaced them
-//! (`xmax`), plus unique indexes over all versions, as in PostgreSQL's heap.
+//! (`xmax`), plus unique and plain indexes over all versions, as in PostgreSQL's heap.
 //!
 //! Two simplifications, neither observable through the engine:
 //! - An update appends to the same chain (PostgreSQL links a new tuple by `ctid`), so
@@ -64,8 +64,10 @@ impl Version {
     }
 }
 
-/// A unique index (the primary key is index 0). Keys with a NULL are not indexed:
-/// PostgreSQL treats NULLs as distinct in unique constraints by default.
+/// An index: a unique one (the primary key is index 0 of [`Table::indexes`]), or a plain
+/// one ([`Table::plain`], the same structure; nothing checks its keys for duplicates).
+/// Keys with a NULL are not indexed: PostgreSQL treats NULLs as distinct in unique
+/// constraints by default, and `col = NULL` matches nothing, so a lookup never needs them.
 #[derive(Clone, Debug)]
 pub struct UniqueIndex {
     pub name: String,
@@ -77,6 +79,29 @@ pub struct UniqueIndex {
 }
 
 impl UniqueIndex {
+    /// An index over `columns` of the versions already in `chains`.
+    fn build(name: String, columns: Vec<usize>, chains: &BTreeMap<RowId, Vec<Version>>) -> Self {
+        let mut index = UniqueIndex {
+            name,
+            columns,
+            entries: IndexMap::default(),
+        };
+        for (&row, chain) in chains {
+            for v in chain {
+                if let Some(k) = index.key_of(&v.tuple) {
+                    index.entries.entry(k).or_default().insert(row);
+                }
+            }
+        }
+        index
+    }
+
+    /// Chains that ever held `key` (and still hold it in some stored version), in row
+    /// order.
+    pub fn rows(&self, key: &[Value]) -> impl Iterator<Item = RowId> + '_ {
+        self.entries.get(key).into_iter().flatten().copied()
+    }
+
     pub fn key_of(&self, tuple: &[Value]) -> Option<Vec<Value>> {
         let key: Vec<Value> = self.columns.iter().map(|&c| tuple[c].clone()).collect();
         (!key.iter().any(Value::is_null)).then_some(key)
@@ -122,6 +147,9 @@ pub struct Table {
     pub column_names: Rc<[String]>,
     pub chains: BTreeMap<RowId, Vec<Version>>,
     pub indexes: Vec<UniqueIndex>,
+    /// Plain (non-unique) indexes, from `CREATE INDEX` or [`TableSchema::indexes`]: kept
+    /// like the unique ones so that a WHERE pinning their columns reads only their rows.
+    pub plain: Vec<UniqueIndex>,
     /// Foreign keys of this table.
     pub foreign_keys: Rc<[ForeignKeyRef]>,
     /// Foreign keys of other tables (or this one) that reference this table: (table,
@@ -146,12 +174,29 @@ impl Table {
                 entries: IndexMap::default(),
             })
             .collect();
+        let plain = schema
+            .indexes
+            .iter()
+            .filter_map(|i| {
+                let columns = i
+                    .columns
+                    .iter()
+                    .map(|c| schema.column_index(c))
+                    .collect::<Option<Vec<usize>>>()?;
+                Some(UniqueIndex {
+                    name: i.name.clone(),
+                    columns,
+                    entries: IndexMap::default(),
+                })
+            })
+            .collect();
         Table {
             column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
             next_serial: vec![1; schema.columns.len()],
             schema: Rc::new(schema),
             chains: BTreeMap::new(),
             indexes,
+            plain,
             foreign_keys: Rc::from(Vec::new()),
             referenced_by: Vec::new(),
             next_row: 0,
@@ -173,12 +218,7 @@ impl Table {
 
     /// [`Table::rows_with_key`] without collecting them.
     pub fn key_rows(&self, index: usize, key: &[Value]) -> impl Iterator<Item = RowId> + '_ {
-        self.indexes[index]
-            .entries
-            .get(key)
-            .into_iter()
-            .flatten()
-            .copied()
+        self.indexes[index].rows(key)
     }
 
     /// A stored tuple as a `Row` with the column names.
@@ -192,7 +232,7 @@ impl Table {
     }
 
     fn index_add(&mut self, row: RowId, tuple: &[Value]) {
-        for idx in &mut self.indexes {
+        for idx in self.indexes.iter_mut().chain(&mut self.plain) {
             if let Some(k) = idx.key_of(tuple) {
                 idx.entries.entry(k).or_default().insert(row);
             }
@@ -202,7 +242,7 @@ impl Table {
     /// Drops the index entries of `tuple` that no remaining version of `row` still needs.
     fn index_forget(&mut self, row: RowId, tuple: &[Value]) {
         let chain = self.chains.get(&row);
-        for idx in &mut self.indexes {
+        for idx in self.indexes.iter_mut().chain(&mut self.plain) {
             let Some(k) = idx.key_of(tuple) else { continue };
             let still_used = chain.is_some_and(|c| c.iter().any(|v| idx.has_key(&v.tuple, &k)));
             if still_used {
@@ -316,19 +356,14 @@ impl Table {
 
     /// Adds a unique index over the rows already stored (every version, as the others).
     pub fn add_unique_index(&mut self, name: String, columns: Vec<usize>) {
-        let mut index = UniqueIndex {
-            name,
-            columns,
-            entries: IndexMap::default(),
-        };
-        for (&row, chain) in &self.chains {
-            for v in chain {
-                if let Some(k) = index.key_of(&v.tuple) {
-                    index.entries.entry(k).or_default().insert(row);
-                }
-            }
-        }
+        let index = UniqueIndex::build(name, columns, &self.chains);
         self.indexes.push(index);
+    }
+
+    /// Adds a plain index over the rows already stored.
+    pub fn add_plain_index(&mut self, name: String, columns: Vec<usize>) {
+        let index = UniqueIndex::build(name, columns, &self.chains);
+        self.plain.push(index);
     }
 
     /// The number of stored versions (for tests of vacuum).

@@ -60,7 +60,8 @@ pub struct ForeignKey {
     pub ref_columns: Vec<String>,
 }
 
-/// A plain (non-unique) index: recorded, changes no answer.
+/// A plain (non-unique) index: changes no answer, only what a lookup reads (a WHERE that
+/// pins every column of it by equality visits only its rows).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct IndexDef {
     pub name: String,
