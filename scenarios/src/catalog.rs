@@ -219,6 +219,7 @@ pub fn registry() -> Vec<&'static dyn AnyScenario> {
     vec![
         &crate::flash_sale::FlashSale,
         &crate::appointments::Appointments,
+        &crate::medistream::Medistream,
     ]
 }
 

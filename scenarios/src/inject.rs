@@ -79,14 +79,33 @@ pub fn healed_at<F: Windowed>(schedule: &FaultSchedule<F>) -> Instant {
 
 /// Refuses a fault aimed at API instance `instance` when there are only `count`.
 pub fn instance_exists(fault: &str, instance: u32, count: u32) -> Result<(), FaultProblem> {
-    if instance < count {
+    member_exists(
+        fault,
+        "instance",
+        ("API instances", "--api-instances"),
+        instance,
+        count,
+    )
+}
+
+/// Refuses a fault whose `field` names member `index` of a group of `count` (`group`:
+/// what the members are called, and the option that sets how many).
+pub fn member_exists(
+    fault: &str,
+    field: &str,
+    group: (&str, &str),
+    index: u32,
+    count: u32,
+) -> Result<(), FaultProblem> {
+    if index < count {
         return Ok(());
     }
+    let (members, option) = group;
     Err(FaultProblem {
-        field: "instance".into(),
+        field: field.into(),
         detail: format!(
-            "{fault} of instance {instance}, but there are {count} API instances \
-             (0 to {}); --api-instances sets how many",
+            "{fault} of {field} {index}, but there are {count} {members} \
+             (0 to {}); {option} sets how many",
             count.saturating_sub(1)
         ),
     })

@@ -10,6 +10,8 @@
 //!   [`options`]: a scenario's own options printed back as arguments.
 //! - [`flash_sale`]: Flux-Gate (seed 002), the first system.
 //! - [`appointments`]: the Phase 11 appointments backend (seed 003).
+//! - [`medistream`]: Medistream (seed 000): CPU-bound signup, auth and rate limits, a
+//!   Redis job queue with retries and dead letters.
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
 //! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
 //! - [`workload`]: virtual users with a spawn rate and think time.
@@ -24,6 +26,7 @@ pub mod checker;
 pub mod explore;
 pub mod flash_sale;
 pub mod inject;
+pub mod medistream;
 pub mod metrics;
 pub mod options;
 pub mod patterns;

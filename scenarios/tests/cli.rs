@@ -672,3 +672,86 @@ fn the_correct_appointments_backend_survives_swarm_exploration() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(!out.contains("FAILURE"), "{out}");
 }
+
+#[test]
+fn each_buggy_medistream_variant_is_found_replayed_in_a_new_process_and_shrunk() {
+    let dir = std::env::temp_dir().join(format!("sim-cli-medistream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (variant, fault, checker) in [
+        ("pop_then_crash_loses_job", "swarm", "no_job_lost"),
+        ("auth_after_db", "swarm", "auth_before_work"),
+        ("retry_without_backoff", "swarm", "jobs_terminal"),
+        (
+            "shared_pool_for_signup",
+            "signup_flood",
+            "booking_latency_in_flood",
+        ),
+    ] {
+        let (code, out, err) = sim(&[
+            "explore",
+            "medistream",
+            "--variant",
+            variant,
+            "--fault",
+            fault,
+            "--seeds",
+            "32",
+            "--jobs",
+            "1",
+        ]);
+        assert_eq!(code, 1, "{variant} is found in 32 seeds: {out}{err}");
+        assert!(
+            line_after(&out, "violated:").starts_with(checker),
+            "{variant}: {out}"
+        );
+        let replay = field(&out, "replay:");
+        let (code, replayed, _) = sim_line(replay);
+        assert_eq!(code, 1, "{replay}: {replayed}");
+        assert!(
+            replayed.contains("fingerprint matches: the failure reproduced exactly"),
+            "{replay}: {replayed}"
+        );
+        let seed = line_after(&out, "FAILURE at seed ")
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_owned();
+        let shrunk = dir.join(format!("{variant}.json"));
+        let (code, out, err) = sim(&[
+            "shrink",
+            "medistream",
+            "--variant",
+            variant,
+            "--fault",
+            fault,
+            "--seed",
+            &seed,
+            "--out",
+            shrunk.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{variant}: {out}{err}");
+        assert!(
+            line_after(&out, "still fails: ").starts_with(checker),
+            "{variant}: {out}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_correct_medistream_survives_swarm_exploration() {
+    let (code, out, err) = sim(&[
+        "explore",
+        "medistream",
+        "--variant",
+        "correct",
+        "--fault",
+        "swarm",
+        "--seeds",
+        "24",
+        "--jobs",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FAILURE"), "{out}");
+}

@@ -2,4 +2,5 @@
 
 mod appointments;
 mod flash_sale;
+mod medistream;
 mod readme;

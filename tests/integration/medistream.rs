@@ -1,0 +1,127 @@
+//! Medistream end to end: each buggy variant is found by exploration within a stated
+//! bound and its seed replays to the same fingerprint, the correct variant survives the
+//! fault matrix and swarm schedules, a shrink keeps the fault that matters, the same seed
+//! twice gives the same fingerprint, and a snapshot pins the confirmation jobs'
+//! transitions when a worker is killed (seed 1).
+
+use std::sync::atomic::AtomicBool;
+
+use scenarios::explore::SeedSpace;
+use scenarios::medistream::faults::MediFault;
+use scenarios::medistream::{faults, run, Medistream, Params, Variant};
+use scenarios::scenario::{Faults, Plan, ServiceVariant};
+
+/// Seeds each buggy variant gets before the test gives up (each is found within the
+/// first few; the bound leaves room for changes in the models).
+const FIND_BOUND: u64 = 32;
+
+fn named(fault: &str) -> Faults<MediFault> {
+    let (info, schedule) = faults::matrix()
+        .into_iter()
+        .find(|(info, _)| info.name == fault)
+        .expect("a fault-matrix entry");
+    Faults::Named {
+        name: info.name,
+        schedule,
+    }
+}
+
+#[test]
+fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
+    for (variant, checker, faults) in [
+        (Variant::PopThenCrashLosesJob, "no_job_lost", Faults::Swarm),
+        (Variant::AuthAfterDb, "auth_before_work", Faults::Swarm),
+        (Variant::RetryWithoutBackoff, "jobs_terminal", Faults::Swarm),
+        (
+            Variant::SharedPoolForSignup,
+            "booking_latency_in_flood",
+            named("signup_flood"),
+        ),
+    ] {
+        let plan = Plan::<Medistream>::new(variant, faults);
+        let space = SeedSpace {
+            base: 0x5eed,
+            count: FIND_BOUND,
+            shard: (0, 1),
+        };
+        let found = plan.explore(&space, 2, false, &AtomicBool::new(false), |_, _| {});
+        let (index, out) = found
+            .lowest
+            .as_ref()
+            .unwrap_or_else(|| panic!("{} not caught in {FIND_BOUND} seeds", variant.name()));
+        assert!(
+            out.verdicts.iter().any(|v| !v.ok && v.checker == checker),
+            "{} failed, but not {checker}: {:?} (seed index {index})",
+            variant.name(),
+            out.failure_summary()
+        );
+        let again = plan.run(out.seed());
+        assert_eq!(again.report.fingerprint, out.report.fingerprint);
+        assert_eq!(again.verdicts, out.verdicts);
+    }
+}
+
+#[test]
+fn the_correct_variant_passes_the_matrix_and_swarm_schedules() {
+    for (info, _) in faults::matrix() {
+        let out = Plan::<Medistream>::new(Variant::Correct, named(info.name)).run(1);
+        assert!(!out.failed(), "{}: {:?}", info.name, out.failure_summary());
+    }
+    let swarm = Plan::<Medistream>::new(Variant::Correct, Faults::Swarm);
+    for seed in 0..24 {
+        let out = swarm.run(seed);
+        assert!(
+            !out.failed(),
+            "swarm seed {seed}: {:?}",
+            out.failure_summary()
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_twice_gives_the_same_fingerprint() {
+    let plan = Plan::<Medistream>::new(Variant::Correct, Faults::Swarm);
+    for seed in [1, 2, 3] {
+        let (a, b) = (plan.run(seed), plan.run(seed));
+        assert_eq!(a.report.fingerprint, b.report.fingerprint, "seed {seed}");
+        assert_eq!(a.verdicts, b.verdicts);
+    }
+    assert_ne!(
+        plan.run(1).report.fingerprint,
+        plan.run(2).report.fingerprint
+    );
+}
+
+#[test]
+fn shrinking_a_lost_job_keeps_the_worker_crash() {
+    let plan = Plan::<Medistream>::new(Variant::PopThenCrashLosesJob, Faults::Swarm);
+    let seed = (0..64)
+        .find(|&s| plan.run(s).failed())
+        .expect("a failing swarm seed");
+    let (schedule, out) = plan.shrink(seed).expect("the seed fails");
+    assert!(
+        out.verdicts
+            .iter()
+            .any(|v| !v.ok && v.checker == "no_job_lost"),
+        "the shrunk schedule still loses a job: {:?}",
+        out.failure_summary()
+    );
+    assert_eq!(schedule.faults.len(), 1, "{schedule:?}");
+    assert!(
+        matches!(schedule.faults[0].fault, MediFault::WorkerCrash { .. }),
+        "only a crash mid-job loses a popped job: {schedule:?}"
+    );
+}
+
+#[test]
+fn the_confirmation_jobs_when_a_worker_is_killed() {
+    let (_, schedule) = faults::matrix()
+        .into_iter()
+        .find(|(info, _)| info.name == "worker_crash")
+        .expect("a fault-matrix entry");
+    let (report, data) = run::simulate(1, Variant::Correct, Params::default(), schedule, None);
+    assert!(report.is_pass(), "{}", report.outcome);
+    let data = data.expect("a completed run");
+    // Every job's transitions, in the order the workers made them.
+    insta::assert_json_snapshot!("medistream_jobs_worker_crash_seed_1", data.jobs);
+}
