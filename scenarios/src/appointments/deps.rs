@@ -42,8 +42,9 @@ impl From<kv::KvError> for DepError {
 
 /// The schema, as the service's migration creates it. `appointments_unchecked` is the
 /// same table without the unique slot constraint, for the variant that relies on a
-/// SELECT instead.
-const SCHEMA: [&str; 4] = [
+/// SELECT instead. The indexes serve the lookups by doctor (free-slot lists) and, without
+/// the unique constraint's index, by slot (the variant's check).
+const SCHEMA: [&str; 8] = [
     "CREATE TABLE doctors (id bigint PRIMARY KEY, name text NOT NULL)",
     "CREATE TABLE slots (
         id bigint PRIMARY KEY,
@@ -62,6 +63,10 @@ const SCHEMA: [&str; 4] = [
         doctor_id bigint NOT NULL,
         patient text NOT NULL
     )",
+    "CREATE INDEX slots_doctor_id ON slots (doctor_id)",
+    "CREATE INDEX appointments_doctor_id ON appointments (doctor_id)",
+    "CREATE INDEX appointments_unchecked_doctor_id ON appointments_unchecked (doctor_id)",
+    "CREATE INDEX appointments_unchecked_slot_id ON appointments_unchecked (slot_id)",
 ];
 
 /// Slot `k` of doctor `d`: ids are dense per doctor, so a slot names its doctor.
