@@ -1152,3 +1152,64 @@ fn serializable_update_of_a_plainly_indexed_column_is_an_index_insertion() {
         assert_eq!(second.is_err(), fails, "{set}: {second:?}");
     }
 }
+
+/// Two serializable transactions: `a` reads with `read` and then updates account 5 that
+/// `b` looked up by key (b -> a); `b` updates account 4 (HOT: no index insertion). They
+/// both commit exactly when `a`'s read did not lock account 4's tuple.
+fn rw_pair_commits(read: &[&str]) -> bool {
+    let mut db = Db::new();
+    let s = db.session();
+    for id in 3..=5_i64 {
+        db.ok(
+            s,
+            Insert::into("accounts", sql_row! {"id" => id, "balance" => 100}),
+        );
+    }
+    let (a, b) = (db.session(), db.session());
+    db.begin(a, IsolationLevel::Serializable);
+    db.begin(b, IsolationLevel::Serializable);
+    for q in read {
+        db.ok(a, sql(q, &[]));
+    }
+    db.ok(b, sql("SELECT balance FROM accounts WHERE id = 5", &[]));
+    db.ok(a, sql("UPDATE accounts SET balance = 1 WHERE id = 5", &[]));
+    db.ok(b, sql("UPDATE accounts SET balance = 1 WHERE id = 4", &[]));
+    db.commit(a).unwrap();
+    db.commit(b).is_ok()
+}
+
+/// SIREAD granularity as PostgreSQL 15's `pg_locks` shows it: an `ORDER BY id LIMIT n`
+/// read through the key's index locks the index page and the tuples it fetched up to its
+/// LIMIT, not the relation; without a LIMIT (a sort over a sequential scan) it locks the
+/// relation; a transaction's third tuple lock on the (one) heap page becomes a lock on
+/// the page, which every update of the table conflicts with.
+#[test]
+fn serializable_siread_locks_follow_the_index_scan_and_promote_to_the_page() {
+    let ordered = "SELECT id FROM accounts ORDER BY id LIMIT 1 FOR UPDATE";
+    assert!(rw_pair_commits(&[ordered]));
+    assert!(rw_pair_commits(&[
+        "SELECT id FROM accounts ORDER BY id DESC LIMIT 1"
+    ]));
+    // Two tuples, and the UPDATE's fetch of account 5 a third: promoted to the page (as
+    // `pg_locks` shows after the same statements).
+    assert!(!rw_pair_commits(&[
+        "SELECT id FROM accounts ORDER BY id LIMIT 2"
+    ]));
+    assert!(!rw_pair_commits(&[
+        "SELECT id FROM accounts ORDER BY id LIMIT 2 OFFSET 1"
+    ]));
+    assert!(!rw_pair_commits(&[
+        "SELECT id FROM accounts ORDER BY id LIMIT 4"
+    ]));
+    assert!(!rw_pair_commits(&["SELECT id FROM accounts ORDER BY id"]));
+    assert!(!rw_pair_commits(&[
+        "SELECT id FROM accounts ORDER BY balance LIMIT 1"
+    ]));
+    let by_key = |id: i64| format!("SELECT balance FROM accounts WHERE id = {id}");
+    let (one, two) = (by_key(1), by_key(2));
+    // With the UPDATE's fetch of account 5: two tuple locks, then three.
+    assert!(rw_pair_commits(&[&one]));
+    assert!(rw_pair_commits(&[&one, &one]), "the same tuple twice is one lock");
+    assert!(!rw_pair_commits(&[&one, &two]));
+    assert!(!rw_pair_commits(&[ordered, &two]));
+}

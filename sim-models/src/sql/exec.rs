@@ -560,6 +560,42 @@ fn bind_query(
     })
 }
 
+/// Whether PostgreSQL reads a SELECT of one table through its primary key's index in key
+/// order and stops at the LIMIT (`ORDER BY` the key's columns, all ascending or all
+/// descending with the default NULLs placement, a LIMIT, no grouping, no key lookup):
+/// `Some(descending)`. Its SIREAD locks are then the index's leaf page and the tuples it
+/// fetched, not the relation (checked on PostgreSQL 15's `pg_locks`). Only for bigint keys,
+/// whose order is the same in both.
+fn index_order(
+    q: &Query,
+    s: &Select,
+    w: &Where,
+    scope: &Scope<'_>,
+    schema: &TableSchema,
+    pk: &[usize],
+) -> Option<bool> {
+    if s.limit.is_none() || w.key.is_some() || q.grouped || q.order.len() != pk.len() {
+        return None;
+    }
+    let desc = q.order.first()?.1;
+    for ((key, d, nulls_first), &c) in q.order.iter().zip(pk) {
+        let column = &schema.columns[c];
+        if *d != desc || *nulls_first != desc || column.ty != ColumnType::Int {
+            return None;
+        }
+        let expected = Expr::Col(scope.canonical(scope.resolve(&column.name).ok()?));
+        let ordered = match (key, &q.items) {
+            (OrderKey::Output(i), Some(items)) => items.get(*i)?.clone(),
+            (OrderKey::Output(i), None) => Expr::Col(scope.canonical(*i)),
+            (OrderKey::Input(e), _) => e.clone(),
+        };
+        if ordered != expected {
+            return None;
+        }
+    }
+    Some(desc)
+}
+
 /// The values of a query's ORDER BY keys for one output row.
 fn order_values<E: Env>(
     order: &[(OrderKey, bool, bool)],
@@ -765,19 +801,37 @@ impl Engine {
     /// of another index whose columns the WHERE pins ([`Engine::index_lookup`]), else all.
     /// Serializable transactions record the read and their rw-conflicts out.
     fn scan(&mut self, ctx: &Ctx, t: usize, w: &Where) -> Result<Vec<(RowId, usize)>, Stop> {
-        let serializable = self.ssi.is_tracked(ctx.xid);
+        self.scan_with(ctx, t, w, true)
+    }
+
+    /// [`Engine::scan`]; `record: false` leaves the SSI bookkeeping of a serializable read
+    /// to the caller (which knows which rows an index-ordered LIMIT read, see
+    /// [`Engine::ssi_ordered_read`]).
+    fn scan_with(
+        &mut self,
+        ctx: &Ctx,
+        t: usize,
+        w: &Where,
+        record: bool,
+    ) -> Result<Vec<(RowId, usize)>, Stop> {
+        let serializable = record && self.ssi.is_tracked(ctx.xid);
         let lookup = self.index_lookup(t, w, serializable);
         let table = &self.tables[t];
         let schema = &table.schema;
         let pk = &table.indexes[0].columns;
         let mut out = Vec::new();
         let mut writers: BTreeSet<Xid> = BTreeSet::new();
+        // The heap tuples a key lookup fetched (its SIREAD tuple locks).
+        let mut fetched: Vec<(RowId, Xid)> = Vec::new();
         let mut visit = |row: RowId, chain: &[Version]| -> Result<(), SqlError> {
             let vis = chain.iter().rposition(|v| v.visible_to(ctx.xid, &ctx.snap));
             if let Some(vi) = vis {
                 let v = &chain[vi];
                 if where_matches(schema, pk, w, &v.tuple, ctx.now)? {
                     out.push((row, vi));
+                }
+                if serializable {
+                    fetched.push((row, v.xmin));
                 }
                 // A concurrent transaction deleted or replaced a row the scan passed over
                 // (PostgreSQL checks each tuple it visits, before the rest of the WHERE).
@@ -816,13 +870,14 @@ impl Engine {
             }
         }
         if serializable {
-            self.ssi.record_read(
-                ctx.xid,
-                ReadPredicate {
-                    table: t,
-                    filter: w.clone(),
-                },
-            );
+            let read = match &w.key {
+                Some(k) => ReadPredicate::index(t, vec![k.clone()]),
+                None => {
+                    fetched.clear();
+                    ReadPredicate::relation(t)
+                }
+            };
+            self.ssi.record_read(ctx.xid, read, &fetched);
             for x in writers {
                 if self.ssi.add_conflict(ctx.xid, x, ctx.xid).is_err() {
                     return Err(Stop::Fail(SqlError::rw_dependencies()));
@@ -830,6 +885,67 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// SSI for a serializable read through the primary key's index in key order (see
+    /// [`index_order`]) that stopped at the row whose key is `stop` (`None`: it read to
+    /// the end): as PostgreSQL's index scan, it locks the index's leaf page and the
+    /// visible tuples of the index entries up to `stop`, matching the rest of the WHERE
+    /// or not, and conflicts with the concurrent versions it passed over there.
+    fn ssi_ordered_read(
+        &mut self,
+        ctx: &Ctx,
+        t: usize,
+        stop: Option<&[Value]>,
+        desc: bool,
+    ) -> Result<(), Stop> {
+        let table = &self.tables[t];
+        let pk = &table.indexes[0].columns;
+        let before_stop = |tuple: &[Value]| {
+            stop.is_none_or(|stop| {
+                let key = pk.iter().map(|&c| &tuple[c]);
+                let o = key.cmp(stop.iter());
+                if desc {
+                    o.is_ge()
+                } else {
+                    o.is_le()
+                }
+            })
+        };
+        let mut writers: BTreeSet<Xid> = BTreeSet::new();
+        let mut fetched = Vec::new();
+        let mut keys = Vec::new();
+        for (&row, chain) in &table.chains {
+            // Each version has its own index entry (the model's HOT updates included: it
+            // would only lock more).
+            if !chain.iter().any(|v| before_stop(&v.tuple)) {
+                continue;
+            }
+            if let Some(v) = chain
+                .iter()
+                .rev()
+                .find(|v| v.visible_to(ctx.xid, &ctx.snap))
+            {
+                fetched.push((row, v.xmin));
+                keys.push(pk.iter().map(|&c| v.tuple[c].clone()).collect());
+                if let Some(x) = v.xmax.filter(|x| !ctx.snap.sees(ctx.xid, *x)) {
+                    writers.insert(x);
+                }
+            }
+            for v in chain {
+                if !ctx.snap.sees(ctx.xid, v.xmin) {
+                    writers.insert(v.xmin);
+                }
+            }
+        }
+        self.ssi
+            .record_read(ctx.xid, ReadPredicate::index(t, keys), &fetched);
+        for x in writers {
+            if self.ssi.add_conflict(ctx.xid, x, ctx.xid).is_err() {
+                return Err(Stop::Fail(SqlError::rw_dependencies()));
+            }
+        }
+        Ok(())
     }
 
     /// Takes a row lock. `Ok(false)`: the row is to be skipped (SKIP LOCKED).
@@ -1263,13 +1379,36 @@ impl Engine {
                 feature: "FOR UPDATE/FOR SHARE with GROUP BY, HAVING or aggregates".into(),
             }));
         }
-        let targets = self.scan(ctx, t, &w)?;
+        let pk = self.pk(t).to_vec();
+        let ordered = match self.ssi.is_tracked(ctx.xid) {
+            true => index_order(&q, s, &w, &scope, &schema, &pk),
+            false => None,
+        };
+        let targets = self.scan_with(ctx, t, &w, ordered.is_none())?;
+        let key_of =
+            |tuple: &[Value]| -> Vec<Value> { pk.iter().map(|&c| tuple[c].clone()).collect() };
         let Some(l) = s.lock else {
             let table = &self.tables[t];
-            let inputs = targets
+            let inputs: Vec<Vec<Value>> = targets
                 .into_iter()
                 .map(|(row, vi)| table.chains[&row][vi].tuple.clone())
                 .collect();
+            if let Some(desc) = ordered {
+                // The index hands over matching rows in key order until OFFSET + LIMIT.
+                let taken = s.offset.unwrap_or(0).saturating_add(s.limit.unwrap_or(0));
+                let mut keys: Vec<Vec<Value>> = inputs.iter().map(|r| key_of(r)).collect();
+                keys.sort();
+                if desc {
+                    keys.reverse();
+                }
+                let stop = taken.checked_sub(1).and_then(|i| keys.get(i)).cloned();
+                let stop = match (taken, stop) {
+                    // LIMIT 0 reads nothing past the first entry; lock that much.
+                    (0, _) => keys.first().cloned(),
+                    (_, stop) => stop,
+                };
+                self.ssi_ordered_read(ctx, t, stop.as_deref(), desc)?;
+            }
             let rows = select_rows(s, &q, &scope, inputs, ctx.now)?;
             return Ok(StmtResult::rows(CommandTag::Select, rows));
         };
@@ -1296,9 +1435,14 @@ impl Engine {
         let (offset, limit) = (s.offset.unwrap_or(0), s.limit.unwrap_or(usize::MAX));
         let mut rows = Vec::new();
         let mut seen = 0;
+        // The key of the last row the scan handed to the locking, for an index-ordered read.
+        let mut stop: Option<Vec<Value>> = None;
         for (_, row, vi) in candidates {
             if rows.len() >= limit {
                 break;
+            }
+            if ordered.is_some() {
+                stop = Some(key_of(&self.tables[t].chains[&row][vi].tuple));
             }
             if !self.before_lock(ctx, t, row, vi)? || !self.lock_row(ctx, t, row, l.mode, l.wait)? {
                 continue;
@@ -1316,6 +1460,11 @@ impl Engine {
                 let values = project(&q, &tuple, &env)?;
                 rows.push(Row::from_tuple(&q.names, values));
             }
+        }
+        if let Some(desc) = ordered {
+            // Short of the LIMIT, the scan ran to the end of the index.
+            let stop = if rows.len() >= limit { stop } else { None };
+            self.ssi_ordered_read(ctx, t, stop.as_deref(), desc)?;
         }
         Ok(StmtResult::rows(CommandTag::Select, rows))
     }
@@ -1681,13 +1830,7 @@ impl Engine {
                 .iter()
                 .map(|&c| existing.tuple[c].clone())
                 .collect();
-            let read = ReadPredicate {
-                table: t,
-                filter: Where {
-                    key: Some(existing_key),
-                    filter: None,
-                },
-            };
+            let read = ReadPredicate::index(t, vec![existing_key]);
             if let OnConflict::DoUpdate { .. } = &ins.on_conflict {
                 if touched.contains(&row) {
                     return Err(Stop::Fail(SqlError::CardinalityViolation));
@@ -1699,7 +1842,7 @@ impl Engine {
                 if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
                     return Err(Stop::Fail(SqlError::concurrent_update()));
                 }
-                self.ssi.record_read(ctx.xid, read);
+                self.ssi.record_read(ctx.xid, read, &[]);
                 if let Some(f) = &filter {
                     let env = TupleEnv {
                         schema: &schema,
@@ -1730,7 +1873,7 @@ impl Engine {
             if ctx.iso.uses_transaction_snapshot() && !ctx.snap.sees(ctx.xid, existing.xmin) {
                 return Err(Stop::Fail(SqlError::concurrent_update()));
             }
-            self.ssi.record_read(ctx.xid, read);
+            self.ssi.record_read(ctx.xid, read, &[]);
         }
         // Foreign keys after all the rows, as PostgreSQL's NO ACTION checks run at the end
         // of the statement (a row may reference one inserted after it).

@@ -34,13 +34,23 @@
 //!   returns heap order (an UPDATE moves the row's new version to the end), the model key
 //!   order. Services must not depend on it; the suite compares such results as multisets.
 //! - **SERIALIZABLE granularity.** Reads take PostgreSQL's SIREAD granularity (see
-//!   [`ssi`]): a read without a primary-key lookup locks the whole table; a key lookup
-//!   its key and the key index's one leaf page, so every insert into the table conflicts
-//!   with it, as in PostgreSQL on a table of up to a few hundred rows (one page). Where
-//!   PostgreSQL would scan another index (a unique column that is not the primary key, an
-//!   `ORDER BY` key `LIMIT n` read through the index) or a table spans several pages, the
+//!   [`ssi`], checked on `pg_locks`): a read without a primary-key lookup locks the whole
+//!   table; a key lookup, or an `ORDER BY` key `LIMIT n` read (PostgreSQL's index scan),
+//!   the tuples it fetched and the key index's one leaf page, so every insert into the
+//!   table conflicts with it, as in PostgreSQL on a table of up to a few hundred rows (one
+//!   page); a third tuple lock in a table becomes a lock on all of it (PostgreSQL's
+//!   promotion to the one heap page). Where PostgreSQL would scan another index (a unique
+//!   or plain index that is not the primary key) or a table spans several pages, the
 //!   model locks more and may fail with 40001 where PostgreSQL commits: never the
 //!   reverse, so retry paths that run in production run in simulation too.
+//! - **A serializable duplicate key.** Before reporting 23505, PostgreSQL checks for
+//!   rw-conflicts with the SIREAD locks on the unique index's page only; the model also
+//!   with relation-level reads (a sequential scan's, and the stand-in for another index's
+//!   page, above), so an INSERT of a key a concurrent transaction inserted may fail with
+//!   40001 where PostgreSQL answers 23505. Both fail; the model's error is the retryable one.
+//! - **Plain indexes** are used for lookups (a WHERE that pins all their columns by
+//!   equality reads only their rows) except by SERIALIZABLE reads, which scan the table
+//!   (its relation lock, above); the answers are those of a full scan.
 //! - **Lock strength of an UPDATE** is decided by the columns it sets (FOR UPDATE if one
 //!   is in a unique index, else FOR NO KEY UPDATE), as PostgreSQL's `ExecUpdateLockMode`
 //!   does for ON CONFLICT; PostgreSQL's heap update looks at whether the key's value

@@ -18,8 +18,20 @@
 //!   (any version of the key, whatever the rest of the WHERE) and the B-tree leaf page it
 //!   visited. The model's tables are small enough to fit one leaf page, so any *index
 //!   insertion* into the table (an inserted row, an update that changes an indexed
-//!   column) conflicts with every key lookup of it, while updates that keep every indexed
-//!   column (PostgreSQL's HOT updates) and deletes of other keys do not.
+//!   column, a plain index's included) conflicts with every key lookup of it, while
+//!   updates that keep every indexed column (PostgreSQL's HOT updates) and deletes of
+//!   other keys do not.
+//! - A SELECT `ORDER BY` the primary key (bigint columns, all ascending or all descending)
+//!   with a LIMIT and no key lookup is PostgreSQL's index scan in key order that stops at
+//!   the LIMIT: it locks the leaf page and the tuples of the index entries up to the last
+//!   row the LIMIT took (those SKIP LOCKED passed over and those the rest of the WHERE
+//!   rejected included), and meets only the concurrent versions there.
+//! - A transaction's third tuple lock on a heap page becomes a lock on the page
+//!   (`max_pred_locks_per_page` = 2). The model's tables are one heap page, and every
+//!   tuple lock came with the index's page lock, so that is a relation lock here. (On a
+//!   table of several heap pages PostgreSQL locks only the page: the model locks more.)
+//!
+//! These were checked on PostgreSQL 15's `pg_locks`.
 //!
 //! Every history this model commits is serializable (the granularity only adds aborts),
 //! and any anomaly found under SERIALIZABLE here would be a bug in the model.
@@ -32,31 +44,57 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::mvcc::{Snapshot, Xid};
-use super::stmt::Where;
+use super::mvcc::{RowId, Snapshot, Xid};
 use super::value::Value;
 
-/// One recorded read: a table and the rows the statement asked for.
+/// One recorded read: a table and the SIREAD locks the statement took on it.
 #[derive(Clone, Debug)]
 pub struct ReadPredicate {
     pub table: usize,
-    /// The statement's WHERE; only its key decides what the read covers.
-    pub filter: Where,
+    pub lock: ReadLock,
+}
+
+/// The SIREAD locks of one read, at PostgreSQL's granularity.
+#[derive(Clone, Debug)]
+pub enum ReadLock {
+    /// A sequential scan: the whole relation.
+    Relation,
+    /// A scan of the primary key's index: its one leaf page (so every index insertion into
+    /// the table conflicts) and the heap tuples it fetched, named by primary key (any
+    /// version of those keys).
+    Index { keys: Vec<Vec<Value>> },
 }
 
 impl ReadPredicate {
-    /// Whether a tuple of the table falls under this read's SIREAD lock: every tuple for
-    /// a relation-level read (no key), the key's tuples for a key lookup, whatever the
+    pub fn relation(table: usize) -> Self {
+        ReadPredicate {
+            table,
+            lock: ReadLock::Relation,
+        }
+    }
+
+    /// A read through the primary key's index that fetched the tuples of `keys`.
+    pub fn index(table: usize, keys: Vec<Vec<Value>>) -> Self {
+        ReadPredicate {
+            table,
+            lock: ReadLock::Index { keys },
+        }
+    }
+
+    /// Whether a tuple of the table falls under this read's SIREAD locks: every tuple for
+    /// a relation-level read, the fetched keys' tuples for an index read, whatever the
     /// rest of the WHERE (PostgreSQL locks each tuple the index scan fetched).
     pub fn covers(&self, pk: &[usize], tuple: &[Value]) -> bool {
-        match &self.filter.key {
-            None => true,
-            Some(key) => pk.len() == key.len() && pk.iter().zip(key).all(|(&c, k)| &tuple[c] == k),
+        match &self.lock {
+            ReadLock::Relation => true,
+            ReadLock::Index { keys } => keys.iter().any(|key| {
+                pk.len() == key.len() && pk.iter().zip(key).all(|(&c, k)| &tuple[c] == k)
+            }),
         }
     }
 
     /// Whether a write of the table conflicts with this read: it changes a covered tuple,
-    /// or it inserts into the primary key's index (whose one leaf page a key lookup
+    /// or it inserts into the primary key's index (whose one leaf page an index read
     /// locked).
     pub fn covers_write(
         &self,
@@ -65,17 +103,26 @@ impl ReadPredicate {
         new: Option<&[Value]>,
         index_insertion: bool,
     ) -> bool {
-        (index_insertion && self.filter.key.is_some())
+        (index_insertion && matches!(self.lock, ReadLock::Index { .. }))
             || old.is_some_and(|o| self.covers(pk, o))
             || new.is_some_and(|n| self.covers(pk, n))
     }
 }
+
+/// PostgreSQL's `max_pred_locks_per_page` (2): a transaction's third tuple lock on one
+/// heap page becomes a lock on the page. The model's tables are one heap page, and every
+/// tuple lock comes from an index read that also locked the index's leaf page, so the
+/// promoted locks conflict with every write of the table: a relation lock.
+const TUPLE_LOCKS_PER_PAGE: usize = 2;
 
 #[derive(Clone, Debug)]
 struct SsiTxn {
     snapshot: Snapshot,
     commit_seq: Option<u64>,
     reads: Vec<ReadPredicate>,
+    /// The heap tuples (row, creating transaction) each table's reads locked, until they
+    /// are promoted to a relation lock.
+    tuples: BTreeMap<usize, BTreeSet<(RowId, Xid)>>,
     /// Transactions with an rw-conflict into this one (they read what it wrote).
     ins: BTreeSet<Xid>,
     /// Transactions this one has an rw-conflict out to (it read what they wrote).
@@ -105,6 +152,7 @@ impl Ssi {
                 snapshot,
                 commit_seq: None,
                 reads: Vec::new(),
+                tuples: BTreeMap::new(),
                 ins: BTreeSet::new(),
                 outs: BTreeSet::new(),
                 doomed: false,
@@ -120,9 +168,26 @@ impl Ssi {
         self.txns.get(&xid).is_some_and(|t| t.doomed)
     }
 
-    pub fn record_read(&mut self, xid: Xid, read: ReadPredicate) {
-        if let Some(t) = self.txns.get_mut(&xid) {
-            t.reads.push(read);
+    /// Records a read of `xid` and the heap tuples it locked (visible versions, as (row,
+    /// xmin), not those `xid` wrote itself: PostgreSQL does not lock its own tuples).
+    pub fn record_read(&mut self, xid: Xid, read: ReadPredicate, tuples: &[(RowId, Xid)]) {
+        let Some(t) = self.txns.get_mut(&xid) else {
+            return;
+        };
+        let table = read.table;
+        let relation = matches!(read.lock, ReadLock::Relation);
+        t.reads.push(read);
+        let promoted = t
+            .tuples
+            .get(&table)
+            .is_some_and(|s| s.len() > TUPLE_LOCKS_PER_PAGE);
+        if relation || promoted {
+            return;
+        }
+        let locked = t.tuples.entry(table).or_default();
+        locked.extend(tuples.iter().filter(|(_, xmin)| *xmin != xid));
+        if locked.len() > TUPLE_LOCKS_PER_PAGE {
+            t.reads.push(ReadPredicate::relation(table));
         }
     }
 
