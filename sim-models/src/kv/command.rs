@@ -12,6 +12,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::ext::ExtCommand;
 use super::script::Script;
 use super::stream::StreamCommand;
 use crate::kv::state::fmt_score;
@@ -46,6 +47,10 @@ pub mod errors {
     pub const NOT_IN_SCRIPT: &str = "ERR This Redis command is not allowed from script";
     pub const NUMKEYS_TOO_BIG: &str = "ERR Number of keys can't be greater than number of args";
     pub const NUMKEYS_NEGATIVE: &str = "ERR Number of keys can't be negative";
+    /// Not a Redis message: what the model answers where a command would leave a value
+    /// that is not UTF-8 (a SETRANGE that splits a character); values are text here (see
+    /// the `kv` module's deliberate differences).
+    pub const NOT_UTF8: &str = "ERR the kv model stores UTF-8 text: this would split a character";
     /// What a `fail_rate` fault answers. Not a Redis message: an injected failure must be
     /// recognisable in a trace, and service code should treat it as any other error reply.
     pub const INJECTED: &str = "ERR injected failure (kv fail_rate fault)";
@@ -65,17 +70,23 @@ pub mod errors {
     /// shown (the last one cut to fit).
     pub fn unknown_command<S: AsRef<str>>(name: &str, args: &[S]) -> String {
         const SHOWN: usize = 128;
+        // Redis formats with `%s`, which stops at a NUL byte, and turns CR and LF in an
+        // error reply into spaces (they would break the protocol).
+        fn c_str(s: &str) -> &str {
+            s.split('\0').next().unwrap_or("")
+        }
         let mut shown = String::new();
         for a in args {
             let used = shown.chars().count();
             if used >= SHOWN {
                 break;
             }
-            let cut: String = a.as_ref().chars().take(SHOWN - used).collect();
+            let cut: String = c_str(a.as_ref()).chars().take(SHOWN - used).collect();
             shown.push_str(&format!("'{cut}' "));
         }
-        let name: String = name.chars().take(SHOWN).collect();
+        let name: String = c_str(name).chars().take(SHOWN).collect();
         format!("ERR unknown command '{name}', with args beginning with: {shown}")
+            .replace(['\r', '\n'], " ")
     }
 }
 
@@ -576,6 +587,9 @@ pub enum Command {
     Keys {
         pattern: String,
     },
+    /// The commands of the second list (INCRBYFLOAT, LMOVE, ZRANGE, SCAN...): see
+    /// [`super::ext`].
+    Ext(ExtCommand),
     // Server.
     DbSize,
     FlushAll,
@@ -669,6 +683,7 @@ impl Command {
             Type { .. } => "type",
             Unlink { .. } => "unlink",
             Keys { .. } => "keys",
+            Ext(c) => c.name(),
         }
     }
 
@@ -735,6 +750,7 @@ impl Command {
                 | ZIncrBy { .. }
                 | Unlink { .. }
         ) || matches!(self, Stream(c) if c.is_write())
+            || matches!(self, Ext(c) if c.is_write())
     }
 
     /// Redis' `denyoom` flag: writes that can grow memory, refused with OOM above
@@ -766,7 +782,7 @@ impl Command {
                 | Append { .. }
                 | HSetNx { .. }
                 | ZIncrBy { .. }
-        )
+        ) || matches!(self, Ext(c) if c.may_grow())
     }
 
     /// The argument vector, as `MONITOR` would print it.
@@ -824,6 +840,7 @@ impl Command {
             }
             ScriptFlush => a.push(s("FLUSH")),
             Stream(c) => a.extend(c.to_args().into_iter().map(o)),
+            Ext(c) => a.extend(c.to_args().into_iter().map(o)),
             Subscribe { channels: names }
             | Unsubscribe { channels: names }
             | PSubscribe { patterns: names }

@@ -298,6 +298,7 @@ impl Engine {
                 Reply::ok()
             }
             Stream(c) => self.stream(c)?,
+            Ext(c) => self.ext(c)?,
             // Pub/Sub belongs to connections, which the server shell has and a MULTI or
             // a script does not.
             Subscribe { .. }
@@ -516,7 +517,7 @@ impl Engine {
         Ok(Reply::opt_bulk(self.lookup_str(key)?.cloned()))
     }
 
-    fn set(
+    pub(crate) fn set(
         &mut self,
         key: &str,
         value: &str,

@@ -401,7 +401,7 @@ fn from_lua(value: &Value) -> Reply {
         Value::Boolean(true) => Reply::Int(1),
         Value::Integer(i) => Reply::Int(*i),
         // Truncation toward zero, as Redis's (long long) cast does.
-        Value::Number(n) => Reply::Int(*n as i64),
+        Value::Number(n) => Reply::Int(c_long_long(*n)),
         Value::String(s) => Reply::Bulk(s.to_string_lossy()),
         Value::Table(t) => {
             if let Ok(Value::String(e)) = t.raw_get::<Value>("err") {
@@ -460,6 +460,16 @@ pub fn script_error(reply: Reply) -> Reply {
             Reply::error("ERR Wrong number of args calling Redis command from script")
         }
         _ => reply,
+    }
+}
+
+/// C's `(long long)` of a double on x86-64 (`cvttsd2si`): truncation, and
+/// 0x8000000000000000 for NaN or anything out of range, where Rust's `as` saturates.
+fn c_long_long(n: f64) -> i64 {
+    if !(-9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0).contains(&n) {
+        i64::MIN
+    } else {
+        n as i64
     }
 }
 

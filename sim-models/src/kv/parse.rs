@@ -64,7 +64,7 @@ fn arity(name: &str) -> Option<i64> {
         "xrange" | "xrevrange" | "xtrim" | "xread" | "xack" => -4,
         "xclaim" | "xautoclaim" => -6,
         "xreadgroup" => -7,
-        _ => return None,
+        other => return super::ext::arity(other),
     })
 }
 
@@ -410,9 +410,12 @@ fn parse_args(name: &str, args: &[&str]) -> P<Command> {
             message: s(1),
         },
         "pubsub" => parse_pubsub(args)?,
-        other => match super::stream::parse(other, args) {
-            Some(parsed) => Stream(parsed?),
-            None => unreachable!("every name with an arity is parsed above"),
+        other => match super::ext::parse(other, args) {
+            Some(parsed) => Ext(parsed?),
+            None => match super::stream::parse(other, args) {
+                Some(parsed) => Stream(parsed?),
+                None => unreachable!("every name with an arity is parsed above"),
+            },
         },
     })
 }

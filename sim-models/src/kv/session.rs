@@ -4,6 +4,7 @@
 use sim_runtime::time::{Duration, Instant};
 
 use super::command::{errors, Command, Reply};
+use super::ext::ExtCommand;
 use super::state::{ClientId, Engine};
 use super::stream::StreamCommand;
 
@@ -98,6 +99,36 @@ impl Session {
                     Ok(Some(r)) => r,
                     Ok(None) => {
                         engine.block(self.id, keys, from_right);
+                        return Step::Blocked { timeout };
+                    }
+                }
+            }
+            Command::Ext(ext @ (ExtCommand::BLMove { .. } | ExtCommand::BZPop { .. })) => {
+                if let Some(e) = engine.refuse(cmd) {
+                    return Step::Reply(e);
+                }
+                let now_result = match ext {
+                    ExtCommand::BLMove {
+                        source,
+                        destination,
+                        from,
+                        to,
+                        ..
+                    } => engine.blmove_now(source, destination, *from, *to),
+                    ExtCommand::BZPop { keys, max, .. } => engine.bzpop_now(keys, *max),
+                    _ => unreachable!("matched above"),
+                };
+                engine.settle();
+                match now_result {
+                    Err(e) => e,
+                    Ok(Some(r)) => r,
+                    Ok(None) => {
+                        engine.block_ext(self.id, ext);
+                        let timeout = match ext {
+                            ExtCommand::BLMove { timeout, .. }
+                            | ExtCommand::BZPop { timeout, .. } => *timeout,
+                            _ => unreachable!("matched above"),
+                        };
                         return Step::Blocked { timeout };
                     }
                 }

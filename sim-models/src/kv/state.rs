@@ -20,6 +20,7 @@ use sim_runtime::time::Instant;
 use sim_runtime::SimRng;
 
 use super::command::{errors, Command, Reply};
+use super::ext::End;
 use super::stream::StreamCommand;
 use super::value::{Hash, List, Set, Value, ZSet};
 
@@ -229,7 +230,8 @@ impl Dataset {
     }
 }
 
-/// A client blocked in BLPOP/BRPOP, or in XREAD/XREADGROUP with BLOCK.
+/// A client blocked in BLPOP/BRPOP, BLMOVE, BZPOPMIN/BZPOPMAX, or in XREAD/XREADGROUP
+/// with BLOCK.
 #[derive(Clone, Debug)]
 struct Blocked {
     keys: Vec<String>,
@@ -237,6 +239,19 @@ struct Blocked {
     /// The stream read to retry when one of `keys` gets an entry (its `$` IDs already
     /// resolved to the IDs that were last when it blocked).
     stream_read: Option<StreamCommand>,
+    /// What a served list or sorted-set waiter does besides popping.
+    then: Then,
+}
+
+/// How a blocked list or sorted-set waiter is served.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Then {
+    /// BLPOP/BRPOP: answer `[key, element]`.
+    Reply,
+    /// BLMOVE: push the element onto `destination` at `to`, answer the element.
+    Move { destination: String, to: End },
+    /// BZPOPMIN/BZPOPMAX: pop from a sorted set, answer `[key, member, score]`.
+    ZPop { max: bool },
 }
 
 /// Counters, as INFO would report some of them.
@@ -254,6 +269,9 @@ pub struct Engine {
     pub(crate) data: Dataset,
     config: EngineConfig,
     rng: SimRng,
+    /// SPOP's and SRANDMEMBER's draws, apart from eviction's so that neither shifts the
+    /// other.
+    pub(crate) random: SimRng,
     replica: bool,
     lru_clock: u64,
     pub(crate) now_ms: i64,
@@ -305,10 +323,12 @@ impl Engine {
     pub fn with_dataset(config: EngineConfig, mut data: Dataset) -> Self {
         data.clock_offset_ms = config.unix_time_at_start_ms;
         let rng = SimRng::new(config.seed).fork("kv.eviction");
+        let random = SimRng::new(config.seed).fork("kv.random");
         Engine {
             data,
             config,
             rng,
+            random,
             replica: false,
             lru_clock: 0,
             now_ms: 0,
@@ -701,6 +721,7 @@ impl Engine {
     }
 
     pub(crate) fn zset_mut(&mut self, key: &str) -> Result<&mut ZSet, Reply> {
+        self.signal_ready(key);
         self.typed_mut(
             key,
             || Value::ZSet(ZSet::default()),
@@ -796,6 +817,17 @@ impl Engine {
 
     /// Queues `client` on each of `keys`, behind the clients already waiting there.
     pub(crate) fn block(&mut self, client: ClientId, keys: &[String], from_right: bool) {
+        self.block_then(client, keys, from_right, Then::Reply);
+    }
+
+    /// [`Engine::block`] for BLMOVE and BZPOPMIN/BZPOPMAX.
+    pub(crate) fn block_then(
+        &mut self,
+        client: ClientId,
+        keys: &[String],
+        from_right: bool,
+        then: Then,
+    ) {
         for k in keys {
             self.blocked_keys
                 .entry(k.clone())
@@ -808,6 +840,7 @@ impl Engine {
                 keys: keys.to_vec(),
                 from_right,
                 stream_read: None,
+                then,
             },
         );
     }
@@ -874,22 +907,39 @@ impl Engine {
                         served.push((client, reply));
                     }
                 }
-                while let Some(&client) = self.blocked_keys.get(&key).and_then(|q| {
-                    q.iter()
-                        .find(|c| self.blocked.get(c).is_some_and(|b| b.stream_read.is_none()))
-                }) {
-                    let len = match self.lookup_list(&key) {
-                        Ok(Some(l)) => l.len(),
-                        // Gone or no longer a list: waiters stay blocked, as in Redis.
-                        _ => 0,
+                // List waiters when the key holds a list, sorted-set waiters when it holds
+                // a sorted set; the others stay blocked, as in Redis.
+                loop {
+                    let zset = match self.read(&key) {
+                        Some(Value::List(l)) if !l.is_empty() => false,
+                        Some(Value::ZSet(z)) if !z.is_empty() => true,
+                        _ => break,
                     };
-                    if len == 0 {
+                    let Some(&client) = self.blocked_keys.get(&key).and_then(|q| {
+                        q.iter().find(|c| {
+                            self.blocked.get(c).is_some_and(|b| {
+                                b.stream_read.is_none()
+                                    && matches!(b.then, Then::ZPop { .. }) == zset
+                            })
+                        })
+                    }) else {
                         break;
-                    }
-                    let from_right = self.blocked[&client].from_right;
-                    let v = self.pop_one(&key, from_right);
+                    };
+                    let b = self.blocked[&client].clone();
                     self.unblock(client);
-                    served.push((client, Reply::bulks([key.clone(), v])));
+                    let reply = match b.then {
+                        Then::Reply => {
+                            let v = self.pop_one(&key, b.from_right);
+                            Reply::bulks([key.clone(), v])
+                        }
+                        Then::ZPop { max } => self.zpop_one(&key, max),
+                        Then::Move { destination, to } => {
+                            let from = if b.from_right { End::Right } else { End::Left };
+                            self.lmove(&key, &destination, from, to)
+                                .unwrap_or_else(|e| e)
+                        }
+                    };
+                    served.push((client, reply));
                 }
                 self.settle();
             }

@@ -616,6 +616,10 @@ fn parse_add(args: &[&str]) -> Result<StreamCommand, Reply> {
     if rest.is_empty() || rest.len() % 2 != 0 {
         return Err(Reply::error(errors::arity("xadd")));
     }
+    // Refused before the key is looked up (no WRONGTYPE, no NOMKSTREAM nil), as in Redis.
+    if matches!(id, IdSpec::Explicit(StreamId { ms: 0, seq: 0 })) {
+        return Err(Reply::error(ID_ZERO));
+    }
     let fields = rest
         .chunks(2)
         .map(|p| (p[0].to_string(), p[1].to_string()))
@@ -630,6 +634,14 @@ fn parse_add(args: &[&str]) -> Result<StreamCommand, Reply> {
 }
 
 fn parse_range(args: &[&str], rev: bool) -> Result<StreamCommand, Reply> {
+    // The bounds are read before COUNT, as `xrangeGenericCommand` does.
+    let (start, end) = if rev {
+        (args[2], args[1])
+    } else {
+        (args[1], args[2])
+    };
+    parse_bound(start, true)?;
+    parse_bound(end, false)?;
     let count = match args.len() {
         3 => None,
         5 if args[3].eq_ignore_ascii_case("count") => Some(
@@ -640,13 +652,6 @@ fn parse_range(args: &[&str], rev: bool) -> Result<StreamCommand, Reply> {
         ),
         _ => return Err(syntax()),
     };
-    let (start, end) = if rev {
-        (args[2], args[1])
-    } else {
-        (args[1], args[2])
-    };
-    parse_bound(start, true)?;
-    parse_bound(end, false)?;
     Ok(StreamCommand::Range {
         key: args[0].into(),
         start: start.into(),
@@ -808,11 +813,12 @@ fn parse_pending(args: &[&str]) -> Result<StreamCommand, Reply> {
     if rest.len() != 3 && rest.len() != 4 {
         return Err(syntax());
     }
-    parse_bound(rest[0], true)?;
-    parse_bound(rest[1], false)?;
+    // The count is read before the bounds, as `xpendingCommand` does.
     let count: i64 = rest[2]
         .parse()
         .map_err(|_| Reply::error(errors::NOT_INTEGER))?;
+    parse_bound(rest[0], true)?;
+    parse_bound(rest[1], false)?;
     Ok(StreamCommand::Pending {
         key,
         group,
@@ -1008,6 +1014,12 @@ fn entry_reply(id: StreamId, fields: &[(String, String)]) -> Reply {
 }
 
 fn no_group(key: &str, group: &str, command: &str) -> Reply {
+    // Redis 7.0 names the command only in XREADGROUP's message.
+    if command != "XREADGROUP" {
+        return Reply::error(format!(
+            "NOGROUP No such key '{key}' or consumer group '{group}'"
+        ));
+    }
     Reply::error(format!(
         "NOGROUP No such key '{key}' or consumer group '{group}' in {command} with GROUP option"
     ))
@@ -1045,6 +1057,11 @@ impl Stream {
         trim: Option<&Trim>,
         now_ms: u64,
     ) -> Result<StreamId, Reply> {
+        if self.last_id == StreamId::new(u64::MAX, u64::MAX) {
+            return Err(Reply::error(
+                "ERR The stream has exhausted the last possible ID, unable to add more items",
+            ));
+        }
         let id = match *id {
             IdSpec::Auto => {
                 if now_ms > self.last_id.ms {

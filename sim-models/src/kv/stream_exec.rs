@@ -140,6 +140,8 @@ impl Engine {
                     if !mkstream {
                         return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
                     }
+                    // A bad ID creates nothing, as in Redis, which reads it first.
+                    Stream::default().create_group(group, id)?;
                     self.stream_mut(key)?;
                 }
                 let s = self.stream_mut(key)?;

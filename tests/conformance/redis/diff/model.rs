@@ -25,14 +25,35 @@ pub fn run(argvs: &[Vec<String>], unix_ms: i64, seed: u64) -> ModelRun {
             },
         );
         server.ready().await;
-        let client = KvClient::new(&server, ClientConfig::default());
+        // Blocking commands wait as long as they ask (up to 1 s in a sequence).
+        let client = KvClient::new(
+            &server,
+            ClientConfig {
+                timeout: Duration::from_secs(60),
+            },
+        );
         let mut replies = Vec::with_capacity(argvs.len());
         for argv in &argvs {
-            replies.push(match client.call_argv(argv).await {
-                Ok(r) => r,
-                Err(KvError::Server(e)) => Reply::Error(e.0),
-                Err(other) => Reply::Error(format!("MODEL-FAILURE {other}")),
-            });
+            let mut reply = call(&client, argv).await;
+            // A whole SCAN iteration, as `super::scan_to_end` does on the real side.
+            if let Some(at) = super::scan_cursor_at(argv) {
+                let mut items = Vec::new();
+                for _ in 0..10_000 {
+                    let Reply::Array(parts) = &reply else { break };
+                    let [Reply::Bulk(cursor), Reply::Array(batch)] = parts.as_slice() else {
+                        break;
+                    };
+                    items.extend(batch.iter().cloned());
+                    if cursor == "0" {
+                        reply = Reply::Array(vec![Reply::bulk("0"), Reply::Array(items)]);
+                        break;
+                    }
+                    let mut next = argv.clone();
+                    next[at] = cursor.clone();
+                    reply = call(&client, &next).await;
+                }
+            }
+            replies.push(reply);
         }
         replies
     });
@@ -40,5 +61,13 @@ pub fn run(argvs: &[Vec<String>], unix_ms: i64, seed: u64) -> ModelRun {
     ModelRun {
         replies: r.output.expect("a passing run has an output"),
         fingerprint: r.report.fingerprint,
+    }
+}
+
+async fn call(client: &KvClient, argv: &[String]) -> Reply {
+    match client.call_argv(argv).await {
+        Ok(r) => r,
+        Err(KvError::Server(e)) => Reply::Error(e.0),
+        Err(other) => Reply::Error(format!("MODEL-FAILURE {other}")),
     }
 }

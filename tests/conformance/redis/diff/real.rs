@@ -39,7 +39,13 @@ impl RealRedis {
             let r = call(&mut conn, reset);
             assert_eq!(r, Reply::ok(), "{reset:?} on the real Redis");
         }
-        argvs.iter().map(|argv| call(&mut conn, argv)).collect()
+        argvs
+            .iter()
+            .map(|argv| {
+                let first = call(&mut conn, argv);
+                super::scan_to_end(argv, first, |next| call(&mut conn, next))
+            })
+            .collect()
     }
 }
 
