@@ -6,7 +6,7 @@
 //! tracing library would record it), which is how the document's "no DB or queue
 //! interaction" for rejected tokens is observed.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
@@ -158,10 +158,17 @@ impl Deps {
         }
     }
 
-    /// The per-client rate limit, `limit` requests per `window`.
+    /// The per-client rate limit, `limit` requests per `window`, over a pool of
+    /// connections: every request passes it, and one connection runs one command at a
+    /// time (a single one queued bookings behind a signup flood's counters for a second).
     pub fn rate_limit(&self, timeout: Duration, limit: u32, window: Duration) -> RateLimit {
         RateLimit {
-            client: self.redis(timeout),
+            clients: Rc::new(
+                (0..RATE_LIMIT_CONNECTIONS)
+                    .map(|_| self.redis(timeout))
+                    .collect(),
+            ),
+            next: Rc::new(Cell::new(0)),
             limit,
             window,
         }
@@ -301,11 +308,15 @@ impl Db {
     }
 }
 
+/// Connections of an API instance's rate limiter.
+const RATE_LIMIT_CONNECTIONS: usize = 8;
+
 /// A fixed-window counter per client in Redis (INCR, and an expiry on the window's first
 /// request), the usual Redis rate limiter.
 #[derive(Clone)]
 pub struct RateLimit {
-    client: KvClient,
+    clients: Rc<Vec<KvClient>>,
+    next: Rc<Cell<usize>>,
     limit: u32,
     window: Duration,
 }
@@ -319,8 +330,9 @@ impl RateLimit {
     /// Counts a request of `client` received at `at`; whether it is within the limit.
     pub async fn allow(&self, client: &str, at: Instant) -> Result<bool, DepError> {
         let key = format!("ratelimit:{client}:{}", Self::window_of(self.window, at));
-        let replies = self
-            .client
+        let i = self.next.get();
+        self.next.set((i + 1) % self.clients.len());
+        let replies = self.clients[i]
             .multi()
             .incr(&key)
             .expire(&key, self.window * 2)

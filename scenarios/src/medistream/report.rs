@@ -200,7 +200,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     }
     sections.push(Section {
         heading: "Appointment latency during a signup flood".into(),
-        text: "The signup_flood entry: 160 extra clients sign up as fast as they are answered \
+        text: "The signup_flood entry: 120 extra clients sign up as fast as they are answered \
                from T+1s for 3 s, while patients book."
             .into(),
         table: t,
