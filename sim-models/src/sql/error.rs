@@ -176,6 +176,14 @@ pub enum SqlError {
     /// constraint of the referenced table.
     #[error("{message}")]
     InvalidForeignKey { message: String },
+
+    /// 22008: a date or time out of its range (`2023-02-29`, a timestamp past 294276 AD).
+    #[error("{detail}")]
+    DatetimeFieldOverflow { detail: String },
+
+    /// 22P05: a character text cannot hold (`\u0000` in jsonb).
+    #[error("{detail}")]
+    UntranslatableCharacter { detail: String },
 }
 
 impl SqlError {
@@ -222,6 +230,8 @@ impl SqlError {
             SqlError::CannotCoerce { .. } => "42846",
             SqlError::InvalidForeignKey { .. } => "42830",
             SqlError::DuplicateAlias(_) => "42712",
+            SqlError::DatetimeFieldOverflow { .. } => "22008",
+            SqlError::UntranslatableCharacter { .. } => "22P05",
             SqlError::RowCount { .. } => return None,
             SqlError::PoolTimeout { .. } | SqlError::WrongType { .. } | SqlError::Conversion(_) => {
                 return None

@@ -19,7 +19,9 @@ use sim_runtime::time::Instant;
 
 use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
-use super::expr::{sort_cmp, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv};
+use super::expr::{
+    sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv,
+};
 use super::locks::Acquire;
 use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
@@ -358,9 +360,6 @@ impl GroupEnv<'_> {
                 vals.push(v);
             }
         }
-        let no_function = |v: &Value| SqlError::UndefinedFunction {
-            name: format!("{}({})", f.name(), v.type_name()),
-        };
         Ok(match f {
             AggFunc::Count => Value::Int(vals.len() as i64),
             _ if vals.is_empty() => Value::Null,
@@ -380,33 +379,7 @@ impl GroupEnv<'_> {
                 });
                 pick.unwrap_or_default()
             }
-            AggFunc::Sum | AggFunc::Avg => {
-                let mut int: Option<i128> = Some(0);
-                let mut float = 0.0;
-                for v in &vals {
-                    match v {
-                        Value::Int(i) => {
-                            int = int.map(|s| s + i128::from(*i));
-                            float += *i as f64;
-                        }
-                        Value::Float(x) => {
-                            int = None;
-                            float += x;
-                        }
-                        v => return Err(no_function(v)),
-                    }
-                }
-                match (f, int) {
-                    (AggFunc::Sum, Some(s)) => Value::Int(i64::try_from(s).map_err(|_| {
-                        SqlError::NumericValueOutOfRange {
-                            detail: "bigint out of range".into(),
-                        }
-                    })?),
-                    (AggFunc::Sum, None) => Value::Float(float),
-                    (_, Some(s)) => Value::Float(s as f64 / vals.len() as f64),
-                    (_, None) => Value::Float(float / vals.len() as f64),
-                }
-            }
+            AggFunc::Sum | AggFunc::Avg => sum_or_avg(f, &vals)?,
         })
     }
 }
@@ -1738,7 +1711,7 @@ impl Engine {
         let serial = &mut table.next_serial;
         schema.tuple_from_row_with(row, |c, d| match d {
             ColumnDefault::Value(v) => v.clone(),
-            ColumnDefault::Now => Value::Timestamp(ctx.now),
+            ColumnDefault::Now => Value::timestamptz_at(ctx.now),
             ColumnDefault::Serial => {
                 let n = serial[c];
                 serial[c] += 1;

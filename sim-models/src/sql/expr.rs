@@ -19,7 +19,9 @@ use sim_runtime::time::Instant;
 
 use super::error::SqlError;
 use super::schema::TableSchema;
-use super::value::{ColumnType, Value};
+use super::value::datetime::{self, Interval};
+use super::value::jsonb::{self, Jsonb};
+use super::value::{apply_typmod, ColumnType, Numeric, Uuid, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinOp {
@@ -38,6 +40,20 @@ pub enum BinOp {
     Mod,
     /// `||` on text.
     Concat,
+    /// jsonb `->`: an object's field (text) or an array's element (integer).
+    JsonGet,
+    /// jsonb `->>`: the same as text.
+    JsonGetText,
+    /// jsonb `#>`: the value at a path (`'{a,0}'`).
+    JsonPath,
+    /// jsonb `#>>`: the same as text.
+    JsonPathText,
+    /// jsonb `@>`: contains.
+    Contains,
+    /// jsonb `<@`: is contained by.
+    ContainedBy,
+    /// jsonb `?`: the key (or string element) exists.
+    JsonExists,
 }
 
 impl BinOp {
@@ -57,6 +73,13 @@ impl BinOp {
             BinOp::Div => "/",
             BinOp::Mod => "%",
             BinOp::Concat => "||",
+            BinOp::JsonGet => "->",
+            BinOp::JsonGetText => "->>",
+            BinOp::JsonPath => "#>",
+            BinOp::JsonPathText => "#>>",
+            BinOp::Contains => "@>",
+            BinOp::ContainedBy => "<@",
+            BinOp::JsonExists => "?",
         }
     }
 }
@@ -76,6 +99,10 @@ pub enum Func {
     /// `now()`, `CURRENT_TIMESTAMP`: the start of the current transaction, as in
     /// PostgreSQL.
     Now,
+    /// `gen_random_uuid()`: from the simulation's seeded randomness.
+    GenRandomUuid,
+    /// `round(numeric [, scale])`, `round(double precision)`.
+    Round,
 }
 
 impl Func {
@@ -89,6 +116,8 @@ impl Func {
             Func::Greatest => "greatest",
             Func::Least => "least",
             Func::Now => "now",
+            Func::GenRandomUuid => "gen_random_uuid",
+            Func::Round => "round",
         }
     }
 }
@@ -447,6 +476,7 @@ impl Expr {
                     BinOp::Or if x == Value::Bool(true) => Value::Bool(true),
                     _ => {
                         let y = b.eval_in(env)?;
+                        let (x, y) = unknown_literal(*op, a, x, b, y, env)?;
                         apply(*op, x, y)?
                     }
                 }
@@ -455,6 +485,8 @@ impl Expr {
                 Value::Null => Value::Null,
                 Value::Int(i) => Value::Int(i.checked_neg().ok_or_else(bigint_out_of_range)?),
                 Value::Float(x) => Value::Float(-x),
+                Value::Numeric(n) => Value::numeric(n.neg()),
+                Value::Interval(i) => Value::Interval(i.neg()?),
                 v => {
                     return Err(SqlError::DatatypeMismatch {
                         detail: format!("operator does not exist: - {}", v.type_name()),
@@ -473,7 +505,14 @@ impl Expr {
                 let mut unknown = false;
                 let mut found = false;
                 for e in list {
-                    match sql_cmp(&x, &e.eval_in(env)?)? {
+                    let y = e.eval_in(env)?;
+                    let o = if is_unknown_pair(&x, &y) {
+                        let (x, y) = unknown_literal(BinOp::Eq, expr, x.clone(), e, y, env)?;
+                        sql_cmp(&x, &y)?
+                    } else {
+                        sql_cmp(&x, &y)?
+                    };
+                    match o {
                         None => unknown = true,
                         Some(Ordering::Equal) => {
                             found = true;
@@ -746,14 +785,24 @@ fn bigint_out_of_range() -> SqlError {
     }
 }
 
-/// SQL comparison: `None` when either side is NULL; integers and floats compare as
-/// numbers; other types only with their own kind.
+/// SQL comparison: `None` when either side is NULL; integers, numerics and floats compare
+/// as numbers (a float beside a numeric as floats, as PostgreSQL casts the numeric);
+/// both timestamp kinds as instants (the session's time zone is UTC); other types only
+/// with their own kind.
 pub(crate) fn sql_cmp(x: &Value, y: &Value) -> Result<Option<Ordering>, SqlError> {
     Ok(match (x, y) {
         (Value::Null, _) | (_, Value::Null) => None,
         (Value::Int(a), Value::Float(b)) => (*a as f64).partial_cmp(b),
         (Value::Float(a), Value::Int(b)) => a.partial_cmp(&(*b as f64)),
         (Value::Float(a), Value::Float(b)) => a.partial_cmp(b),
+        (Value::Int(a), Value::Numeric(b)) => Some(Numeric::from_i64(*a).cmp(b)),
+        (Value::Numeric(a), Value::Int(b)) => Some((**a).cmp(&Numeric::from_i64(*b))),
+        (Value::Float(a), Value::Numeric(b)) => a.partial_cmp(&b.to_f64()?),
+        (Value::Numeric(a), Value::Float(b)) => a.to_f64()?.partial_cmp(b),
+        (
+            Value::Timestamp(a) | Value::TimestampTz(a),
+            Value::Timestamp(b) | Value::TimestampTz(b),
+        ) => Some(a.cmp(b)),
         (a, b) if std::mem::discriminant(a) == std::mem::discriminant(b) => Some(a.cmp(b)),
         (a, b) => {
             return Err(SqlError::DatatypeMismatch {
@@ -781,6 +830,12 @@ pub(crate) fn sort_cmp(x: &Value, y: &Value) -> Ordering {
                 a.total_cmp(b)
             }
         }
+        (Value::Int(_) | Value::Float(_) | Value::Numeric(_), Value::Numeric(_))
+        | (Value::Numeric(_), Value::Int(_) | Value::Float(_))
+        | (
+            Value::Timestamp(_) | Value::TimestampTz(_),
+            Value::Timestamp(_) | Value::TimestampTz(_),
+        ) => sql_cmp(x, y).ok().flatten().unwrap_or_else(|| x.cmp(y)),
         (a, b) => a.cmp(b),
     }
 }
@@ -790,6 +845,117 @@ fn truth(v: &Value) -> Result<Option<bool>, SqlError> {
         Value::Null => Ok(None),
         Value::Bool(b) => Ok(Some(*b)),
         v => Err(not_boolean(v)),
+    }
+}
+
+/// The column type of a value's type, if it has one (text is left alone).
+fn type_of(v: &Value) -> Option<ColumnType> {
+    Some(match v {
+        Value::Null | Value::Text(_) => return None,
+        Value::Bool(_) => ColumnType::Bool,
+        Value::Int(_) => ColumnType::Int,
+        Value::Float(_) => ColumnType::Float,
+        Value::Numeric(_) => ColumnType::Numeric(None),
+        Value::Json(_) => ColumnType::Jsonb,
+        Value::Uuid(_) => ColumnType::Uuid,
+        Value::Timestamp(_) => ColumnType::Timestamp,
+        Value::TimestampTz(_) => ColumnType::TimestampTz,
+        Value::Interval(_) => ColumnType::Interval,
+    })
+}
+
+/// Whether one side is text and the other a value of another type (not NULL): where a
+/// quoted literal may be of unknown type.
+fn is_unknown_pair(x: &Value, y: &Value) -> bool {
+    matches!(x, Value::Text(_)) != matches!(y, Value::Text(_)) && !x.is_null() && !y.is_null()
+}
+
+/// A quoted literal (or a `$n`, whose type PostgreSQL infers the same way) is of
+/// unknown type in PostgreSQL and takes the type the operator needs beside the other
+/// operand: `id = 'a0ee…'` reads the text as a uuid, `at + '5 minutes'` as an interval.
+/// A text column or a cast to text stays text.
+fn unknown_literal<E: Env + ?Sized>(
+    op: BinOp,
+    a: &Expr,
+    x: Value,
+    b: &Expr,
+    y: Value,
+    env: &E,
+) -> Result<(Value, Value), SqlError> {
+    if !is_unknown_pair(&x, &y) {
+        return Ok((x, y));
+    }
+    let literal = |e: &Expr| matches!(e, Expr::Lit(Value::Text(_)));
+    if matches!(x, Value::Text(_)) && literal(a) {
+        if let Some(ty) = unknown_type(op, &y) {
+            return Ok((cast(x, ty, || env.now())?, y));
+        }
+    } else if matches!(y, Value::Text(_)) && literal(b) {
+        if let Some(ty) = unknown_type(op, &x) {
+            let y = cast(y, ty, || env.now())?;
+            return Ok((x, y));
+        }
+    }
+    Ok((x, y))
+}
+
+/// The type an unknown literal takes beside `other` under `op`.
+fn unknown_type(op: BinOp, other: &Value) -> Option<ColumnType> {
+    let same = type_of(other)?;
+    match op {
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Some(same),
+        BinOp::And | BinOp::Or => (same == ColumnType::Bool).then_some(same),
+        // timestamp + timestamp does not exist; + interval is the one candidate.
+        BinOp::Add if matches!(same, ColumnType::Timestamp | ColumnType::TimestampTz) => {
+            Some(ColumnType::Interval)
+        }
+        BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div | BinOp::Mod => match same {
+            ColumnType::Int
+            | ColumnType::Float
+            | ColumnType::Numeric(_)
+            | ColumnType::Timestamp
+            | ColumnType::TimestampTz
+            | ColumnType::Interval => Some(same),
+            _ => None,
+        },
+        BinOp::Contains | BinOp::ContainedBy => (same == ColumnType::Jsonb).then_some(same),
+        _ => None,
+    }
+}
+
+fn no_operator(op: BinOp, x: &Value, y: &Value) -> SqlError {
+    SqlError::UndefinedFunction {
+        name: format!(
+            "operator {} {} {} (operator does not exist)",
+            x.type_name(),
+            op.symbol(),
+            y.type_name()
+        ),
+    }
+}
+
+/// The numeric of an integer or numeric value.
+fn as_numeric(v: &Value) -> Option<std::borrow::Cow<'_, Numeric>> {
+    match v {
+        Value::Int(i) => Some(std::borrow::Cow::Owned(Numeric::from_i64(*i))),
+        Value::Numeric(n) => Some(std::borrow::Cow::Borrowed(&**n)),
+        _ => None,
+    }
+}
+
+/// A float operand: a double, an integer, or a numeric beside a double.
+fn as_float(v: &Value) -> Result<Option<f64>, SqlError> {
+    Ok(match v {
+        Value::Float(x) => Some(*x),
+        Value::Int(i) => Some(*i as f64),
+        Value::Numeric(n) => Some(n.to_f64()?),
+        _ => None,
+    })
+}
+
+fn interval_overflow() -> SqlError {
+    SqlError::DatetimeFieldOverflow {
+        detail: "interval out of range".into(),
     }
 }
 
@@ -831,14 +997,33 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
             (Value::Int(_), Value::Int(0)) => return Err(SqlError::DivisionByZero),
             // i64::MIN % -1 overflows in Rust; PostgreSQL answers 0.
             (Value::Int(a), Value::Int(b)) => Value::Int(a.checked_rem(*b).unwrap_or(0)),
+            (Value::Int(_) | Value::Numeric(_), Value::Int(_) | Value::Numeric(_)) => {
+                let (a, b) = (
+                    as_numeric(&x).expect("numeric"),
+                    as_numeric(&y).expect("numeric"),
+                );
+                Value::numeric(a.rem(&b)?)
+            }
             _ => return Err(no_operator(&x, &y)),
         },
         BinOp::Concat => match (&x, &y) {
+            (Value::Json(_), _) | (_, Value::Json(_)) => {
+                return Err(SqlError::FeatureNotSupported {
+                    feature: "jsonb || (concatenation)".into(),
+                })
+            }
             (Value::Null, _) | (_, Value::Null) => Value::Null,
-            (Value::Text(a), b) => Value::Text(format!("{a}{}", text_of(b)?)),
-            (a, Value::Text(b)) => Value::Text(format!("{}{b}", text_of(a)?)),
+            (Value::Text(a), b) => Value::Text(format!("{a}{}", b.text_cast())),
+            (a, Value::Text(b)) => Value::Text(format!("{}{b}", a.text_cast())),
             _ => return Err(no_operator(&x, &y)),
         },
+        BinOp::JsonGet
+        | BinOp::JsonGetText
+        | BinOp::JsonPath
+        | BinOp::JsonPathText
+        | BinOp::Contains
+        | BinOp::ContainedBy
+        | BinOp::JsonExists => json_op(op, &x, &y)?,
         BinOp::Add | BinOp::Sub | BinOp::Mul | BinOp::Div => match (x, y) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
             (Value::Int(a), Value::Int(b)) => Value::Int(
@@ -851,7 +1036,48 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
                 }
                 .ok_or_else(bigint_out_of_range)?,
             ),
-            (a, b) => match (a.as_float(), b.as_float()) {
+            (x @ (Value::Int(_) | Value::Numeric(_)), y @ (Value::Int(_) | Value::Numeric(_))) => {
+                let (a, b) = (
+                    as_numeric(&x).expect("numeric"),
+                    as_numeric(&y).expect("numeric"),
+                );
+                Value::numeric(match op {
+                    BinOp::Add => a.add(&b)?,
+                    BinOp::Sub => a.sub(&b)?,
+                    BinOp::Mul => a.mul(&b)?,
+                    _ => a.div(&b)?,
+                })
+            }
+            (ts @ (Value::Timestamp(_) | Value::TimestampTz(_)), Value::Interval(iv))
+                if matches!(op, BinOp::Add | BinOp::Sub) =>
+            {
+                let iv = if op == BinOp::Sub { iv.neg()? } else { iv };
+                shift(ts, &iv)?
+            }
+            (Value::Interval(iv), ts @ (Value::Timestamp(_) | Value::TimestampTz(_)))
+                if op == BinOp::Add =>
+            {
+                shift(ts, &iv)?
+            }
+            (
+                Value::Timestamp(a) | Value::TimestampTz(a),
+                Value::Timestamp(b) | Value::TimestampTz(b),
+            ) if op == BinOp::Sub => Value::Interval(datetime::difference(a, b)?),
+            (Value::Interval(a), Value::Interval(b)) if matches!(op, BinOp::Add | BinOp::Sub) => {
+                let b = if op == BinOp::Sub { b.neg()? } else { b };
+                Value::Interval(Interval {
+                    months: a
+                        .months
+                        .checked_add(b.months)
+                        .ok_or_else(interval_overflow)?,
+                    days: a.days.checked_add(b.days).ok_or_else(interval_overflow)?,
+                    micros: a
+                        .micros
+                        .checked_add(b.micros)
+                        .ok_or_else(interval_overflow)?,
+                })
+            }
+            (a, b) => match (as_float(&a)?, as_float(&b)?) {
                 (Some(a), Some(b)) => Value::Float(match op {
                     BinOp::Add => a + b,
                     BinOp::Sub => a - b,
@@ -869,8 +1095,89 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
     })
 }
 
-/// `s LIKE p`: `%` matches any run of characters, `_` one character, `\` makes the next
-/// character literal (a trailing `\` stands for itself).
+/// A timestamp moved by an interval, keeping its kind.
+fn shift(ts: Value, iv: &Interval) -> Result<Value, SqlError> {
+    Ok(match ts {
+        Value::Timestamp(t) => Value::Timestamp(datetime::add_interval(t, iv)?),
+        Value::TimestampTz(t) => Value::TimestampTz(datetime::add_interval(t, iv)?),
+        other => other,
+    })
+}
+
+/// The jsonb operators.
+fn json_op(op: BinOp, x: &Value, y: &Value) -> Result<Value, SqlError> {
+    if x.is_null() || y.is_null() {
+        return Ok(Value::Null);
+    }
+    let found = |v: Option<&Jsonb>, text: bool| match v {
+        None => Value::Null,
+        Some(j) if text => j.as_text().map_or(Value::Null, Value::Text),
+        Some(j) => Value::json(j.clone()),
+    };
+    Ok(match (op, x, y) {
+        (BinOp::JsonGet | BinOp::JsonGetText, Value::Json(j), Value::Text(k)) => {
+            found(j.field(k), op == BinOp::JsonGetText)
+        }
+        (BinOp::JsonGet | BinOp::JsonGetText, Value::Json(j), Value::Int(i)) => {
+            found(j.element(*i), op == BinOp::JsonGetText)
+        }
+        (BinOp::JsonPath | BinOp::JsonPathText, Value::Json(j), Value::Text(p)) => {
+            let path = jsonb::parse_path(p)?;
+            found(j.at_path(&path), op == BinOp::JsonPathText)
+        }
+        (BinOp::Contains, Value::Json(a), Value::Json(b)) => Value::Bool(a.contains(b)),
+        (BinOp::ContainedBy, Value::Json(a), Value::Json(b)) => Value::Bool(b.contains(a)),
+        (BinOp::JsonExists, Value::Json(j), Value::Text(k)) => Value::Bool(j.exists(k)),
+        _ => return Err(no_operator(op, x, y)),
+    })
+}
+
+/// `sum()` and `avg()` of a group's non-NULL values (at least one): a sum of integers
+/// stays an integer (the model's one integer type also stands for `integer`, whose sum
+/// PostgreSQL keeps bigint), a sum of numerics is exact at the largest scale, an average
+/// of integers or numerics is the numeric quotient (`numeric_avg`: sum / count at
+/// `select_div_scale`), of doubles a double.
+pub(crate) fn sum_or_avg(f: AggFunc, vals: &[Value]) -> Result<Value, SqlError> {
+    let no_function = |v: &Value| SqlError::UndefinedFunction {
+        name: format!("{}({})", f.name(), v.type_name()),
+    };
+    let count = vals.len() as i64;
+    if vals.iter().any(|v| matches!(v, Value::Float(_))) {
+        let mut sum = 0.0;
+        for v in vals {
+            sum += as_float(v)?.ok_or_else(|| no_function(v))?;
+        }
+        return Ok(Value::Float(if f == AggFunc::Sum {
+            sum
+        } else {
+            sum / count as f64
+        }));
+    }
+    if vals.iter().all(|v| matches!(v, Value::Int(_))) {
+        let sum: i128 = vals
+            .iter()
+            .map(|v| i128::from(v.as_int().unwrap_or(0)))
+            .sum();
+        return Ok(if f == AggFunc::Sum {
+            Value::Int(i64::try_from(sum).map_err(|_| bigint_out_of_range())?)
+        } else {
+            let sum = Numeric::parse(&sum.to_string())?;
+            Value::numeric(sum.div(&Numeric::from_i64(count))?)
+        });
+    }
+    let mut sum = Numeric::zero();
+    for v in vals {
+        sum = sum.add(&*as_numeric(v).ok_or_else(|| no_function(v))?)?;
+    }
+    Ok(Value::numeric(if f == AggFunc::Sum {
+        sum
+    } else {
+        sum.div(&Numeric::from_i64(count))?
+    }))
+}
+
+/// `s LIKE p`: `%` matches any run of characters, `_` one character, `\\` makes the next
+/// character literal (a trailing `\\` stands for itself).
 fn like(s: &str, p: &str) -> bool {
     #[derive(PartialEq)]
     enum Tok {
@@ -941,7 +1248,7 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
             }
             return Ok(Value::Null);
         }
-        Func::Now => {
+        Func::Now | Func::GenRandomUuid => {
             if !args.is_empty() {
                 let vals = args
                     .iter()
@@ -949,7 +1256,11 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
                     .collect::<Result<Vec<_>, _>>()?;
                 return Err(no_function(f, &vals));
             }
-            return Ok(Value::Timestamp(env.now()?));
+            return Ok(if f == Func::Now {
+                Value::timestamptz_at(env.now()?)
+            } else {
+                Value::Uuid(Uuid::generate()?)
+            });
         }
         _ => {}
     }
@@ -962,7 +1273,9 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
             if vals.is_empty() {
                 return Err(no_function(f, &vals));
             }
+            // The common type: double if any is one, else numeric if any is one.
             let float = vals.iter().any(|v| matches!(v, Value::Float(_)));
+            let numeric = vals.iter().any(|v| matches!(v, Value::Numeric(_)));
             let mut best: Option<&Value> = None;
             for v in vals.iter().filter(|v| !v.is_null()) {
                 best = match best {
@@ -980,10 +1293,30 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
             }
             Ok(match best {
                 None => Value::Null,
-                Some(Value::Int(i)) if float => Value::Float(*i as f64),
+                Some(v @ (Value::Int(_) | Value::Numeric(_))) if float => {
+                    Value::Float(as_float(v)?.unwrap_or_default())
+                }
+                Some(Value::Int(i)) if numeric => Value::numeric(Numeric::from_i64(*i)),
                 Some(v) => v.clone(),
             })
         }
+        Func::Round => match vals.as_slice() {
+            [Value::Null] | [_, Value::Null] | [Value::Null, _] => Ok(Value::Null),
+            [Value::Numeric(n)] => Ok(Value::numeric(n.round(0))),
+            [Value::Numeric(n), Value::Int(s)] => {
+                let s = (*s).clamp(-2000, 2000);
+                let r = n.round(s);
+                Ok(Value::numeric(r))
+            }
+            // rint: halves to even.
+            [Value::Float(x)] => Ok(Value::Float(x.round_ties_even())),
+            [Value::Int(_)] | [Value::Int(_), Value::Int(_)] => {
+                Err(SqlError::FeatureNotSupported {
+                    feature: "round() of an integer (cast it to numeric)".into(),
+                })
+            }
+            _ => Err(no_function(f, &vals)),
+        },
         _ => {
             let [v] = vals.as_slice() else {
                 return Err(no_function(f, &vals));
@@ -997,56 +1330,16 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
                     Value::Int(i.checked_abs().ok_or_else(bigint_out_of_range)?)
                 }
                 (Func::Abs, Value::Float(x)) => Value::Float(x.abs()),
+                (Func::Abs, Value::Numeric(n)) => Value::numeric(n.abs()),
                 _ => return Err(no_function(f, &vals)),
             })
         }
     }
 }
 
-/// A value as text, as PostgreSQL's output functions write it.
-fn text_of(v: &Value) -> Result<String, SqlError> {
-    Ok(match v {
-        Value::Null => String::new(),
-        Value::Bool(b) => (if *b { "true" } else { "false" }).to_owned(),
-        Value::Int(i) => i.to_string(),
-        Value::Float(x) => float_text(*x),
-        Value::Text(s) => s.clone(),
-        // Virtual time has no calendar: PostgreSQL would print a date.
-        Value::Timestamp(_) => {
-            return Err(SqlError::FeatureNotSupported {
-                feature: "a timestamp as text".into(),
-            })
-        }
-    })
-}
-
-/// `float8out`: the shortest text that reads back as the same number, in exponent form
-/// below 1e-4 and from 1e15.
-fn float_text(x: f64) -> String {
-    if x.is_nan() {
-        return "NaN".into();
-    }
-    if x.is_infinite() {
-        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if x == 0.0 {
-        return if x.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let exp = x.abs().log10().floor();
-    if !(-4.0..15.0).contains(&exp) {
-        // Rust writes `1.5e-7`; PostgreSQL `1.5e-07`, `1e+20`.
-        let s = format!("{x:e}");
-        let (mantissa, e) = s.split_once('e').expect("exponent form");
-        let (sign, digits) = match e.strip_prefix('-') {
-            Some(d) => ('-', d),
-            None => ('+', e),
-        };
-        return format!("{mantissa}e{sign}{digits:0>2}");
-    }
-    format!("{x}")
-}
-
-/// `CAST(v AS ty)` with PostgreSQL's rules for the casts between the model's types.
+/// `CAST(v AS ty)` with PostgreSQL's rules for the casts between the model's types:
+/// every type to text (its output function) and from text (its input function), among
+/// the numbers, and between the timestamp kinds (the session's zone is UTC).
 pub(crate) fn cast(
     v: Value,
     ty: ColumnType,
@@ -1054,11 +1347,15 @@ pub(crate) fn cast(
 ) -> Result<Value, SqlError> {
     Ok(match (v, ty) {
         (Value::Null, _) => Value::Null,
+        (v @ Value::Text(_), ColumnType::Text) => v,
+        (v, ColumnType::Text) => Value::Text(v.text_cast()),
+        (Value::Text(s), ty) => parse_text(&s, ty, now)?,
         (v @ Value::Bool(_), ColumnType::Bool)
         | (v @ Value::Int(_), ColumnType::Int)
         | (v @ Value::Float(_), ColumnType::Float)
-        | (v @ Value::Text(_), ColumnType::Text)
-        | (v @ Value::Timestamp(_), ColumnType::Timestamp) => v,
+        | (v @ Value::Json(_), ColumnType::Jsonb)
+        | (v @ Value::Uuid(_), ColumnType::Uuid)
+        | (v @ Value::Interval(_), ColumnType::Interval) => v,
         (Value::Int(i), ColumnType::Float) => Value::Float(i as f64),
         (Value::Float(x), ColumnType::Int) => {
             // Half away from zero, as a numeric literal cast in PostgreSQL.
@@ -1070,14 +1367,21 @@ pub(crate) fn cast(
         }
         (Value::Int(i), ColumnType::Bool) => Value::Bool(i != 0),
         (Value::Bool(b), ColumnType::Int) => Value::Int(i64::from(b)),
-        // Nanoseconds of virtual time, as a serde round trip of `Instant` gives them.
-        (Value::Int(i), ColumnType::Timestamp) if i >= 0 => {
-            Value::Timestamp(Instant::from_nanos(i as u64))
+        (Value::Numeric(n), ColumnType::Int) => Value::Int(n.to_i64()?),
+        (Value::Numeric(n), ColumnType::Float) => Value::Float(n.to_f64()?),
+        (Value::Numeric(n), ColumnType::Numeric(typmod)) => {
+            Value::numeric(apply_typmod(*n, typmod)?)
         }
-        (v @ (Value::Bool(_) | Value::Int(_) | Value::Float(_)), ColumnType::Text) => {
-            Value::Text(text_of(&v)?)
+        (Value::Int(i), ColumnType::Numeric(typmod)) => {
+            Value::numeric(apply_typmod(Numeric::from_i64(i), typmod)?)
         }
-        (Value::Text(s), ty) => parse_text(&s, ty, now)?,
+        (Value::Float(x), ColumnType::Numeric(typmod)) => {
+            Value::numeric(apply_typmod(Numeric::from_f64(x)?, typmod)?)
+        }
+        (Value::Timestamp(t) | Value::TimestampTz(t), ColumnType::Timestamp) => Value::Timestamp(t),
+        (Value::Timestamp(t) | Value::TimestampTz(t), ColumnType::TimestampTz) => {
+            Value::TimestampTz(t)
+        }
         (v, ty) => {
             return Err(SqlError::CannotCoerce {
                 from: v.type_name().into(),
@@ -1139,14 +1443,21 @@ fn parse_text(
                 },
             )
         }
-        ColumnType::Timestamp => {
-            if t.eq_ignore_ascii_case("now") {
-                Value::Timestamp(now()?)
-            } else if let Some(n) = t.strip_suffix("ns").and_then(|n| n.parse::<u64>().ok()) {
-                // How the model prints a timestamp: nanoseconds of virtual time.
-                Value::Timestamp(Instant::from_nanos(n))
+        ColumnType::Numeric(typmod) => Value::numeric(apply_typmod(Numeric::parse(s)?, typmod)?),
+        ColumnType::Jsonb => Value::json(Jsonb::parse(s)?),
+        ColumnType::Uuid => Value::Uuid(Uuid::parse(s)?),
+        ColumnType::Interval => Value::Interval(Interval::parse(s)?),
+        ColumnType::Timestamp | ColumnType::TimestampTz => {
+            let with_tz = ty == ColumnType::TimestampTz;
+            let t = if t.eq_ignore_ascii_case("now") {
+                datetime::from_instant(now()?)
             } else {
-                return Err(invalid());
+                datetime::parse_timestamp(s, with_tz)?
+            };
+            if with_tz {
+                Value::TimestampTz(t)
+            } else {
+                Value::Timestamp(t)
             }
         }
     })
@@ -1260,6 +1571,115 @@ mod tests {
         assert_eq!(
             col("zz").eval(&s, &t, None).unwrap_err().sqlstate(),
             Some("42703")
+        );
+    }
+
+    #[test]
+    fn the_value_types_evaluate_as_postgres() {
+        let s = TableSchema::new("t")
+            .column("p", ColumnType::Numeric(None))
+            .nullable_column("d", ColumnType::Jsonb)
+            .nullable_column("u", ColumnType::Uuid)
+            .nullable_column("at", ColumnType::TimestampTz)
+            .primary_key(&["u"]);
+        let t = [
+            Value::numeric(Numeric::parse("1.50").unwrap()),
+            Value::json(Jsonb::parse(r#"{"a": {"b": [1, "x"]}, "n": null}"#).unwrap()),
+            Value::Uuid(Uuid::parse("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11").unwrap()),
+            Value::TimestampTz(datetime::parse_timestamp("2024-01-31 10:00:00+00", true).unwrap()),
+        ];
+        let eval = |e: Expr| e.eval(&s, &t, None).map(|v| v.text_cast());
+        let bin = |op: BinOp, a: Expr, b: Expr| Expr::Bin(op, Box::new(a), Box::new(b));
+        assert_eq!(
+            eval(col("p").divided_by(3)).unwrap(),
+            "0.50000000000000000000"
+        );
+        assert_eq!(eval(col("p").times(lit(2))).unwrap(), "3.00");
+        assert_eq!(eval(col("p").plus(1.25)).unwrap(), "2.75");
+        assert_eq!(
+            eval(col("p").eq(lit("1.5"))).unwrap(),
+            "true",
+            "an unknown literal"
+        );
+        assert_eq!(
+            eval(col("u").eq(lit("{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}"))).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            col("u")
+                .eq(lit("nope"))
+                .eval(&s, &t, None)
+                .unwrap_err()
+                .sqlstate(),
+            Some("22P02")
+        );
+        assert_eq!(
+            col("p")
+                .divided_by(lit(Numeric::zero()))
+                .eval(&s, &t, None)
+                .unwrap_err()
+                .sqlstate(),
+            Some("22012")
+        );
+        assert_eq!(
+            eval(bin(BinOp::JsonGet, col("d"), lit("a"))).unwrap(),
+            r#"{"b": [1, "x"]}"#
+        );
+        assert_eq!(
+            eval(bin(BinOp::JsonPathText, col("d"), lit("{a,b,1}"))).unwrap(),
+            "x"
+        );
+        assert_eq!(
+            bin(BinOp::JsonGetText, col("d"), lit("n"))
+                .eval(&s, &t, None)
+                .unwrap(),
+            Value::Null
+        );
+        assert_eq!(
+            eval(bin(BinOp::Contains, col("d"), lit(r#"{"a": {}}"#))).unwrap(),
+            "true"
+        );
+        assert_eq!(
+            eval(bin(BinOp::JsonExists, col("d"), lit("n"))).unwrap(),
+            "true"
+        );
+        let month = Value::Interval(Interval::parse("1 month").unwrap());
+        assert_eq!(
+            eval(col("at").plus(lit(month))).unwrap(),
+            "2024-02-29 10:00:00+00"
+        );
+        assert_eq!(
+            eval(col("at").plus(lit("90 minutes"))).unwrap(),
+            "2024-01-31 11:30:00+00",
+            "an unknown literal beside + is an interval"
+        );
+        assert_eq!(
+            eval(col("at").minus(lit("2024-01-30 09:00:00+00"))).unwrap(),
+            "1 day 01:00:00"
+        );
+        assert_eq!(
+            eval(col("at").gt(lit("2024-01-31 09:00:00+01"))).unwrap(),
+            "true"
+        );
+    }
+
+    #[test]
+    fn sums_and_averages_keep_postgres_types() {
+        let n = |s: &str| Value::numeric(Numeric::parse(s).unwrap());
+        let text = |f, v: &[Value]| sum_or_avg(f, v).unwrap().text_cast();
+        assert_eq!(text(AggFunc::Sum, &[Value::Int(1), Value::Int(2)]), "3");
+        assert_eq!(
+            text(AggFunc::Avg, &[Value::Int(1), Value::Int(2)]),
+            "1.5000000000000000"
+        );
+        assert_eq!(text(AggFunc::Sum, &[n("1.50"), n("2.255")]), "3.755");
+        assert_eq!(
+            text(AggFunc::Avg, &[n("1.50"), n("2.25")]),
+            "1.8750000000000000"
+        );
+        assert_eq!(
+            text(AggFunc::Avg, &[Value::Float(1.0), Value::Float(2.0)]),
+            "1.5"
         );
     }
 }

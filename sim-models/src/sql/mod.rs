@@ -61,6 +61,23 @@
 //! - **No plan-time short cuts**: `LIMIT 0` still evaluates the select list (22012
 //!   where PostgreSQL returns no row without evaluating it).
 //! - **float8 overflow** gives infinity, where PostgreSQL raises 22003.
+//! - **The value types** (see [`value`]): `numeric` is exact with PostgreSQL's scales
+//!   and precision (NaN and the infinities are refused, 0A000); `jsonb` has `->`, `->>`,
+//!   `#>`, `#>>`, `@>`, `<@` and `?` (`||` and the jsonb functions are refused);
+//!   `timestamptz` and `timestamp` keep microseconds in the session time zone UTC, read
+//!   ISO input only (other forms such as `Jan 1 2024` or `today` are refused), and `now()`
+//!   is the model's clock, virtual time after 1970-01-01 00:00:00 UTC (the kv model's
+//!   default clock), not the wall clock; `gen_random_uuid()` draws from the run's seed.
+//! - **Literals are read when a row is evaluated.** PostgreSQL reads a quoted literal by
+//!   its type's input function while planning, so an invalid one (`'{bad'` for a jsonb,
+//!   a malformed uuid or date) fails the statement even when no row reaches it, and
+//!   before any other error of the row (a numeric overflow); the model reads it when it
+//!   evaluates it. A text value (not only a literal) assigned to a uuid, jsonb, numeric
+//!   or timestamp column is read as one, where PostgreSQL wants a cast (42804).
+//! - **`sum()` of integers is bigint**: the model has one integer type for `integer`
+//!   (whose sum PostgreSQL keeps bigint) and `bigint` (whose sum is numeric there); the
+//!   text is the same, but `sum(x) / 2` divides integers. `avg()` of integers is numeric,
+//!   as in PostgreSQL.
 //!
 //! Map of the module:
 //! - [`text`]: SQL text parsed (sqlparser's PostgreSQL dialect) and planned onto

@@ -791,8 +791,8 @@ mod tests {
                 .on_conflict_where(col("v").lt(10.25))
                 .into(),
                 "INSERT INTO t VALUES (a\"b\\c\nd\u{1}e'f é='a\"b\\c\nd\u{1}e''f é', f=1.5, \
-                 n=NULL, b=true, ts=timestamp '42ns', i=-9223372036854775808) ON CONFLICT \
-                 (id, a\"b\\c\nd\u{1}e'f é) DO UPDATE SET v = (EXCLUDED.a\"b\\c\nd\u{1}e'f é + 1) \
+                 n=NULL, b=true, ts='1970-01-01 00:00:00+00'::timestamptz, i=-9223372036854775808) \
+                 ON CONFLICT (id, a\"b\\c\nd\u{1}e'f é) DO UPDATE SET v = (EXCLUDED.a\"b\\c\nd\u{1}e'f é + 1) \
                  WHERE (v < 10.25) RETURNING *",
             ),
             (

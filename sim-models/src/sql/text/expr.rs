@@ -9,7 +9,7 @@ use sqlparser::ast::{
 
 use crate::sql::error::SqlError;
 use crate::sql::expr::{AggFunc, BinOp, Expr, Func};
-use crate::sql::value::{ColumnType, Value};
+use crate::sql::value::{ColumnType, Interval, Numeric, NumericTypmod, Value};
 
 /// 0A000 naming `feature`.
 pub(super) fn unsupported(feature: impl Into<String>) -> SqlError {
@@ -80,6 +80,7 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
             UnaryOperator::Minus => match expr(inner, place)? {
                 Expr::Lit(Value::Int(i)) => Expr::Lit(Value::Int(-i)),
                 Expr::Lit(Value::Float(x)) => Expr::Lit(Value::Float(-x)),
+                Expr::Lit(Value::Numeric(n)) => Expr::Lit(Value::numeric(n.neg())),
                 other => Expr::Neg(Box::new(other)),
             },
             other => return Err(unsupported(format!("the operator {other}"))),
@@ -144,7 +145,16 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
             expr: inner,
             data_type,
             format: None,
-        } => Expr::Cast(sub(inner)?, column_type(data_type)?.0),
+        } => Expr::Cast(sub(inner)?, cast_type(data_type)?),
+        // `timestamptz '2024-01-01'`, `uuid '…'`: a cast of the string.
+        ast::Expr::TypedString(t) => match &t.value.value {
+            ast::Value::SingleQuotedString(v) => Expr::Cast(
+                Box::new(Expr::Lit(Value::Text(v.clone()))),
+                cast_type(&t.data_type)?,
+            ),
+            other => return Err(unsupported(format!("the literal {other}"))),
+        },
+        ast::Expr::Interval(iv) => interval(iv)?,
         ast::Expr::Function(f) => function(f, place)?,
         ast::Expr::Subquery(_) | ast::Expr::InSubquery { .. } | ast::Expr::Exists { .. } => {
             return Err(unsupported("subqueries"))
@@ -154,26 +164,33 @@ pub(super) fn expr(e: &ast::Expr, place: Place) -> Result<Expr, SqlError> {
     })
 }
 
+/// `INTERVAL '5 minutes'` (without field qualifiers).
+fn interval(iv: &ast::Interval) -> Result<Expr, SqlError> {
+    if iv.leading_field.is_some()
+        || iv.last_field.is_some()
+        || iv.leading_precision.is_some()
+        || iv.fractional_seconds_precision.is_some()
+    {
+        return Err(unsupported(format!("the interval {iv} with fields")));
+    }
+    match iv.value.as_ref() {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::SingleQuotedString(s) => {
+                Ok(Expr::Lit(Value::Interval(Interval::parse(s)?)))
+            }
+            _ => Err(unsupported(format!("the interval {iv}"))),
+        },
+        _ => Err(unsupported(format!("the interval {iv}"))),
+    }
+}
+
 fn value(v: &ast::Value) -> Result<Expr, SqlError> {
     Ok(Expr::Lit(match v {
+        // As PostgreSQL: a literal that fits bigint is one, any other (a point, an
+        // exponent, more digits) is numeric.
         ast::Value::Number(text, _) => match text.parse::<i64>() {
             Ok(i) => Value::Int(i),
-            // PostgreSQL reads a literal with a point or an exponent as numeric; the model
-            // has no exact decimals, and a float would answer differently.
-            Err(_) if text.chars().all(|c| c.is_ascii_digit()) => {
-                return Err(SqlError::NumericValueOutOfRange {
-                    detail: format!("{text} is out of range for type bigint"),
-                })
-            }
-            Err(_) => match exact_double(text) {
-                Some(x) => Value::Float(x),
-                None => {
-                    return Err(unsupported(format!(
-                        "the numeric literal {text}, which a double cannot hold exactly \
-                         (the model has no exact decimals)"
-                    )))
-                }
-            },
+            Err(_) => Value::numeric(Numeric::parse(text)?),
         },
         ast::Value::SingleQuotedString(s) | ast::Value::EscapedStringLiteral(s) => {
             Value::Text(s.clone())
@@ -184,35 +201,6 @@ fn value(v: &ast::Value) -> Result<Expr, SqlError> {
         ast::Value::Placeholder(p) => return placeholder(p),
         other => return Err(unsupported(format!("the literal {other}"))),
     }))
-}
-
-/// A decimal literal as a double, when the double is exactly that decimal (`1.5`, `0.25`,
-/// `12.5e3`): then PostgreSQL's numeric and the model's double give the same answers.
-/// `0.1` is not exact in binary and is refused.
-pub(super) fn exact_double(text: &str) -> Option<f64> {
-    let lower = text.to_ascii_lowercase();
-    let (mantissa, exponent) = match lower.split_once('e') {
-        Some((m, e)) => (m, e.parse::<i32>().ok()?),
-        None => (lower.as_str(), 0),
-    };
-    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let fraction = fraction.trim_end_matches('0');
-    let digits = format!("{whole}{fraction}");
-    let mut m: u128 = digits.parse().ok()?;
-    // value = m * 10^(exponent - fraction digits)
-    let mut scale = exponent - i32::try_from(fraction.len()).ok()?;
-    while scale > 0 {
-        m = m.checked_mul(10)?;
-        scale -= 1;
-    }
-    // m / 10^k is a binary fraction only if 5^k divides m.
-    for _ in scale..0 {
-        if m % 5 != 0 {
-            return None;
-        }
-        m /= 5;
-    }
-    (m < 1 << 53).then(|| text.parse::<f64>().ok()).flatten()
 }
 
 /// `$n`, from 1.
@@ -241,6 +229,13 @@ fn binary_op(op: &BinaryOperator) -> Result<BinOp, SqlError> {
         BinaryOperator::Divide => BinOp::Div,
         BinaryOperator::Modulo => BinOp::Mod,
         BinaryOperator::StringConcat => BinOp::Concat,
+        BinaryOperator::Arrow => BinOp::JsonGet,
+        BinaryOperator::LongArrow => BinOp::JsonGetText,
+        BinaryOperator::HashArrow => BinOp::JsonPath,
+        BinaryOperator::HashLongArrow => BinOp::JsonPathText,
+        BinaryOperator::AtArrow => BinOp::Contains,
+        BinaryOperator::ArrowAt => BinOp::ContainedBy,
+        BinaryOperator::Question => BinOp::JsonExists,
         other => return Err(unsupported(format!("the operator {other}"))),
     })
 }
@@ -310,12 +305,15 @@ fn function(f: &ast::Function, place: Place) -> Result<Expr, SqlError> {
         "abs" => Func::Abs,
         "greatest" => Func::Greatest,
         "least" => Func::Least,
-        "now" | "current_timestamp" | "transaction_timestamp" | "localtimestamp" => Func::Now,
+        "now" | "current_timestamp" | "transaction_timestamp" => Func::Now,
+        "gen_random_uuid" => Func::GenRandomUuid,
+        "round" => Func::Round,
         "pg_sleep" => return Err(unsupported("pg_sleep() inside an expression")),
         _ => return Err(unsupported(format!("the function {name}()"))),
     };
     let arity_ok = match func {
-        Func::Now => args.is_empty(),
+        Func::Now | Func::GenRandomUuid => args.is_empty(),
+        Func::Round => (1..=2).contains(&args.len()),
         Func::Lower | Func::Upper | Func::Length | Func::Abs => args.len() == 1,
         Func::Coalesce | Func::Greatest | Func::Least => !args.is_empty(),
     };
@@ -353,13 +351,23 @@ pub(super) fn column_type(t: &DataType) -> Result<(ColumnType, bool), SqlError> 
         | DataType::CharacterVarying(None)
         | DataType::CharVarying(None) => (ColumnType::Text, false),
         DataType::Bool | DataType::Boolean => (ColumnType::Bool, false),
-        DataType::Timestamp(None, _) => (ColumnType::Timestamp, false),
+        DataType::Timestamp(None, ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone) => {
+            (ColumnType::Timestamp, false)
+        }
+        DataType::Timestamp(None, ast::TimezoneInfo::WithTimeZone | ast::TimezoneInfo::Tz) => {
+            (ColumnType::TimestampTz, false)
+        }
+        DataType::JSONB => (ColumnType::Jsonb, false),
+        DataType::Uuid => (ColumnType::Uuid, false),
+        DataType::Numeric(info) | DataType::Decimal(info) | DataType::Dec(info) => {
+            (ColumnType::Numeric(numeric_typmod(info)?), false)
+        }
         DataType::Custom(name, modifiers) if modifiers.is_empty() => {
             match object_name(name)?.as_str() {
                 "serial" | "serial4" | "bigserial" | "serial8" | "smallserial" | "serial2" => {
                     (ColumnType::Int, true)
                 }
-                "timestamptz" => (ColumnType::Timestamp, false),
+                "timestamptz" => (ColumnType::TimestampTz, false),
                 other => return Err(unsupported(format!("the type {other}"))),
             }
         }
@@ -371,11 +379,48 @@ pub(super) fn column_type(t: &DataType) -> Result<(ColumnType, bool), SqlError> 
                 "the type {t} (lengths are not checked; declare the column text)"
             )))
         }
-        DataType::Numeric(_) | DataType::Decimal(_) | DataType::Dec(_) => {
-            return Err(unsupported(format!(
-                "the type {t} (no exact decimals; use bigint cents or double precision)"
-            )))
+        DataType::JSON => {
+            return Err(unsupported(
+                "the type json (it keeps the text as written; declare the column jsonb)",
+            ))
         }
         other => return Err(unsupported(format!("the type {other}"))),
     })
+}
+
+/// A type of `CAST`: a column type, or `interval`.
+pub(super) fn cast_type(t: &DataType) -> Result<ColumnType, SqlError> {
+    match t {
+        DataType::Interval {
+            fields: None,
+            precision: None,
+        } => Ok(ColumnType::Interval),
+        t => match column_type(t)? {
+            (ty, false) => Ok(ty),
+            (_, true) => Err(unsupported(format!("a cast to {t}"))),
+        },
+    }
+}
+
+/// `numeric(p, s)`: precision 1 to 1000, scale -1000 to 1000 (22023 otherwise).
+fn numeric_typmod(info: &ast::ExactNumberInfo) -> Result<Option<NumericTypmod>, SqlError> {
+    let (precision, scale) = match info {
+        ast::ExactNumberInfo::None => return Ok(None),
+        ast::ExactNumberInfo::Precision(p) => (*p, 0),
+        ast::ExactNumberInfo::PrecisionAndScale(p, s) => (*p, *s),
+    };
+    if !(1..=1000).contains(&precision) {
+        return Err(SqlError::InvalidParameterValue {
+            message: format!("NUMERIC precision {precision} must be between 1 and 1000"),
+        });
+    }
+    if !(-1000..=1000).contains(&scale) {
+        return Err(SqlError::InvalidParameterValue {
+            message: format!("NUMERIC scale {scale} must be between -1000 and 1000"),
+        });
+    }
+    Ok(Some(NumericTypmod {
+        precision: precision as u16,
+        scale: scale as i16,
+    }))
 }

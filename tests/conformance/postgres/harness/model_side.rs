@@ -13,7 +13,7 @@ use sim_runtime::time::{self, Duration};
 use sim_runtime::{spawn, Sim};
 
 use super::case::{Case, StepTrace, Trace};
-use super::outcome::{float8_text, is_ordered, Answer};
+use super::outcome::{is_ordered, Answer};
 use super::DEADLOCK_TIMEOUT_MS;
 
 /// Virtual time each step is given: longer than every timeout the cases set, so a step
@@ -22,14 +22,7 @@ const STEP_TIME: Duration = Duration::from_secs(3);
 
 /// A value in PostgreSQL's text format.
 fn value_text(v: &Value) -> Option<String> {
-    match v {
-        Value::Null => None,
-        Value::Bool(b) => Some(if *b { "t" } else { "f" }.into()),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(x) => Some(float8_text(*x)),
-        Value::Text(s) => Some(s.clone()),
-        Value::Timestamp(t) => Some(format!("{t}")),
-    }
+    v.pg_text()
 }
 
 fn answer(result: Result<sql::StmtResult, SqlError>, ordered: bool) -> Answer {
