@@ -133,9 +133,10 @@ mod tests {
             vec![
                 (0, true, at(100)),
                 (1, true, at(200)),
-                (2, true, at(300)),
-                // Waited from 3 ms; the permit would only come at 300 ms.
+                // Waited from 3 ms; the permit would only come at 300 ms. Logged in
+                // time order, so before 2 finishes.
                 (3, false, at(253)),
+                (2, true, at(300)),
             ]
         );
     }
