@@ -1209,7 +1209,10 @@ fn serializable_siread_locks_follow_the_index_scan_and_promote_to_the_page() {
     let (one, two) = (by_key(1), by_key(2));
     // With the UPDATE's fetch of account 5: two tuple locks, then three.
     assert!(rw_pair_commits(&[&one]));
-    assert!(rw_pair_commits(&[&one, &one]), "the same tuple twice is one lock");
+    assert!(
+        rw_pair_commits(&[&one, &one]),
+        "the same tuple twice is one lock"
+    );
     assert!(!rw_pair_commits(&[&one, &two]));
     assert!(!rw_pair_commits(&[ordered, &two]));
 }

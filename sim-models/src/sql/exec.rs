@@ -19,9 +19,7 @@ use sim_runtime::time::Instant;
 
 use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
-use super::expr::{
-    sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv,
-};
+use super::expr::{sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv};
 use super::locks::Acquire;
 use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
@@ -102,10 +100,7 @@ fn key_of_filter(schema: &TableSchema, columns: &[usize], filter: &Expr) -> Opti
 fn exact_keys(ty: ColumnType) -> bool {
     matches!(
         ty,
-        ColumnType::Bool
-            | ColumnType::Int
-            | ColumnType::Text
-            | ColumnType::Timestamp
+        ColumnType::Bool | ColumnType::Int | ColumnType::Text | ColumnType::Timestamp
     )
 }
 
