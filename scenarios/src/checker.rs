@@ -3,6 +3,7 @@
 //! the service's own bookkeeping: service code never checks itself.
 
 use serde::{Deserialize, Serialize};
+use sim_runtime::time::{Duration, Instant};
 
 /// One invariant's verdict for one run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,4 +37,10 @@ impl Verdict {
             detail: detail.into(),
         }
     }
+}
+
+/// The instant `ms` milliseconds into a run: how checkers' tests write the times of the
+/// observations they plant.
+pub fn at_ms(ms: u64) -> Instant {
+    Instant::START + Duration::from_millis(ms)
 }

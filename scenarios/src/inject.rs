@@ -4,7 +4,7 @@
 
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{sleep, Duration, Instant};
-use sim_runtime::NodeId;
+use sim_runtime::{NodeId, SimRng, Swarm};
 
 use crate::scenario::FaultProblem;
 
@@ -109,4 +109,19 @@ pub fn member_exists(
             count.saturating_sub(1)
         ),
     })
+}
+
+/// A schedule drawn from `seed` over the fault `kinds` (swarm testing): the seed switches
+/// each kind on or off and picks its rate, faults of a kind start within `horizon`,
+/// `mean_gap` apart on average at full rate, and `draw` makes one fault of a kind.
+pub fn swarm_of<F>(
+    seed: u64,
+    kinds: &[&str],
+    horizon: Duration,
+    mean_gap: Duration,
+    draw: impl FnMut(&str, &mut SimRng) -> F,
+) -> (Swarm, FaultSchedule<F>) {
+    let swarm = Swarm::from_seed(seed, kinds);
+    let schedule = swarm.generate(seed, horizon, mean_gap, draw);
+    (swarm, schedule)
 }

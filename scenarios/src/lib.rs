@@ -13,6 +13,7 @@
 //! - [`medistream`]: Medistream (seed 000): CPU-bound signup, auth and rate limits, a
 //!   Redis job queue with retries and dead letters.
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
+//! - [`deps`]: a failed dependency call as services see it, a pool of Redis connections.
 //! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
 //! - [`workload`]: virtual users with a spawn rate and think time.
 //! - [`metrics`]: latency percentiles, error rates, throughput per phase.
@@ -23,6 +24,9 @@
 pub mod appointments;
 pub mod catalog;
 pub mod checker;
+#[cfg(test)]
+mod contract_tests;
+pub mod deps;
 pub mod explore;
 pub mod flash_sale;
 pub mod inject;

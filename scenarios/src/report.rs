@@ -2,10 +2,9 @@
 //! simulation, as Markdown for people and JSON for tools.
 
 use serde::Serialize;
-use sim_runtime::schedule::FaultSchedule;
-use sim_runtime::Report;
 
-use crate::scenario::FaultInfo;
+use crate::checker::Verdict;
+use crate::scenario::{simulate_flow, Flow, Scenario, ServiceVariant};
 
 /// A Markdown table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -82,24 +81,57 @@ pub struct ReportError {
     pub outcome: String,
 }
 
-/// Runs the fault-matrix entry named `fault` through `simulate`, for a report: the run's
-/// data, or a [`ReportError`] saying which run (`label`) did not complete and why.
-pub fn run_matrix_entry<F, D>(
-    matrix: Vec<(FaultInfo, FaultSchedule<F>)>,
+/// Runs seed `seed` of `variant` with `params` under the fault-matrix entry named `fault`,
+/// for a report: the run's data, or a [`ReportError`] saying which run did not complete
+/// and why.
+pub fn run_entry<S: Scenario>(
+    seed: u64,
+    variant: S::Variant,
+    params: S::Params,
     fault: &str,
-    label: &str,
-    simulate: impl FnOnce(FaultSchedule<F>) -> (Report, Option<D>),
-) -> Result<D, ReportError> {
+) -> Result<<S::Params as Flow>::Data, ReportError> {
     let incomplete = |outcome: String| ReportError {
-        run: label.to_string(),
+        run: format!("{} under {fault}", variant.name()),
         outcome,
     };
-    let (_, schedule) = matrix
+    let (_, schedule) = S::matrix()
         .into_iter()
         .find(|(i, _)| i.name == fault)
         .ok_or_else(|| incomplete("no such fault-matrix entry".into()))?;
-    let (report, data) = simulate(schedule);
+    let (report, data) = simulate_flow(seed, variant, params, schedule, None);
     data.ok_or_else(|| incomplete(report.outcome.to_string()))
+}
+
+/// A table's cell for a run's verdicts: `all pass`, or the failing checkers.
+pub fn verdicts_cell(verdicts: &[Verdict]) -> String {
+    let failed: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| !v.ok)
+        .map(|v| v.checker.as_str())
+        .collect();
+    if failed.is_empty() {
+        "all pass".into()
+    } else {
+        format!("FAIL: {}", failed.join(", "))
+    }
+}
+
+/// A comparison of service variants: one row of `t` per variant, its name first and then
+/// the cells `row` gives, and `row`'s JSON value under the variant's name.
+pub fn variant_rows<V: ServiceVariant>(
+    t: &mut Table,
+    variants: &[V],
+    mut row: impl FnMut(V) -> Result<(Vec<String>, serde_json::Value), ReportError>,
+) -> Result<serde_json::Value, ReportError> {
+    let mut data = serde_json::Map::new();
+    for &variant in variants {
+        let (cells, value) = row(variant)?;
+        let mut full = vec![variant.name().to_string()];
+        full.extend(cells);
+        t.row(full);
+        data.insert(variant.name().into(), value);
+    }
+    Ok(serde_json::Value::Object(data))
 }
 
 /// Formats milliseconds for a table: `12.3 ms`, or `timeout` past the client's limit.

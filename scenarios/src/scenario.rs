@@ -5,6 +5,7 @@
 //! with only the seed changing. [`crate::catalog`] erases the types for the `sim` program.
 
 use std::fmt;
+use std::future::Future;
 use std::io::Write;
 use std::sync::atomic::AtomicBool;
 
@@ -12,10 +13,12 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sim_runtime::harness::elide;
 use sim_runtime::schedule::FaultSchedule;
-use sim_runtime::{Report, Sim, Swarm};
+use sim_runtime::time::{Duration, Instant};
+use sim_runtime::{Report, Sim, SimRng, Swarm};
 
 use crate::checker::Verdict;
 use crate::explore::{self, Exploration, SeedResult, SeedSpace};
+use crate::inject::{healed_at, Windowed};
 use crate::report::{ReportError, ScenarioReport};
 use crate::shrink::{self, ShrinkFault};
 
@@ -47,6 +50,44 @@ pub trait ServiceVariant: Copy + fmt::Debug + PartialEq + Send + Sync + 'static 
     }
 }
 
+/// Declares a scenario's enum of service variants and its [`ServiceVariant`] impl from one
+/// line per variant: the name users type and what it does. The first variant is the
+/// correct one; every other is buggy.
+#[macro_export]
+macro_rules! service_variants {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $correct:ident => ($correct_name:literal, $correct_description:literal),
+            $($buggy:ident => ($name:literal, $description:literal),)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+        #[serde(rename_all = "snake_case")]
+        $vis enum $enum {
+            $correct,
+            $($buggy,)+
+        }
+
+        impl $crate::scenario::ServiceVariant for $enum {
+            const ALL: &'static [$enum] = &[$enum::$correct, $($enum::$buggy,)+];
+
+            fn info(self) -> $crate::scenario::VariantInfo {
+                let (name, description) = match self {
+                    $enum::$correct => ($correct_name, $correct_description),
+                    $($enum::$buggy => ($name, $description),)+
+                };
+                $crate::scenario::VariantInfo {
+                    name,
+                    buggy: self != $enum::$correct,
+                    description,
+                }
+            }
+        }
+    };
+}
+
 /// A system under test.
 pub trait Scenario: Sized + Sync + 'static {
     /// The name users type (`sim run flash-sale`).
@@ -76,8 +117,32 @@ pub trait Scenario: Sized + Sync + 'static {
         Ok(())
     }
 
+    /// Swarm testing: the fault kinds a seed switches on or off, and when their faults
+    /// come.
+    const SWARM: SwarmShape;
+
+    /// One fault of `kind` (one of [`SwarmShape::kinds`]) drawn from `rng`, for a swarm.
+    fn draw_fault(kind: &str, rng: &mut SimRng, options: &Self::Options) -> Self::Fault;
+
     /// A schedule drawn from the seed over every fault kind (swarm testing).
-    fn swarm(seed: u64, options: &Self::Options) -> (Swarm, FaultSchedule<Self::Fault>);
+    fn swarm(seed: u64, options: &Self::Options) -> (Swarm, FaultSchedule<Self::Fault>) {
+        let shape = Self::SWARM;
+        crate::inject::swarm_of(
+            seed,
+            shape.kinds,
+            shape.horizon,
+            shape.mean_gap,
+            |kind, rng| Self::draw_fault(kind, rng, options),
+        )
+    }
+
+    /// A run's parameters under `options`; their [`Flow`] runs a seed.
+    type Params: Flow<Variant = Self::Variant, Fault = Self::Fault>;
+
+    fn params(options: &Self::Options) -> Self::Params;
+
+    /// The checkers' verdicts on a completed run's data, and what it measured.
+    fn judge(data: &<Self::Params as Flow>::Data) -> (Vec<Verdict>, Self::Metrics);
 
     /// Runs one seed under `schedule` and checks it; with `trace`, every event goes there
     /// as a JSON line.
@@ -87,10 +152,22 @@ pub trait Scenario: Sized + Sync + 'static {
         options: &Self::Options,
         schedule: FaultSchedule<Self::Fault>,
         trace: Option<Box<dyn Write>>,
-    ) -> Simulated<Self::Metrics>;
+    ) -> Simulated<Self::Metrics> {
+        let (report, data) = simulate_flow(seed, variant, Self::params(options), schedule, trace);
+        Simulated::judge(report, data.as_ref(), Self::judge)
+    }
 
     /// The resilience report (Markdown and JSON) from runs of the fault matrix.
     fn report(seed: u64, options: &Self::Options) -> Result<ScenarioReport, ReportError>;
+}
+
+/// Where a scenario's swarm faults come from: which kinds a seed may switch on, the start
+/// of the run within which they strike, and their mean gap at a kind's full rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SwarmShape {
+    pub kinds: &'static [&'static str],
+    pub horizon: Duration,
+    pub mean_gap: Duration,
 }
 
 /// What [`Scenario::simulate`] hands back.
@@ -124,23 +201,68 @@ impl<M> Simulated<M> {
     }
 }
 
-/// Runs a scenario's main flow on `sim` (seeded, with its time limit), every event to
-/// `trace` as a JSON line when asked: the runtime's report and, when the simulation
-/// completed, what the flow handed back.
-pub fn run_flow<T, Fut>(
-    sim: Sim,
+/// A scenario's seeded run, implemented by its parameters: the flow that starts the
+/// system and its users and hands back what the checkers judge, and what bounds it.
+pub trait Flow: Sized + 'static {
+    type Variant: ServiceVariant;
+    type Fault: Windowed + 'static;
+    /// What a completed run hands back.
+    type Data: 'static;
+
+    /// How long the run may take before it counts as hung.
+    fn bound(&self) -> RunBound;
+
+    /// Whether `buggify!` sites may fire in a run of `variant`.
+    fn buggify(_variant: Self::Variant) -> bool {
+        false
+    }
+
+    /// The run itself.
+    fn main_flow(
+        self,
+        variant: Self::Variant,
+        schedule: FaultSchedule<Self::Fault>,
+    ) -> impl Future<Output = Self::Data> + 'static;
+}
+
+/// What bounds a run in virtual time: the last user arrives after `users /
+/// spawn_rate_per_s` and may then take `per_user`; every fault heals; then `settle` (a
+/// drain or recovery bound) passes, with a minute to spare for the start.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RunBound {
+    pub users: u32,
+    pub spawn_rate_per_s: f64,
+    pub per_user: Duration,
+    pub settle: Duration,
+}
+
+impl RunBound {
+    /// The virtual time a run under `schedule` may take before it counts as hung.
+    pub fn time_limit<F: Windowed>(&self, schedule: &FaultSchedule<F>) -> Duration {
+        let arrivals = Duration::from_secs_f64(f64::from(self.users) / self.spawn_rate_per_s);
+        let busy = (Instant::START + arrivals + self.per_user).max(healed_at(schedule));
+        (busy + self.settle + Duration::from_secs(60)).elapsed_since_start()
+    }
+}
+
+/// Runs one seed of `variant` under `schedule` (seeded, within its time limit), every
+/// event to `trace` as a JSON line when asked: the runtime's report and, when the
+/// simulation completed, what the flow handed back.
+pub fn simulate_flow<P: Flow>(
+    seed: u64,
+    variant: P::Variant,
+    params: P,
+    schedule: FaultSchedule<P::Fault>,
     trace: Option<Box<dyn Write>>,
-    flow: impl FnOnce() -> Fut,
-) -> (Report, Option<T>)
-where
-    Fut: std::future::Future<Output = T> + 'static,
-    T: 'static,
-{
+) -> (Report, Option<P::Data>) {
+    let sim = Sim::new(seed)
+        .time_limit(params.bound().time_limit(&schedule))
+        .buggify(P::buggify(variant));
     let sim = match trace {
         Some(out) => sim.trace_jsonl(out),
         None => sim,
     };
-    let result = sim.run(flow);
+    let result = sim.run(move || params.main_flow(variant, schedule));
     (result.report, result.output)
 }
 

@@ -96,6 +96,22 @@ where
 
 /// The address of `port` on each of `nodes`, once every one accepts a connection: a load
 /// test starts once the service listens (as k6 starts after `npm start`).
+/// Serves `api` on `port` of the current node until the node dies: each request is handled
+/// by `handle` on a shared reference, as concurrent requests are on a real server.
+pub async fn serve<A, Req, Resp, Fut>(port: u16, api: A, handle: fn(Rc<A>, Req) -> Fut)
+where
+    A: 'static,
+    Req: Clone + 'static,
+    Resp: Clone + 'static,
+    Fut: Future<Output = Resp> + 'static,
+{
+    let api = Rc::new(api);
+    let server = sim_net::serve(port, move |req: Req| handle(Rc::clone(&api), req));
+    if let Ok(h) = server {
+        let _ = h.await;
+    }
+}
+
 pub async fn listening(nodes: &[NodeId], port: u16) -> Vec<Addr> {
     let addrs: Vec<Addr> = nodes.iter().map(|&n| Addr::new(n, port)).collect();
     for &addr in &addrs {

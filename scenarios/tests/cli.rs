@@ -582,102 +582,125 @@ fn line_after<'a>(out: &'a str, label: &str) -> &'a str {
     out[at + label.len()..].lines().next().unwrap_or("").trim()
 }
 
+/// Explores `variant` of `scenario` under `fault` (with the scenario's `options`) on one
+/// core until it fails, expects the first violation to be `checker`, replays the printed
+/// line in a new process, shrinks the seed, and runs the shrunk schedule from its file.
+fn found_replayed_and_shrunk(
+    scenario: &str,
+    (variant, fault, checker): (&str, &str, &str),
+    seeds: &str,
+    options: &[&str],
+    dir: &std::path::Path,
+) {
+    let mut explore = vec![
+        "explore",
+        scenario,
+        "--variant",
+        variant,
+        "--fault",
+        fault,
+        "--seeds",
+        seeds,
+        "--jobs",
+        "1",
+    ];
+    explore.extend_from_slice(options);
+    let (code, out, err) = sim(&explore);
+    assert_eq!(code, 1, "{variant} is found in {seeds} seeds: {out}{err}");
+    assert!(
+        line_after(&out, "violated:").starts_with(checker),
+        "{variant}: {out}"
+    );
+    let replay = field(&out, "replay:");
+    let (code, replayed, _) = sim_line(replay);
+    assert_eq!(code, 1, "{replay}: {replayed}");
+    assert!(
+        replayed.contains("fingerprint matches: the failure reproduced exactly"),
+        "{replay}: {replayed}"
+    );
+
+    let seed = line_after(&out, "FAILURE at seed ")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let shrunk = dir.join(format!("{scenario}-{variant}.json"));
+    let mut shrink = vec![
+        "shrink",
+        scenario,
+        "--variant",
+        variant,
+        "--fault",
+        fault,
+        "--seed",
+        &seed,
+        "--out",
+        shrunk.to_str().unwrap(),
+    ];
+    shrink.extend_from_slice(options);
+    let (code, out, err) = sim(&shrink);
+    assert_eq!(code, 0, "{variant}: {out}{err}");
+    assert!(
+        line_after(&out, "still fails: ").starts_with(checker),
+        "{variant}: {out}"
+    );
+    // The shrunk schedule, run from its file, fails the same way.
+    let (code, rerun, _) = sim_line(field(&out, "run it with:"));
+    assert_eq!(code, 1, "{rerun}");
+    assert!(rerun.contains(&format!("[FAIL] {checker}")), "{rerun}");
+}
+
+/// `seeds` swarm seeds of the correct variant of `scenario` (with `options`) find nothing.
+fn correct_survives_swarm(scenario: &str, seeds: &str, options: &[&str]) {
+    let mut explore = vec![
+        "explore",
+        scenario,
+        "--variant",
+        "correct",
+        "--fault",
+        "swarm",
+        "--seeds",
+        seeds,
+        "--jobs",
+        "2",
+    ];
+    explore.extend_from_slice(options);
+    let (code, out, err) = sim(&explore);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(!out.contains("FAILURE"), "{out}");
+}
+
+/// A fresh directory for one test's files.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sim-cli-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
 #[test]
 fn each_buggy_appointments_variant_is_found_replayed_in_a_new_process_and_shrunk() {
-    let dir = std::env::temp_dir().join(format!("sim-cli-appointments-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("appointments");
     // A stuck breaker shows once users still arrive after the database is back: the
     // default 300 users at 100/s outlast the outage, 120 do not.
-    for (variant, fault, checker, users) in [
-        ("select_then_insert", "swarm", "no_double_booking", "120"),
-        ("breaker_stuck_open", "db_down", "recovers", "300"),
-        ("stale_cache", "swarm", "fresh_lists", "120"),
+    for (expectation, users) in [
+        (("select_then_insert", "swarm", "no_double_booking"), "120"),
+        (("breaker_stuck_open", "db_down", "recovers"), "300"),
+        (("stale_cache", "swarm", "fresh_lists"), "120"),
     ] {
-        let (code, out, err) = sim(&[
-            "explore",
-            "appointments",
-            "--variant",
-            variant,
-            "--fault",
-            fault,
-            "--seeds",
-            "32",
-            "--jobs",
-            "1",
-            "--users",
-            users,
-        ]);
-        assert_eq!(code, 1, "{variant} is found in 32 seeds: {out}{err}");
-        assert!(
-            line_after(&out, "violated:").starts_with(checker),
-            "{variant}: {out}"
-        );
-        let replay = field(&out, "replay:");
-        let (code, replayed, _) = sim_line(replay);
-        assert_eq!(code, 1, "{replay}: {replayed}");
-        assert!(
-            replayed.contains("fingerprint matches: the failure reproduced exactly"),
-            "{replay}: {replayed}"
-        );
-
-        let seed = line_after(&out, "FAILURE at seed ")
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
-        let shrunk = dir.join(format!("{variant}.json"));
-        let (code, out, err) = sim(&[
-            "shrink",
-            "appointments",
-            "--variant",
-            variant,
-            "--fault",
-            fault,
-            "--seed",
-            &seed,
-            "--users",
-            users,
-            "--out",
-            shrunk.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 0, "{variant}: {out}{err}");
-        assert!(
-            line_after(&out, "still fails: ").starts_with(checker),
-            "{variant}: {out}"
-        );
-        // The shrunk schedule, run from its file, fails the same way.
-        let (code, rerun, _) = sim_line(field(&out, "run it with:"));
-        assert_eq!(code, 1, "{rerun}");
-        assert!(rerun.contains(&format!("[FAIL] {checker}")), "{rerun}");
+        found_replayed_and_shrunk("appointments", expectation, "32", &["--users", users], &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn the_correct_appointments_backend_survives_swarm_exploration() {
-    let (code, out, err) = sim(&[
-        "explore",
-        "appointments",
-        "--variant",
-        "correct",
-        "--fault",
-        "swarm",
-        "--seeds",
-        "24",
-        "--jobs",
-        "2",
-        "--users",
-        "120",
-    ]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(!out.contains("FAILURE"), "{out}");
+    correct_survives_swarm("appointments", "24", &["--users", "120"]);
 }
 
 #[test]
 fn each_buggy_medistream_variant_is_found_replayed_in_a_new_process_and_shrunk() {
-    let dir = std::env::temp_dir().join(format!("sim-cli-medistream-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    for (variant, fault, checker) in [
+    let dir = scratch("medistream");
+    for expectation in [
         ("pop_then_crash_loses_job", "swarm", "no_job_lost"),
         ("auth_after_db", "swarm", "auth_before_work"),
         ("retry_without_backoff", "swarm", "jobs_terminal"),
@@ -687,71 +710,70 @@ fn each_buggy_medistream_variant_is_found_replayed_in_a_new_process_and_shrunk()
             "booking_latency_in_flood",
         ),
     ] {
-        let (code, out, err) = sim(&[
-            "explore",
-            "medistream",
-            "--variant",
-            variant,
-            "--fault",
-            fault,
-            "--seeds",
-            "32",
-            "--jobs",
-            "1",
-        ]);
-        assert_eq!(code, 1, "{variant} is found in 32 seeds: {out}{err}");
-        assert!(
-            line_after(&out, "violated:").starts_with(checker),
-            "{variant}: {out}"
-        );
-        let replay = field(&out, "replay:");
-        let (code, replayed, _) = sim_line(replay);
-        assert_eq!(code, 1, "{replay}: {replayed}");
-        assert!(
-            replayed.contains("fingerprint matches: the failure reproduced exactly"),
-            "{replay}: {replayed}"
-        );
-        let seed = line_after(&out, "FAILURE at seed ")
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_owned();
-        let shrunk = dir.join(format!("{variant}.json"));
-        let (code, out, err) = sim(&[
-            "shrink",
-            "medistream",
-            "--variant",
-            variant,
-            "--fault",
-            fault,
-            "--seed",
-            &seed,
-            "--out",
-            shrunk.to_str().unwrap(),
-        ]);
-        assert_eq!(code, 0, "{variant}: {out}{err}");
-        assert!(
-            line_after(&out, "still fails: ").starts_with(checker),
-            "{variant}: {out}"
-        );
+        found_replayed_and_shrunk("medistream", expectation, "500", &[], &dir);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
-fn the_correct_medistream_survives_swarm_exploration() {
-    let (code, out, err) = sim(&[
-        "explore",
-        "medistream",
-        "--variant",
-        "correct",
-        "--fault",
-        "swarm",
-        "--seeds",
-        "24",
-        "--jobs",
-        "2",
-    ]);
+fn the_correct_medistream_survives_500_swarm_seeds() {
+    correct_survives_swarm("medistream", "500", &[]);
+}
+
+/// The Markdown tables of a report: each a list of rows of trimmed cells, header first.
+fn markdown_tables(report: &str) -> Vec<Vec<Vec<String>>> {
+    let mut tables: Vec<Vec<Vec<String>>> = Vec::new();
+    let mut in_table = false;
+    for line in report.lines() {
+        let Some(inner) = line
+            .trim()
+            .strip_prefix('|')
+            .and_then(|l| l.strip_suffix('|'))
+        else {
+            in_table = false;
+            continue;
+        };
+        if inner.starts_with("---") {
+            continue;
+        }
+        let cells = inner.split('|').map(|c| c.trim().to_string()).collect();
+        if !in_table {
+            tables.push(Vec::new());
+            in_table = true;
+        }
+        tables.last_mut().unwrap().push(cells);
+    }
+    tables
+}
+
+#[test]
+fn the_medistream_report_fills_every_table() {
+    let (code, out, err) = sim(&["report", "medistream"]);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(!out.contains("FAILURE"), "{out}");
+    let tables = markdown_tables(&out);
+    // Cores against throughput, the document's figures, queue depth, the flood, the matrix.
+    assert_eq!(tables.len(), 5, "{out}");
+    for table in &tables {
+        assert!(table.len() > 1, "a table with no rows: {table:?}");
+        let width = table[0].len();
+        for row in table {
+            assert_eq!(row.len(), width, "{row:?} in {table:?}");
+            assert!(row.iter().all(|c| !c.is_empty()), "an empty cell: {row:?}");
+        }
+    }
+    let cores: Vec<&str> = tables[0][1..].iter().map(|r| r[0].as_str()).collect();
+    assert_eq!(
+        cores,
+        ["1", "2", "4"],
+        "the plateau against 1, 2 and 4 cores"
+    );
+    for heading in [
+        "CPU saturation",
+        "Observed results",
+        "queue depth",
+        "signup flood",
+        "fault matrix",
+    ] {
+        assert!(out.contains(heading), "no {heading:?} section: {out}");
+    }
 }

@@ -3,27 +3,15 @@
 //! survives the fault matrix and swarm schedules, a shrink keeps the fault that matters,
 //! and a snapshot pins the breaker's transitions under the database failure.
 
-use std::sync::atomic::AtomicBool;
-
 use scenarios::appointments::faults::ApptFault;
-use scenarios::appointments::{faults, Appointments, Variant};
-use scenarios::explore::SeedSpace;
-use scenarios::scenario::{Faults, Plan, ServiceVariant};
+use scenarios::appointments::{Appointments, Variant};
+use scenarios::scenario::{Faults, Plan};
+
+use crate::support::{correct_survives, found_and_replayed, named};
 
 /// Seeds each buggy variant gets before the test gives up (each is found within the first
 /// few; the bound leaves room for changes in the models).
 const FIND_BOUND: u64 = 32;
-
-fn named(fault: &str) -> Faults<ApptFault> {
-    let (info, schedule) = faults::matrix()
-        .into_iter()
-        .find(|(info, _)| info.name == fault)
-        .expect("a fault-matrix entry");
-    Faults::Named {
-        name: info.name,
-        schedule,
-    }
-}
 
 #[test]
 fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
@@ -33,47 +21,20 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
             "no_double_booking",
             Faults::Swarm,
         ),
-        (Variant::BreakerStuckOpen, "recovers", named("db_down")),
+        (
+            Variant::BreakerStuckOpen,
+            "recovers",
+            named::<Appointments>("db_down"),
+        ),
         (Variant::StaleCache, "fresh_lists", Faults::Swarm),
     ] {
-        let plan = Plan::<Appointments>::new(variant, faults);
-        let space = SeedSpace {
-            base: 0x5eed,
-            count: FIND_BOUND,
-            shard: (0, 1),
-        };
-        let found = plan.explore(&space, 2, false, &AtomicBool::new(false), |_, _| {});
-        let (index, out) = found
-            .lowest
-            .as_ref()
-            .unwrap_or_else(|| panic!("{} not caught in {FIND_BOUND} seeds", variant.name()));
-        assert!(
-            out.verdicts.iter().any(|v| !v.ok && v.checker == checker),
-            "{} failed, but not {checker}: {:?} (seed index {index})",
-            variant.name(),
-            out.failure_summary()
-        );
-        let again = plan.run(out.seed());
-        assert_eq!(again.report.fingerprint, out.report.fingerprint);
-        assert_eq!(again.verdicts, out.verdicts);
+        found_and_replayed::<Appointments>(variant, checker, faults, FIND_BOUND);
     }
 }
 
 #[test]
 fn the_correct_variant_passes_the_matrix_and_swarm_schedules() {
-    for (info, _) in faults::matrix() {
-        let out = Plan::<Appointments>::new(Variant::Correct, named(info.name)).run(1);
-        assert!(!out.failed(), "{}: {:?}", info.name, out.failure_summary());
-    }
-    let swarm = Plan::<Appointments>::new(Variant::Correct, Faults::Swarm);
-    for seed in 0..24 {
-        let out = swarm.run(seed);
-        assert!(
-            !out.failed(),
-            "swarm seed {seed}: {:?}",
-            out.failure_summary()
-        );
-    }
+    correct_survives::<Appointments>(24);
 }
 
 #[test]
@@ -98,7 +59,7 @@ fn shrinking_a_stuck_breaker_keeps_the_database_failure() {
 
 #[test]
 fn the_breakers_transitions_under_the_database_failure() {
-    let out = Plan::<Appointments>::new(Variant::Correct, named("db_down")).run(1);
+    let out = Plan::<Appointments>::new(Variant::Correct, named::<Appointments>("db_down")).run(1);
     let metrics = out.metrics.expect("a completed run");
     insta::assert_json_snapshot!("appointments_breaker_db_down_seed_1", metrics.breaker);
 }

@@ -3,15 +3,14 @@
 //! whole fault matrix and generated schedules, shrinking finds the one fault that matters,
 //! and snapshots pin the report and a shrunk schedule.
 
-use std::sync::atomic::AtomicBool;
-
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config as PropConfig, TestRunner};
-use scenarios::explore::SeedSpace;
 use scenarios::flash_sale::faults::{self, FlashFault};
 use scenarios::flash_sale::{FlashSale, Options, Variant};
-use scenarios::scenario::{Faults, Plan, Scenario, ServiceVariant};
+use scenarios::scenario::{Faults, Plan, Scenario};
+
+use crate::support::found_and_replayed;
 use sim_runtime::schedule::{schedule_strategy, FaultSchedule};
 use sim_runtime::time::Duration;
 
@@ -49,35 +48,7 @@ fn expectations() -> Vec<(Variant, &'static str, Faults<FlashFault>)> {
 #[test]
 fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
     for (variant, checker, faults) in expectations() {
-        let plan = plan(variant, faults);
-        let space = SeedSpace {
-            base: 0x5eed,
-            count: FIND_BOUND,
-            shard: (0, 1),
-        };
-        let found = plan.explore(&space, 2, false, &AtomicBool::new(false), |_, _| {});
-        let (index, out) = found.lowest.as_ref().unwrap_or_else(|| {
-            panic!(
-                "{} was not caught within {FIND_BOUND} seeds",
-                variant.name()
-            )
-        });
-        assert!(
-            out.verdicts.iter().any(|v| !v.ok && v.checker == checker),
-            "{} failed, but not {checker}: {:?} (seed index {index})",
-            variant.name(),
-            out.failure_summary()
-        );
-        // Replay: the same seed gives the same fingerprint and the same verdicts.
-        let again = plan.run(out.seed());
-        assert_eq!(
-            again.report.fingerprint,
-            out.report.fingerprint,
-            "{} seed {:#x}",
-            variant.name(),
-            out.seed()
-        );
-        assert_eq!(again.verdicts, out.verdicts);
+        found_and_replayed::<FlashSale>(variant, checker, faults, FIND_BOUND);
     }
 }
 

@@ -4,3 +4,4 @@ mod appointments;
 mod flash_sale;
 mod medistream;
 mod readme;
+mod support;

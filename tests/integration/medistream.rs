@@ -4,27 +4,15 @@
 //! twice gives the same fingerprint, and a snapshot pins the confirmation jobs'
 //! transitions when a worker is killed (seed 1).
 
-use std::sync::atomic::AtomicBool;
-
-use scenarios::explore::SeedSpace;
 use scenarios::medistream::faults::MediFault;
-use scenarios::medistream::{faults, run, Medistream, Params, Variant};
-use scenarios::scenario::{Faults, Plan, ServiceVariant};
+use scenarios::medistream::{faults, Medistream, Params, Variant};
+use scenarios::scenario::{Faults, Plan};
+
+use crate::support::{correct_survives, found_and_replayed, named};
 
 /// Seeds each buggy variant gets before the test gives up (each is found within the
 /// first few; the bound leaves room for changes in the models).
 const FIND_BOUND: u64 = 32;
-
-fn named(fault: &str) -> Faults<MediFault> {
-    let (info, schedule) = faults::matrix()
-        .into_iter()
-        .find(|(info, _)| info.name == fault)
-        .expect("a fault-matrix entry");
-    Faults::Named {
-        name: info.name,
-        schedule,
-    }
-}
 
 #[test]
 fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
@@ -39,47 +27,16 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
         (
             Variant::SharedPoolForSignup,
             "booking_latency_in_flood",
-            named("signup_flood"),
+            named::<Medistream>("signup_flood"),
         ),
     ] {
-        let plan = Plan::<Medistream>::new(variant, faults);
-        let space = SeedSpace {
-            base: 0x5eed,
-            count: FIND_BOUND,
-            shard: (0, 1),
-        };
-        let found = plan.explore(&space, 2, false, &AtomicBool::new(false), |_, _| {});
-        let (index, out) = found
-            .lowest
-            .as_ref()
-            .unwrap_or_else(|| panic!("{} not caught in {FIND_BOUND} seeds", variant.name()));
-        assert!(
-            out.verdicts.iter().any(|v| !v.ok && v.checker == checker),
-            "{} failed, but not {checker}: {:?} (seed index {index})",
-            variant.name(),
-            out.failure_summary()
-        );
-        let again = plan.run(out.seed());
-        assert_eq!(again.report.fingerprint, out.report.fingerprint);
-        assert_eq!(again.verdicts, out.verdicts);
+        found_and_replayed::<Medistream>(variant, checker, faults, FIND_BOUND);
     }
 }
 
 #[test]
 fn the_correct_variant_passes_the_matrix_and_swarm_schedules() {
-    for (info, _) in faults::matrix() {
-        let out = Plan::<Medistream>::new(Variant::Correct, named(info.name)).run(1);
-        assert!(!out.failed(), "{}: {:?}", info.name, out.failure_summary());
-    }
-    let swarm = Plan::<Medistream>::new(Variant::Correct, Faults::Swarm);
-    for seed in 0..24 {
-        let out = swarm.run(seed);
-        assert!(
-            !out.failed(),
-            "swarm seed {seed}: {:?}",
-            out.failure_summary()
-        );
-    }
+    correct_survives::<Medistream>(24);
 }
 
 #[test]
@@ -128,7 +85,8 @@ fn the_confirmation_jobs_when_a_worker_is_killed() {
         .into_iter()
         .find(|(info, _)| info.name == "worker_crash")
         .expect("a fault-matrix entry");
-    let (report, data) = run::simulate(1, Variant::Correct, Params::default(), schedule, None);
+    let (report, data) =
+        scenarios::scenario::simulate_flow(1, Variant::Correct, Params::default(), schedule, None);
     assert!(report.is_pass(), "{}", report.outcome);
     let data = data.expect("a completed run");
     // Every job's transitions, in the order the workers made them.

@@ -7,38 +7,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use sim_models::kv::{self, KvClient};
-use sim_models::sql::{self, Pool, PoolConfig, SqlError};
-use sim_runtime::time::{self, Duration};
+use sim_models::sql::{Pool, SqlError};
+use sim_runtime::time::Duration;
 use sim_runtime::{NodeId, SimRng};
 
 use super::Params;
-
-/// A failed dependency call, as the service sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DepError {
-    /// The slot is taken (a unique violation): the caller lost the race.
-    #[error("slot already booked")]
-    Taken,
-    #[error("database: {0}")]
-    Db(String),
-    #[error("redis: {0}")]
-    Redis(String),
-}
-
-impl From<SqlError> for DepError {
-    fn from(e: SqlError) -> Self {
-        match e {
-            SqlError::UniqueViolation { .. } => DepError::Taken,
-            e => DepError::Db(e.to_string()),
-        }
-    }
-}
-
-impl From<kv::KvError> for DepError {
-    fn from(e: kv::KvError) -> Self {
-        DepError::Redis(e.to_string())
-    }
-}
+pub use crate::deps::DepError;
+use crate::deps::{bounded_pool, execute_all, until_ok, Stores};
 
 /// The schema, as the service's migration creates it. `appointments_unchecked` is the
 /// same table without the unique slot constraint, for the variant that relies on a
@@ -77,42 +52,23 @@ pub fn slot_id(params: &Params, doctor: u32, k: u32) -> i64 {
 /// The running dependencies and their fault handles.
 #[derive(Clone)]
 pub struct Deps {
-    db: sql::SqlServer,
-    redis: kv::KvServer,
-    admin: Rc<Pool>,
+    stores: Stores,
 }
 
 /// Starts PostgreSQL with the schema and the doctors' slots, and Redis as a pure cache
 /// (no persistence: a restart empties it).
 pub async fn start(params: &Params) -> Deps {
-    let db = sql::start("postgres", sql::Config::default());
-    let redis = kv::start(
-        "redis",
-        kv::Config {
-            persistence: kv::Persistence::None,
-            ..kv::Config::default()
-        },
-    );
-    let admin = Rc::new(Pool::new(
-        db.addr(),
-        PoolConfig {
-            max_size: 1,
-            ..PoolConfig::default()
-        },
-    ));
-    let deps = Deps { db, redis, admin };
-    while deps.seed(params).await.is_err() {
-        time::sleep(Duration::from_millis(10)).await;
-    }
+    let deps = Deps {
+        stores: Stores::start(kv::Persistence::None),
+    };
+    until_ok(|| deps.seed(params)).await;
     deps
 }
 
 impl Deps {
     async fn seed(&self, params: &Params) -> Result<(), SqlError> {
-        let mut c = self.admin.acquire().await?;
-        for ddl in SCHEMA {
-            c.execute(ddl, &[]).await?;
-        }
+        let mut c = self.stores.admin.acquire().await?;
+        execute_all(&mut c, &SCHEMA).await?;
         // One statement per table, as a migration's seed data would be written.
         let doctors: Vec<String> = (0..params.doctors)
             .map(|d| format!("({d}, 'doctor-{d}')"))
@@ -149,28 +105,18 @@ impl Deps {
     }
 
     pub fn db_node(&self) -> NodeId {
-        self.db.node()
+        self.stores.db.node()
     }
 
     pub fn redis_node(&self) -> NodeId {
-        self.redis.primary_node()
+        self.stores.redis.primary_node()
     }
 
     /// The database as an API instance uses it: a small pool whose every wait (for a
     /// connection, for a reply) is bounded by `timeout`.
     pub fn db(&self, timeout: Duration) -> Db {
-        let config = PoolConfig {
-            max_size: 5,
-            acquire_timeout: timeout,
-            validate_on_acquire: false,
-            client: sql::ClientConfig {
-                connect_timeout: timeout,
-                query_timeout: Some(timeout),
-            },
-            ..PoolConfig::default()
-        };
         Db {
-            pool: Pool::new(self.db.addr(), config),
+            pool: bounded_pool(self.stores.db.addr(), 5, timeout),
             slots: Rc::default(),
         }
     }
@@ -178,32 +124,19 @@ impl Deps {
     /// The cache as an API instance uses it; `rng` draws its fresh generations.
     pub fn cache(&self, timeout: Duration, rng: SimRng) -> Cache {
         Cache {
-            client: KvClient::new(&self.redis, kv::ClientConfig { timeout }),
+            client: KvClient::new(&self.stores.redis, kv::ClientConfig { timeout }),
             rng: Rc::new(RefCell::new(rng)),
         }
     }
 
-    /// The database stops (open sessions end, connections are refused).
-    pub fn db_down(&self) {
-        self.db.refuse();
-    }
-
-    pub fn db_up(&self) {
-        self.db.accept();
-    }
-
-    /// Redis dies, and its cache with it.
-    pub fn redis_down(&self) {
-        self.redis.crash();
-    }
-
-    pub fn redis_up(&self) {
-        self.redis.restart();
+    /// PostgreSQL and Redis, for their faults.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// Every appointment row, from both tables, as a checker reads them after the run.
     pub async fn final_appointments(&self) -> Result<Vec<Booking>, SqlError> {
-        let mut c = self.admin.acquire().await?;
+        let mut c = self.stores.admin.acquire().await?;
         let mut out = Vec::new();
         for table in ["appointments", "appointments_unchecked"] {
             let rows = c

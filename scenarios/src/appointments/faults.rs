@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::{SimRng, Swarm};
+use sim_runtime::SimRng;
 
 use crate::inject::Windowed;
-use crate::scenario::FaultInfo;
+use crate::scenario::{FaultInfo, SwarmShape};
 use crate::shrink::{shorter, smaller_kills, ShrinkFault};
 
 /// One fault of the appointments system.
@@ -126,68 +126,32 @@ pub const KINDS: [&str; 5] = [
     "api_kill",
 ];
 
-/// A schedule drawn from the seed over every fault kind.
-pub fn swarm_schedule(seed: u64, api_instances: u32) -> (Swarm, FaultSchedule<ApptFault>) {
-    let swarm = Swarm::from_seed(seed, &KINDS);
-    let schedule = swarm.generate(
-        seed,
-        SWARM_HORIZON,
-        Duration::from_secs(6),
-        |kind, rng: &mut SimRng| {
-            let ms = |rng: &mut SimRng, lo: u64, hi: u64| rng.range_inclusive(lo, hi);
-            match kind {
-                "db_down" => ApptFault::DbDown {
-                    for_ms: ms(rng, 500, 12_000),
-                },
-                "redis_down" => ApptFault::RedisDown {
-                    for_ms: ms(rng, 500, 12_000),
-                },
-                "db_latency" => ApptFault::DbLatency {
-                    extra_ms: *rng.pick(&[50u64, 200, 500, 800, 1500]).expect("non-empty"),
-                    for_ms: ms(rng, 500, 10_000),
-                },
-                "partition_api_db" => ApptFault::PartitionApiDb {
-                    for_ms: ms(rng, 500, 10_000),
-                },
-                _ => ApptFault::ApiKill {
-                    instance: rng.below(u64::from(api_instances.max(1))) as u32,
-                    down_ms: Some(ms(rng, 500, 10_000)),
-                },
-            }
+/// Swarm faults: every kind, within [`SWARM_HORIZON`], 6 s apart on average at full rate.
+pub const SWARM: SwarmShape = SwarmShape {
+    kinds: &KINDS,
+    horizon: SWARM_HORIZON,
+    mean_gap: Duration::from_secs(6),
+};
+
+/// One fault of `kind` for a swarm schedule, drawn from `rng`.
+pub fn draw(kind: &str, rng: &mut SimRng, api_instances: u32) -> ApptFault {
+    match kind {
+        "db_down" => ApptFault::DbDown {
+            for_ms: rng.range_inclusive(500, 12_000),
         },
-    );
-    (swarm, schedule)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_matrix_round_trips_through_json() {
-        for (info, schedule) in matrix() {
-            let back = FaultSchedule::<ApptFault>::from_json(&schedule.to_json()).unwrap();
-            assert_eq!(back, schedule, "{}", info.name);
-        }
-    }
-
-    #[test]
-    fn swarm_schedules_are_a_function_of_the_seed() {
-        assert_eq!(swarm_schedule(7, 2), swarm_schedule(7, 2));
-        assert!((0..20).any(|s| swarm_schedule(s, 2).1 != swarm_schedule(7, 2).1));
-    }
-
-    #[test]
-    fn every_smaller_fault_is_smaller() {
-        for f in [
-            ApptFault::DbDown { for_ms: 10_000 },
-            ApptFault::DbLatency {
-                extra_ms: 800,
-                for_ms: 10_000,
-            },
-        ] {
-            assert!(!f.smaller().is_empty());
-            assert!(f.smaller().iter().all(|g| g != &f));
-        }
+        "redis_down" => ApptFault::RedisDown {
+            for_ms: rng.range_inclusive(500, 12_000),
+        },
+        "db_latency" => ApptFault::DbLatency {
+            extra_ms: *rng.pick(&[50u64, 200, 500, 800, 1500]).expect("non-empty"),
+            for_ms: rng.range_inclusive(500, 10_000),
+        },
+        "partition_api_db" => ApptFault::PartitionApiDb {
+            for_ms: rng.range_inclusive(500, 10_000),
+        },
+        _ => ApptFault::ApiKill {
+            instance: rng.below(u64::from(api_instances.max(1))) as u32,
+            down_ms: Some(rng.range_inclusive(500, 10_000)),
+        },
     }
 }

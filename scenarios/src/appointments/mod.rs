@@ -17,41 +17,20 @@ pub mod service;
 use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::Swarm;
+use sim_runtime::SimRng;
 
+use crate::checker::Verdict;
 use crate::patterns::BreakerConfig;
-use crate::scenario::{FaultInfo, FaultProblem, Scenario, ServiceVariant, Simulated, VariantInfo};
+use crate::report::{ReportError, ScenarioReport};
+use crate::scenario::{FaultInfo, FaultProblem, Scenario, SwarmShape};
 
-/// The service variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    Correct,
-    SelectThenInsert,
-    BreakerStuckOpen,
-    StaleCache,
-}
-
-impl ServiceVariant for Variant {
-    const ALL: &'static [Variant] = &[
-        Variant::Correct,
-        Variant::SelectThenInsert,
-        Variant::BreakerStuckOpen,
-        Variant::StaleCache,
-    ];
-
-    fn info(self) -> VariantInfo {
-        let (name, description) = match self {
-            Variant::Correct => ("correct", "unique slot constraint (409 for the loser), a breaker that recovers, versioned cache invalidation"),
-            Variant::SelectThenInsert => ("select_then_insert", "checks the slot with SELECT, then INSERTs, at READ COMMITTED with no constraint: double-books"),
-            Variant::BreakerStuckOpen => ("breaker_stuck_open", "a successful HALF_OPEN probe is counted as a failure: the breaker never closes again"),
-            Variant::StaleCache => ("stale_cache", "a booking does not invalidate the cached free-slot list: users see and try slots that are gone"),
-        };
-        VariantInfo {
-            name,
-            buggy: self != Variant::Correct,
-            description,
-        }
+crate::service_variants! {
+    /// The service variants.
+    pub enum Variant {
+        Correct => ("correct", "unique slot constraint (409 for the loser), a breaker that recovers, versioned cache invalidation"),
+        SelectThenInsert => ("select_then_insert", "checks the slot with SELECT, then INSERTs, at READ COMMITTED with no constraint: double-books"),
+        BreakerStuckOpen => ("breaker_stuck_open", "a successful HALF_OPEN probe is counted as a failure: the breaker never closes again"),
+        StaleCache => ("stale_cache", "a booking does not invalidate the cached free-slot list: users see and try slots that are gone"),
     }
 }
 
@@ -163,9 +142,14 @@ impl Scenario for Appointments {
     type Fault = faults::ApptFault;
     type Options = Options;
     type Metrics = run::RunMetrics;
+    type Params = Params;
 
     fn matrix() -> Vec<(FaultInfo, FaultSchedule<faults::ApptFault>)> {
         faults::matrix()
+    }
+
+    fn judge(d: &run::RunData) -> (Vec<Verdict>, run::RunMetrics) {
+        (checkers::check_all(&d.observations), run::metrics_of(d))
     }
 
     fn check_fault(fault: &faults::ApptFault, options: &Options) -> Result<(), FaultProblem> {
@@ -177,27 +161,17 @@ impl Scenario for Appointments {
         }
     }
 
-    fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::ApptFault>) {
-        faults::swarm_schedule(seed, options.api_instances)
+    const SWARM: SwarmShape = faults::SWARM;
+
+    fn draw_fault(kind: &str, rng: &mut SimRng, options: &Options) -> faults::ApptFault {
+        faults::draw(kind, rng, options.api_instances)
     }
 
-    fn simulate(
-        seed: u64,
-        variant: Variant,
-        options: &Options,
-        schedule: FaultSchedule<faults::ApptFault>,
-        trace: Option<Box<dyn std::io::Write>>,
-    ) -> Simulated<run::RunMetrics> {
-        let (report, data) = run::simulate(seed, variant, options.params(), schedule, trace);
-        Simulated::judge(report, data.as_ref(), |d| {
-            (checkers::check_all(&d.observations), run::metrics_of(d))
-        })
+    fn params(options: &Options) -> Params {
+        options.params()
     }
 
-    fn report(
-        seed: u64,
-        options: &Options,
-    ) -> Result<crate::report::ScenarioReport, crate::report::ReportError> {
+    fn report(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
         report::build(seed, options)
     }
 }

@@ -6,31 +6,17 @@ use serde_json::json;
 
 use super::checkers::{self, Observations};
 use super::faults;
-use super::run::{self, metrics_of, RunData, RunMetrics};
-use super::{Options, Params, Variant};
+use super::run::{metrics_of, RunData, RunMetrics};
+use super::{Appointments, Options, Variant};
 use crate::metrics::Summary;
-use crate::report::{ms, pct, run_matrix_entry, ReportError, ScenarioReport, Section, Table};
+use crate::report::{
+    ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport, Section, Table,
+};
 
 /// The document's response-time SLO: every endpoint's p95 under 500 ms.
 const SLO_P95_MS: f64 = 500.0;
 /// The document's critical-error budget: 5xx under 0.1 % of requests.
 const SLO_5XX_PCT: f64 = 0.1;
-
-fn simulate_named(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    fault: &str,
-) -> Result<RunData, ReportError> {
-    let label = format!("{} under {fault}", variant_name(variant));
-    run_matrix_entry(faults::matrix(), fault, &label, |schedule| {
-        run::simulate(seed, variant, params, schedule, None)
-    })
-}
-
-fn variant_name(v: Variant) -> &'static str {
-    crate::scenario::ServiceVariant::name(v)
-}
 
 /// A breaker state as the document writes it (`HALF_OPEN`).
 fn state_name(s: crate::patterns::BreakerState) -> String {
@@ -75,7 +61,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     let mut data = serde_json::Map::new();
 
     // Key metrics under normal load.
-    let normal = simulate_named(seed, Variant::Correct, params, "none")?;
+    let normal = run_entry::<Appointments>(seed, Variant::Correct, params, "none")?;
     let m = metrics_of(&normal);
     let mut t = Table::new(&[
         "Endpoint",
@@ -119,15 +105,10 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     ]);
     let mut chaos: Vec<(String, RunData, RunMetrics)> = Vec::new();
     for (info, _) in faults::matrix() {
-        let d = simulate_named(seed, Variant::Correct, params, info.name)?;
+        let d = run_entry::<Appointments>(seed, Variant::Correct, params, info.name)?;
         let m = metrics_of(&d);
         let o = &d.observations;
         let verdicts = checkers::check_all(o);
-        let failed: Vec<&str> = verdicts
-            .iter()
-            .filter(|v| !v.ok)
-            .map(|v| v.checker.as_str())
-            .collect();
         t.row(vec![
             info.name.into(),
             ms(m.book.p95_ms),
@@ -140,11 +121,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
                 recovery_ms(o).map_or("no booking after heal".into(), |r| format!("{r} ms"))
             },
             m.double_booked_slots.to_string(),
-            if failed.is_empty() {
-                "all pass".into()
-            } else {
-                format!("FAIL: {}", failed.join(", "))
-            },
+            verdicts_cell(&verdicts),
         ]);
         data.insert(
             info.name.into(),
@@ -189,28 +166,26 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "Conflicts (409)",
         "Double-booked slots",
     ]);
-    let mut concurrent = serde_json::Map::new();
-    for variant in [Variant::Correct, Variant::SelectThenInsert] {
-        let d = simulate_named(seed, variant, params, "none")?;
+    let variants = [Variant::Correct, Variant::SelectThenInsert];
+    let concurrent = variant_rows(&mut t, &variants, |variant| {
+        let d = run_entry::<Appointments>(seed, variant, params, "none")?;
         let m = metrics_of(&d);
-        t.row(vec![
-            variant_name(variant).into(),
-            d.observations.acked.len().to_string(),
+        let booked = d.observations.acked.len();
+        let cells = vec![
+            booked.to_string(),
             m.conflicts.to_string(),
             m.double_booked_slots.to_string(),
-        ]);
-        concurrent.insert(
-            variant_name(variant).into(),
-            json!({"booked": d.observations.acked.len(), "conflicts": m.conflicts,
-                   "double_booked_slots": m.double_booked_slots}),
-        );
-    }
+        ];
+        let value = json!({"booked": booked, "conflicts": m.conflicts,
+                           "double_booked_slots": m.double_booked_slots});
+        Ok((cells, value))
+    })?;
     sections.push(Section {
         heading: "Concurrent appointment creation".into(),
         text: "Users pick among the three earliest free slots, so they collide; no faults.".into(),
         table: t,
     });
-    data.insert("concurrent".into(), serde_json::Value::Object(concurrent));
+    data.insert("concurrent".into(), concurrent);
 
     // The document's production-readiness checklist.
     let run_of = |name: &str| chaos.iter().find(|(n, _, _)| n == name);

@@ -9,17 +9,19 @@ use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace;
-use sim_runtime::{node, NodeId, Sim};
+use sim_runtime::{node, NodeId};
 
 use super::checkers::{Acked, Attempt, ListSeen, Observations};
 use super::deps::{self, Deps};
 use super::faults::ApptFault;
 use super::service::{Api, ApiRequest, ApiResponse, API_PORT};
 use super::{Params, Variant};
+use crate::deps::Stores;
 use crate::inject::{down_for, healed_at, kill_for, partition_for, slow_links_for, Windowed};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::breaker::Transition;
 use crate::patterns::{BreakerState, CircuitBreaker, LoadBalancer};
+use crate::scenario::{Flow, RunBound};
 use crate::workload::{self, WorkloadConfig};
 
 /// What the main task hands back.
@@ -73,25 +75,29 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
     }
 }
 
-/// Runs one seed of `variant` under `schedule`.
-pub fn simulate(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    schedule: FaultSchedule<ApptFault>,
-    jsonl: Option<Box<dyn std::io::Write>>,
-) -> (sim_runtime::Report, Option<RunData>) {
-    let sim = Sim::new(seed).time_limit(time_limit(&params, &schedule));
-    crate::scenario::run_flow(sim, jsonl, move || main_flow(variant, params, schedule))
-}
+/// A run is bounded by the last user's arrival and every attempt it may spend (two waits
+/// and a pause after a 503 each), the last heal, and the recovery bound.
+impl Flow for Params {
+    type Variant = Variant;
+    type Fault = ApptFault;
+    type Data = RunData;
 
-/// The virtual time a run may take before it counts as hung: every user has arrived and
-/// spent every attempt, every fault has healed, with a minute to spare.
-pub fn time_limit(params: &Params, schedule: &FaultSchedule<ApptFault>) -> Duration {
-    let arrivals = Duration::from_secs_f64(f64::from(params.users) / params.spawn_rate_per_s);
-    let per_user = (params.user_timeout * 2 + UNAVAILABLE_PAUSE) * params.user_attempts;
-    let busy = (Instant::START + arrivals + per_user).max(healed_at(schedule));
-    (busy + params.recovery_bound + Duration::from_secs(60)).elapsed_since_start()
+    fn bound(&self) -> RunBound {
+        RunBound {
+            users: self.users,
+            spawn_rate_per_s: self.spawn_rate_per_s,
+            per_user: (self.user_timeout * 2 + UNAVAILABLE_PAUSE) * self.user_attempts,
+            settle: self.recovery_bound,
+        }
+    }
+
+    fn main_flow(
+        self,
+        variant: Variant,
+        schedule: FaultSchedule<ApptFault>,
+    ) -> impl std::future::Future<Output = RunData> + 'static {
+        main_flow(variant, self, schedule)
+    }
 }
 
 /// How long a user waits after a 503 before trying again.
@@ -111,21 +117,18 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
                 async move {
                     // Made on the instance's own node, so that each instance and each of
                     // its lives draws its own cache generations.
-                    let api = Rc::new(Api {
+                    let api = Api {
                         instance: i,
                         variant,
                         params,
                         db: deps.db(params.db_timeout),
                         cache: deps.cache(params.redis_timeout, sim_runtime::rng("cache")),
                         breaker: CircuitBreaker::new("db", params.breaker),
-                    });
-                    let server = sim_net::serve(API_PORT, move |req: ApiRequest| {
-                        let api = Rc::clone(&api);
-                        async move { api.handle(req).await }
-                    });
-                    if let Ok(h) = server {
-                        let _ = h.await;
-                    }
+                    };
+                    workload::serve(API_PORT, api, |api, req: ApiRequest| async move {
+                        api.handle(req).await
+                    })
+                    .await;
                 }
             })
         })
@@ -135,10 +138,18 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
 async fn apply(topo: Rc<Topology>, fault: ApptFault) {
     let d = fault.duration();
     match fault {
-        ApptFault::DbDown { .. } => down_for(d, topo.deps.clone(), Deps::db_down, Deps::db_up),
-        ApptFault::RedisDown { .. } => {
-            down_for(d, topo.deps.clone(), Deps::redis_down, Deps::redis_up)
-        }
+        ApptFault::DbDown { .. } => down_for(
+            d,
+            topo.deps.stores().clone(),
+            Stores::db_down,
+            Stores::db_up,
+        ),
+        ApptFault::RedisDown { .. } => down_for(
+            d,
+            topo.deps.stores().clone(),
+            Stores::redis_down,
+            Stores::redis_up,
+        ),
         ApptFault::DbLatency { extra_ms, .. } => {
             let db = topo.deps.db_node();
             let links = topo.apis.iter().flat_map(|&api| [(db, api), (api, db)]);
@@ -328,13 +339,15 @@ mod tests {
     use super::super::checkers::check_all;
     use super::super::faults::matrix;
     use super::*;
+    use crate::scenario::Scenario;
 
     fn run(variant: Variant, fault: &str, seed: u64) -> Vec<crate::checker::Verdict> {
         let (_, schedule) = matrix()
             .into_iter()
             .find(|(info, _)| info.name == fault)
             .expect("a matrix entry");
-        let (report, data) = simulate(seed, variant, Params::default(), schedule, None);
+        let (report, data) =
+            crate::scenario::simulate_flow(seed, variant, Params::default(), schedule, None);
         assert!(report.is_pass(), "{}", report.outcome);
         check_all(&data.expect("a completed run").observations)
     }
@@ -365,8 +378,9 @@ mod tests {
     #[test]
     fn the_correct_service_survives_swarm_faults() {
         for seed in 0..40 {
-            let (_, schedule) = super::super::faults::swarm_schedule(seed, 2);
-            let (report, data) = simulate(
+            let options = super::super::Options::default();
+            let (_, schedule) = super::super::Appointments::swarm(seed, &options);
+            let (report, data) = crate::scenario::simulate_flow(
                 seed,
                 Variant::Correct,
                 Params::default(),

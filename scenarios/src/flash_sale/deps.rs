@@ -2,7 +2,6 @@
 //! as sim-models nodes, and thin typed wrappers the service code uses. Everything that
 //! depends on the models' APIs lives here, so the service logic reads like service logic.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
 use sim_models::kv::{self, Command, Condition, KvClient, Reply, Script, ScriptContext, SetExpiry};
@@ -15,38 +14,11 @@ use sim_runtime::NodeId;
 use super::checkers::{FinalState, OrderRow};
 use super::service::{stock_key, Order, GROUP, OUTBOX, TOPIC};
 use super::Params;
+pub use crate::deps::DepError;
+use crate::deps::KvPool;
 
 /// The product on sale.
 pub const PRODUCT: &str = "iphone-15";
-
-/// A failed dependency call, as the service sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DepError {
-    #[error("redis: {0}")]
-    Redis(String),
-    #[error("kafka: {0}")]
-    Kafka(String),
-    #[error("database: {0}")]
-    Db(String),
-}
-
-impl From<kv::KvError> for DepError {
-    fn from(e: kv::KvError) -> Self {
-        DepError::Redis(e.to_string())
-    }
-}
-
-impl From<queue::ProduceError> for DepError {
-    fn from(e: queue::ProduceError) -> Self {
-        DepError::Kafka(e.to_string())
-    }
-}
-
-impl From<sql::SqlError> for DepError {
-    fn from(e: sql::SqlError) -> Self {
-        DepError::Db(e.to_string())
-    }
-}
 
 /// What the atomic reserve script decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,8 +149,7 @@ fn outbox_ack_script() -> Script {
 /// at a time per connection, and a Node.js API would pipeline), with a per-call timeout.
 #[derive(Clone)]
 pub struct Redis {
-    clients: Rc<Vec<KvClient>>,
-    next: Rc<Cell<usize>>,
+    connections: KvPool,
     script: Script,
     lease: Script,
     outbox_ack: Script,
@@ -197,9 +168,7 @@ impl Redis {
     }
 
     fn client(&self) -> &KvClient {
-        let i = self.next.get();
-        self.next.set((i + 1) % self.clients.len());
-        &self.clients[i]
+        self.connections.client()
     }
 
     /// Runs the atomic reserve script for `order`: with the idempotency key `idempotency`
@@ -481,12 +450,8 @@ impl Deps {
 
     pub fn redis_client(&self, timeout: Duration) -> Redis {
         let config = kv::ClientConfig { timeout };
-        let clients = (0..8)
-            .map(|_| KvClient::new(self.redis.addr(), config.clone()))
-            .collect();
         Redis {
-            clients: Rc::new(clients),
-            next: Rc::new(Cell::new(0)),
+            connections: KvPool::new(8, |_| KvClient::new(self.redis.addr(), config.clone())),
             script: reserve_script(),
             lease: lease_script(),
             outbox_ack: outbox_ack_script(),

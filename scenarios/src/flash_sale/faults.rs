@@ -8,10 +8,10 @@
 use serde::{Deserialize, Serialize};
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::{SimRng, Swarm};
+use sim_runtime::SimRng;
 
 use crate::inject::Windowed;
-use crate::scenario::FaultInfo;
+use crate::scenario::{FaultInfo, SwarmShape};
 use crate::shrink::{shorter, smaller_kills, ShrinkFault};
 
 /// One fault of the flash-sale system.
@@ -172,48 +172,40 @@ pub const KINDS: [&str; 6] = [
     "partition_api_redis",
 ];
 
-/// A schedule drawn from the seed: a swarm switches kinds off and picks rates, then faults
-/// of the enabled kinds arrive within the sale's busy first `horizon`.
-pub fn swarm_schedule(
-    seed: u64,
-    horizon: Duration,
-    api_instances: u32,
-) -> (Swarm, FaultSchedule<FlashFault>) {
-    let swarm = Swarm::from_seed(seed, &KINDS);
-    let schedule = swarm.generate(
-        seed,
-        horizon,
-        Duration::from_secs(8),
-        |kind, rng: &mut SimRng| {
-            let ms = |rng: &mut SimRng, lo: u64, hi: u64| rng.range_inclusive(lo, hi);
-            match kind {
-                "worker_crash" => FlashFault::WorkerCrash {
-                    down_ms: ms(rng, 500, 20_000),
-                },
-                "redis_latency" => {
-                    let extra = *rng.pick(&[10u64, 50, 100, 250, 500]).expect("non-empty");
-                    FlashFault::RedisLatency {
-                        extra_ms: extra,
-                        for_ms: Some(ms(rng, 500, 10_000)),
-                    }
-                }
-                "kafka_down" => FlashFault::KafkaDown {
-                    for_ms: ms(rng, 500, 15_000),
-                },
-                "db_down" => FlashFault::DbDown {
-                    for_ms: ms(rng, 500, 15_000),
-                },
-                "api_kill" => FlashFault::ApiKill {
-                    instance: rng.below(api_instances.max(1) as u64) as u32,
-                    down_ms: Some(ms(rng, 500, 10_000)),
-                },
-                _ => FlashFault::PartitionApiRedis {
-                    for_ms: ms(rng, 500, 8_000),
-                },
-            }
+/// Swarm faults: every kind, within [`SWARM_HORIZON`], 8 s apart on average at full rate.
+pub const SWARM: SwarmShape = SwarmShape {
+    kinds: &KINDS,
+    horizon: SWARM_HORIZON,
+    mean_gap: Duration::from_secs(8),
+};
+
+/// One fault of `kind` for a swarm schedule, drawn from `rng`.
+pub fn draw(kind: &str, rng: &mut SimRng, api_instances: u32) -> FlashFault {
+    match kind {
+        "worker_crash" => FlashFault::WorkerCrash {
+            down_ms: rng.range_inclusive(500, 20_000),
         },
-    );
-    (swarm, schedule)
+        "redis_latency" => {
+            let extra = *rng.pick(&[10u64, 50, 100, 250, 500]).expect("non-empty");
+            FlashFault::RedisLatency {
+                extra_ms: extra,
+                for_ms: Some(rng.range_inclusive(500, 10_000)),
+            }
+        }
+        "kafka_down" => FlashFault::KafkaDown {
+            for_ms: rng.range_inclusive(500, 15_000),
+        },
+        "db_down" => FlashFault::DbDown {
+            for_ms: rng.range_inclusive(500, 15_000),
+        },
+        "api_kill" => FlashFault::ApiKill {
+            instance: rng.below(api_instances.max(1) as u64) as u32,
+            down_ms: Some(rng.range_inclusive(500, 10_000)),
+        },
+        _ => FlashFault::PartitionApiRedis {
+            for_ms: rng.range_inclusive(500, 8_000),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -221,25 +213,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn matrix_round_trips_through_json() {
-        for (info, schedule) in matrix() {
-            let json = schedule.to_json();
-            let back = FaultSchedule::<FlashFault>::from_json(&json).unwrap();
-            assert_eq!(back, schedule, "{}", info.name);
-        }
-    }
-
-    #[test]
-    fn swarm_schedules_are_a_function_of_the_seed() {
-        let (a, sa) = swarm_schedule(7, Duration::from_secs(30), 2);
-        let (b, sb) = swarm_schedule(7, Duration::from_secs(30), 2);
-        assert_eq!((a, sa.clone()), (b, sb));
-        let differs = (0..20).any(|s| swarm_schedule(s, Duration::from_secs(30), 2).1 != sa);
-        assert!(differs);
-    }
-
-    #[test]
-    fn every_smaller_fault_is_smaller() {
+    fn a_smaller_worker_crash_is_shorter() {
         let f = FlashFault::WorkerCrash { down_ms: 25_000 };
         assert!(f.smaller().iter().all(|g| g.duration() < f.duration()));
     }

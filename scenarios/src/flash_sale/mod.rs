@@ -18,44 +18,21 @@ pub mod service;
 use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::Swarm;
+use sim_runtime::SimRng;
 
+use crate::checker::Verdict;
 use crate::patterns::Backoff;
-use crate::scenario::{FaultInfo, FaultProblem, Scenario, ServiceVariant, Simulated, VariantInfo};
+use crate::report::{ReportError, ScenarioReport};
+use crate::scenario::{FaultInfo, FaultProblem, Scenario, SwarmShape};
 
-/// The service variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    Correct,
-    CheckThenDecrement,
-    CommitBeforeWrite,
-    NoIdempotency,
-    KafkaDownNoCompensation,
-}
-
-impl ServiceVariant for Variant {
-    const ALL: &'static [Variant] = &[
-        Variant::Correct,
-        Variant::CheckThenDecrement,
-        Variant::CommitBeforeWrite,
-        Variant::NoIdempotency,
-        Variant::KafkaDownNoCompensation,
-    ];
-
-    fn info(self) -> VariantInfo {
-        let (name, description) = match self {
-            Variant::Correct => ("correct", "atomic reserve + Redis outbox + idempotent worker: never oversells, loses or duplicates"),
-            Variant::CheckThenDecrement => ("check_then_decrement", "GET then SET of the stock: oversells under concurrency"),
-            Variant::CommitBeforeWrite => ("commit_before_write", "worker commits offsets before the DB insert: a crash loses orders"),
-            Variant::NoIdempotency => ("no_idempotency", "idempotency key ignored: a retry after a timeout orders twice"),
-            Variant::KafkaDownNoCompensation => ("kafka_down_no_compensation", "the document's design: stock decremented, order lost when Kafka is down"),
-        };
-        VariantInfo {
-            name,
-            buggy: self != Variant::Correct,
-            description,
-        }
+crate::service_variants! {
+    /// The service variants.
+    pub enum Variant {
+        Correct => ("correct", "atomic reserve + Redis outbox + idempotent worker: never oversells, loses or duplicates"),
+        CheckThenDecrement => ("check_then_decrement", "GET then SET of the stock: oversells under concurrency"),
+        CommitBeforeWrite => ("commit_before_write", "worker commits offsets before the DB insert: a crash loses orders"),
+        NoIdempotency => ("no_idempotency", "idempotency key ignored: a retry after a timeout orders twice"),
+        KafkaDownNoCompensation => ("kafka_down_no_compensation", "the document's design: stock decremented, order lost when Kafka is down"),
     }
 }
 
@@ -160,9 +137,14 @@ impl Scenario for FlashSale {
     type Fault = faults::FlashFault;
     type Options = Options;
     type Metrics = run::RunMetrics;
+    type Params = Params;
 
     fn matrix() -> Vec<(FaultInfo, FaultSchedule<faults::FlashFault>)> {
         faults::matrix()
+    }
+
+    fn judge(d: &run::RunData) -> (Vec<Verdict>, run::RunMetrics) {
+        (checkers::check_all(&d.observations), run::metrics_of(d))
     }
 
     fn check_fault(fault: &faults::FlashFault, options: &Options) -> Result<(), FaultProblem> {
@@ -174,27 +156,17 @@ impl Scenario for FlashSale {
         }
     }
 
-    fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::FlashFault>) {
-        faults::swarm_schedule(seed, faults::SWARM_HORIZON, options.api_instances)
+    const SWARM: SwarmShape = faults::SWARM;
+
+    fn draw_fault(kind: &str, rng: &mut SimRng, options: &Options) -> faults::FlashFault {
+        faults::draw(kind, rng, options.api_instances)
     }
 
-    fn simulate(
-        seed: u64,
-        variant: Variant,
-        options: &Options,
-        schedule: FaultSchedule<faults::FlashFault>,
-        trace: Option<Box<dyn std::io::Write>>,
-    ) -> Simulated<run::RunMetrics> {
-        let (report, data) = run::simulate(seed, variant, options.params(), schedule, trace);
-        Simulated::judge(report, data.as_ref(), |d| {
-            (checkers::check_all(&d.observations), run::metrics_of(d))
-        })
+    fn params(options: &Options) -> Params {
+        options.params()
     }
 
-    fn report(
-        seed: u64,
-        options: &Options,
-    ) -> Result<crate::report::ScenarioReport, crate::report::ReportError> {
+    fn report(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
         report::build(seed, options)
     }
 }

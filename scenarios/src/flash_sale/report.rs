@@ -3,22 +3,9 @@
 
 use serde_json::json;
 
-use super::faults;
 use super::run::{self, metrics_of};
-use super::{checkers, Options, Params, Variant};
-use crate::report::{ms, pct, run_matrix_entry, ReportError, ScenarioReport, Section, Table};
-
-/// Runs the fault-matrix entry `fault` (one the report names).
-fn simulate_named(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    fault: &str,
-) -> Result<run::RunData, ReportError> {
-    run_matrix_entry(faults::matrix(), fault, fault, |schedule| {
-        run::simulate(seed, variant, params, schedule, None)
-    })
-}
+use super::{checkers, FlashSale, Options, Params, Variant};
+use crate::report::{ms, pct, run_entry, ReportError, ScenarioReport, Section, Table};
 
 fn yes_no(b: bool) -> String {
     if b {
@@ -41,7 +28,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     let mut data = serde_json::Map::new();
 
     // Test 1: worker crash.
-    let d = simulate_named(seed, Variant::Correct, params, "worker_crash")?;
+    let d = run_entry::<FlashSale>(seed, Variant::Correct, params, "worker_crash")?;
     let m = metrics_of(&d);
     let o = &d.observations;
     let during = m.phases.phases.get("2_during").cloned().unwrap_or_default();
@@ -119,7 +106,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     ]);
     for extra in [0u64, 50, 100, 500] {
         let name = format!("redis_latency_{extra}");
-        let d = simulate_named(seed, Variant::Correct, params, &name)?;
+        let d = run_entry::<FlashSale>(seed, Variant::Correct, params, &name)?;
         let m = metrics_of(&d);
         let all = &m.phases.phases["all"];
         let timeout = params.user_timeout.as_secs_f64() * 1000.0;
@@ -155,8 +142,8 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "Document's design (kafka_down_no_compensation)",
         "Correct variant (outbox)",
     ]);
-    let doc = simulate_named(seed, Variant::KafkaDownNoCompensation, params, "kafka_down")?;
-    let fix = simulate_named(seed, Variant::Correct, params, "kafka_down")?;
+    let doc = run_entry::<FlashSale>(seed, Variant::KafkaDownNoCompensation, params, "kafka_down")?;
+    let fix = run_entry::<FlashSale>(seed, Variant::Correct, params, "kafka_down")?;
     let (md, mf) = (metrics_of(&doc), metrics_of(&fix));
     let dd = md
         .phases
@@ -229,7 +216,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "Availability",
     ]);
     for name in ["none", "db_down", "api_kill", "partition_api_redis"] {
-        let d = simulate_named(seed, Variant::Correct, params, name)?;
+        let d = run_entry::<FlashSale>(seed, Variant::Correct, params, name)?;
         let m = metrics_of(&d);
         t.row(vec![
             name.into(),

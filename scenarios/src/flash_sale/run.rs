@@ -8,7 +8,7 @@ use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace::{self, TraceEvent};
-use sim_runtime::{node, NodeId, Sim};
+use sim_runtime::{node, NodeId};
 
 use super::checkers::Observations;
 use super::deps::{self, Deps};
@@ -18,6 +18,7 @@ use super::{Params, Variant};
 use crate::inject::{down_for, healed_at, kill_for, partition_for, slow_links_for};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::LoadBalancer;
+use crate::scenario::{Flow, RunBound};
 use crate::workload::{self, WorkloadConfig};
 
 /// How long the orders table must stay unchanged, with no backlog, to count as drained.
@@ -47,31 +48,35 @@ pub struct RunMetrics {
     pub recovery_ms: Option<u64>,
 }
 
-/// Runs one seed of `variant` under `schedule`, returning the runtime report and, when the
-/// simulation itself completed, the run's data.
-pub fn simulate(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    schedule: FaultSchedule<FlashFault>,
-    jsonl: Option<Box<dyn std::io::Write>>,
-) -> (sim_runtime::Report, Option<RunData>) {
-    let sim = Sim::new(seed)
-        .time_limit(time_limit(&params, &schedule))
-        .buggify(variant != Variant::Correct);
-    crate::scenario::run_flow(sim, jsonl, move || main_flow(variant, params, schedule))
-}
+/// A run is bounded by the last user's arrival and every attempt it may spend (waiting out
+/// its timeout at every instance the load balancer tries in turn), the last heal, and the
+/// backlog's drain bound twice (to recover, then to settle). `buggify!` sites fire in the
+/// buggy variants' runs.
+impl Flow for Params {
+    type Variant = Variant;
+    type Fault = FlashFault;
+    type Data = RunData;
 
-/// The virtual time a run may take before it counts as hung: the last user has arrived
-/// and spent every attempt, every fault has healed, and the backlog has had its drain
-/// bound twice (to recover, then to settle), with a minute to spare for the start.
-pub fn time_limit(params: &Params, schedule: &FaultSchedule<FlashFault>) -> Duration {
-    let arrivals = Duration::from_secs_f64(f64::from(params.users) / params.spawn_rate_per_s);
-    // A user may wait out its timeout on every attempt, at every instance the load
-    // balancer tries in turn.
-    let per_user = params.user_timeout * params.user_attempts * params.api_instances;
-    let busy = (Instant::START + arrivals + per_user).max(healed_at(schedule));
-    (busy + params.drain_bound * 2 + Duration::from_secs(60)).elapsed_since_start()
+    fn bound(&self) -> RunBound {
+        RunBound {
+            users: self.users,
+            spawn_rate_per_s: self.spawn_rate_per_s,
+            per_user: self.user_timeout * self.user_attempts * self.api_instances,
+            settle: self.drain_bound * 2,
+        }
+    }
+
+    fn buggify(variant: Variant) -> bool {
+        variant != Variant::Correct
+    }
+
+    fn main_flow(
+        self,
+        variant: Variant,
+        schedule: FaultSchedule<FlashFault>,
+    ) -> impl std::future::Future<Output = RunData> + 'static {
+        main_flow(variant, self, schedule)
+    }
 }
 
 pub fn metrics_of(d: &RunData) -> RunMetrics {
@@ -130,14 +135,10 @@ fn start_services(variant: Variant, params: Params, deps: &Deps) -> Topology {
                     )
                     .detach();
                 }
-                let api = Rc::new(api);
-                let server = sim_net::serve(API_PORT, move |req: OrderRequest| {
-                    let api = Rc::clone(&api);
-                    async move { api.handle(req).await }
-                });
-                if let Ok(h) = server {
-                    let _ = h.await;
-                }
+                workload::serve(API_PORT, api, |api, req: OrderRequest| async move {
+                    api.handle(req).await
+                })
+                .await;
             }
         });
         apis.push(id);

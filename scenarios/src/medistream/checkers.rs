@@ -336,10 +336,7 @@ pub fn check_all(o: &Observations) -> Vec<Verdict> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(ms: u64) -> Instant {
-        Instant::START + Duration::from_millis(ms)
-    }
+    use crate::checker::at_ms as at;
 
     fn access(request: u64, client: &str, status: u16, ms: u64) -> AccessSeen {
         AccessSeen {

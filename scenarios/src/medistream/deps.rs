@@ -6,46 +6,21 @@
 //! tracing library would record it), which is how the document's "no DB or queue
 //! interaction" for rejected tokens is observed.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use sim_models::kv::{self, KvClient};
-use sim_models::sql::{self, Pool, PoolConfig, SqlError};
+use sim_models::sql::{Pool, SqlError};
 use sim_net::Addr;
 use sim_runtime::time::{self, Duration, Instant};
 use sim_runtime::trace::{self, TraceEvent};
 use sim_runtime::{node, NodeId, Probability};
 
 use super::Params;
-
-/// A failed dependency call, as the service sees it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DepError {
-    /// A unique violation: the email is registered already.
-    #[error("already exists")]
-    Taken,
-    #[error("database: {0}")]
-    Db(String),
-    #[error("redis: {0}")]
-    Redis(String),
-}
-
-impl From<SqlError> for DepError {
-    fn from(e: SqlError) -> Self {
-        match e {
-            SqlError::UniqueViolation { .. } => DepError::Taken,
-            e => DepError::Db(e.to_string()),
-        }
-    }
-}
-
-impl From<kv::KvError> for DepError {
-    fn from(e: kv::KvError) -> Self {
-        DepError::Redis(e.to_string())
-    }
-}
+pub use crate::deps::DepError;
+use crate::deps::{bounded_pool, until_ok, KvPool, Stores};
 
 /// One call to a dependency made on behalf of request `request`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, TraceEvent)]
@@ -82,53 +57,25 @@ const SCHEMA: [&str; 2] = [
 /// The running dependencies and their fault handles.
 #[derive(Clone)]
 pub struct Deps {
-    db: sql::SqlServer,
-    redis: kv::KvServer,
+    stores: Stores,
     sms: Sms,
-    admin: Rc<Pool>,
 }
 
 /// Starts PostgreSQL with the schema, Redis with an AOF fsynced on every write (the job
 /// queue must not lose an acknowledged enqueue in a crash), and the SMS provider.
 pub async fn start(params: &Params) -> Deps {
-    let db = sql::start("postgres", sql::Config::default());
-    let redis = kv::start(
-        "redis",
-        kv::Config {
-            persistence: kv::Persistence::AofAlways,
-            ..kv::Config::default()
-        },
-    );
-    let admin = Rc::new(Pool::new(
-        db.addr(),
-        PoolConfig {
-            max_size: 1,
-            ..PoolConfig::default()
-        },
-    ));
+    let stores = Stores::start(kv::Persistence::AofAlways);
     let deps = Deps {
-        db,
-        redis,
+        stores,
         sms: Sms::start(params.transient_failure),
-        admin,
     };
-    while deps.migrate().await.is_err() {
-        time::sleep(Duration::from_millis(10)).await;
-    }
+    until_ok(|| deps.stores.migrate(&SCHEMA)).await;
     deps
 }
 
 impl Deps {
-    async fn migrate(&self) -> Result<(), SqlError> {
-        let mut c = self.admin.acquire().await?;
-        for ddl in SCHEMA {
-            c.execute(ddl, &[]).await?;
-        }
-        Ok(())
-    }
-
     pub fn db_node(&self) -> NodeId {
-        self.db.node()
+        self.stores.db.node()
     }
 
     pub fn sms(&self) -> &Sms {
@@ -137,24 +84,14 @@ impl Deps {
 
     /// A Redis client with `timeout` on each command.
     pub fn redis(&self, timeout: Duration) -> KvClient {
-        KvClient::new(&self.redis, kv::ClientConfig { timeout })
+        KvClient::new(&self.stores.redis, kv::ClientConfig { timeout })
     }
 
     /// The database as an API instance uses it: a small pool whose every wait (for a
     /// connection, for a reply) is bounded by `timeout`.
     pub fn db(&self, timeout: Duration) -> Db {
-        let config = PoolConfig {
-            max_size: 5,
-            acquire_timeout: timeout,
-            validate_on_acquire: false,
-            client: sql::ClientConfig {
-                connect_timeout: timeout,
-                query_timeout: Some(timeout),
-            },
-            ..PoolConfig::default()
-        };
         Db {
-            pool: Pool::new(self.db.addr(), config),
+            pool: bounded_pool(self.stores.db.addr(), 5, timeout),
         }
     }
 
@@ -163,37 +100,20 @@ impl Deps {
     /// time (a single one queued bookings behind a signup flood's counters for a second).
     pub fn rate_limit(&self, timeout: Duration, limit: u32, window: Duration) -> RateLimit {
         RateLimit {
-            clients: Rc::new(
-                (0..RATE_LIMIT_CONNECTIONS)
-                    .map(|_| self.redis(timeout))
-                    .collect(),
-            ),
-            next: Rc::new(Cell::new(0)),
+            connections: KvPool::new(RATE_LIMIT_CONNECTIONS, |_| self.redis(timeout)),
             limit,
             window,
         }
     }
 
-    pub fn db_down(&self) {
-        self.db.refuse();
-    }
-
-    pub fn db_up(&self) {
-        self.db.accept();
-    }
-
-    /// Redis dies; its AOF keeps what it acknowledged.
-    pub fn redis_down(&self) {
-        self.redis.crash();
-    }
-
-    pub fn redis_up(&self) {
-        self.redis.restart();
+    /// PostgreSQL and Redis, for their faults.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 
     /// How many appointments the database holds after the run.
     pub async fn appointments_stored(&self) -> Result<i64, SqlError> {
-        let mut c = self.admin.acquire().await?;
+        let mut c = self.stores.admin.acquire().await?;
         c.query_one("SELECT count(*) AS n FROM appointments", &[])
             .await?
             .get("n")
@@ -315,8 +235,7 @@ const RATE_LIMIT_CONNECTIONS: usize = 8;
 /// request), the usual Redis rate limiter.
 #[derive(Clone)]
 pub struct RateLimit {
-    clients: Rc<Vec<KvClient>>,
-    next: Rc<Cell<usize>>,
+    connections: KvPool,
     limit: u32,
     window: Duration,
 }
@@ -330,9 +249,9 @@ impl RateLimit {
     /// Counts a request of `client` received at `at`; whether it is within the limit.
     pub async fn allow(&self, client: &str, at: Instant) -> Result<bool, DepError> {
         let key = format!("ratelimit:{client}:{}", Self::window_of(self.window, at));
-        let i = self.next.get();
-        self.next.set((i + 1) % self.clients.len());
-        let replies = self.clients[i]
+        let replies = self
+            .connections
+            .client()
             .multi()
             .incr(&key)
             .expire(&key, self.window * 2)

@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::{SimRng, Swarm};
+use sim_runtime::SimRng;
 
 use crate::inject::Windowed;
-use crate::scenario::FaultInfo;
+use crate::scenario::{FaultInfo, SwarmShape};
 use crate::shrink::{shorter, smaller_kills, ShrinkFault};
 
 /// One fault of Medistream.
@@ -165,84 +165,37 @@ pub const KINDS: [&str; 6] = [
     "malformed_token_flood",
 ];
 
-/// A schedule drawn from the seed over every fault kind.
-pub fn swarm_schedule(
-    seed: u64,
-    workers: u32,
-    api_cores: u32,
-) -> (Swarm, FaultSchedule<MediFault>) {
-    let swarm = Swarm::from_seed(seed, &KINDS);
-    let schedule = swarm.generate(
-        seed,
-        SWARM_HORIZON,
-        Duration::from_secs(2),
-        |kind, rng: &mut SimRng| {
-            let ms = |rng: &mut SimRng, lo: u64, hi: u64| rng.range_inclusive(lo, hi);
-            match kind {
-                "worker_crash" => MediFault::WorkerCrash {
-                    worker: rng.below(u64::from(workers.max(1))) as u32,
-                    down_ms: Some(ms(rng, 200, 5_000)),
-                },
-                "redis_down" => MediFault::RedisDown {
-                    for_ms: ms(rng, 200, 4_000),
-                },
-                "db_down" => MediFault::DbDown {
-                    for_ms: ms(rng, 200, 4_000),
-                },
-                "cpu_saturation" => MediFault::CpuSaturation {
-                    cores_taken: rng.range_inclusive(1, u64::from(api_cores.max(1))) as u32,
-                    for_ms: ms(rng, 500, 4_000),
-                },
-                "signup_flood" => MediFault::SignupFlood {
-                    clients: rng.range_inclusive(20, 120) as u32,
-                    for_ms: ms(rng, 1_000, 4_000),
-                },
-                _ => MediFault::MalformedTokenFlood {
-                    per_s: rng.range_inclusive(10, 80) as u32,
-                    for_ms: ms(rng, 500, 4_000),
-                },
-            }
+/// Swarm faults: every kind, within [`SWARM_HORIZON`], 2 s apart on average at full rate.
+pub const SWARM: SwarmShape = SwarmShape {
+    kinds: &KINDS,
+    horizon: SWARM_HORIZON,
+    mean_gap: Duration::from_secs(2),
+};
+
+/// One fault of `kind` for a swarm schedule, drawn from `rng`.
+pub fn draw(kind: &str, rng: &mut SimRng, workers: u32, api_cores: u32) -> MediFault {
+    match kind {
+        "worker_crash" => MediFault::WorkerCrash {
+            worker: rng.below(u64::from(workers.max(1))) as u32,
+            down_ms: Some(rng.range_inclusive(200, 5_000)),
         },
-    );
-    (swarm, schedule)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_matrix_round_trips_through_json() {
-        for (info, schedule) in matrix() {
-            let back = FaultSchedule::<MediFault>::from_json(&schedule.to_json()).unwrap();
-            assert_eq!(back, schedule, "{}", info.name);
-        }
-    }
-
-    #[test]
-    fn swarm_schedules_are_a_function_of_the_seed() {
-        assert_eq!(swarm_schedule(7, 2, 4), swarm_schedule(7, 2, 4));
-        assert!((0..20).any(|s| swarm_schedule(s, 2, 4).1 != swarm_schedule(7, 2, 4).1));
-    }
-
-    #[test]
-    fn every_smaller_fault_is_smaller() {
-        for f in [
-            MediFault::SignupFlood {
-                clients: 120,
-                for_ms: 3_000,
-            },
-            MediFault::CpuSaturation {
-                cores_taken: 3,
-                for_ms: 3_000,
-            },
-            MediFault::MalformedTokenFlood {
-                per_s: 60,
-                for_ms: 3_000,
-            },
-        ] {
-            assert!(!f.smaller().is_empty());
-            assert!(f.smaller().iter().all(|g| g != &f));
-        }
+        "redis_down" => MediFault::RedisDown {
+            for_ms: rng.range_inclusive(200, 4_000),
+        },
+        "db_down" => MediFault::DbDown {
+            for_ms: rng.range_inclusive(200, 4_000),
+        },
+        "cpu_saturation" => MediFault::CpuSaturation {
+            cores_taken: rng.range_inclusive(1, u64::from(api_cores.max(1))) as u32,
+            for_ms: rng.range_inclusive(500, 4_000),
+        },
+        "signup_flood" => MediFault::SignupFlood {
+            clients: rng.range_inclusive(20, 120) as u32,
+            for_ms: rng.range_inclusive(1_000, 4_000),
+        },
+        _ => MediFault::MalformedTokenFlood {
+            per_s: rng.range_inclusive(10, 80) as u32,
+            for_ms: rng.range_inclusive(500, 4_000),
+        },
     }
 }

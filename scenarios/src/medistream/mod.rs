@@ -25,44 +25,21 @@ pub mod service;
 use serde::Serialize;
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::Duration;
-use sim_runtime::{Probability, Swarm};
+use sim_runtime::{Probability, SimRng};
 
+use crate::checker::Verdict;
 use crate::patterns::Backoff;
-use crate::scenario::{FaultInfo, FaultProblem, Scenario, ServiceVariant, Simulated, VariantInfo};
+use crate::report::{ReportError, ScenarioReport};
+use crate::scenario::{FaultInfo, FaultProblem, Scenario, SwarmShape};
 
-/// The service variants.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Variant {
-    Correct,
-    PopThenCrashLosesJob,
-    AuthAfterDb,
-    RetryWithoutBackoff,
-    SharedPoolForSignup,
-}
-
-impl ServiceVariant for Variant {
-    const ALL: &'static [Variant] = &[
-        Variant::Correct,
-        Variant::PopThenCrashLosesJob,
-        Variant::AuthAfterDb,
-        Variant::RetryWithoutBackoff,
-        Variant::SharedPoolForSignup,
-    ];
-
-    fn info(self) -> VariantInfo {
-        let (name, description) = match self {
-            Variant::Correct => ("correct", "leased jobs with backoff and a dead-letter set, tokens checked first, hashing behind a bulkhead"),
-            Variant::PopThenCrashLosesJob => ("pop_then_crash_loses_job", "a worker pops a job with no lease: a crash before it finishes loses the job"),
-            Variant::AuthAfterDb => ("auth_after_db", "the user is looked up before the token is checked: rejected tokens cause database work"),
-            Variant::RetryWithoutBackoff => ("retry_without_backoff", "a failed job is requeued at once with no cap: a poison job loops for ever"),
-            Variant::SharedPoolForSignup => ("shared_pool_for_signup", "signup hashing has no bound on concurrent hashes: appointments queue behind a signup flood"),
-        };
-        VariantInfo {
-            name,
-            buggy: self != Variant::Correct,
-            description,
-        }
+crate::service_variants! {
+    /// The service variants.
+    pub enum Variant {
+        Correct => ("correct", "leased jobs with backoff and a dead-letter set, tokens checked first, hashing behind a bulkhead"),
+        PopThenCrashLosesJob => ("pop_then_crash_loses_job", "a worker pops a job with no lease: a crash before it finishes loses the job"),
+        AuthAfterDb => ("auth_after_db", "the user is looked up before the token is checked: rejected tokens cause database work"),
+        RetryWithoutBackoff => ("retry_without_backoff", "a failed job is requeued at once with no cap: a poison job loops for ever"),
+        SharedPoolForSignup => ("shared_pool_for_signup", "signup hashing has no bound on concurrent hashes: appointments queue behind a signup flood"),
     }
 }
 
@@ -220,9 +197,14 @@ impl Scenario for Medistream {
     type Fault = faults::MediFault;
     type Options = Options;
     type Metrics = run::RunMetrics;
+    type Params = Params;
 
     fn matrix() -> Vec<(FaultInfo, FaultSchedule<faults::MediFault>)> {
         faults::matrix()
+    }
+
+    fn judge(d: &run::RunData) -> (Vec<Verdict>, run::RunMetrics) {
+        (checkers::check_all(&d.observations), run::metrics_of(d))
     }
 
     fn check_fault(fault: &faults::MediFault, options: &Options) -> Result<(), FaultProblem> {
@@ -250,28 +232,17 @@ impl Scenario for Medistream {
         }
     }
 
-    fn swarm(seed: u64, options: &Options) -> (Swarm, FaultSchedule<faults::MediFault>) {
-        faults::swarm_schedule(seed, options.workers, options.api_cores)
+    const SWARM: SwarmShape = faults::SWARM;
+
+    fn draw_fault(kind: &str, rng: &mut SimRng, options: &Options) -> faults::MediFault {
+        faults::draw(kind, rng, options.workers, options.api_cores)
     }
 
-    fn simulate(
-        seed: u64,
-        variant: Variant,
-        options: &Options,
-        schedule: FaultSchedule<faults::MediFault>,
-        trace: Option<Box<dyn std::io::Write>>,
-    ) -> Simulated<run::RunMetrics> {
-        let params = options.params();
-        let (report, data) = run::simulate(seed, variant, params, schedule, trace);
-        Simulated::judge(report, data.as_ref(), |d| {
-            (checkers::check_all(&d.observations), run::metrics_of(d))
-        })
+    fn params(options: &Options) -> Params {
+        options.params()
     }
 
-    fn report(
-        seed: u64,
-        options: &Options,
-    ) -> Result<crate::report::ScenarioReport, crate::report::ReportError> {
+    fn report(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
         report::build(seed, options)
     }
 }

@@ -8,9 +8,11 @@ use serde_json::json;
 
 use super::checkers;
 use super::faults;
-use super::run::{self, metrics_of, RunData};
-use super::{Options, Params, Variant};
-use crate::report::{ms, pct, run_matrix_entry, ReportError, ScenarioReport, Section, Table};
+use super::run::{metrics_of, RunData};
+use super::{Medistream, Options, Params, Variant};
+use crate::report::{
+    ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport, Section, Table,
+};
 use crate::scenario::ServiceVariant;
 use sim_runtime::time::Duration;
 use sim_runtime::Probability;
@@ -28,29 +30,8 @@ pub fn load_params(options: &Options, cores: u32) -> Params {
     }
 }
 
-fn simulate_named(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    fault: &str,
-) -> Result<RunData, ReportError> {
-    let label = format!("{} under {fault}", variant.name());
-    run_matrix_entry(faults::matrix(), fault, &label, |schedule| {
-        run::simulate(seed, variant, params, schedule, None)
-    })
-}
-
 fn failing(d: &RunData) -> String {
-    let failed: Vec<String> = checkers::check_all(&d.observations)
-        .into_iter()
-        .filter(|v| !v.ok)
-        .map(|v| v.checker)
-        .collect();
-    if failed.is_empty() {
-        "all pass".into()
-    } else {
-        format!("FAIL: {}", failed.join(", "))
-    }
+    verdicts_cell(&checkers::check_all(&d.observations))
 }
 
 pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
@@ -72,7 +53,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     let mut at_default = None;
     for cores in [1, 2, 4] {
         let p = load_params(options, cores);
-        let d = simulate_named(seed, Variant::Correct, p, "none")?;
+        let d = run_entry::<Medistream>(seed, Variant::Correct, p, "none")?;
         let m = metrics_of(&d);
         // Two hashes (signup and login) per workflow, on every instance's cores.
         let plateau = f64::from(cores * p.api_instances) / (2.0 * p.hash_cost.as_secs_f64());
@@ -180,24 +161,20 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "Bound",
         "Checkers",
     ]);
-    let mut flood = serde_json::Map::new();
-    for variant in [Variant::Correct, Variant::SharedPoolForSignup] {
-        let d = simulate_named(seed, variant, base, "signup_flood")?;
+    let variants = [Variant::Correct, Variant::SharedPoolForSignup];
+    let flood = variant_rows(&mut t, &variants, |variant| {
+        let d = run_entry::<Medistream>(seed, variant, base, "signup_flood")?;
         let m = metrics_of(&d);
-        t.row(vec![
-            variant.name().into(),
+        let cells = vec![
             m.flood_signup.requests.to_string(),
             ms(m.flood_signup.p95_ms),
             m.book_in_flood.requests.to_string(),
             ms(m.book_in_flood.p95_ms),
             ms(base.booking_p95_bound.as_secs_f64() * 1000.0),
             failing(&d),
-        ]);
-        flood.insert(
-            variant.name().into(),
-            serde_json::to_value(&m).unwrap_or_default(),
-        );
-    }
+        ];
+        Ok((cells, serde_json::to_value(&m).unwrap_or_default()))
+    })?;
     sections.push(Section {
         heading: "Appointment latency during a signup flood".into(),
         text: "The signup_flood entry: 120 extra clients sign up as fast as they are answered \
@@ -205,7 +182,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
             .into(),
         table: t,
     });
-    data.insert("signup_flood".into(), serde_json::Value::Object(flood));
+    data.insert("signup_flood".into(), flood);
 
     // Every failure scenario of the document, correct variant and one buggy contrast.
     let mut t = Table::new(&[
@@ -234,7 +211,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
                 .map(|(_, v)| *v),
         );
         for variant in variants {
-            let d = simulate_named(seed, variant, base, info.name)?;
+            let d = run_entry::<Medistream>(seed, variant, base, info.name)?;
             let m = metrics_of(&d);
             t.row(vec![
                 info.name.into(),

@@ -13,7 +13,7 @@ use sim_runtime::node::{compute, spawn_on_node};
 use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{self, now, sleep, Duration, Instant};
 use sim_runtime::trace;
-use sim_runtime::{node, NodeId, Sim, SimRng};
+use sim_runtime::{node, NodeId, SimRng};
 
 use super::checkers::{AccessSeen, Observations, Window};
 use super::deps::{self, Deps, Downstream, INVALID_PREFIX};
@@ -21,10 +21,12 @@ use super::faults::MediFault;
 use super::jobs::{Depth, JobQueue};
 use super::service::{Access, Api, ApiRequest, ApiResponse, Call, JobTransition, Worker, API_PORT};
 use super::{Params, Variant};
+use crate::deps::Stores;
 use crate::inject::{down_for, healed_at, kill_for, Windowed};
 use crate::metrics::{self, Recorder, RequestOutcome, Sample};
 use crate::patterns::{Bulkhead, LoadBalancer};
 use crate::scenario::SCHEDULE_HORIZON_MS;
+use crate::scenario::{Flow, RunBound};
 use crate::workload::{self, WorkloadConfig};
 
 /// What the main task hands back.
@@ -133,27 +135,30 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
     }
 }
 
-/// Runs one seed of `variant` under `schedule`.
-pub fn simulate(
-    seed: u64,
-    variant: Variant,
-    params: Params,
-    schedule: FaultSchedule<MediFault>,
-    jsonl: Option<Box<dyn std::io::Write>>,
-) -> (sim_runtime::Report, Option<RunData>) {
-    let sim = Sim::new(seed).time_limit(time_limit(&params, &schedule));
-    crate::scenario::run_flow(sim, jsonl, move || main_flow(variant, params, schedule))
-}
+/// A run is bounded by the last patient's arrival and its workflow (each request may wait
+/// out its timeout, a dawdler its token's expiry) or the load test's length, the last heal,
+/// and the queue's drain bound.
+impl Flow for Params {
+    type Variant = Variant;
+    type Fault = MediFault;
+    type Data = RunData;
 
-/// The virtual time a run may take before it counts as hung: every patient has arrived
-/// and finished (each request may wait out its timeout), every fault has healed and the
-/// queue has drained, with a minute to spare.
-pub fn time_limit(params: &Params, schedule: &FaultSchedule<MediFault>) -> Duration {
-    let arrivals = Duration::from_secs_f64(f64::from(params.users) / params.spawn_rate_per_s);
-    let per_user = params.token_ttl + params.user_timeout * 7;
-    let busy = (Instant::START + arrivals + per_user + params.load_for.unwrap_or_default())
-        .max(healed_at(schedule));
-    (busy + params.drain_max + Duration::from_secs(60)).elapsed_since_start()
+    fn bound(&self) -> RunBound {
+        RunBound {
+            users: self.users,
+            spawn_rate_per_s: self.spawn_rate_per_s,
+            per_user: self.token_ttl + self.user_timeout * 7 + self.load_for.unwrap_or_default(),
+            settle: self.drain_max,
+        }
+    }
+
+    fn main_flow(
+        self,
+        variant: Variant,
+        schedule: FaultSchedule<MediFault>,
+    ) -> impl std::future::Future<Output = RunData> + 'static {
+        main_flow(variant, self, schedule)
+    }
 }
 
 struct Topology {
@@ -178,7 +183,7 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
                 .build(move || {
                     let deps = deps.clone();
                     async move {
-                        let api = Rc::new(Api {
+                        let api = Api {
                             instance: i,
                             variant,
                             params,
@@ -191,14 +196,11 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
                             queue: JobQueue::new(deps.redis(params.redis_timeout)),
                             hashing: Bulkhead::new(params.api_cores as usize),
                             requests: Cell::new(0),
-                        });
-                        let server = sim_net::serve(API_PORT, move |req: ApiRequest| {
-                            let api = Rc::clone(&api);
-                            async move { api.handle(req).await }
-                        });
-                        if let Ok(h) = server {
-                            let _ = h.await;
-                        }
+                        };
+                        workload::serve(API_PORT, api, |api, req: ApiRequest| async move {
+                            api.handle(req).await
+                        })
+                        .await;
                     }
                 })
         })
@@ -235,10 +237,18 @@ async fn apply(topo: Rc<Topology>, fault: MediFault) {
     match fault {
         // Schedules are checked against the worker count when they are loaded.
         MediFault::WorkerCrash { worker, .. } => kill_for(topo.workers[worker as usize], d),
-        MediFault::RedisDown { .. } => {
-            down_for(d, topo.deps.clone(), Deps::redis_down, Deps::redis_up)
-        }
-        MediFault::DbDown { .. } => down_for(d, topo.deps.clone(), Deps::db_down, Deps::db_up),
+        MediFault::RedisDown { .. } => down_for(
+            d,
+            topo.deps.stores().clone(),
+            Stores::redis_down,
+            Stores::redis_up,
+        ),
+        MediFault::DbDown { .. } => down_for(
+            d,
+            topo.deps.stores().clone(),
+            Stores::db_down,
+            Stores::db_up,
+        ),
         MediFault::CpuSaturation { cores_taken, .. } => {
             for &api in &topo.apis {
                 for _ in 0..cores_taken {
