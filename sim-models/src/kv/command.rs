@@ -60,6 +60,23 @@ pub mod errors {
         format!("ERR wrong number of arguments for '{name}' command")
     }
 
+    /// Redis 7's reply to a container command's unknown subcommand (`SCRIPT BAD`): the
+    /// subcommand cut at 128 characters (and at a NUL byte), CR and LF made spaces.
+    pub fn unknown_subcommand(command: &str, sub: &str) -> String {
+        let sub: String = sub
+            .split('\0')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(128)
+            .collect();
+        format!(
+            "ERR unknown subcommand '{sub}'. Try {} HELP.",
+            command.to_ascii_uppercase()
+        )
+        .replace(['\r', '\n'], " ")
+    }
+
     /// `ERR invalid expire time in 'set' command`.
     pub fn invalid_expire(name: &str) -> String {
         format!("ERR invalid expire time in '{name}' command")

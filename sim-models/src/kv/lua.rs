@@ -46,12 +46,14 @@ const CACHE_LIMIT: usize = 4096;
 /// Lua set-up run once per VM, before the globals are locked. `redis.call` and
 /// `redis.pcall` are set on each run, to functions that reach that run's dispatcher.
 const PRELUDE: &str = r#"
-local type, rawset, xpcall, setmetatable, error = type, rawset, xpcall, setmetatable, error
+local type, rawset, xpcall, setmetatable, error, select =
+  type, rawset, xpcall, setmetatable, error, select
 loadfile = nil
 dofile = nil
 print = function() end
 
 local randomseed = math.randomseed
+local sha1 = hidden_sha1hex
 
 -- Runs f with KEYS and ARGV set, the handler noting where an error happened. Each run
 -- restarts math.random's sequence, so a script's draws depend only on the script, never
@@ -78,7 +80,14 @@ redis = {
     if type(msg) ~= "string" then error("wrong number or type of arguments", 2) end
     return { ok = msg }
   end,
-  sha1hex = hidden_sha1hex,
+  sha1hex = function(...)
+    if select('#', ...) ~= 1 then error("wrong number of arguments", 2) end
+    local s = ...
+    -- Redis reads the argument with lua_tolstring: a number as its text, anything else
+    -- that is no string (nil, a boolean, a table) as no bytes at all.
+    if type(s) ~= "string" and type(s) ~= "number" then s = "" end
+    return sha1(s)
+  end,
   log = function() end,
   setresp = function() error("RESP3 is not supported by this model", 2) end,
   set_repl = function() end,

@@ -104,6 +104,7 @@ pub mod server;
 pub mod session;
 pub mod state;
 pub mod stream;
+pub mod stream_command;
 mod stream_exec;
 pub mod subscriber;
 pub mod value;

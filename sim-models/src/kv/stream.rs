@@ -20,7 +20,12 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::command::{errors, Reply};
+use super::command::Reply;
+use super::state::parse_i64_strict;
+pub use super::stream_command::{
+    parse, IdSpec, PendingRange, StreamCommand, Trim, TrimBy, APPROX_TRIM_LIMIT,
+};
+use super::stream_command::{ClaimArgs, Delivery};
 
 /// An entry ID: milliseconds and a sequence number, ordered as Redis orders them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -67,875 +72,95 @@ impl fmt::Display for StreamId {
     }
 }
 
-const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+pub(crate) const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
 const ID_TOO_SMALL: &str =
     "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-const ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
+pub(crate) const ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
 
-/// Parses a full or partial ID (`5`, `5-1`); a missing sequence is `missing_seq`.
-fn parse_id(s: &str, missing_seq: u64) -> Result<StreamId, Reply> {
+/// Redis' `string2ull`: `string2ll` when that reads a non-negative number, else C's
+/// `strtoull` over the whole text (leading spaces, a sign, and `-n` wrapping around, as
+/// C does).
+pub(crate) fn string2ull(s: &str) -> Option<u64> {
+    if let Some(v) = parse_i64_strict(s) {
+        return u64::try_from(v).ok();
+    }
+    let t = s.trim_start_matches([' ', '\t', '\n', '\x0b', '\x0c', '\r']);
+    let (negative, digits) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let v: u64 = digits.parse().ok()?;
+    Some(if negative { v.wrapping_neg() } else { v })
+}
+
+/// Redis' `streamGenericParseIDOrReply`: `ms-seq`, or `ms` with `missing_seq`; `-` and `+`
+/// are the smallest and largest IDs unless `strict`.
+fn parse_id_generic(s: &str, missing_seq: u64, strict: bool) -> Result<StreamId, Reply> {
     let bad = || Reply::error(INVALID_ID);
+    if s.len() > 127 {
+        return Err(bad());
+    }
+    // Redis copies the argument into a C string: it ends at the first NUL.
+    let s = s.split('\0').next().unwrap_or("");
+    match s {
+        "-" | "+" if strict => return Err(bad()),
+        "-" => return Ok(StreamId::MIN),
+        "+" => return Ok(StreamId::MAX),
+        _ => {}
+    }
     let (ms, seq) = match s.split_once('-') {
         Some((ms, seq)) => (ms, Some(seq)),
         None => (s, None),
     };
-    let ms: u64 = ms.parse().map_err(|_| bad())?;
+    let ms = string2ull(ms).ok_or_else(bad)?;
     let seq = match seq {
-        Some(seq) => seq.parse().map_err(|_| bad())?,
+        Some(seq) => string2ull(seq).ok_or_else(bad)?,
         None => missing_seq,
     };
     Ok(StreamId::new(ms, seq))
 }
 
-/// A range bound of XRANGE and XPENDING: `-`, `+`, an ID, or `(ID` (exclusive).
-fn parse_bound(s: &str, start: bool) -> Result<Option<StreamId>, Reply> {
-    match s {
-        "-" => Ok(Some(StreamId::MIN)),
-        "+" => Ok(Some(StreamId::MAX)),
-        _ => {
-            let (exclusive, id) = match s.strip_prefix('(') {
-                Some(rest) => (true, rest),
-                None => (false, s),
-            };
-            let id = parse_id(id, if start { 0 } else { u64::MAX })?;
-            if !exclusive {
-                return Ok(Some(id));
-            }
-            Ok(if start { id.next() } else { id.prev() })
-        }
+/// An ID where `-` and `+` are refused (XADD, XDEL, XACK, XCLAIM, XREAD, XGROUP CREATE).
+pub(crate) fn parse_strict_id(s: &str) -> Result<StreamId, Reply> {
+    parse_id_generic(s, 0, true)
+}
+
+/// An ID where `-` and `+` stand for the smallest and largest (XGROUP SETID).
+pub(crate) fn parse_id(s: &str) -> Result<StreamId, Reply> {
+    parse_id_generic(s, 0, false)
+}
+
+/// A range bound (XRANGE, XPENDING, XAUTOCLAIM): `-`, `+`, an ID, or `(ID` (exclusive,
+/// strict), a missing sequence being `missing_seq`; returns the ID and whether exclusive.
+fn parse_interval(s: &str, missing_seq: u64) -> Result<(StreamId, bool), Reply> {
+    match s.strip_prefix('(') {
+        Some(rest) if !rest.is_empty() => Ok((parse_id_generic(rest, missing_seq, true)?, true)),
+        _ => Ok((parse_id_generic(s, missing_seq, false)?, false)),
     }
 }
 
-/// How XADD picks the new entry's ID.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum IdSpec {
-    /// `*`: the clock, or one more than the last ID.
-    Auto,
-    /// `ms-*`: that millisecond, the next sequence number.
-    AutoSeq(u64),
-    Explicit(StreamId),
-}
-
-/// A trimming rule (XADD's MAXLEN/MINID, XTRIM).
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum Trim {
-    MaxLen { len: u64, approx: bool },
-    MinId { id: StreamId, approx: bool },
-}
-
-/// A stream command with its arguments parsed.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub enum StreamCommand {
-    Add {
-        key: String,
-        no_mkstream: bool,
-        trim: Option<Trim>,
-        id: IdSpec,
-        fields: Vec<(String, String)>,
-    },
-    Len {
-        key: String,
-    },
-    Range {
-        key: String,
-        start: String,
-        end: String,
-        count: Option<u64>,
-        rev: bool,
-    },
-    Del {
-        key: String,
-        ids: Vec<StreamId>,
-    },
-    TrimCmd {
-        key: String,
-        trim: Trim,
-    },
-    /// XREAD and XREADGROUP (with `group`).
-    Read {
-        group: Option<(String, String)>,
-        count: Option<u64>,
-        block: Option<u64>,
-        noack: bool,
-        keys: Vec<String>,
-        ids: Vec<String>,
-    },
-    GroupCreate {
-        key: String,
-        group: String,
-        id: String,
-        mkstream: bool,
-    },
-    GroupDestroy {
-        key: String,
-        group: String,
-    },
-    GroupCreateConsumer {
-        key: String,
-        group: String,
-        consumer: String,
-    },
-    GroupDelConsumer {
-        key: String,
-        group: String,
-        consumer: String,
-    },
-    GroupSetId {
-        key: String,
-        group: String,
-        id: String,
-    },
-    Ack {
-        key: String,
-        group: String,
-        ids: Vec<StreamId>,
-    },
-    Pending {
-        key: String,
-        group: String,
-        /// `(min idle, start, end, count, consumer)` for the extended form.
-        extended: Option<(u64, String, String, u64, Option<String>)>,
-    },
-    Claim {
-        key: String,
-        group: String,
-        consumer: String,
-        min_idle: u64,
-        ids: Vec<StreamId>,
-        idle: Option<u64>,
-        time: Option<u64>,
-        retry_count: Option<u64>,
-        force: bool,
-        just_id: bool,
-    },
-    AutoClaim {
-        key: String,
-        group: String,
-        consumer: String,
-        min_idle: u64,
-        start: String,
-        count: u64,
-        just_id: bool,
-    },
-}
-
-impl StreamCommand {
-    /// The lowercase command name.
-    pub fn name(&self) -> &'static str {
-        use StreamCommand::*;
-        match self {
-            Add { .. } => "xadd",
-            Len { .. } => "xlen",
-            Range { rev: false, .. } => "xrange",
-            Range { rev: true, .. } => "xrevrange",
-            Del { .. } => "xdel",
-            TrimCmd { .. } => "xtrim",
-            Read { group: None, .. } => "xread",
-            Read { group: Some(_), .. } => "xreadgroup",
-            GroupCreate { .. }
-            | GroupDestroy { .. }
-            | GroupCreateConsumer { .. }
-            | GroupDelConsumer { .. }
-            | GroupSetId { .. } => "xgroup",
-            Ack { .. } => "xack",
-            Pending { .. } => "xpending",
-            Claim { .. } => "xclaim",
-            AutoClaim { .. } => "xautoclaim",
-        }
-    }
-
-    /// The arguments after the command name, as a client would send them.
-    pub fn to_args(&self) -> Vec<String> {
-        use StreamCommand::*;
-        let mut a: Vec<String> = Vec::new();
-        let trim_args = |t: &Trim, a: &mut Vec<String>| {
-            let (kind, approx, threshold) = match t {
-                Trim::MaxLen { len, approx } => ("MAXLEN", *approx, len.to_string()),
-                Trim::MinId { id, approx } => ("MINID", *approx, id.to_string()),
-            };
-            a.push(kind.into());
-            if approx {
-                a.push("~".into());
-            }
-            a.push(threshold);
-        };
-        match self {
-            Add {
-                key,
-                no_mkstream,
-                trim,
-                id,
-                fields,
-            } => {
-                a.push(key.clone());
-                if *no_mkstream {
-                    a.push("NOMKSTREAM".into());
-                }
-                if let Some(t) = trim {
-                    trim_args(t, &mut a);
-                }
-                a.push(match id {
-                    IdSpec::Auto => "*".into(),
-                    IdSpec::AutoSeq(ms) => format!("{ms}-*"),
-                    IdSpec::Explicit(id) => id.to_string(),
-                });
-                for (f, v) in fields {
-                    a.extend([f.clone(), v.clone()]);
-                }
-            }
-            Len { key } => a.push(key.clone()),
-            Range {
-                key,
-                start,
-                end,
-                count,
-                rev,
-            } => {
-                a.push(key.clone());
-                if *rev {
-                    a.extend([end.clone(), start.clone()]);
-                } else {
-                    a.extend([start.clone(), end.clone()]);
-                }
-                if let Some(c) = count {
-                    a.extend(["COUNT".into(), c.to_string()]);
-                }
-            }
-            Del { key, ids } => {
-                a.push(key.clone());
-                a.extend(ids.iter().map(StreamId::to_string));
-            }
-            TrimCmd { key, trim } => {
-                a.push(key.clone());
-                trim_args(trim, &mut a);
-            }
-            Read {
-                group,
-                count,
-                block,
-                noack,
-                keys,
-                ids,
-            } => {
-                if let Some((g, c)) = group {
-                    a.extend(["GROUP".into(), g.clone(), c.clone()]);
-                }
-                if let Some(c) = count {
-                    a.extend(["COUNT".into(), c.to_string()]);
-                }
-                if let Some(b) = block {
-                    a.extend(["BLOCK".into(), b.to_string()]);
-                }
-                if *noack {
-                    a.push("NOACK".into());
-                }
-                a.push("STREAMS".into());
-                a.extend(keys.iter().cloned());
-                a.extend(ids.iter().cloned());
-            }
-            GroupCreate {
-                key,
-                group,
-                id,
-                mkstream,
-            } => {
-                a.extend(["CREATE".into(), key.clone(), group.clone(), id.clone()]);
-                if *mkstream {
-                    a.push("MKSTREAM".into());
-                }
-            }
-            GroupDestroy { key, group } => a.extend(["DESTROY".into(), key.clone(), group.clone()]),
-            GroupCreateConsumer {
-                key,
-                group,
-                consumer,
-            } => a.extend([
-                "CREATECONSUMER".into(),
-                key.clone(),
-                group.clone(),
-                consumer.clone(),
-            ]),
-            GroupDelConsumer {
-                key,
-                group,
-                consumer,
-            } => a.extend([
-                "DELCONSUMER".into(),
-                key.clone(),
-                group.clone(),
-                consumer.clone(),
-            ]),
-            GroupSetId { key, group, id } => {
-                a.extend(["SETID".into(), key.clone(), group.clone(), id.clone()])
-            }
-            Ack { key, group, ids } => {
-                a.extend([key.clone(), group.clone()]);
-                a.extend(ids.iter().map(StreamId::to_string));
-            }
-            Pending {
-                key,
-                group,
-                extended,
-            } => {
-                a.extend([key.clone(), group.clone()]);
-                if let Some((idle, start, end, count, consumer)) = extended {
-                    if *idle > 0 {
-                        a.extend(["IDLE".into(), idle.to_string()]);
-                    }
-                    a.extend([start.clone(), end.clone(), count.to_string()]);
-                    a.extend(consumer.iter().cloned());
-                }
-            }
-            Claim {
-                key,
-                group,
-                consumer,
-                min_idle,
-                ids,
-                idle,
-                time,
-                retry_count,
-                force,
-                just_id,
-            } => {
-                a.extend([
-                    key.clone(),
-                    group.clone(),
-                    consumer.clone(),
-                    min_idle.to_string(),
-                ]);
-                a.extend(ids.iter().map(StreamId::to_string));
-                for (name, v) in [("IDLE", idle), ("TIME", time), ("RETRYCOUNT", retry_count)] {
-                    if let Some(v) = v {
-                        a.extend([name.to_string(), v.to_string()]);
-                    }
-                }
-                if *force {
-                    a.push("FORCE".into());
-                }
-                if *just_id {
-                    a.push("JUSTID".into());
-                }
-            }
-            AutoClaim {
-                key,
-                group,
-                consumer,
-                min_idle,
-                start,
-                count,
-                just_id,
-            } => {
-                a.extend([
-                    key.clone(),
-                    group.clone(),
-                    consumer.clone(),
-                    min_idle.to_string(),
-                    start.clone(),
-                    "COUNT".into(),
-                    count.to_string(),
-                ]);
-                if *just_id {
-                    a.push("JUSTID".into());
-                }
-            }
-        }
-        a
-    }
-
-    /// The keys the command touches (for WATCH, expiry and type checks).
-    pub fn keys(&self) -> Vec<&str> {
-        use StreamCommand::*;
-        match self {
-            Read { keys, .. } => keys.iter().map(String::as_str).collect(),
-            Add { key, .. }
-            | Len { key }
-            | Range { key, .. }
-            | Del { key, .. }
-            | TrimCmd { key, .. }
-            | GroupCreate { key, .. }
-            | GroupDestroy { key, .. }
-            | GroupCreateConsumer { key, .. }
-            | GroupDelConsumer { key, .. }
-            | GroupSetId { key, .. }
-            | Ack { key, .. }
-            | Pending { key, .. }
-            | Claim { key, .. }
-            | AutoClaim { key, .. } => vec![key.as_str()],
-        }
-    }
-
-    /// Whether the command may write.
-    pub fn is_write(&self) -> bool {
-        !matches!(
-            self,
-            StreamCommand::Len { .. }
-                | StreamCommand::Range { .. }
-                | StreamCommand::Pending { .. }
-                | StreamCommand::Read { group: None, .. }
-        )
+/// The first ID of a range: an exclusive bound moves up by one.
+pub(crate) fn range_start(s: &str) -> Result<StreamId, Reply> {
+    match parse_interval(s, 0)? {
+        (id, true) => id
+            .next()
+            .ok_or_else(|| Reply::error("ERR invalid start ID for the interval")),
+        (id, false) => Ok(id),
     }
 }
 
-fn syntax() -> Reply {
-    Reply::error(errors::SYNTAX)
-}
-
-fn uint(s: &str) -> Result<u64, Reply> {
-    s.parse::<u64>()
-        .map_err(|_| Reply::error(errors::NOT_INTEGER))
-}
-
-/// Parses a stream command (`name` lowercase, `args` after the name). `None` when `name`
-/// is not a stream command. Arity is the caller's check.
-pub fn parse(name: &str, args: &[&str]) -> Option<Result<StreamCommand, Reply>> {
-    Some(match name {
-        "xadd" => parse_add(args),
-        "xlen" => Ok(StreamCommand::Len {
-            key: args[0].into(),
-        }),
-        "xrange" | "xrevrange" => parse_range(args, name == "xrevrange"),
-        "xdel" => args[1..]
-            .iter()
-            .map(|s| parse_id(s, 0))
-            .collect::<Result<_, _>>()
-            .map(|ids| StreamCommand::Del {
-                key: args[0].into(),
-                ids,
-            }),
-        "xtrim" => parse_trim(&args[1..]).and_then(|(trim, used)| {
-            if used != args.len() - 1 {
-                return Err(syntax());
-            }
-            trim.map(|trim| StreamCommand::TrimCmd {
-                key: args[0].into(),
-                trim,
-            })
-            .ok_or_else(syntax)
-        }),
-        "xread" => parse_read(args, false),
-        "xreadgroup" => parse_read(args, true),
-        "xgroup" => parse_group(args),
-        "xack" => args[2..]
-            .iter()
-            .map(|s| parse_id(s, 0))
-            .collect::<Result<_, _>>()
-            .map(|ids| StreamCommand::Ack {
-                key: args[0].into(),
-                group: args[1].into(),
-                ids,
-            }),
-        "xpending" => parse_pending(args),
-        "xclaim" => parse_claim(args),
-        "xautoclaim" => parse_autoclaim(args),
-        _ => return None,
-    })
-}
-
-/// A trimming clause at the start of `args`; returns it and how many arguments it used.
-fn parse_trim(args: &[&str]) -> Result<(Option<Trim>, usize), Reply> {
-    let Some(kind) = args.first().map(|a| a.to_ascii_lowercase()) else {
-        return Ok((None, 0));
-    };
-    if kind != "maxlen" && kind != "minid" {
-        return Ok((None, 0));
+/// The last ID of a range: a missing sequence is the largest; exclusive moves down.
+pub(crate) fn range_end(s: &str) -> Result<StreamId, Reply> {
+    match parse_interval(s, u64::MAX)? {
+        (id, true) => id
+            .prev()
+            .ok_or_else(|| Reply::error("ERR invalid end ID for the interval")),
+        (id, false) => Ok(id),
     }
-    let mut i = 1;
-    let mut approx = false;
-    match args.get(i).copied() {
-        Some("~") => {
-            approx = true;
-            i += 1;
-        }
-        Some("=") => i += 1,
-        _ => {}
-    }
-    let threshold = args.get(i).ok_or_else(syntax)?;
-    i += 1;
-    // LIMIT only bounds approximate trimming's work; it does not change what exact
-    // trimming keeps, so it is accepted and otherwise ignored.
-    if args.get(i).is_some_and(|a| a.eq_ignore_ascii_case("limit")) {
-        if !approx {
-            return Err(Reply::error(
-                "ERR syntax error, LIMIT cannot be used without the special ~ option",
-            ));
-        }
-        uint(args.get(i + 1).ok_or_else(syntax)?)?;
-        i += 2;
-    }
-    let trim = if kind == "maxlen" {
-        let len: i64 = threshold
-            .parse()
-            .map_err(|_| Reply::error(errors::NOT_INTEGER))?;
-        if len < 0 {
-            return Err(Reply::error("ERR The MAXLEN argument must be >= 0."));
-        }
-        Trim::MaxLen {
-            len: len as u64,
-            approx,
-        }
-    } else {
-        Trim::MinId {
-            id: parse_id(threshold, 0)?,
-            approx,
-        }
-    };
-    Ok((Some(trim), i))
-}
-
-fn parse_add(args: &[&str]) -> Result<StreamCommand, Reply> {
-    let key = args[0].to_string();
-    let mut i = 1;
-    let mut no_mkstream = false;
-    let mut trim = None;
-    loop {
-        let Some(a) = args.get(i) else {
-            return Err(Reply::error(errors::arity("xadd")));
-        };
-        if a.eq_ignore_ascii_case("nomkstream") {
-            no_mkstream = true;
-            i += 1;
-            continue;
-        }
-        let (t, used) = parse_trim(&args[i..])?;
-        if used > 0 {
-            trim = t;
-            i += used;
-            continue;
-        }
-        break;
-    }
-    let id = match args[i] {
-        "*" => IdSpec::Auto,
-        s => match s.strip_suffix("-*") {
-            Some(ms) => IdSpec::AutoSeq(ms.parse().map_err(|_| Reply::error(INVALID_ID))?),
-            None => IdSpec::Explicit(parse_id(s, 0)?),
-        },
-    };
-    let rest = &args[i + 1..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
-        return Err(Reply::error(errors::arity("xadd")));
-    }
-    // Refused before the key is looked up (no WRONGTYPE, no NOMKSTREAM nil), as in Redis.
-    if matches!(id, IdSpec::Explicit(StreamId { ms: 0, seq: 0 })) {
-        return Err(Reply::error(ID_ZERO));
-    }
-    let fields = rest
-        .chunks(2)
-        .map(|p| (p[0].to_string(), p[1].to_string()))
-        .collect();
-    Ok(StreamCommand::Add {
-        key,
-        no_mkstream,
-        trim,
-        id,
-        fields,
-    })
-}
-
-fn parse_range(args: &[&str], rev: bool) -> Result<StreamCommand, Reply> {
-    // The bounds are read before COUNT, as `xrangeGenericCommand` does.
-    let (start, end) = if rev {
-        (args[2], args[1])
-    } else {
-        (args[1], args[2])
-    };
-    parse_bound(start, true)?;
-    parse_bound(end, false)?;
-    let count = match args.len() {
-        3 => None,
-        5 if args[3].eq_ignore_ascii_case("count") => Some(
-            args[4]
-                .parse::<i64>()
-                .map_err(|_| Reply::error(errors::NOT_INTEGER))?
-                .max(0) as u64,
-        ),
-        _ => return Err(syntax()),
-    };
-    Ok(StreamCommand::Range {
-        key: args[0].into(),
-        start: start.into(),
-        end: end.into(),
-        count,
-        rev,
-    })
-}
-
-fn parse_read(args: &[&str], grouped: bool) -> Result<StreamCommand, Reply> {
-    let mut i = 0;
-    let mut group = None;
-    let mut count = None;
-    let mut block = None;
-    let mut noack = false;
-    while i < args.len() {
-        let a = args[i].to_ascii_lowercase();
-        match a.as_str() {
-            "count" if i + 1 < args.len() => {
-                let n: i64 = args[i + 1]
-                    .parse()
-                    .map_err(|_| Reply::error(errors::NOT_INTEGER))?;
-                count = (n > 0).then_some(n as u64);
-                i += 2;
-            }
-            "block" if i + 1 < args.len() => {
-                let ms: i64 = args[i + 1]
-                    .parse()
-                    .map_err(|_| Reply::error("ERR timeout is not an integer or out of range"))?;
-                if ms < 0 {
-                    return Err(Reply::error(errors::TIMEOUT_NEGATIVE));
-                }
-                block = Some(ms as u64);
-                i += 2;
-            }
-            "group" if grouped && i + 2 < args.len() => {
-                group = Some((args[i + 1].to_string(), args[i + 2].to_string()));
-                i += 3;
-            }
-            "noack" if grouped => {
-                noack = true;
-                i += 1;
-            }
-            "streams" => {
-                i += 1;
-                break;
-            }
-            _ => return Err(syntax()),
-        }
-    }
-    let rest = &args[i.min(args.len())..];
-    if rest.is_empty() || rest.len() % 2 != 0 {
-        return Err(Reply::error(
-            "ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified.",
-        ));
-    }
-    if grouped && group.is_none() {
-        return Err(Reply::error("ERR Missing GROUP option for XREADGROUP"));
-    }
-    let half = rest.len() / 2;
-    Ok(StreamCommand::Read {
-        group,
-        count,
-        block,
-        noack,
-        keys: rest[..half].iter().map(|s| s.to_string()).collect(),
-        ids: rest[half..].iter().map(|s| s.to_string()).collect(),
-    })
-}
-
-fn parse_group(args: &[&str]) -> Result<StreamCommand, Reply> {
-    let sub = args[0].to_ascii_lowercase();
-    let n = args.len();
-    let arity = |ok: bool| {
-        if ok {
-            Ok(())
-        } else {
-            Err(Reply::error(errors::arity(&format!("xgroup|{sub}"))))
-        }
-    };
-    match sub.as_str() {
-        "create" => {
-            arity((4..=7).contains(&n))?;
-            let mut mkstream = false;
-            let mut i = 4;
-            while i < n {
-                if args[i].eq_ignore_ascii_case("mkstream") {
-                    mkstream = true;
-                    i += 1;
-                } else if args[i].eq_ignore_ascii_case("entriesread") && i + 1 < n {
-                    uint(args[i + 1])?;
-                    i += 2;
-                } else {
-                    return Err(syntax());
-                }
-            }
-            Ok(StreamCommand::GroupCreate {
-                key: args[1].into(),
-                group: args[2].into(),
-                id: args[3].into(),
-                mkstream,
-            })
-        }
-        "destroy" => {
-            arity(n == 3)?;
-            Ok(StreamCommand::GroupDestroy {
-                key: args[1].into(),
-                group: args[2].into(),
-            })
-        }
-        "createconsumer" | "delconsumer" => {
-            arity(n == 4)?;
-            let (key, group, consumer) = (args[1].into(), args[2].into(), args[3].into());
-            Ok(if sub == "createconsumer" {
-                StreamCommand::GroupCreateConsumer {
-                    key,
-                    group,
-                    consumer,
-                }
-            } else {
-                StreamCommand::GroupDelConsumer {
-                    key,
-                    group,
-                    consumer,
-                }
-            })
-        }
-        "setid" => {
-            arity(n == 4 || n == 6)?;
-            Ok(StreamCommand::GroupSetId {
-                key: args[1].into(),
-                group: args[2].into(),
-                id: args[3].into(),
-            })
-        }
-        _ => Err(Reply::error(format!(
-            "ERR unknown subcommand '{}'. Try XGROUP HELP.",
-            args[0]
-        ))),
-    }
-}
-
-fn parse_pending(args: &[&str]) -> Result<StreamCommand, Reply> {
-    let (key, group) = (args[0].to_string(), args[1].to_string());
-    if args.len() == 2 {
-        return Ok(StreamCommand::Pending {
-            key,
-            group,
-            extended: None,
-        });
-    }
-    let mut i = 2;
-    let mut min_idle = 0;
-    if args[i].eq_ignore_ascii_case("idle") {
-        min_idle = uint(args.get(i + 1).ok_or_else(syntax)?)?;
-        i += 2;
-    }
-    let rest = &args[i..];
-    if rest.len() != 3 && rest.len() != 4 {
-        return Err(syntax());
-    }
-    // The count is read before the bounds, as `xpendingCommand` does.
-    let count: i64 = rest[2]
-        .parse()
-        .map_err(|_| Reply::error(errors::NOT_INTEGER))?;
-    parse_bound(rest[0], true)?;
-    parse_bound(rest[1], false)?;
-    Ok(StreamCommand::Pending {
-        key,
-        group,
-        extended: Some((
-            min_idle,
-            rest[0].into(),
-            rest[1].into(),
-            count.max(0) as u64,
-            rest.get(3).map(|c| c.to_string()),
-        )),
-    })
-}
-
-fn parse_claim(args: &[&str]) -> Result<StreamCommand, Reply> {
-    let min_idle: i64 = args[3]
-        .parse()
-        .map_err(|_| Reply::error("ERR Invalid min-idle-time argument for XCLAIM"))?;
-    let mut ids = Vec::new();
-    let mut i = 4;
-    while i < args.len() {
-        match parse_id(args[i], 0) {
-            Ok(id) => ids.push(id),
-            Err(_) => break,
-        }
-        i += 1;
-    }
-    let (mut idle, mut time, mut retry_count, mut force, mut just_id) =
-        (None, None, None, false, false);
-    while i < args.len() {
-        let opt = args[i].to_ascii_lowercase();
-        let value = || -> Result<u64, Reply> {
-            let v = args.get(i + 1).ok_or_else(syntax)?;
-            v.parse::<i64>()
-                .map(|v| v.max(0) as u64)
-                .map_err(|_| Reply::error(errors::NOT_INTEGER))
-        };
-        match opt.as_str() {
-            "idle" => {
-                idle = Some(value()?);
-                i += 2;
-            }
-            "time" => {
-                time = Some(value()?);
-                i += 2;
-            }
-            "retrycount" => {
-                retry_count = Some(value()?);
-                i += 2;
-            }
-            "force" => {
-                force = true;
-                i += 1;
-            }
-            "justid" => {
-                just_id = true;
-                i += 1;
-            }
-            "lastid" => {
-                parse_id(args.get(i + 1).ok_or_else(syntax)?, 0)?;
-                i += 2;
-            }
-            _ => {
-                return Err(Reply::error(format!(
-                    "ERR Unrecognized XCLAIM option '{}'",
-                    args[i]
-                )))
-            }
-        }
-    }
-    Ok(StreamCommand::Claim {
-        key: args[0].into(),
-        group: args[1].into(),
-        consumer: args[2].into(),
-        min_idle: min_idle.max(0) as u64,
-        ids,
-        idle,
-        time,
-        retry_count,
-        force,
-        just_id,
-    })
-}
-
-fn parse_autoclaim(args: &[&str]) -> Result<StreamCommand, Reply> {
-    let min_idle: i64 = args[3]
-        .parse()
-        .map_err(|_| Reply::error("ERR Invalid min-idle-time argument for XAUTOCLAIM"))?;
-    parse_bound(args[4], true)?;
-    let mut count = 100;
-    let mut just_id = false;
-    let mut i = 5;
-    while i < args.len() {
-        if args[i].eq_ignore_ascii_case("count") && i + 1 < args.len() {
-            let n: i64 = args[i + 1]
-                .parse()
-                .map_err(|_| Reply::error(errors::NOT_INTEGER))?;
-            if !(1..=i64::MAX / 10).contains(&n) {
-                return Err(Reply::error("ERR COUNT must be > 0"));
-            }
-            count = n as u64;
-            i += 2;
-        } else if args[i].eq_ignore_ascii_case("justid") {
-            just_id = true;
-            i += 1;
-        } else {
-            return Err(syntax());
-        }
-    }
-    Ok(StreamCommand::AutoClaim {
-        key: args[0].into(),
-        group: args[1].into(),
-        consumer: args[2].into(),
-        min_idle: min_idle.max(0) as u64,
-        start: args[4].into(),
-        count,
-        just_id,
-    })
 }
 
 /// One pending entry: delivered to `consumer`, not yet acknowledged.
@@ -966,29 +191,51 @@ impl Group {
         c
     }
 
-    fn deliver(&mut self, id: StreamId, consumer: &str, now_ms: u64) {
+    /// Makes `id` pending for `consumer` as `pending` says, moving it from whoever held it.
+    fn assign(&mut self, id: StreamId, pending: Pending, now_ms: u64) {
         if let Some(old) = self.pending.get(&id).map(|p| p.consumer.clone()) {
             if let Some(c) = self.consumers.get_mut(&old) {
                 c.pending.remove(&id);
             }
         }
-        let deliveries = self.pending.get(&id).map_or(0, |p| p.deliveries) + 1;
-        self.pending.insert(
-            id,
-            Pending {
-                consumer: consumer.to_string(),
-                delivered_ms: now_ms,
-                deliveries,
-            },
-        );
-        self.consumer(consumer, now_ms).pending.insert(id);
+        let consumer = pending.consumer.clone();
+        self.pending.insert(id, pending);
+        self.consumer(&consumer, now_ms).pending.insert(id);
+    }
+
+    /// Drops `id` from the PELs; whether it was pending.
+    fn forget(&mut self, id: StreamId) -> bool {
+        let Some(p) = self.pending.remove(&id) else {
+            return false;
+        };
+        if let Some(c) = self.consumers.get_mut(&p.consumer) {
+            c.pending.remove(&id);
+        }
+        true
     }
 }
 
-/// A stream value: entries by ID, the last ID ever given, and the consumer groups.
+/// A node of Redis' radix tree of listpacks, as far as trimming sees it: approximate
+/// trimming removes whole nodes only. A node takes new entries until it has held
+/// `stream-node-max-entries` (100) of them, deleted ones included; a node whose last
+/// live entry is deleted goes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Node {
+    live: u64,
+    deleted: u64,
+    /// The last ID appended to the node (deleted or not), what MINID trimming compares.
+    last: StreamId,
+}
+
+/// Redis' default `stream-node-max-entries`.
+const NODE_ENTRIES_MAX: u64 = 100;
+
+/// A stream value: entries by ID, the nodes they sit in (by their first ID), the last ID
+/// ever given, and the consumer groups.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Stream {
     entries: BTreeMap<StreamId, Vec<(String, String)>>,
+    nodes: BTreeMap<StreamId, Node>,
     last_id: StreamId,
     groups: BTreeMap<String, Group>,
     bytes: usize,
@@ -1013,7 +260,8 @@ fn entry_reply(id: StreamId, fields: &[(String, String)]) -> Reply {
     ])
 }
 
-fn no_group(key: &str, group: &str, command: &str) -> Reply {
+/// The NOGROUP error of XCLAIM, XAUTOCLAIM, XPENDING and XREADGROUP.
+pub(crate) fn no_group(key: &str, group: &str, command: &str) -> Reply {
     // Redis 7.0 names the command only in XREADGROUP's message.
     if command != "XREADGROUP" {
         return Reply::error(format!(
@@ -1023,6 +271,29 @@ fn no_group(key: &str, group: &str, command: &str) -> Reply {
     Reply::error(format!(
         "NOGROUP No such key '{key}' or consumer group '{group}' in {command} with GROUP option"
     ))
+}
+
+/// The NOGROUP error of XGROUP's subcommands.
+pub(crate) fn xgroup_no_group(key: &str, group: &str) -> Reply {
+    Reply::error(format!(
+        "NOGROUP No such consumer group '{group}' for key name '{key}'"
+    ))
+}
+
+/// XCLAIM's delivery time: `now - idle` or the given time, `now` when that is negative
+/// or in the future (Redis' sanity check).
+fn delivery_time(delivery: Option<Delivery>, now_ms: u64) -> u64 {
+    let now = i128::from(now_ms);
+    let t = match delivery {
+        Some(Delivery::Idle(idle)) => now - i128::from(idle),
+        Some(Delivery::Time(t)) => i128::from(t),
+        None => now,
+    };
+    if t < 0 || t > now {
+        now_ms
+    } else {
+        t as u64
+    }
 }
 
 impl Stream {
@@ -1049,6 +320,10 @@ impl Stream {
         self.entries.values().map(|f| entry_bytes(f)).sum()
     }
 
+    pub fn has_group(&self, group: &str) -> bool {
+        self.groups.contains_key(group)
+    }
+
     /// XADD on an existing (or new, empty) stream.
     pub fn add(
         &mut self,
@@ -1057,7 +332,7 @@ impl Stream {
         trim: Option<&Trim>,
         now_ms: u64,
     ) -> Result<StreamId, Reply> {
-        if self.last_id == StreamId::new(u64::MAX, u64::MAX) {
+        if self.last_id == StreamId::MAX {
             return Err(Reply::error(
                 "ERR The stream has exhausted the last possible ID, unable to add more items",
             ));
@@ -1094,50 +369,102 @@ impl Stream {
         self.bytes += entry_bytes(&fields);
         self.entries.insert(id, fields);
         self.last_id = id;
+        match self.nodes.values_mut().next_back() {
+            Some(tail) if tail.live + tail.deleted < NODE_ENTRIES_MAX => {
+                tail.live += 1;
+                tail.last = id;
+            }
+            _ => {
+                self.nodes.insert(
+                    id,
+                    Node {
+                        live: 1,
+                        deleted: 0,
+                        last: id,
+                    },
+                );
+            }
+        }
         if let Some(trim) = trim {
             self.trim(trim);
         }
         Ok(id)
     }
 
-    /// Trims by the rule; returns how many entries went.
-    pub fn trim(&mut self, trim: &Trim) -> u64 {
-        let doomed: usize = match *trim {
-            Trim::MaxLen { len, approx } => {
-                let excess = self.entries.len().saturating_sub(len as usize);
-                if approx {
-                    excess - excess % 100
-                } else {
-                    excess
-                }
-            }
-            Trim::MinId { id, approx } => {
-                let below = self.entries.range(..id).count();
-                if approx {
-                    below - below % 100
-                } else {
-                    below
-                }
-            }
+    fn remove_entry(&mut self, id: StreamId) -> bool {
+        let Some(fields) = self.entries.remove(&id) else {
+            return false;
         };
-        for _ in 0..doomed {
-            if let Some((_, fields)) = self.entries.pop_first() {
-                self.bytes -= entry_bytes(&fields);
-            }
-        }
-        doomed as u64
+        self.bytes -= entry_bytes(&fields);
+        true
     }
 
-    /// XRANGE / XREVRANGE.
-    pub fn range(&self, start: &str, end: &str, count: Option<u64>, rev: bool) -> Reply {
-        let (Ok(Some(lo)), Ok(Some(hi))) = (parse_bound(start, true), parse_bound(end, false))
-        else {
-            return Reply::Array(vec![]);
-        };
-        if lo > hi || count == Some(0) {
+    /// Trims by the rule, as `streamTrim` walks the nodes from the oldest: a whole node
+    /// goes when what stays satisfies the rule; then exact trimming deletes entries from
+    /// the next node, approximate trimming stops. Returns how many entries went.
+    pub fn trim(&mut self, trim: &Trim) -> u64 {
+        let mut deleted = 0;
+        while let Some((&first, &node)) = self.nodes.first_key_value() {
+            let len = self.entries.len() as u64;
+            if let TrimBy::MaxLen(max) = trim.by {
+                if len <= max {
+                    break;
+                }
+            }
+            if trim.limit > 0 && deleted + node.live > trim.limit {
+                break;
+            }
+            let whole = match trim.by {
+                TrimBy::MaxLen(max) => len - node.live >= max,
+                TrimBy::MinId(min) => node.last < min,
+            };
+            let ids: Vec<StreamId> = self
+                .entries
+                .range(first..=node.last)
+                .map(|(id, _)| *id)
+                .collect();
+            if whole {
+                self.nodes.remove(&first);
+                for id in ids {
+                    self.remove_entry(id);
+                }
+                deleted += node.live;
+                continue;
+            }
+            if trim.approx {
+                break;
+            }
+            let mut from_node = 0;
+            for id in ids {
+                let stop = match trim.by {
+                    TrimBy::MaxLen(max) => self.entries.len() as u64 <= max,
+                    TrimBy::MinId(min) => id >= min,
+                };
+                if stop {
+                    break;
+                }
+                self.remove_entry(id);
+                from_node += 1;
+            }
+            if let Some(n) = self.nodes.get_mut(&first) {
+                n.live -= from_node;
+                n.deleted += from_node;
+            }
+            deleted += from_node;
+            break;
+        }
+        deleted
+    }
+
+    /// XRANGE / XREVRANGE between two resolved bounds; COUNT 0 answers a null array.
+    pub fn range(&self, lo: StreamId, hi: StreamId, count: Option<u64>, rev: bool) -> Reply {
+        if count == Some(0) {
+            return Reply::Nil;
+        }
+        if lo > hi {
             return Reply::Array(vec![]);
         }
-        let limit = count.map_or(usize::MAX, |c| c as usize);
+        let limit = count.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
         let items = self.entries.range(lo..=hi);
         let out: Vec<Reply> = if rev {
             items
@@ -1154,44 +481,47 @@ impl Stream {
         Reply::Array(out)
     }
 
-    /// XDEL: returns how many of `ids` existed.
+    /// XDEL: returns how many of `ids` existed. A node whose last live entry goes is
+    /// removed, as `streamIteratorRemoveEntry` does.
     pub fn delete(&mut self, ids: &[StreamId]) -> i64 {
         let mut n = 0;
-        for id in ids {
-            if let Some(fields) = self.entries.remove(id) {
-                self.bytes -= entry_bytes(&fields);
-                n += 1;
+        for &id in ids {
+            if !self.remove_entry(id) {
+                continue;
+            }
+            n += 1;
+            if let Some((&first, node)) = self.nodes.range_mut(..=id).next_back() {
+                if node.live == 1 {
+                    self.nodes.remove(&first);
+                } else {
+                    node.live -= 1;
+                    node.deleted += 1;
+                }
             }
         }
         n
     }
 
-    /// Resolves a read position: `$` is the last ID.
-    fn position(&self, id: &str) -> Result<StreamId, Reply> {
-        if id == "$" {
-            return Ok(self.last_id);
+    /// XREAD of one stream: entries after `after`; `None` when there is none (Redis then
+    /// leaves the stream out of the reply).
+    pub fn read_after(&self, after: StreamId, count: Option<u64>) -> Option<Vec<Reply>> {
+        let newest = *self.entries.keys().next_back()?;
+        if newest <= after {
+            return None;
         }
-        parse_id(id, 0)
+        let from = after.next()?;
+        let limit = count.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        Some(
+            self.entries
+                .range(from..)
+                .take(limit)
+                .map(|(id, f)| entry_reply(*id, f))
+                .collect(),
+        )
     }
 
-    /// XREAD of one stream: entries after `after`.
-    pub fn read_after(&self, after: &str, count: Option<u64>) -> Result<Vec<Reply>, Reply> {
-        let after = self.position(after)?;
-        let Some(from) = after.next() else {
-            return Ok(vec![]);
-        };
-        let limit = count.map_or(usize::MAX, |c| c as usize);
-        Ok(self
-            .entries
-            .range(from..)
-            .take(limit)
-            .map(|(id, f)| entry_reply(*id, f))
-            .collect())
-    }
-
-    /// XGROUP CREATE on this stream.
-    pub fn create_group(&mut self, group: &str, id: &str) -> Result<(), Reply> {
-        let start = self.position(id)?;
+    /// XGROUP CREATE on this stream, at a resolved ID.
+    pub fn create_group(&mut self, group: &str, start: StreamId) -> Result<(), Reply> {
         if self.groups.contains_key(group) {
             return Err(Reply::error("BUSYGROUP Consumer Group name already exists"));
         }
@@ -1218,7 +548,7 @@ impl Stream {
         consumer: &str,
         now_ms: u64,
     ) -> Result<i64, Reply> {
-        let g = self.group_mut(key, group, "XGROUP")?;
+        let g = self.xgroup_group(key, group)?;
         if g.consumers.contains_key(consumer) {
             return Ok(0);
         }
@@ -1233,7 +563,7 @@ impl Stream {
         group: &str,
         consumer: &str,
     ) -> Result<i64, Reply> {
-        let g = self.group_mut(key, group, "XGROUP")?;
+        let g = self.xgroup_group(key, group)?;
         let Some(c) = g.consumers.remove(consumer) else {
             return Ok(0);
         };
@@ -1243,84 +573,105 @@ impl Stream {
         Ok(c.pending.len() as i64)
     }
 
-    pub fn set_group_id(&mut self, key: &str, group: &str, id: &str) -> Result<(), Reply> {
-        let id = self.position(id)?;
-        self.group_mut(key, group, "XGROUP")?.last_delivered = id;
+    /// XGROUP SETID at a resolved ID.
+    pub fn set_group_id(&mut self, key: &str, group: &str, id: StreamId) -> Result<(), Reply> {
+        self.xgroup_group(key, group)?.last_delivered = id;
         Ok(())
     }
 
-    fn group_mut(&mut self, key: &str, group: &str, command: &str) -> Result<&mut Group, Reply> {
-        self.groups.get_mut(group).ok_or_else(|| {
-            if command == "XGROUP" {
-                Reply::error(format!(
-                    "NOGROUP No such consumer group '{group}' for key name '{key}'"
-                ))
-            } else {
-                no_group(key, group, command)
-            }
-        })
+    /// The group for an XGROUP subcommand, with XGROUP's own NOGROUP wording.
+    fn xgroup_group(&mut self, key: &str, group: &str) -> Result<&mut Group, Reply> {
+        self.groups
+            .get_mut(group)
+            .ok_or_else(|| xgroup_no_group(key, group))
     }
 
-    /// XREADGROUP of one stream: `>` delivers new entries (and makes them pending unless
-    /// `noack`); an ID reads the consumer's own pending entries after it.
+    /// XREADGROUP `>` on one stream: the entries after the group's last delivered one,
+    /// which become pending for `consumer` (unless `noack`); an entry pending already
+    /// (the group was moved back with SETID) changes hands with its count reset to 1, as
+    /// in Redis. `None` when nothing is new (the consumer is then not created).
     #[allow(clippy::too_many_arguments)]
-    pub fn read_group(
+    pub fn read_group_new(
         &mut self,
         key: &str,
         group: &str,
         consumer: &str,
-        id: &str,
         count: Option<u64>,
         noack: bool,
         now_ms: u64,
-    ) -> Result<Vec<Reply>, Reply> {
-        let limit = count.map_or(usize::MAX, |c| c as usize);
+    ) -> Result<Option<Vec<Reply>>, Reply> {
+        let limit = count.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
         let Stream {
             entries, groups, ..
         } = self;
         let g = groups
             .get_mut(group)
             .ok_or_else(|| no_group(key, group, "XREADGROUP"))?;
-        if id == ">" {
-            let Some(from) = g.last_delivered.next() else {
-                return Ok(vec![]);
-            };
-            let batch: Vec<(StreamId, Vec<(String, String)>)> = entries
-                .range(from..)
-                .take(limit)
-                .map(|(id, f)| (*id, f.clone()))
-                .collect();
-            g.consumer(consumer, now_ms);
-            let mut out = Vec::with_capacity(batch.len());
-            for (id, fields) in batch {
-                g.last_delivered = id;
-                if !noack {
-                    g.deliver(id, consumer, now_ms);
-                }
-                out.push(entry_reply(id, &fields));
-            }
-            return Ok(out);
+        let newest = entries.keys().next_back().copied();
+        if !newest.is_some_and(|n| n > g.last_delivered) {
+            return Ok(None);
         }
-        let after = parse_id(id, 0)?;
-        let c = g.consumer(consumer, now_ms);
-        let ids: Vec<StreamId> = c
-            .pending
-            .range(after..)
-            .filter(|p| **p > after || after == StreamId::MIN)
+        let Some(from) = g.last_delivered.next() else {
+            return Ok(None);
+        };
+        let batch: Vec<StreamId> = entries
+            .range(from..)
             .take(limit)
-            .copied()
+            .map(|(id, _)| *id)
             .collect();
+        g.consumer(consumer, now_ms);
+        let mut out = Vec::with_capacity(batch.len());
+        for id in batch {
+            g.last_delivered = id;
+            if !noack {
+                let pending = Pending {
+                    consumer: consumer.to_string(),
+                    delivered_ms: now_ms,
+                    deliveries: 1,
+                };
+                g.assign(id, pending, now_ms);
+            }
+            out.push(entry_reply(id, &entries[&id]));
+        }
+        Ok(Some(out))
+    }
+
+    /// XREADGROUP with an ID: the consumer's own pending entries after it. Reading one
+    /// counts as a delivery; one deleted meanwhile answers `[id, nil]` and is not counted.
+    #[allow(clippy::too_many_arguments)]
+    pub fn read_group_history(
+        &mut self,
+        key: &str,
+        group: &str,
+        consumer: &str,
+        after: StreamId,
+        count: Option<u64>,
+        now_ms: u64,
+    ) -> Result<Vec<Reply>, Reply> {
+        let limit = count.map_or(usize::MAX, |c| usize::try_from(c).unwrap_or(usize::MAX));
+        let Stream {
+            entries, groups, ..
+        } = self;
+        let g = groups
+            .get_mut(group)
+            .ok_or_else(|| no_group(key, group, "XREADGROUP"))?;
+        let c = g.consumer(consumer, now_ms);
+        let Some(from) = after.next() else {
+            return Ok(vec![]);
+        };
+        let ids: Vec<StreamId> = c.pending.range(from..).take(limit).copied().collect();
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            // Reading history counts as a delivery, as in Redis.
-            if let Some(p) = g.pending.get_mut(&id) {
-                p.deliveries += 1;
-                p.delivered_ms = now_ms;
+            match entries.get(&id) {
+                Some(fields) => {
+                    if let Some(p) = g.pending.get_mut(&id) {
+                        p.deliveries += 1;
+                        p.delivered_ms = now_ms;
+                    }
+                    out.push(entry_reply(id, fields));
+                }
+                None => out.push(Reply::Array(vec![Reply::bulk(id.to_string()), Reply::Nil])),
             }
-            out.push(match entries.get(&id) {
-                Some(fields) => entry_reply(id, fields),
-                None => Reply::Array(vec![Reply::bulk(id.to_string()), Reply::Nil]),
-            });
         }
         Ok(out)
     }
@@ -1330,16 +681,7 @@ impl Stream {
         let Some(g) = self.groups.get_mut(group) else {
             return 0;
         };
-        let mut n = 0;
-        for id in ids {
-            if let Some(p) = g.pending.remove(id) {
-                if let Some(c) = g.consumers.get_mut(&p.consumer) {
-                    c.pending.remove(id);
-                }
-                n += 1;
-            }
-        }
-        n
+        ids.iter().filter(|id| g.forget(**id)).count() as i64
     }
 
     /// XPENDING, summary form.
@@ -1377,40 +719,40 @@ impl Stream {
         ]))
     }
 
-    /// XPENDING, extended form.
-    #[allow(clippy::too_many_arguments)]
+    /// XPENDING, extended form: a named consumer that does not exist has nothing.
     pub fn pending_range(
         &self,
         key: &str,
         group: &str,
-        min_idle: u64,
-        start: &str,
-        end: &str,
-        count: u64,
-        consumer: Option<&str>,
+        range: &PendingRange,
         now_ms: u64,
     ) -> Result<Reply, Reply> {
         let g = self
             .groups
             .get(group)
             .ok_or_else(|| no_group(key, group, "XPENDING"))?;
-        let (Some(lo), Some(hi)) = (parse_bound(start, true)?, parse_bound(end, false)?) else {
-            return Ok(Reply::Array(vec![]));
-        };
-        if lo > hi {
+        if range
+            .consumer
+            .as_ref()
+            .is_some_and(|c| !g.consumers.contains_key(c))
+        {
             return Ok(Reply::Array(vec![]));
         }
+        if range.start > range.end {
+            return Ok(Reply::Array(vec![]));
+        }
+        let idle = |p: &Pending| i128::from(now_ms) - i128::from(p.delivered_ms);
         let out = g
             .pending
-            .range(lo..=hi)
-            .filter(|(_, p)| consumer.is_none_or(|c| p.consumer == c))
-            .filter(|(_, p)| now_ms.saturating_sub(p.delivered_ms) >= min_idle)
-            .take(count as usize)
+            .range(range.start..=range.end)
+            .filter(|(_, p)| range.consumer.as_ref().is_none_or(|c| p.consumer == *c))
+            .filter(|(_, p)| range.min_idle == 0 || idle(p) >= i128::from(range.min_idle))
+            .take(usize::try_from(range.count).unwrap_or(usize::MAX))
             .map(|(id, p)| {
                 Reply::Array(vec![
                     Reply::bulk(id.to_string()),
                     Reply::bulk(p.consumer.clone()),
-                    Reply::Int(now_ms.saturating_sub(p.delivered_ms) as i64),
+                    Reply::Int(idle(p).max(0) as i64),
                     Reply::Int(p.deliveries as i64),
                 ])
             })
@@ -1418,20 +760,14 @@ impl Stream {
         Ok(Reply::Array(out))
     }
 
-    /// XCLAIM.
-    #[allow(clippy::too_many_arguments)]
-    pub fn claim(
+    /// XCLAIM, its arguments read (the group exists: the caller checked, as Redis checks
+    /// before reading them). The consumer is created by the first entry it gets.
+    pub(crate) fn claim(
         &mut self,
         key: &str,
         group: &str,
         consumer: &str,
-        min_idle: u64,
-        ids: &[StreamId],
-        idle: Option<u64>,
-        time: Option<u64>,
-        retry_count: Option<u64>,
-        force: bool,
-        just_id: bool,
+        args: &ClaimArgs,
         now_ms: u64,
     ) -> Result<Reply, Reply> {
         let Stream {
@@ -1440,49 +776,56 @@ impl Stream {
         let g = groups
             .get_mut(group)
             .ok_or_else(|| no_group(key, group, "XCLAIM"))?;
-        let delivered_ms = match (idle, time) {
-            (Some(idle), _) => now_ms.saturating_sub(idle),
-            (None, Some(t)) => t,
-            (None, None) => now_ms,
-        };
-        g.consumer(consumer, now_ms);
+        if let Some(last) = args.last_id {
+            if last > g.last_delivered {
+                g.last_delivered = last;
+            }
+        }
+        let delivered_ms = delivery_time(args.delivery, now_ms);
         let mut out = Vec::new();
-        for id in ids {
-            if !entries.contains_key(id) {
+        for &id in &args.ids {
+            if !entries.contains_key(&id) {
                 // The entry was deleted: Redis drops it from the PEL.
-                if let Some(p) = g.pending.remove(id) {
-                    if let Some(c) = g.consumers.get_mut(&p.consumer) {
-                        c.pending.remove(id);
-                    }
-                }
+                g.forget(id);
                 continue;
             }
-            let deliveries = match g.pending.get(id) {
-                Some(p) if now_ms.saturating_sub(p.delivered_ms) < min_idle => continue,
-                Some(p) => p.deliveries,
-                None if force => 0,
+            let deliveries = match g.pending.get(&id) {
+                Some(p) => {
+                    let idle = i128::from(now_ms) - i128::from(p.delivered_ms);
+                    if args.min_idle > 0 && idle < i128::from(args.min_idle) {
+                        continue;
+                    }
+                    p.deliveries
+                }
+                // FORCE makes a PEL entry, with Redis' initial count of 1.
+                None if args.force => 1,
                 None => continue,
             };
-            g.deliver(*id, consumer, now_ms);
-            if let Some(p) = g.pending.get_mut(id) {
-                p.delivered_ms = delivered_ms;
-                p.deliveries = match (retry_count, just_id) {
-                    (Some(n), _) => n,
-                    // JUSTID does not count as a delivery.
-                    (None, true) => deliveries,
-                    (None, false) => deliveries + 1,
-                };
-            }
-            out.push(if just_id {
+            let deliveries = match args.retry_count {
+                Some(n) => n,
+                // JUSTID does not count as a delivery.
+                None if args.just_id => deliveries,
+                None => deliveries + 1,
+            };
+            let pending = Pending {
+                consumer: consumer.to_string(),
+                delivered_ms,
+                deliveries,
+            };
+            g.assign(id, pending, now_ms);
+            out.push(if args.just_id {
                 Reply::bulk(id.to_string())
             } else {
-                entry_reply(*id, &entries[id])
+                entry_reply(id, &entries[&id])
             });
         }
         Ok(Reply::Array(out))
     }
 
-    /// XAUTOCLAIM: `[next cursor, claimed entries, deleted IDs]`.
+    /// XAUTOCLAIM: `[next cursor, claimed entries, deleted IDs]`. As `xautoclaimCommand`:
+    /// at most `count * 10` PEL entries are looked at, an entry deleted meanwhile leaves the
+    /// PEL and counts against `count`, and the cursor is the entry after the last looked
+    /// at (0-0 at the end).
     #[allow(clippy::too_many_arguments)]
     pub fn auto_claim(
         &mut self,
@@ -1490,7 +833,7 @@ impl Stream {
         group: &str,
         consumer: &str,
         min_idle: u64,
-        start: &str,
+        start: StreamId,
         count: u64,
         just_id: bool,
         now_ms: u64,
@@ -1501,66 +844,45 @@ impl Stream {
         let g = groups
             .get_mut(group)
             .ok_or_else(|| no_group(key, group, "XAUTOCLAIM"))?;
-        let Some(from) = parse_bound(start, true)? else {
-            return Ok(Reply::Array(vec![
-                Reply::bulk("0-0"),
-                Reply::Array(vec![]),
-                Reply::Array(vec![]),
-            ]));
-        };
-        g.consumer(consumer, now_ms);
-        // Redis scans at most count * 10 PEL entries per call.
-        let scan: Vec<StreamId> = g
-            .pending
-            .range(from..)
-            .take((count * 10) as usize)
-            .map(|(id, _)| *id)
-            .collect();
+        let ids: Vec<StreamId> = g.pending.range(start..).map(|(id, _)| *id).collect();
+        let mut attempts = count.saturating_mul(10);
+        let mut room = count;
+        let mut next = 0;
         let mut claimed = Vec::new();
         let mut deleted = Vec::new();
-        let mut next = StreamId::MIN;
-        let mut done = true;
-        for (i, id) in scan.iter().enumerate() {
-            if claimed.len() as u64 >= count {
-                next = *id;
-                done = false;
+        while attempts > 0 && room > 0 {
+            attempts -= 1;
+            let Some(&id) = ids.get(next) else {
                 break;
-            }
-            let idle = now_ms.saturating_sub(g.pending[id].delivered_ms);
-            if idle < min_idle {
-                continue;
-            }
-            if !entries.contains_key(id) {
-                if let Some(p) = g.pending.remove(id) {
-                    if let Some(c) = g.consumers.get_mut(&p.consumer) {
-                        c.pending.remove(id);
-                    }
-                }
+            };
+            next += 1;
+            if !entries.contains_key(&id) {
+                g.forget(id);
                 deleted.push(Reply::bulk(id.to_string()));
+                room -= 1;
                 continue;
             }
-            let deliveries = g.pending[id].deliveries;
-            g.deliver(*id, consumer, now_ms);
-            if just_id {
-                if let Some(p) = g.pending.get_mut(id) {
-                    p.deliveries = deliveries;
-                }
-                claimed.push(Reply::bulk(id.to_string()));
+            let p = &g.pending[&id];
+            if min_idle > 0 && now_ms.saturating_sub(p.delivered_ms) < min_idle {
+                continue;
+            }
+            let deliveries = p.deliveries + u64::from(!just_id);
+            let pending = Pending {
+                consumer: consumer.to_string(),
+                delivered_ms: now_ms,
+                deliveries,
+            };
+            g.assign(id, pending, now_ms);
+            claimed.push(if just_id {
+                Reply::bulk(id.to_string())
             } else {
-                claimed.push(entry_reply(*id, &entries[id]));
-            }
-            if i + 1 == scan.len() {
-                break;
-            }
+                entry_reply(id, &entries[&id])
+            });
+            room -= 1;
         }
-        if done && scan.len() as u64 == count * 10 {
-            // The scan budget ran out: resume after the last entry scanned.
-            if let Some(last) = scan.last().and_then(|id| id.next()) {
-                next = last;
-            }
-        }
+        let cursor = ids.get(next).copied().unwrap_or(StreamId::MIN);
         Ok(Reply::Array(vec![
-            Reply::bulk(next.to_string()),
+            Reply::bulk(cursor.to_string()),
             Reply::Array(claimed),
             Reply::Array(deleted),
         ]))
@@ -1627,11 +949,19 @@ mod tests {
             s.add(&IdSpec::Explicit(StreamId::new(i, 1)), fields("v"), None, 0)
                 .unwrap();
         }
-        assert_eq!(ids(&s.range("-", "+", None, false)), ["1-1", "2-1", "3-1"]);
-        assert_eq!(ids(&s.range("2", "+", Some(1), false)), ["2-1"]);
-        assert_eq!(ids(&s.range("(1-1", "+", None, false)), ["2-1", "3-1"]);
-        assert_eq!(ids(&s.range("-", "+", Some(2), true)), ["3-1", "2-1"]);
-        assert_eq!(ids(&s.range("3", "1", None, false)), Vec::<String>::new());
+        let r = |lo: &str, hi: &str, count, rev| {
+            s.range(range_start(lo).unwrap(), range_end(hi).unwrap(), count, rev)
+        };
+        assert_eq!(ids(&r("-", "+", None, false)), ["1-1", "2-1", "3-1"]);
+        assert_eq!(ids(&r("2", "+", Some(1), false)), ["2-1"]);
+        assert_eq!(ids(&r("(1-1", "+", None, false)), ["2-1", "3-1"]);
+        assert_eq!(ids(&r("-", "+", Some(2), true)), ["3-1", "2-1"]);
+        assert_eq!(ids(&r("3", "1", None, false)), Vec::<String>::new());
+        assert_eq!(
+            r("-", "+", Some(0), true),
+            Reply::Nil,
+            "COUNT 0: a null array"
+        );
     }
 
     #[test]
@@ -1641,16 +971,20 @@ mod tests {
             s.add(&IdSpec::Explicit(StreamId::new(i, 1)), fields("v"), None, 0)
                 .unwrap();
         }
-        s.create_group("g", "0").unwrap();
+        s.create_group("g", StreamId::MIN).unwrap();
         assert_eq!(
-            s.create_group("g", "0"),
+            s.create_group("g", StreamId::MIN),
             Err(Reply::error("BUSYGROUP Consumer Group name already exists"))
         );
         let first = s
-            .read_group("s", "g", "c1", ">", Some(2), false, 10)
+            .read_group_new("s", "g", "c1", Some(2), false, 10)
+            .unwrap()
             .unwrap();
         assert_eq!(ids(&Reply::Array(first)), ["1-1", "2-1"]);
-        let second = s.read_group("s", "g", "c2", ">", None, false, 10).unwrap();
+        let second = s
+            .read_group_new("s", "g", "c2", None, false, 10)
+            .unwrap()
+            .unwrap();
         assert_eq!(ids(&Reply::Array(second)), ["3-1"]);
         assert_eq!(s.ack("g", &[StreamId::new(1, 1), StreamId::new(9, 9)]), 1);
         assert_eq!(
@@ -1666,14 +1000,28 @@ mod tests {
             ])
         );
         // c1's history: only what it holds and has not acknowledged.
-        let history = s.read_group("s", "g", "c1", "0", None, false, 20).unwrap();
+        let history = s
+            .read_group_history("s", "g", "c1", StreamId::MIN, None, 20)
+            .unwrap();
         assert_eq!(ids(&Reply::Array(history)), ["2-1"]);
         assert_eq!(
-            s.read_group("s", "nog", "c1", ">", None, false, 0),
+            s.read_group_new("s", "nog", "c1", None, false, 0),
             Err(Reply::error(
                 "NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"
             ))
         );
+    }
+
+    fn justid_after(min_idle: u64) -> ClaimArgs {
+        ClaimArgs {
+            min_idle,
+            ids: vec![StreamId::new(1, 0)],
+            delivery: None,
+            retry_count: None,
+            force: false,
+            just_id: true,
+            last_id: None,
+        }
     }
 
     #[test]
@@ -1688,12 +1036,12 @@ mod tests {
             )
             .unwrap();
         }
-        s.create_group("g", "0").unwrap();
-        s.read_group("s", "g", "dead", ">", None, false, 1_000)
+        s.create_group("g", StreamId::MIN).unwrap();
+        s.read_group_new("s", "g", "dead", None, false, 1_000)
             .unwrap();
         // Not idle long enough yet.
         let early = s
-            .auto_claim("s", "g", "alive", 5_000, "0", 10, false, 3_000)
+            .auto_claim("s", "g", "alive", 5_000, StreamId::MIN, 10, false, 3_000)
             .unwrap();
         assert_eq!(
             early,
@@ -1705,7 +1053,7 @@ mod tests {
         );
         s.delete(&[StreamId::new(2, 0)]);
         let later = s
-            .auto_claim("s", "g", "alive", 5_000, "0", 10, false, 7_000)
+            .auto_claim("s", "g", "alive", 5_000, StreamId::MIN, 10, false, 7_000)
             .unwrap();
         let Reply::Array(parts) = &later else {
             panic!()
@@ -1717,7 +1065,18 @@ mod tests {
             "deleted meanwhile"
         );
         let detail = s
-            .pending_range("s", "g", 0, "-", "+", 10, None, 7_500)
+            .pending_range(
+                "s",
+                "g",
+                &PendingRange {
+                    min_idle: 0,
+                    start: StreamId::MIN,
+                    end: StreamId::MAX,
+                    count: 10,
+                    consumer: None,
+                },
+                7_500,
+            )
             .unwrap();
         assert_eq!(
             detail,
@@ -1730,130 +1089,57 @@ mod tests {
         );
         // XCLAIM back, only once the entry idled.
         let none = s
-            .claim(
-                "s",
-                "g",
-                "dead",
-                1_000,
-                &[StreamId::new(1, 0)],
-                None,
-                None,
-                None,
-                false,
-                true,
-                7_600,
-            )
+            .claim("s", "g", "dead", &justid_after(1_000), 7_600)
             .unwrap();
         assert_eq!(none, Reply::Array(vec![]));
         let back = s
-            .claim(
-                "s",
-                "g",
-                "dead",
-                1_000,
-                &[StreamId::new(1, 0)],
-                None,
-                None,
-                None,
-                false,
-                true,
-                9_000,
-            )
+            .claim("s", "g", "dead", &justid_after(1_000), 9_000)
             .unwrap();
         assert_eq!(back, Reply::Array(vec![Reply::bulk("1-0")]));
     }
 
+    fn trim(by: TrimBy, approx: bool) -> Trim {
+        Trim {
+            by,
+            approx,
+            limit: if approx { APPROX_TRIM_LIMIT } else { 0 },
+        }
+    }
+
     #[test]
-    fn trimming_is_exact_or_by_whole_blocks() {
+    fn trimming_is_exact_or_by_whole_nodes_of_100_entries() {
         let mut s = Stream::default();
         for i in 1..=250 {
             s.add(&IdSpec::Explicit(StreamId::new(i, 0)), fields("x"), None, 0)
                 .unwrap();
         }
-        assert_eq!(
-            s.trim(&Trim::MaxLen {
-                len: 200,
-                approx: true
-            }),
-            0
-        );
-        assert_eq!(
-            s.trim(&Trim::MaxLen {
-                len: 100,
-                approx: true
-            }),
-            100
-        );
-        assert_eq!(
-            s.trim(&Trim::MaxLen {
-                len: 100,
-                approx: false
-            }),
-            50
-        );
+        // Nodes: 1..=100, 101..=200, 201..=250.
+        assert_eq!(s.trim(&trim(TrimBy::MaxLen(200), true)), 0);
+        assert_eq!(s.trim(&trim(TrimBy::MaxLen(100), true)), 100);
+        assert_eq!(s.trim(&trim(TrimBy::MaxLen(100), false)), 50);
         assert_eq!(s.len(), 100);
-        let kept_from = StreamId::new(201, 0);
+        // A node ends where its last entry was, deleted or not: MINID 250 keeps the
+        // node 201..=250 although its entries left are all below 250.
+        s.delete(&[StreamId::new(250, 0)]);
         assert_eq!(
-            s.trim(&Trim::MinId {
-                id: kept_from,
-                approx: false
-            }),
+            s.trim(&trim(TrimBy::MinId(StreamId::new(250, 0)), true)),
             50
         );
-        assert_eq!(ids(&s.range("-", "-", None, false)).len(), 0);
-        let bytes: usize = s.entries.values().map(|f| entry_bytes(f)).sum();
-        assert_eq!(s.bytes(), bytes);
-    }
-
-    #[test]
-    fn commands_parse_with_redis_errors() {
-        let p = |args: &[&str]| parse(args[0], &args[1..]).unwrap();
-        assert!(matches!(
-            p(&[
-                "xadd",
-                "s",
-                "NOMKSTREAM",
-                "MAXLEN",
-                "~",
-                "10",
-                "*",
-                "a",
-                "1"
-            ]),
-            Ok(StreamCommand::Add {
-                no_mkstream: true,
-                trim: Some(Trim::MaxLen {
-                    len: 10,
-                    approx: true
-                }),
-                id: IdSpec::Auto,
-                ..
-            })
-        ));
         assert_eq!(
-            p(&["xadd", "s", "5-x", "a", "1"]),
-            Err(Reply::error(INVALID_ID))
+            s.trim(&trim(TrimBy::MinId(StreamId::new(251, 0)), true)),
+            49
         );
-        assert_eq!(
-            p(&["xadd", "s", "*", "a"]),
-            Err(Reply::error(errors::arity("xadd")))
-        );
-        assert!(p(&[
-            "xreadgroup",
-            "GROUP",
-            "g",
-            "c",
-            "COUNT",
-            "2",
-            "STREAMS",
-            "s",
-            ">"
-        ])
-        .is_ok());
-        assert_eq!(
-            p(&["xread", "STREAMS", "a", "b", "0"]),
-            Err(Reply::error("ERR Unbalanced 'xread' list of streams: for each stream key an ID or '$' must be specified."))
-        );
-        assert!(parse("get", &["k"]).is_none());
+        assert_eq!(s.len(), 0);
+        assert_eq!(s.bytes(), 0);
+        // `~ 0` removes every node, the new entry's included, as Redis does.
+        s.add(
+            &IdSpec::Auto,
+            fields("y"),
+            Some(&trim(TrimBy::MaxLen(0), true)),
+            1_000,
+        )
+        .unwrap();
+        assert!(s.is_empty());
+        assert_eq!(s.bytes(), s.bytes_recomputed());
     }
 }

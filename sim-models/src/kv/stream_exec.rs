@@ -9,12 +9,35 @@
 
 use super::command::{errors, Command, Reply};
 use super::state::Engine;
-use super::stream::{IdSpec, Stream, StreamCommand};
+use super::stream::{
+    no_group, parse_id, parse_strict_id, xgroup_no_group, IdSpec, Stream, StreamCommand, StreamId,
+    Trim, TrimBy,
+};
+use super::stream_command::{group_syntax, parse_claim_args};
 use super::value::Value;
 
 type R = Result<Reply, Reply>;
 
 const NO_SUCH_KEY_FOR_GROUP: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+
+const DOLLAR_IN_XREADGROUP: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
+const GT_IN_XREAD: &str = "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
+
+/// IDs of XDEL and XACK, all read before any is used (all or nothing, as in Redis).
+fn strict_ids(ids: &[String]) -> Result<Vec<StreamId>, Reply> {
+    ids.iter().map(|id| parse_strict_id(id)).collect()
+}
+
+/// The trim a replica and the AOF get: exact, to the length the stream was left with, so
+/// that they end with the same entries whatever their nodes (Redis rewrites `~` trims
+/// the same way).
+fn exact_trim(trim: &Trim, s: &Stream) -> Trim {
+    if trim.approx {
+        Trim::exact(TrimBy::MaxLen(s.len() as u64))
+    } else {
+        *trim
+    }
+}
 
 impl Engine {
     fn lookup_stream(&mut self, key: &str) -> Result<Option<&Stream>, Reply> {
@@ -78,14 +101,14 @@ impl Engine {
                         Stream::default().add(&IdSpec::Explicit(*id), vec![], None, now)?;
                     }
                 }
-                let got = self
-                    .stream_mut(key)?
-                    .add(id, fields.clone(), trim.as_ref(), now)?;
+                let s = self.stream_mut(key)?;
+                let got = s.add(id, fields.clone(), trim.as_ref(), now)?;
+                let trim = trim.map(|t| exact_trim(&t, s));
                 self.signal_ready(key);
                 self.propagate(Command::Stream(Add {
                     key: key.clone(),
                     no_mkstream: false,
-                    trim: trim.clone(),
+                    trim,
                     id: IdSpec::Explicit(got),
                     fields: fields.clone(),
                 }));
@@ -99,26 +122,31 @@ impl Engine {
                 count,
                 rev,
             } => match self.lookup_stream(key)? {
-                Some(s) => s.range(start, end, *count, *rev),
+                Some(s) => s.range(*start, *end, *count, *rev),
                 None => Reply::Array(vec![]),
             },
             Del { key, ids } => {
-                let n = match self.existing_stream_mut(key)? {
-                    Some(s) => s.delete(ids),
-                    None => 0,
+                let Some(s) = self.existing_stream_mut(key)? else {
+                    return Ok(Reply::Int(0));
                 };
+                let ids = strict_ids(ids)?;
+                let n = s.delete(&ids);
                 if n > 0 {
                     self.propagate(Command::Stream(c.clone()));
                 }
                 Reply::Int(n)
             }
             TrimCmd { key, trim } => {
-                let n = match self.existing_stream_mut(key)? {
-                    Some(s) => s.trim(trim),
-                    None => 0,
+                let Some(s) = self.existing_stream_mut(key)? else {
+                    return Ok(Reply::Int(0));
                 };
+                let n = s.trim(trim);
+                let exact = exact_trim(trim, s);
                 if n > 0 {
-                    self.propagate(Command::Stream(c.clone()));
+                    self.propagate(Command::Stream(TrimCmd {
+                        key: key.clone(),
+                        trim: exact,
+                    }));
                 }
                 Reply::Int(n as i64)
             }
@@ -134,26 +162,24 @@ impl Engine {
                 key,
                 group,
                 id,
-                mkstream,
+                options,
             } => {
-                if self.lookup_stream(key)?.is_none() {
-                    if !mkstream {
-                        return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
-                    }
-                    // A bad ID creates nothing, as in Redis, which reads it first.
-                    Stream::default().create_group(group, id)?;
-                    self.stream_mut(key)?;
+                let mkstream = options.iter().any(|o| o.eq_ignore_ascii_case("mkstream"));
+                let last = self.xgroup_stream(key, !mkstream)?.map(Stream::last_id);
+                // `XGROUP CREATE key group id` takes at most three options.
+                if options.len() > 3 {
+                    return Err(group_syntax("CREATE"));
                 }
-                let s = self.stream_mut(key)?;
-                s.create_group(group, id)?;
+                let start = match id.as_str() {
+                    "$" => last.unwrap_or(StreamId::MIN),
+                    id => parse_strict_id(id)?,
+                };
+                self.stream_mut(key)?.create_group(group, start)?;
                 self.propagate(Command::Stream(c.clone()));
                 Reply::ok()
             }
             GroupDestroy { key, group } => {
-                let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
-                };
-                let gone = s.destroy_group(group);
+                let gone = self.xgroup_stream_mut(key)?.destroy_group(group);
                 if gone {
                     self.propagate(Command::Stream(c.clone()));
                 }
@@ -164,9 +190,7 @@ impl Engine {
                 group,
                 consumer,
             } => {
-                let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
-                };
+                let s = self.xgroup_stream_mut(key)?;
                 let n = s.create_consumer(key, group, consumer, now)?;
                 self.propagate(Command::Stream(c.clone()));
                 Reply::Int(n)
@@ -176,26 +200,43 @@ impl Engine {
                 group,
                 consumer,
             } => {
-                let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
-                };
+                let s = self.xgroup_stream_mut(key)?;
                 let n = s.delete_consumer(key, group, consumer)?;
                 self.propagate(Command::Stream(c.clone()));
                 Reply::Int(n)
             }
-            GroupSetId { key, group, id } => {
-                let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(NO_SUCH_KEY_FOR_GROUP));
+            GroupSetId {
+                key,
+                group,
+                id,
+                options,
+            } => {
+                // Redis checks the key, then the group, then the argument count, then
+                // the ID.
+                let s = self.xgroup_stream_mut(key)?;
+                let last = s.last_id();
+                if !s.has_group(group) {
+                    return Err(xgroup_no_group(key, group));
+                }
+                if !options.is_empty() && options.len() != 2 {
+                    return Err(group_syntax("SETID"));
+                }
+                let id = match id.as_str() {
+                    "$" => last,
+                    id => parse_id(id)?,
                 };
                 s.set_group_id(key, group, id)?;
                 self.propagate(Command::Stream(c.clone()));
                 Reply::ok()
             }
             Ack { key, group, ids } => {
-                let n = match self.existing_stream_mut(key)? {
-                    Some(s) => s.ack(group, ids),
-                    None => 0,
+                // No key or no group: nothing to acknowledge, before the IDs are read.
+                let s = match self.existing_stream_mut(key)? {
+                    Some(s) if s.has_group(group) => s,
+                    _ => return Ok(Reply::Int(0)),
                 };
+                let ids = strict_ids(ids)?;
+                let n = s.ack(group, &ids);
                 if n > 0 {
                     self.propagate(Command::Stream(c.clone()));
                 }
@@ -207,54 +248,25 @@ impl Engine {
                 extended,
             } => {
                 let Some(s) = self.lookup_stream(key)? else {
-                    return Err(Reply::error(format!(
-                        "NOGROUP No such key '{key}' or consumer group '{group}'"
-                    )));
+                    return Err(no_group(key, group, "XPENDING"));
                 };
                 match extended {
                     None => s.pending_summary(key, group)?,
-                    Some((idle, start, end, count, consumer)) => s.pending_range(
-                        key,
-                        group,
-                        *idle,
-                        start,
-                        end,
-                        *count,
-                        consumer.as_deref(),
-                        now,
-                    )?,
+                    Some(range) => s.pending_range(key, group, range, now)?,
                 }
             }
             Claim {
                 key,
                 group,
                 consumer,
-                min_idle,
-                ids,
-                idle,
-                time,
-                retry_count,
-                force,
-                just_id,
+                args,
             } => {
-                let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(format!(
-                        "NOGROUP No such key '{key}' or consumer group '{group}'"
-                    )));
+                let s = match self.existing_stream_mut(key)? {
+                    Some(s) if s.has_group(group) => s,
+                    _ => return Err(no_group(key, group, "XCLAIM")),
                 };
-                let reply = s.claim(
-                    key,
-                    group,
-                    consumer,
-                    *min_idle,
-                    ids,
-                    *idle,
-                    *time,
-                    *retry_count,
-                    *force,
-                    *just_id,
-                    now,
-                )?;
+                let parsed = parse_claim_args(args)?;
+                let reply = s.claim(key, group, consumer, &parsed, now)?;
                 self.propagate(Command::Stream(c.clone()));
                 reply
             }
@@ -268,12 +280,10 @@ impl Engine {
                 just_id,
             } => {
                 let Some(s) = self.existing_stream_mut(key)? else {
-                    return Err(Reply::error(format!(
-                        "NOGROUP No such key '{key}' or consumer group '{group}'"
-                    )));
+                    return Err(no_group(key, group, "XAUTOCLAIM"));
                 };
                 let reply = s.auto_claim(
-                    key, group, consumer, *min_idle, start, *count, *just_id, now,
+                    key, group, consumer, *min_idle, *start, *count, *just_id, now,
                 )?;
                 self.propagate(Command::Stream(c.clone()));
                 reply
@@ -281,6 +291,22 @@ impl Engine {
         })
     }
 
+    /// The stream XGROUP works on: WRONGTYPE first, then (when `required`) the error for a
+    /// missing key.
+    fn xgroup_stream(&mut self, key: &str, required: bool) -> Result<Option<&Stream>, Reply> {
+        match self.lookup_stream(key)? {
+            None if required => Err(Reply::error(NO_SUCH_KEY_FOR_GROUP)),
+            found => Ok(found),
+        }
+    }
+
+    fn xgroup_stream_mut(&mut self, key: &str) -> Result<&mut Stream, Reply> {
+        self.existing_stream_mut(key)?
+            .ok_or_else(|| Reply::error(NO_SUCH_KEY_FOR_GROUP))
+    }
+
+    /// XREAD and XREADGROUP: every stream's type, group and ID is checked before any is
+    /// read, as `xreadCommand` does; then each stream with something to serve answers.
     #[allow(clippy::too_many_arguments)]
     fn read_streams(
         &mut self,
@@ -292,29 +318,42 @@ impl Engine {
         cmd: &StreamCommand,
     ) -> R {
         let now = self.clock_ms();
-        let mut out = Vec::new();
+        let mut positions = Vec::with_capacity(keys.len());
         for (key, id) in keys.iter().zip(ids) {
-            let entries = match group {
-                None => match self.lookup_stream(key)? {
-                    Some(s) => s.read_after(id, count)?,
-                    None => vec![],
-                },
-                Some((g, consumer)) => {
-                    if id == "$" {
-                        return Err(Reply::error(
-                            "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.",
-                        ));
-                    }
-                    let Some(s) = self.existing_stream_mut(key)? else {
-                        return Err(Reply::error(format!(
-                            "NOGROUP No such key '{key}' or consumer group '{g}' in XREADGROUP with GROUP option"
-                        )));
-                    };
-                    s.read_group(key, g, consumer, id, count, noack, now)?
+            let s = self.lookup_stream(key)?;
+            if let Some((g, _)) = group {
+                if !s.is_some_and(|s| s.has_group(g)) {
+                    return Err(no_group(key, g, "XREADGROUP"));
                 }
+            }
+            let last = s.map_or(StreamId::MIN, Stream::last_id);
+            positions.push(match (id.as_str(), group) {
+                ("$", Some(_)) => return Err(Reply::error(DOLLAR_IN_XREADGROUP)),
+                ("$", None) => Some(last),
+                (">", Some(_)) => None,
+                (">", None) => return Err(Reply::error(GT_IN_XREAD)),
+                (id, _) => Some(parse_strict_id(id)?),
+            });
+        }
+        let mut out = Vec::new();
+        for (key, after) in keys.iter().zip(positions) {
+            let entries = match (group, after) {
+                (None, Some(after)) => match self.lookup_stream(key)? {
+                    Some(s) => s.read_after(after, count),
+                    None => None,
+                },
+                (Some((g, consumer)), None) => match self.existing_stream_mut(key)? {
+                    Some(s) => s.read_group_new(key, g, consumer, count, noack, now)?,
+                    None => None,
+                },
+                // A history read answers every stream, even with nothing pending.
+                (Some((g, consumer)), Some(after)) => match self.existing_stream_mut(key)? {
+                    Some(s) => Some(s.read_group_history(key, g, consumer, after, count, now)?),
+                    None => None,
+                },
+                (None, None) => None,
             };
-            // A history read (an ID, not `>`) answers every stream, even empty.
-            if !entries.is_empty() || (group.is_some() && id != ">") {
+            if let Some(entries) = entries {
                 out.push(Reply::Array(vec![
                     Reply::bulk(key.clone()),
                     Reply::Array(entries),

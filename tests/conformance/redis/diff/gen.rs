@@ -128,10 +128,9 @@ const STREAM_IDS: &[&str] = &[
     "12-*",
     "18446744073709551615-18446744073709551615",
     "20-5",
+    "-",
+    "+",
 ];
-/// IDs every stream command reads: XDEL, XACK and XCLAIM get only these (see
-/// `VALID_IDS`' use: the model checks the others before the key, Redis after).
-const VALID_IDS: &[&str] = &["1-1", "1-2", "2", "3-0", "5-1", "10-0", "0-1", "20-5"];
 const STREAM_BOUNDS: &[&str] = &["-", "+", "1", "(1-1", "2-0", "x", "5", "(5-1", "0"];
 const GROUPS: &[&str] = &["g1", "g2"];
 const CONSUMERS: &[&str] = &["c1", "c2"];
@@ -708,7 +707,7 @@ fn stream(c: &mut Choices) -> Step {
         4 => cmd("XLEN", vec![k]),
         5 => {
             let mut args = vec![k];
-            args.extend(c.some(VALID_IDS, 2));
+            args.extend(c.some(STREAM_IDS, 2));
             cmd("XDEL", args)
         }
         6 => {
@@ -723,9 +722,17 @@ fn stream(c: &mut Choices) -> Step {
             let g = c.pick(GROUPS);
             match c.below(5) {
                 0 | 1 => {
-                    let mut args = vec!["CREATE".into(), k, g, c.pick(&["$", "0", "1-1", "x"])];
+                    let mut args = vec![
+                        "CREATE".into(),
+                        k,
+                        g,
+                        c.pick(&["$", "0", "1-1", "x", "-", "+"]),
+                    ];
                     if c.chance(50) {
                         args.push("MKSTREAM".into());
+                    }
+                    if c.chance(15) {
+                        args.extend(group_option(c));
                     }
                     cmd("XGROUP", args)
                 }
@@ -739,10 +746,18 @@ fn stream(c: &mut Choices) -> Step {
                         c.pick(CONSUMERS),
                     ],
                 ),
-                _ => cmd(
-                    "XGROUP",
-                    vec!["SETID".into(), k, g, c.pick(&["$", "0", "2-0", "x"])],
-                ),
+                _ => {
+                    let mut args = vec![
+                        "SETID".into(),
+                        k,
+                        g,
+                        c.pick(&["$", "0", "2-0", "x", "-", "+"]),
+                    ];
+                    if c.chance(15) {
+                        args.extend(group_option(c));
+                    }
+                    cmd("XGROUP", args)
+                }
             }
         }
         8 | 9 => {
@@ -758,7 +773,7 @@ fn stream(c: &mut Choices) -> Step {
         }
         10 => {
             let mut args = vec![k, c.pick(GROUPS)];
-            args.extend(c.some(VALID_IDS, 2));
+            args.extend(c.some(STREAM_IDS, 2));
             cmd("XACK", args)
         }
         11 => {
@@ -780,21 +795,38 @@ fn stream(c: &mut Choices) -> Step {
                 k,
                 c.pick(GROUPS),
                 c.pick(CONSUMERS),
-                c.pick(&["0", "3600000"]),
+                c.pick(&["0", "3600000", "0", "3600000", "x", "-1"]),
             ];
             if c.chance(20) {
-                args.push(c.pick(&["0-0", "0", "x"]));
+                args.push(c.pick(&["0-0", "0", "x", "(0-1", "-"]));
                 args.extend([c.pick(&["COUNT", "JUSTID"])]);
                 if args.last().is_some_and(|a| a == "COUNT") {
                     args.push(c.pick(&["1", "10", "0"]));
                 }
                 return cmd("XAUTOCLAIM", args);
             }
-            args.extend(c.some(VALID_IDS, 2));
-            if c.chance(30) {
-                args.push(c.pick(&["JUSTID", "FORCE", "RETRYCOUNT"]));
-                if args.last().is_some_and(|a| a == "RETRYCOUNT") {
-                    args.push("2".into());
+            args.extend(c.some(STREAM_IDS, 2));
+            for _ in 0..c.below(3) {
+                let option = c.pick(&[
+                    "JUSTID",
+                    "FORCE",
+                    "RETRYCOUNT",
+                    "IDLE",
+                    "TIME",
+                    "LASTID",
+                    "BAD",
+                ]);
+                let value = match option.as_str() {
+                    "RETRYCOUNT" => Some(c.pick(&["2", "0", "-1", "x"])),
+                    "IDLE" => Some(c.pick(&["0", "1000", "-5", "x"])),
+                    "TIME" => Some(c.pick(&["0", "-1", "99999999999999", "x"])),
+                    "LASTID" => Some(c.pick(&["5-0", "0", "x"])),
+                    _ => None,
+                };
+                args.push(option);
+                // An option without its value at the end is an error of its own.
+                if let Some(value) = value.filter(|_| !c.chance(10)) {
+                    args.push(value);
                 }
             }
             cmd("XCLAIM", args)
@@ -807,6 +839,16 @@ fn stream(c: &mut Choices) -> Step {
             args.extend(["STREAMS".into(), k, c.pick(&["0", "1-1", "$"])]);
             cmd("XREAD", args)
         }
+    }
+}
+
+/// An option after XGROUP CREATE's or SETID's ID: ENTRIESREAD (good or bad), or one
+/// XGROUP does not take.
+fn group_option(c: &mut Choices) -> Vec<String> {
+    match c.below(3) {
+        0 => vec!["ENTRIESREAD".into(), c.pick(&["3", "-1", "-2", "x"])],
+        1 => vec!["ENTRIESREAD".into()],
+        _ => vec![c.pick(&["BAD", "MKSTREAM"])],
     }
 }
 
@@ -1072,16 +1114,7 @@ fn malformed(c: &mut Choices) -> Step {
         }
         _ => {
             // A real command with an argument too few (or many, for fixed arities).
-            let mut full = command(c);
-            // Known and not yet fixed: the model's stream commands check an extra
-            // argument (an ID, an option) before the key and group, Redis after; and an
-            // XGROUP subcommand's arity is checked when it runs, not when it is queued.
-            // Extra arguments go to other commands until the stream module follows
-            // Redis' order of checks.
-            while matches!(&full[0], Arg::Text(n) if n.starts_with('X')) {
-                full = command(c);
-            }
-            let mut step = full.clone();
+            let mut step = command(c);
             if c.chance(70) || step.len() < 2 {
                 step.truncate(c.below(step.len().max(2) - 1) + 1);
             } else {
