@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod table;
+
 use sim_models::kv::{self, ClientConfig, CmdEvent, Config, KvClient, KvServer, WriteEvent};
 use sim_runtime::time::{Duration, Instant};
 use sim_runtime::trace::{self, Capture};
