@@ -33,8 +33,11 @@ use super::mvcc::{ForeignKeyRef, RowId, Snapshot, Table, Xid};
 use super::row::Row;
 use super::schema::{ForeignKey, IndexDef, TableSchema, UniqueConstraint};
 use super::ssi::Ssi;
-use super::stmt::{CommandTag, IsolationLevel, Setting, Statement, StmtResult};
+use super::stmt::{CommandTag, IsolationLevel, Statement, StmtResult};
 use super::value::Value;
+
+#[path = "engine_commands.rs"]
+mod commands;
 
 /// A session (one client connection) of the engine.
 pub type SessionId = u64;
@@ -206,6 +209,9 @@ pub struct Engine {
     vacuum_every_commits: u64,
     defaults: Settings,
     pub(super) stats: Stats,
+    sequences: super::sequence::Sequences,
+    advisory: super::advisory::AdvisoryLocks,
+    setting_frames: super::settings::SettingFrames,
 }
 
 impl std::fmt::Debug for Engine {
@@ -254,6 +260,9 @@ impl Engine {
                 default_isolation: config.default_isolation,
             },
             stats: Stats::default(),
+            sequences: Default::default(),
+            advisory: Default::default(),
+            setting_frames: Default::default(),
         };
         for t in &config.tables {
             if let Err(e) = engine.create_table(t.clone(), false) {
@@ -317,6 +326,7 @@ impl Engine {
                 self.abort_txn(x);
             }
         }
+        self.commands_end_session(s);
         self.drain_wakes();
     }
 
@@ -436,13 +446,10 @@ impl Engine {
                 if sess.block == Block::Failed {
                     return Submit::Done(Err(SqlError::InFailedTransaction));
                 }
-                match *setting {
-                    Setting::StatementTimeout(d) => sess.settings.statement_timeout = d,
-                    Setting::LockTimeout(d) => sess.settings.lock_timeout = d,
-                    Setting::DefaultIsolation(i) => sess.settings.default_isolation = i,
-                }
+                self.set_setting(s, setting, false);
                 done(CommandTag::Set)
             }
+            Statement::Command(c) if !c.is_data() => self.submit_command(s, c),
             Statement::CreateTable {
                 schema,
                 if_not_exists,
@@ -610,6 +617,8 @@ impl Engine {
             .values()
             .filter_map(|x| Some((x.txn?, x.pending.as_ref()?.on.clone())))
             .collect();
+        let mut graph = graph;
+        self.advisory_edges(&mut graph);
         if !in_cycle(&graph, me) {
             return false;
         }
@@ -655,6 +664,7 @@ impl Engine {
         self.unflushed_xids.clear();
         self.locks.clear();
         self.ssi.clear();
+        self.commands_crash();
         self.sessions.clear();
         self.waiters.clear();
         self.wake_queue.clear();
@@ -699,6 +709,7 @@ impl Engine {
     /// `name`: they share one namespace.
     fn relation_exists(&self, name: &str) -> bool {
         self.table_ids.contains_key(name)
+            || self.sequences.exists(name)
             || self.tables.iter().any(|t| {
                 t.indexes.iter().any(|i| i.name == name)
                     || t.schema.indexes.iter().any(|i| i.name == name)
@@ -1072,6 +1083,7 @@ impl Engine {
         }
         self.commit_seq += 1;
         self.ssi.on_commit(xid, self.commit_seq);
+        self.commands_end_transaction(xid, true);
         if !txn.undo.is_empty() {
             for u in &txn.undo {
                 if let Undo::Update(t, r) | Undo::Delete(t, r) = *u {
@@ -1109,6 +1121,7 @@ impl Engine {
         }
         self.ssi.on_abort(xid);
         self.ssi.cleanup();
+        self.commands_end_transaction(xid, false);
         self.stats.aborts += 1;
         self.wake_queue.push_back(xid);
     }

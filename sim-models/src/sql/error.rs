@@ -119,6 +119,18 @@ pub enum SqlError {
     #[error("{message}")]
     InvalidTableDefinition { message: String },
 
+    /// 2200H: `nextval` past the bound of a sequence without CYCLE.
+    #[error("{message}")]
+    SequenceLimit { message: String },
+
+    /// 55000: `currval`/`lastval` before any `nextval` of the session.
+    #[error("{message}")]
+    ObjectNotInPrerequisiteState { message: String },
+
+    /// 42704: `SHOW` or `RESET` of a setting that does not exist.
+    #[error("{message}")]
+    UndefinedObject { message: String },
+
     /// 42883: a function the model does not know with these arguments.
     #[error("function {name} does not exist")]
     UndefinedFunction { name: String },
@@ -217,6 +229,9 @@ impl SqlError {
             SqlError::InvalidParameterValue { .. } => "22023",
             SqlError::InvalidRowCount { .. } => "2201W",
             SqlError::InvalidTableDefinition { .. } => "42P16",
+            SqlError::SequenceLimit { .. } => "2200H",
+            SqlError::ObjectNotInPrerequisiteState { .. } => "55000",
+            SqlError::UndefinedObject { .. } => "42704",
             SqlError::CheckViolation { .. } => "23514",
             SqlError::ForeignKeyViolation { .. } => "23503",
             SqlError::GroupingError { .. } => "42803",

@@ -680,6 +680,7 @@ impl Engine {
             Statement::Update(u) => self.exec_update(ctx, u),
             Statement::Delete(d) => self.exec_delete(ctx, d),
             Statement::Sleep(_) => Ok(StmtResult::tag(CommandTag::Sleep)),
+            Statement::Command(c) => self.exec_command(ctx, c),
             // Control statements are handled by the engine before execution.
             other => Err(Stop::Fail(SqlError::ActiveTransaction {
                 statement: other.to_string(),

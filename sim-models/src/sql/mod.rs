@@ -115,7 +115,9 @@
 //! # });
 //! ```
 
+pub mod advisory;
 pub mod client;
+pub mod command;
 pub mod config;
 pub mod engine;
 pub mod error;
@@ -129,7 +131,9 @@ pub mod pool;
 pub mod protocol;
 pub mod row;
 pub mod schema;
+pub mod sequence;
 pub mod server;
+pub mod settings;
 pub mod ssi;
 pub mod stmt;
 pub mod text;

@@ -150,6 +150,9 @@ impl Drop for SessionGuard {
 }
 
 fn is_data(stmt: &Statement) -> bool {
+    if let Statement::Command(c) = stmt {
+        return c.is_data();
+    }
     matches!(
         stmt,
         Statement::Select(_)

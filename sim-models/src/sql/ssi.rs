@@ -128,6 +128,13 @@ struct SsiTxn {
     /// Transactions this one has an rw-conflict out to (it read what they wrote).
     outs: BTreeSet<Xid>,
     doomed: bool,
+    /// It wrote a tuple (PostgreSQL's `MyXactDidWrite`; a row lock is no write). One
+    /// that commits without writing counts as read-only from then on.
+    wrote: bool,
+    /// It committed with an rw-conflict out to a transaction that had committed before
+    /// it (PostgreSQL's `SXACT_FLAG_CONFLICT_OUT`): kept after that transaction is
+    /// forgotten, so that a later reader of its writes still completes the structure.
+    conflict_out_committed: bool,
 }
 
 /// The serializable transactions that may still take part in a dangerous structure.
@@ -156,6 +163,8 @@ impl Ssi {
                 ins: BTreeSet::new(),
                 outs: BTreeSet::new(),
                 doomed: false,
+                wrote: false,
+                conflict_out_committed: false,
             },
         );
     }
@@ -222,12 +231,30 @@ impl Ssi {
         }
     }
 
+    /// Committed without writing: PostgreSQL flags such a transaction read-only at its
+    /// commit ("implicit read-only transaction"), whether or not it was declared so.
+    fn committed_read_only(&self, x: Xid) -> bool {
+        self.txns
+            .get(&x)
+            .is_some_and(|t| t.commit_seq.is_some() && !t.wrote)
+    }
+
     /// Checks `t_in -> pivot -> t_out`; returns the transaction to abort if it is
     /// dangerous.
     fn dangerous(&self, t_in: Xid, pivot: Xid, t_out: Xid) -> Option<Xid> {
         let first = self.committed_first(t_out, pivot)
             && (t_in == t_out || self.committed_first(t_out, t_in));
         if !first {
+            return None;
+        }
+        // A read-only T_in that took its snapshot before T_out committed can be ordered
+        // first, before T_out: no anomaly (Ports and Grittner's read-only rule, which
+        // PostgreSQL's OnConflict_CheckForSerializationFailure applies to every committed
+        // transaction that wrote nothing, row locks notwithstanding).
+        if t_in != t_out
+            && self.committed_read_only(t_in)
+            && !self.committed_before_snapshot(t_out, t_in)
+        {
             return None;
         }
         let uncommitted = |x: Xid| self.txns.get(&x).is_some_and(|t| t.commit_seq.is_none());
@@ -274,6 +301,12 @@ impl Ssi {
             return Ok(());
         }
         let mut victims = Vec::new();
+        // reader -> writer -> (a T_out committed before the writer, maybe forgotten):
+        // PostgreSQL fails the reader of a committed writer flagged so.
+        let w = &self.txns[&writer];
+        if w.commit_seq.is_some() && w.conflict_out_committed {
+            victims.push(reader);
+        }
         // reader -> writer -> t_out
         for &t_out in &self.txns[&writer].outs {
             victims.extend(self.dangerous(reader, writer, t_out));
@@ -311,6 +344,13 @@ impl Ssi {
             return;
         };
         t.commit_seq = Some(seq);
+        let out_committed = self.txns[&xid]
+            .outs
+            .iter()
+            .any(|o| self.txns.get(o).is_some_and(|o| o.commit_seq.is_some()));
+        if let Some(t) = self.txns.get_mut(&xid) {
+            t.conflict_out_committed = out_committed;
+        }
         let mut victims = Vec::new();
         for &pivot in &self.txns[&xid].ins {
             if let Some(p) = self.txns.get(&pivot) {
@@ -375,9 +415,10 @@ impl Ssi {
         write: (Option<&[Value]>, Option<&[Value]>),
         index_insertion: bool,
     ) -> Verdict {
-        if !self.txns.contains_key(&writer) {
+        let Some(w) = self.txns.get_mut(&writer) else {
             return Ok(());
-        }
+        };
+        w.wrote = true;
         let (old, new) = write;
         let readers: Vec<Xid> = self
             .txns
@@ -459,5 +500,54 @@ mod tests {
         assert!(ssi.pre_commit(2).is_ok());
         ssi.cleanup();
         assert_eq!(ssi.len(), 1, "1 overlaps no running transaction any more");
+    }
+
+    /// Case 1429 of the long conformance run: T_in locks a row FOR UPDATE (no write) and
+    /// commits after T_out; PostgreSQL counts it read-only and lets the pivot's write of
+    /// that row commit, since T_in's snapshot predates T_out's commit.
+    #[test]
+    fn a_committed_transaction_that_wrote_nothing_is_read_only() {
+        let (t_out, pivot, t_in) = (1, 2, 3);
+        for t_in_writes in [false, true] {
+            let mut ssi = Ssi::default();
+            ssi.register(t_out, snap(4, &[1, 2, 3]));
+            ssi.register(pivot, snap(4, &[1, 2, 3]));
+            ssi.register(t_in, snap(4, &[1, 2, 3]));
+            assert!(ssi
+                .write_conflicts(t_out, 0, &[0], (None, None), false)
+                .is_ok());
+            if t_in_writes {
+                assert!(ssi
+                    .write_conflicts(t_in, 1, &[0], (None, None), false)
+                    .is_ok());
+            }
+            assert!(ssi.add_conflict(pivot, t_out, pivot).is_ok());
+            ssi.on_commit(t_out, 1);
+            ssi.on_commit(t_in, 2);
+            let verdict = ssi.add_conflict(t_in, pivot, pivot);
+            assert_eq!(verdict.is_err(), t_in_writes, "t_in wrote: {t_in_writes}");
+        }
+    }
+
+    /// Case 5135 of the long conformance run: the pivot committed after its T_out, and
+    /// T_out was forgotten (no running transaction overlaps it) before T_in read the
+    /// pivot's write; PostgreSQL still fails T_in.
+    #[test]
+    fn a_forgotten_t_out_still_dooms_the_reader_of_its_pivot() {
+        let (t_out, pivot, t_in) = (1, 2, 3);
+        let mut ssi = Ssi::default();
+        ssi.register(t_out, snap(4, &[1, 2]));
+        ssi.register(pivot, snap(4, &[1, 2]));
+        assert!(ssi.add_conflict(pivot, t_out, t_out).is_ok());
+        ssi.on_commit(t_out, 1);
+        // T_in's snapshot comes after T_out's commit, while the pivot runs.
+        ssi.register(t_in, snap(4, &[2]));
+        ssi.on_commit(pivot, 2);
+        ssi.cleanup();
+        assert!(
+            !ssi.is_tracked(t_out),
+            "T_out overlaps no running transaction"
+        );
+        assert!(ssi.add_conflict(t_in, pivot, t_in).is_err());
     }
 }

@@ -20,6 +20,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::Duration;
 
+use super::command::Command;
 use super::error::SqlError;
 use super::expr::Expr;
 use super::row::Row;
@@ -421,6 +422,8 @@ pub enum Statement {
     Count(Count),
     /// `SELECT pg_sleep(d)`: a statement that takes `d` of virtual time.
     Sleep(Duration),
+    /// Sequences, advisory locks, `SET LOCAL`/`SHOW`/`RESET` (see [`Command`]).
+    Command(Command),
     /// SQL text the client could not parse or plan, sent inside a transaction block:
     /// PostgreSQL parses and plans on the server, so such an error aborts the block as any
     /// error does. The error is the statement's answer (a syntax error even in a failed
@@ -529,6 +532,7 @@ impl fmt::Display for Statement {
         match self {
             Statement::Begin(Some(iso)) => write!(f, "BEGIN ISOLATION LEVEL {iso}"),
             Statement::Begin(None) => f.write_str("BEGIN"),
+            Statement::Command(c) => write!(f, "{c}"),
             Statement::Commit => f.write_str("COMMIT"),
             Statement::Rollback => f.write_str("ROLLBACK"),
             Statement::Set(Setting::StatementTimeout(d)) => {
@@ -691,6 +695,10 @@ pub enum CommandTag {
     Delete,
     Count,
     Sleep,
+    CreateSequence,
+    DropSequence,
+    Show,
+    Reset,
 }
 
 /// What a statement returned: its rows (a SELECT's, or a write's RETURNING) and the

@@ -19,6 +19,7 @@
 //! assert_eq!(prepare("SELECT 1 FROM t UNION SELECT 2 FROM u").unwrap_err().sqlstate(), Some("0A000"));
 //! ```
 
+mod command;
 mod expr;
 mod plan;
 
@@ -30,6 +31,7 @@ use std::rc::Rc;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
 
+use super::command::Command;
 use super::error::SqlError;
 use super::expr::Expr;
 use super::params::ToSql;
@@ -84,6 +86,13 @@ pub fn prepare(sql: &str) -> Result<Prepared, SqlError> {
 }
 
 fn parse(sql: &str) -> Result<Prepared, SqlError> {
+    if let Some(plan) = command::reset(sql) {
+        return Ok(Prepared {
+            text: Rc::from(sql),
+            plan: Rc::new(plan?),
+            params: 0,
+        });
+    }
     let statements =
         Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::SyntaxError {
             message: e
@@ -100,7 +109,10 @@ fn parse(sql: &str) -> Result<Prepared, SqlError> {
             ))
         }
     };
-    let plan = plan::plan(statement)?;
+    let plan = match command::plan(statement) {
+        Some(p) => p?,
+        None => plan::plan(statement)?,
+    };
     let params = param_count(&plan);
     Ok(Prepared {
         text: Rc::from(sql),
@@ -325,6 +337,11 @@ fn visit_exprs(
         Statement::CreateTable { schema, .. } => {
             for c in &mut schema.checks {
                 visit(&mut c.expr)?;
+            }
+        }
+        Statement::Command(Command::Call { args, .. }) => {
+            for e in args {
+                visit(e)?;
             }
         }
         _ => {}
@@ -616,7 +633,8 @@ mod tests {
             ),
             ("CREATE INDEX i ON t (lower(x))", "0A000", "expression"),
             ("CREATE INDEX i ON t (x) WHERE x > 0", "0A000", "partial"),
-            ("SET LOCAL lock_timeout = 5", "0A000", "SET LOCAL"),
+            ("SET LOCAL work_mem = 5", "0A000", "work_mem"),
+            ("CREATE SEQUENCE s CACHE 10", "0A000", "CACHE"),
             ("SET lock_timeout = 'soon'", "22023", "lock_timeout"),
             ("SET work_mem = '4MB'", "0A000", "work_mem"),
             (
