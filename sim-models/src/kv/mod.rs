@@ -16,6 +16,9 @@
 //!   ZRANGE in all its forms, ZPOP*/BZPOP*, ZREMRANGEBY*, ZCOUNT, ZMSCORE, SCAN and its
 //!   kin, GETRANGE/SETRANGE, GETEX, COPY, RENAME...) as `Command::Ext`; `ext_exec`
 //!   (private): their semantics.
+//! - [`stream`]: stream values and their semantics; [`stream_command`]: the stream
+//!   commands' arguments, parsed as far as Redis reads them before the key; `stream_exec`
+//!   (private): the stream commands on the engine, in Redis' order of checks.
 //! - [`value`]: the value types, each tracking its size for `maxmemory`.
 //! - [`state`]: the pure engine (keyspace, expiry on a `now` argument, eviction, WATCH and
 //!   blocked-client registries, effects); `exec` (private): each command's semantics.
@@ -68,11 +71,13 @@
 //!   (`script: <sha>, on @user_script:<line>.`); Rust closure scripts ([`Script`]) have no
 //!   source and no SHA, so their errors carry no such suffix.
 //!
-//! Not deliberate, and not yet fixed: the stream commands check some arguments before
-//! they look the key and group up, where Redis looks first (`XACK k g 1-1 x` on a missing
-//! group answers an invalid-ID error, Redis 0; `XCLAIM` with a bad option answers that
-//! rather than NOGROUP), and an XGROUP subcommand's arity is checked when it runs rather
-//! than when it is queued. The generator leaves those inputs out until they are fixed.
+//! - **Streams' nodes** hold up to 100 entries (`stream-node-max-entries`), which is what
+//!   approximate trimming (`~`) removes whole; Redis also starts a node when the last one
+//!   reaches 4 KiB (`stream-node-max-bytes`), which depends on its listpack encoding, so
+//!   with large entries Redis' `~` may remove fewer entries than the model's. XINFO is
+//!   absent.
+//! - **Subcommands the model does not have** (`SCRIPT KILL`, `XGROUP HELP`, ...) are refused
+//!   as unknown subcommands, as Redis refuses the ones it does not know.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), sim_models::kv::KvError> {

@@ -4,16 +4,17 @@
 //!
 //! This module is the value and its semantics, pure: a [`Stream`] and one function per
 //! command, taking parsed arguments and the clock (Unix milliseconds) and returning
-//! Redis's reply. Argument parsing is [`parse`]; the engine looks keys up and calls in.
+//! Redis's reply. Argument parsing is [`super::stream_command`]; the engine looks keys up and calls in.
 //!
 //! Consumer groups keep what Redis keeps: the last delivered ID, the pending entries list
 //! (PEL) with each entry's owner, delivery count and last delivery time, and per-consumer
 //! PELs, so that a consumer that dies holding entries leaves them pending until another
 //! claims them (XCLAIM, XAUTOCLAIM) — the failure a job queue on streams must handle.
 //!
-//! Differences from Redis, on purpose: approximate trimming (`~`) removes whole blocks of
-//! 100 entries (Redis removes whole radix-tree nodes, whose size depends on the entries'
-//! bytes), and XINFO is not modelled.
+//! Differences from Redis, on purpose: a node of entries (what approximate trimming, `~`,
+//! removes whole) holds up to 100 entries, Redis' `stream-node-max-entries`; Redis also
+//! closes a node at 4 KiB of listpack (`stream-node-max-bytes`), an encoding detail not
+//! modelled. XINFO is not modelled.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -608,7 +609,7 @@ impl Stream {
             .get_mut(group)
             .ok_or_else(|| no_group(key, group, "XREADGROUP"))?;
         let newest = entries.keys().next_back().copied();
-        if !newest.is_some_and(|n| n > g.last_delivered) {
+        if newest.is_none_or(|n| n <= g.last_delivered) {
             return Ok(None);
         }
         let Some(from) = g.last_delivered.next() else {
