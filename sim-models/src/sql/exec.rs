@@ -320,9 +320,10 @@ struct GroupEnv<'a> {
 impl Env for GroupEnv<'_> {
     /// A column outside GROUP BY and aggregates: allowed only when the table's primary key
     /// is grouped (checked before), so every row of the group has the same value.
-    fn col(&self, name: &str) -> Result<Value, SqlError> {
+    fn col(&self, name: &str) -> Result<&Value, SqlError> {
+        const NULL: &Value = &Value::Null;
         let pos = self.scope.resolve(name)?;
-        Ok(self.rows.first().map_or(Value::Null, |r| r[pos].clone()))
+        Ok(self.rows.first().map_or(NULL, |r| &r[pos]))
     }
     fn excluded(&self, _name: &str) -> Result<Value, SqlError> {
         Err(SqlError::UndefinedTable("excluded".into()))
@@ -570,6 +571,9 @@ fn order_values<E: Env>(
     values: &[Value],
     env: &E,
 ) -> Result<Vec<Value>, SqlError> {
+    if order.is_empty() {
+        return Ok(Vec::new());
+    }
     order
         .iter()
         .map(|(k, _, _)| match k {
@@ -588,12 +592,13 @@ fn project<E: Env>(q: &Query, tuple: &[Value], env: &E) -> Result<Vec<Value>, Sq
 }
 
 /// Grouping, HAVING, projection, ORDER BY, OFFSET and LIMIT over the joined tuples that
-/// passed the WHERE.
+/// passed the WHERE (a table's own tuples borrowed from storage: only what the query
+/// returns is copied).
 fn select_rows(
     s: &Select,
     q: &Query,
     scope: &Scope<'_>,
-    inputs: Vec<Vec<Value>>,
+    inputs: Vec<Cow<'_, [Value]>>,
     now: Instant,
 ) -> Result<Vec<Row>, SqlError> {
     let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(inputs.len());
@@ -619,7 +624,7 @@ fn select_rows(
             groups.insert(Vec::new(), Vec::new());
         }
         for (key, members) in &groups {
-            let rows: Vec<&[Value]> = members.iter().map(|&i| inputs[i].as_slice()).collect();
+            let rows: Vec<&[Value]> = members.iter().map(|&i| &*inputs[i]).collect();
             let env = GroupEnv {
                 scope,
                 keys: &q.group_by,
@@ -647,10 +652,7 @@ fn select_rows(
                 now,
             };
             let (keys, values) = match &q.items {
-                None => {
-                    let keys = order_values(&q.order, &r, &env)?;
-                    (keys, r)
-                }
+                None => (order_values(&q.order, &r, &env)?, r.into_owned()),
                 Some(_) => {
                     let values = project(q, &r, &env)?;
                     (order_values(&q.order, &values, &env)?, values)
@@ -1357,15 +1359,14 @@ impl Engine {
         let key_of =
             |tuple: &[Value]| -> Vec<Value> { pk.iter().map(|&c| tuple[c].clone()).collect() };
         let Some(l) = s.lock else {
-            let table = &self.tables[t];
-            let inputs: Vec<Vec<Value>> = targets
-                .into_iter()
-                .map(|(row, vi)| table.chains[&row][vi].tuple.clone())
-                .collect();
             if let Some(desc) = ordered {
                 // The index hands over matching rows in key order until OFFSET + LIMIT.
                 let taken = s.offset.unwrap_or(0).saturating_add(s.limit.unwrap_or(0));
-                let mut keys: Vec<Vec<Value>> = inputs.iter().map(|r| key_of(r)).collect();
+                let table = &self.tables[t];
+                let mut keys: Vec<Vec<Value>> = targets
+                    .iter()
+                    .map(|&(row, vi)| key_of(&table.chains[&row][vi].tuple))
+                    .collect();
                 keys.sort();
                 if desc {
                     keys.reverse();
@@ -1378,6 +1379,11 @@ impl Engine {
                 };
                 self.ssi_ordered_read(ctx, t, stop.as_deref(), desc)?;
             }
+            let table = &self.tables[t];
+            let inputs: Vec<Cow<'_, [Value]>> = targets
+                .into_iter()
+                .map(|(row, vi)| Cow::Borrowed(&table.chains[&row][vi].tuple[..]))
+                .collect();
             let rows = select_rows(s, &q, &scope, inputs, ctx.now)?;
             return Ok(StmtResult::rows(CommandTag::Select, rows));
         };
@@ -1542,6 +1548,7 @@ impl Engine {
             }
             joined = kept;
         }
+        let joined = joined.into_iter().map(Cow::Owned).collect();
         let rows = select_rows(s, &q, &scope, joined, ctx.now)?;
         Ok(StmtResult::rows(CommandTag::Select, rows))
     }

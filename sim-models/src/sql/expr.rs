@@ -451,6 +451,19 @@ impl Expr {
         }
     }
 
+    /// [`Expr::eval_in`], borrowing a column's or a literal's value instead of copying
+    /// it: a WHERE compares every row's columns, and most of them need no copy.
+    fn eval_ref<'a, E: Env + ?Sized>(&'a self, env: &'a E) -> Result<Cow<'a, Value>, SqlError> {
+        if let Some(v) = env.grouped(self) {
+            return v.map(Cow::Owned);
+        }
+        match self {
+            Expr::Col(c) => env.col(c).map(Cow::Borrowed),
+            Expr::Lit(v) => Ok(Cow::Borrowed(v)),
+            _ => self.eval_in(env).map(Cow::Owned),
+        }
+    }
+
     /// Evaluates in an environment: a row (or a joined row, or a group) and the
     /// transaction's start time.
     pub(crate) fn eval_in<E: Env + ?Sized>(&self, env: &E) -> Result<Value, SqlError> {
@@ -458,7 +471,7 @@ impl Expr {
             return v;
         }
         Ok(match self {
-            Expr::Col(c) => env.col(c)?,
+            Expr::Col(c) => env.col(c)?.clone(),
             Expr::Excluded(c) => env.excluded(c)?,
             Expr::Lit(v) => v.clone(),
             Expr::Param(n) => return Err(SqlError::UndefinedParameter(*n)),
@@ -467,17 +480,23 @@ impl Expr {
                 Value::Bool(b) => Value::Bool(!b),
                 v => return Err(not_boolean(&v)),
             },
-            Expr::IsNull(a) => Value::Bool(a.eval_in(env)?.is_null()),
+            Expr::IsNull(a) => Value::Bool(a.eval_ref(env)?.is_null()),
             Expr::Bin(op, a, b) => {
-                let x = a.eval_in(env)?;
+                let x = a.eval_ref(env)?;
                 match op {
                     // AND/OR short-circuit only where three-valued logic allows it.
-                    BinOp::And if x == Value::Bool(false) => Value::Bool(false),
-                    BinOp::Or if x == Value::Bool(true) => Value::Bool(true),
+                    BinOp::And if *x == Value::Bool(false) => Value::Bool(false),
+                    BinOp::Or if *x == Value::Bool(true) => Value::Bool(true),
                     _ => {
-                        let y = b.eval_in(env)?;
-                        let (x, y) = unknown_literal(*op, a, x, b, y, env)?;
-                        apply(*op, x, y)?
+                        let y = b.eval_ref(env)?;
+                        match compare(*op, &x, &y) {
+                            Some(v) => v?,
+                            None => {
+                                let (x, y) = (x.into_owned(), y.into_owned());
+                                let (x, y) = unknown_literal(*op, a, x, b, y, env)?;
+                                apply(*op, x, y)?
+                            }
+                        }
                     }
                 }
             }
@@ -498,16 +517,17 @@ impl Expr {
                 list,
                 negated,
             } => {
-                let x = expr.eval_in(env)?;
+                let x = expr.eval_ref(env)?;
                 if x.is_null() {
                     return Ok(Value::Null);
                 }
                 let mut unknown = false;
                 let mut found = false;
                 for e in list {
-                    let y = e.eval_in(env)?;
+                    let y = e.eval_ref(env)?;
                     let o = if is_unknown_pair(&x, &y) {
-                        let (x, y) = unknown_literal(BinOp::Eq, expr, x.clone(), e, y, env)?;
+                        let (x, y) = (x.clone().into_owned(), y.into_owned());
+                        let (x, y) = unknown_literal(BinOp::Eq, expr, x, e, y, env)?;
                         sql_cmp(&x, &y)?
                     } else {
                         sql_cmp(&x, &y)?
@@ -573,7 +593,8 @@ impl Expr {
 /// What an expression reads: the columns of the row at hand, `EXCLUDED`, the
 /// transaction's start time and, in a grouped query, the group's keys and aggregates.
 pub(crate) trait Env {
-    fn col(&self, name: &str) -> Result<Value, SqlError>;
+    /// The value of a column, borrowed: a comparison reads it in place.
+    fn col(&self, name: &str) -> Result<&Value, SqlError>;
     fn excluded(&self, name: &str) -> Result<Value, SqlError>;
     /// `now()`: the transaction's start.
     fn now(&self) -> Result<Instant, SqlError>;
@@ -593,8 +614,8 @@ pub(crate) struct TupleEnv<'a> {
 }
 
 impl Env for TupleEnv<'_> {
-    fn col(&self, name: &str) -> Result<Value, SqlError> {
-        Ok(self.tuple[self.schema.require_column(name)?].clone())
+    fn col(&self, name: &str) -> Result<&Value, SqlError> {
+        Ok(&self.tuple[self.schema.require_column(name)?])
     }
     fn excluded(&self, name: &str) -> Result<Value, SqlError> {
         let i = self.schema.require_column(name)?;
@@ -752,8 +773,8 @@ pub(crate) struct JoinedEnv<'a> {
 }
 
 impl Env for JoinedEnv<'_> {
-    fn col(&self, name: &str) -> Result<Value, SqlError> {
-        Ok(self.tuple[self.scope.resolve(name)?].clone())
+    fn col(&self, name: &str) -> Result<&Value, SqlError> {
+        Ok(&self.tuple[self.scope.resolve(name)?])
     }
     fn excluded(&self, _name: &str) -> Result<Value, SqlError> {
         Err(SqlError::UndefinedTable("excluded".into()))
@@ -959,6 +980,35 @@ fn interval_overflow() -> SqlError {
     }
 }
 
+/// A comparison operator's answer (NULL beside NULL), by reference; `None` for another
+/// operator, or for operands a quoted literal's type is still to be decided for (see
+/// [`unknown_literal`]).
+fn compare(op: BinOp, x: &Value, y: &Value) -> Option<Result<Value, SqlError>> {
+    let comparing = matches!(
+        op,
+        BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge
+    );
+    if !comparing || is_unknown_pair(x, y) {
+        return None;
+    }
+    Some(comparison(op, x, y))
+}
+
+/// `x op y` for a comparison operator: NULL beside NULL, else whether the order holds.
+fn comparison(op: BinOp, x: &Value, y: &Value) -> Result<Value, SqlError> {
+    let Some(o) = sql_cmp(x, y)? else {
+        return Ok(Value::Null);
+    };
+    Ok(Value::Bool(match op {
+        BinOp::Eq => o.is_eq(),
+        BinOp::Ne => o.is_ne(),
+        BinOp::Lt => o.is_lt(),
+        BinOp::Le => o.is_le(),
+        BinOp::Gt => o.is_gt(),
+        _ => o.is_ge(),
+    }))
+}
+
 fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
     let no_operator = |x: &Value, y: &Value| SqlError::DatatypeMismatch {
         detail: format!(
@@ -980,17 +1030,7 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
             _ => Value::Null,
         },
         BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => {
-            match sql_cmp(&x, &y)? {
-                None => Value::Null,
-                Some(o) => Value::Bool(match op {
-                    BinOp::Eq => o == Ordering::Equal,
-                    BinOp::Ne => o != Ordering::Equal,
-                    BinOp::Lt => o == Ordering::Less,
-                    BinOp::Le => o != Ordering::Greater,
-                    BinOp::Gt => o == Ordering::Greater,
-                    _ => o != Ordering::Less,
-                }),
-            }
+            comparison(op, &x, &y)?
         }
         BinOp::Mod => match (&x, &y) {
             (Value::Null, _) | (_, Value::Null) => Value::Null,
