@@ -133,7 +133,10 @@ impl Engine {
                     .and_then(|x| self.txns.get(&x))
                     .map(|t| t.isolation);
                 let v = settings::show(name, &sess.settings, running)?;
-                Ok(one_value(CommandTag::Show, name.clone(), Value::Text(v)))
+                // PostgreSQL's tag is a bare `SHOW`, with no row count.
+                let mut r = one_value(CommandTag::Show, name.clone(), Value::Text(v));
+                r.affected = 0;
+                Ok(r)
             }
             Command::Call { .. } => Err(SqlError::ActiveTransaction {
                 statement: c.to_string(),

@@ -16,6 +16,11 @@
 //!   DELETE with RETURNING; CREATE TABLE with keys, CHECK, DEFAULT, serial and foreign
 //!   keys; CREATE INDEX; savepoints. What PostgreSQL would answer differently is refused
 //!   with 0A000 naming the construct.
+//! - Sequences ([`sequence`]: `CREATE`/`DROP SEQUENCE`, `SELECT nextval('s')`, `currval`,
+//!   `setval`, `lastval`, values not given back by ROLLBACK); advisory locks ([`advisory`]:
+//!   `pg_[try_]advisory_[xact_]lock[_shared]`, unlock, unlock_all; waits obey
+//!   `lock_timeout` and take part in deadlock detection); `SET LOCAL`, `SHOW`, `RESET`
+//!   ([`settings`]: a `SET` in a rolled-back transaction is undone).
 //!
 //! ## Checked against PostgreSQL 15
 //!
@@ -74,6 +79,28 @@
 //!   before any other error of the row (a numeric overflow); the model reads it when it
 //!   evaluates it. A text value (not only a literal) assigned to a uuid, jsonb, numeric
 //!   or timestamp column is read as one, where PostgreSQL wants a cast (42804).
+//! - **Sequence and advisory-lock functions** run only as a statement of their own,
+//!   `SELECT f(args)` without FROM (not inside another expression or a DEFAULT), with
+//!   literal or `$n` arguments; a `void` result is the empty text, as PostgreSQL's text
+//!   protocol sends it. `CREATE SEQUENCE` takes its options in sqlparser's order
+//!   (INCREMENT, MINVALUE, MAXVALUE, START, CYCLE; CACHE is refused) and, like the other
+//!   DDL, runs outside transaction blocks only. A crash keeps every value a sequence
+//!   handed out (PostgreSQL may skip up to 32 after one).
+//! - **`ROLLBACK TO SAVEPOINT`** does not undo a `SET` made after the savepoint.
+//! - **Several sessions waiting for one transaction** (for example inserts of the key it
+//!   inserted) are re-run in the order they began to wait when it ends; PostgreSQL wakes
+//!   them all at once and the operating system's scheduling decides which wins (long-run
+//!   case 4371: the model's first waiter inserts and the second gets 23505, PostgreSQL
+//!   let the second insert).
+//! - **A serializable INSERT of a key another running transaction inserted** waits for it
+//!   first and checks rw-conflicts after; PostgreSQL checks the heap insertion's conflicts
+//!   (`heap_insert`) before the unique index's wait (`_bt_check_unique`), so it may fail
+//!   with 40001 at once where the model waits (long-run case 3227; the model's waiter
+//!   then fails or inserts when the other ends).
+//! - **A serializable `FOR UPDATE SKIP LOCKED ... LIMIT` read** may leave the model an
+//!   rw-conflict to the transaction whose locked row it skipped, which PostgreSQL does not
+//!   record in long-run case 4026 (a later DELETE fails with 40001 in the model, commits in
+//!   PostgreSQL): not yet explained, and the model is the one that aborts.
 //! - **`sum()` of integers is bigint**: the model has one integer type for `integer`
 //!   (whose sum PostgreSQL keeps bigint) and `bigint` (whose sum is numeric there); the
 //!   text is the same, but `sum(x) / 2` divides integers. `avg()` of integers is numeric,

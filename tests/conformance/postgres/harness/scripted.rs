@@ -220,6 +220,108 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
         (0, "BEGIN"), (0, "CREATE TABLE t2 (id bigint PRIMARY KEY)"),
         (0, "INSERT INTO t2 (id) VALUES (1)"), (0, "ROLLBACK"),
     ]),
+    // Long-run case 1429: T_in only locks its row (FOR UPDATE is no write), so it is
+    // read-only at its commit and the pivot's update of that row commits.
+    ("serializable: a transaction that wrote nothing is read-only", &SCHEMA, &[
+        (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (2, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (2, "INSERT INTO acct (id, bal, kind) VALUES (5, 1, 'a')"),
+        (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (0, "SELECT sum(bal), count(*) FROM acct"),
+        (1, "SELECT bal FROM acct WHERE id = 2 FOR UPDATE"), (2, "COMMIT"),
+        (0, "UPDATE acct SET bal = bal + 3 WHERE id = 2"), (1, "COMMIT"), (0, "COMMIT"),
+    ]),
+    // Long-run case 5135: T_out commits, then the pivot; the reader of the pivot's write
+    // fails although no running transaction overlaps T_out any more.
+    ("serializable: the reader of a committed pivot fails", &SCHEMA, &[
+        (2, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+        (0, "UPDATE acct SET bal = bal + -2 WHERE id = 3"),
+        (2, "INSERT INTO acct (id, bal, kind) VALUES (5, 1, 'a')"), (2, "COMMIT"),
+        (1, "SELECT bal FROM acct WHERE id = 5"), (0, "COMMIT"),
+        (1, "SELECT sum(bal), count(*) FROM acct"), (1, "ROLLBACK"),
+    ]),
+    ("a sequence's values are not rolled back; currval and lastval per session", &[
+        "CREATE TABLE t (id bigint PRIMARY KEY)",
+        "CREATE SEQUENCE seq_a",
+    ], &[
+        (1, "SELECT currval('seq_a')"), (1, "SELECT lastval()"),
+        (0, "BEGIN"), (0, "SELECT nextval('seq_a')"), (1, "SELECT nextval('seq_a')"),
+        (0, "ROLLBACK"), (0, "SELECT nextval('seq_a')"), (0, "SELECT currval('seq_a')"),
+        (1, "SELECT lastval()"), (1, "SELECT setval('seq_a', 10)"),
+        (0, "SELECT nextval('seq_a')"), (1, "SELECT currval('seq_a')"),
+        (1, "SELECT setval('seq_a', 20, false)"), (1, "SELECT nextval('seq_a')"),
+        (0, "SELECT nextval('nope')"), (0, "SELECT setval('seq_a', 0)"),
+    ]),
+    ("sequence bounds, CYCLE and descending sequences", &[
+        "CREATE TABLE t (id bigint PRIMARY KEY)",
+        "CREATE SEQUENCE seq_b MAXVALUE 2",
+        "CREATE SEQUENCE seq_c MINVALUE 5 MAXVALUE 6 CYCLE",
+        "CREATE SEQUENCE seq_d INCREMENT -3 START -2",
+    ], &[
+        (0, "SELECT nextval('seq_b')"), (0, "SELECT nextval('seq_b')"),
+        (0, "SELECT nextval('seq_b')"),
+        (0, "SELECT nextval('seq_c')"), (0, "SELECT nextval('seq_c')"),
+        (0, "SELECT nextval('seq_c')"),
+        (0, "SELECT nextval('seq_d')"), (0, "SELECT nextval('seq_d')"),
+        (0, "CREATE SEQUENCE seq_b"), (0, "CREATE SEQUENCE IF NOT EXISTS seq_b"),
+        (0, "CREATE SEQUENCE seq_e INCREMENT 0"), (0, "CREATE SEQUENCE seq_e START 0"),
+        (0, "DROP SEQUENCE seq_b"), (0, "SELECT nextval('seq_b')"),
+        (0, "DROP SEQUENCE seq_b"), (0, "DROP SEQUENCE IF EXISTS seq_b"),
+    ]),
+    ("SET LOCAL ends with the transaction, ROLLBACK undoes SET", &SCHEMA, &[
+        (0, "SET lock_timeout = '2s'"), (0, "BEGIN"), (0, "SET LOCAL lock_timeout = 150"),
+        (0, "SHOW lock_timeout"), (0, "COMMIT"), (0, "SHOW lock_timeout"),
+        (0, "BEGIN"), (0, "SET statement_timeout = '1min'"), (0, "SHOW statement_timeout"),
+        (0, "ROLLBACK"), (0, "SHOW statement_timeout"),
+        (0, "BEGIN"), (0, "SET lock_timeout = 90000"), (0, "SELECT 1 / 0"), (0, "ROLLBACK"),
+        (0, "SHOW lock_timeout"), (0, "RESET lock_timeout"), (0, "SHOW lock_timeout"),
+        (0, "SET LOCAL lock_timeout = 5"), (0, "SHOW lock_timeout"),
+        (0, "SHOW transaction_isolation"), (0, "BEGIN ISOLATION LEVEL REPEATABLE READ"),
+        (0, "SHOW transaction_isolation"), (0, "SHOW default_transaction_isolation"),
+        (0, "COMMIT"), (0, "SHOW no_such_setting"),
+    ]),
+    ("SET LOCAL lock_timeout ends a row lock wait", &SCHEMA, &[
+        (0, "BEGIN"), (0, "UPDATE acct SET bal = 1 WHERE id = 1"),
+        (1, "BEGIN"), (1, "SET LOCAL lock_timeout = '40ms'"),
+        (1, "UPDATE acct SET bal = 2 WHERE id = 1"), (1, "ROLLBACK"), (0, "COMMIT"),
+    ]),
+    // Advisory keys are server-wide: each case uses its own.
+    ("a session advisory lock survives COMMIT and blocks until unlocked", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT pg_advisory_lock(9001)"), (0, "COMMIT"),
+        (1, "SELECT pg_try_advisory_lock(9001)"), (1, "SELECT pg_advisory_lock(9001)"),
+        (0, "SELECT pg_advisory_unlock(9001)"), (1, "SELECT pg_advisory_unlock(9001)"),
+        (1, "SELECT pg_advisory_unlock(9001)"),
+    ]),
+    ("an xact advisory lock is released at COMMIT; shared ones coexist", &SCHEMA, &[
+        (0, "BEGIN"), (0, "SELECT pg_advisory_xact_lock(9002)"),
+        (1, "SELECT pg_advisory_xact_lock(9002)"), (0, "COMMIT"),
+        (0, "SELECT pg_advisory_lock_shared(9003)"),
+        (1, "SELECT pg_try_advisory_lock_shared(9003)"),
+        (2, "SELECT pg_try_advisory_lock(9003)"), (2, "SELECT pg_try_advisory_xact_lock(9003)"),
+        (0, "SELECT pg_advisory_unlock_shared(9003)"),
+        (1, "SELECT pg_advisory_unlock_all()"), (2, "SELECT pg_try_advisory_lock(9003)"),
+    ]),
+    ("advisory keys: (int, int) and bigint are separate", &SCHEMA, &[
+        (0, "SELECT pg_advisory_lock(9004, 2)"), (1, "SELECT pg_try_advisory_lock(9004, 2)"),
+        (1, "SELECT pg_try_advisory_lock(38671885533186)"),
+        (0, "SELECT pg_advisory_unlock_all()"), (1, "SELECT pg_try_advisory_lock(9004, 2)"),
+        (1, "SELECT pg_advisory_unlock_all()"),
+    ]),
+    ("advisory locks deadlock: one victim", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "SELECT pg_advisory_xact_lock(9005)"), (1, "SELECT pg_advisory_xact_lock(9006)"),
+        (0, "SELECT pg_advisory_xact_lock(9006)"), (1, "SELECT pg_advisory_xact_lock(9005)"),
+        (0, "ROLLBACK"), (1, "COMMIT"),
+    ]),
+    ("an advisory lock and a row lock deadlock", &SCHEMA, &[
+        (0, "BEGIN"), (1, "BEGIN"),
+        (0, "SELECT pg_advisory_xact_lock(9007)"), (1, "UPDATE acct SET bal = 3 WHERE id = 1"),
+        (0, "UPDATE acct SET bal = 4 WHERE id = 1"), (1, "SELECT pg_advisory_xact_lock(9007)"),
+        (0, "ROLLBACK"), (1, "ROLLBACK"),
+    ]),
+    ("lock_timeout ends an advisory lock wait", &SCHEMA, &[
+        (0, "SELECT pg_advisory_lock(9008)"), (1, "SET lock_timeout = '40ms'"),
+        (1, "SELECT pg_advisory_lock(9008)"), (0, "SELECT pg_advisory_unlock(9008)"),
+    ]),
 ];
 
 /// Every scripted case.
