@@ -206,6 +206,18 @@ fn forward_script() -> Script {
     })
 }
 
+/// The queue's depth in one step: read key by key, a retry forwarded between the reads
+/// of pending and of the retry set would be counted nowhere and the queue seen empty.
+fn depth_script() -> Script {
+    Script::new("asynq.depth", |ctx, _keys, _args| {
+        Reply::Array(vec![
+            call(ctx, &["LLEN", PENDING]),
+            call(ctx, &["LLEN", ACTIVE]),
+            call(ctx, &["ZCARD", RETRY]),
+        ])
+    })
+}
+
 /// A job as a worker receives it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Job {
@@ -266,6 +278,7 @@ struct Scripts {
     retry: Script,
     requeue: Script,
     forward: Script,
+    depth: Script,
 }
 
 /// The queue as a client (the API, a worker, an inspector) sees it.
@@ -294,6 +307,7 @@ impl JobQueue {
                 retry: retry_script(),
                 requeue: requeue_script(),
                 forward: forward_script(),
+                depth: depth_script(),
             }),
         }
     }
@@ -392,10 +406,20 @@ impl JobQueue {
     }
 
     pub async fn depth(&self) -> Result<Depth, DepError> {
+        let r = self
+            .client
+            .eval(&self.scripts.depth, &[PENDING, ACTIVE, RETRY], &[])
+            .await?;
+        let counts = match r {
+            Reply::Array(counts) if counts.len() == 3 => counts,
+            other => return Err(DepError::Redis(format!("unexpected reply {other:?}"))),
+        };
+        let mut counts = counts.into_iter().map(|c| int(c).map(|n| n as u64));
+        let mut next = || counts.next().unwrap_or(Ok(0));
         Ok(Depth {
-            pending: self.client.llen(PENDING).await? as u64,
-            active: self.client.llen(ACTIVE).await? as u64,
-            retry: int(self.client.call_argv(&["ZCARD", RETRY]).await?)? as u64,
+            pending: next()?,
+            active: next()?,
+            retry: next()?,
         })
     }
 
