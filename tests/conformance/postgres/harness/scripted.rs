@@ -221,13 +221,16 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
         (0, "INSERT INTO t2 (id) VALUES (1)"), (0, "ROLLBACK"),
     ]),
     // Long-run case 1429: T_in only locks its row (FOR UPDATE is no write), so it is
-    // read-only at its commit and the pivot's update of that row commits.
+    // read-only at its commit and the pivot's update of that row commits. T_in commits
+    // before the update here: in the long run's order the update waits for T_in's lock,
+    // and PostgreSQL answers 40001 or not depending on whether its conflict check runs
+    // before or after T_in's commit is seen (both came back from the same server).
     ("serializable: a transaction that wrote nothing is read-only", &SCHEMA, &[
         (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (2, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
         (2, "INSERT INTO acct (id, bal, kind) VALUES (5, 1, 'a')"),
         (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"), (0, "SELECT sum(bal), count(*) FROM acct"),
         (1, "SELECT bal FROM acct WHERE id = 2 FOR UPDATE"), (2, "COMMIT"),
-        (0, "UPDATE acct SET bal = bal + 3 WHERE id = 2"), (1, "COMMIT"), (0, "COMMIT"),
+        (1, "COMMIT"), (0, "UPDATE acct SET bal = bal + 3 WHERE id = 2"), (0, "COMMIT"),
     ]),
     // Long-run case 5135: T_out commits, then the pivot; the reader of the pivot's write
     // fails although no running transaction overlaps T_out any more.
