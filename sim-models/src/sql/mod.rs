@@ -143,6 +143,7 @@
 //! ```
 
 pub mod advisory;
+mod calls;
 pub mod client;
 pub mod command;
 pub mod config;
