@@ -148,20 +148,20 @@ mod tests {
         let first = Calls::new(all.clone(), 1, Vec::new());
         let s = Value::Text("s".into());
         assert_eq!(
-            first.call(Func::Nextval, &[s.clone()]).unwrap(),
+            first.call(Func::Nextval, std::slice::from_ref(&s)).unwrap(),
             Value::Int(1)
         );
         assert_eq!(
-            first.call(Func::Nextval, &[s.clone()]).unwrap(),
+            first.call(Func::Nextval, std::slice::from_ref(&s)).unwrap(),
             Value::Int(2)
         );
         let rerun = Calls::new(all.clone(), 1, first.drawn());
         let got: Vec<Value> = (0..3)
-            .map(|_| rerun.call(Func::Nextval, &[s.clone()]).unwrap())
+            .map(|_| rerun.call(Func::Nextval, std::slice::from_ref(&s)).unwrap())
             .collect();
         assert_eq!(got, [Value::Int(1), Value::Int(2), Value::Int(3)]);
         assert_eq!(
-            rerun.call(Func::Currval, &[s.clone()]).unwrap(),
+            rerun.call(Func::Currval, std::slice::from_ref(&s)).unwrap(),
             Value::Int(3)
         );
         // Another session's draw continues after them.
