@@ -90,6 +90,84 @@ async fn set_local_ends_with_its_transaction_and_rollback_undoes_set() {
 }
 
 /// Takes advisory lock `first`, waits `pause`, then `second`; both in one transaction.
+/// `UPDATE t SET v = nextval('s') RETURNING id, v` while another session holds row 1 and
+/// ends with `end`: the values each row got, and the sequence's next value after.
+async fn update_behind_a_lock(pool: &Pool, end: &'static str) -> (Vec<(i64, i64)>, i64) {
+    let mut setup = pool.acquire().await.unwrap();
+    setup
+        .execute("DROP SEQUENCE IF EXISTS s", &[])
+        .await
+        .unwrap();
+    setup.execute("CREATE SEQUENCE s", &[]).await.unwrap();
+    setup.execute("UPDATE t SET v = 0", &[]).await.unwrap();
+    let mut holder = pool.acquire().await.unwrap();
+    holder.execute("BEGIN", &[]).await.unwrap();
+    holder
+        .execute("UPDATE t SET v = 100 WHERE id = 1", &[])
+        .await
+        .unwrap();
+    let mut c = pool.acquire().await.unwrap();
+    let waiter = spawn(async move {
+        let rows = c
+            .query("UPDATE t SET v = nextval('s') RETURNING id, v", &[])
+            .await
+            .unwrap();
+        let mut got: Vec<(i64, i64)> = rows
+            .iter()
+            .map(|r| (r.get(0).unwrap(), r.get(1).unwrap()))
+            .collect();
+        got.sort();
+        got
+    });
+    sleep(Duration::from_millis(50)).await;
+    holder.execute(end, &[]).await.unwrap();
+    let got = waiter.await.unwrap();
+    (got, int(&mut setup, "SELECT nextval('s')").await.unwrap())
+}
+
+#[sim_runtime::test(seeds = 4)]
+async fn sequence_functions_run_inside_expressions() {
+    let (_server, pool) = db().await;
+    let mut c = pool.acquire().await.unwrap();
+    c.execute("CREATE TABLE t (id bigint PRIMARY KEY, v bigint)", &[])
+        .await
+        .unwrap();
+    c.execute("INSERT INTO t (id, v) VALUES (1, 0), (2, 0)", &[])
+        .await
+        .unwrap();
+    c.execute("CREATE SEQUENCE n START 10", &[]).await.unwrap();
+    let rows = c
+        .query(
+            "UPDATE t SET v = nextval('n') * 2 WHERE id = 2 RETURNING v, currval('n')",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows[0].get::<_, i64>(0).unwrap(), 20);
+    assert_eq!(rows[0].get::<_, i64>(1).unwrap(), 10);
+    let row = c
+        .query_one("SELECT v + lastval() FROM t WHERE id = 2", &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0).unwrap(), 30);
+    let e = c
+        .query("SELECT nextval('missing') FROM t", &[])
+        .await
+        .unwrap_err();
+    assert_eq!(e.sqlstate(), Some("42P01"), "{e}");
+    // Measured on PostgreSQL 15.18: the waiting UPDATE drew 1 for row 1 before it waited;
+    // the holder's commit changed the row, so it computed row 1 again (2), then row 2 (3).
+    // After a rollback the row is as it saw it and keeps its 1.
+    assert_eq!(
+        update_behind_a_lock(&pool, "COMMIT").await,
+        (vec![(1, 2), (2, 3)], 4)
+    );
+    assert_eq!(
+        update_behind_a_lock(&pool, "ROLLBACK").await,
+        (vec![(1, 1), (2, 2)], 3)
+    );
+}
+
 async fn lock_two(pool: Pool, first: i64, second: i64) -> String {
     let mut c = pool.acquire().await.unwrap();
     c.execute("BEGIN", &[]).await.unwrap();

@@ -19,12 +19,14 @@
 //! timers of waits that began anew.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use serde::Serialize;
 use sim_runtime::time::{Duration, Instant};
 
+use super::calls::{Calls, Drawn};
 use super::config::Config;
 use super::error::SqlError;
 use super::expr::Scope;
@@ -112,6 +114,8 @@ enum Block {
 pub(super) struct Pending {
     pub(super) stmt: Statement,
     pub(super) snapshot: Snapshot,
+    /// The sequence values the statement drew before it waited, for its re-run.
+    pub(super) drawn: Vec<Drawn>,
     pub(super) on: BTreeSet<Xid>,
     pub(super) wait: WaitState,
 }
@@ -163,12 +167,14 @@ struct Unflushed {
 
 /// What a statement execution needs to know about its transaction.
 #[derive(Clone, Debug)]
-pub(super) struct Ctx {
+pub(crate) struct Ctx {
     pub(super) xid: Xid,
     pub(super) iso: IsolationLevel,
     pub(super) snap: Snapshot,
     /// The transaction's start (`now()`).
     pub(super) now: Instant,
+    /// The session's sequence functions.
+    pub(super) calls: Calls,
 }
 
 /// Why a statement stopped before producing a result.
@@ -209,7 +215,7 @@ pub struct Engine {
     vacuum_every_commits: u64,
     defaults: Settings,
     pub(super) stats: Stats,
-    sequences: super::sequence::Sequences,
+    sequences: Rc<RefCell<super::sequence::Sequences>>,
     advisory: super::advisory::AdvisoryLocks,
     setting_frames: super::settings::SettingFrames,
 }
@@ -551,7 +557,7 @@ impl Engine {
                     return Submit::Done(Err(e));
                 }
                 let snap = self.statement_snapshot(xid);
-                match self.run(s, xid, Cow::Borrowed(data), snap) {
+                match self.run(s, xid, Cow::Borrowed(data), snap, Vec::new()) {
                     Some(r) => Submit::Done(r),
                     None => Submit::Blocked {
                         waiting_for: self.sessions[&s]
@@ -709,7 +715,7 @@ impl Engine {
     /// `name`: they share one namespace.
     fn relation_exists(&self, name: &str) -> bool {
         self.table_ids.contains_key(name)
-            || self.sequences.exists(name)
+            || self.sequences.borrow().exists(name)
             || self.tables.iter().any(|t| {
                 t.indexes.iter().any(|i| i.name == name)
                     || t.schema.indexes.iter().any(|i| i.name == name)
@@ -970,6 +976,7 @@ impl Engine {
         xid: Xid,
         stmt: Cow<'_, Statement>,
         snap: Snapshot,
+        drawn: Vec<Drawn>,
     ) -> Option<Result<StmtResult, SqlError>> {
         let txn = &self.txns[&xid];
         let ctx = Ctx {
@@ -977,6 +984,7 @@ impl Engine {
             iso: txn.isolation,
             snap,
             now: txn.start,
+            calls: Calls::new(self.sequences.clone(), s, drawn),
         };
         // A statement is atomic: if it blocks or fails, its own writes go (its locks
         // stay), so that a re-run starts from where it started.
@@ -990,7 +998,8 @@ impl Engine {
             }
             Err(Stop::Block(on)) => {
                 self.undo_since(xid, mark);
-                self.park(s, stmt.into_owned(), ctx.snap, on);
+                let drawn = ctx.calls.drawn();
+                self.park(s, stmt.into_owned(), ctx.snap, drawn, on);
                 None
             }
             Err(Stop::Fail(e)) => {
@@ -1004,7 +1013,14 @@ impl Engine {
         }
     }
 
-    fn park(&mut self, s: SessionId, stmt: Statement, snapshot: Snapshot, on: BTreeSet<Xid>) {
+    fn park(
+        &mut self,
+        s: SessionId,
+        stmt: Statement,
+        snapshot: Snapshot,
+        drawn: Vec<Drawn>,
+        on: BTreeSet<Xid>,
+    ) {
         self.wait_epoch += 1;
         self.stats.lock_waits += 1;
         for x in &on {
@@ -1020,6 +1036,7 @@ impl Engine {
             sess.pending = Some(Pending {
                 stmt,
                 snapshot,
+                drawn,
                 on,
                 wait,
             });
@@ -1186,7 +1203,7 @@ impl Engine {
                 let Some(xid) = self.sessions.get(&s).and_then(|se| se.txn) else {
                     continue;
                 };
-                if let Some(result) = self.run(s, xid, Cow::Owned(p.stmt), p.snapshot) {
+                if let Some(result) = self.run(s, xid, Cow::Owned(p.stmt), p.snapshot, p.drawn) {
                     self.completions.push(Completion { session: s, result });
                 }
             }

@@ -9,7 +9,7 @@ use super::{Block, Ctx, Engine, SessionId, Stop, Submit};
 use crate::sql::advisory::{holder_xid, AdvisoryKey};
 use crate::sql::command::{AdvisoryCall, CallFunc, Command};
 use crate::sql::error::SqlError;
-use crate::sql::expr::Expr;
+use crate::sql::expr::{Expr, Func};
 use crate::sql::mvcc::Xid;
 use crate::sql::row::Row;
 use crate::sql::settings;
@@ -40,17 +40,6 @@ fn no_such_function(func: CallFunc, args: &[Value]) -> SqlError {
     SqlError::UndefinedFunction {
         name: format!("{}({})", func.name(), types.join(", ")),
     }
-}
-
-/// A sequence named by text as `regclass` reads it: unquoted names fold to lower case.
-fn sequence_name(v: &Value) -> Option<String> {
-    let Value::Text(t) = v else { return None };
-    Some(
-        match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-            Some(quoted) => quoted.to_owned(),
-            None => t.to_lowercase(),
-        },
-    )
 }
 
 fn advisory_key(func: CallFunc, args: &[Value]) -> Result<AdvisoryKey, SqlError> {
@@ -101,18 +90,18 @@ impl Engine {
                         Err(SqlError::DuplicateTable(def.name.clone()))
                     };
                 }
-                self.sequences.create(def)?;
+                self.sequences.borrow_mut().create(def)?;
                 Ok(StmtResult::tag(CommandTag::CreateSequence))
             }
             Command::DropSequence { names, if_exists } => {
                 ddl("DROP SEQUENCE")?;
-                if let Some(missing) = names.iter().find(|n| !self.sequences.exists(n)) {
+                if let Some(missing) = names.iter().find(|n| !self.sequences.borrow().exists(n)) {
                     if !*if_exists {
                         return Err(SqlError::UndefinedTable(missing.clone()));
                     }
                 }
                 for n in names {
-                    self.sequences.drop_sequence(n);
+                    self.sequences.borrow_mut().drop_sequence(n);
                 }
                 Ok(StmtResult::tag(CommandTag::DropSequence))
             }
@@ -180,31 +169,16 @@ impl Engine {
             .ok_or(SqlError::AdminShutdown)?;
         let func = *func;
         let args = literal_args(func, args)?;
-        let name = || {
-            args.first()
-                .and_then(sequence_name)
-                .ok_or_else(|| no_such_function(func, &args))
+        let sequence = |f: Func| -> Result<StmtResult, Stop> {
+            let v = ctx.calls.call(f, &args)?;
+            Ok(one_value(CommandTag::Select, func.name(), v))
         };
-        let int = |v: i64| Ok(one_value(CommandTag::Select, func.name(), Value::Int(v)));
         match func {
-            CallFunc::Nextval if args.len() == 1 => int(self.sequences.nextval(s, &name()?)?),
-            CallFunc::Currval if args.len() == 1 => int(self.sequences.currval(s, &name()?)?),
-            CallFunc::Lastval if args.is_empty() => int(self.sequences.lastval(s)?),
-            CallFunc::Setval => {
-                let called = match args.get(2) {
-                    None => true,
-                    Some(Value::Bool(b)) => *b,
-                    Some(_) => return Err(no_such_function(func, &args).into()),
-                };
-                match (args.len(), args.get(1)) {
-                    (2 | 3, Some(Value::Int(v))) => {
-                        int(self.sequences.setval(s, &name()?, *v, called)?)
-                    }
-                    _ => Err(no_such_function(func, &args).into()),
-                }
-            }
+            CallFunc::Nextval => sequence(Func::Nextval),
+            CallFunc::Currval => sequence(Func::Currval),
+            CallFunc::Setval => sequence(Func::Setval),
+            CallFunc::Lastval => sequence(Func::Lastval),
             CallFunc::Advisory(call) => self.advisory(ctx, s, func, call, &args),
-            _ => Err(no_such_function(func, &args).into()),
         }
     }
 
@@ -270,13 +244,13 @@ impl Engine {
         if !self.advisory.end_session(s).is_empty() {
             self.wake_queue.push_back(holder_xid(s));
         }
-        self.sequences.forget_session(s);
+        self.sequences.borrow_mut().forget_session(s);
     }
 
     /// A crash: every session's state goes; sequences keep their values.
     pub(super) fn commands_crash(&mut self) {
         self.advisory.clear();
-        self.sequences.clear_sessions();
+        self.sequences.borrow_mut().clear_sessions();
         self.setting_frames.clear();
     }
 

@@ -19,7 +19,9 @@ use sim_runtime::time::Instant;
 
 use super::engine::{Ctx, Engine, Stop, Undo};
 use super::error::SqlError;
-use super::expr::{sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, JoinedEnv, Scope, TupleEnv};
+use super::expr::{
+    sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, Func, JoinedEnv, Scope, TupleEnv,
+};
 use super::locks::Acquire;
 use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
@@ -37,7 +39,7 @@ fn where_matches(
     pk: &[usize],
     w: &Where,
     tuple: &[Value],
-    now: Instant,
+    ctx: &Ctx,
 ) -> Result<bool, SqlError> {
     if let Some(key) = &w.key {
         if pk.iter().zip(key).any(|(&c, k)| &tuple[c] != k) {
@@ -49,7 +51,7 @@ fn where_matches(
             schema,
             tuple,
             excluded: None,
-            now: Some(now),
+            ctx: Some(ctx),
         }),
         None => Ok(true),
     }
@@ -111,14 +113,14 @@ fn apply_set(
     old: &[Value],
     set: &[(usize, Cow<'_, Expr>)],
     excluded: Option<&[Value]>,
-    now: Instant,
+    ctx: &Ctx,
 ) -> Result<Vec<Value>, SqlError> {
     let mut new = old.to_vec();
     let env = TupleEnv {
         schema,
         tuple: old,
         excluded,
-        now: Some(now),
+        ctx: Some(ctx),
     };
     for (c, e) in set {
         let v = e.eval_in(&env)?;
@@ -144,17 +146,23 @@ fn bind_set<'a>(
         .collect()
 }
 
-/// A check of a target row's visible version, run before its lock is tried.
-type RowCheck<'a> = dyn Fn(&[Value]) -> Result<(), SqlError> + 'a;
+/// A check of a target row's visible version, run before its lock is tried: an UPDATE
+/// computes the row's new version there, as PostgreSQL does before `heap_update`, and
+/// keeps it for when the row has not changed by the time it holds the lock.
+type RowCheck<'a> = dyn Fn(&[Value]) -> Result<Option<Vec<Value>>, SqlError> + 'a;
+
+/// A row to write, locked: its latest version, and what the [`RowCheck`] computed from
+/// that version (`None` without a check).
+type Target = (RowId, Vec<Value>, Option<Vec<Value>>);
 
 /// 23514 unless every CHECK of the table holds for `tuple` (NULL passes).
-fn check_constraints(schema: &TableSchema, tuple: &[Value], now: Instant) -> Result<(), SqlError> {
+fn check_constraints(schema: &TableSchema, tuple: &[Value], ctx: &Ctx) -> Result<(), SqlError> {
     for c in &schema.checks {
         let env = TupleEnv {
             schema,
             tuple,
             excluded: None,
-            now: Some(now),
+            ctx: Some(ctx),
         };
         match c.expr.eval_in(&env)? {
             Value::Bool(false) => {
@@ -209,11 +217,11 @@ impl<'a> Returning<'a> {
         schema: &TableSchema,
         names: &Rc<[String]>,
         tuple: &[Value],
-        now: Instant,
+        ctx: &Ctx,
     ) -> Result<Option<Row>, SqlError> {
         match self {
             Returning::All => Ok(Some(Row::from_tuple(names, tuple.to_vec()))),
-            _ => self.row_of(schema, names, Cow::Borrowed(tuple), now),
+            _ => self.row_of(schema, names, Cow::Borrowed(tuple), ctx),
         }
     }
 
@@ -224,7 +232,7 @@ impl<'a> Returning<'a> {
         schema: &TableSchema,
         names: &Rc<[String]>,
         tuple: Cow<'_, [Value]>,
-        now: Instant,
+        ctx: &Ctx,
     ) -> Result<Option<Row>, SqlError> {
         Ok(match self {
             Returning::All => Some(Row::from_tuple(names, tuple.into_owned())),
@@ -234,7 +242,7 @@ impl<'a> Returning<'a> {
                     schema,
                     tuple: &tuple,
                     excluded: None,
-                    now: Some(now),
+                    ctx: Some(ctx),
                 };
                 let values = exprs
                     .iter()
@@ -314,7 +322,7 @@ struct GroupEnv<'a> {
     keys: &'a [Expr],
     key: &'a [Value],
     rows: &'a [&'a [Value]],
-    now: Instant,
+    ctx: &'a Ctx,
 }
 
 impl Env for GroupEnv<'_> {
@@ -329,7 +337,10 @@ impl Env for GroupEnv<'_> {
         Err(SqlError::UndefinedTable("excluded".into()))
     }
     fn now(&self) -> Result<Instant, SqlError> {
-        Ok(self.now)
+        Ok(self.ctx.now)
+    }
+    fn call(&self, f: Func, args: &[Value]) -> Result<Value, SqlError> {
+        self.ctx.calls.call(f, args)
     }
     fn grouped(&self, e: &Expr) -> Option<Result<Value, SqlError>> {
         if let Expr::Agg(f, arg) = e {
@@ -350,7 +361,7 @@ impl GroupEnv<'_> {
             let v = arg.eval_in(&JoinedEnv {
                 scope: self.scope,
                 tuple: r,
-                now: self.now,
+                ctx: self.ctx,
             })?;
             if !v.is_null() {
                 vals.push(v);
@@ -599,7 +610,7 @@ fn select_rows(
     q: &Query,
     scope: &Scope<'_>,
     inputs: Vec<Cow<'_, [Value]>>,
-    now: Instant,
+    ctx: &Ctx,
 ) -> Result<Vec<Row>, SqlError> {
     let mut out: Vec<(Vec<Value>, Vec<Value>)> = Vec::with_capacity(inputs.len());
     if q.grouped {
@@ -610,7 +621,7 @@ fn select_rows(
             let env = JoinedEnv {
                 scope,
                 tuple: r,
-                now,
+                ctx,
             };
             let key = q
                 .group_by
@@ -630,7 +641,7 @@ fn select_rows(
                 keys: &q.group_by,
                 key,
                 rows: &rows,
-                now,
+                ctx,
             };
             if let Some(h) = &q.having {
                 if !h.matches_in(&env)? {
@@ -649,7 +660,7 @@ fn select_rows(
             let env = JoinedEnv {
                 scope,
                 tuple: &r,
-                now,
+                ctx,
             };
             let (keys, values) = match &q.items {
                 None => (order_values(&q.order, &r, &env)?, r.into_owned()),
@@ -798,7 +809,7 @@ impl Engine {
             let vis = chain.iter().rposition(|v| v.visible_to(ctx.xid, &ctx.snap));
             if let Some(vi) = vis {
                 let v = &chain[vi];
-                if where_matches(schema, pk, w, &v.tuple, ctx.now)? {
+                if where_matches(schema, pk, w, &v.tuple, ctx)? {
                     out.push((row, vi));
                 }
                 if serializable {
@@ -1005,7 +1016,7 @@ impl Engine {
         if tail.xmax.is_some() {
             return Ok(None);
         }
-        if where_matches(&table.schema, self.pk(t), w, &tail.tuple, ctx.now)? {
+        if where_matches(&table.schema, self.pk(t), w, &tail.tuple, ctx)? {
             Ok(Some(tail.tuple.clone()))
         } else {
             Ok(None)
@@ -1384,7 +1395,7 @@ impl Engine {
                 .into_iter()
                 .map(|(row, vi)| Cow::Borrowed(&table.chains[&row][vi].tuple[..]))
                 .collect();
-            let rows = select_rows(s, &q, &scope, inputs, ctx.now)?;
+            let rows = select_rows(s, &q, &scope, inputs, ctx)?;
             return Ok(StmtResult::rows(CommandTag::Select, rows));
         };
         // Sorted on the versions the snapshot sees, then locked in that order (rows
@@ -1399,7 +1410,7 @@ impl Engine {
                 let env = JoinedEnv {
                     scope: &scope,
                     tuple,
-                    now: ctx.now,
+                    ctx,
                 };
                 let values = project(&q, tuple, &env)?;
                 order_values(&q.order, &values, &env)?
@@ -1430,7 +1441,7 @@ impl Engine {
                 let env = JoinedEnv {
                     scope: &scope,
                     tuple: &tuple,
-                    now: ctx.now,
+                    ctx,
                 };
                 let values = project(&q, &tuple, &env)?;
                 rows.push(Row::from_tuple(&q.names, values));
@@ -1519,7 +1530,7 @@ impl Engine {
                     let env = JoinedEnv {
                         scope: prefix,
                         tuple: &cand,
-                        now: ctx.now,
+                        ctx,
                     };
                     if on.matches_in(&env)? {
                         next.push(cand);
@@ -1540,7 +1551,7 @@ impl Engine {
                 let env = JoinedEnv {
                     scope: &scope,
                     tuple: &r,
-                    now: ctx.now,
+                    ctx,
                 };
                 if f.matches_in(&env)? {
                     kept.push(r);
@@ -1549,7 +1560,7 @@ impl Engine {
             joined = kept;
         }
         let joined = joined.into_iter().map(Cow::Owned).collect();
-        let rows = select_rows(s, &q, &scope, joined, ctx.now)?;
+        let rows = select_rows(s, &q, &scope, joined, ctx)?;
         Ok(StmtResult::rows(CommandTag::Select, rows))
     }
 
@@ -1580,7 +1591,7 @@ impl Engine {
         }
     }
 
-    /// Locks every target (waiting as needed), then re-checks each: the rows to write.
+    /// Locks each target (waiting as needed) and re-checks it: the rows to write.
     /// `precheck` runs on each target's visible version before its lock is tried.
     fn lock_targets(
         &mut self,
@@ -1589,23 +1600,30 @@ impl Engine {
         w: &Where,
         mode: LockMode,
         precheck: Option<&RowCheck<'_>>,
-    ) -> Result<Vec<(RowId, Vec<Value>)>, Stop> {
-        let mut targets = self.scan(ctx, t, w)?;
-        let mut kept = Vec::with_capacity(targets.len());
-        for (row, vi) in targets.drain(..) {
-            if let Some(check) = precheck {
-                check(&self.tables[t].chains[&row][vi].tuple)?;
-            }
-            if self.before_lock(ctx, t, row, vi)? {
-                self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
-                kept.push((row, vi));
-            }
-        }
-        let targets = kept;
+    ) -> Result<Vec<Target>, Stop> {
+        let targets = self.scan(ctx, t, w)?;
         let mut work = Vec::with_capacity(targets.len());
         for (row, vi) in targets {
+            let computed = match precheck {
+                Some(check) => check(&self.tables[t].chains[&row][vi].tuple)?,
+                None => None,
+            };
+            if !self.before_lock(ctx, t, row, vi)? {
+                continue;
+            }
+            self.lock_row(ctx, t, row, mode, LockWait::Wait)?;
+            let unchanged = {
+                let chain = &self.tables[t].chains[&row];
+                vi == chain.len() - 1 && chain[vi].xmax.is_none()
+            };
             if let Some(tuple) = self.recheck(ctx, t, row, vi, w)? {
-                work.push((row, tuple));
+                // A row that changed while the statement waited for it is checked again
+                // on its latest version, at once (PostgreSQL's EvalPlanQual).
+                let computed = match precheck {
+                    Some(check) if !unchanged => check(&tuple)?,
+                    _ => computed,
+                };
+                work.push((row, tuple, computed));
             }
         }
         Ok(work)
@@ -1620,20 +1638,23 @@ impl Engine {
         // PostgreSQL computes each row's new version from the version its snapshot sees
         // and checks NOT NULL and CHECK on it before it tries the row's lock: a violation
         // fails at once rather than after waiting for the lock's holder.
-        let precheck = |seen: &[Value]| -> Result<(), SqlError> {
-            let new = apply_set(&schema, seen, &set, None, ctx.now)?;
-            check_constraints(&schema, &new, ctx.now)
+        let new_version = |old: &[Value]| -> Result<Vec<Value>, SqlError> {
+            let new = apply_set(&schema, old, &set, None, ctx)?;
+            check_constraints(&schema, &new, ctx)?;
+            Ok(new)
         };
+        let precheck = |seen: &[Value]| new_version(seen).map(Some);
         let mode = self.update_lock_mode(t, &set);
-        let work = self.lock_targets(ctx, t, &w, mode, Some(&precheck))?;
-        let news = work
-            .iter()
-            .map(|(_, old)| {
-                let new = apply_set(&schema, old, &set, None, ctx.now)?;
-                check_constraints(&schema, &new, ctx.now)?;
-                Ok(new)
-            })
-            .collect::<Result<Vec<_>, SqlError>>()?;
+        let targets = self.lock_targets(ctx, t, &w, mode, Some(&precheck))?;
+        let mut work = Vec::with_capacity(targets.len());
+        let mut news = Vec::with_capacity(targets.len());
+        for (row, old, computed) in targets {
+            news.push(match computed {
+                Some(new) => new,
+                None => new_version(&old)?,
+            });
+            work.push((row, old));
+        }
         self.check_new_keys(ctx, t, &work, &news)?;
         let names = self.tables[t].column_names.clone();
         let affected = news.len();
@@ -1643,7 +1664,7 @@ impl Engine {
         let mut rows = Vec::new();
         for ((row, old), new) in work.into_iter().zip(news) {
             self.ssi_write(ctx, t, Some(&old), Some(&new))?;
-            rows.extend(returning.row(&schema, &names, &new, ctx.now)?);
+            rows.extend(returning.row(&schema, &names, &new, ctx)?);
             if has_fks {
                 fk_work.push((old, new.clone()));
             }
@@ -1670,15 +1691,15 @@ impl Engine {
         let referenced = !self.tables[t].referenced_by.is_empty();
         let mut gone = Vec::new();
         let mut rows = Vec::new();
-        for (row, old) in work {
+        for (row, old, _) in work {
             self.ssi_write(ctx, t, Some(&old), None)?;
             self.tables[t].delete(ctx.xid, row);
             self.push_undo(ctx, Undo::Delete(t, row));
             if referenced {
-                rows.extend(returning.row(&schema, &names, &old, ctx.now)?);
+                rows.extend(returning.row(&schema, &names, &old, ctx)?);
                 gone.push(old);
             } else {
-                rows.extend(returning.row_of(&schema, &names, Cow::Owned(old), ctx.now)?);
+                rows.extend(returning.row_of(&schema, &names, Cow::Owned(old), ctx)?);
             }
         }
         for old in &gone {
@@ -1758,7 +1779,7 @@ impl Engine {
             !self.tables[t].foreign_keys.is_empty() || !self.tables[t].referenced_by.is_empty();
         for given in &ins.rows {
             let tuple = self.new_tuple(ctx, t, given)?;
-            check_constraints(&schema, &tuple, ctx.now)?;
+            check_constraints(&schema, &tuple, ctx)?;
             // The arbiter index first, as PostgreSQL's speculative insertion checks it
             // first.
             let n = self.tables[t].indexes.len();
@@ -1777,7 +1798,7 @@ impl Engine {
             }
             let Some((idx, row, key)) = conflict else {
                 self.ssi_write(ctx, t, None, Some(&tuple))?;
-                rows.extend(returning.row(&schema, &names, &tuple, ctx.now)?);
+                rows.extend(returning.row(&schema, &names, &tuple, ctx)?);
                 if has_fks {
                     written_rows.push((None, tuple.clone()));
                 }
@@ -1824,18 +1845,18 @@ impl Engine {
                         schema: &schema,
                         tuple: &existing.tuple,
                         excluded: Some(&tuple),
-                        now: Some(ctx.now),
+                        ctx: Some(ctx),
                     };
                     if !f.matches_in(&env)? {
                         continue;
                     }
                 }
-                let new = apply_set(&schema, &existing.tuple, &set, Some(&tuple), ctx.now)?;
-                check_constraints(&schema, &new, ctx.now)?;
+                let new = apply_set(&schema, &existing.tuple, &set, Some(&tuple), ctx)?;
+                check_constraints(&schema, &new, ctx)?;
                 let olds = [(row, existing.tuple.clone())];
                 self.check_new_keys(ctx, t, &olds, std::slice::from_ref(&new))?;
                 self.ssi_write(ctx, t, Some(&existing.tuple), Some(&new))?;
-                rows.extend(returning.row(&schema, &names, &new, ctx.now)?);
+                rows.extend(returning.row(&schema, &names, &new, ctx)?);
                 if has_fks {
                     written_rows.push((Some(existing.tuple), new.clone()));
                 }

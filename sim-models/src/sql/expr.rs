@@ -17,6 +17,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::Instant;
 
+use super::engine::Ctx;
 use super::error::SqlError;
 use super::schema::TableSchema;
 use super::value::datetime::{self, Interval};
@@ -103,6 +104,12 @@ pub enum Func {
     GenRandomUuid,
     /// `round(numeric [, scale])`, `round(double precision)`.
     Round,
+    /// The sequence functions (see `calls`): they change the database, so each call is
+    /// made once per evaluation, in evaluation order.
+    Nextval,
+    Currval,
+    Setval,
+    Lastval,
 }
 
 impl Func {
@@ -118,6 +125,10 @@ impl Func {
             Func::Now => "now",
             Func::GenRandomUuid => "gen_random_uuid",
             Func::Round => "round",
+            Func::Nextval => "nextval",
+            Func::Currval => "currval",
+            Func::Setval => "setval",
+            Func::Lastval => "lastval",
         }
     }
 }
@@ -422,7 +433,7 @@ impl Expr {
             schema,
             tuple,
             excluded,
-            now: None,
+            ctx: None,
         })
     }
 
@@ -438,7 +449,7 @@ impl Expr {
             schema,
             tuple,
             excluded,
-            now: None,
+            ctx: None,
         })
     }
 
@@ -598,6 +609,13 @@ pub(crate) trait Env {
     fn excluded(&self, name: &str) -> Result<Value, SqlError>;
     /// `now()`: the transaction's start.
     fn now(&self) -> Result<Instant, SqlError>;
+    /// A sequence function (see `calls`), with its arguments evaluated; only a running
+    /// statement has them.
+    fn call(&self, f: Func, _args: &[Value]) -> Result<Value, SqlError> {
+        Err(SqlError::FeatureNotSupported {
+            feature: format!("{}() outside a statement", f.name()),
+        })
+    }
     /// In a grouped query, the value of a whole sub-expression that is a GROUP BY key or
     /// an aggregate; `None` to evaluate it piece by piece.
     fn grouped(&self, _e: &Expr) -> Option<Result<Value, SqlError>> {
@@ -610,7 +628,8 @@ pub(crate) struct TupleEnv<'a> {
     pub schema: &'a TableSchema,
     pub tuple: &'a [Value],
     pub excluded: Option<&'a [Value]>,
-    pub now: Option<Instant>,
+    /// The running statement (`None` in tests of expressions alone).
+    pub ctx: Option<&'a Ctx>,
 }
 
 impl Env for TupleEnv<'_> {
@@ -622,9 +641,19 @@ impl Env for TupleEnv<'_> {
         Ok(self.excluded.map_or(Value::Null, |t| t[i].clone()))
     }
     fn now(&self) -> Result<Instant, SqlError> {
-        self.now.ok_or_else(|| SqlError::FeatureNotSupported {
-            feature: "now() outside a statement".into(),
-        })
+        self.ctx
+            .map(|c| c.now)
+            .ok_or_else(|| SqlError::FeatureNotSupported {
+                feature: "now() outside a statement".into(),
+            })
+    }
+    fn call(&self, f: Func, args: &[Value]) -> Result<Value, SqlError> {
+        match self.ctx {
+            Some(c) => c.calls.call(f, args),
+            None => Err(SqlError::FeatureNotSupported {
+                feature: format!("{}() outside a statement", f.name()),
+            }),
+        }
     }
 }
 
@@ -769,7 +798,7 @@ impl<'a> Scope<'a> {
 pub(crate) struct JoinedEnv<'a> {
     pub scope: &'a Scope<'a>,
     pub tuple: &'a [Value],
-    pub now: Instant,
+    pub ctx: &'a Ctx,
 }
 
 impl Env for JoinedEnv<'_> {
@@ -780,7 +809,10 @@ impl Env for JoinedEnv<'_> {
         Err(SqlError::UndefinedTable("excluded".into()))
     }
     fn now(&self) -> Result<Instant, SqlError> {
-        Ok(self.now)
+        Ok(self.ctx.now)
+    }
+    fn call(&self, f: Func, args: &[Value]) -> Result<Value, SqlError> {
+        self.ctx.calls.call(f, args)
     }
 }
 
@@ -1301,6 +1333,13 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
             } else {
                 Value::Uuid(Uuid::generate()?)
             });
+        }
+        Func::Nextval | Func::Currval | Func::Setval | Func::Lastval => {
+            let vals = args
+                .iter()
+                .map(|a| a.eval_in(env))
+                .collect::<Result<Vec<_>, _>>()?;
+            return env.call(f, &vals);
         }
         _ => {}
     }

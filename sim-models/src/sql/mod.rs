@@ -16,8 +16,9 @@
 //!   DELETE with RETURNING; CREATE TABLE with keys, CHECK, DEFAULT, serial and foreign
 //!   keys; CREATE INDEX; savepoints. What PostgreSQL would answer differently is refused
 //!   with 0A000 naming the construct.
-//! - Sequences ([`sequence`]: `CREATE`/`DROP SEQUENCE`, `SELECT nextval('s')`, `currval`,
-//!   `setval`, `lastval`, values not given back by ROLLBACK); advisory locks ([`advisory`]:
+//! - Sequences ([`sequence`]: `CREATE`/`DROP SEQUENCE`, `nextval('s')`, `currval`,
+//!   `setval`, `lastval` inside expressions, values not given back by ROLLBACK, and not
+//!   drawn twice by a statement that waited for a lock); advisory locks ([`advisory`]:
 //!   `pg_[try_]advisory_[xact_]lock[_shared]`, unlock, unlock_all; waits obey
 //!   `lock_timeout` and take part in deadlock detection); `SET LOCAL`, `SHOW`, `RESET`
 //!   ([`settings`]: a `SET` in a rolled-back transaction is undone).
@@ -79,10 +80,15 @@
 //!   before any other error of the row (a numeric overflow); the model reads it when it
 //!   evaluates it. A text value (not only a literal) assigned to a uuid, jsonb, numeric
 //!   or timestamp column is read as one, where PostgreSQL wants a cast (42804).
-//! - **Sequence and advisory-lock functions** run only as a statement of their own,
-//!   `SELECT f(args)` without FROM (not inside another expression or a DEFAULT), with
-//!   literal or `$n` arguments; a `void` result is the empty text, as PostgreSQL's text
-//!   protocol sends it. `CREATE SEQUENCE` takes its options in sqlparser's order
+//! - **Sequence functions** (`nextval`, `currval`, `setval`, `lastval`) run inside
+//!   expressions (SET, WHERE, RETURNING, select lists; see `calls`), but not yet in
+//!   VALUES or a DEFAULT; their sequence is named when the call runs, so a missing one
+//!   is 42P01 only if a row reaches the call (PostgreSQL reads the `regclass` literal
+//!   while planning). A write's RETURNING is evaluated after all its rows are written,
+//!   so `currval` there shows the statement's last value on every row (PostgreSQL: the
+//!   row's own). **Advisory-lock functions** run only as a statement of their own,
+//!   `SELECT f(args)` without FROM, with literal or `$n` arguments; a `void` result is
+//!   the empty text, as PostgreSQL's text protocol sends it. `CREATE SEQUENCE` takes its options in sqlparser's order
 //!   (INCREMENT, MINVALUE, MAXVALUE, START, CYCLE; CACHE is refused) and, like the other
 //!   DDL, runs outside transaction blocks only. A crash keeps every value a sequence
 //!   handed out (PostgreSQL may skip up to 32 after one).
@@ -143,6 +149,7 @@
 //! ```
 
 pub mod advisory;
+mod calls;
 pub mod client;
 pub mod command;
 pub mod config;

@@ -207,6 +207,18 @@ impl Sequences {
         Ok(v)
     }
 
+    /// A value an earlier run of the session's statement drew, handed out again (see
+    /// `calls`): the sequence does not move, the session's `currval` and `lastval` do.
+    pub fn replayed(&mut self, session: u64, name: &str, v: i64) -> Result<(), SqlError> {
+        if !self.all.contains_key(name) {
+            return Err(undefined(name));
+        }
+        let mine = self.sessions.entry(session).or_default();
+        mine.current.insert(name.to_owned(), v);
+        mine.last = Some(name.to_owned());
+        Ok(())
+    }
+
     pub fn currval(&self, session: u64, name: &str) -> Result<i64, SqlError> {
         if !self.all.contains_key(name) {
             return Err(undefined(name));

@@ -308,12 +308,19 @@ fn function(f: &ast::Function, place: Place) -> Result<Expr, SqlError> {
         "now" | "current_timestamp" | "transaction_timestamp" => Func::Now,
         "gen_random_uuid" => Func::GenRandomUuid,
         "round" => Func::Round,
+        "nextval" => Func::Nextval,
+        "currval" => Func::Currval,
+        "setval" => Func::Setval,
+        "lastval" => Func::Lastval,
         "pg_sleep" => return Err(unsupported("pg_sleep() inside an expression")),
         _ => return Err(unsupported(format!("the function {name}()"))),
     };
     let arity_ok = match func {
         Func::Now | Func::GenRandomUuid => args.is_empty(),
         Func::Round => (1..=2).contains(&args.len()),
+        Func::Nextval | Func::Currval => args.len() == 1,
+        Func::Setval => (2..=3).contains(&args.len()),
+        Func::Lastval => args.is_empty(),
         Func::Lower | Func::Upper | Func::Length | Func::Abs => args.len() == 1,
         Func::Coalesce | Func::Greatest | Func::Least => !args.is_empty(),
     };

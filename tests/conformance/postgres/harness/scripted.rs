@@ -254,6 +254,19 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
         (1, "SELECT setval('seq_a', 20, false)"), (1, "SELECT nextval('seq_a')"),
         (0, "SELECT nextval('nope')"), (0, "SELECT setval('seq_a', 0)"),
     ]),
+    ("nextval inside an UPDATE that waits for a row lock", &[
+        "CREATE TABLE t (id bigint PRIMARY KEY, v bigint NOT NULL)",
+        "INSERT INTO t (id, v) VALUES (1, 0), (2, 0)",
+        "CREATE SEQUENCE seq_x",
+    ], &[
+        (0, "BEGIN"), (0, "UPDATE t SET v = 100 WHERE id = 1"),
+        (1, "UPDATE t SET v = nextval('seq_x') RETURNING id, v"),
+        (0, "COMMIT"), (1, "SELECT currval('seq_x')"),
+        (0, "BEGIN"), (0, "UPDATE t SET v = 7 WHERE id = 2"),
+        (1, "UPDATE t SET v = v + nextval('seq_x') WHERE id >= 1 RETURNING id, v"),
+        (0, "ROLLBACK"), (1, "SELECT nextval('seq_x')"),
+        (1, "SELECT id, v * 10 + currval('seq_x') FROM t WHERE id = 2"),
+    ]),
     ("sequence bounds, CYCLE and descending sequences", &[
         "CREATE TABLE t (id bigint PRIMARY KEY)",
         "CREATE SEQUENCE seq_b MAXVALUE 2",
