@@ -20,8 +20,8 @@ use super::deps::{self, DbCall, Deps, NewWrite, AUTHORS};
 use super::faults::StoryFault;
 use super::service::{Access, Api, ApiRequest, ApiResponse, Call, API_PORT};
 use super::{Params, Variant};
-use crate::deps::{until_ok, Stores};
-use crate::inject::{down_for, healed_at, revert_after, slow_links_for, Windowed};
+use crate::deps::until_ok;
+use crate::inject::{healed_at, revert_after, slow_links_for, Windowed};
 use crate::metrics::{self, RequestOutcome, Sample};
 use crate::patterns::{CircuitBreaker, LoadBalancer};
 use crate::scenario::{Flow, RunBound};
@@ -162,6 +162,23 @@ struct Topology {
     deps: Deps,
     params: Params,
     apis: Vec<NodeId>,
+    /// Outages of the database and of Redis in force: overlapping outages of one store
+    /// are one outage, which ends when the last of them does (without the count, the
+    /// first to end would bring the store back inside the other's window).
+    db_outages: Cell<u32>,
+    redis_outages: Cell<u32>,
+}
+
+/// Counts an outage in; whether it is the first (the store goes down now).
+fn outage_starts(count: &Cell<u32>) -> bool {
+    count.set(count.get() + 1);
+    count.get() == 1
+}
+
+/// Counts an outage out; whether it was the last (the store comes back now).
+fn outage_ends(count: &Cell<u32>) -> bool {
+    count.set(count.get() - 1);
+    count.get() == 0
 }
 
 fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
@@ -228,13 +245,14 @@ fn start_apis(variant: Variant, params: Params, deps: &Deps) -> Vec<NodeId> {
 /// The orchestrator: restarts an API instance `delay` after it is found dead (the
 /// container's restart policy), until `stop`.
 async fn supervise(apis: Vec<NodeId>, delay: Duration, stop: Rc<Cell<bool>>) {
-    let mut restarting = vec![false; apis.len()];
+    // The life each restart was scheduled for: a life killed again before this loop saw
+    // it alive is a new death, and gets a restart of its own.
+    let mut scheduled: Vec<Option<u32>> = vec![None; apis.len()];
     while !stop.get() {
         for (i, &api) in apis.iter().enumerate() {
-            if api.is_alive() {
-                restarting[i] = false;
-            } else if !restarting[i] {
-                restarting[i] = true;
+            let life = api.incarnation();
+            if !api.is_alive() && scheduled[i] != Some(life) {
+                scheduled[i] = Some(life);
                 trace::emit(&Restart {
                     instance: i as u32,
                     found_dead_ms: now().elapsed_since_start().as_millis() as u64,
@@ -254,18 +272,28 @@ async fn apply(topo: Rc<Topology>, fault: StoryFault) {
     let d = fault.duration();
     let until = now() + d.unwrap_or_default();
     match fault {
-        StoryFault::DbDown { .. } => down_for(
-            d,
-            topo.deps.stores().clone(),
-            Stores::db_down,
-            Stores::db_up,
-        ),
-        StoryFault::RedisDown { .. } => down_for(
-            d,
-            topo.deps.stores().clone(),
-            Stores::redis_down,
-            Stores::redis_up,
-        ),
+        StoryFault::DbDown { .. } => {
+            if outage_starts(&topo.db_outages) {
+                topo.deps.stores().db_down();
+            }
+            let t = Rc::clone(&topo);
+            revert_after(d, move || {
+                if outage_ends(&t.db_outages) {
+                    t.deps.stores().db_up();
+                }
+            });
+        }
+        StoryFault::RedisDown { .. } => {
+            if outage_starts(&topo.redis_outages) {
+                topo.deps.stores().redis_down();
+            }
+            let t = Rc::clone(&topo);
+            revert_after(d, move || {
+                if outage_ends(&t.redis_outages) {
+                    t.deps.stores().redis_up();
+                }
+            });
+        }
         StoryFault::LatencySpike { extra_ms, .. } => {
             let (db, redis) = (topo.deps.db_node(), topo.deps.redis_node());
             let links = topo
@@ -537,7 +565,13 @@ async fn main_flow(
         Rc::clone(&stop),
         Rc::clone(&probes),
     );
-    let topo = Rc::new(Topology { deps, params, apis });
+    let topo = Rc::new(Topology {
+        deps,
+        params,
+        apis,
+        db_outages: Cell::new(0),
+        redis_outages: Cell::new(0),
+    });
     let heal = healed_at(&schedule);
     let t = Rc::clone(&topo);
     schedule.install(move |f| apply(Rc::clone(&t), f)).detach();
