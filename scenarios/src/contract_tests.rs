@@ -15,6 +15,8 @@ use crate::medistream::faults::MediFault;
 use crate::medistream::Medistream;
 use crate::scenario::Scenario;
 use crate::shrink::ShrinkFault;
+use crate::story_backend::faults::StoryFault;
+use crate::story_backend::StoryBackend;
 
 fn matrix_round_trips<S: Scenario>()
 where
@@ -53,6 +55,7 @@ fn fault_matrices_round_trip_through_json() {
     matrix_round_trips::<FlashSale>();
     matrix_round_trips::<Appointments>();
     matrix_round_trips::<Medistream>();
+    matrix_round_trips::<StoryBackend>();
 }
 
 #[test]
@@ -60,6 +63,7 @@ fn swarm_schedules_are_a_function_of_the_seed() {
     swarm_is_a_function_of_the_seed::<FlashSale>();
     swarm_is_a_function_of_the_seed::<Appointments>();
     swarm_is_a_function_of_the_seed::<Medistream>();
+    swarm_is_a_function_of_the_seed::<StoryBackend>();
 }
 
 #[test]
@@ -84,6 +88,21 @@ fn every_smaller_fault_is_smaller() {
         MediFault::MalformedTokenFlood {
             per_s: 60,
             for_ms: 3_000,
+        },
+    ]);
+    every_smaller_fault_differs(&[
+        StoryFault::LatencySpike {
+            extra_ms: 500,
+            for_ms: 3_000,
+        },
+        StoryFault::MemoryPressure {
+            instance: 1,
+            percent: 80,
+            for_ms: 3_000,
+        },
+        StoryFault::SlowQueries {
+            extra_ms: 10_000,
+            for_ms: 40_000,
         },
     ]);
 }

@@ -12,6 +12,8 @@
 //! - [`appointments`]: the Phase 11 appointments backend (seed 003).
 //! - [`medistream`]: Medistream (seed 000): CPU-bound signup, auth and rate limits, a
 //!   Redis job queue with retries and dead letters.
+//! - [`story_backend`]: the story backend (seed 001): pools, cache, breaker, health,
+//!   OOM and CPU limits, and the RTO/RPO tables.
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
 //! - [`deps`]: a failed dependency call as services see it, a pool of Redis connections.
 //! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
@@ -37,5 +39,6 @@ pub mod patterns;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
+pub mod story_backend;
 pub mod text;
 pub mod workload;
