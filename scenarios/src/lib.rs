@@ -12,6 +12,8 @@
 //! - [`appointments`]: the Phase 11 appointments backend (seed 003).
 //! - [`medistream`]: Medistream (seed 000): CPU-bound signup, auth and rate limits, a
 //!   Redis job queue with retries and dead letters.
+//! - [`interdomestik`]: Interdomestik (seed 004): registrations in one retried
+//!   transaction with ordered locks, an email breaker with an outbox, a Redis rate limit.
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
 //! - [`deps`]: a failed dependency call as services see it, a pool of Redis connections.
 //! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
@@ -30,6 +32,7 @@ pub mod deps;
 pub mod explore;
 pub mod flash_sale;
 pub mod inject;
+pub mod interdomestik;
 pub mod medistream;
 pub mod metrics;
 pub mod options;
