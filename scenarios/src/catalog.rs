@@ -220,6 +220,7 @@ pub fn registry() -> Vec<&'static dyn AnyScenario> {
         &crate::flash_sale::FlashSale,
         &crate::appointments::Appointments,
         &crate::medistream::Medistream,
+        &crate::interdomestik::Interdomestik,
     ]
 }
 

@@ -11,6 +11,8 @@ use crate::appointments::faults::ApptFault;
 use crate::appointments::Appointments;
 use crate::flash_sale::faults::FlashFault;
 use crate::flash_sale::FlashSale;
+use crate::interdomestik::faults::InterFault;
+use crate::interdomestik::Interdomestik;
 use crate::medistream::faults::MediFault;
 use crate::medistream::Medistream;
 use crate::scenario::Scenario;
@@ -53,6 +55,7 @@ fn fault_matrices_round_trip_through_json() {
     matrix_round_trips::<FlashSale>();
     matrix_round_trips::<Appointments>();
     matrix_round_trips::<Medistream>();
+    matrix_round_trips::<Interdomestik>();
 }
 
 #[test]
@@ -60,6 +63,7 @@ fn swarm_schedules_are_a_function_of_the_seed() {
     swarm_is_a_function_of_the_seed::<FlashSale>();
     swarm_is_a_function_of_the_seed::<Appointments>();
     swarm_is_a_function_of_the_seed::<Medistream>();
+    swarm_is_a_function_of_the_seed::<Interdomestik>();
 }
 
 #[test]
@@ -83,6 +87,18 @@ fn every_smaller_fault_is_smaller() {
         },
         MediFault::MalformedTokenFlood {
             per_s: 60,
+            for_ms: 3_000,
+        },
+    ]);
+    every_smaller_fault_differs(&[
+        InterFault::DbSlow {
+            extra_ms: 200,
+            for_ms: 3_000,
+        },
+        InterFault::EmailDown { for_ms: 5_000 },
+        InterFault::RegistrationBurst {
+            clients: 10,
+            per_client: 8,
             for_ms: 3_000,
         },
     ]);
