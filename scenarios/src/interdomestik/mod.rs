@@ -21,6 +21,7 @@
 pub mod checkers;
 pub mod deps;
 pub mod faults;
+pub mod report;
 pub mod run;
 pub mod service;
 
@@ -234,10 +235,6 @@ impl Scenario for Interdomestik {
     }
 
     fn report(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
-        let _ = (seed, options);
-        Err(ReportError {
-            run: "report".into(),
-            outcome: "not written yet".into(),
-        })
+        report::build(seed, options)
     }
 }
