@@ -221,6 +221,7 @@ pub fn registry() -> Vec<&'static dyn AnyScenario> {
         &crate::appointments::Appointments,
         &crate::medistream::Medistream,
         &crate::story_backend::StoryBackend,
+        &crate::interdomestik::Interdomestik,
     ]
 }
 

@@ -11,6 +11,8 @@ use crate::appointments::faults::ApptFault;
 use crate::appointments::Appointments;
 use crate::flash_sale::faults::FlashFault;
 use crate::flash_sale::FlashSale;
+use crate::interdomestik::faults::InterFault;
+use crate::interdomestik::Interdomestik;
 use crate::medistream::faults::MediFault;
 use crate::medistream::Medistream;
 use crate::scenario::Scenario;
@@ -56,6 +58,7 @@ fn fault_matrices_round_trip_through_json() {
     matrix_round_trips::<Appointments>();
     matrix_round_trips::<Medistream>();
     matrix_round_trips::<StoryBackend>();
+    matrix_round_trips::<Interdomestik>();
 }
 
 #[test]
@@ -64,6 +67,7 @@ fn swarm_schedules_are_a_function_of_the_seed() {
     swarm_is_a_function_of_the_seed::<Appointments>();
     swarm_is_a_function_of_the_seed::<Medistream>();
     swarm_is_a_function_of_the_seed::<StoryBackend>();
+    swarm_is_a_function_of_the_seed::<Interdomestik>();
 }
 
 #[test]
@@ -103,6 +107,18 @@ fn every_smaller_fault_is_smaller() {
         StoryFault::SlowQueries {
             extra_ms: 10_000,
             for_ms: 40_000,
+        },
+    ]);
+    every_smaller_fault_differs(&[
+        InterFault::DbSlow {
+            extra_ms: 200,
+            for_ms: 3_000,
+        },
+        InterFault::EmailDown { for_ms: 5_000 },
+        InterFault::RegistrationBurst {
+            clients: 10,
+            per_client: 8,
+            for_ms: 3_000,
         },
     ]);
 }

@@ -14,6 +14,8 @@
 //!   Redis job queue with retries and dead letters.
 //! - [`story_backend`]: the story backend (seed 001): pools, cache, breaker, health,
 //!   OOM and CPU limits, and the RTO/RPO tables.
+//! - [`interdomestik`]: Interdomestik (seed 004): registrations in one retried
+//!   transaction with ordered locks, an email breaker with an outbox, a Redis rate limit.
 //! - [`patterns`]: retry with backoff, circuit breaker, rate limiter, load balancer.
 //! - [`deps`]: a failed dependency call as services see it, a pool of Redis connections.
 //! - [`inject`]: fault plumbing (windows that end, slow links, instance checks).
@@ -32,6 +34,7 @@ pub mod deps;
 pub mod explore;
 pub mod flash_sale;
 pub mod inject;
+pub mod interdomestik;
 pub mod medistream;
 pub mod metrics;
 pub mod options;

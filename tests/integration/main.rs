@@ -2,6 +2,7 @@
 
 mod appointments;
 mod flash_sale;
+mod interdomestik;
 mod medistream;
 mod readme;
 mod support;
