@@ -329,7 +329,7 @@ fn role(p: &Params, i: u32) -> Role {
     if i % step == 0 && i / step < p.agents {
         Role::Agent(i / step)
     } else {
-        let agents_before = ((i + step - 1) / step).min(p.agents);
+        let agents_before = i.div_ceil(step).min(p.agents);
         Role::Member(i - agents_before)
     }
 }
