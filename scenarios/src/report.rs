@@ -134,6 +134,19 @@ pub fn variant_rows<V: ServiceVariant>(
     Ok(serde_json::Value::Object(data))
 }
 
+/// The variants a fault-matrix entry's rows show: `correct`, then each buggy variant that
+/// `contrasts` pairs with the entry (the fault that exposes it).
+pub fn entry_variants<V: Copy>(entry: &str, correct: V, contrasts: &[(&str, V)]) -> Vec<V> {
+    let mut variants = vec![correct];
+    variants.extend(
+        contrasts
+            .iter()
+            .filter(|(f, _)| *f == entry)
+            .map(|(_, v)| *v),
+    );
+    variants
+}
+
 /// Formats milliseconds for a table: `12.3 ms`, or `timeout` past the client's limit.
 pub fn ms(v: f64) -> String {
     if v >= 100.0 {

@@ -11,7 +11,8 @@ use super::faults;
 use super::run::{metrics_of, RunData};
 use super::{Medistream, Options, Params, Variant};
 use crate::report::{
-    ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport, Section, Table,
+    entry_variants, ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport,
+    Section, Table,
 };
 use crate::scenario::ServiceVariant;
 use sim_runtime::time::Duration;
@@ -230,14 +231,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ("none", Variant::RetryWithoutBackoff),
     ];
     for (info, _) in faults::matrix() {
-        let mut variants = vec![Variant::Correct];
-        variants.extend(
-            contrasts
-                .iter()
-                .filter(|(f, _)| *f == info.name)
-                .map(|(_, v)| *v),
-        );
-        for variant in variants {
+        for variant in entry_variants(info.name, Variant::Correct, &contrasts) {
             let d = run_entry::<Medistream>(seed, variant, base, info.name)?;
             let m = metrics_of(&d);
             t.row(vec![
