@@ -8,7 +8,10 @@
 //! - [`kv`]: a Redis-like store.
 //! - [`sql`]: a PostgreSQL-like database with transactions and a connection pool.
 //! - [`queue`]: a Kafka-like log with producers and consumer groups.
+//!
+//! [`check`] holds ready-made checkers for the histories services produce against them.
 
+pub mod check;
 mod fixed_hash;
 pub mod kv;
 pub mod queue;

@@ -36,6 +36,12 @@ pub struct Config {
     pub tables: Vec<TableSchema>,
     /// Run the vacuum of old row versions every this many commits.
     pub vacuum_every_commits: u64,
+    /// Test-only fault, off by default, for checkers to prove they catch a broken
+    /// REPEATABLE READ: its snapshot is taken too late, afresh at every statement (as
+    /// READ COMMITTED does), so a transaction sees commits made after it began reading
+    /// (read skew, lost updates). Not a PostgreSQL setting.
+    #[doc(hidden)]
+    pub test_fault_late_snapshot: bool,
 }
 
 impl Default for Config {
@@ -54,6 +60,7 @@ impl Default for Config {
             slow_query_duration: Duration::from_secs(5),
             tables: Vec::new(),
             vacuum_every_commits: 64,
+            test_fault_late_snapshot: false,
         }
     }
 }

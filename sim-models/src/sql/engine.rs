@@ -213,6 +213,8 @@ pub struct Engine {
     max_connections: usize,
     synchronous_commit: bool,
     vacuum_every_commits: u64,
+    /// `Config::test_fault_late_snapshot`.
+    late_snapshot_fault: bool,
     defaults: Settings,
     pub(super) stats: Stats,
     sequences: Rc<RefCell<super::sequence::Sequences>>,
@@ -260,6 +262,7 @@ impl Engine {
             max_connections: config.max_connections,
             synchronous_commit: config.synchronous_commit,
             vacuum_every_commits: config.vacuum_every_commits.max(1),
+            late_snapshot_fault: config.test_fault_late_snapshot,
             defaults: Settings {
                 statement_timeout: config.statement_timeout,
                 lock_timeout: config.lock_timeout,
@@ -953,7 +956,8 @@ impl Engine {
     /// one taken at the transaction's first statement (not at BEGIN, as in PostgreSQL).
     fn statement_snapshot(&mut self, xid: Xid) -> Snapshot {
         let iso = self.txns[&xid].isolation;
-        if !iso.uses_transaction_snapshot() {
+        let late = self.late_snapshot_fault && iso == IsolationLevel::RepeatableRead;
+        if !iso.uses_transaction_snapshot() || late {
             return self.take_snapshot();
         }
         if let Some(s) = &self.txns[&xid].snapshot {
