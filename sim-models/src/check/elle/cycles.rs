@@ -7,7 +7,7 @@
 //! - G-single: an rw edge, then ww and wr edges (exactly one rw);
 //! - G2-item: an rw edge, then any edges including at least one more rw.
 //!
-//! A component yields at most one witness per kind, the shortest found. Once one is found,
+//! A component (of the graph of the edges the kind allows) yields at most one witness per kind, the shortest found. Once one is found,
 //! only a bounded number of further candidate edges is tried: the witness is already in
 //! hand, and a huge component must not make the search quadratic.
 
@@ -53,11 +53,19 @@ const RULES: [Rule; 4] = [
 ];
 
 pub(super) fn find(graph: &Graph) -> Vec<Anomaly> {
-    let (components, of) = graph.cyclic_components();
     let mut search = PathSearch::new(graph);
     let mut found = Vec::new();
-    for (c, members) in components.iter().enumerate() {
-        for rule in &RULES {
+    for rule in &RULES {
+        // A cycle of only the kinds a rule allows lies in one component of the graph of
+        // those kinds, so G0 and G1c are sought there: a component of the whole graph
+        // holds many edges that lie on no such cycle, each a futile search. A G-single
+        // cycle's first edge is rw, so it needs the whole graph's components.
+        let (components, of) = if rule.first == EdgeKind::Rw {
+            graph.cyclic_components(|_| true)
+        } else {
+            graph.cyclic_components(rule.allow)
+        };
+        for (c, members) in components.iter().enumerate() {
             if let Some(cycle) = shortest_cycle(graph, &mut search, members, &of, c, rule) {
                 found.push(Anomaly::Cycle {
                     kind: rule.kind,

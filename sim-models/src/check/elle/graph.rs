@@ -65,10 +65,14 @@ impl Graph {
         &self.out[node]
     }
 
-    /// The strongly connected components with more than one node (a cycle needs two
-    /// transactions: self-edges are never added), each sorted, in order of their smallest
-    /// node; and for every node the index of its component, if it is in one.
-    pub fn cyclic_components(&self) -> (Vec<Vec<TxnId>>, Vec<Option<usize>>) {
+    /// The strongly connected components, over the edges whose kind `allow` accepts, with
+    /// more than one node (a cycle needs two transactions: self-edges are never added),
+    /// each sorted, in order of their smallest node; and for every node the index of its
+    /// component, if it is in one.
+    pub fn cyclic_components(
+        &self,
+        allow: impl Fn(EdgeKind) -> bool,
+    ) -> (Vec<Vec<TxnId>>, Vec<Option<usize>>) {
         let n = self.nodes();
         const UNSEEN: usize = usize::MAX;
         let mut index = vec![UNSEEN; n];
@@ -93,6 +97,9 @@ impl Graph {
                 let v = top.0;
                 if let Some(e) = self.out[v].get(top.1) {
                     top.1 += 1;
+                    if !allow(e.kind) {
+                        continue;
+                    }
                     let w = e.to;
                     if index[w] == UNSEEN {
                         index[w] = next_index;

@@ -6,6 +6,10 @@
 
 use std::collections::BTreeMap;
 
+use indexmap::IndexMap;
+
+use crate::fixed_hash::FixedState;
+
 use super::anomalies::Anomaly;
 use super::graph::{Edge, EdgeKind, Graph};
 use super::history::{Element, History, Key, Op, Outcome, TxnId};
@@ -27,20 +31,43 @@ struct Read<'a> {
 pub(super) fn infer(history: &History) -> Inferred {
     let writer = writers(history);
     let reads = committed_reads(history);
-    let in_graph = graph_members(history, &writer, &reads);
-    let mut anomalies = Vec::new();
-    read_anomalies(history, &writer, &reads, &mut anomalies);
-    lost_updates(history, &mut anomalies);
-    let mut graph = Graph::new(history.txns.len());
     let mut by_key: BTreeMap<Key, Vec<&Read<'_>>> = BTreeMap::new();
     for r in &reads {
         by_key.entry(r.key).or_default().push(r);
     }
-    for (key, reads) in by_key {
+    let mut in_graph: Vec<bool> = history
+        .txns
+        .iter()
+        .map(|t| t.outcome == Outcome::Committed)
+        .collect();
+    let mut anomalies = Vec::new();
+    let mut orders = Vec::new();
+    for (key, mut reads) in by_key {
+        // Shortest first (ties in history order), so that each element is blamed on the
+        // first read that shows it.
+        reads.sort_by_key(|r| r.list.len());
         match version_order(key, &reads) {
-            Ok(order) => add_edges(key, order, &reads, &writer, &in_graph, &mut graph),
-            Err(a) => anomalies.push(a),
+            Ok(order) => {
+                // Every read is a prefix of the order: checking the order's elements once
+                // checks every read's, at a cost linear in the key's appends.
+                let seen = Seen { key, list: order };
+                seen.check(history, &writer, &reads, &mut in_graph, &mut anomalies);
+                orders.push((key, order, reads));
+            }
+            Err(a) => {
+                anomalies.push(a);
+                for r in &reads {
+                    let seen = Seen { key, list: r.list };
+                    seen.check(history, &writer, &[r], &mut in_graph, &mut anomalies);
+                }
+            }
         }
+    }
+    intermediate_reads(history, &writer, &reads, &mut anomalies);
+    lost_updates(history, &mut anomalies);
+    let mut graph = Graph::new(history.txns.len());
+    for (key, order, reads) in orders {
+        add_edges(key, order, &reads, &writer, &in_graph, &mut graph);
     }
     Inferred {
         graph,
@@ -49,9 +76,11 @@ pub(super) fn infer(history: &History) -> Inferred {
     }
 }
 
-/// Who appended each element, with the outcome of that transaction.
-fn writers(history: &History) -> BTreeMap<Element, TxnId> {
-    let mut writer = BTreeMap::new();
+/// Who appended each element (the first to, should a buggy history append one twice).
+type Writers = IndexMap<Element, TxnId, FixedState>;
+
+fn writers(history: &History) -> Writers {
+    let mut writer = Writers::default();
     for (t, txn) in history.txns.iter().enumerate() {
         for op in &txn.ops {
             if let Op::Append { element, .. } = op {
@@ -88,58 +117,61 @@ fn committed_reads(history: &History) -> Vec<Read<'_>> {
     reads
 }
 
-/// Committed transactions, and those of unknown outcome whose appends someone read
-/// (so they did commit).
-fn graph_members(
-    history: &History,
-    writer: &BTreeMap<Element, TxnId>,
-    reads: &[Read<'_>],
-) -> Vec<bool> {
-    let mut member: Vec<bool> = history
-        .txns
-        .iter()
-        .map(|t| t.outcome == Outcome::Committed)
-        .collect();
-    for r in reads {
-        for e in r.list {
-            if let Some(&w) = writer.get(e) {
-                if history.txns[w].outcome == Outcome::Unknown {
-                    member[w] = true;
-                }
+/// A list some committed transaction read.
+struct Seen<'a> {
+    key: Key,
+    list: &'a [Element],
+}
+
+impl Seen<'_> {
+    /// Garbage and aborted reads (G1a) among the list's elements, each blamed on the
+    /// shortest of `readers` (sorted by length) that shows it; and a transaction of
+    /// unknown outcome whose append was read did commit, so it joins the graph.
+    fn check(
+        &self,
+        history: &History,
+        writer: &Writers,
+        readers: &[&Read<'_>],
+        in_graph: &mut [bool],
+        anomalies: &mut Vec<Anomaly>,
+    ) {
+        let mut blame = 0;
+        for (i, &element) in self.list.iter().enumerate() {
+            while readers[blame].list.len() <= i {
+                blame += 1;
+            }
+            let reader = readers[blame].reader;
+            let Some(&w) = writer.get(&element) else {
+                anomalies.push(Anomaly::GarbageRead {
+                    reader,
+                    key: self.key,
+                    element,
+                });
+                continue;
+            };
+            match history.txns[w].outcome {
+                Outcome::Aborted => anomalies.push(Anomaly::AbortedRead {
+                    reader,
+                    writer: w,
+                    key: self.key,
+                    element,
+                }),
+                Outcome::Unknown => in_graph[w] = true,
+                Outcome::Committed => {}
             }
         }
     }
-    member
 }
 
-/// G1a, G1b and garbage reads.
-fn read_anomalies(
+/// G1b: a read whose last element's writer (another transaction) appended to the key
+/// again after it saw that writer half done.
+fn intermediate_reads(
     history: &History,
-    writer: &BTreeMap<Element, TxnId>,
+    writer: &Writers,
     reads: &[Read<'_>],
     anomalies: &mut Vec<Anomaly>,
 ) {
     for r in reads {
-        for &element in r.list {
-            match writer.get(&element) {
-                None => anomalies.push(Anomaly::GarbageRead {
-                    reader: r.reader,
-                    key: r.key,
-                    element,
-                }),
-                Some(&w) if history.txns[w].outcome == Outcome::Aborted => {
-                    anomalies.push(Anomaly::AbortedRead {
-                        reader: r.reader,
-                        writer: w,
-                        key: r.key,
-                        element,
-                    });
-                }
-                Some(_) => {}
-            }
-        }
-        // The last element read: if its writer (another transaction) appended to the key
-        // again after it, the read saw that writer half done.
         let Some(&last) = r.list.last() else {
             continue;
         };
@@ -167,7 +199,8 @@ fn read_anomalies(
 
 /// By (key, version read): the transactions that read it and then appended to the key,
 /// with the element each appended first.
-type ReadThenAppend<'a> = BTreeMap<(Key, &'a [Element]), Vec<(TxnId, Element)>>;
+/// The version's length comes first so that most comparisons need not walk the lists.
+type ReadThenAppend<'a> = BTreeMap<(Key, usize, &'a [Element]), Vec<(TxnId, Element)>>;
 
 /// Committed transactions that read a key and then appended to it, grouped by the state
 /// they read: two in one group both wrote over the same version, and one of the writes
@@ -192,13 +225,16 @@ fn lost_updates(history: &History, anomalies: &mut Vec<Anomaly>) {
                 Op::Append { key, element } => {
                     // Only the first append after the read: later ones build on it.
                     if let Some(Some(list)) = read_first.insert(*key, None) {
-                        groups.entry((*key, list)).or_default().push((t, *element));
+                        groups
+                            .entry((*key, list.len(), list))
+                            .or_default()
+                            .push((t, *element));
                     }
                 }
             }
         }
     }
-    for ((key, read), appenders) in groups {
+    for ((key, _, read), appenders) in groups {
         if appenders.len() > 1 {
             anomalies.push(Anomaly::LostUpdate {
                 key,
@@ -231,7 +267,7 @@ fn add_edges(
     key: Key,
     order: &[Element],
     reads: &[&Read<'_>],
-    writer: &BTreeMap<Element, TxnId>,
+    writer: &Writers,
     in_graph: &[bool],
     graph: &mut Graph,
 ) {
