@@ -322,6 +322,16 @@ fn a_snapshot_taken_too_late_is_caught() {
         .filter(|k| k.contains(&AnomalyKind::GSingle))
         .count();
     assert!(seeds > 0, "the late snapshot's read skew went unnoticed");
+    // The witness tells the cycle: one rw edge, closed by ww/wr edges.
+    let (h, _) = run(1, IsolationLevel::RepeatableRead, true);
+    let report = elle::check(&h);
+    let w = witnesses(&report, AnomalyKind::GSingle);
+    assert!(
+        w[0].starts_with("G-single: the cycle T")
+            && w[0].matches("-rw(").count() == 1
+            && w[0].contains("which T"),
+        "{w:?}"
+    );
 }
 
 #[test]
