@@ -195,6 +195,24 @@ fn reads_no_version_order_explains() {
     );
 }
 
+#[test]
+fn internal_a_read_that_misses_the_transactions_own_append() {
+    let h = committed(vec![
+        vec![append(0, 1)],
+        vec![read(0, &[1]), append(0, 2), read(0, &[1])],
+        vec![read(0, &[1, 2]), read(0, &[])],
+    ]);
+    let report = elle::check(&h);
+    assert_eq!(
+        witnesses(&report, AnomalyKind::Internal),
+        [
+            "internal: T1 read key 0 as [1], but its own earlier operations make it [1] ... [2]",
+            "internal: T2 read key 0 as [], but its own earlier operations make it [1 2] ... []",
+        ],
+        "{report}"
+    );
+}
+
 /// Checking is fast enough to run on every seed: a long history of many overlapping
 /// transactions (a few thousand) is checked well within a debug test's budget; the
 /// figure itself is measured in release, not here.
@@ -275,9 +293,10 @@ fn kinds_over_seeds(
         .collect()
 }
 
-const NEVER: [AnomalyKind; 6] = [
+const NEVER: [AnomalyKind; 7] = [
     AnomalyKind::IncompatibleOrder,
     AnomalyKind::GarbageRead,
+    AnomalyKind::Internal,
     AnomalyKind::G0,
     AnomalyKind::G1a,
     AnomalyKind::G1b,

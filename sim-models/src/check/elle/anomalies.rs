@@ -15,6 +15,10 @@ pub enum AnomalyKind {
     IncompatibleOrder,
     /// A read of an element no transaction appended.
     GarbageRead,
+    /// A transaction's read that contradicts its own earlier operations on the key: it
+    /// lacks the transaction's own appends at its end, or it is not an extension of the
+    /// transaction's previous read (lists only grow).
+    Internal,
     /// Dirty write: a cycle of ww edges.
     G0,
     /// Aborted read: a committed transaction read an aborted one's append.
@@ -71,6 +75,14 @@ pub enum Anomaly {
         key: Key,
         element: Element,
     },
+    /// `txn` read `key` as `read` where it expected `expected_prefix` ... `expected_suffix`.
+    Internal {
+        txn: TxnId,
+        key: Key,
+        read: Vec<Element>,
+        expected_prefix: Vec<Element>,
+        expected_suffix: Vec<Element>,
+    },
 }
 
 impl Anomaly {
@@ -82,6 +94,7 @@ impl Anomaly {
             Anomaly::LostUpdate { .. } => AnomalyKind::LostUpdate,
             Anomaly::IncompatibleOrder { .. } => AnomalyKind::IncompatibleOrder,
             Anomaly::GarbageRead { .. } => AnomalyKind::GarbageRead,
+            Anomaly::Internal { .. } => AnomalyKind::Internal,
         }
     }
 
@@ -94,6 +107,7 @@ impl Anomaly {
             Anomaly::LostUpdate { appenders, .. } => appenders.iter().map(|a| a.0).collect(),
             Anomaly::IncompatibleOrder { first, second, .. } => [first.0, second.0].into(),
             Anomaly::GarbageRead { reader, .. } => [*reader].into(),
+            Anomaly::Internal { txn, .. } => [*txn].into(),
         }
     }
 }
@@ -153,6 +167,7 @@ impl fmt::Display for AnomalyKind {
         f.write_str(match self {
             AnomalyKind::IncompatibleOrder => "incompatible-order",
             AnomalyKind::GarbageRead => "garbage-read",
+            AnomalyKind::Internal => "internal",
             AnomalyKind::G0 => "G0",
             AnomalyKind::G1a => "G1a",
             AnomalyKind::G1b => "G1b",
@@ -259,6 +274,19 @@ impl fmt::Display for Anomaly {
             } => write!(
                 f,
                 "garbage-read: T{reader} read {element} in key {key}, which no transaction appended"
+            ),
+            Anomaly::Internal {
+                txn,
+                key,
+                read,
+                expected_prefix,
+                expected_suffix,
+            } => write!(
+                f,
+                "internal: T{txn} read key {key} as {}, but its own earlier operations make it {} ... {}",
+                ListDisplay(read),
+                ListDisplay(expected_prefix),
+                ListDisplay(expected_suffix)
             ),
         }
     }

@@ -65,6 +65,7 @@ pub(super) fn infer(history: &History) -> Inferred {
     }
     intermediate_reads(history, &writer, &reads, &mut anomalies);
     lost_updates(history, &mut anomalies);
+    internal(history, &mut anomalies);
     let mut graph = Graph::new(history.txns.len());
     for (key, order, reads) in orders {
         add_edges(key, order, &reads, &writer, &in_graph, &mut graph);
@@ -303,6 +304,43 @@ fn add_edges(
                     key,
                     element: next,
                 });
+            }
+        }
+    }
+}
+
+/// Each committed transaction's reads against its own operations on the key: a read
+/// extends the transaction's previous read of the key, and ends with the appends the
+/// transaction made to it since (at every isolation level: a transaction sees its own
+/// writes, and its row lock keeps others from appending after them).
+fn internal(history: &History, anomalies: &mut Vec<Anomaly>) {
+    for (t, txn) in history.txns.iter().enumerate() {
+        if txn.outcome != Outcome::Committed {
+            continue;
+        }
+        // Per key: the previous read, and the appends since it.
+        let mut state: BTreeMap<Key, (&[Element], Vec<Element>)> = BTreeMap::new();
+        for op in &txn.ops {
+            match op {
+                Op::Append { key, element } => state.entry(*key).or_default().1.push(*element),
+                Op::Read {
+                    key,
+                    list: Some(list),
+                } => {
+                    let (before, since) = state.entry(*key).or_default();
+                    if !list.starts_with(before) || !list.ends_with(since) {
+                        anomalies.push(Anomaly::Internal {
+                            txn: t,
+                            key: *key,
+                            read: list.clone(),
+                            expected_prefix: before.to_vec(),
+                            expected_suffix: since.clone(),
+                        });
+                    }
+                    *before = list;
+                    since.clear();
+                }
+                Op::Read { .. } => {}
             }
         }
     }

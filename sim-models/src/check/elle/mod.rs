@@ -9,7 +9,8 @@
 //!    read must be a prefix of, else *incompatible-order*);
 //! 2. the **dependency graph** between committed transactions: ww (appended next),
 //!    wr (read up to an append), rw (read before the next append);
-//! 3. the **anomalies**: G1a (read an aborted append), G1b (read a state another
+//! 3. the **anomalies**: internal (a read contradicting the transaction's own earlier
+//!    operations on the key), G1a (read an aborted append), G1b (read a state another
 //!    transaction went on to change), lost update (two transactions appended after
 //!    reading the same version), and cycles found with Tarjan's strongly connected
 //!    components then a shortest cycle of each kind inside each: G0 (ww only), G1c (ww
