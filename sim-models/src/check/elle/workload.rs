@@ -35,6 +35,9 @@ pub struct ListAppend {
     pub isolation: IsolationLevel,
     /// A client pauses up to this long between statements, so that transactions overlap.
     pub think_max: Duration,
+    /// After a transaction that did not commit, its client pauses this long, so that a
+    /// server that is down does not use up the workload in failed attempts.
+    pub failure_pause: Duration,
 }
 
 impl Default for ListAppend {
@@ -46,6 +49,7 @@ impl Default for ListAppend {
             max_ops: 4,
             isolation: IsolationLevel::Serializable,
             think_max: Duration::from_millis(2),
+            failure_pause: Duration::from_millis(10),
         }
     }
 }
@@ -89,6 +93,9 @@ impl ListAppend {
                     let plan = config.plan(&mut rng, &next_element);
                     let (ops, outcome) = config.transaction(&pool, &plan, &mut rng).await;
                     history.borrow_mut().push(client, ops, outcome);
+                    if outcome != Outcome::Committed {
+                        sleep(config.failure_pause).await;
+                    }
                 }
             }));
         }
