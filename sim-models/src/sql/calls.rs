@@ -1,4 +1,5 @@
-//! The sequence functions (`nextval`, `currval`, `setval`, `lastval`) as a running
+//! The sequence functions (`nextval`, `currval`, `setval`, `lastval`, and
+//! `pg_get_serial_sequence`) as a running
 //! statement calls them, anywhere an expression may be: a SET, a RETURNING, a VALUES
 //! row, a select list, a serial column's default.
 //!
@@ -45,15 +46,18 @@ fn no_such_function(f: Func, args: &[Value]) -> SqlError {
     }
 }
 
-/// A sequence named by text as `regclass` reads it: unquoted names fold to lower case.
-fn sequence_name(v: &Value) -> Option<String> {
+/// A sequence named by text as `regclass` reads it: unquoted names fold to lower case;
+/// the one schema, `public`, may be named.
+pub(crate) fn sequence_name(v: &Value) -> Option<String> {
     let Value::Text(t) = v else { return None };
-    Some(
-        match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
-            Some(quoted) => quoted.to_owned(),
-            None => t.to_lowercase(),
-        },
-    )
+    let folded = match t.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        Some(quoted) => quoted.to_owned(),
+        None => t.to_lowercase(),
+    };
+    Some(match folded.strip_prefix("public.") {
+        Some(bare) => bare.to_owned(),
+        None => folded,
+    })
 }
 
 impl Calls {
@@ -103,7 +107,10 @@ impl Calls {
         };
         let arity = matches!(
             (f, args.len()),
-            (Func::Nextval | Func::Currval, 1) | (Func::Lastval, 0) | (Func::Setval, 2 | 3)
+            (Func::Nextval | Func::Currval, 1)
+                | (Func::Lastval, 0)
+                | (Func::Setval, 2 | 3)
+                | (Func::PgGetSerialSequence, 2)
         );
         if !arity {
             return Err(no_such_function(f, args));
@@ -116,6 +123,14 @@ impl Calls {
             (Func::Nextval, [_]) => self.nextval(&name()?)?,
             (Func::Currval, [_]) => self.sequences.borrow().currval(self.session, &name()?)?,
             (Func::Lastval, []) => self.sequences.borrow().lastval(self.session)?,
+            (Func::PgGetSerialSequence, [table, Value::Text(column)]) => {
+                let table = sequence_name(table).ok_or_else(|| no_such_function(f, args))?;
+                return Ok(self
+                    .sequences
+                    .borrow()
+                    .owned_by(&table, column)
+                    .map_or(Value::Null, Value::Text));
+            }
             (Func::Setval, [_, Value::Int(v)]) => {
                 self.sequences
                     .borrow_mut()

@@ -29,11 +29,11 @@ use sim_runtime::time::{Duration, Instant};
 use super::calls::{Calls, Drawn};
 use super::config::Config;
 use super::error::SqlError;
-use super::expr::Scope;
+use super::expr::{Expr, Func, Scope};
 use super::locks::{in_cycle, LockTable, RowKey};
 use super::mvcc::{ForeignKeyRef, RowId, Snapshot, Table, Xid};
 use super::row::Row;
-use super::schema::{ForeignKey, IndexDef, TableSchema, UniqueConstraint};
+use super::schema::{ColumnDefault, ForeignKey, IndexDef, TableSchema, UniqueConstraint};
 use super::ssi::Ssi;
 use super::stmt::{CommandTag, IsolationLevel, Statement, StmtResult};
 use super::value::Value;
@@ -717,8 +717,11 @@ impl Engine {
     /// Whether a table, index or constraint (whose index PostgreSQL names so) is called
     /// `name`: they share one namespace.
     fn relation_exists(&self, name: &str) -> bool {
+        self.sequences.borrow().exists(name) || self.table_or_index_exists(name)
+    }
+
+    fn table_or_index_exists(&self, name: &str) -> bool {
         self.table_ids.contains_key(name)
-            || self.sequences.borrow().exists(name)
             || self.tables.iter().any(|t| {
                 t.indexes.iter().any(|i| i.name == name)
                     || t.schema.indexes.iter().any(|i| i.name == name)
@@ -764,8 +767,44 @@ impl Engine {
                 self.tables[fk.parent].referenced_by.push((me, i));
             }
         }
+        // A sequence a DEFAULT names must exist, as PostgreSQL reads its `regclass`
+        // literal when it stores the default (42P01).
+        for c in &schema.columns {
+            if let Some(ColumnDefault::Expr(e)) = &c.default {
+                e.visit(&mut |e| match e {
+                    Expr::Func(Func::Nextval | Func::Currval | Func::Setval, args) => {
+                        match args.first() {
+                            Some(Expr::Lit(v)) => match super::calls::sequence_name(v) {
+                                Some(n) if !self.sequences.borrow().exists(&n) => {
+                                    Err(SqlError::UndefinedTable(n))
+                                }
+                                _ => Ok(()),
+                            },
+                            _ => Ok(()),
+                        }
+                    }
+                    _ => Ok(()),
+                })?;
+            }
+        }
+        // Each serial or identity column's sequence, made last: nothing can fail after.
+        let mut owned = Vec::new();
+        for (i, c) in schema.columns.iter().enumerate() {
+            if c.default.as_ref().is_some_and(|d| d.owns_sequence()) {
+                let name =
+                    self.sequences
+                        .borrow_mut()
+                        .create_owned(&schema.name, &c.name, |n| {
+                            self.table_or_index_exists(n) || n == schema.name
+                        })?;
+                owned.push((i, name));
+            }
+        }
         self.table_ids.insert(schema.name.clone(), me);
         let mut table = Table::new(schema);
+        for (i, name) in owned {
+            table.sequences[i] = Some(name);
+        }
         for (i, fk) in fks.iter().enumerate() {
             if fk.parent == me {
                 table.referenced_by.push((me, i));

@@ -100,8 +100,13 @@ impl Engine {
                         return Err(SqlError::UndefinedTable(missing.clone()));
                     }
                 }
+                // All or none: a sequence a column needs stops the whole statement.
+                let mut sequences = self.sequences.borrow_mut();
                 for n in names {
-                    self.sequences.borrow_mut().drop_sequence(n);
+                    sequences.check_droppable(n)?;
+                }
+                for n in names {
+                    sequences.drop_sequence(n)?;
                 }
                 Ok(StmtResult::tag(CommandTag::DropSequence))
             }

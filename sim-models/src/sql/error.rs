@@ -196,6 +196,19 @@ pub enum SqlError {
     /// 22P05: a character text cannot hold (`\u0000` in jsonb).
     #[error("{detail}")]
     UntranslatableCharacter { detail: String },
+
+    /// 428C9: a value given for a `GENERATED ALWAYS AS IDENTITY` column without
+    /// `OVERRIDING SYSTEM VALUE`.
+    #[error("{message}")]
+    GeneratedAlways { message: String },
+
+    /// 42701: a column named twice in an INSERT's column list.
+    #[error("column \"{0}\" specified more than once")]
+    DuplicateColumn(String),
+
+    /// 2BP01: DROP of a sequence a serial or identity column draws from.
+    #[error("{message}")]
+    DependentObjectsStillExist { message: String },
 }
 
 impl SqlError {
@@ -224,6 +237,9 @@ impl SqlError {
             SqlError::SyntaxError { .. } => "42601",
             SqlError::FeatureNotSupported { .. } => "0A000",
             SqlError::UndefinedParameter(_) => "42P02",
+            SqlError::GeneratedAlways { .. } => "428C9",
+            SqlError::DuplicateColumn(_) => "42701",
+            SqlError::DependentObjectsStillExist { .. } => "2BP01",
             SqlError::ParameterCount { .. } => "08P01",
             SqlError::UndefinedFunction { .. } => "42883",
             SqlError::InvalidParameterValue { .. } => "22023",

@@ -28,8 +28,9 @@ use super::row::Row;
 use super::schema::{ColumnDefault, TableSchema};
 use super::ssi::ReadPredicate;
 use super::stmt::{
-    CommandTag, Count, Delete, Insert, IsolationLevel, JoinKind, LockMode, LockWait, OnConflict,
-    OrderBy, Projection, Select, Statement, StmtResult, Update, Where,
+    CommandTag, Count, Delete, Insert, InsertRow, InsertValue, IsolationLevel, JoinKind, LockMode,
+    LockWait, OnConflict, OrderBy, Overriding, Projection, Select, SelectItem, Statement,
+    StmtResult, Update, Where,
 };
 use super::value::{ColumnType, Value};
 
@@ -141,7 +142,13 @@ fn bind_set<'a>(
         .map(|(c, e)| {
             e.no_agg("UPDATE")?;
             let e = e.bind_cow(&scope, upsert.then_some(schema))?;
-            Ok((schema.require_column(c)?, e))
+            let i = schema.require_column(c)?;
+            if schema.columns[i].default == Some(ColumnDefault::Identity { always: true }) {
+                return Err(SqlError::GeneratedAlways {
+                    message: format!("column \"{c}\" can only be updated to DEFAULT"),
+                });
+            }
+            Ok((i, e))
         })
         .collect()
 }
@@ -684,6 +691,27 @@ fn select_rows(
         .collect())
 }
 
+/// `SELECT expr, ...` without FROM: one row, its expressions evaluated in order (a
+/// column named is 42703, as there is no table).
+fn exec_compute(ctx: &Ctx, items: &[SelectItem]) -> Result<StmtResult, Stop> {
+    let empty = TableSchema::new(String::new());
+    let env = TupleEnv {
+        schema: &empty,
+        tuple: &[],
+        excluded: None,
+        ctx: Some(ctx),
+    };
+    let names: Rc<[String]> = items.iter().map(|i| i.name.clone()).collect();
+    let values = items
+        .iter()
+        .map(|i| i.expr.eval_in(&env))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(StmtResult::rows(
+        CommandTag::Select,
+        vec![Row::from_tuple(&names, values)],
+    ))
+}
+
 impl Engine {
     pub(super) fn exec(&mut self, ctx: &Ctx, stmt: &Statement) -> Result<StmtResult, Stop> {
         match stmt {
@@ -693,6 +721,7 @@ impl Engine {
             Statement::Update(u) => self.exec_update(ctx, u),
             Statement::Delete(d) => self.exec_delete(ctx, d),
             Statement::Sleep(_) => Ok(StmtResult::tag(CommandTag::Sleep)),
+            Statement::Compute(items) => exec_compute(ctx, items),
             Statement::Command(c) => self.exec_command(ctx, c),
             // Control statements are handled by the engine before execution.
             other => Err(Stop::Fail(SqlError::ActiveTransaction {
@@ -1727,21 +1756,94 @@ impl Engine {
             .ok_or(SqlError::InvalidConflictTarget)
     }
 
-    /// The stored tuple for an inserted row: defaults filled (`now()` is the
-    /// transaction's start; a serial column not given draws the table's next number).
-    fn new_tuple(&mut self, ctx: &Ctx, t: usize, row: &Row) -> Result<Vec<Value>, SqlError> {
-        let table = &mut self.tables[t];
-        let schema = table.schema.clone();
-        let serial = &mut table.next_serial;
-        schema.tuple_from_row_with(row, |c, d| match d {
-            ColumnDefault::Value(v) => v.clone(),
-            ColumnDefault::Now => Value::timestamptz_at(ctx.now),
-            ColumnDefault::Serial => {
-                let n = serial[c];
-                serial[c] += 1;
-                Value::Int(n)
+    /// The stored tuple for an inserted row: its expressions evaluated and the defaults
+    /// of the columns it does not give (or gives as DEFAULT) filled, then each value
+    /// coerced to its column's type and NOT NULL checked.
+    ///
+    /// The order of evaluation is PostgreSQL's, which matters once expressions draw from
+    /// sequences: a single VALUES row is one target list in column order, defaults
+    /// included; the rows of a multi-row VALUES are produced by a scan of the list as
+    /// written (a DEFAULT evaluated in its place), and the defaults of the columns not
+    /// named come after, in column order.
+    fn new_tuple(
+        &mut self,
+        ctx: &Ctx,
+        t: usize,
+        given: &InsertRow,
+        overriding: Option<Overriding>,
+        single_row: bool,
+    ) -> Result<Vec<Value>, SqlError> {
+        let table = &self.tables[t];
+        let schema = &*table.schema;
+        let mut slots: Vec<Option<&InsertValue>> = vec![None; schema.columns.len()];
+        let mut written = Vec::with_capacity(given.0.len());
+        for (name, v) in &given.0 {
+            let i = schema.require_column(name)?;
+            if slots[i].is_some() {
+                return Err(SqlError::DuplicateColumn(name.clone()));
             }
-        })
+            let column = &schema.columns[i];
+            let v = match (&column.default, v, overriding) {
+                // OVERRIDING USER VALUE: an identity takes its own value, whatever given.
+                (Some(ColumnDefault::Identity { .. }), _, Some(Overriding::User)) => {
+                    &InsertValue::Default
+                }
+                (Some(ColumnDefault::Identity { always: true }), InsertValue::Expr(_), None) => {
+                    return Err(SqlError::GeneratedAlways {
+                        message: format!(
+                            "cannot insert a non-DEFAULT value into column \"{name}\""
+                        ),
+                    })
+                }
+                _ => v,
+            };
+            slots[i] = Some(v);
+            written.push(i);
+        }
+        let empty = TableSchema::new(String::new());
+        let env = TupleEnv {
+            schema: &empty,
+            tuple: &[],
+            excluded: None,
+            ctx: Some(ctx),
+        };
+        let default = |i: usize| -> Result<Value, SqlError> {
+            Ok(match &schema.columns[i].default {
+                None => Value::Null,
+                Some(ColumnDefault::Value(v)) => v.clone(),
+                Some(ColumnDefault::Now) => Value::timestamptz_at(ctx.now),
+                Some(ColumnDefault::Serial | ColumnDefault::Identity { .. }) => {
+                    let name = table.sequences[i]
+                        .as_deref()
+                        .expect("CREATE TABLE made the sequence");
+                    Value::Int(ctx.calls.nextval(name)?)
+                }
+                Some(ColumnDefault::Expr(e)) => e.eval_in(&env)?,
+            })
+        };
+        let value = |i: usize| match slots[i] {
+            Some(InsertValue::Expr(e)) => e.eval_in(&env),
+            Some(InsertValue::Default) | None => default(i),
+        };
+        let mut tuple = vec![Value::Null; schema.columns.len()];
+        if single_row {
+            for (i, v) in tuple.iter_mut().enumerate() {
+                *v = value(i)?;
+            }
+        } else {
+            for &i in &written {
+                tuple[i] = value(i)?;
+            }
+            for i in (0..tuple.len()).filter(|i| slots[*i].is_none()) {
+                tuple[i] = default(i)?;
+            }
+        }
+        schema
+            .columns
+            .iter()
+            .zip(tuple)
+            .map(|(c, v)| schema.check_value(c, v))
+            .collect()
     }
 
     /// INSERT of one or more rows, each in turn (a later row sees the earlier ones: a
@@ -1777,8 +1879,9 @@ impl Engine {
         let mut written_rows: Vec<(Option<Vec<Value>>, Vec<Value>)> = Vec::new();
         let has_fks =
             !self.tables[t].foreign_keys.is_empty() || !self.tables[t].referenced_by.is_empty();
+        let single_row = ins.rows.len() == 1;
         for given in &ins.rows {
-            let tuple = self.new_tuple(ctx, t, given)?;
+            let tuple = self.new_tuple(ctx, t, given, ins.overriding, single_row)?;
             check_constraints(&schema, &tuple, ctx)?;
             // The arbiter index first, as PostgreSQL's speculative insertion checks it
             // first.

@@ -110,6 +110,9 @@ pub enum Func {
     Currval,
     Setval,
     Lastval,
+    /// `pg_get_serial_sequence(table, column)`: the sequence a serial or identity column
+    /// draws from, schema-qualified (`public.t_id_seq`).
+    PgGetSerialSequence,
 }
 
 impl Func {
@@ -129,6 +132,7 @@ impl Func {
             Func::Currval => "currval",
             Func::Setval => "setval",
             Func::Lastval => "lastval",
+            Func::PgGetSerialSequence => "pg_get_serial_sequence",
         }
     }
 }
@@ -1334,7 +1338,11 @@ fn call<E: Env + ?Sized>(f: Func, args: &[Expr], env: &E) -> Result<Value, SqlEr
                 Value::Uuid(Uuid::generate()?)
             });
         }
-        Func::Nextval | Func::Currval | Func::Setval | Func::Lastval => {
+        Func::Nextval
+        | Func::Currval
+        | Func::Setval
+        | Func::Lastval
+        | Func::PgGetSerialSequence => {
             let vals = args
                 .iter()
                 .map(|a| a.eval_in(env))
@@ -1437,8 +1445,9 @@ pub(crate) fn cast(
         | (v @ Value::Interval(_), ColumnType::Interval) => v,
         (Value::Int(i), ColumnType::Float) => Value::Float(i as f64),
         (Value::Float(x), ColumnType::Int) => {
-            // Half away from zero, as a numeric literal cast in PostgreSQL.
-            let r = x.round();
+            // Half to even, as PostgreSQL's float8 to bigint cast (`rint`); a numeric
+            // rounds half away from zero (its own arm).
+            let r = x.round_ties_even();
             if r.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) {
                 return Err(bigint_out_of_range());
             }

@@ -155,9 +155,9 @@ pub struct Table {
     /// Foreign keys of other tables (or this one) that reference this table: (table,
     /// number of the key in its `foreign_keys`).
     pub referenced_by: Vec<(usize, usize)>,
-    /// The next number of each serial column (by column number). Not transactional, as
-    /// PostgreSQL's sequences: a number drawn is never drawn again, rollback or crash.
-    pub next_serial: Vec<i64>,
+    /// The sequence of each serial or identity column (by column number), which CREATE
+    /// TABLE made: a number drawn is never drawn again, rollback or crash.
+    pub sequences: Vec<Option<String>>,
     next_row: RowId,
 }
 
@@ -192,7 +192,7 @@ impl Table {
             .collect();
         Table {
             column_names: schema.columns.iter().map(|c| c.name.clone()).collect(),
-            next_serial: vec![1; schema.columns.len()],
+            sequences: vec![None; schema.columns.len()],
             schema: Rc::new(schema),
             chains: BTreeMap::new(),
             indexes,

@@ -168,6 +168,8 @@ struct SessionValues {
 pub struct Sequences {
     all: BTreeMap<String, Sequence>,
     sessions: BTreeMap<u64, SessionValues>,
+    /// The serial or identity column (table, column) each owned sequence belongs to.
+    owners: BTreeMap<String, (String, String)>,
 }
 
 fn undefined(name: &str) -> SqlError {
@@ -190,9 +192,53 @@ impl Sequences {
         Ok(())
     }
 
-    /// Drops it; false if there was none.
-    pub fn drop_sequence(&mut self, name: &str) -> bool {
-        self.all.remove(name).is_some()
+    /// Creates the sequence of a serial or identity column: named as PostgreSQL names
+    /// it, `<table>_<column>_seq`, with a number after it if a relation (`taken`) has
+    /// that name. Returns its name.
+    pub fn create_owned(
+        &mut self,
+        table: &str,
+        column: &str,
+        taken: impl Fn(&str) -> bool,
+    ) -> Result<String, SqlError> {
+        let base = format!("{table}_{column}_seq");
+        let name = std::iter::once(base.clone())
+            .chain((1..).map(|n| format!("{base}{n}")))
+            .find(|n| !taken(n) && !self.exists(n))
+            .expect("some number is free");
+        self.create(&SequenceDef::named(&name))?;
+        self.owners
+            .insert(name.clone(), (table.to_owned(), column.to_owned()));
+        Ok(name)
+    }
+
+    /// The sequence of a serial or identity column, as `pg_get_serial_sequence` names
+    /// it (schema-qualified), or `None`.
+    pub fn owned_by(&self, table: &str, column: &str) -> Option<String> {
+        self.owners
+            .iter()
+            .find(|(_, (t, c))| t == table && c == column)
+            .map(|(name, _)| format!("public.{name}"))
+    }
+
+    /// Drops it; false if there was none. A sequence a column owns cannot go while its
+    /// table is there (2BP01; the model has no DROP TABLE).
+    pub fn drop_sequence(&mut self, name: &str) -> Result<bool, SqlError> {
+        self.check_droppable(name)?;
+        Ok(self.all.remove(name).is_some())
+    }
+
+    /// 2BP01 if a column owns the sequence.
+    pub fn check_droppable(&self, name: &str) -> Result<(), SqlError> {
+        match self.owners.get(name) {
+            Some((table, column)) => Err(SqlError::DependentObjectsStillExist {
+                message: format!(
+                    "cannot drop sequence {name} because column {column} of table {table} \
+                     requires it"
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     pub fn nextval(&mut self, session: u64, name: &str) -> Result<i64, SqlError> {

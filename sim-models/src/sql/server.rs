@@ -161,6 +161,7 @@ fn is_data(stmt: &Statement) -> bool {
             | Statement::Delete(_)
             | Statement::Count(_)
             | Statement::Sleep(_)
+            | Statement::Compute(_)
     )
 }
 

@@ -25,7 +25,7 @@ use super::error::SqlError;
 use super::expr::Expr;
 use super::row::Row;
 use super::schema::TableSchema;
-use super::value::Value;
+use super::value::{FromValue, Value};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum IsolationLevel {
@@ -272,17 +272,93 @@ pub enum OnConflict {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Insert {
     pub table: String,
-    pub rows: Vec<Row>,
+    pub rows: Vec<InsertRow>,
+    /// `OVERRIDING SYSTEM VALUE` / `OVERRIDING USER VALUE`.
+    pub overriding: Option<Overriding>,
     pub on_conflict: OnConflict,
     /// `All` (RETURNING *) for the builder.
     pub returning: Projection,
+}
+
+/// One row of an INSERT: the columns it names, in the order written, each with its value.
+/// Columns it does not name get their defaults.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct InsertRow(pub Vec<(String, InsertValue)>);
+
+/// What VALUES gives a column.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum InsertValue {
+    /// Evaluated when the row is inserted (so `nextval`, `now()` and arithmetic run
+    /// then, once per row).
+    Expr(Expr),
+    /// The `DEFAULT` keyword: the column's default, as if it were not named.
+    Default,
+}
+
+/// Whose value an identity column gets when an INSERT gives one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Overriding {
+    /// `OVERRIDING SYSTEM VALUE`: the given value, even for `GENERATED ALWAYS`.
+    System,
+    /// `OVERRIDING USER VALUE`: the identity's next value, whatever is given.
+    User,
+}
+
+impl From<Row> for InsertRow {
+    fn from(row: Row) -> Self {
+        InsertRow(
+            row.iter()
+                .map(|(c, v)| (c.to_owned(), InsertValue::Expr(Expr::Lit(v.clone()))))
+                .collect(),
+        )
+    }
+}
+
+impl InsertRow {
+    /// The constant a column is given (as checkers read inserted rows from the trace):
+    /// 42703 if the row does not name it, a type error if its value is computed when the
+    /// row is inserted (an expression other than a constant, or DEFAULT) or of another
+    /// type.
+    pub fn get<C: AsRef<str>, T: FromValue>(&self, column: C) -> Result<T, SqlError> {
+        let column = column.as_ref();
+        let (_, v) = self
+            .0
+            .iter()
+            .find(|(c, _)| c == column)
+            .ok_or_else(|| SqlError::UndefinedColumn(column.to_owned()))?;
+        match v {
+            InsertValue::Expr(Expr::Lit(v)) => T::from_value(v),
+            _ => None,
+        }
+        .ok_or_else(|| SqlError::WrongType {
+            column: column.to_owned(),
+            expected: T::expected(),
+        })
+    }
+}
+
+impl fmt::Display for InsertRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("(")?;
+        for (i, (c, v)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            match v {
+                InsertValue::Expr(e) => write!(f, "{c}={e}")?,
+                InsertValue::Default => write!(f, "{c}=DEFAULT")?,
+            }
+        }
+        f.write_str(")")
+    }
 }
 
 impl Insert {
     pub fn into(table: impl Into<String>, row: Row) -> Self {
         Insert {
             table: table.into(),
-            rows: vec![row],
+            rows: vec![row.into()],
+            overriding: None,
             on_conflict: OnConflict::Error,
             returning: Projection::All,
         }
@@ -422,6 +498,9 @@ pub enum Statement {
     Count(Count),
     /// `SELECT pg_sleep(d)`: a statement that takes `d` of virtual time.
     Sleep(Duration),
+    /// `SELECT expr, ...` without FROM: one row of expressions (sequence functions,
+    /// `now()`, arithmetic), evaluated once.
+    Compute(Vec<SelectItem>),
     /// Sequences, advisory locks, `SET LOCAL`/`SHOW`/`RESET` (see [`Command`]).
     Command(Command),
     /// SQL text the client could not parse or plan, sent inside a transaction block:
@@ -627,7 +706,13 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Statement::Insert(s) => {
-                write!(f, "INSERT INTO {} VALUES ", s.table)?;
+                write!(f, "INSERT INTO {} ", s.table)?;
+                match s.overriding {
+                    Some(Overriding::System) => f.write_str("OVERRIDING SYSTEM VALUE ")?,
+                    Some(Overriding::User) => f.write_str("OVERRIDING USER VALUE ")?,
+                    None => {}
+                }
+                f.write_str("VALUES ")?;
                 write_joined(f, &s.rows)?;
                 let target = |f: &mut fmt::Formatter<'_>, t: &[String]| {
                     f.write_str(" ON CONFLICT (")?;
@@ -671,6 +756,10 @@ impl fmt::Display for Statement {
             }
             Statement::Count(s) => write!(f, "SELECT count(*) FROM {}{}", s.table, s.filter),
             Statement::Sleep(d) => write!(f, "SELECT pg_sleep({})", d.as_secs_f64()),
+            Statement::Compute(items) => {
+                f.write_str("SELECT ")?;
+                write_items(f, items)
+            }
             Statement::Invalid(e) => write!(f, "-- invalid: {e}"),
         }
     }
@@ -868,7 +957,7 @@ mod tests {
             ),
             (
                 Insert {
-                    rows: vec![Row::new().with("id", 1), Row::new().with("id", 2)],
+                    rows: vec![Row::new().with("id", 1).into(), Row::new().with("id", 2).into()],
                     returning: Projection::Nothing,
                     ..Insert::into("t", Row::new())
                 }

@@ -16,7 +16,6 @@ fn with_stmt(stmt: Statement) -> Plan {
         stmt,
         limit: None,
         offset: None,
-        values: Vec::new(),
     }
 }
 

@@ -312,6 +312,7 @@ fn function(f: &ast::Function, place: Place) -> Result<Expr, SqlError> {
         "currval" => Func::Currval,
         "setval" => Func::Setval,
         "lastval" => Func::Lastval,
+        "pg_get_serial_sequence" => Func::PgGetSerialSequence,
         "pg_sleep" => return Err(unsupported("pg_sleep() inside an expression")),
         _ => return Err(unsupported(format!("the function {name}()"))),
     };
@@ -321,6 +322,7 @@ fn function(f: &ast::Function, place: Place) -> Result<Expr, SqlError> {
         Func::Nextval | Func::Currval => args.len() == 1,
         Func::Setval => (2..=3).contains(&args.len()),
         Func::Lastval => args.is_empty(),
+        Func::PgGetSerialSequence => args.len() == 2,
         Func::Lower | Func::Upper | Func::Length | Func::Abs => args.len() == 1,
         Func::Coalesce | Func::Greatest | Func::Least => !args.is_empty(),
     };

@@ -35,8 +35,8 @@ use super::command::Command;
 use super::error::SqlError;
 use super::expr::Expr;
 use super::params::ToSql;
-use super::row::Row;
-use super::stmt::{OnConflict, Projection, Statement};
+use super::schema::ColumnDefault;
+use super::stmt::{InsertValue, OnConflict, Projection, Statement};
 use super::value::Value;
 use plan::Plan;
 
@@ -93,8 +93,10 @@ fn parse(sql: &str) -> Result<Prepared, SqlError> {
             params: 0,
         });
     }
+    let stripped = plan::overriding(sql);
+    let text = stripped.as_ref().map_or(sql, |(t, _)| t.as_str());
     let statements =
-        Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| SqlError::SyntaxError {
+        Parser::parse_sql(&PostgreSqlDialect {}, text).map_err(|e| SqlError::SyntaxError {
             message: e
                 .to_string()
                 .trim_start_matches("sql parser error: ")
@@ -109,10 +111,13 @@ fn parse(sql: &str) -> Result<Prepared, SqlError> {
             ))
         }
     };
-    let plan = match command::plan(statement) {
+    let mut plan = match command::plan(statement) {
         Some(p) => p?,
         None => plan::plan(statement)?,
     };
+    if let (Some((_, which)), Statement::Insert(i)) = (stripped, &mut plan.stmt) {
+        i.overriding = Some(which);
+    }
     let params = param_count(&plan);
     Ok(Prepared {
         text: Rc::from(sql),
@@ -144,19 +149,9 @@ impl Prepared {
         let plan = &*self.plan;
         let mut stmt = plan.stmt.clone();
         visit_exprs(&mut stmt, &mut |e| substitute(e, &values))?;
-        match &mut stmt {
-            Statement::Select(s) => {
-                s.limit = count(plan.limit.as_ref(), "LIMIT", &values)?;
-                s.offset = count(plan.offset.as_ref(), "OFFSET", &values)?;
-            }
-            Statement::Insert(i) => {
-                i.rows = plan
-                    .values
-                    .iter()
-                    .map(|row| insert_row(row, &values))
-                    .collect::<Result<_, _>>()?;
-            }
-            _ => {}
+        if let Statement::Select(s) = &mut stmt {
+            s.limit = count(plan.limit.as_ref(), "LIMIT", &values)?;
+            s.offset = count(plan.offset.as_ref(), "OFFSET", &values)?;
         }
         Ok(stmt)
     }
@@ -176,28 +171,6 @@ fn count(e: Option<&Expr>, what: &str, values: &[Value]) -> Result<Option<usize>
         }),
         other => Err(expr::unsupported(format!("{what} {other}"))),
     }
-}
-
-fn insert_row(row: &[(String, Option<Expr>)], values: &[Value]) -> Result<Row, SqlError> {
-    let mut out = Row::new();
-    for (column, e) in row {
-        let Some(e) = e else { continue };
-        let mut e = e.clone();
-        substitute(&mut e, values)?;
-        let v = match e {
-            Expr::Lit(v) => v,
-            Expr::Cast(inner, ty) => match *inner {
-                // A cast as in an expression; a time of `'now'` is not known when binding.
-                Expr::Lit(v) => crate::sql::expr::cast(v, ty, || {
-                    Err(expr::unsupported(format!("'now' in VALUES for {column}")))
-                })?,
-                other => return Err(expr::unsupported(format!("{other} in VALUES"))),
-            },
-            other => return Err(expr::unsupported(format!("{other} in VALUES"))),
-        };
-        out.set(column.clone(), v);
-    }
-    Ok(out)
 }
 
 /// Replaces every `$n` in `e` by its value.
@@ -229,11 +202,6 @@ fn param_count(plan: &Plan) -> usize {
     let _ = visit_exprs(&mut plan.stmt, &mut note);
     for e in plan.limit.iter_mut().chain(plan.offset.iter_mut()) {
         let _ = note(e);
-    }
-    for row in &mut plan.values {
-        for e in row.iter_mut().filter_map(|(_, e)| e.as_mut()) {
-            let _ = note(e);
-        }
     }
     max
 }
@@ -309,6 +277,13 @@ fn visit_exprs(
             }
         }
         Statement::Insert(i) => {
+            for row in &mut i.rows {
+                for (_, v) in &mut row.0 {
+                    if let InsertValue::Expr(e) = v {
+                        visit(e)?;
+                    }
+                }
+            }
             if let OnConflict::DoUpdate { set, filter, .. } = &mut i.on_conflict {
                 for (_, e) in set {
                     visit(e)?;
@@ -337,6 +312,16 @@ fn visit_exprs(
         Statement::CreateTable { schema, .. } => {
             for c in &mut schema.checks {
                 visit(&mut c.expr)?;
+            }
+            for c in &mut schema.columns {
+                if let Some(ColumnDefault::Expr(e)) = &mut c.default {
+                    visit(e)?;
+                }
+            }
+        }
+        Statement::Compute(items) => {
+            for item in items {
+                visit(&mut item.expr)?;
             }
         }
         Statement::Command(Command::Call { args, .. }) => {
@@ -402,9 +387,37 @@ mod tests {
                  ($4, 9, NULL, 0) ON CONFLICT (id) DO UPDATE SET note = EXCLUDED.note \
                  WHERE orders.note IS NULL RETURNING id",
                 vec![&"o1", &1_i64, &5_i64, &"o2"],
-                "INSERT INTO orders VALUES (id='o1', user_id=1, at=5), (id='o2', user_id=9, \
-                 note=NULL, at=0) ON CONFLICT (id) DO UPDATE SET note = EXCLUDED.note WHERE \
+                "INSERT INTO orders VALUES (id='o1', user_id=1, note=DEFAULT, \
+                 at=CAST(5 AS bigint)), (id='o2', user_id=9, note=NULL, at=0) ON CONFLICT (id) DO UPDATE SET note = EXCLUDED.note WHERE \
                  (orders.note IS NULL) RETURNING id AS id",
+            ),
+            (
+                "INSERT INTO t (id, v, at) VALUES (nextval('s') * 2, abs($1 - 10), now()), \
+                 (DEFAULT, currval('s'), '2024-01-01'::timestamptz)",
+                vec![&3_i64],
+                "INSERT INTO t VALUES (id=(nextval('s') * 2), v=abs((3 - 10)), at=now()), \
+                 (id=DEFAULT, v=currval('s'), at=CAST('2024-01-01' AS timestamp with time zone))",
+            ),
+            (
+                "INSERT INTO t DEFAULT VALUES RETURNING id",
+                vec![],
+                "INSERT INTO t VALUES () RETURNING id AS id",
+            ),
+            (
+                "INSERT INTO t (id, v) OVERRIDING SYSTEM VALUE VALUES (1, 'overriding')",
+                vec![],
+                "INSERT INTO t OVERRIDING SYSTEM VALUE VALUES (id=1, v='overriding')",
+            ),
+            (
+                "insert into t (id) overriding user value values ($1)",
+                vec![&5_i64],
+                "INSERT INTO t OVERRIDING USER VALUE VALUES (id=5)",
+            ),
+            (
+                "SELECT 1 + 1, nextval('s') AS n, now(), pg_get_serial_sequence('t', 'id')",
+                vec![],
+                "SELECT (1 + 1) AS ?column?, nextval('s') AS n, now() AS now, \
+                 pg_get_serial_sequence('t', 'id') AS pg_get_serial_sequence",
             ),
             (
                 "INSERT INTO t (id) VALUES (1) ON CONFLICT DO NOTHING",
@@ -572,19 +585,25 @@ mod tests {
             ("SELECT count(DISTINCT x) FROM a", "0A000", "DISTINCT"),
             ("SELECT md5(x) FROM a", "0A000", "md5"),
             ("SELECT * FROM a WHERE count(*) > 1", "42803", "aggregate"),
-            ("SELECT 1", "0A000", "without FROM"),
+            ("SELECT 1 WHERE true", "0A000", "without FROM"),
+            ("SELECT count(*)", "0A000", "without FROM"),
             ("INSERT INTO a VALUES (1)", "0A000", "column list"),
             (
                 "INSERT INTO a (x) SELECT x FROM b",
                 "0A000",
                 "INSERT ... SELECT",
             ),
+            ("INSERT INTO a (x) VALUES (count(*))", "42803", "aggregate"),
             (
-                "INSERT INTO a (x) VALUES (now())",
+                "CREATE TABLE t (id int PRIMARY KEY, x int DEFAULT id + 1)",
                 "0A000",
-                "now() in VALUES",
+                "column reference",
             ),
-            ("INSERT INTO a (x) VALUES (1 + 1)", "0A000", "in VALUES"),
+            (
+                "CREATE TABLE t (id int PRIMARY KEY, x int DEFAULT max(1))",
+                "42803",
+                "aggregate",
+            ),
             (
                 "INSERT INTO a (x, y) VALUES (1)",
                 "42601",

@@ -13,8 +13,9 @@ use crate::sql::schema::{
     CheckConstraint, Column, ColumnDefault, ForeignKey, TableSchema, UniqueConstraint,
 };
 use crate::sql::stmt::{
-    Delete, Insert, IsolationLevel, Join, JoinKind, LockMode, LockWait, OnConflict, OrderBy,
-    Projection, RowLocking, Select, SelectItem, Setting, Statement, Update, Where,
+    Delete, Insert, InsertRow, InsertValue, IsolationLevel, Join, JoinKind, LockMode, LockWait,
+    OnConflict, OrderBy, Overriding, Projection, RowLocking, Select, SelectItem, Setting,
+    Statement, Update, Where,
 };
 use crate::sql::value::Value;
 
@@ -26,8 +27,6 @@ pub(crate) struct Plan {
     /// LIMIT and OFFSET, when given (a number or a parameter).
     pub(crate) limit: Option<Expr>,
     pub(crate) offset: Option<Expr>,
-    /// An INSERT's VALUES: per row, each column's value (`None`: DEFAULT).
-    pub(crate) values: Vec<Vec<(String, Option<Expr>)>>,
 }
 
 pub(crate) fn plan(stmt: &ast::Statement) -> Result<Plan, SqlError> {
@@ -35,11 +34,10 @@ pub(crate) fn plan(stmt: &ast::Statement) -> Result<Plan, SqlError> {
         stmt: Statement::Commit,
         limit: None,
         offset: None,
-        values: Vec::new(),
     };
     p.stmt = match stmt {
         ast::Statement::Query(q) => query(q, &mut p)?,
-        ast::Statement::Insert(i) => insert(i, &mut p)?,
+        ast::Statement::Insert(i) => insert(i)?,
         ast::Statement::Update {
             table,
             assignments,
@@ -213,7 +211,8 @@ fn query(q: &ast::Query, p: &mut Plan) -> Result<Statement, SqlError> {
     }))
 }
 
-/// `SELECT pg_sleep(seconds)`: the one query without FROM the model runs.
+/// `SELECT pg_sleep(seconds)`, a statement of its own (it takes virtual time), or a list
+/// of expressions without FROM (one row).
 fn select_without_from(s: &ast::Select, q: &ast::Query) -> Result<Statement, SqlError> {
     if let [ast::SelectItem::UnnamedExpr(ast::Expr::Function(f))] = s.projection.as_slice() {
         if object_name(&f.name)? == "pg_sleep" && s.selection.is_none() {
@@ -236,7 +235,27 @@ fn select_without_from(s: &ast::Select, q: &ast::Query) -> Result<Statement, Sql
             }
         }
     }
-    Err(unsupported(format!("a SELECT without FROM ({q})")))
+    if s.selection.is_some()
+        || s.having.is_some()
+        || s.distinct.is_some()
+        || q.order_by.is_some()
+        || q.limit_clause.is_some()
+        || !matches!(&s.group_by, ast::GroupByExpr::Expressions(e, m) if e.is_empty() && m.is_empty())
+    {
+        return Err(unsupported(format!(
+            "a SELECT without FROM with clauses other than its list ({q})"
+        )));
+    }
+    let Projection::Items(items) = projection(&s.projection, Place::Aggregates)? else {
+        return Err(syntax("SELECT * with no tables specified is not valid"));
+    };
+    if let Some(item) = items.iter().find(|i| i.expr.has_agg()) {
+        return Err(unsupported(format!(
+            "the aggregate {} without FROM",
+            item.expr
+        )));
+    }
+    Ok(Statement::Compute(items))
 }
 
 /// A table in FROM: its name and alias.
@@ -371,6 +390,11 @@ fn assignments_of(assignments: &[ast::Assignment]) -> Result<Vec<(String, Expr)>
         .iter()
         .map(|a| match &a.target {
             ast::AssignmentTarget::ColumnName(name) => {
+                if matches!(&a.value, ast::Expr::Identifier(i)
+                    if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default"))
+                {
+                    return Err(unsupported("SET col = DEFAULT"));
+                }
                 Ok((object_name(name)?, expr(&a.value, Place::Scalar)?))
             }
             ast::AssignmentTarget::Tuple(_) => Err(unsupported("SET (a, b) = (...)")),
@@ -378,7 +402,7 @@ fn assignments_of(assignments: &[ast::Assignment]) -> Result<Vec<(String, Expr)>
         .collect()
 }
 
-fn insert(i: &ast::Insert, p: &mut Plan) -> Result<Statement, SqlError> {
+fn insert(i: &ast::Insert) -> Result<Statement, SqlError> {
     let ast::TableObject::TableName(name) = &i.table else {
         return Err(unsupported("INSERT INTO a table function"));
     };
@@ -397,36 +421,43 @@ fn insert(i: &ast::Insert, p: &mut Plan) -> Result<Statement, SqlError> {
     {
         return Err(unsupported(format!("{i}")));
     }
-    if i.columns.is_empty() {
-        return Err(unsupported(
-            "INSERT without a column list (name the columns: the model plans without the schema)",
-        ));
-    }
     let columns: Vec<String> = i.columns.iter().map(ident).collect();
-    let Some(source) = &i.source else {
-        return Err(unsupported("INSERT ... DEFAULT VALUES"));
-    };
-    let SetExpr::Values(values) = source.body.as_ref() else {
-        return Err(unsupported("INSERT ... SELECT"));
-    };
-    if source.order_by.is_some() || source.limit_clause.is_some() || source.with.is_some() {
-        return Err(unsupported(format!("{source}")));
-    }
-    for row in &values.rows {
-        if row.len() != columns.len() {
-            return Err(syntax(if row.len() > columns.len() {
-                "INSERT has more expressions than target columns"
-            } else {
-                "INSERT has more target columns than expressions"
-            }));
+    let rows = match &i.source {
+        // DEFAULT VALUES: one row of defaults.
+        None if columns.is_empty() => vec![InsertRow::default()],
+        None => return Err(syntax("at or near \"DEFAULT\"")),
+        Some(source) => {
+            let SetExpr::Values(values) = source.body.as_ref() else {
+                return Err(unsupported("INSERT ... SELECT"));
+            };
+            if source.order_by.is_some() || source.limit_clause.is_some() || source.with.is_some() {
+                return Err(unsupported(format!("{source}")));
+            }
+            if columns.is_empty() {
+                return Err(unsupported(
+                    "INSERT without a column list (name the columns: the model plans without \
+                     the schema)",
+                ));
+            }
+            let mut rows = Vec::with_capacity(values.rows.len());
+            for row in &values.rows {
+                if row.len() != columns.len() {
+                    return Err(syntax(if row.len() > columns.len() {
+                        "INSERT has more expressions than target columns"
+                    } else {
+                        "INSERT has more target columns than expressions"
+                    }));
+                }
+                let row = columns
+                    .iter()
+                    .zip(row)
+                    .map(|(c, e)| Ok((c.clone(), insert_value(e)?)))
+                    .collect::<Result<Vec<_>, SqlError>>()?;
+                rows.push(InsertRow(row));
+            }
+            rows
         }
-        let row = columns
-            .iter()
-            .zip(row)
-            .map(|(c, e)| Ok((c.clone(), insert_value(e)?)))
-            .collect::<Result<Vec<_>, SqlError>>()?;
-        p.values.push(row);
-    }
+    };
     let on_conflict = match &i.on {
         None => OnConflict::Error,
         Some(ast::OnInsert::OnConflict(c)) => {
@@ -456,33 +487,73 @@ fn insert(i: &ast::Insert, p: &mut Plan) -> Result<Statement, SqlError> {
     };
     Ok(Statement::Insert(Insert {
         table: object_name(name)?,
-        rows: Vec::new(),
+        rows,
+        overriding: None,
         on_conflict,
         returning: returning_of(i.returning.as_deref())?,
     }))
 }
 
-/// One value of VALUES: a constant, a parameter, a cast of one of those, or DEFAULT
-/// (`None`). The engine takes rows of values, so anything evaluated (now(), arithmetic)
-/// is refused rather than computed at the wrong moment.
-fn insert_value(e: &ast::Expr) -> Result<Option<Expr>, SqlError> {
+/// One value of VALUES: an expression (evaluated when the row is inserted), or DEFAULT.
+fn insert_value(e: &ast::Expr) -> Result<InsertValue, SqlError> {
     if let ast::Expr::Identifier(i) = e {
         if i.quote_style.is_none() && i.value.eq_ignore_ascii_case("default") {
-            return Ok(None);
+            return Ok(InsertValue::Default);
         }
     }
     let planned = expr(e, Place::Scalar)?;
-    let constant = |e: &Expr| matches!(e, Expr::Lit(_) | Expr::Param(_));
-    match &planned {
-        e if constant(e) => Ok(Some(planned)),
-        Expr::Cast(inner, _) if constant(inner) => Ok(Some(planned)),
-        Expr::Func(Func::Now, _) => Err(unsupported(
-            "now() in VALUES (declare the column DEFAULT now(), or pass the time as a parameter)",
-        )),
-        _ => Err(unsupported(format!(
-            "the expression {e} in VALUES (only constants, parameters and DEFAULT)"
-        ))),
+    if planned.has_agg() {
+        return Err(SqlError::GroupingError {
+            message: "aggregate functions are not allowed in VALUES".into(),
+        });
     }
+    Ok(InsertValue::Expr(planned))
+}
+
+/// `OVERRIDING {SYSTEM | USER} VALUE` of an INSERT, which sqlparser does not read: the
+/// text without the clause, and the clause. `None` when the text has no such clause.
+pub(super) fn overriding(sql: &str) -> Option<(String, Overriding)> {
+    use sqlparser::tokenizer::{Token, Tokenizer};
+    let dialect = sqlparser::dialect::PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql).tokenize().ok()?;
+    let words: Vec<String> = tokens
+        .iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .map(|t| match t {
+            Token::Word(w) if w.quote_style.is_none() => w.value.to_ascii_uppercase(),
+            _ => String::new(),
+        })
+        .collect();
+    if words.first().map(String::as_str) != Some("INSERT") {
+        return None;
+    }
+    let at = words.windows(3).position(|w| {
+        w[0] == "OVERRIDING" && (w[1] == "SYSTEM" || w[1] == "USER") && w[2] == "VALUE"
+    })?;
+    let which = if words[at + 1] == "SYSTEM" {
+        Overriding::System
+    } else {
+        Overriding::User
+    };
+    // The clause is three bare words: cut the first place the text spells them.
+    let upper = sql.to_ascii_uppercase();
+    let mut from = 0;
+    while let Some(pos) = upper[from..].find("OVERRIDING") {
+        let start = from + pos;
+        let rest: Vec<&str> = upper[start..].split_whitespace().take(3).collect();
+        if rest.len() == 3 && rest[1] == words[at + 1] && rest[2].starts_with("VALUE") {
+            let value = upper[start..]
+                .find(rest[2])
+                .map(|p| start + p + "VALUE".len())?;
+            let mut out = String::with_capacity(sql.len());
+            out.push_str(&sql[..start]);
+            out.push(' ');
+            out.push_str(&sql[value..]);
+            return Some((out, which));
+        }
+        from = start + "OVERRIDING".len();
+    }
+    None
 }
 
 fn delete(d: &ast::Delete) -> Result<Statement, SqlError> {
@@ -678,11 +749,24 @@ fn create_table(c: &ast::CreateTable) -> Result<Statement, SqlError> {
                     });
                 }
                 ast::ColumnOption::Generated {
-                    generated_as: ast::GeneratedAs::ByDefault | ast::GeneratedAs::Always,
+                    generated_as: which @ (ast::GeneratedAs::ByDefault | ast::GeneratedAs::Always),
+                    sequence_options,
                     generation_expr: None,
                     ..
                 } => {
-                    column.default = Some(ColumnDefault::Serial);
+                    if sequence_options.as_ref().is_some_and(|o| !o.is_empty()) {
+                        return Err(unsupported("sequence options of an identity column"));
+                    }
+                    if serial || column.default.is_some() {
+                        return Err(SqlError::SyntaxError {
+                            message: format!(
+                                "multiple default values specified for column \"{name}\" of table \"{table}\""
+                            ),
+                        });
+                    }
+                    column.default = Some(ColumnDefault::Identity {
+                        always: matches!(which, ast::GeneratedAs::Always),
+                    });
                     column.nullable = false;
                 }
                 other => return Err(unsupported(format!("the column option {other}"))),
@@ -799,17 +883,48 @@ fn no_action(
     Ok(())
 }
 
+/// A column's DEFAULT: a constant is kept as its value; anything else is evaluated for
+/// each row that takes it. Like PostgreSQL, a default may not name a column (0A000) nor
+/// aggregate (42803).
 fn default_of(e: &ast::Expr) -> Result<ColumnDefault, SqlError> {
-    match expr(e, Place::Scalar)? {
+    let planned = expr(e, Place::Scalar)?;
+    if planned.has_agg() {
+        return Err(SqlError::GroupingError {
+            message: "aggregate functions are not allowed in DEFAULT expressions".into(),
+        });
+    }
+    let mut column = None;
+    planned.visit(&mut |e| {
+        if let Expr::Col(c) | Expr::Excluded(c) = e {
+            column.get_or_insert_with(|| c.clone());
+        }
+        Ok(())
+    })?;
+    if column.is_some() {
+        return Err(unsupported("a column reference in a DEFAULT expression"));
+    }
+    match planned {
         Expr::Lit(v) => Ok(ColumnDefault::Value(v)),
         Expr::Func(Func::Now, args) if args.is_empty() => Ok(ColumnDefault::Now),
-        Expr::Cast(inner, ty) => match *inner {
-            Expr::Lit(v) => Ok(ColumnDefault::Value(v.coerce(ty, "default")?)),
-            _ => Err(unsupported(format!("the default {e}"))),
-        },
-        _ => Err(unsupported(format!(
-            "the default {e} (constants and now() only)"
-        ))),
+        Expr::Cast(inner, ty) if matches!(*inner, Expr::Lit(_)) => {
+            let Expr::Lit(v) = *inner else {
+                unreachable!("matched above")
+            };
+            // A cast that needs the clock (`'now'::timestamptz`) is evaluated per row.
+            let clock = std::cell::Cell::new(false);
+            let cast = crate::sql::expr::cast(v.clone(), ty, || {
+                clock.set(true);
+                Err(unsupported("'now'"))
+            });
+            match cast {
+                Ok(v) => Ok(ColumnDefault::Value(v)),
+                Err(_) if clock.get() => {
+                    Ok(ColumnDefault::Expr(Expr::Cast(Box::new(Expr::Lit(v)), ty)))
+                }
+                Err(e) => Err(e),
+            }
+        }
+        other => Ok(ColumnDefault::Expr(other)),
     }
 }
 

@@ -74,12 +74,16 @@ pub fn first_difference(case: &Case, model: &Trace, real: &Trace) -> Option<Diff
                 }
             }
         }
+        // The steps before were the same on both sides.
+        let before = k
+            .checked_sub(1)
+            .map_or(&[][..], |j| &model.steps[j].waiting[..]);
         return Some(Difference {
             at: format!("step {k} (session {})", case.steps[k].session),
             sql: Some(case.steps[k].sql.clone()),
             model: m.to_string(),
             postgres: p.to_string(),
-            documented: None,
+            documented: known::classify_wakes(&case.steps[k].sql, before, m, p),
         });
     }
     if model.finish != real.finish {

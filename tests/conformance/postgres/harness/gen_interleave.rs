@@ -5,8 +5,10 @@
 use super::case::{Case, Step};
 use super::rng::Gen;
 
-pub const SCHEMA: [&str; 1] =
-    ["CREATE TABLE acct (id bigint PRIMARY KEY, bal bigint NOT NULL CHECK (bal >= 0))"];
+pub const SCHEMA: [&str; 2] = [
+    "CREATE TABLE acct (id bigint PRIMARY KEY, bal bigint NOT NULL CHECK (bal >= 0))",
+    "CREATE SEQUENCE ids START 10",
+];
 
 const SEED_ROWS: [&str; 1] = ["INSERT INTO acct (id, bal) VALUES (1, 10), (2, 10), (3, 10)"];
 
@@ -14,7 +16,7 @@ const LEVELS: [&str; 3] = ["READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE"];
 
 fn operation(g: &mut Gen) -> String {
     let id = g.range(1, 4);
-    match g.below(12) {
+    match g.below(15) {
         0 | 1 => format!("SELECT bal FROM acct WHERE id = {id}"),
         2 => format!("SELECT bal FROM acct WHERE id = {id} FOR UPDATE"),
         3 => format!("SELECT bal FROM acct WHERE id = {id} FOR SHARE"),
@@ -26,6 +28,13 @@ fn operation(g: &mut Gen) -> String {
         ),
         9 => format!("INSERT INTO acct (id, bal) VALUES ({}, 1)", g.range(3, 5)),
         10 => format!("DELETE FROM acct WHERE id = {id}"),
+        // A sequence's values are drawn once, whoever waits or rolls back.
+        11 => format!(
+            "INSERT INTO acct (id, bal) VALUES (nextval('ids'), {}) RETURNING id",
+            g.range(0, 3)
+        ),
+        12 => format!("UPDATE acct SET bal = bal + nextval('ids') % 3 WHERE id = {id}"),
+        13 => "SELECT nextval('ids'), 1 + 1".into(),
         _ => "SELECT sum(bal), count(*) FROM acct".into(),
     }
 }

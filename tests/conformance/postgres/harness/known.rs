@@ -3,6 +3,7 @@
 //! counted apart, not as a divergence. Each entry is narrow: the construct and both
 //! sides' answers.
 
+use super::case::StepTrace;
 use super::outcome::Answer;
 
 /// Why the model answers `model` where PostgreSQL answered `real` to `sql`, if that is a
@@ -37,4 +38,40 @@ pub fn classify(sql: &str, model: &Answer, real: &Answer) -> Option<&'static str
         }
         _ => None,
     }
+}
+
+/// Whether the model woke the sessions waiting for a transaction in another order than
+/// PostgreSQL did when `sql` (its COMMIT or ROLLBACK) ended it: the same number of
+/// statements finished and the same number still wait, among the same sessions, which
+/// were all waiting before the step (`waiting_before`). The model re-runs them in the
+/// order they began to wait; PostgreSQL wakes them at once and the operating system's
+/// scheduling picks the winner (the sql module's docs, "Several sessions waiting for
+/// one transaction").
+pub fn classify_wakes(
+    sql: &str,
+    waiting_before: &[usize],
+    model: &StepTrace,
+    real: &StepTrace,
+) -> Option<&'static str> {
+    let upper = sql.to_ascii_uppercase();
+    if !(upper.starts_with("COMMIT") || upper.starts_with("ROLLBACK")) || waiting_before.len() < 2 {
+        return None;
+    }
+    let involved = |t: &StepTrace| {
+        let mut s: Vec<usize> = t
+            .finished
+            .iter()
+            .map(|(s, _, _)| *s)
+            .filter(|s| waiting_before.contains(s))
+            .chain(t.waiting.iter().copied())
+            .collect();
+        s.sort_unstable();
+        s
+    };
+    let same_shape = model.finished.len() == real.finished.len()
+        && model.waiting.len() == real.waiting.len()
+        && model.waiting.iter().all(|s| waiting_before.contains(s))
+        && real.waiting.iter().all(|s| waiting_before.contains(s));
+    (same_shape && involved(model) == involved(real))
+        .then_some("waiters of one transaction woken in another order")
 }
