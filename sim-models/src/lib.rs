@@ -8,7 +8,9 @@
 //! - [`kv`]: a Redis-like store.
 //! - [`sql`]: a PostgreSQL-like database with transactions and a connection pool.
 //! - [`queue`]: a Kafka-like log with producers and consumer groups.
+//! - [`check`]: checkers of recorded histories ([`check::linearizable`] for kv).
 
+pub mod check;
 mod fixed_hash;
 pub mod kv;
 pub mod queue;
