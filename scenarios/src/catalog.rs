@@ -35,6 +35,8 @@ pub trait AnyScenario: Sync {
     fn description(&self) -> &'static str;
     fn variants(&self) -> Vec<VariantInfo>;
     fn faults(&self) -> Vec<FaultInfo>;
+    /// The module trees whose `sometimes!` probes a sweep should reach.
+    fn probe_scope(&self) -> Vec<&'static str>;
     /// `cmd` with the scenario's own options added.
     fn add_options(&self, cmd: Command) -> Command;
     /// Parses a plan: the variant's name, the faults and the options `matches` holds
@@ -100,6 +102,10 @@ impl<S: Scenario> AnyScenario for S {
 
     fn faults(&self) -> Vec<FaultInfo> {
         S::matrix().into_iter().map(|(info, _)| info).collect()
+    }
+
+    fn probe_scope(&self) -> Vec<&'static str> {
+        S::probe_scope()
     }
 
     fn add_options(&self, cmd: Command) -> Command {
@@ -205,6 +211,7 @@ impl<S: Scenario> AnyPlan for Plan<S> {
             failed: found.failed,
             lowest: found.lowest.map(|(index, out)| (index, erase::<S>(out))),
             interrupted: found.interrupted,
+            probes: found.probes,
         }
     }
 

@@ -13,6 +13,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
+use sim_runtime::probe::ProbeTally;
 use sim_runtime::rng::derive_seed;
 
 use crate::scenario::RunOutput;
@@ -97,6 +98,8 @@ pub struct Exploration<F, M> {
     /// then finished, so the runs cover the shard's first `runs` positions (when nothing
     /// failed).
     pub interrupted: bool,
+    /// The `sometimes!` and `always!` counts of every run, added up.
+    pub probes: ProbeTally,
 }
 
 /// Explores `space` with `jobs` threads, running each seed through `run` (a plan's run,
@@ -113,13 +116,14 @@ pub fn explore<F: Send, M: Send>(
 ) -> Exploration<F, M> {
     let next = AtomicU64::new(0);
     let limit = AtomicU64::new(u64::MAX);
-    type Message<F, M> = (SeedResult, Option<RunOutput<F, M>>);
+    type Message<F, M> = (SeedResult, Option<RunOutput<F, M>>, ProbeTally);
     let (tx, rx) = mpsc::channel::<Message<F, M>>();
     let mut found = Exploration {
         runs: 0,
         failed: 0,
         lowest: None,
         interrupted: false,
+        probes: ProbeTally::default(),
     };
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
@@ -137,18 +141,21 @@ pub fn explore<F: Send, M: Send>(
                 }
                 let out = run(space.seed(index));
                 let result = SeedResult::from(index, &out);
+                let probes = out.report.probes.clone();
                 let failure = out.failed().then(|| {
                     limit.fetch_min(index, Ordering::SeqCst);
                     out
                 });
-                if tx.send((result, failure)).is_err() {
+                if tx.send((result, failure, probes)).is_err() {
                     break;
                 }
             });
         }
         drop(tx);
-        for (result, failure) in rx {
+        for (result, failure, probes) in rx {
             found.runs += 1;
+            // Addition commutes: the sum does not depend on which thread ran which seed.
+            found.probes.merge(&probes);
             on_result(&result, failure.as_ref());
             if let Some(out) = failure {
                 found.failed += 1;

@@ -157,6 +157,14 @@ pub trait Scenario: Sized + Sync + 'static {
         Simulated::judge(report, data.as_ref(), Self::judge)
     }
 
+    /// The module trees whose declared `sometimes!` probes a sweep of this scenario
+    /// should see hold (`sim explore --require-probes`): by default the scenario type's
+    /// own module, where its service logic lives.
+    fn probe_scope() -> Vec<&'static str> {
+        let name = std::any::type_name::<Self>();
+        vec![name.rsplit_once("::").map_or(name, |(module, _)| module)]
+    }
+
     /// The resilience report (Markdown and JSON) from runs of the fault matrix.
     fn report(seed: u64, options: &Self::Options) -> Result<ScenarioReport, ReportError>;
 }
@@ -189,10 +197,19 @@ impl<M> Simulated<M> {
         data: Option<&D>,
         judge: impl FnOnce(&D) -> (Vec<Verdict>, M),
     ) -> Self {
-        let (verdicts, metrics) = match data.map(judge) {
+        let (mut verdicts, metrics) = match data.map(judge) {
             Some((verdicts, metrics)) => (verdicts, Some(metrics)),
             None => (Vec::new(), None),
         };
+        // An `always!` that did not hold is a violation like a checker's, named after the
+        // probe; it comes after the scenario's own checkers, which say more.
+        verdicts.extend(
+            report
+                .probes
+                .violations()
+                .into_iter()
+                .map(|(checker, detail)| Verdict::fail(&checker, detail)),
+        );
         Simulated {
             report,
             verdicts,

@@ -8,8 +8,8 @@
 //! - [`kv`]: a Redis-like store.
 //! - [`sql`]: a PostgreSQL-like database with transactions and a connection pool.
 //! - [`queue`]: a Kafka-like log with producers and consumer groups.
-//!
-//! [`check`] holds ready-made checkers for the histories services produce against them.
+//! - [`check`]: checkers of recorded histories ([`check::elle`] for SQL transactions,
+//!   [`check::linearizable`] for kv).
 
 pub mod check;
 mod fixed_hash;

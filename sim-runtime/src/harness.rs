@@ -1,12 +1,14 @@
 //! The seed harness behind `#[sim_runtime::test]`: which seeds to run (from `SIM_SEED`,
-//! `SIM_SEEDS`, `SIM_SEED_BASE`), the determinism check (`SIM_CHECK_DETERMINISM=1`), and
-//! the failure message with its ready-to-paste replay line.
+//! `SIM_SEEDS`, `SIM_SEED_BASE`), the determinism check (`SIM_CHECK_DETERMINISM=1`), the
+//! probe requirement (`SIM_REQUIRE_PROBES=1`: every declared `sometimes!` of the test's
+//! scope held in some seed), and the failure message with its ready-to-paste replay line.
 
 use std::fmt;
 use std::future::Future;
 use std::rc::Rc;
 
 use crate::outcome::Report;
+use crate::probe::{self, ProbeTally};
 use crate::rng::derive_seed;
 use crate::sim::{Sim, SimConfig};
 use crate::trace::Divergence;
@@ -76,6 +78,8 @@ pub struct EnvSettings {
     pub base: Option<u64>,
     /// `SIM_CHECK_DETERMINISM`: run each seed twice and compare traces.
     pub check_determinism: bool,
+    /// `SIM_REQUIRE_PROBES`: fail a sweep in which a declared `sometimes!` never held.
+    pub require_probes: bool,
 }
 
 impl EnvSettings {
@@ -111,21 +115,20 @@ impl EnvSettings {
                 }
             },
         };
-        let check_determinism = match lookup("SIM_CHECK_DETERMINISM").as_deref().map(str::trim) {
-            None | Some("") | Some("0") | Some("false") => false,
-            Some("1") | Some("true") => true,
-            Some(other) => {
-                return Err(EnvError::BadFlag {
-                    var: "SIM_CHECK_DETERMINISM",
-                    value: elide(other),
-                })
-            }
+        let flag = |var: &'static str| match lookup(var).as_deref().map(str::trim) {
+            None | Some("") | Some("0") | Some("false") => Ok(false),
+            Some("1") | Some("true") => Ok(true),
+            Some(other) => Err(EnvError::BadFlag {
+                var,
+                value: elide(other),
+            }),
         };
         Ok(EnvSettings {
             seed,
             seeds,
             base,
-            check_determinism,
+            check_determinism: flag("SIM_CHECK_DETERMINISM")?,
+            require_probes: flag("SIM_REQUIRE_PROBES")?,
         })
     }
 
@@ -260,6 +263,8 @@ pub struct Harness {
     test: String,
     default_seeds: u64,
     config: SimConfig,
+    /// The module trees whose `sometimes!` probes `SIM_REQUIRE_PROBES` requires.
+    probe_scope: Vec<String>,
 }
 
 impl Harness {
@@ -269,7 +274,17 @@ impl Harness {
             test: test.into(),
             default_seeds: DEFAULT_SEEDS,
             config: SimConfig::default(),
+            // The test's own crate: a test binary links every crate below it, whose
+            // probes other tests reach.
+            probe_scope: vec![package.replace('-', "_")],
         }
+    }
+
+    /// The module trees (`scenarios::flash_sale`) whose declared `sometimes!` probes must
+    /// hold in some seed when `SIM_REQUIRE_PROBES=1`.
+    pub fn probes(mut self, scope: &[&str]) -> Self {
+        self.probe_scope = scope.iter().map(|s| s.to_string()).collect();
+        self
     }
 
     /// How many seeds a sweep runs when `SIM_SEEDS` is unset.
@@ -304,13 +319,37 @@ impl Harness {
             Ok(e) => e,
             Err(e) => panic!("sim-runtime: {e}"),
         };
-        if let Err(failure) = self.run_with(&env, &body) {
-            panic!("{failure}");
+        let (ran, probes) = match self.sweep(&env, &body) {
+            Ok(swept) => swept,
+            Err(failure) => panic!("{failure}"),
+        };
+        let scope: Vec<&str> = self.probe_scope.iter().map(String::as_str).collect();
+        let rows = probes.table(&scope, ran);
+        if !rows.is_empty() {
+            eprintln!("sim: {} probes over the sweep:", self.test);
+            for row in &rows {
+                eprintln!("  {row}");
+            }
+        }
+        if env.require_probes {
+            let unfired = probe::unfired(&scope, &probes);
+            if !unfired.is_empty() {
+                panic!(
+                    "SIM_REQUIRE_PROBES=1: {} declared sometimes! probes never held in the sweep:\n{}",
+                    unfired.len(),
+                    probe::list(&unfired)
+                );
+            }
         }
     }
 
-    /// Runs the seeds `env` selects; the first failure is returned, not panicked.
-    pub fn run_with<F, Fut>(&self, env: &EnvSettings, body: &F) -> Result<u64, Box<Failure>>
+    /// Runs the seeds `env` selects; the first failure is returned, not panicked. On
+    /// success: how many seeds ran, and their probe counts added up.
+    pub fn sweep<F, Fut>(
+        &self,
+        env: &EnvSettings,
+        body: &F,
+    ) -> Result<(u64, ProbeTally), Box<Failure>>
     where
         F: Fn() -> Fut,
         Fut: Future + 'static,
@@ -324,15 +363,28 @@ impl Harness {
             );
         }
         let mut ran = 0;
+        let mut probes = ProbeTally::default();
         for (position, seed) in sweep.seeds() {
-            self.run_seed(seed, env.check_determinism, body)
-                .map_err(|mut failure| {
-                    failure.sweep = position;
-                    failure
-                })?;
+            let report =
+                self.run_seed(seed, env.check_determinism, body)
+                    .map_err(|mut failure| {
+                        failure.sweep = position;
+                        failure
+                    })?;
+            probes.merge(&report.probes);
             ran += 1;
         }
-        Ok(ran)
+        Ok((ran, probes))
+    }
+
+    /// Runs the seeds `env` selects; the first failure is returned, not panicked.
+    pub fn run_with<F, Fut>(&self, env: &EnvSettings, body: &F) -> Result<u64, Box<Failure>>
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        self.sweep(env, body).map(|(ran, _)| ran)
     }
 
     /// Runs one seed (twice when checking determinism).
@@ -356,6 +408,19 @@ impl Harness {
         }
         let first = sim.run(body);
         let error = first.output.and_then(TestOutput::into_failure);
+        // An `always!` that did not hold fails the seed as a failed check would.
+        let broken: Vec<String> = first
+            .report
+            .probes
+            .violations()
+            .into_iter()
+            .map(|(_, detail)| detail)
+            .collect();
+        let error = match (error, broken.is_empty()) {
+            (error, true) => error,
+            (None, false) => Some(broken.join("\n")),
+            (Some(e), false) => Some(format!("{e}\n{}", broken.join("\n"))),
+        };
         let failed = !first.report.is_pass() || error.is_some();
         // A failing seed is run twice as well: it is the one a user will want to replay,
         // and a failure that does not replay must say so before anything else.

@@ -17,6 +17,8 @@
 //! - [`trace`]: events, the fingerprint, captures for checkers, JSON lines.
 //! - [`schedule`]: `FaultSchedule<F>`, proptest strategies (feature `proptest`), swarm
 //!   testing.
+//! - [`sometimes!`] and [`always!`] ([`probe`]): coverage probes counted per run and
+//!   per sweep, declared at link time so that those never reached can be listed.
 //! - [`buggify!`]: rare paths made common; [`harness`]: `SIM_SEED` & co. and replay lines.
 //! - [`log`]: `tracing` lines stamped with virtual time, node and task.
 //!
@@ -36,6 +38,7 @@ pub mod hash;
 pub mod log;
 pub mod node;
 pub mod outcome;
+pub mod probe;
 pub mod rng;
 pub mod schedule;
 pub mod sim;

@@ -123,6 +123,8 @@ pub struct Report {
     pub last_events: Vec<Event>,
     /// Buggify sites that were enabled in this run.
     pub buggify_sites: Vec<String>,
+    /// This run's `sometimes!` and `always!` counts.
+    pub probes: crate::probe::ProbeTally,
     /// The command that replays this run, when the harness knows it.
     pub replay: Option<String>,
 }
@@ -130,6 +132,11 @@ pub struct Report {
 impl Report {
     pub fn is_pass(&self) -> bool {
         self.outcome.is_pass()
+    }
+
+    /// The run completed and every `always!` held.
+    pub fn is_clean(&self) -> bool {
+        self.is_pass() && self.probes.broken().next().is_none()
     }
 }
 
@@ -147,6 +154,9 @@ impl fmt::Display for Report {
                 "  buggify sites enabled: {}",
                 self.buggify_sites.join(", ")
             )?;
+        }
+        for (_, detail) in self.probes.violations() {
+            writeln!(f, "  {detail}")?;
         }
         if !self.outcome.is_pass() && !self.last_events.is_empty() {
             writeln!(f, "  last {} events:", self.last_events.len())?;

@@ -194,8 +194,10 @@ impl Sim {
             fingerprint: world.trace.fingerprint(),
             last_events: world.trace.tail(),
             buggify_sites: world.buggify.enabled_sites(),
+            probes: world.probes.take(),
             replay: self.replay,
         };
+        crate::probe::finished(&report.probes);
         RunResult {
             report,
             output,

@@ -410,6 +410,8 @@ pub(crate) struct World {
     pub lifecycle_hooks: Vec<LifecycleHook>,
     extensions: BTreeMap<TypeId, Rc<dyn Any>>,
     pub buggify: crate::buggify::BuggifyState,
+    /// This run's probe counts (`sometimes!`, `always!`), handed to its report.
+    pub probes: crate::probe::ProbeState,
     pub user_rng: SimRng,
     /// What the busy-loop watchdog sees of this run, when it watches.
     heartbeat: Option<Arc<Heartbeat>>,
@@ -446,6 +448,7 @@ impl World {
             lifecycle_hooks: Vec::new(),
             extensions: BTreeMap::new(),
             buggify,
+            probes: crate::probe::ProbeState::default(),
             user_rng,
             heartbeat: None,
         };

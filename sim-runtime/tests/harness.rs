@@ -39,7 +39,8 @@ fn good_values_parse() {
             seed: None,
             seeds: None,
             base: None,
-            check_determinism: false
+            check_determinism: false,
+            require_probes: false
         }
     );
     // Empty values count as unset; the flag's spellings.
@@ -183,6 +184,7 @@ fn a_failing_seed_reports_a_replay_line_that_reproduces_it() {
         seeds: Some(32),
         base: Some(7),
         check_determinism: false,
+        require_probes: false,
     };
     let failure = h.run_with(&env, &body).expect_err("some seed fails");
     let seed = failure.report.seed;
@@ -245,6 +247,7 @@ fn sweeps_derive_their_seeds_by_mixing_and_run_each_once() {
         seeds: None,
         base: None,
         check_determinism: false,
+        require_probes: false,
     }
     .sweep(DEFAULT_SEEDS)
     .seeds()
@@ -268,6 +271,7 @@ fn sweeps_derive_their_seeds_by_mixing_and_run_each_once() {
         seeds: Some(5),
         base: Some(99),
         check_determinism: true,
+        require_probes: false,
     };
     let ran = Harness::new("sim-runtime", "sweep")
         .run_with(&env, &body)
@@ -396,6 +400,7 @@ fn the_determinism_check_runs_a_failing_seed_twice_and_reports_its_divergence() 
         seeds: None,
         base: None,
         check_determinism: true,
+        require_probes: false,
     };
     // Fails every time, but with a trace that depends on state outside the simulation:
     // the failure does not replay, and the check must say so.

@@ -4,5 +4,6 @@ mod appointments;
 mod flash_sale;
 mod interdomestik;
 mod medistream;
+mod probes;
 mod readme;
 mod support;

@@ -22,6 +22,7 @@ use scenarios::catalog::{self, AnyPlan, AnyRunOutput, AnyScenario, FaultText};
 use scenarios::explore::SeedSpace;
 use scenarios::options::shell_word;
 use sim_runtime::harness::elide;
+use sim_runtime::probe;
 
 /// A simulation allocates and frees small objects all the time (messages, tasks, trace
 /// fields); mimalloc does that faster than glibc's allocator. Allocation addresses never
@@ -83,6 +84,10 @@ struct ExploreArgs {
     /// One JSON line per seed on stdout instead of a progress bar.
     #[arg(long)]
     json: bool,
+    /// Fails (exit 1) when a declared `sometimes!` probe of the scenario held in no seed,
+    /// and lists them.
+    #[arg(long)]
+    require_probes: bool,
 }
 
 #[derive(Args)]
@@ -548,6 +553,14 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
         .lowest
         .as_ref()
         .map(|(index, out)| (*index, out.seed()));
+    let scope = sc.probe_scope();
+    let probes = result.probes.table(&scope, result.runs);
+    // Only a sweep that ran to its end can say a probe never fires in it.
+    let unfired = if a.require_probes && lowest.is_none() && !result.interrupted {
+        probe::unfired(&scope, &result.probes)
+    } else {
+        Vec::new()
+    };
     if a.json {
         let summary = serde_json::json!({"summary": {
             "seeds": total,
@@ -559,6 +572,8 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
             })),
             "interrupted": result.interrupted,
             "wall_seconds": secs,
+            "probes": probes,
+            "unfired_probes": unfired.iter().map(|s| s.name).collect::<Vec<_>>(),
         }});
         let _ = writeln!(stdout.lock(), "{summary}");
     } else {
@@ -583,8 +598,22 @@ fn cmd_explore(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErr
             ),
             Some(_) => {}
         }
+        if !probes.is_empty() {
+            println!("probes over {} runs:", result.runs);
+            for row in &probes {
+                println!("  {row}");
+            }
+        }
+        if !unfired.is_empty() {
+            println!(
+                "--require-probes: {} declared sometimes! probes never held in {} seeds:\n{}",
+                unfired.len(),
+                result.runs,
+                probe::list(&unfired)
+            );
+        }
     }
-    Ok(if lowest.is_some() {
+    Ok(if lowest.is_some() || !unfired.is_empty() {
         ExitCode::FAILURE
     } else if result.interrupted {
         ExitCode::from(130)
@@ -668,7 +697,8 @@ fn cmd_shrink(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
 
 fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = ReportArgs::from_arg_matches(m)?;
-    let report = match sc.report_with(a.seed, m) {
+    let (report, probes, runs) = probe::collect(|| sc.report_with(a.seed, m));
+    let report = match report {
         Ok(report) => report,
         Err(catalog::AnyError::Spec(e)) => return Err(e.into()),
         // Not the user's doing: a run of the scenario itself failed.
@@ -677,15 +707,49 @@ fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
             return Ok(ExitCode::FAILURE);
         }
     };
+    // The report's own runs, and which of the scenario's probes they reached.
+    let rows = probes.table(&sc.probe_scope(), runs);
     if a.json {
+        let mut json = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(fields) = json.as_object_mut() {
+            fields.insert(
+                "probes".into(),
+                serde_json::to_value(&rows).unwrap_or_default(),
+            );
+        }
         println!(
             "{}",
-            serde_json::to_string_pretty(&report).unwrap_or_default()
+            serde_json::to_string_pretty(&json).unwrap_or_default()
         );
     } else {
         print!("{}", report.to_markdown());
+        if !rows.is_empty() {
+            print!("{}", probe_section(&rows));
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The report's probe section in Markdown: each probe of the scenario and how often the
+/// report's runs saw it hold (an `always!` that failed says so).
+fn probe_section(rows: &[probe::ProbeRow]) -> String {
+    let mut s = String::from(
+        "\n## Probes\n\nThe scenario's `sometimes!` and `always!` probes over the report's runs: \
+         how many evaluations held and how many did not (for an `always!`, a failure).\n\n| probe | kind | held | did not hold |\n|---|---|---|---|\n",
+    );
+    for r in rows {
+        let kind = match r.kind {
+            probe::ProbeKind::Sometimes => "sometimes",
+            probe::ProbeKind::Always => "always",
+        };
+        s.push_str(&format!(
+            "| {} | {kind} | {} | {} |\n",
+            r.name,
+            r.held,
+            r.evaluated - r.held
+        ));
+    }
+    s
 }
 
 fn dispatch(matches: &ArgMatches) -> Result<ExitCode, UserError> {

@@ -201,7 +201,9 @@ async fn user(i: u32, params: Params, lb: LoadBalancer, recorder: Recorder) {
         idempotency_key: format!("u{i}-k"),
         product: deps::PRODUCT.to_string(),
     };
-    for _ in 0..params.user_attempts {
+    for attempt in 0..params.user_attempts {
+        // A retry with the same idempotency key after the previous attempt timed out.
+        sim_runtime::sometimes!("flash_sale.user.retry_after_timeout", attempt > 0);
         let start = time::now();
         let r = lb
             .call::<OrderRequest, OrderResponse>(req.clone(), params.user_timeout)

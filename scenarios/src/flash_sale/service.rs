@@ -35,7 +35,7 @@
 
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{sleep, Duration};
-use sim_runtime::{buggify, trace};
+use sim_runtime::{always, buggify, sometimes, trace};
 
 use super::deps::{Db, DepError, Kafka, KafkaConsumer, Redis, Reservation};
 use super::{Params, Variant};
@@ -126,7 +126,10 @@ impl Api {
     }
 
     pub async fn handle(&self, req: OrderRequest) -> OrderResponse {
-        match self.handle_inner(req).await {
+        let answer = self.handle_inner(req).await;
+        // Redis unreachable or slow past the API's timeout: the user gets a 503.
+        sometimes!("flash_sale.api.dependency_error_answered", answer.is_err());
+        match answer {
             Ok(r) => r,
             Err(e) => OrderResponse::Failed {
                 reason: e.to_string(),
@@ -150,6 +153,15 @@ impl Api {
                     .redis
                     .reserve(&stock, Some(&idem), Some(OUTBOX), &order)
                     .await?;
+                if let Reservation::Duplicate { order_id } = &r {
+                    // A user's retry after a timeout whose first attempt did reserve: the
+                    // key answers the first order, never the one this attempt drew.
+                    sometimes!("flash_sale.api.retry_answered_from_key", true);
+                    always!(
+                        "flash_sale.api.duplicate_answers_the_first_order",
+                        *order_id != order.order_id
+                    );
+                }
                 Ok(reservation_response(r))
             }
             Variant::NoIdempotency => {
@@ -228,11 +240,17 @@ pub async fn relay(owner: String, redis: Redis, kafka: Kafka, interval: Duration
                 idle = interval;
                 let mut published = Vec::with_capacity(entries.len());
                 for raw in &entries {
-                    let Some(order) = Order::from_json(raw) else {
+                    let parsed = Order::from_json(raw);
+                    // Only the API's reserve script pushes to the outbox.
+                    always!("flash_sale.relay.outbox_holds_orders", parsed.is_some());
+                    let Some(order) = parsed else {
                         // Not ours to interpret; leave it for an operator.
                         continue;
                     };
                     if kafka.send(&order).await.is_err() {
+                        // Kafka down or slow: the entry stays in the outbox for the next
+                        // pass, and the API stays available meanwhile.
+                        sometimes!("flash_sale.relay.publish_failed_entry_kept", true);
                         break;
                     }
                     published.push(raw.as_str());
@@ -267,6 +285,11 @@ pub const RELAY_IDLE_MAX: Duration = Duration::from_millis(500);
 /// transaction per order (as a per-message consumer handler does), retrying a batch
 /// with backoff while the database is down.
 pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: KafkaConsumer) {
+    // A restarted worker resumes from the last committed offsets: the crash recovery path.
+    sometimes!(
+        "flash_sale.worker.restarted_after_crash",
+        sim_runtime::node::current().incarnation() > 0
+    );
     let mut rng = sim_runtime::rng("worker-retry");
     loop {
         let batch = match consumer.poll(params.worker_batch).await {
@@ -302,6 +325,11 @@ pub async fn worker(variant: Variant, params: Params, db: Db, mut consumer: Kafk
             attempt += 1;
             sleep(backoff.max(Duration::from_millis(10))).await;
         }
+        // The database was down: the batch was written after backing off, not dropped.
+        sometimes!(
+            "flash_sale.worker.insert_retried_after_db_error",
+            attempt > 0
+        );
         if variant != Variant::CommitBeforeWrite {
             let _ = consumer.commit().await;
         }

@@ -19,6 +19,7 @@ use sim_runtime::trace;
 
 use super::command::{Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags};
 use super::event::ClientErrorEvent;
+use super::history::{KvHistory, Pending};
 use super::script::Script;
 use super::server::{KvServer, Request, Response};
 
@@ -133,6 +134,8 @@ struct Inner {
     config: ClientConfig,
     conn: Mutex<Option<Conn<Request, Response>>>,
     next_id: Cell<u64>,
+    /// Where register operations are recorded, and this client's id there.
+    history: Option<(KvHistory, u32)>,
 }
 
 /// A kv client. Cheap to clone; clones share one connection.
@@ -234,6 +237,22 @@ impl KvClient {
                 config,
                 conn: Mutex::new(None),
                 next_id: Cell::new(1),
+                history: None,
+            }),
+        }
+    }
+
+    /// A client whose register operations (GET, SET, DEL of one key, INCR and kin) are
+    /// recorded into `history` under a client id of their own, with virtual times and
+    /// outcomes, for [`crate::check::linearizable`]. Its clones share the id.
+    pub fn recorded(target: impl Into<Target>, config: ClientConfig, history: &KvHistory) -> Self {
+        KvClient {
+            inner: Rc::new(Inner {
+                target: target.into(),
+                config,
+                conn: Mutex::new(None),
+                next_id: Cell::new(1),
+                history: Some((history.clone(), history.next_client())),
             }),
         }
     }
@@ -356,6 +375,18 @@ impl KvClient {
     }
 
     async fn call_with(&self, cmd: Command, timeout: Option<Duration>) -> Result<Reply, KvError> {
+        let recording = self.inner.history.as_ref().and_then(|(history, client)| {
+            let pending: Pending = history.invoke(*client, &cmd)?;
+            Some((history, pending))
+        });
+        let result = self.call_once(cmd, timeout).await;
+        if let Some((history, pending)) = recording {
+            history.complete(pending, &result);
+        }
+        result
+    }
+
+    async fn call_once(&self, cmd: Command, timeout: Option<Duration>) -> Result<Reply, KvError> {
         let mut reply = None;
         self.exchange(std::iter::once(cmd), timeout, |r| reply = Some(r))
             .await?;

@@ -28,7 +28,8 @@
 //! - [`server`]: the node shell, `start`, and `KvServer`, the handle, with the fault
 //!   verbs in pairs: `crash`/`restart` (the node's lifecycle), `pause`/`resume`,
 //!   `slow`/`fast`, `fail`/`heal`, `crash_replica`/`restart_replica`, and `failover`.
-//! - [`client`]: `KvClient` with typed methods and `KvError`.
+//! - [`client`]: `KvClient` with typed methods and `KvError`; [`history`]: the register
+//!   operations a recorded client saw, for the linearizability checker.
 //! - [`event`]: the trace events, one type each, for checkers' typed captures.
 //!
 //! ## Conformance with Redis 7.0
@@ -97,6 +98,7 @@ pub mod event;
 mod exec;
 pub mod ext;
 mod ext_exec;
+pub mod history;
 pub mod long_double;
 pub mod lua;
 pub mod number;
@@ -122,6 +124,7 @@ pub use command::{
     errors, Command, Condition, ExpireFlags, Reply, ScoreBound, SetExpiry, ZAddFlags,
 };
 pub use event::{CmdEvent, CrashEvent, WriteEvent};
+pub use history::KvHistory;
 pub use parse::parse;
 pub use persistence::Persistence;
 pub use script::{Script, ScriptContext};

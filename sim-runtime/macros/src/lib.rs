@@ -1,7 +1,9 @@
 //! `#[sim_runtime::test]` turns an `async fn` into a `#[test]` that runs it under the
 //! seed harness (`SIM_SEED`, `SIM_SEEDS`, `SIM_SEED_BASE`, `SIM_CHECK_DETERMINISM`).
 //!
-//! Options: `seeds = N` (the default sweep size), `time_limit_secs = N`, `buggify`.
+//! Options: `seeds = N` (the default sweep size), `time_limit_secs = N`, `buggify`,
+//! `probes = "crate::module"` (whose `sometimes!` probes `SIM_REQUIRE_PROBES=1` requires;
+//! by default the test's crate).
 //!
 //! `#[derive(TraceEvent)]` makes a type a typed trace event (see `sim_runtime::trace`).
 
@@ -22,8 +24,19 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let mut seeds = None;
     let mut time_limit = None;
     let mut buggify = false;
+    let mut probes = None;
     for meta in args {
         match &meta {
+            Meta::NameValue(nv) if nv.path.is_ident("probes") => match &nv.value {
+                Expr::Lit(syn::ExprLit {
+                    lit: Lit::Str(s), ..
+                }) => probes = Some(s.value()),
+                other => {
+                    return syn::Error::new_spanned(other, "expected a module path in quotes")
+                        .to_compile_error()
+                        .into()
+                }
+            },
             Meta::NameValue(nv)
                 if nv.path.is_ident("seeds") || nv.path.is_ident("time_limit_secs") =>
             {
@@ -49,7 +62,7 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
             other => {
                 return syn::Error::new_spanned(
                     other,
-                    "unknown option: expected `seeds = N`, `time_limit_secs = N` or `buggify`",
+                    "unknown option: expected `seeds = N`, `time_limit_secs = N`, `buggify` or `probes = \"module\"`",
                 )
                 .to_compile_error()
                 .into()
@@ -70,6 +83,7 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let output = &input.sig.output;
     let body = &input.block;
     let seeds = seeds.map(|n| quote!(.seeds(#n)));
+    let probes = probes.map(|p| quote!(.probes(&[#p])));
     let limit =
         time_limit.map(|s| quote!(config.time_limit = Some(::std::time::Duration::from_secs(#s));));
     let expanded = quote! {
@@ -85,6 +99,7 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
                 ::sim_runtime::harness::test_path(module_path!(), stringify!(#name)),
             )
             #seeds
+            #probes
             .config(config)
             .run(body);
         }
