@@ -5,4 +5,5 @@ mod flash_sale;
 mod interdomestik;
 mod medistream;
 mod readme;
+mod story_backend;
 mod support;
