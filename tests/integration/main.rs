@@ -6,4 +6,5 @@ mod interdomestik;
 mod medistream;
 mod probes;
 mod readme;
+mod story_backend;
 mod support;

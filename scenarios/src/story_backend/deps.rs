@@ -317,30 +317,34 @@ impl Db {
         self.pool.status()
     }
 
-    /// Story `id` with its comments, in one statement (one round trip, one statement
-    /// timeout).
+    /// Story `id` with its latest 20 comments (the first page), newest first: the story by
+    /// its primary key, then the page of comments through their index on `story` (two
+    /// statements on one connection, as an ORM's prefetch does; a join would read every
+    /// comment of every story).
     pub async fn story(&self, request: u64, id: i64) -> Result<Option<Story>, DbError> {
         span(request, "select_story");
         let mut c = self.pool.acquire().await?;
-        let rows = c
+        let Some(story) = c
+            .query_opt("SELECT title, body FROM stories WHERE id = $1", &[&id])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let page = c
             .query(
-                "SELECT s.title, s.body, c.body AS comment FROM stories s \
-                 LEFT JOIN comments c ON c.story = s.id WHERE s.id = $1 ORDER BY c.id",
+                "SELECT body FROM comments WHERE story = $1 ORDER BY id DESC LIMIT 20",
                 &[&id],
             )
             .await?;
-        let Some(first) = rows.first() else {
-            return Ok(None);
-        };
-        let comments = rows
+        let comments = page
             .iter()
-            .map(|r| r.get::<_, Option<String>>("comment"))
+            .map(|r| r.get::<_, String>("body"))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Some(Story {
             id,
-            title: first.get("title")?,
-            body: first.get("body")?,
-            comments: comments.into_iter().flatten().collect(),
+            title: story.get("title")?,
+            body: story.get("body")?,
+            comments,
         }))
     }
 

@@ -36,7 +36,7 @@ crate::service_variants! {
     /// The service variants.
     pub enum Variant {
         Correct => ("correct", "bounded pool waits, fail-open cache and limiter, writes acknowledged once committed, capped retries with backoff behind a breaker"),
-        NoPoolTimeout => ("no_pool_timeout", "acquiring a connection waits forever: during slow queries requests outlive the 30 s timeout"),
+        NoPoolTimeout => ("no_pool_timeout", "acquiring a connection waits forever and nothing bounds the request: during slow queries requests outlive the 30 s timeout"),
         CacheFailClosed => ("cache_fail_closed", "a cache error fails the read with 500 although the database is up"),
         WriteBehindCache => ("write_behind_cache", "a write is acknowledged once in Redis and flushed to the database later: a Redis crash loses it"),
         RetryStorm => ("retry_storm", "database calls are retried at a fixed short interval with no cap: failures multiply the database load"),

@@ -12,17 +12,18 @@
 //! - Every database call passes the circuit breaker; a call that failed for want of a
 //!   connection or the network is retried with exponential backoff and full jitter, at
 //!   most `retry.attempts_max` attempts, and none starts past `retry_budget` of the
-//!   request. Waiting for a pooled connection is bounded (`acquire_timeout`) and every
-//!   statement by the 30 s request timeout, so a request's time is bounded too.
+//!   request. Waiting for a pooled connection is bounded (`acquire_timeout`), every
+//!   statement by the 30 s statement timeout, and the whole request by the 30 s request
+//!   timeout (504 past it).
 //! - `GET /health` runs a trivial query on a connection of its own with a short timeout: 200
 //!   when the database answers, 503 when it does not, even if the request pool is busy.
 //! - The process holds its base memory for its life, and a response's buffer once its
 //!   query returned: over the container's budget, the OOM killer ends the instance.
 //!
 //! ## The buggy variants, each one small, realistic mistake
-//! - `no_pool_timeout`: the pool's acquire timeout is left unset (wait forever), and the
-//!   30 s timeout only bounds statements: a request queued for a connection behind slow
-//!   queries waits as long as they take.
+//! - `no_pool_timeout`: the pool's acquire timeout and the request timeout are left unset
+//!   (wait forever): only the 30 s statement timeout bounds anything, so a request queued
+//!   for a connection behind slow queries waits as long as they take.
 //! - `cache_fail_closed`: a cache error is returned to the client as 500 instead of
 //!   falling through to the database.
 //! - `write_behind_cache`: a write goes to a Redis list and is acknowledged at once; a
@@ -37,7 +38,7 @@ use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
 use sim_runtime::node::{compute, reserve_memory, MemoryGuard};
-use sim_runtime::time::{now, sleep, Instant};
+use sim_runtime::time::{self, now, sleep, Instant};
 use sim_runtime::trace::{self, TraceEvent};
 use sim_runtime::SimRng;
 
@@ -92,6 +93,8 @@ pub enum ApiResponse {
     TooManyRequests,
     /// 503: a dependency is down, slow or behind an open breaker; retry later.
     Unavailable,
+    /// 504: the request ran out of its time (the request timeout) before it was done.
+    DeadlineExceeded,
     /// 500.
     Failed { reason: String },
 }
@@ -104,6 +107,7 @@ impl ApiResponse {
             ApiResponse::NotFound => 404,
             ApiResponse::TooManyRequests => 429,
             ApiResponse::Unavailable => 503,
+            ApiResponse::DeadlineExceeded => 504,
             ApiResponse::Failed { .. } => 500,
         }
     }
@@ -161,7 +165,17 @@ impl Api {
         let received = now();
         let endpoint = req.call.endpoint();
         let cache = Cell::new("");
-        let response = self.route(request, received, &req, &cache).await;
+        let work = self.route(request, received, &req, &cache);
+        let response = if self.variant == Variant::NoPoolTimeout {
+            // The bug's other half: only the statement timeout bounds anything.
+            work.await
+        } else {
+            // The request timeout bounds the whole request, whatever it waits for (a
+            // story read is two statements, each of which may be slow).
+            time::timeout(self.params.request_timeout, work)
+                .await
+                .unwrap_or(ApiResponse::DeadlineExceeded)
+        };
         trace::emit(&Access {
             request,
             instance: self.instance,
