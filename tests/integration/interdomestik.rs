@@ -47,7 +47,7 @@ fn the_correct_variant_passes_the_matrix_and_swarm_schedules() {
 }
 
 #[test]
-fn shrinking_an_account_without_its_subscription_keeps_the_crash_or_outage_between() {
+fn shrinking_an_account_without_its_subscription_keeps_the_kill_or_outage_between() {
     let plan = Plan::<Interdomestik>::new(Variant::TwoTransactions, Faults::Swarm);
     let seed = (0..FIND_BOUND)
         .find(|&s| {
@@ -73,6 +73,20 @@ fn shrinking_an_account_without_its_subscription_keeps_the_crash_or_outage_betwe
             schedule.faults[0].fault,
             InterFault::ApiKill { .. } | InterFault::DbDown { .. }
         ),
+        "{schedule:?}"
+    );
+    // The document's crash: an instance killed mid-registration. Shrinking may shorten
+    // the outage but keeps the kill.
+    let plan =
+        Plan::<Interdomestik>::new(Variant::TwoTransactions, named::<Interdomestik>("api_kill"));
+    let seed = (0..FIND_BOUND)
+        .find(|&s| plan.run(s).failed())
+        .expect("a seed whose kill leaves an account bare");
+    let (schedule, out) = plan.shrink(seed).expect("the seed fails");
+    assert!(out.failed(), "{schedule:?}");
+    assert_eq!(schedule.faults.len(), 1, "{schedule:?}");
+    assert!(
+        matches!(schedule.faults[0].fault, InterFault::ApiKill { .. }),
         "{schedule:?}"
     );
 }
