@@ -89,7 +89,13 @@ pub struct Stores {
 impl Stores {
     /// Starts both; Redis with `persistence`.
     pub fn start(persistence: kv::Persistence) -> Self {
-        let db = sql::start("postgres", sql::Config::default());
+        Stores::start_with(persistence, sql::Config::default())
+    }
+
+    /// Starts both; PostgreSQL with `db` (its `max_connections`, say), Redis with
+    /// `persistence`.
+    pub fn start_with(persistence: kv::Persistence, db: sql::Config) -> Self {
+        let db = sql::start("postgres", db);
         let redis = kv::start(
             "redis",
             kv::Config {

@@ -1,8 +1,9 @@
 //! Interdomestik end to end: each buggy variant is found by exploration within a stated
 //! bound and its seed replays to the same fingerprint, the correct variant survives the
-//! fault matrix and swarm schedules, the same seed twice gives the same fingerprint, and
-//! a snapshot pins the report (seed 1).
+//! fault matrix and swarm schedules, a shrink keeps the fault that matters, the same seed
+//! twice gives the same fingerprint, and a snapshot pins the report (seed 1).
 
+use scenarios::interdomestik::faults::InterFault;
 use scenarios::interdomestik::{Interdomestik, Options, Variant};
 use scenarios::scenario::{Faults, Plan, Scenario};
 
@@ -27,7 +28,7 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
         ),
         (
             Variant::EmailInTransaction,
-            "registration_isolated",
+            "requests_isolated",
             named::<Interdomestik>("email_down"),
         ),
         (
@@ -43,6 +44,51 @@ fn buggy_variants_are_found_within_the_bound_and_replay_exactly() {
 #[test]
 fn the_correct_variant_passes_the_matrix_and_swarm_schedules() {
     correct_survives::<Interdomestik>(48);
+}
+
+#[test]
+fn shrinking_an_account_without_its_subscription_keeps_the_kill_or_outage_between() {
+    let plan = Plan::<Interdomestik>::new(Variant::TwoTransactions, Faults::Swarm);
+    let seed = (0..FIND_BOUND)
+        .find(|&s| {
+            plan.run(s)
+                .verdicts
+                .iter()
+                .any(|v| !v.ok && v.checker == "subscription_with_account")
+        })
+        .expect("a swarm seed leaving an account without its subscription");
+    let (schedule, out) = plan.shrink(seed).expect("the seed fails");
+    assert!(
+        out.verdicts
+            .iter()
+            .any(|v| !v.ok && v.checker == "subscription_with_account"),
+        "the shrunk schedule still leaves an account bare: {:?}",
+        out.failure_summary()
+    );
+    assert_eq!(schedule.faults.len(), 1, "{schedule:?}");
+    // Only something that stops the second transaction after the first committed can
+    // leave the account bare: the instance dying, or the database going away.
+    assert!(
+        matches!(
+            schedule.faults[0].fault,
+            InterFault::ApiKill { .. } | InterFault::DbDown { .. }
+        ),
+        "{schedule:?}"
+    );
+    // The document's crash: an instance killed mid-registration. Shrinking may shorten
+    // the outage but keeps the kill.
+    let plan =
+        Plan::<Interdomestik>::new(Variant::TwoTransactions, named::<Interdomestik>("api_kill"));
+    let seed = (0..FIND_BOUND)
+        .find(|&s| plan.run(s).failed())
+        .expect("a seed whose kill leaves an account bare");
+    let (schedule, out) = plan.shrink(seed).expect("the seed fails");
+    assert!(out.failed(), "{schedule:?}");
+    assert_eq!(schedule.faults.len(), 1, "{schedule:?}");
+    assert!(
+        matches!(schedule.faults[0].fault, InterFault::ApiKill { .. }),
+        "{schedule:?}"
+    );
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! Interdomestik's dependencies as the service sees them: PostgreSQL (agents, plans,
-//! accounts, subscriptions, the agent-client links and the email outbox) behind the
-//! document's connection pool, the rate limiter's script in Redis, and the external email
+//! accounts, subscriptions, the agent-client links, claims with their documents and the
+//! email outbox) behind the document's connection pool, the rate limiter's script in Redis, and the external email
 //! service. The only code that touches the models' APIs.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
@@ -14,12 +14,12 @@ use sim_net::Addr;
 use sim_runtime::time::{self, now, Duration, Instant};
 use sim_runtime::{node, NodeId};
 
-use super::checkers::AccountRow;
+use super::checkers::{AccountRow, ClaimRow};
 use super::{Params, PoolSizing};
 pub use crate::deps::DepError;
 use crate::deps::{until_ok, KvPool, Stores};
 
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 8] = [
     // Counters on the agent and the plan rows: every registration updates one of each,
     // which is what makes the order of its row locks matter.
     "CREATE TABLE agents (id bigint PRIMARY KEY, name text NOT NULL, members bigint NOT NULL)",
@@ -41,10 +41,26 @@ const SCHEMA: [&str; 6] = [
         agent_id bigint NOT NULL,
         account_id bigint NOT NULL UNIQUE
     )",
+    // A claim's reference is the client's: submitted twice, it is stored once.
+    "CREATE TABLE claims (
+        id serial PRIMARY KEY,
+        reference text NOT NULL UNIQUE,
+        account_id bigint NOT NULL,
+        client text NOT NULL,
+        submitted_at_ms bigint NOT NULL
+    )",
+    "CREATE TABLE claim_documents (
+        id serial PRIMARY KEY,
+        claim_id bigint NOT NULL,
+        name text NOT NULL
+    )",
+    // `message` is what the email service deduplicates on: one welcome per member, one
+    // receipt per claim.
     "CREATE TABLE email_outbox (
         id serial PRIMARY KEY,
         account_id bigint NOT NULL,
-        email text NOT NULL
+        email text NOT NULL,
+        message text NOT NULL
     )",
 ];
 
@@ -55,12 +71,16 @@ pub struct Deps {
     email: EmailService,
 }
 
-/// Starts PostgreSQL with the schema, the agents and the plans, Redis (the limiter's log
-/// needs no persistence: a restart forgets at most a minute of counts) and the email
-/// service.
+/// Starts PostgreSQL (with `params.db_max_connections`) with the schema, the agents and
+/// the plans, Redis (the limiter's log needs no persistence: a restart forgets at most a
+/// minute of counts) and the email service.
 pub async fn start(params: &Params) -> Deps {
+    let db = sql::Config {
+        max_connections: params.db_max_connections,
+        ..sql::Config::default()
+    };
     let deps = Deps {
-        stores: Stores::start(kv::Persistence::None),
+        stores: Stores::start_with(kv::Persistence::None, db),
         email: EmailService::start(),
     };
     until_ok(|| deps.seed(params)).await;
@@ -145,35 +165,68 @@ impl Deps {
         self.stores.db.stats().deadlocks
     }
 
-    /// Every account after the run, with whether it has its subscription.
-    pub async fn final_accounts(&self) -> Result<Vec<AccountRow>, SqlError> {
+    /// Statements PostgreSQL made wait for a row lock since it started.
+    pub fn lock_waits(&self) -> u64 {
+        self.stores.db.stats().lock_waits
+    }
+
+    /// Every account and every claim after the run, each with whether its account has
+    /// its subscription.
+    pub async fn final_rows(&self) -> Result<(Vec<AccountRow>, Vec<ClaimRow>), SqlError> {
         let mut c = self.stores.admin.acquire().await?;
-        let subscribed: BTreeMap<i64, ()> = c
+        let subscribed: BTreeSet<i64> = c
             .query("SELECT account_id FROM subscriptions", &[])
             .await?
             .iter()
-            .map(|r| r.get("account_id").map(|id: i64| (id, ())))
+            .map(|r| r.get("account_id"))
             .collect::<Result<_, _>>()?;
-        let rows = c
+        let accounts = c
             .query(
                 "SELECT id, email, client, registered_at_ms FROM accounts ORDER BY id",
                 &[],
             )
-            .await?;
-        rows.iter()
+            .await?
+            .iter()
             .map(|r| {
-                let id: i64 = r.get("id")?;
                 Ok(AccountRow {
                     email: r.get("email")?,
                     client: r.get("client")?,
                     registered_at_ms: r.get::<_, i64>("registered_at_ms")? as u64,
-                    subscribed: subscribed.contains_key(&id),
+                    subscribed: subscribed.contains(&r.get("id")?),
                 })
             })
-            .collect()
+            .collect::<Result<_, SqlError>>()?;
+        let documents: BTreeMap<i64, i64> = c
+            .query(
+                "SELECT claim_id, count(*) AS n FROM claim_documents GROUP BY claim_id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| Ok((r.get("claim_id")?, r.get("n")?)))
+            .collect::<Result<_, SqlError>>()?;
+        let claims = c
+            .query(
+                "SELECT id, reference, account_id, client, submitted_at_ms FROM claims ORDER BY id",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                let id: i64 = r.get("id")?;
+                Ok(ClaimRow {
+                    reference: r.get("reference")?,
+                    client: r.get("client")?,
+                    submitted_at_ms: r.get::<_, i64>("submitted_at_ms")? as u64,
+                    documents: documents.get(&id).copied().unwrap_or(0) as u32,
+                    subscribed: subscribed.contains(&r.get("account_id")?),
+                })
+            })
+            .collect::<Result<_, SqlError>>()?;
+        Ok((accounts, claims))
     }
 
-    /// Welcome emails still waiting in the outbox.
+    /// Emails still waiting in the outbox.
     pub async fn outbox_len(&self) -> Result<i64, SqlError> {
         let mut c = self.stores.admin.acquire().await?;
         c.query_one("SELECT count(*) AS n FROM email_outbox", &[])
@@ -220,6 +273,16 @@ pub struct Member<'a> {
     pub received: Instant,
 }
 
+/// A claim's rows, as the service writes them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimFiled<'a> {
+    /// The client's reference for the claim.
+    pub reference: &'a str,
+    pub client: &'a str,
+    pub account: i64,
+    pub received: Instant,
+}
+
 impl Db {
     async fn connection(&self) -> Result<PooledConn, DepError> {
         let asked = now();
@@ -235,23 +298,29 @@ impl Db {
         Ok(Tx { conn: Some(conn) })
     }
 
-    /// Up to `limit` welcome emails waiting in the outbox: (outbox id, address).
-    pub async fn unsent_welcomes(&self, limit: i64) -> Result<Vec<(i64, String)>, DepError> {
+    /// Up to `limit` emails waiting in the outbox, oldest first, with their outbox ids.
+    pub async fn unsent_emails(&self, limit: i64) -> Result<Vec<(i64, Email)>, DepError> {
         let mut c = self.connection().await?;
         let rows = c
             .query(
-                "SELECT id, email FROM email_outbox ORDER BY id LIMIT $1",
+                "SELECT id, email, message FROM email_outbox ORDER BY id LIMIT $1",
                 &[&limit],
             )
             .await?;
         Ok(rows
             .iter()
-            .map(|r| Ok((r.get("id")?, r.get("email")?)))
+            .map(|r| {
+                let email = Email {
+                    to: r.get("email")?,
+                    message: r.get("message")?,
+                };
+                Ok((r.get("id")?, email))
+            })
             .collect::<Result<_, SqlError>>()?)
     }
 
-    /// The welcome email `outbox_id` went out.
-    pub async fn welcome_sent(&self, outbox_id: i64) -> Result<(), DepError> {
+    /// The email `outbox_id` went out.
+    pub async fn email_sent(&self, outbox_id: i64) -> Result<(), DepError> {
         let mut c = self.connection().await?;
         c.execute("DELETE FROM email_outbox WHERE id = $1", &[&outbox_id])
             .await?;
@@ -327,36 +396,80 @@ impl Tx {
         Ok(())
     }
 
-    /// Queues the welcome email in the outbox, in this transaction; its outbox id.
-    pub async fn queue_welcome(&mut self, account: i64, email: &str) -> Result<i64, TxError> {
+    /// Queues `email` to `account`'s address in the outbox, in this transaction; its
+    /// outbox id.
+    pub async fn queue_email(&mut self, account: i64, email: &Email) -> Result<i64, TxError> {
         let row = self
             .conn()
             .query_one(
-                "INSERT INTO email_outbox (account_id, email) VALUES ($1, $2) RETURNING id",
-                &[&account, &email],
+                "INSERT INTO email_outbox (account_id, email, message) VALUES ($1, $2, $3) \
+                 RETURNING id",
+                &[&account, &email.to, &email.message],
             )
             .await?;
         Ok(row.get("id")?)
     }
 
-    /// The welcome email `outbox_id` went out before this transaction ends.
-    pub async fn welcome_sent_now(&mut self, outbox_id: i64) -> Result<(), TxError> {
+    /// The email `outbox_id` went out before this transaction ends.
+    pub async fn email_sent_now(&mut self, outbox_id: i64) -> Result<(), TxError> {
         self.conn()
             .execute("DELETE FROM email_outbox WHERE id = $1", &[&outbox_id])
             .await?;
         Ok(())
     }
 
-    /// The account of `email` in this transaction's snapshot.
-    pub async fn account_id(&mut self, email: &str) -> Result<Option<i64>, TxError> {
-        let row = self
+    /// The account of `email` if it has its subscription, in this transaction's snapshot:
+    /// who may file a claim. Two lookups by unique key rather than a join, as the ORM
+    /// writes it (`accounts.findUnique`, then `subscriptions.findUnique`).
+    pub async fn subscribed_account(&mut self, email: &str) -> Result<Option<i64>, TxError> {
+        let Some(account) = self
             .conn()
             .query_opt("SELECT id FROM accounts WHERE email = $1", &[&email])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let account: i64 = account.get("id")?;
+        let subscription = self
+            .conn()
+            .query_opt(
+                "SELECT plan_id FROM subscriptions WHERE account_id = $1",
+                &[&account],
+            )
             .await?;
-        Ok(match row {
-            Some(r) => Some(r.get("id")?),
-            None => None,
-        })
+        Ok(subscription.map(|_| account))
+    }
+
+    /// The claim's row; its id.
+    pub async fn insert_claim(&mut self, c: &ClaimFiled<'_>) -> Result<i64, TxError> {
+        let at = c.received.elapsed_since_start().as_millis() as i64;
+        let row = self
+            .conn()
+            .query_one(
+                "INSERT INTO claims (reference, account_id, client, submitted_at_ms) \
+                 VALUES ($1, $2, $3, $4) RETURNING id",
+                &[&c.reference, &c.account, &c.client, &at],
+            )
+            .await?;
+        Ok(row.get("id")?)
+    }
+
+    /// The claim's uploaded documents, in one statement.
+    pub async fn attach_documents(&mut self, claim: i64, names: &[String]) -> Result<(), TxError> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let values: Vec<String> = (0..names.len())
+            .map(|i| format!("($1, ${})", i + 2))
+            .collect();
+        let statement = format!(
+            "INSERT INTO claim_documents (claim_id, name) VALUES {}",
+            values.join(", ")
+        );
+        let mut params: Vec<&dyn sql::ToSql> = vec![&claim];
+        params.extend(names.iter().map(|n| n as &dyn sql::ToSql));
+        self.conn().execute(&statement, &params).await?;
+        Ok(())
     }
 
     pub async fn commit(mut self) -> Result<(), TxError> {
@@ -476,8 +589,9 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    fn key(client: &str) -> String {
-        format!("ratelimit:register:{client}")
+    /// `bucket` is what one limit counts: an endpoint and a client.
+    fn key(bucket: &str) -> String {
+        format!("ratelimit:{bucket}")
     }
 
     fn window_args(&self, at: Instant) -> (String, String) {
@@ -487,9 +601,9 @@ impl RateLimit {
         )
     }
 
-    /// Counts request `request` of `client` received `at`, atomically; whether it is
+    /// Counts request `request` of `bucket` received `at`, atomically; whether it is
     /// within the limit.
-    pub async fn allow(&self, client: &str, request: &str, at: Instant) -> Result<bool, DepError> {
+    pub async fn allow(&self, bucket: &str, request: &str, at: Instant) -> Result<bool, DepError> {
         let (now_ms, window_ms) = self.window_args(at);
         let limit = self.limit.to_string();
         let reply = self
@@ -497,20 +611,20 @@ impl RateLimit {
             .client()
             .eval(
                 &self.allow,
-                &[&Self::key(client)],
+                &[&Self::key(bucket)],
                 &[&now_ms, &window_ms, &limit, request],
             )
             .await?;
         Ok(reply == Reply::Int(1))
     }
 
-    /// How many requests of `client` the window ending `at` holds (read only).
-    pub async fn count(&self, client: &str, at: Instant) -> Result<u32, DepError> {
+    /// How many requests of `bucket` the window ending `at` holds (read only).
+    pub async fn count(&self, bucket: &str, at: Instant) -> Result<u32, DepError> {
         let (now_ms, window_ms) = self.window_args(at);
         match self
             .connections
             .client()
-            .eval(&self.count, &[&Self::key(client)], &[&now_ms, &window_ms])
+            .eval(&self.count, &[&Self::key(bucket)], &[&now_ms, &window_ms])
             .await?
         {
             Reply::Int(n) => Ok(n as u32),
@@ -518,10 +632,10 @@ impl RateLimit {
         }
     }
 
-    /// Adds request `request` of `client` received `at` to its log.
-    pub async fn add(&self, client: &str, request: &str, at: Instant) -> Result<(), DepError> {
+    /// Adds request `request` of `bucket` received `at` to its log.
+    pub async fn add(&self, bucket: &str, request: &str, at: Instant) -> Result<(), DepError> {
         let (now_ms, window_ms) = self.window_args(at);
-        let key = Self::key(client);
+        let key = Self::key(bucket);
         let ms = now_ms.parse::<f64>().unwrap_or(0.0);
         let add = self.connections.client().zadd(&key, ms, request).await;
         add?;
@@ -539,12 +653,35 @@ impl RateLimit {
 /// The RPC port of the email service.
 pub const EMAIL_PORT: u16 = 9100;
 
-/// A welcome email, with the key the service deduplicates on (the address: one welcome
-/// per member).
+/// An email: its address, and the message the service deduplicates on (one welcome per
+/// member, one receipt per claim: the provider's idempotency key).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WelcomeEmail {
+pub struct Email {
     pub to: String,
+    pub message: String,
 }
+
+impl Email {
+    /// The welcome email of the member `to`.
+    pub fn welcome(to: &str) -> Email {
+        Email {
+            to: to.to_string(),
+            message: format!("{WELCOME}{to}"),
+        }
+    }
+
+    /// The receipt of claim `reference`, to its member `to`.
+    pub fn claim_receipt(to: &str, reference: &str) -> Email {
+        Email {
+            to: to.to_string(),
+            message: format!("{RECEIPT}{reference}"),
+        }
+    }
+}
+
+/// What messages of each kind start with.
+const WELCOME: &str = "welcome:";
+const RECEIPT: &str = "claim-receipt:";
 
 /// The email service's answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -574,14 +711,14 @@ impl EmailService {
             let (extra, delivered) = (Rc::clone(&x), Rc::clone(&d));
             async move {
                 let rng = Rc::new(RefCell::new(sim_runtime::rng("email")));
-                let server = sim_net::serve(EMAIL_PORT, move |req: WelcomeEmail| {
+                let server = sim_net::serve(EMAIL_PORT, move |req: Email| {
                     let (extra, delivered, rng) =
                         (Rc::clone(&extra), Rc::clone(&delivered), Rc::clone(&rng));
                     async move {
                         let delay = rng.borrow_mut().range_inclusive(20, 80);
                         time::sleep(Duration::from_millis(delay) + extra.get()).await;
                         let mut d = delivered.borrow_mut();
-                        let n = d.entry(req.to).or_default();
+                        let n = d.entry(req.message).or_default();
                         *n += 1;
                         if *n > 1 {
                             EmailResponse::Duplicate
@@ -624,18 +761,31 @@ impl EmailService {
         self.extra.set(Duration::ZERO);
     }
 
-    /// Deliveries per address (a duplicate counts, it was asked for again).
-    pub fn delivered(&self) -> BTreeMap<String, u32> {
-        self.delivered.borrow().clone()
+    /// Welcome emails delivered per member's address (a duplicate counts: it was asked
+    /// for again).
+    pub fn welcomes_delivered(&self) -> BTreeMap<String, u32> {
+        self.delivered_of(WELCOME)
+    }
+
+    /// Claim receipts delivered per claim reference.
+    pub fn receipts_delivered(&self) -> BTreeMap<String, u32> {
+        self.delivered_of(RECEIPT)
+    }
+
+    fn delivered_of(&self, kind: &str) -> BTreeMap<String, u32> {
+        self.delivered
+            .borrow()
+            .iter()
+            .filter_map(|(message, &n)| Some((message.strip_prefix(kind)?.to_string(), n)))
+            .collect()
     }
 }
 
-/// Sends one welcome email, waiting at most `timeout`.
-pub async fn send_welcome(
+/// Sends one email, waiting at most `timeout`.
+pub async fn send_email(
     service: Addr,
-    to: &str,
+    email: Email,
     timeout: Duration,
 ) -> Result<EmailResponse, sim_net::RpcError> {
-    let email = WelcomeEmail { to: to.to_string() };
-    sim_net::call::<WelcomeEmail, EmailResponse>(service, email, timeout).await
+    sim_net::call::<Email, EmailResponse>(service, email, timeout).await
 }

@@ -1,14 +1,17 @@
 //! # Interdomestik (seed document 004, "Production Readiness Stress Test Report")
 //!
-//! An insurance API (2+ instances behind a load balancer) where agents register members
-//! and members register themselves with an agent's referral. A registration creates the
+//! An insurance API (2+ instances behind a load balancer) where agents register members,
+//! members register themselves with an agent's referral and registered members submit
+//! claims with their documents. A registration creates the
 //! member's account, its subscription to a plan, the agent-client link and a welcome
 //! email in the outbox, in one PostgreSQL transaction retried with exponential backoff on
 //! serialization failures (40001) and deadlocks (40P01), its rows locked in one global
 //! order (the agent, then the plan). The welcome email goes out after the commit through
 //! an external email service behind a circuit breaker; what it cannot send now, the
-//! outbox relay sends later. A rate limit of 5 registrations per client per minute is kept
-//! in Redis by an atomic script.
+//! outbox relay sends later. A claim (the claim, its documents and its receipt email in
+//! the outbox) is one transaction too, allowed only to a member with a subscription. A
+//! rate limit of 5 requests per client per minute on each endpoint is kept in Redis by an
+//! atomic script.
 //!
 //! The document's claims are the checkers in [`checkers`]; its stress scenarios the fault
 //! matrix in [`faults`] (the database slow or down, the email service down or slow, an API
@@ -38,7 +41,7 @@ use crate::scenario::{FaultInfo, FaultProblem, Scenario, SwarmShape};
 crate::service_variants! {
     /// The service variants.
     pub enum Variant {
-        Correct => ("correct", "one transaction retried on 40001/40P01, rows locked agent then plan, email after the commit behind a breaker with an outbox, an atomic rate-limit script"),
+        Correct => ("correct", "registrations and claims each one transaction retried on 40001/40P01, rows locked agent then plan, emails after the commit behind a breaker with an outbox, claims only by subscribers, an atomic rate-limit script"),
         InconsistentLockOrder => ("inconsistent_lock_order", "self-registration locks the plan before the agent, agent registration the agent before the plan: concurrent registrations deadlock"),
         TwoTransactions => ("two_transactions", "the account and the subscription are written in separate transactions: a crash or outage between them leaves an account without a subscription"),
         EmailInTransaction => ("email_in_transaction", "the welcome email is sent inside the open transaction: an email outage holds connections and fails registrations while the database is healthy"),
@@ -85,8 +88,16 @@ pub struct Params {
     pub batch_per_agent: u32,
     /// Subscription plans; each registration counts a subscriber on one.
     pub plans: u32,
+    /// Every `claim_every`-th member files a claim once their registration is answered
+    /// (0: none).
+    pub claim_every: u32,
+    /// Documents uploaded with each claim.
+    pub documents_per_claim: u32,
     pub api_instances: u32,
     pub pool: PoolSizing,
+    /// PostgreSQL's `max_connections`: every instance's pool, the admin connection and
+    /// anything else share it (the default, 100; the document never changes it).
+    pub db_max_connections: usize,
     /// The document's `withTransactionRetry`: 3 retries, 100 ms base, doubling.
     pub retry: Backoff,
     pub email_breaker: BreakerConfig,
@@ -113,8 +124,11 @@ impl Default for Params {
             agents: 4,
             batch_per_agent: 6,
             plans: 2,
+            claim_every: 2,
+            documents_per_claim: 2,
             api_instances: 2,
             pool: PoolSizing::BEFORE,
+            db_max_connections: 100,
             retry: Backoff {
                 base: Duration::from_millis(100),
                 max: Duration::from_millis(800),
@@ -148,6 +162,9 @@ pub struct Options {
     /// Members in each agent's batch.
     #[arg(long, default_value_t = Params::default().batch_per_agent)]
     pub batch: u32,
+    /// Every n-th member files a claim once registered (0: no claims).
+    #[arg(long, default_value_t = Params::default().claim_every)]
+    pub claim_every: u32,
     /// API instances behind the load balancer.
     #[arg(long, default_value_t = Params::default().api_instances, value_parser = clap::value_parser!(u32).range(1..))]
     pub api_instances: u32,
@@ -166,6 +183,7 @@ impl Default for Options {
             members: p.members,
             agents: p.agents,
             batch: p.batch_per_agent,
+            claim_every: p.claim_every,
             api_instances: p.api_instances,
             pool_size: p.pool.max_connections,
             spawn_rate: None,
@@ -181,6 +199,7 @@ impl Options {
             members: self.members,
             agents: self.agents,
             batch_per_agent: self.batch,
+            claim_every: self.claim_every,
             api_instances: self.api_instances,
             pool: PoolSizing {
                 max_connections: self.pool_size,

@@ -1,24 +1,27 @@
 //! One seeded run of Interdomestik: start PostgreSQL, Redis and the email service, the API
 //! instances (each with its pool, its limiter, its email breaker and its outbox relay);
 //! fire the fault schedule (a burst runs as clients of its own); run the agents and the
-//! members; once they are done and every fault has healed, let the outbox drain and read
-//! back the accounts, the database's deadlock count and the email service's deliveries
-//! for the checkers.
+//! members (some of whom file a claim once registered); once they are done and every
+//! fault has healed, let the outbox drain and read back the accounts, the claims, the
+//! database's deadlock count and the email service's deliveries for the checkers.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use serde::Serialize;
+use sim_models::sql::{SessionChange, SessionEvent};
 use sim_runtime::node::spawn_on_node;
 use sim_runtime::schedule::FaultSchedule;
-use sim_runtime::time::{self, now, sleep, Duration, Instant};
+use sim_runtime::time::{self, now, sleep, Duration};
 use sim_runtime::trace;
 use sim_runtime::{node, NodeId};
 
-use super::checkers::{Observations, RegistrationSeen, Window};
+use super::checkers::{Answer, ClaimSeen, Observations, RegistrationSeen, Window};
 use super::deps::{self, Deps, PoolWaits};
 use super::faults::InterFault;
-use super::service::{Api, ApiRequest, ApiResponse, Call, Path, TxRetry, API_PORT};
+use super::service::{
+    Api, ApiRequest, ApiResponse, Call, Claim, Path, Registration, TxRetry, API_PORT,
+};
 use super::{Params, Variant};
 use crate::deps::Stores;
 use crate::inject::{down_for, healed_at, kill_for, revert_after, Windowed};
@@ -37,9 +40,14 @@ pub struct RunData {
     pub breaker: Vec<BreakerChange>,
     /// Pool acquisitions that waited, and their total wait, over every instance.
     pub pool_waits: (u64, Duration),
-    /// Welcome emails still in the outbox at the end.
+    /// Emails still in the outbox at the end.
     pub outbox_left: i64,
-    pub end: Instant,
+    /// The most sessions PostgreSQL had open at once, and the connections it refused
+    /// with 53300 (its `max_connections` reached): its own account, not the pools'.
+    pub db_sessions_peak: u64,
+    pub db_refused: u64,
+    /// Statements that waited for a row lock (PostgreSQL's count).
+    pub lock_waits: u64,
 }
 
 /// One email breaker transition, at its virtual time, on its instance.
@@ -67,15 +75,25 @@ pub struct RunMetrics {
     pub breaker_transitions: u64,
     pub pool_waits: u64,
     pub pool_wait_ms: f64,
+    pub db_sessions_peak: u64,
+    /// Connections PostgreSQL refused with 53300.
+    pub db_refused: u64,
+    pub lock_waits: u64,
     pub welcome_emails: u64,
+    pub claims: u64,
+    pub claims_filed: u64,
+    /// Claims refused for want of a subscription.
+    pub claims_refused_403: u64,
+    pub claims_failed: u64,
+    pub claim_receipts: u64,
     pub outbox_left: i64,
 }
 
-fn sample_of(r: &RegistrationSeen) -> Sample {
+fn sample_of(a: &Answer) -> Sample {
     Sample {
-        start: r.start,
-        latency: r.end - r.start,
-        outcome: match r.status {
+        start: a.start,
+        latency: a.end - a.start,
+        outcome: match a.status {
             Some(201) => RequestOutcome::Ok,
             Some(s) if s < 500 => RequestOutcome::Rejected,
             Some(_) => RequestOutcome::Error,
@@ -86,14 +104,20 @@ fn sample_of(r: &RegistrationSeen) -> Sample {
 
 pub fn metrics_of(d: &RunData) -> RunMetrics {
     let o = &d.observations;
-    let samples: Vec<Sample> = o.registrations.iter().map(sample_of).collect();
-    let count = |f: &dyn Fn(&RegistrationSeen) -> bool| {
-        o.registrations.iter().filter(|r| f(r)).count() as u64
+    let samples: Vec<Sample> = o
+        .registrations
+        .iter()
+        .map(|r| sample_of(&r.answer))
+        .collect();
+    let count = |f: &dyn Fn(&Answer) -> bool| {
+        o.registrations.iter().filter(|r| f(&r.answer)).count() as u64
     };
+    let claims =
+        |f: &dyn Fn(&Answer) -> bool| o.claims.iter().filter(|c| f(&c.answer)).count() as u64;
     let registered = count(&|r| r.status == Some(201));
     let span = match (
-        o.registrations.iter().map(|r| r.start).min(),
-        o.registrations.iter().map(|r| r.end).max(),
+        o.registrations.iter().map(|r| r.answer.start).min(),
+        o.registrations.iter().map(|r| r.answer.end).max(),
     ) {
         (Some(a), Some(b)) => b.duration_since(a),
         _ => Duration::ZERO,
@@ -115,8 +139,20 @@ pub fn metrics_of(d: &RunData) -> RunMetrics {
         breaker_transitions: d.breaker.len() as u64,
         pool_waits: d.pool_waits.0,
         pool_wait_ms: d.pool_waits.1.as_secs_f64() * 1000.0,
+        db_sessions_peak: d.db_sessions_peak,
+        db_refused: d.db_refused,
+        lock_waits: d.lock_waits,
         welcome_emails: o
             .welcome_delivered
+            .values()
+            .map(|&n| u64::from(n.min(1)))
+            .sum(),
+        claims: o.claims.len() as u64,
+        claims_filed: claims(&|a| a.is(201)),
+        claims_refused_403: claims(&|a| a.is(403)),
+        claims_failed: claims(&|a| a.failed()),
+        claim_receipts: o
+            .receipts_delivered
             .values()
             .map(|&n| u64::from(n.min(1)))
             .sum(),
@@ -198,23 +234,17 @@ struct Topology {
     burst: NodeId,
     lb: LoadBalancer,
     seen: Rc<RefCell<Vec<RegistrationSeen>>>,
+    claims: Rc<RefCell<Vec<ClaimSeen>>>,
     bursts_started: Cell<u32>,
     /// Burst clients still sending or waiting for answers.
     bursting: Rc<Cell<u32>>,
 }
 
-/// Sends one registration as `client` through the load balancer and notes what came back.
-async fn register(
-    lb: &LoadBalancer,
-    seen: &RefCell<Vec<RegistrationSeen>>,
-    timeout: Duration,
-    client: String,
-    call: Call,
-) {
+/// Sends `call` as `client` through the load balancer; what came back.
+async fn send(lb: &LoadBalancer, timeout: Duration, client: &str, call: Call) -> Answer {
     let start = now();
-    let email = call.email.clone();
     let req = ApiRequest {
-        client: client.clone(),
+        client: client.to_string(),
         call,
     };
     let r = lb.call::<ApiRequest, ApiResponse>(req, timeout).await;
@@ -222,24 +252,71 @@ async fn register(
         Ok(resp) => (Some(resp.status()), resp.reason().to_string()),
         Err(e) => (None, e.to_string()),
     };
-    seen.borrow_mut().push(RegistrationSeen {
-        client,
-        email,
+    Answer {
         start,
         end: now(),
         status,
         reason,
+    }
+}
+
+/// Sends one registration as `client` and notes what came back.
+async fn register(topo: &Topology, client: String, r: Registration) {
+    let email = r.email.clone();
+    let answer = send(
+        &topo.lb,
+        topo.params.user_timeout,
+        &client,
+        Call::Register(r),
+    )
+    .await;
+    topo.seen.borrow_mut().push(RegistrationSeen {
+        client,
+        email,
+        answer,
     });
 }
 
-/// Sends `calls` at once as `client` and waits for every answer.
-async fn batch(topo: &Rc<Topology>, client: &str, calls: Vec<Call>) {
-    let mut tasks = Vec::with_capacity(calls.len());
-    for call in calls {
+/// Member `member` files claim `reference` with `documents` uploads, as `client`, and
+/// notes what came back.
+async fn file_claim(
+    topo: &Topology,
+    client: String,
+    member: String,
+    reference: String,
+    documents: u32,
+) {
+    let claim = Claim {
+        member: member.clone(),
+        reference: reference.clone(),
+        documents: (0..documents)
+            .map(|k| format!("{reference}/document-{k}.pdf"))
+            .collect(),
+    };
+    let answer = send(
+        &topo.lb,
+        topo.params.user_timeout,
+        &client,
+        Call::SubmitClaim(claim),
+    )
+    .await;
+    topo.claims.borrow_mut().push(ClaimSeen {
+        client,
+        member,
+        reference,
+        documents,
+        answer,
+    });
+}
+
+/// Sends `registrations` at once as `client` and waits for every answer.
+async fn batch(topo: &Rc<Topology>, client: &str, registrations: Vec<Registration>) {
+    let mut tasks = Vec::with_capacity(registrations.len());
+    for r in registrations {
         let topo = Rc::clone(topo);
         let client = client.to_string();
         tasks.push(sim_runtime::spawn_named("registration", async move {
-            register(&topo.lb, &topo.seen, topo.params.user_timeout, client, call).await
+            register(&topo, client, r).await
         }));
     }
     for t in tasks {
@@ -291,7 +368,7 @@ fn apply(topo: Rc<Topology>, fault: InterFault) {
                     let mut round = 0u32;
                     loop {
                         let calls = (0..per_client)
-                            .map(|n| Call {
+                            .map(|n| Registration {
                                 path: Path::SelfService,
                                 email: format!("{client}-{round}-{n}@burst.test"),
                                 agent: i64::from((k + n) % p.agents.max(1)),
@@ -341,7 +418,7 @@ async fn user(topo: Rc<Topology>, i: u32) {
     match role(&p, i) {
         Role::Agent(a) => {
             let calls = (0..p.batch_per_agent)
-                .map(|k| Call {
+                .map(|k| Registration {
                     path: Path::ByAgent,
                     email: format!("client-{a}-{k}@agent.test"),
                     agent: i64::from(a),
@@ -351,20 +428,21 @@ async fn user(topo: Rc<Topology>, i: u32) {
             batch(&topo, &format!("agent-{a}"), calls).await;
         }
         Role::Member(m) => {
-            let call = Call {
+            let email = format!("member-{m}@interdomestik.test");
+            let client = format!("member-{m}");
+            let r = Registration {
                 path: Path::SelfService,
-                email: format!("member-{m}@interdomestik.test"),
+                email: email.clone(),
                 agent: i64::from(m % p.agents.max(1)),
                 plan: i64::from(m % plans),
             };
-            register(
-                &topo.lb,
-                &topo.seen,
-                p.user_timeout,
-                format!("member-{m}"),
-                call,
-            )
-            .await;
+            register(&topo, client.clone(), r).await;
+            // Whatever the answer: a member who heard nothing may be registered all the
+            // same, and tries.
+            if p.claim_every > 0 && m % p.claim_every == 0 {
+                let reference = format!("claim-{m}");
+                file_claim(&topo, client, email, reference, p.documents_per_claim).await;
+            }
         }
     }
 }
@@ -394,6 +472,7 @@ async fn main_flow(
 ) -> RunData {
     let retries = trace::capture::<TxRetry>();
     let transitions = trace::capture::<Transition>();
+    let sessions = trace::capture::<SessionEvent>();
     let deps = deps::start(&params).await;
     let waits = PoolWaits::default();
     let apis = start_apis(variant, params, &deps, &waits);
@@ -406,6 +485,7 @@ async fn main_flow(
         burst: node::node("burst").build(futures::future::pending::<()>),
         lb,
         seen: Rc::default(),
+        claims: Rc::default(),
         bursts_started: Cell::new(0),
         bursting: Rc::new(Cell::new(0)),
     });
@@ -439,12 +519,15 @@ async fn main_flow(
         }
         sleep(Duration::from_millis(250)).await;
     }
-    let accounts = crate::deps::until_ok(|| topo.deps.final_accounts()).await;
+    let (accounts, claim_rows) = crate::deps::until_ok(|| topo.deps.final_rows()).await;
 
     let observations = Observations {
         registrations: topo.seen.take(),
+        claims: topo.claims.take(),
         accounts,
-        welcome_delivered: topo.deps.email().delivered(),
+        claim_rows,
+        welcome_delivered: topo.deps.email().welcomes_delivered(),
+        receipts_delivered: topo.deps.email().receipts_delivered(),
         deadlocks_detected: topo.deps.deadlocks_detected(),
         db_faults: windows(&schedule, |f| {
             matches!(f, InterFault::DbDown { .. } | InterFault::DbSlow { .. })
@@ -464,12 +547,32 @@ async fn main_flow(
             to: t.event.to,
         })
         .collect();
+    let (db_sessions_peak, db_refused) = sessions_of(&sessions.take());
     RunData {
         observations,
         retries: retries.take().len() as u64,
         breaker,
         pool_waits: waits.get(),
         outbox_left,
-        end: now(),
+        db_sessions_peak,
+        db_refused,
+        lock_waits: topo.deps.lock_waits(),
     }
+}
+
+/// The most sessions open at once, and the connections refused, from PostgreSQL's own
+/// session events.
+fn sessions_of(events: &[trace::Captured<SessionEvent>]) -> (u64, u64) {
+    let (mut open, mut peak, mut refused) = (0u64, 0u64, 0u64);
+    for e in events {
+        match e.event.change {
+            SessionChange::Opened(_) => {
+                open += 1;
+                peak = peak.max(open);
+            }
+            SessionChange::Closed(_) => open = open.saturating_sub(1),
+            SessionChange::Rejected(_) => refused += 1,
+        }
+    }
+    (peak, refused)
 }
