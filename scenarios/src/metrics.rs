@@ -9,6 +9,7 @@ use std::rc::Rc;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{Duration, Instant};
+use sim_runtime::timeline::{record_request, RequestResult};
 
 /// How a request ended, from the user's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,8 +65,23 @@ pub struct Recorder {
     samples: Rc<RefCell<Vec<Sample>>>,
 }
 
+impl From<RequestOutcome> for RequestResult {
+    fn from(o: RequestOutcome) -> Self {
+        match o {
+            RequestOutcome::Ok => RequestResult::Ok,
+            RequestOutcome::Rejected => RequestResult::Rejected,
+            RequestOutcome::Error => RequestResult::Error,
+            RequestOutcome::Timeout => RequestResult::Timeout,
+        }
+    }
+}
+
 impl Recorder {
+    /// Records a request that ended at `end` (now: a request is recorded when its reply
+    /// or its give-up comes), also as a `request` trace event, which the timeline page
+    /// draws as a span.
     pub fn record(&self, start: Instant, end: Instant, outcome: RequestOutcome) {
+        record_request("request", start, outcome.into());
         self.samples.borrow_mut().push(Sample {
             start,
             latency: end - start,
