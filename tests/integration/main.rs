@@ -6,3 +6,4 @@ mod interdomestik;
 mod medistream;
 mod readme;
 mod support;
+mod timeline;

@@ -123,6 +123,10 @@ struct ReportArgs {
     /// Prints the report as JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+    /// Also writes the report as one self-contained HTML page, with plots over virtual
+    /// time for each chaos test.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 /// Adds a command's own arguments to a command.
@@ -723,6 +727,13 @@ fn cmd_shrink(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
 
 fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = ReportArgs::from_arg_matches(m)?;
+    // A report takes many runs: a place the page cannot go is said before them.
+    let cannot = |path: &Path, e: std::io::Error| {
+        UserError(format!("cannot write report page {}: {e}", path.display()))
+    };
+    if let Some(path) = &a.html {
+        std::fs::File::create(path).map_err(|e| cannot(path, e))?;
+    }
     let report = match sc.report_with(a.seed, m) {
         Ok(report) => report,
         Err(catalog::AnyError::Spec(e)) => return Err(e.into()),
@@ -739,6 +750,9 @@ fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
         );
     } else {
         print!("{}", report.to_markdown());
+    }
+    if let Some(path) = &a.html {
+        std::fs::write(path, report.to_html()).map_err(|e| cannot(path, e))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -38,7 +38,7 @@
       .append('title').text(f => f.label);
     svg.append('g').attr('transform', `translate(0,${H - M.bottom})`)
       .call(d3.axisBottom(x).ticks(6).tickFormat(t => t + ' s'));
-    svg.append('g').attr('transform', `translate(${M.left},0)`).call(d3.axisLeft(y).ticks(4).tickFormat(d3.format('~s')));
+    svg.append('g').attr('transform', `translate(${M.left},0)`).call(d3.axisLeft(y).ticks(4).tickFormat(d3.format('~g')));
     const line = d3.line().x(d => x(d[0])).y(d => y(d[1])).defined(d => d[1] !== null);
     p.lines.forEach((l, i) => {
       svg.append('path').attr('class', 'series').attr('stroke', COLORS[i % COLORS.length]).attr('d', line(l.points))

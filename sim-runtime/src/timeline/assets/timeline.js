@@ -14,8 +14,20 @@
   const AGGREGATE_OVER = 4000;
   const ms = ns => ns / 1e6;
 
-  // ---- layout of the lanes ----
-  let y = 0;
+  // ---- layout: a band of the schedule's named faults on top, then the lanes ----
+  // The schedule's windows get rows of their own (overlapping ones stack), so that their
+  // names stay readable; the lanes they hit are shaded from the trace's own fault events.
+  const SCHED_ROW = 16;
+  const scheduled = data.faults.map((f, fi) => ({ f, fi })).filter(d => d.f.kind === 'scheduled');
+  const schedEnds = [];
+  scheduled.forEach(d => {
+    let r = schedEnds.findIndex(end => end <= d.f.start_ns);
+    if (r < 0) { r = schedEnds.length; schedEnds.push(0); }
+    schedEnds[r] = d.f.end_ns;
+    d.row = r;
+  });
+  const bandH = schedEnds.length ? schedEnds.length * SCHED_ROW + 4 : 0;
+  let y = bandH;
   const lanes = data.lanes.map((l, i) => {
     const h = LANE_PAD + STRIP_H + (l.rows ? l.rows * ROW_H + 4 : 0) + 4;
     const lane = { ...l, index: i, top: y, height: h, mid: y + LANE_PAD + STRIP_H / 2 };
@@ -53,6 +65,11 @@
 
   const timeline = el('div', { id: 'timeline' });
   const labels = el('div', { id: 'labels' }, el('div', { class: 'axis-spacer' }));
+  if (bandH) {
+    const b = el('div', { class: 'lane schedule-band', text: 'fault schedule' });
+    b.style.height = bandH + 'px';
+    labels.appendChild(b);
+  }
   lanes.forEach(l => {
     const d = el('div', { class: 'lane', 'data-node': String(l.node), title: `${l.name} (node ${l.node})` });
     d.style.height = l.height + 'px';
@@ -101,9 +118,18 @@
   // ---- the overlay: fault windows and the violation ----
   const faultLanes = f => f.lanes.length ? [...new Set(f.lanes)].map(i => lanes[i]).filter(Boolean) : [null];
   const faultRects = [];
-  data.faults.forEach((f, fi) => faultLanes(f).forEach(l => faultRects.push({ f, fi, l })));
-  const rects = overlay.selectAll('rect.fault-window').data(faultRects).join('rect')
-    .attr('class', d => 'fault-window fault-' + d.f.kind)
+  data.faults.forEach((f, fi) => {
+    if (f.kind !== 'scheduled') faultLanes(f).forEach(l => faultRects.push({ f, fi, l }));
+  });
+  const schedG = overlay.selectAll('g.scheduled').data(scheduled).join('g')
+    .attr('class', 'fault-window-group scheduled')
+    .attr('transform', d => `translate(0,${2 + d.row * SCHED_ROW})`);
+  schedG.append('rect').attr('class', 'fault-window fault-scheduled').attr('data-kind', 'scheduled')
+    .attr('height', SCHED_ROW - 3);
+  schedG.append('text').attr('class', 'schedule-label').attr('y', SCHED_ROW - 7).attr('dx', 3).text(d => d.f.label);
+  schedG.append('title').text(d => d.f.label);
+  const rects = overlay.selectAll('rect.lane-fault').data(faultRects).join('rect')
+    .attr('class', d => 'fault-window lane-fault fault-' + d.f.kind)
     .attr('data-kind', d => d.f.kind)
     .attr('y', d => d.l ? d.l.top : 0)
     .attr('height', d => d.l ? d.l.height : totalH);
@@ -112,7 +138,7 @@
   if (data.violation) {
     violationG = overlay.append('g').attr('id', 'violation');
     violationG.append('line').attr('y1', 0).attr('y2', totalH);
-    violationG.append('text').attr('y', 14).attr('dx', 6)
+    violationG.append('text').attr('y', bandH + 14).attr('dx', 6)
       .text(`✖ ${data.violation.checker}: ${data.violation.message}`);
   }
 
@@ -127,7 +153,7 @@
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     svgAxis.attr('width', width);
     overlay.attr('width', width).attr('height', totalH);
-    x0.range([0, width]);
+    x0.range([6, width - 6]);
     x = d3.zoomTransform(plot).rescaleX(x0);
     zoom.translateExtent([[0, 0], [width, 0]]).extent([[0, 0], [width, 0]]);
     draw();
@@ -174,6 +200,9 @@
     }
     rects.attr('x', d => x(ms(d.f.start_ns)))
       .attr('width', d => Math.max(2, x(ms(d.f.end_ns)) - x(ms(d.f.start_ns))));
+    schedG.select('rect').attr('x', d => x(ms(d.f.start_ns)))
+      .attr('width', d => Math.max(2, x(ms(d.f.end_ns)) - x(ms(d.f.start_ns))));
+    schedG.select('text').attr('x', d => Math.max(0, x(ms(d.f.start_ns))));
     if (violationG) {
       const vx = x(ms(data.violation.at_ns));
       violationG.attr('transform', `translate(${vx},0)`);
@@ -289,7 +318,13 @@
         return [`Message ${data.messages.kinds[best[4]]}: ${lanes[best[0]].name} → ${lanes[best[1]].name}`, [best[5], best[6]]];
       }
     }
-    const f = data.faults.find(f => ms(f.start_ns) <= t && t <= ms(f.end_ns) &&
+    if (py < bandH) {
+      const d = scheduled.find(d => d.row === Math.floor((py - 2) / SCHED_ROW) &&
+        ms(d.f.start_ns) <= t && t <= ms(d.f.end_ns));
+      if (d) return [`Scheduled fault: ${d.f.label}, ${formatTime(ms(d.f.start_ns))} to ${formatTime(ms(d.f.end_ns))}`, d.f.events];
+      return null;
+    }
+    const f = data.faults.find(f => f.kind !== 'scheduled' && ms(f.start_ns) <= t && t <= ms(f.end_ns) &&
       (!f.lanes.length || (lane && f.lanes.includes(lane.index))));
     if (f) return [`Fault window (${f.kind}): ${f.label}, ${formatTime(ms(f.start_ns))} to ${formatTime(ms(f.end_ns))}`, f.events];
     return null;
