@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicBool;
 use clap::{ArgMatches, Command, FromArgMatches};
 use serde_json::Value;
 use sim_runtime::schedule::{FaultSchedule, ScheduledFault};
+use sim_runtime::timeline::{Timeline, TimelineError};
 
 use crate::explore::{Exploration, SeedResult, SeedSpace};
 use crate::report::{ReportError, ScenarioReport};
@@ -78,6 +79,13 @@ pub trait AnyPlan: Send + Sync {
         on_result: &mut dyn FnMut(&SeedResult, Option<&AnyRunOutput>),
     ) -> Exploration<Value, Value>;
     fn shrink(&self, seed: u64) -> Option<(FaultSchedule<Value>, AnyRunOutput)>;
+    /// Runs one seed with its trace kept: the output, the trace as JSON lines, and the
+    /// run's timeline page data (`details` head the page).
+    fn run_with_timeline(
+        &self,
+        seed: u64,
+        details: Vec<(String, String)>,
+    ) -> Result<(AnyRunOutput, String, Timeline), TimelineError>;
 }
 
 fn options<S: Scenario>(matches: &ArgMatches) -> Result<S::Options, SpecError> {
@@ -218,6 +226,15 @@ impl<S: Scenario> AnyPlan for Plan<S> {
     fn shrink(&self, seed: u64) -> Option<(FaultSchedule<Value>, AnyRunOutput)> {
         let (schedule, out) = Plan::shrink(self, seed)?;
         Some((erase_schedule(&schedule), erase::<S>(out)))
+    }
+
+    fn run_with_timeline(
+        &self,
+        seed: u64,
+        details: Vec<(String, String)>,
+    ) -> Result<(AnyRunOutput, String, Timeline), TimelineError> {
+        let (out, jsonl, timeline) = crate::timeline::run_with_timeline(self, seed, details)?;
+        Ok((erase::<S>(out), jsonl, timeline))
     }
 }
 

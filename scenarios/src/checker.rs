@@ -11,6 +11,20 @@ pub struct Verdict {
     pub checker: String,
     pub ok: bool,
     pub detail: String,
+    /// For a violation, when it happened and the trace events that lead to it, where the
+    /// checker can tell: what the timeline page marks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub witness: Option<Witness>,
+}
+
+/// Where a violation shows in the trace.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Witness {
+    /// The instant the invariant was first broken.
+    pub at: Instant,
+    /// The `seq` of each trace event that leads to it (for an oversell: the stock
+    /// decrements and the acknowledged orders).
+    pub seqs: Vec<u64>,
 }
 
 impl Verdict {
@@ -19,6 +33,7 @@ impl Verdict {
             checker: checker.to_string(),
             ok: true,
             detail: detail.into(),
+            witness: None,
         }
     }
 
@@ -27,6 +42,7 @@ impl Verdict {
             checker: checker.to_string(),
             ok: false,
             detail: detail.into(),
+            witness: None,
         }
     }
 
@@ -35,7 +51,14 @@ impl Verdict {
             checker: checker.to_string(),
             ok,
             detail: detail.into(),
+            witness: None,
         }
+    }
+
+    /// The same verdict, saying where in the trace its violation shows.
+    pub fn with_witness(mut self, at: Instant, seqs: Vec<u64>) -> Self {
+        self.witness = Some(Witness { at, seqs });
+        self
     }
 }
 

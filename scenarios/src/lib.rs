@@ -24,6 +24,7 @@
 //! - [`checker`]: verdicts; [`shrink`]: fault-schedule shrinking; [`explore`]: parallel
 //!   seed exploration; [`report`]: Markdown/JSON tables.
 //! - [`text`]: numbers appended to ids in place, for hot paths.
+//! - [`timeline`]: a run's HTML timeline with its scheduled faults and violation.
 
 pub mod appointments;
 pub mod catalog;
@@ -44,4 +45,5 @@ pub mod scenario;
 pub mod shrink;
 pub mod story_backend;
 pub mod text;
+pub mod timeline;
 pub mod workload;

@@ -9,6 +9,7 @@ use std::rc::Rc;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use sim_runtime::time::{Duration, Instant};
+use sim_runtime::timeline::{record_request, RequestResult};
 
 /// How a request ended, from the user's side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -64,8 +65,23 @@ pub struct Recorder {
     samples: Rc<RefCell<Vec<Sample>>>,
 }
 
+impl From<RequestOutcome> for RequestResult {
+    fn from(o: RequestOutcome) -> Self {
+        match o {
+            RequestOutcome::Ok => RequestResult::Ok,
+            RequestOutcome::Rejected => RequestResult::Rejected,
+            RequestOutcome::Error => RequestResult::Error,
+            RequestOutcome::Timeout => RequestResult::Timeout,
+        }
+    }
+}
+
 impl Recorder {
+    /// Records a request that ended at `end` (now: a request is recorded when its reply
+    /// or its give-up comes), also as a `request` trace event, which the timeline page
+    /// draws as a span.
     pub fn record(&self, start: Instant, end: Instant, outcome: RequestOutcome) {
+        record_request("request", start, outcome.into());
         self.samples.borrow_mut().push(Sample {
             start,
             latency: end - start,
@@ -182,6 +198,62 @@ pub fn by_phase(
         );
     }
     Phases { phases }
+}
+
+/// One bucket of requests over time: those that started in it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Bucket {
+    /// The bucket's start, in seconds of virtual time.
+    pub start_s: f64,
+    pub throughput_per_s: f64,
+    /// `None` when no request started in the bucket.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    pub error_pct: Option<f64>,
+}
+
+/// Requests over time in buckets of `width` from the start to `end`, by start time: what
+/// a report plots.
+pub fn over_time(samples: &[Sample], width: Duration, end: Instant) -> Vec<Bucket> {
+    let width_ns = width.as_nanos().max(1);
+    let count = end
+        .elapsed_since_start()
+        .as_nanos()
+        .div_ceil(width_ns)
+        .max(1);
+    let count = usize::try_from(count).unwrap_or(usize::MAX);
+    let mut buckets: Vec<Vec<&Sample>> = vec![Vec::new(); count];
+    for s in samples {
+        let i = usize::try_from(s.start.elapsed_since_start().as_nanos() / width_ns)
+            .unwrap_or(usize::MAX);
+        if let Some(b) = buckets.get_mut(i) {
+            b.push(s);
+        }
+    }
+    buckets
+        .into_iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let start_s = (i as f64) * width.as_secs_f64();
+            if b.is_empty() {
+                return Bucket {
+                    start_s,
+                    throughput_per_s: 0.0,
+                    p50_ms: None,
+                    p99_ms: None,
+                    error_pct: None,
+                };
+            }
+            let s = summarise(b, width);
+            Bucket {
+                start_s,
+                throughput_per_s: s.throughput_per_s,
+                p50_ms: Some(s.p50_ms),
+                p99_ms: Some(s.p99_ms),
+                error_pct: Some(s.error_pct),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -3,8 +3,13 @@
 
 use serde::Serialize;
 
+use sim_runtime::time::{Duration, Instant};
+use sim_runtime::timeline::{html_page, PageAssets};
+
 use crate::checker::Verdict;
+use crate::metrics::{over_time, Bucket, Sample};
 use crate::scenario::{simulate_flow, Flow, Scenario, ServiceVariant};
+use crate::timeline::scheduled_windows;
 
 /// A Markdown table.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
@@ -55,9 +60,119 @@ pub struct ScenarioReport {
     pub sections: Vec<Section>,
     /// The raw figures behind the tables.
     pub data: serde_json::Value,
+    /// Chaos tests over virtual time, for the HTML report (`sim report --html`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plots: Vec<ChaosPlot>,
+}
+
+/// A fault's window on a plot, in seconds of virtual time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PlotWindow {
+    pub label: String,
+    pub start_s: f64,
+    pub end_s: f64,
+}
+
+/// One line of a panel: `(seconds, value)` points, `None` where there is no value.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Line {
+    pub name: String,
+    pub points: Vec<(f64, Option<f64>)>,
+}
+
+/// One chart: a measure over time, a line per run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Panel {
+    pub title: String,
+    pub unit: String,
+    pub lines: Vec<Line>,
+}
+
+/// One chaos test over virtual time: its panels share the time axis and the fault windows.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ChaosPlot {
+    pub test: String,
+    /// The heading of the section it belongs under.
+    pub section: String,
+    pub end_s: f64,
+    pub faults: Vec<PlotWindow>,
+    pub panels: Vec<Panel>,
+}
+
+/// Width of a plot's time buckets: fine enough to show a fault window of a few seconds.
+const PLOT_BUCKET: Duration = Duration::from_secs(1);
+
+impl ChaosPlot {
+    /// Throughput, p50 and p99 latency and error rate over time for each run of a chaos
+    /// test (`runs`: a name and its request samples), with the fault-matrix entry
+    /// `fault`'s windows shaded.
+    pub fn of_requests<S: Scenario>(
+        test: &str,
+        section: &str,
+        fault: &str,
+        runs: &[(&str, &[Sample])],
+        end: Instant,
+    ) -> ChaosPlot {
+        let series: Vec<(&str, Vec<Bucket>)> = runs
+            .iter()
+            .map(|(name, samples)| (*name, over_time(samples, PLOT_BUCKET, end)))
+            .collect();
+        let panel = |title: &str, unit: &str, value: fn(&Bucket) -> Option<f64>| Panel {
+            title: title.into(),
+            unit: unit.into(),
+            lines: series
+                .iter()
+                .map(|(name, buckets)| Line {
+                    name: name.to_string(),
+                    points: buckets.iter().map(|b| (b.start_s, value(b))).collect(),
+                })
+                .collect(),
+        };
+        ChaosPlot {
+            test: test.into(),
+            section: section.into(),
+            end_s: end.elapsed_since_start().as_secs_f64(),
+            faults: entry_windows::<S>(fault),
+            panels: vec![
+                panel("throughput", "requests/s", |b| Some(b.throughput_per_s)),
+                panel("latency p50", "ms", |b| b.p50_ms),
+                panel("latency p99", "ms", |b| b.p99_ms),
+                panel("error rate", "% errors and timeouts", |b| b.error_pct),
+            ],
+        }
+    }
+
+    /// The plot with one more panel (a queue's depth, a backlog).
+    pub fn with_panel(mut self, panel: Panel) -> ChaosPlot {
+        self.panels.push(panel);
+        self
+    }
+}
+
+/// The windows of fault-matrix entry `fault`'s schedule, named.
+pub fn entry_windows<S: Scenario>(fault: &str) -> Vec<PlotWindow> {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    S::matrix()
+        .into_iter()
+        .filter(|(info, _)| info.name == fault)
+        .flat_map(|(_, schedule)| scheduled_windows(&schedule))
+        .map(|w| PlotWindow {
+            label: w.label,
+            start_s: secs(w.start_ns),
+            // A window to the end of the run is drawn to the plot's end.
+            end_s: w.end_ns.map_or(f64::MAX, secs),
+        })
+        .collect()
 }
 
 impl ScenarioReport {
+    /// The report as one self-contained HTML page: its tables, and its plots over
+    /// virtual time under the sections they belong to.
+    pub fn to_html(&self) -> String {
+        let data = serde_json::to_string(self).unwrap_or_else(|_| "null".into());
+        html_page(&self.title, &data, PageAssets::REPORT)
+    }
+
     pub fn to_markdown(&self) -> String {
         let mut s = format!("# {}\n\n{}\n", self.title, self.preamble);
         for sec in &self.sections {

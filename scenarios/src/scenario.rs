@@ -97,7 +97,14 @@ pub trait Scenario: Sized + Sync + 'static {
     type Variant: ServiceVariant;
     /// One fault of the system; a schedule of them is editable JSON and shrinks. Fields
     /// named `…_ms` hold milliseconds (schedules are checked against a horizon by name).
-    type Fault: Clone + fmt::Debug + Serialize + DeserializeOwned + ShrinkFault + Send + Sync;
+    type Fault: Clone
+        + fmt::Debug
+        + Serialize
+        + DeserializeOwned
+        + ShrinkFault
+        + Windowed
+        + Send
+        + Sync;
     /// The scenario's own options (sizes, rates), as command-line arguments. Each field is
     /// one `--field-name` of a scalar, a list or a flag, so that a plan's options print back
     /// as arguments ([`crate::options::args`]); `Default` is what an absent flag means.

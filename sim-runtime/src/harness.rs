@@ -1,7 +1,8 @@
 //! The seed harness behind `#[sim_runtime::test]`: which seeds to run (from `SIM_SEED`,
 //! `SIM_SEEDS`, `SIM_SEED_BASE`), the determinism check (`SIM_CHECK_DETERMINISM=1`), the
 //! probe requirement (`SIM_REQUIRE_PROBES=1`: every declared `sometimes!` of the test's
-//! scope held in some seed), and the failure message with its ready-to-paste replay line.
+//! scope held in some seed), the failure message with its ready-to-paste replay line, and
+//! the failing seed's timeline page when `SIM_HTML=path` asks for one.
 
 use std::fmt;
 use std::future::Future;
@@ -321,7 +322,10 @@ impl Harness {
         };
         let (ran, probes) = match self.sweep(&env, &body) {
             Ok(swept) => swept,
-            Err(failure) => panic!("{failure}"),
+            Err(failure) => {
+                let html = self.timeline_note(failure.report.seed, &body);
+                panic!("{failure}{html}")
+            }
         };
         let scope: Vec<&str> = self.probe_scope.iter().map(String::as_str).collect();
         let rows = probes.table(&scope, ran);
@@ -341,6 +345,73 @@ impl Harness {
                 );
             }
         }
+    }
+
+    /// `SIM_HTML=path`: writes the failing seed's timeline, for a person to look at, and
+    /// says where (or why not) in a line for the failure message.
+    fn timeline_note<F, Fut>(&self, seed: u64, body: &F) -> String
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        match std::env::var("SIM_HTML") {
+            Ok(path) if !path.trim().is_empty() => {
+                match self.write_timeline(seed, body, path.trim()) {
+                    Ok(()) => format!("\ntimeline: {}", path.trim()),
+                    Err(e) => format!("\ntimeline not written to {}: {e}", path.trim()),
+                }
+            }
+            _ => String::new(),
+        }
+    }
+
+    /// Runs `seed` again with its trace kept and writes its timeline page to `path`.
+    pub fn write_timeline<F, Fut>(&self, seed: u64, body: &F, path: &str) -> Result<(), String>
+    where
+        F: Fn() -> Fut,
+        Fut: Future + 'static,
+        Fut::Output: TestOutput + 'static,
+    {
+        let buffer = crate::trace::SharedBuffer::default();
+        let result = Sim::new(seed)
+            .config(self.config.clone())
+            .replay_line(self.replay_line(seed))
+            .trace_jsonl(buffer.clone())
+            .run(body);
+        let error = result.output.and_then(TestOutput::into_failure);
+        let report = &result.report;
+        let failed = !report.is_pass() || error.is_some();
+        let message = error.unwrap_or_else(|| report.outcome.to_string());
+        let at_ns = u64::try_from(report.time.elapsed_since_start().as_nanos()).unwrap_or(u64::MAX);
+        let run = crate::timeline::RunInfo {
+            title: format!("{} seed {seed:#x}", self.test),
+            details: vec![
+                ("replay".into(), self.replay_line(seed)),
+                (
+                    "fingerprint".into(),
+                    format!("{:#018x}", report.fingerprint),
+                ),
+            ],
+            outcome: if failed {
+                message.clone()
+            } else {
+                "pass".into()
+            },
+            failed,
+        };
+        // A test's failure has no checker to say which events lead to it: it is marked
+        // where the run ended.
+        let violation = failed.then(|| crate::timeline::Violation {
+            at_ns,
+            checker: "test".into(),
+            message,
+            seqs: Vec::new(),
+        });
+        let timeline =
+            crate::timeline::Timeline::from_jsonl(&buffer.text(), run, &[], violation.as_ref())
+                .map_err(|e| e.to_string())?;
+        std::fs::write(path, timeline.to_html()).map_err(|e| e.to_string())
     }
 
     /// Runs the seeds `env` selects; the first failure is returned, not panicked. On

@@ -21,6 +21,8 @@
 //!   per sweep, declared at link time so that those never reached can be listed.
 //! - [`buggify!`]: rare paths made common; [`harness`]: `SIM_SEED` & co. and replay lines.
 //! - [`log`]: `tracing` lines stamped with virtual time, node and task.
+//! - [`timeline`]: a run drawn as one self-contained HTML page (lanes, requests,
+//!   messages, fault windows, the violation), from its trace.
 //!
 //! ```
 //! use sim_runtime::{Sim, time::{sleep, Duration}};
@@ -44,6 +46,7 @@ pub mod schedule;
 pub mod sim;
 pub mod task;
 pub mod time;
+pub mod timeline;
 mod timers;
 pub mod trace;
 mod watchdog;

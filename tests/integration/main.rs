@@ -8,3 +8,4 @@ mod probes;
 mod readme;
 mod story_backend;
 mod support;
+mod timeline;

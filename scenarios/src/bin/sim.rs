@@ -57,6 +57,9 @@ struct RunArgs {
     /// Writes the full trace as JSON lines.
     #[arg(long)]
     trace: Option<PathBuf>,
+    /// Writes the run's timeline as one self-contained HTML page.
+    #[arg(long)]
+    html: Option<PathBuf>,
     /// Prints the run as one JSON object.
     #[arg(long)]
     json: bool,
@@ -100,6 +103,9 @@ struct ReplayArgs {
     /// The fingerprint the original run printed; replay fails if it differs.
     #[arg(long, value_parser = fingerprint)]
     expect: Option<u64>,
+    /// Writes the run's timeline as one self-contained HTML page.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -122,6 +128,10 @@ struct ReportArgs {
     /// Prints the report as JSON instead of Markdown.
     #[arg(long)]
     json: bool,
+    /// Also writes the report as one self-contained HTML page, with plots over virtual
+    /// time for each chaos test.
+    #[arg(long)]
+    html: Option<PathBuf>,
 }
 
 /// Adds a command's own arguments to a command.
@@ -400,29 +410,18 @@ impl<W: Write> Write for KeepFirstError<W> {
 fn cmd_run(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = RunArgs::from_arg_matches(m)?;
     let plan = plan(sc, &a.target, m)?;
-    let written = TraceWriteError::default();
-    let trace = match &a.trace {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|e| {
-                UserError(format!("cannot create trace file {}: {e}", path.display()))
-            })?;
-            let out = KeepFirstError {
-                inner: std::io::BufWriter::new(file),
-                error: written.clone(),
-            };
-            Some(Box::new(out) as Box<dyn Write>)
+    let out = match &a.html {
+        Some(html) => {
+            let (out, jsonl) = run_with_page(sc, &*plan, a.seed, &a.target, html)?;
+            if let Some(path) = &a.trace {
+                std::fs::write(path, jsonl).map_err(|e| {
+                    UserError(format!("cannot write trace file {}: {e}", path.display()))
+                })?;
+            }
+            out
         }
-        None => None,
+        None => run_traced(&*plan, a.seed, a.trace.as_deref())?,
     };
-    let out = plan.run(a.seed, trace);
-    if let (Some(path), Some(e)) = (&a.trace, written.0.borrow_mut().take()) {
-        // The run itself is complete and printed nothing yet: a trace that was asked for
-        // and not written is the user's to know about before any result.
-        return Err(UserError(format!(
-            "cannot write trace file {}: {e} (the run's events are incomplete there)",
-            path.display()
-        )));
-    }
     if a.json {
         let mut json = serde_json::to_value(&out).unwrap_or_default();
         if let Some(fields) = json.as_object_mut() {
@@ -437,6 +436,63 @@ fn cmd_run(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> 
         }
     }
     Ok(exit(out.failed()))
+}
+
+/// Runs `seed`, its trace written to `trace` as JSON lines when asked.
+fn run_traced(
+    plan: &dyn AnyPlan,
+    seed: u64,
+    trace: Option<&Path>,
+) -> Result<AnyRunOutput, UserError> {
+    let written = TraceWriteError::default();
+    let sink = match trace {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|e| {
+                UserError(format!("cannot create trace file {}: {e}", path.display()))
+            })?;
+            let out = KeepFirstError {
+                inner: std::io::BufWriter::new(file),
+                error: written.clone(),
+            };
+            Some(Box::new(out) as Box<dyn Write>)
+        }
+        None => None,
+    };
+    let out = plan.run(seed, sink);
+    if let (Some(path), Some(e)) = (trace, written.0.borrow_mut().take()) {
+        // The run itself is complete and printed nothing yet: a trace that was asked for
+        // and not written is the user's to know about before any result.
+        return Err(UserError(format!(
+            "cannot write trace file {}: {e} (the run's events are incomplete there)",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+/// Runs `seed` with its trace kept and writes its timeline page to `html`: the output
+/// and the trace's JSON lines.
+fn run_with_page(
+    sc: &dyn AnyScenario,
+    plan: &dyn AnyPlan,
+    seed: u64,
+    target: &Target,
+    html: &Path,
+) -> Result<(AnyRunOutput, String), UserError> {
+    let cannot = |e: &dyn std::fmt::Display| {
+        UserError(format!(
+            "cannot write timeline page {}: {e}",
+            html.display()
+        ))
+    };
+    // A place the page cannot go is said before the run.
+    std::fs::File::create(html).map_err(|e| cannot(&e))?;
+    let replay = command_line("replay", sc, plan, seed, target.schedule.as_deref());
+    let (out, jsonl, timeline) = plan
+        .run_with_timeline(seed, vec![("replay".into(), replay)])
+        .map_err(|e| cannot(&e))?;
+    std::fs::write(html, timeline.to_html()).map_err(|e| cannot(&e))?;
+    Ok((out, jsonl))
 }
 
 /// Set by the first SIGINT during `sim explore`: workers finish the seeds in flight, claim
@@ -640,7 +696,10 @@ fn covered(space: &SeedSpace, runs: u64, stopped_by_failure: bool) -> String {
 fn cmd_replay(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = ReplayArgs::from_arg_matches(m)?;
     let plan = plan(sc, &a.target, m)?;
-    let out = plan.run(a.seed, None);
+    let out = match &a.html {
+        Some(html) => run_with_page(sc, &*plan, a.seed, &a.target, html)?.0,
+        None => plan.run(a.seed, None),
+    };
     print_run(&out);
     if let Some(e) = a.expect {
         if e != out.report.fingerprint {
@@ -697,6 +756,13 @@ fn cmd_shrink(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
 
 fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserError> {
     let a = ReportArgs::from_arg_matches(m)?;
+    // A report takes many runs: a place the page cannot go is said before them.
+    let cannot = |path: &Path, e: std::io::Error| {
+        UserError(format!("cannot write report page {}: {e}", path.display()))
+    };
+    if let Some(path) = &a.html {
+        std::fs::File::create(path).map_err(|e| cannot(path, e))?;
+    }
     let (report, probes, runs) = probe::collect(|| sc.report_with(a.seed, m));
     let report = match report {
         Ok(report) => report,
@@ -726,6 +792,9 @@ fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
         if !rows.is_empty() {
             print!("{}", probe_section(&rows));
         }
+    }
+    if let Some(path) = &a.html {
+        std::fs::write(path, report.to_html()).map_err(|e| cannot(path, e))?;
     }
     Ok(ExitCode::SUCCESS)
 }

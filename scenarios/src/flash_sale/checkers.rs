@@ -56,6 +56,17 @@ pub struct Observations {
     /// When the backlog was seen drained after the heal, if it was.
     pub drained_at: Option<Instant>,
     pub drain_bound: Duration,
+    /// Where the acknowledgements and the stock writes are in the trace.
+    pub trail: Trail,
+}
+
+/// Where in the trace the events an oversell comes from are, so that its verdict can
+/// point at them: `(seq, time)` of each `user.ack`, and of each stock write, in the
+/// order of [`Observations::stock_values`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trail {
+    pub acks: Vec<(u64, Instant)>,
+    pub stock_writes: Vec<(u64, Instant)>,
 }
 
 impl Observations {
@@ -67,14 +78,15 @@ impl Observations {
 
 /// Every value the stock key took, from the `kv.cmd.write` events: SET values, DECR/INCR
 /// replies, and the reserve script's reported stock.
-pub fn stock_values(writes: &[Captured<CmdEvent<'static>>]) -> Vec<i64> {
+/// Each as `(value, seq, time)`: where the write is in the trace.
+pub fn stock_writes(writes: &[Captured<CmdEvent<'static>>]) -> Vec<(i64, u64, Instant)> {
     let key = stock_key(PRODUCT);
     let mut out = Vec::new();
     for w in writes {
         match (&*w.event.cmd, &*w.event.reply) {
             (Command::Set { key: k, value, .. }, Reply::Status(_)) if *k == key => {
                 if let Ok(v) = value.parse() {
-                    out.push(v);
+                    out.push((v, w.seq, w.time));
                 }
             }
             (
@@ -83,11 +95,11 @@ pub fn stock_values(writes: &[Captured<CmdEvent<'static>>]) -> Vec<i64> {
                 | Command::DecrBy { key: k, .. }
                 | Command::IncrBy { key: k, .. },
                 Reply::Int(n),
-            ) if *k == key => out.push(*n),
+            ) if *k == key => out.push((*n, w.seq, w.time)),
             // Only a reservation's reply has a third part, the stock left.
             (Command::Eval { script, .. }, Reply::Array(parts)) if script.name() == RESERVE => {
                 if let Some(Reply::Int(n)) = parts.get(2) {
-                    out.push(*n);
+                    out.push((*n, w.seq, w.time));
                 }
             }
             _ => {}
@@ -100,16 +112,30 @@ pub fn no_oversell(o: &Observations) -> Verdict {
     let orders = o.final_state.orders.len() as i64;
     let min = o.stock_values.iter().copied().min();
     if orders > o.initial_stock {
-        return Verdict::fail(
-            "no_oversell",
-            format!(
-                "{orders} orders in the database for {} items",
-                o.initial_stock
+        // Broken at the acknowledgement past the stock, or, when fewer were acknowledged
+        // than stored, at the last one.
+        let past = usize::try_from(o.initial_stock).unwrap_or(0);
+        let at = o.trail.acks.get(past).or(o.trail.acks.last());
+        return witnessed(
+            Verdict::fail(
+                "no_oversell",
+                format!(
+                    "{orders} orders in the database for {} items",
+                    o.initial_stock
+                ),
             ),
+            o,
+            at.map(|&(_, t)| t),
         );
     }
     if let Some(m) = min.filter(|m| *m < 0) {
-        return Verdict::fail("no_oversell", format!("Redis stock went down to {m}"));
+        let first = o.stock_values.iter().position(|v| *v < 0);
+        let at = first.and_then(|i| o.trail.stock_writes.get(i));
+        return witnessed(
+            Verdict::fail("no_oversell", format!("Redis stock went down to {m}")),
+            o,
+            at.map(|&(_, t)| t),
+        );
     }
     Verdict::pass(
         "no_oversell",
@@ -119,6 +145,19 @@ pub fn no_oversell(o: &Observations) -> Verdict {
             min.unwrap_or(o.initial_stock)
         ),
     )
+}
+
+/// An oversell's witness: the stock writes and the acknowledgements up to the instant it
+/// happened (none when the trail is empty, as in checkers' own tests).
+fn witnessed(v: Verdict, o: &Observations, at: Option<Instant>) -> Verdict {
+    let Some(at) = at else { return v };
+    let mut seqs: Vec<u64> = (o.trail.stock_writes.iter())
+        .chain(&o.trail.acks)
+        .filter(|(_, t)| *t <= at)
+        .map(|(s, _)| *s)
+        .collect();
+    seqs.sort_unstable();
+    v.with_witness(at, seqs)
 }
 
 pub fn no_lost_ack(o: &Observations) -> Verdict {
@@ -266,6 +305,7 @@ mod tests {
             healed_at: Instant::START,
             drained_at: Some(Instant::START + Duration::from_secs(2)),
             drain_bound: Duration::from_secs(60),
+            trail: Trail::default(),
         }
     }
 

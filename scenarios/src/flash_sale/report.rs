@@ -3,9 +3,12 @@
 
 use serde_json::json;
 
+use sim_runtime::time::Instant;
+
 use super::run::{self, metrics_of};
 use super::{checkers, FlashSale, Options, Params, Variant};
-use crate::report::{ms, pct, run_entry, ReportError, ScenarioReport, Section, Table};
+use crate::metrics::Sample;
+use crate::report::{ms, pct, run_entry, ChaosPlot, ReportError, ScenarioReport, Section, Table};
 
 fn yes_no(b: bool) -> String {
     if b {
@@ -19,6 +22,12 @@ fn yes_no(b: bool) -> String {
 /// that the sale is still going when the document's faults strike (T+2s, T+5s).
 const REPORT_SPAWN_RATE: f64 = 10.0;
 
+/// The chaos tests' headings, which their plots are placed under.
+const TEST_1: &str = "Test 1: Worker Crash";
+const TEST_2: &str = "Test 2: Redis Latency Injection";
+const TEST_3: &str = "Test 3: Kafka Unavailable";
+const TEST_REST: &str = "Order count and stock check after each chaos test";
+
 pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
     let params = Params {
         spawn_rate_per_s: options.spawn_rate.unwrap_or(REPORT_SPAWN_RATE),
@@ -26,6 +35,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     };
     let mut sections = Vec::new();
     let mut data = serde_json::Map::new();
+    let mut plots = Vec::new();
 
     // Test 1: worker crash.
     let d = run_entry::<FlashSale>(seed, Variant::Correct, params, "worker_crash")?;
@@ -83,8 +93,15 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "100%".into(),
         pct(during.availability_pct),
     ]);
+    plots.push(ChaosPlot::of_requests::<FlashSale>(
+        "Test 1: worker crash",
+        TEST_1,
+        "worker_crash",
+        &[("correct", &d.samples)],
+        d.end,
+    ));
     sections.push(Section {
-        heading: "Test 1: Worker Crash".into(),
+        heading: TEST_1.into(),
         text: format!(
             "Worker killed at T+5s, restarted at T+30s; {} users race for {} items; correct variant. Data loss check: {}.",
             params.users, params.items, lost.detail
@@ -104,6 +121,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         "Errors",
         "Orders in DB",
     ]);
+    let mut latency_runs = Vec::new();
     for extra in [0u64, 50, 100, 500] {
         let name = format!("redis_latency_{extra}");
         let d = run_entry::<FlashSale>(seed, Variant::Correct, params, &name)?;
@@ -125,9 +143,23 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
             format!("{}", m.orders_in_db),
         ]);
         data.insert(name, serde_json::to_value(&m).unwrap_or_default());
+        latency_runs.push((format!("+{extra} ms"), d));
     }
+    let runs: Vec<(&str, &[Sample])> = latency_runs
+        .iter()
+        .map(|(name, d)| (name.as_str(), d.samples.as_slice()))
+        .collect();
+    let end = latency_runs.iter().map(|(_, d)| d.end).max();
+    plots.push(ChaosPlot::of_requests::<FlashSale>(
+        "Test 2: Redis latency",
+        TEST_2,
+        // Every level's window is the same; the 500 ms entry's names the worst.
+        "redis_latency_500",
+        &runs,
+        end.unwrap_or(Instant::START),
+    ));
     sections.push(Section {
-        heading: "Test 2: Redis Latency Injection".into(),
+        heading: TEST_2.into(),
         text: format!(
             "Latency added to every Redis reply (toxiproxy's downstream latency toxic). The API's Redis timeout is {} ms; users time out after {} ms and retry with the same key.",
             params.redis_timeout.as_millis(),
@@ -197,8 +229,18 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         format!("{}", no_lost_count(&doc)),
         format!("{}", no_lost_count(&fix)),
     ]);
+    plots.push(ChaosPlot::of_requests::<FlashSale>(
+        "Test 3: Kafka unavailable",
+        TEST_3,
+        "kafka_down",
+        &[
+            ("kafka_down_no_compensation", &doc.samples),
+            ("correct", &fix.samples),
+        ],
+        doc.end.max(fix.end),
+    ));
     sections.push(Section {
-        heading: "Test 3: Kafka Unavailable".into(),
+        heading: TEST_3.into(),
         text: "All brokers down from T+2s for 20 s.".into(),
         table: t,
     });
@@ -235,9 +277,18 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
             pct(m.phases.phases["all"].availability_pct),
         ]);
         data.insert(name.into(), serde_json::to_value(&m).unwrap_or_default());
+        if name != "none" {
+            plots.push(ChaosPlot::of_requests::<FlashSale>(
+                name,
+                TEST_REST,
+                name,
+                &[("correct", &d.samples)],
+                d.end,
+            ));
+        }
     }
     sections.push(Section {
-        heading: "Order count and stock check after each chaos test".into(),
+        heading: TEST_REST.into(),
         text: "Correct variant. The document's verification queries, `SELECT COUNT(*) FROM orders` and `SELECT stock FROM products`, run after the backlog drains.".into(),
         table: t,
     });
@@ -250,6 +301,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
+        plots,
     })
 }
 

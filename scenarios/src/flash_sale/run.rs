@@ -10,7 +10,7 @@ use sim_runtime::time::{self, sleep, Duration, Instant};
 use sim_runtime::trace::{self, TraceEvent};
 use sim_runtime::{node, NodeId};
 
-use super::checkers::Observations;
+use super::checkers::{Observations, Trail};
 use super::deps::{self, Deps};
 use super::faults::FlashFault;
 use super::service::{self, Api, OrderRequest, OrderResponse, API_PORT};
@@ -298,15 +298,21 @@ async fn main_flow(
     }
     let drained_at = if settled { recovered_at } else { None };
     let final_state = topo.deps.final_state().await;
+    let acks = acks.take();
+    let writes = super::checkers::stock_writes(&stock_log.events());
+    let trail = Trail {
+        acks: acks.iter().map(|a| (a.seq, a.time)).collect(),
+        stock_writes: writes.iter().map(|&(_, seq, t)| (seq, t)).collect(),
+    };
     let acked = acks
-        .take()
         .into_iter()
         .map(|a| (a.event.key, a.event.order))
         .collect();
     let observations = Observations {
         initial_stock: params.items as i64,
         acked,
-        stock_values: super::checkers::stock_values(&stock_log.events()),
+        stock_values: writes.iter().map(|&(v, _, _)| v).collect(),
+        trail,
         final_state,
         healed_at,
         drained_at,

@@ -277,5 +277,6 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
+        plots: Vec::new(),
     })
 }

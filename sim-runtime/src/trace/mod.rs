@@ -711,6 +711,29 @@ pub fn emit<E: TraceEvent + ?Sized>(event: &E) {
     });
 }
 
+/// An in-memory sink for [`Sim::trace_jsonl`](crate::Sim::trace_jsonl): clones share
+/// the bytes, so the caller reads back what the run wrote (the timeline page does).
+#[derive(Clone, Default)]
+pub struct SharedBuffer(Rc<RefCell<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// What was written, as text (the trace is UTF-8 JSON lines).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.borrow()).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.borrow_mut().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Adds a message event (see [`EventKind::Message`]): `name` says what happened to it
 /// ("net.send"), `src` and `dst` are (node, port), and `kind` names its type.
 pub fn emit_message(name: &'static str, src: (u32, u16), dst: (u32, u16), kind: &'static str) {
