@@ -123,7 +123,7 @@ mod tests {
     fn a_fault_label_names_its_kind_then_its_fields() {
         let f = FlashFault::ApiKill {
             instance: 1,
-            down_ms: 500,
+            down_ms: Some(500),
         };
         assert_eq!(fault_label(&f), "api_kill down_ms=500 instance=1");
     }

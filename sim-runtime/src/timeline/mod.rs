@@ -249,7 +249,7 @@ impl Timeline {
             end_ns: w.end_ns.unwrap_or(end_ns).max(w.start_ns),
             events: Vec::new(),
         }));
-        faults.sort_by(|a, b| (a.start_ns, a.end_ns).cmp(&(b.start_ns, b.end_ns)));
+        faults.sort_by_key(|f| (f.start_ns, f.end_ns));
         let violation = violation.map(|v| {
             let by_seq: BTreeMap<u64, usize> =
                 kept.iter().enumerate().map(|(i, e)| (e.seq, i)).collect();
@@ -343,6 +343,9 @@ impl Lanes {
     }
 }
 
+/// A message's endpoints, `(node, port)` each, and its kind.
+type MessageKey = ((u64, u64), (u64, u64), String);
+
 /// Pairs each delivery with its send (first in, first out per endpoint pair and kind, as
 /// a connection delivers); a send never delivered is drawn as lost.
 fn messages(events: &[Ev], lanes: &Lanes) -> Messages {
@@ -352,8 +355,7 @@ fn messages(events: &[Ev], lanes: &Lanes) -> Messages {
     let every = total.div_ceil(MAX_ARROWS as u64).max(1);
     let mut kinds: Vec<String> = Vec::new();
     let mut kind_ids: BTreeMap<String, u32> = BTreeMap::new();
-    let mut in_flight: BTreeMap<((u64, u64), (u64, u64), String), VecDeque<usize>> =
-        BTreeMap::new();
+    let mut in_flight: BTreeMap<MessageKey, VecDeque<usize>> = BTreeMap::new();
     let mut arrows: Vec<Arrow> = Vec::new();
     let mut sent = 0u64;
     for (i, e) in events.iter().enumerate() {
