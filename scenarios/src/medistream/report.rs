@@ -61,7 +61,11 @@ fn fault_plot(fault: &str, runs: &[(&str, RunData)]) -> ChaosPlot {
         .iter()
         .map(|(v, d)| (*v, d.observations.bookings.as_slice()))
         .collect();
-    let end = runs.iter().map(|(_, d)| d.end).max().unwrap_or(Instant::START);
+    let end = runs
+        .iter()
+        .map(|(_, d)| d.end)
+        .max()
+        .unwrap_or(Instant::START);
     let depth = Panel {
         title: "confirmation queue depth".into(),
         unit: "jobs".into(),

@@ -189,6 +189,8 @@ fn a_failing_test_seed_writes_its_timeline() {
     let page = std::fs::read_to_string(&path).unwrap();
     let _ = std::fs::remove_file(&path);
     assert!(page.contains("<title>timeline::demo seed 0xb</title>"));
-    assert!(page.contains(r#""checker":"test","message":"test returned Err: \"the counter lost an increment\"""#));
+    assert!(page.contains(
+        r#""checker":"test","message":"test returned Err: \"the counter lost an increment\"""#
+    ));
     assert!(page.contains(r#""at_ns":4000000"#));
 }
