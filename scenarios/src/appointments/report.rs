@@ -10,7 +10,8 @@ use super::run::{metrics_of, RunData, RunMetrics};
 use super::{Appointments, Options, Variant};
 use crate::metrics::Summary;
 use crate::report::{
-    ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport, Section, Table,
+    ms, pct, run_entry, variant_rows, verdicts_cell, ChaosPlot, ReportError, ScenarioReport,
+    Section, Table,
 };
 
 /// The document's response-time SLO: every endpoint's p95 under 500 ms.
@@ -54,6 +55,9 @@ fn endpoint_row(name: &str, s: &Summary) -> Vec<String> {
         pct(server_error_pct(s)),
     ]
 }
+
+/// The chaos tests' heading, which their plots are placed under.
+const CHAOS_TESTS: &str = "Chaos tests";
 
 pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
     let params = options.params();
@@ -129,8 +133,21 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         );
         chaos.push((info.name.to_string(), d, m));
     }
+    let plots: Vec<ChaosPlot> = chaos
+        .iter()
+        .filter(|(name, _, _)| name != "none")
+        .map(|(name, d, _)| {
+            ChaosPlot::of_requests::<Appointments>(
+                name,
+                CHAOS_TESTS,
+                name,
+                &[("bookings", &d.bookings), ("slot lists", &d.lists)],
+                d.end,
+            )
+        })
+        .collect();
     sections.push(Section {
-        heading: "Chaos tests".into(),
+        heading: CHAOS_TESTS.into(),
         text: "Each fault strikes at T+5s; correct variant. \"Bookings back after heal\" is \
                how long after the last fault healed a booking first reached the database \
                (201 or 409)."
@@ -233,7 +250,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
-        plots: Vec::new(),
+        plots,
     })
 }
 

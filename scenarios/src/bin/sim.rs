@@ -21,6 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use scenarios::catalog::{self, AnyPlan, AnyRunOutput, AnyScenario, FaultText};
 use scenarios::explore::SeedSpace;
 use scenarios::options::shell_word;
+use scenarios::report::{Section, Table};
 use sim_runtime::harness::elide;
 use sim_runtime::probe;
 
@@ -787,38 +788,45 @@ fn cmd_report(sc: &dyn AnyScenario, m: &ArgMatches) -> Result<ExitCode, UserErro
             "{}",
             serde_json::to_string_pretty(&json).unwrap_or_default()
         );
-    } else {
-        print!("{}", report.to_markdown());
-        if !rows.is_empty() {
-            print!("{}", probe_section(&rows));
-        }
+    }
+    // The probe counts are a section of what people read; JSON has them as a field.
+    let mut shown = report;
+    if !rows.is_empty() {
+        shown.sections.push(probe_section(&rows));
+    }
+    if !a.json {
+        print!("{}", shown.to_markdown());
     }
     if let Some(path) = &a.html {
-        std::fs::write(path, report.to_html()).map_err(|e| cannot(path, e))?;
+        std::fs::write(path, shown.to_html()).map_err(|e| cannot(path, e))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The report's probe section in Markdown: each probe of the scenario and how often the
 /// report's runs saw it hold (an `always!` that failed says so).
-fn probe_section(rows: &[probe::ProbeRow]) -> String {
-    let mut s = String::from(
-        "\n## Probes\n\nThe scenario's `sometimes!` and `always!` probes over the report's runs: \
-         how many evaluations held and how many did not (for an `always!`, a failure).\n\n| probe | kind | held | did not hold |\n|---|---|---|---|\n",
-    );
+/// The report's probes as one more section, for the Markdown and the HTML page.
+fn probe_section(rows: &[probe::ProbeRow]) -> Section {
+    let mut table = Table::new(&["probe", "kind", "held", "did not hold"]);
     for r in rows {
         let kind = match r.kind {
             probe::ProbeKind::Sometimes => "sometimes",
             probe::ProbeKind::Always => "always",
         };
-        s.push_str(&format!(
-            "| {} | {kind} | {} | {} |\n",
-            r.name,
-            r.held,
-            r.evaluated - r.held
-        ));
+        table.row(vec![
+            r.name.to_string(),
+            kind.to_string(),
+            r.held.to_string(),
+            (r.evaluated - r.held).to_string(),
+        ]);
     }
-    s
+    Section {
+        heading: "Probes".into(),
+        text: "The scenario's `sometimes!` and `always!` probes over the report's runs: \
+               how many evaluations held and how many did not (for an `always!`, a failure)."
+            .into(),
+        table,
+    }
 }
 
 fn dispatch(matches: &ArgMatches) -> Result<ExitCode, UserError> {

@@ -10,12 +10,13 @@ use super::checkers;
 use super::faults;
 use super::run::{metrics_of, RunData};
 use super::{Medistream, Options, Params, Variant};
+use crate::metrics::Sample;
 use crate::report::{
-    entry_variants, ms, pct, run_entry, variant_rows, verdicts_cell, ReportError, ScenarioReport,
-    Section, Table,
+    entry_variants, ms, pct, run_entry, variant_rows, verdicts_cell, ChaosPlot, Line, Panel,
+    ReportError, ScenarioReport, Section, Table,
 };
 use crate::scenario::ServiceVariant;
-use sim_runtime::time::Duration;
+use sim_runtime::time::{Duration, Instant};
 use sim_runtime::Probability;
 
 /// Virtual users of the load test. The document gives "200+"; 650, each thinking a second
@@ -48,6 +49,43 @@ pub fn load_params(options: &Options, cores: u32) -> Params {
 
 fn failing(d: &RunData) -> String {
     verdicts_cell(&checkers::check_all(&d.observations))
+}
+
+/// The fault matrix's heading, which its plots are placed under.
+const FAULT_MATRIX: &str = "Failure scenarios (fault matrix)";
+
+/// A fault-matrix entry over time: the bookings of each variant run under it, and the
+/// confirmation queue's depth (pending, in flight and waiting to retry).
+fn fault_plot(fault: &str, runs: &[(&str, RunData)]) -> ChaosPlot {
+    let bookings: Vec<(&str, &[Sample])> = runs
+        .iter()
+        .map(|(v, d)| (*v, d.observations.bookings.as_slice()))
+        .collect();
+    let end = runs
+        .iter()
+        .map(|(_, d)| d.end)
+        .max()
+        .unwrap_or(Instant::START);
+    let depth = Panel {
+        title: "confirmation queue depth".into(),
+        unit: "jobs".into(),
+        lines: runs
+            .iter()
+            .map(|(v, d)| Line {
+                name: v.to_string(),
+                points: d
+                    .depth
+                    .iter()
+                    .map(|s| {
+                        let t = s.at_ms as f64 / 1000.0;
+                        (t, Some((s.pending + s.active + s.retry) as f64))
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    ChaosPlot::of_requests::<Medistream>(fault, FAULT_MATRIX, fault, &bookings, end)
+        .with_panel(depth)
 }
 
 pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError> {
@@ -230,7 +268,9 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ("worker_crash", Variant::PopThenCrashLosesJob),
         ("none", Variant::RetryWithoutBackoff),
     ];
+    let mut plots = Vec::new();
     for (info, _) in faults::matrix() {
+        let mut runs = Vec::new();
         for variant in entry_variants(info.name, Variant::Correct, &contrasts) {
             let d = run_entry::<Medistream>(seed, variant, base, info.name)?;
             let m = metrics_of(&d);
@@ -249,10 +289,14 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
                 format!("{}/{}", info.name, variant.name()),
                 json!({"metrics": m, "verdicts": checkers::check_all(&d.observations)}),
             );
+            runs.push((variant.name(), d));
+        }
+        if info.name != "none" {
+            plots.push(fault_plot(info.name, &runs));
         }
     }
     sections.push(Section {
-        heading: "Failure scenarios (fault matrix)".into(),
+        heading: FAULT_MATRIX.into(),
         text: format!(
             "Default size ({} patients arriving at {}/s, each once); faults at T+1s. \
              Rejected tokens must cause no database call; 429 exactly past {} requests per \
@@ -274,6 +318,6 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
-        plots: Vec::new(),
+        plots,
     })
 }

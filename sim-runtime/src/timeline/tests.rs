@@ -175,3 +175,22 @@ fn a_bad_line_is_an_error_with_its_number() {
         "{e}"
     );
 }
+
+#[test]
+fn a_failing_test_seed_writes_its_timeline() {
+    let harness = crate::harness::Harness::new("sim-runtime", "timeline::demo");
+    let body = || async {
+        sleep(Duration::from_millis(4)).await;
+        Err::<(), String>("the counter lost an increment".into())
+    };
+    let path = std::env::temp_dir().join(format!("sim-timeline-{}.html", std::process::id()));
+    let path_text = path.to_string_lossy().into_owned();
+    harness.write_timeline(11, &body, &path_text).unwrap();
+    let page = std::fs::read_to_string(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    assert!(page.contains("<title>timeline::demo seed 0xb</title>"));
+    assert!(page.contains(
+        r#""checker":"test","message":"test returned Err: \"the counter lost an increment\"""#
+    ));
+    assert!(page.contains(r#""at_ns":4000000"#));
+}

@@ -88,5 +88,6 @@
     rendered: 'true',
     plots: String((data.plots || []).length),
     tables: String(data.sections.length),
+    renderMs: String(Math.round(performance.now())),
   });
 })();

@@ -365,5 +365,7 @@
     arrows: String(data.messages.arrows.length),
     faults: String(data.faults.length),
     violation: data.violation ? 'true' : 'false',
+    // From navigation to drawn: how long the page takes to open (a large run's budget is 2 s).
+    renderMs: String(Math.round(performance.now())),
   });
 })();
