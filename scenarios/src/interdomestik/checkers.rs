@@ -126,9 +126,13 @@ pub struct Observations {
     pub db_faults: Vec<Window>,
     /// Windows in which an API instance was dead (from the kill to its restart).
     pub api_kills: Vec<Window>,
-    /// How long after a database fault or a kill a failure is still put down to it (the
-    /// pool's dead connections, the load balancer's health marks).
+    /// How long after a database fault a failure is still put down to it (the pool's
+    /// dead connections).
     pub excuse_after: Duration,
+    /// How long after a killed instance's restart a failure is still put down to the
+    /// kill: the load balancer keeps an instance that refused a connection out for a
+    /// while, so with every instance killed and marked, requests find none to go to.
+    pub kill_excuse_after: Duration,
     pub rate_limit: u32,
     pub rate_window: Duration,
 }
@@ -305,8 +309,10 @@ pub fn requests_isolated(o: &Observations) -> Verdict {
     let excused = |a: &Answer| {
         o.db_faults
             .iter()
-            .chain(&o.api_kills)
             .any(|w| w.meets(a.start, a.end, o.excuse_after))
+            || o.api_kills
+                .iter()
+                .any(|w| w.meets(a.start, a.end, o.kill_excuse_after))
     };
     let failed: Vec<(&str, &Answer)> = o
         .answers()
@@ -518,6 +524,7 @@ mod tests {
             welcome_delivered: [("a@x".to_string(), 1), ("b@x".to_string(), 2)].into(),
             receipts_delivered: [("claim-a".to_string(), 1)].into(),
             excuse_after: Duration::from_secs(2),
+            kill_excuse_after: Duration::from_secs(5),
             rate_limit: 5,
             rate_window: Duration::from_secs(60),
             ..Observations::default()
@@ -637,12 +644,17 @@ mod tests {
         assert_eq!(failing(&o), Vec::<String>::new());
         o.registrations.push(seen("e@x", 7_100, None, ""));
         assert_eq!(failing(&o), vec!["requests_isolated".to_string()]);
-        // A kill of the instance excuses it the same way.
+        // A kill of the instance excuses it the same way, for as long as the load
+        // balancer may keep the restarted instance out...
         o.api_kills.push(Window {
-            from: at_ms(7_000),
-            to: at_ms(7_050),
+            from: at_ms(2_100),
+            to: at_ms(2_150),
         });
         assert_eq!(failing(&o), Vec::<String>::new());
+        // ...and no longer.
+        o.registrations.push(seen("f@x", 7_200, None, ""));
+        assert_eq!(failing(&o), vec!["requests_isolated".to_string()]);
+        o.registrations.pop();
         // A claim failing while all is healthy counts the same as a registration.
         o.claims
             .push(claim_seen("b@x", "claim-b", 20_000, Some(503)));

@@ -462,8 +462,13 @@ fn windows(schedule: &FaultSchedule<InterFault>, kind: fn(&InterFault) -> bool) 
         .collect()
 }
 
-/// How long after a database fault or a kill a failure is still put down to it.
+/// How long after a database fault a failure is still put down to it.
 const EXCUSE_AFTER: Duration = Duration::from_secs(2);
+
+/// How long the load balancer keeps an instance that refused a connection out of its
+/// rotation; a killed instance may be marked until this long after its restart, and a
+/// failure until then is put down to the kill.
+const LB_DOWN_FOR: Duration = Duration::from_secs(5);
 
 async fn main_flow(
     variant: Variant,
@@ -477,7 +482,7 @@ async fn main_flow(
     let waits = PoolWaits::default();
     let apis = start_apis(variant, params, &deps, &waits);
     let addrs = workload::listening(&apis, API_PORT).await;
-    let lb = LoadBalancer::new(addrs, Duration::from_secs(5));
+    let lb = LoadBalancer::new(addrs, LB_DOWN_FOR);
     let topo = Rc::new(Topology {
         deps,
         params,
@@ -534,6 +539,7 @@ async fn main_flow(
         }),
         api_kills: windows(&schedule, |f| matches!(f, InterFault::ApiKill { .. })),
         excuse_after: EXCUSE_AFTER,
+        kill_excuse_after: LB_DOWN_FOR,
         rate_limit: params.rate_limit,
         rate_window: params.rate_window,
     };
