@@ -232,7 +232,8 @@ impl std::fmt::Display for ProbeRow {
             "{kind:<9} {:<48} held in {} of {} runs ({} of {} evaluations)",
             self.name, self.runs_held, self.runs, self.held, self.evaluated
         )?;
-        if self.runs_failed > 0 {
+        // A `sometimes!` that is false is no failure; an `always!` that is false is.
+        if self.kind == ProbeKind::Always && self.runs_failed > 0 {
             write!(f, ", FAILED in {} runs", self.runs_failed)?;
         }
         Ok(())
