@@ -77,13 +77,24 @@ fn shrinking_a_write_behind_loss_keeps_the_redis_crash() {
         "the shrunk schedule still loses a write: {:?}",
         out.failure_summary()
     );
-    assert_eq!(schedule.faults.len(), 1, "{schedule:?}");
     // Parked writes live only in Redis until the flusher moves them: only Redis going
-    // away loses them.
+    // away loses them. A database outage may stay beside it (it keeps writes parked
+    // longer); nothing else matters.
     assert!(
-        matches!(schedule.faults[0].fault, StoryFault::RedisDown { .. }),
+        schedule
+            .faults
+            .iter()
+            .any(|f| matches!(f.fault, StoryFault::RedisDown { .. })),
         "only a Redis crash loses a parked write: {schedule:?}"
     );
+    assert!(
+        schedule.faults.iter().all(|f| matches!(
+            f.fault,
+            StoryFault::RedisDown { .. } | StoryFault::DbDown { .. }
+        )),
+        "{schedule:?}"
+    );
+    assert!(schedule.faults.len() <= 2, "{schedule:?}");
 }
 
 #[test]

@@ -528,6 +528,46 @@ mod tests {
     }
 
     #[sim_runtime::test]
+    async fn a_story_reads_back_with_its_newest_20_comments_newest_first() {
+        let params = Params {
+            stories_seeded: 2,
+            ..Params::default()
+        };
+        let deps = start(&params).await;
+        let db = deps.db(&params, true);
+        for k in 0..25 {
+            let comment = NewWrite::Comment {
+                uid: format!("c-{k}"),
+                story: 1 + k % 2,
+                author: 1,
+                body: format!("comment {k}"),
+            };
+            db.insert(k as u64 + 1, &comment).await.unwrap();
+        }
+        // Story 1 has the even comments 0..=24 (13 of them), story 2 the odd ones.
+        let one = db.story(100, 1).await.unwrap().unwrap();
+        let expected: Vec<String> = (0..25)
+            .rev()
+            .filter(|k| k % 2 == 0)
+            .map(|k| format!("comment {k}"))
+            .collect();
+        assert_eq!(one.comments, expected);
+        for k in 25..40 {
+            let comment = NewWrite::Comment {
+                uid: format!("c-{k}"),
+                story: 2,
+                author: 1,
+                body: format!("comment {k}"),
+            };
+            db.insert(k as u64 + 1, &comment).await.unwrap();
+        }
+        let two = db.story(101, 2).await.unwrap().unwrap();
+        assert_eq!(two.comments.len(), 20, "one page");
+        assert_eq!(two.comments[0], "comment 39");
+        assert_eq!(two.comments[19], "comment 15");
+    }
+
+    #[sim_runtime::test]
     async fn the_database_down_is_a_transient_error_and_health_says_so() {
         let params = Params::default();
         let deps = start(&params).await;

@@ -168,6 +168,7 @@ pub struct PhaseFigures {
     pub cpu_pct: f64,
     pub status_503: u64,
     pub status_500: u64,
+    pub status_429: u64,
     pub oom_restarts: u64,
 }
 
@@ -235,6 +236,7 @@ fn figures(d: &RunData, params: &Params, phase: &Phase) -> PhaseFigures {
         cpu_pct: 100.0 * cpu_used / f64::from(params.api_instances.max(1)),
         status_503: access.iter().filter(|a| a.status == 503).count() as u64,
         status_500: access.iter().filter(|a| a.status == 500).count() as u64,
+        status_429: access.iter().filter(|a| a.status == 429).count() as u64,
         oom_restarts: d
             .restarts
             .iter()
@@ -367,6 +369,11 @@ fn phase_rows(t: &mut Table, m: &Measured) {
     t.row(row("503 / 500 answers", &|f| {
         format!("{} / {}", f.status_503, f.status_500)
     }));
+    // The limiter keeps its counters in Redis: no 429 while Redis is down is the limiter
+    // failing open.
+    t.row(row("429 answers (Redis rate limiter)", &|f| {
+        f.status_429.to_string()
+    }));
     t.row(row("Timeouts (60 s client)", &|f| {
         f.requests.timeouts.to_string()
     }));
@@ -427,6 +434,17 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ]);
         phase_rows(&mut t, &m);
         let start = BASELINE.as_secs();
+        // What the document asks of the Redis failure beyond its table.
+        let redis_note = if matches!(s.fault, StoryFault::RedisDown { .. }) {
+            format!(
+                " The cache fails open (reads go to the database) and so does the rate \
+                 limiter, whose counters live in Redis ({} requests per client per second): \
+                 {} requests refused (429) while Redis was down.",
+                params.rate_limit, m.phases[1].status_429
+            )
+        } else {
+            String::new()
+        };
         sections.push(Section {
             heading: s.heading.into(),
             text: format!(
@@ -435,7 +453,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
                  the fault `{}` from T+{start}s to T+{}s (the document's {} min, shortened), \
                  then {} s of load; before is T+{}s to T+{start}s. Health probes answered \
                  503: {}; API instances found dead and restarted: {}; acknowledged writes: \
-                 {}, lost: {}; checkers: {}.",
+                 {}, lost: {}; checkers: {}.{redis_note}",
                 s.users,
                 params.api_instances,
                 params.api_cores,
