@@ -3,10 +3,12 @@
 
 use serde::Serialize;
 
+use sim_runtime::schedule::FaultSchedule;
 use sim_runtime::time::{Duration, Instant};
 use sim_runtime::timeline::{html_page, PageAssets};
 
 use crate::checker::Verdict;
+use crate::inject::Windowed;
 use crate::metrics::{over_time, Bucket, Sample};
 use crate::scenario::{simulate_flow, Flow, Scenario, ServiceVariant};
 use crate::timeline::scheduled_windows;
@@ -99,8 +101,24 @@ pub struct ChaosPlot {
     pub panels: Vec<Panel>,
 }
 
-/// Width of a plot's time buckets: fine enough to show a fault window of a few seconds.
-const PLOT_BUCKET: Duration = Duration::from_secs(1);
+/// Width of a plot's time buckets: the finest of these that keeps a run under
+/// [`PLOT_BUCKETS_MAX`] buckets, so a few seconds' run (Interdomestik's chaos tests) shows
+/// its fault window as well as a minutes-long one, and 1 s beyond that.
+const PLOT_BUCKET_WIDTHS: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+];
+const PLOT_BUCKETS_MAX: u128 = 120;
+
+fn plot_bucket(end: Instant) -> Duration {
+    let run = end.elapsed_since_start().as_nanos();
+    PLOT_BUCKET_WIDTHS
+        .into_iter()
+        .find(|w| run.div_ceil(w.as_nanos()) <= PLOT_BUCKETS_MAX)
+        .unwrap_or(Duration::from_secs(1))
+}
 
 impl ChaosPlot {
     /// Throughput, p50 and p99 latency and error rate over time for each run of a chaos
@@ -113,9 +131,22 @@ impl ChaosPlot {
         runs: &[(&str, &[Sample])],
         end: Instant,
     ) -> ChaosPlot {
+        Self::of_requests_in(test, section, entry_windows::<S>(fault), runs, end)
+    }
+
+    /// [`ChaosPlot::of_requests`] for a run whose faults are not a fault-matrix entry's
+    /// (a report's own schedule: [`schedule_windows`]).
+    pub fn of_requests_in(
+        test: &str,
+        section: &str,
+        faults: Vec<PlotWindow>,
+        runs: &[(&str, &[Sample])],
+        end: Instant,
+    ) -> ChaosPlot {
+        let width = plot_bucket(end);
         let series: Vec<(&str, Vec<Bucket>)> = runs
             .iter()
-            .map(|(name, samples)| (*name, over_time(samples, PLOT_BUCKET, end)))
+            .map(|(name, samples)| (*name, over_time(samples, width, end)))
             .collect();
         let panel = |title: &str, unit: &str, value: fn(&Bucket) -> Option<f64>| Panel {
             title: title.into(),
@@ -132,7 +163,7 @@ impl ChaosPlot {
             test: test.into(),
             section: section.into(),
             end_s: end.elapsed_since_start().as_secs_f64(),
-            faults: entry_windows::<S>(fault),
+            faults,
             panels: vec![
                 panel("throughput", "requests/s", |b| Some(b.throughput_per_s)),
                 panel("latency p50", "ms", |b| b.p50_ms),
@@ -147,15 +178,62 @@ impl ChaosPlot {
         self.panels.push(panel);
         self
     }
+
+    /// The plot with a panel counting events per second over its time buckets (calls
+    /// to a database, messages sent): a line per run, from each event's instant.
+    pub fn with_rate_panel(self, title: &str, unit: &str, runs: &[(&str, &[Instant])]) -> Self {
+        let end = Instant::from_nanos((self.end_s * 1e9).round() as u64);
+        let width = plot_bucket(end);
+        let width_ns = width.as_nanos().max(1);
+        let count = usize::try_from(end.elapsed_since_start().as_nanos().div_ceil(width_ns))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        let lines = runs
+            .iter()
+            .map(|(name, events)| {
+                let mut counts = vec![0u64; count];
+                for t in events.iter() {
+                    let i = usize::try_from(t.elapsed_since_start().as_nanos() / width_ns)
+                        .unwrap_or(usize::MAX);
+                    if let Some(c) = counts.get_mut(i) {
+                        *c += 1;
+                    }
+                }
+                Line {
+                    name: name.to_string(),
+                    points: counts
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &c)| {
+                            let start_s = i as f64 * width.as_secs_f64();
+                            (start_s, Some(c as f64 / width.as_secs_f64()))
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        self.with_panel(Panel {
+            title: title.into(),
+            unit: unit.into(),
+            lines,
+        })
+    }
 }
 
 /// The windows of fault-matrix entry `fault`'s schedule, named.
 pub fn entry_windows<S: Scenario>(fault: &str) -> Vec<PlotWindow> {
-    let secs = |ns: u64| ns as f64 / 1e9;
     S::matrix()
         .into_iter()
         .filter(|(info, _)| info.name == fault)
-        .flat_map(|(_, schedule)| scheduled_windows(&schedule))
+        .flat_map(|(_, schedule)| schedule_windows(&schedule))
+        .collect()
+}
+
+/// A schedule's windows, named, in seconds.
+pub fn schedule_windows<F: Windowed + Serialize>(schedule: &FaultSchedule<F>) -> Vec<PlotWindow> {
+    let secs = |ns: u64| ns as f64 / 1e9;
+    scheduled_windows(schedule)
+        .into_iter()
         .map(|w| PlotWindow {
             label: w.label,
             start_s: secs(w.start_ns),

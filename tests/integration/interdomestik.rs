@@ -7,7 +7,7 @@ use scenarios::interdomestik::faults::InterFault;
 use scenarios::interdomestik::{Interdomestik, Options, Variant};
 use scenarios::scenario::{Faults, Plan, Scenario};
 
-use crate::support::{correct_survives, found_and_replayed, named};
+use crate::support::{correct_survives, found_and_replayed, named, report_page_draws_its_plots};
 
 /// Seeds each buggy variant gets before the test gives up (each was found within the
 /// first 28 swarm seeds when written).
@@ -112,4 +112,13 @@ fn the_report_of_seed_1() {
         assert!(!section.table.rows.is_empty(), "{}", section.heading);
     }
     insta::assert_snapshot!("interdomestik_report_seed_1", report.to_markdown());
+    // The slow database with both pools, then each stress scenario but `none`.
+    let entries = scenarios::interdomestik::faults::matrix().len();
+    assert_eq!(report.plots.len(), 1 + entries - 1);
+    assert_eq!(
+        report.plots[0].panels[0].lines.len(),
+        3,
+        "pool 10, 50, 50 with room"
+    );
+    report_page_draws_its_plots(&report, "interdomestik_report.html");
 }

@@ -8,7 +8,7 @@ use scenarios::scenario::{Faults, Plan, Scenario};
 use scenarios::story_backend::faults::StoryFault;
 use scenarios::story_backend::{Options, StoryBackend, Variant};
 
-use crate::support::{correct_survives, found_and_replayed, named};
+use crate::support::{correct_survives, found_and_replayed, named, report_page_draws_its_plots};
 
 /// Seeds each buggy variant gets before the test gives up (under the named faults each
 /// fails at the first seed; swarm seeds found the retry storm within the first three
@@ -106,4 +106,15 @@ fn the_report_of_seed_1() {
     let markdown = report.to_markdown();
     assert!(!markdown.contains("TBD"));
     insta::assert_snapshot!("story_backend_report_seed_1", markdown);
+    // One plot per scenario, its buggy variant beside the correct one, with the database
+    // load under the four request panels.
+    assert_eq!(report.plots.len(), 6);
+    let lines: Vec<usize> = report
+        .plots
+        .iter()
+        .map(|p| p.panels[0].lines.len())
+        .collect();
+    assert_eq!(lines, [1, 3, 2, 2, 1, 1]);
+    assert!(report.plots.iter().all(|p| p.panels.len() == 5));
+    report_page_draws_its_plots(&report, "story_backend_report.html");
 }

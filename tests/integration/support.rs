@@ -1,10 +1,11 @@
 //! What the scenarios' end-to-end tests share: a fault-matrix entry by name, a buggy
-//! variant found by exploration and its seed replayed, and the correct variant run across
-//! the fault matrix and swarm schedules.
+//! variant found by exploration and its seed replayed, the correct variant run across
+//! the fault matrix and swarm schedules, and a report's HTML page drawn in a browser.
 
 use std::sync::atomic::AtomicBool;
 
 use scenarios::explore::SeedSpace;
+use scenarios::report::ScenarioReport;
 use scenarios::scenario::{Faults, Plan, Scenario, ServiceVariant};
 
 /// The fault-matrix entry named `fault` of scenario `S`.
@@ -69,4 +70,42 @@ pub fn correct_survives<S: Scenario>(swarm_seeds: u64) {
             out.failure_summary()
         );
     }
+}
+
+/// Where a test leaves its page and screenshot for a person to look at.
+pub fn page_output(name: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages");
+    std::fs::create_dir_all(&dir).expect("the test output directory can be made");
+    dir.join(name)
+}
+
+/// Asserts that every plot of `report` shades its faults and draws a line per run in each
+/// panel, then, where Chromium is installed, that its page `name` draws them all with no
+/// console output or script error.
+pub fn report_page_draws_its_plots(report: &ScenarioReport, name: &str) {
+    for plot in &report.plots {
+        assert!(!plot.faults.is_empty(), "{}: fault windows", plot.test);
+        assert!(
+            report.sections.iter().any(|s| s.heading == plot.section),
+            "{}: under a section of the report",
+            plot.test
+        );
+        for panel in &plot.panels {
+            assert!(!panel.lines.is_empty(), "{}: {}", plot.test, panel.title);
+        }
+    }
+    let Some(browser) = sim_tests::browser::chromium() else {
+        return;
+    };
+    let page = page_output(name);
+    std::fs::write(&page, report.to_html()).expect("the page is written");
+    let r = sim_tests::browser::render(&browser, &page, &page.with_extension("png"));
+    assert_eq!(r.console, Vec::<String>::new(), "no console output");
+    assert!(
+        r.dom.contains("<ul id=\"errors\" hidden=\"\">"),
+        "no script error"
+    );
+    let panels: usize = report.plots.iter().map(|p| p.panels.len()).sum();
+    assert_eq!(r.count_class("chaos-plot"), report.plots.len());
+    assert_eq!(r.count_class("plot"), panels);
 }

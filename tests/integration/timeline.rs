@@ -3,19 +3,12 @@
 //! plot per chaos test, and a snapshot pins the data a small run's page embeds. Each test
 //! leaves the page and a screenshot in the test's output directory for a person to see.
 
-use std::path::PathBuf;
-
 use scenarios::flash_sale::{FlashSale, Options, Variant};
 use scenarios::scenario::{Faults, Plan, Scenario};
 use scenarios::timeline::run_with_timeline;
 use sim_tests::browser::{chromium, render};
 
-/// Where a test leaves its page and screenshot.
-fn output(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages");
-    std::fs::create_dir_all(&dir).expect("the test output directory can be made");
-    dir.join(name)
-}
+use crate::support::page_output as output;
 
 /// A small flash sale, oversold by `check_then_decrement` under swarm faults.
 fn small_oversell() -> (Plan<FlashSale>, u64) {

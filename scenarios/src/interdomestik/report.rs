@@ -4,16 +4,20 @@
 //! refused, its row-lock waits) to say why the larger pool does not help; and every
 //! stress scenario of the fault matrix with the correct variant
 //! and the buggy one it exposes: retries and deadlocks seen, breaker transitions,
-//! rate-limit rejections, welcome emails.
+//! rate-limit rejections, welcome emails. `sim report interdomestik --html` draws the slow
+//! database's runs and each stress scenario over time, a line per variant.
 
 use serde_json::json;
+use sim_runtime::time::Instant;
 
 use super::checkers;
 use super::faults;
-use super::run::{metrics_of, RunData, RunMetrics};
+use super::run::{metrics_of, sample_of, RunData, RunMetrics};
 use super::{Interdomestik, Options, Params, PoolSizing, Variant};
+use crate::metrics::Sample;
 use crate::report::{
-    entry_variants, ms, pct, run_entry, verdicts_cell, ReportError, ScenarioReport, Section, Table,
+    entry_variants, ms, pct, run_entry, verdicts_cell, ChaosPlot, ReportError, ScenarioReport,
+    Section, Table,
 };
 use crate::scenario::ServiceVariant;
 
@@ -151,10 +155,18 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     ]);
     let mut perf = serde_json::Map::new();
     let mut runs = Vec::new();
+    let mut slow_db_runs = Vec::new();
     for c in &CONFIGS {
         let p = load_params(options, c.pool, c.db_max_connections);
         let d = run_entry::<Interdomestik>(seed, Variant::Correct, p, c.fault)?;
         let m = metrics_of(&d);
+        if c.fault == "db_slow" {
+            let line = format!(
+                "pool {}, max_connections {}",
+                c.pool.max_connections, c.db_max_connections
+            );
+            slow_db_runs.push((line, samples_of(&d)));
+        }
         t.row(vec![
             c.label.into(),
             c.db_max_connections.to_string(),
@@ -185,7 +197,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         runs.push((c, m));
     }
     sections.push(Section {
-        heading: "Performance metrics: before (pool 10) and after (pool 50)".into(),
+        heading: PERFORMANCE.into(),
         text: format!(
             "100 members arriving at 50/s, each registering once (every 2nd then files a \
              claim with 2 documents), and 10 agents each registering a batch of 6 at once \
@@ -199,6 +211,12 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         table: t,
     });
     data.insert("performance".into(), serde_json::Value::Object(perf));
+    let mut plots = vec![plot(
+        "db_slow, pool 10 against 50",
+        PERFORMANCE,
+        "db_slow",
+        &slow_db_runs,
+    )];
 
     let mut t = Table::new(&[
         "Scenario",
@@ -224,9 +242,11 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     ];
     let base = options.params();
     for (info, _) in faults::matrix() {
+        let mut entry_runs = Vec::new();
         for variant in entry_variants(info.name, Variant::Correct, &contrasts) {
             let d = run_entry::<Interdomestik>(seed, variant, base, info.name)?;
             let m = metrics_of(&d);
+            entry_runs.push((variant.name().to_string(), samples_of(&d)));
             t.row(vec![
                 info.name.into(),
                 variant.name().into(),
@@ -253,9 +273,12 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
                 json!({"metrics": m, "breaker": d.breaker, "verdicts": checkers::check_all(&d.observations)}),
             );
         }
+        if info.name != "none" {
+            plots.push(plot(info.name, STRESS, info.name, &entry_runs));
+        }
     }
     sections.push(Section {
-        heading: "Stress scenarios (fault matrix)".into(),
+        heading: STRESS.into(),
         text: format!(
             "Default size: {} members arriving at {}/s and {} agents' batches of {}; \
              pool {} per instance; faults at T+0.4s. Retries are transactions run again \
@@ -277,6 +300,32 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
-        plots: Vec::new(),
+        plots,
     })
+}
+
+const PERFORMANCE: &str = "Performance metrics: before (pool 10) and after (pool 50)";
+const STRESS: &str = "Stress scenarios (fault matrix)";
+
+/// Registrations and claims as their users saw them.
+fn samples_of(d: &RunData) -> Vec<Sample> {
+    let o = &d.observations;
+    o.registrations
+        .iter()
+        .map(|r| &r.answer)
+        .chain(o.claims.iter().map(|c| &c.answer))
+        .map(sample_of)
+        .collect()
+}
+
+/// Fault-matrix entry `fault` over time, a line per run (its name and requests), to the
+/// last answer.
+fn plot(test: &str, section: &str, fault: &str, runs: &[(String, Vec<Sample>)]) -> ChaosPlot {
+    let end = runs
+        .iter()
+        .flat_map(|(_, samples)| samples.iter().map(|s| s.start + s.latency))
+        .max()
+        .unwrap_or(Instant::START);
+    let lines: Vec<(&str, &[Sample])> = runs.iter().map(|(n, s)| (n.as_str(), &s[..])).collect();
+    ChaosPlot::of_requests::<Interdomestik>(test, section, fault, &lines, end)
 }

@@ -89,7 +89,7 @@ pub struct RunMetrics {
     pub outbox_left: i64,
 }
 
-fn sample_of(a: &Answer) -> Sample {
+pub(super) fn sample_of(a: &Answer) -> Sample {
     Sample {
         start: a.start,
         latency: a.end - a.start,

@@ -12,6 +12,8 @@
 //! [`RTO_WINDOW`] consecutive seconds, each at the baseline's success rate or better; RPO
 //! is the acknowledged writes the database does not hold at the end. Both are one table
 //! over every scenario, with the write-behind variant's row under the Redis failure.
+//! `sim report story-backend --html` draws each scenario over time (requests, latency,
+//! errors and database calls per second), with the buggy variant it exposes beside it.
 
 use serde_json::json;
 use sim_runtime::schedule::FaultSchedule;
@@ -22,7 +24,10 @@ use super::faults::StoryFault;
 use super::run::{metrics_of, RunData};
 use super::{Options, Params, Variant};
 use crate::metrics::{self, Sample};
-use crate::report::{ms, pct, verdicts_cell, ReportError, ScenarioReport, Section, Table};
+use crate::report::{
+    ms, pct, schedule_windows, verdicts_cell, ChaosPlot, ReportError, ScenarioReport, Section,
+    Table,
+};
 use crate::scenario::{simulate_flow, ServiceVariant};
 
 /// Consecutive seconds at the baseline's success rate that count as recovered.
@@ -417,7 +422,9 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
     let mut data = serde_json::Map::new();
     let mut recoveries = Vec::new();
     let scenarios = doc_scenarios();
-    for s in &scenarios {
+    // Per scenario, each run's requests and database calls, for its plot.
+    let mut plotted: Vec<Vec<PlottedRun>> = vec![Vec::new(); scenarios.len()];
+    for (k, s) in scenarios.iter().enumerate() {
         let params = doc_params(options, &s.fault, s.users);
         let m = measure(
             run(seed, Variant::Correct, params, &s.fault)?,
@@ -471,6 +478,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
             ),
             table: t,
         });
+        plotted[k].push(PlottedRun::of(Variant::Correct, &m.data));
         let (lost, lost_span) = loss_span(&m.data);
         recoveries.push(Recovery {
             scenario: s.fault.kind(),
@@ -512,6 +520,7 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         let m = measure(run(seed, variant, params, &s.fault)?, &params, &s.fault);
         let metrics = metrics_of(&m.data);
         let verdicts = checkers::check_all(&m.data.observations);
+        plotted[k].push(PlottedRun::of(variant, &m.data));
         if variant == Variant::WriteBehindCache {
             let (lost, lost_span) = loss_span(&m.data);
             recoveries.push(Recovery {
@@ -611,6 +620,27 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
             .collect::<Vec<_>>()),
     );
 
+    let plots = scenarios
+        .iter()
+        .zip(&plotted)
+        .map(|(s, runs)| {
+            let end = runs.iter().map(|r| r.end).max().unwrap_or(Instant::START);
+            let schedule = FaultSchedule::new().at(BASELINE, s.fault.clone());
+            let requests: Vec<(&str, &[Sample])> =
+                runs.iter().map(|r| (r.variant, &r.samples[..])).collect();
+            let db_calls: Vec<(&str, &[Instant])> =
+                runs.iter().map(|r| (r.variant, &r.db_calls[..])).collect();
+            ChaosPlot::of_requests_in(
+                s.fault.kind(),
+                s.heading,
+                schedule_windows(&schedule),
+                &requests,
+                end,
+            )
+            .with_rate_panel("database load", "calls/s", &db_calls)
+        })
+        .collect();
+
     Ok(ScenarioReport {
         title: "Story backend: failure scenarios test results".into(),
         preamble: format!(
@@ -618,8 +648,28 @@ pub fn build(seed: u64, options: &Options) -> Result<ScenarioReport, ReportError
         ),
         sections,
         data: serde_json::Value::Object(data),
-        plots: Vec::new(),
+        plots,
     })
+}
+
+/// One run of a scenario as its plot draws it: a line per variant.
+#[derive(Clone)]
+struct PlottedRun {
+    variant: &'static str,
+    samples: Vec<Sample>,
+    db_calls: Vec<Instant>,
+    end: Instant,
+}
+
+impl PlottedRun {
+    fn of(variant: Variant, d: &RunData) -> Self {
+        PlottedRun {
+            variant: variant.name(),
+            samples: d.requests.iter().map(|r| r.sample).collect(),
+            db_calls: d.db_call_times.clone(),
+            end: d.end,
+        }
+    }
 }
 
 /// Acknowledged writes lost, and how long before the first Redis crash the oldest of

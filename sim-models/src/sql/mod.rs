@@ -97,7 +97,9 @@
 //!   inserted) are re-run in the order they began to wait when it ends; PostgreSQL wakes
 //!   them all at once and the operating system's scheduling decides which wins (long-run
 //!   case 4371: the model's first waiter inserts and the second gets 23505, PostgreSQL
-//!   let the second insert).
+//!   let the second insert). The winner's work can change what the others do: a row it
+//!   updated makes another waiter's INSERT of that key wait for it again, where woken
+//!   first the INSERT would have met the committed row and failed with 23505.
 //! - **A serializable INSERT of a key another running transaction inserted** waits for it
 //!   first and checks rw-conflicts after; PostgreSQL checks the heap insertion's conflicts
 //!   (`heap_insert`) before the unique index's wait (`_bt_check_unique`), so it may fail
