@@ -94,18 +94,28 @@ pub fn report_page_draws_its_plots(report: &ScenarioReport, name: &str) {
             assert!(!panel.lines.is_empty(), "{}: {}", plot.test, panel.title);
         }
     }
-    let Some(browser) = sim_tests::browser::chromium() else {
+    let Some(r) = draw_page(&report.to_html(), name) else {
         return;
     };
+    let panels: usize = report.plots.iter().map(|p| p.panels.len()).sum();
+    assert_eq!(r.count_class("chaos-plot"), report.plots.len());
+    assert_eq!(r.count_class("plot"), panels);
+}
+
+/// Writes `html` as page `name` and draws it in headless Chromium, leaving a screenshot
+/// beside it; asserts an empty console and no script error. `None` where Chromium is
+/// not installed (outside CI).
+pub fn draw_page(html: &str, name: &str) -> Option<sim_tests::browser::Rendered> {
+    let browser = sim_tests::browser::chromium()?;
     let page = page_output(name);
-    std::fs::write(&page, report.to_html()).expect("the page is written");
-    let r = sim_tests::browser::render(&browser, &page, &page.with_extension("png"));
+    std::fs::write(&page, html).expect("the page is written");
+    let shot = page.with_extension("png");
+    let r = sim_tests::browser::render(&browser, &page, &shot);
+    eprintln!("page: {}\nscreenshot: {}", page.display(), shot.display());
     assert_eq!(r.console, Vec::<String>::new(), "no console output");
     assert!(
         r.dom.contains("<ul id=\"errors\" hidden=\"\">"),
         "no script error"
     );
-    let panels: usize = report.plots.iter().map(|p| p.panels.len()).sum();
-    assert_eq!(r.count_class("chaos-plot"), report.plots.len());
-    assert_eq!(r.count_class("plot"), panels);
+    Some(r)
 }

@@ -6,9 +6,8 @@
 use scenarios::flash_sale::{FlashSale, Options, Variant};
 use scenarios::scenario::{Faults, Plan, Scenario};
 use scenarios::timeline::run_with_timeline;
-use sim_tests::browser::{chromium, render};
 
-use crate::support::page_output as output;
+use crate::support::draw_page;
 
 /// A small flash sale, oversold by `check_then_decrement` under swarm faults.
 fn small_oversell() -> (Plan<FlashSale>, u64) {
@@ -45,17 +44,9 @@ fn a_failing_seeds_timeline_renders_lanes_faults_and_the_violation() {
         violation.marks.len()
     );
     assert!(!timeline.faults.is_empty());
-    let Some(browser) = chromium() else { return };
-    let page = output("flash_sale_oversell.html");
-    std::fs::write(&page, timeline.to_html()).unwrap();
-    let shot = page.with_extension("png");
-    let r = render(&browser, &page, &shot);
-    eprintln!("page: {}\nscreenshot: {}", page.display(), shot.display());
-    assert_eq!(r.console, Vec::<String>::new(), "no console output");
-    assert!(
-        r.dom.contains("<ul id=\"errors\" hidden=\"\">"),
-        "no script error"
-    );
+    let Some(r) = draw_page(&timeline.to_html(), "flash_sale_oversell.html") else {
+        return;
+    };
     assert_eq!(r.body_data("rendered"), Some("true"));
     let lanes = timeline.lanes.len();
     assert_eq!(r.body_data("lanes"), Some(lanes.to_string().as_str()));
@@ -68,7 +59,10 @@ fn a_failing_seeds_timeline_renders_lanes_faults_and_the_violation() {
     assert!(r.dom.contains("id=\"violation\""));
     assert!(r.dom.contains("no_oversell"));
     assert!(
-        std::fs::metadata(&shot).unwrap().len() > 10_000,
+        std::fs::metadata(crate::support::page_output("flash_sale_oversell.png"))
+            .unwrap()
+            .len()
+            > 10_000,
         "a screenshot"
     );
 }
@@ -83,17 +77,9 @@ fn the_report_page_has_one_plot_per_chaos_test() {
     let report = FlashSale::report(1, &options).unwrap();
     // Worker crash, Redis latency, Kafka down, and the three other faults of the matrix.
     assert_eq!(report.plots.len(), 6);
-    let Some(browser) = chromium() else { return };
-    let page = output("flash_sale_report.html");
-    std::fs::write(&page, report.to_html()).unwrap();
-    let shot = page.with_extension("png");
-    let r = render(&browser, &page, &shot);
-    eprintln!("page: {}\nscreenshot: {}", page.display(), shot.display());
-    assert_eq!(r.console, Vec::<String>::new(), "no console output");
-    assert!(
-        r.dom.contains("<ul id=\"errors\" hidden=\"\">"),
-        "no script error"
-    );
+    let Some(r) = draw_page(&report.to_html(), "flash_sale_report.html") else {
+        return;
+    };
     assert_eq!(r.body_data("plots"), Some("6"));
     assert_eq!(r.count_class("chaos-plot"), 6);
     assert_eq!(
