@@ -554,11 +554,6 @@ impl Engine {
                         self.begin_txn(s, iso, true)
                     }
                 };
-                if self.ssi.is_doomed(xid) {
-                    let e = SqlError::rw_dependencies();
-                    self.fail_statement(s);
-                    return Submit::Done(Err(e));
-                }
                 let snap = self.statement_snapshot(xid);
                 match self.run(s, xid, Cow::Borrowed(data), snap, Vec::new()) {
                     Some(r) => Submit::Done(r),

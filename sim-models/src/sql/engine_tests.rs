@@ -1216,3 +1216,61 @@ fn serializable_siread_locks_follow_the_index_scan_and_promote_to_the_page() {
     assert!(!rw_pair_commits(&[&one, &two]));
     assert!(!rw_pair_commits(&[ordered, &two]));
 }
+
+/// A pivot `p` of `t_in -> p -> t_out` doomed by `t_in`'s read after `t_out` committed:
+/// `t_in` runs on, `p` has not been told yet.
+fn doomed_pivot() -> (Db, SessionId, SessionId) {
+    let mut db = Db::new();
+    let (p, t_out, t_in) = (db.session(), db.session(), db.session());
+    for s in [p, t_out, t_in] {
+        db.begin(s, IsolationLevel::Serializable);
+    }
+    db.ok(t_in, Select::from("doctors"));
+    db.balance(p, 1);
+    db.ok(t_out, debit(1, 1));
+    db.commit(t_out).unwrap();
+    db.ok(p, debit(2, 1));
+    // t_in passes over p's new version of account 2: t_in -> p -> t_out, t_out first.
+    db.balance(t_in, 2);
+    (db, p, t_in)
+}
+
+/// As in PostgreSQL (case 1167 and its kin in the long conformance run), a doomed
+/// transaction fails where PostgreSQL checks for it: at the first tuple a scan meets,
+/// at a write, at COMMIT. A statement that meets no tuple still succeeds, and the one that
+/// fails reports 40001 ahead of its own errors (a duplicate key, a WHERE that divides by
+/// zero).
+#[test]
+fn a_doomed_transaction_fails_at_the_first_tuple_it_meets() {
+    let (mut db, p, t_in) = doomed_pivot();
+    db.ok(p, sql("SELECT 1", &[]));
+    db.ok(p, Select::from("free_bookings"));
+    db.ok(p, sql("SELECT * FROM accounts WHERE id = 7", &[]));
+    let e = db.err(p, sql("SELECT * FROM accounts WHERE balance / 0 = 1", &[]));
+    assert_eq!(e.sqlstate(), Some("40001"), "{e}");
+    assert_eq!(
+        db.err(p, sql("SELECT 1", &[])).sqlstate(),
+        Some("25P02"),
+        "the failure aborted the transaction"
+    );
+    db.commit(t_in).unwrap();
+
+    let (mut db, p, _) = doomed_pivot();
+    let e = db.err(
+        p,
+        Insert::into("accounts", sql_row! {"id" => 1, "balance" => 0}),
+    );
+    assert_eq!(e.sqlstate(), Some("40001"), "before the duplicate key: {e}");
+
+    // An upsert that meets its arbiter's key writes no tuple, so it is not told yet; one
+    // that inserts is.
+    let (mut db, p, _) = doomed_pivot();
+    let upsert = "INSERT INTO accounts (id, balance) VALUES ($1, 0) ON CONFLICT (id) DO NOTHING";
+    db.ok(p, sql(upsert, &[&2i64]));
+    let e = db.err(p, sql(upsert, &[&9i64]));
+    assert_eq!(e.sqlstate(), Some("40001"), "{e}");
+
+    let (mut db, p, _) = doomed_pivot();
+    db.ok(p, Select::from("free_bookings"));
+    assert_eq!(db.commit(p).unwrap_err().sqlstate(), Some("40001"));
+}

@@ -826,6 +826,7 @@ impl Engine {
         record: bool,
     ) -> Result<Vec<(RowId, usize)>, Stop> {
         let serializable = record && self.ssi.is_tracked(ctx.xid);
+        let doomed = self.ssi.is_doomed(ctx.xid);
         let lookup = self.index_lookup(t, w, serializable);
         let table = &self.tables[t];
         let schema = &table.schema;
@@ -835,6 +836,11 @@ impl Engine {
         // The heap tuples a key lookup fetched (its SIREAD tuple locks).
         let mut fetched: Vec<(RowId, Xid)> = Vec::new();
         let mut visit = |row: RowId, chain: &[Version]| -> Result<(), SqlError> {
+            // A transaction another one doomed fails at the first tuple its scan meets,
+            // before the rest of the WHERE (PostgreSQL's conflict-out check).
+            if doomed && !chain.is_empty() {
+                return Err(SqlError::rw_dependencies());
+            }
             let vis = chain.iter().rposition(|v| v.visible_to(ctx.xid, &ctx.snap));
             if let Some(vi) = vis {
                 let v = &chain[vi];
@@ -1152,6 +1158,7 @@ impl Engine {
         if !self.ssi.is_tracked(ctx.xid) {
             return Ok(());
         }
+        self.fail_if_doomed(ctx)?;
         let table = &self.tables[t];
         // An insert, or an update that changes an indexed column (not a HOT update), adds
         // an entry to every index of the table.
@@ -1173,6 +1180,18 @@ impl Engine {
                 index_insertion,
             )
             .map_err(|_| Stop::Fail(SqlError::rw_dependencies()))
+    }
+
+    /// A serializable transaction that another one doomed (the pivot of a dangerous
+    /// structure) fails when it next meets a tuple or writes one, or at COMMIT, as in
+    /// PostgreSQL; a statement that touches no tuple (`SELECT 1`, a scan of an empty
+    /// table) still succeeds.
+    fn fail_if_doomed(&self, ctx: &Ctx) -> Result<(), Stop> {
+        if self.ssi.is_doomed(ctx.xid) {
+            Err(Stop::Fail(SqlError::rw_dependencies()))
+        } else {
+            Ok(())
+        }
     }
 
     fn push_undo(&mut self, ctx: &Ctx, u: Undo) {
@@ -1894,6 +1913,12 @@ impl Engine {
                 let Some(k) = self.tables[t].indexes[idx].key_of(&tuple) else {
                     continue;
                 };
+                // PostgreSQL writes the heap tuple (and so checks for a doomed transaction)
+                // after the arbiter indexes' pre-check but before it looks for a duplicate
+                // in any other index, which may mean waiting.
+                if !handles_conflict(&ins.on_conflict, arbiter, idx) {
+                    self.fail_if_doomed(ctx)?;
+                }
                 if let Some(row) = self.check_unique(ctx, t, idx, &k, None)? {
                     conflict = Some((idx, row, k));
                     break;
@@ -1913,12 +1938,7 @@ impl Engine {
                 affected += 1;
                 continue;
             };
-            let handled = match &ins.on_conflict {
-                OnConflict::Error => false,
-                OnConflict::DoNothing { target: None } => true,
-                _ => Some(idx) == arbiter,
-            };
-            if !handled {
+            if !handles_conflict(&ins.on_conflict, arbiter, idx) {
                 // PostgreSQL checks for SSI conflicts with the index page before it reports
                 // the duplicate, so that a serialization failure is not masked by 23505.
                 self.ssi_write(ctx, t, None, Some(&tuple))?;
@@ -1984,5 +2004,15 @@ impl Engine {
             }
         }
         Ok(written(CommandTag::Insert, rows, affected))
+    }
+}
+
+/// Whether an INSERT's ON CONFLICT clause handles a duplicate in index `idx`: DO NOTHING
+/// without a target handles every unique index, a target only its arbiter.
+fn handles_conflict(on_conflict: &OnConflict, arbiter: Option<usize>, idx: usize) -> bool {
+    match on_conflict {
+        OnConflict::Error => false,
+        OnConflict::DoNothing { target: None } => true,
+        _ => Some(idx) == arbiter,
     }
 }

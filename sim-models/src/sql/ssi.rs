@@ -40,7 +40,10 @@
 //! - The read-only optimisations (safe snapshots, read-only `T_in` exemptions) are not
 //!   implemented: they only avoid aborts, never allow an anomaly.
 //! - A pivot that cannot be aborted at once (it is another session's transaction) is
-//!   *doomed*: its next statement or its COMMIT fails with 40001, as in PostgreSQL.
+//!   *doomed*, and fails with 40001 where PostgreSQL checks for that: at the first tuple
+//!   a later scan of it meets (before the rest of the WHERE), at its next write, or at
+//!   COMMIT. A statement that meets no tuple (`SELECT 1`, a read of an empty table, DDL)
+//!   still succeeds, as in PostgreSQL.
 
 use std::collections::{BTreeMap, BTreeSet};
 

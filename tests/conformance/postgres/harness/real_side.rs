@@ -77,9 +77,36 @@ impl Run {
             .unwrap_or(false)
     }
 
+    /// PostgreSQL sends a failed statement's error before its backend has rolled back, so
+    /// the client may hold the error while the backend still holds the transaction's locks
+    /// and SSI conflicts (case 8212 of the long run: another session's next statement met
+    /// them and failed with 40001). Waits until the backend is no longer active.
+    fn wait_rolled_back(&mut self, session: usize) {
+        let pid = self.sessions[session].pid;
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(STALL_MS) {
+            let active = self
+                .monitor
+                .query_one(
+                    "SELECT coalesce(bool_or(state = 'active'), false) \
+                     FROM pg_stat_activity WHERE pid = $1",
+                    &[&pid],
+                )
+                .map(|r| r.get::<_, bool>(0))
+                .unwrap_or(false);
+            if !active {
+                return;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     fn drain(&mut self, finished: &mut Vec<(usize, usize, Answer)>) -> bool {
         let mut any = false;
         while let Ok((s, i, a)) = self.done.try_recv() {
+            if matches!(a, Answer::Error(_)) {
+                self.wait_rolled_back(s);
+            }
             self.waiting[s] = false;
             finished.push((s, i, a));
             any = true;

@@ -434,12 +434,179 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
     ]),
 ];
 
+const DOOM_SCHEMA: [&str; 5] = [
+    SCHEMA[0],
+    SCHEMA[1],
+    SCHEMA[2],
+    SCHEMA[3],
+    "CREATE TABLE empty (id bigint PRIMARY KEY)",
+];
+
+/// Makes session 0 the pivot of `2 -> 0 -> 1` after 1 committed: session 2's read of
+/// the row 0 wrote dooms 0, which is not told until it meets a tuple, writes or commits.
+const DOOM_PRELUDE: &[(usize, &str)] = &[
+    (0, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+    (1, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+    (2, "BEGIN ISOLATION LEVEL SERIALIZABLE"),
+    (2, "SELECT on_call FROM doctors WHERE name = 'alice'"),
+    (0, "SELECT bal FROM acct WHERE id = 1"),
+    (1, "UPDATE acct SET bal = 11 WHERE id = 1"),
+    (1, "COMMIT"),
+    (0, "UPDATE acct SET bal = 12 WHERE id = 2"),
+    (2, "SELECT bal FROM acct WHERE id = 2"),
+];
+
+/// What the doomed session 0 does next (long-run cases 1167, 2489, 2775, 3230, 4347,
+/// 4777, 6563, 8110 and 8169 were of these kinds).
+#[allow(clippy::type_complexity)]
+const DOOMED: &[(&str, &[(usize, &str)])] = &[
+    (
+        "a doomed transaction's statements that meet no tuple succeed",
+        &[
+            (0, "SELECT 1"),
+            (0, "SELECT bal FROM acct WHERE id = 7"),
+            (0, "SELECT count(*) FROM empty"),
+            (0, "SELECT count(*) FROM acct"),
+            (0, "SELECT 1"),
+            (2, "COMMIT"),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction that reads nothing fails at COMMIT",
+        &[
+            (0, "SELECT count(*) FROM empty"),
+            (2, "COMMIT"),
+            (0, "COMMIT"),
+        ],
+    ),
+    (
+        "a doomed transaction fails at a scan before its WHERE divides by zero",
+        &[
+            (0, "SELECT id FROM acct WHERE bal / 0 = 1"),
+            (0, "ROLLBACK"),
+            (2, "COMMIT"),
+        ],
+    ),
+    (
+        "a doomed transaction fails at an UPDATE's first tuple",
+        &[
+            (0, "UPDATE acct SET bal = 0 WHERE id = 3"),
+            (0, "ROLLBACK"),
+            (2, "COMMIT"),
+        ],
+    ),
+    (
+        "a doomed transaction's UPDATE of a missing key succeeds",
+        &[
+            (0, "UPDATE acct SET bal = 0 WHERE id = 9"),
+            (0, "DELETE FROM acct WHERE id = 9"),
+            (0, "COMMIT"),
+            (2, "COMMIT"),
+        ],
+    ),
+    (
+        "a doomed transaction fails at an INSERT before its duplicate key",
+        &[
+            (0, "INSERT INTO acct (id, bal, kind) VALUES (1, 0, 'a')"),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction fails at an INSERT into an empty table",
+        &[
+            (0, "INSERT INTO empty (id) VALUES (1)"),
+            (0, "ROLLBACK"),
+            (2, "INSERT INTO empty (id) VALUES (1)"),
+            (2, "COMMIT"),
+        ],
+    ),
+    (
+        "a doomed transaction's NOT NULL violation comes first",
+        &[
+            (0, "INSERT INTO acct (id, bal, kind) VALUES (8, NULL, 'a')"),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction's upsert that meets its arbiter's key writes nothing",
+        &[
+            (
+                0,
+                "INSERT INTO acct (id, bal, kind) VALUES (3, 1, 'b') ON CONFLICT (id) DO NOTHING",
+            ),
+            (
+                0,
+                "INSERT INTO acct (id, bal, kind) VALUES (4, 1, 'b') ON CONFLICT DO NOTHING",
+            ),
+            (
+                0,
+                "INSERT INTO acct (id, bal, kind) VALUES (9, 1, 'b') ON CONFLICT DO NOTHING",
+            ),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction's upsert that updates fails",
+        &[
+            (
+                0,
+                "INSERT INTO acct (id, bal, kind) VALUES (3, 1, 'b') \
+             ON CONFLICT (id) DO UPDATE SET bal = acct.bal + 1 WHERE acct.bal > 100",
+            ),
+            (
+                0,
+                "INSERT INTO acct (id, bal, kind) VALUES (3, 1, 'b') \
+             ON CONFLICT (id) DO UPDATE SET bal = acct.bal + 1",
+            ),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction's SELECT FOR UPDATE",
+        &[
+            (0, "SELECT id FROM acct WHERE id = 9 FOR UPDATE"),
+            (0, "SELECT id FROM acct WHERE id = 4 FOR UPDATE"),
+            (0, "ROLLBACK"),
+            (1, "SELECT bal FROM acct WHERE id = 4 FOR UPDATE NOWAIT"),
+        ],
+    ),
+    (
+        "a doomed transaction fails before it would wait for a row lock",
+        &[
+            (1, "BEGIN"),
+            (1, "UPDATE acct SET bal = 0 WHERE id = 3"),
+            (0, "UPDATE acct SET bal = 1 WHERE id = 3"),
+            (2, "COMMIT"),
+            (1, "ROLLBACK"),
+            (0, "ROLLBACK"),
+        ],
+    ),
+    (
+        "a doomed transaction's SAVEPOINT and ROLLBACK TO",
+        &[
+            (0, "SAVEPOINT s"),
+            (0, "SELECT count(*) FROM acct"),
+            (0, "ROLLBACK TO s"),
+            (0, "SELECT count(*) FROM empty"),
+            (0, "COMMIT"),
+            (2, "COMMIT"),
+        ],
+    ),
+];
+
 /// Every scripted case.
 pub fn cases() -> Vec<Case> {
+    let doomed = DOOMED.iter().map(|(name, tail)| {
+        let steps: Vec<(usize, &str)> = DOOM_PRELUDE.iter().chain(*tail).copied().collect();
+        (*name, &DOOM_SCHEMA[..], steps)
+    });
     SCRIPTS
         .iter()
+        .map(|(name, schema, steps)| (*name, *schema, steps.to_vec()))
+        .chain(doomed)
         .map(|(name, schema, steps)| Case {
-            name: (*name).to_owned(),
+            name: name.to_owned(),
             sessions: steps.iter().map(|(s, _)| s + 1).max().unwrap_or(1),
             setup: schema.iter().map(|s| s.to_string()).collect(),
             steps: steps
