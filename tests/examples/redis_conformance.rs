@@ -30,11 +30,11 @@ fn number(flag: &str, v: Option<String>) -> u64 {
     parsed.unwrap_or_else(|_| usage(&format!("{flag} {v}: not a number")))
 }
 
+const USAGE: &str = "usage: redis_conformance [--sequences N] [--seed S] [--show K] \
+                     [--url redis://...]\n(the URL defaults to $SIM_REDIS_URL)";
+
 fn usage(why: &str) -> ! {
-    eprintln!(
-        "{why}\nusage: redis_conformance [--sequences N] [--seed S] [--show K] [--url redis://...]\n\
-         (the URL defaults to $SIM_REDIS_URL)"
-    );
+    eprintln!("{why}\n{USAGE}");
     std::process::exit(2)
 }
 
@@ -52,6 +52,10 @@ fn args() -> Args {
             "--seed" => a.seed = number(&flag, it.next()),
             "--show" => a.show = number(&flag, it.next()) as usize,
             "--url" => a.url = it.next().unwrap_or_else(|| usage("--url needs a value")),
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0)
+            }
             other => usage(&format!("unknown argument {other}")),
         }
     }
