@@ -1274,3 +1274,67 @@ fn a_doomed_transaction_fails_at_the_first_tuple_it_meets() {
     db.ok(p, Select::from("free_bookings"));
     assert_eq!(db.commit(p).unwrap_err().sqlstate(), Some("40001"));
 }
+
+/// PostgreSQL's planner folds constant subexpressions before the statement runs: their
+/// errors need no row, come before anything the statement would do (a sequence draw),
+/// and after the names are resolved (42P01). Values measured on PostgreSQL 15.18.
+#[test]
+fn constant_subexpressions_fail_before_the_statement_runs() {
+    let mut db = Db::new();
+    let s = db.session();
+    db.ok(s, sql("CREATE SEQUENCE s", &[]));
+    let state = |db: &mut Db, text: &str| db.err(s, sql(text, &[])).sqlstate().map(str::to_owned);
+    assert_eq!(
+        state(&mut db, "SELECT 9, nextval('s'), 7 / 0").as_deref(),
+        Some("22012")
+    );
+    assert_eq!(
+        state(&mut db, "SELECT currval('s')").as_deref(),
+        Some("55000"),
+        "nothing was drawn"
+    );
+    // No row has key 99: only folding can fail these.
+    for text in [
+        "DELETE FROM accounts WHERE id = 99 AND 1 / 0 = 1",
+        "SELECT coalesce(balance, 1 / 0) FROM accounts WHERE id = 99",
+        "UPDATE accounts SET balance = balance + 1 WHERE id = 99 RETURNING 1 / 0",
+        "SELECT count(*) FROM accounts WHERE id = 99 GROUP BY balance HAVING sum(1 / 0) > 0",
+    ] {
+        assert_eq!(state(&mut db, text).as_deref(), Some("22012"), "{text}");
+    }
+    assert_eq!(
+        state(
+            &mut db,
+            "SELECT id FROM accounts WHERE id = 99 AND 'x'::uuid IS NULL"
+        )
+        .as_deref(),
+        Some("22P02"),
+        "a literal's cast is read while parsing"
+    );
+    // The planner stops at a deciding constant, and resolves names first.
+    db.ok(
+        s,
+        sql("SELECT id FROM accounts WHERE false AND 1 / 0 = 1", &[]),
+    );
+    db.ok(s, sql("SELECT coalesce(1, 1 / 0)", &[]));
+    db.ok(
+        s,
+        sql(
+            "SELECT id FROM accounts WHERE id = 99 AND nextval('s') > 0",
+            &[],
+        ),
+    );
+    assert_eq!(
+        state(&mut db, "SELECT currval('s')").as_deref(),
+        Some("55000"),
+        "a volatile function is not folded"
+    );
+    assert_eq!(
+        state(&mut db, "SELECT 1 / 0 FROM missing").as_deref(),
+        Some("42P01")
+    );
+    assert_eq!(
+        state(&mut db, "SELECT nope, 1 / 0 FROM accounts").as_deref(),
+        Some("42703")
+    );
+}

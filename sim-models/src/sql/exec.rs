@@ -22,6 +22,7 @@ use super::error::SqlError;
 use super::expr::{
     sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, Func, JoinedEnv, Scope, TupleEnv,
 };
+use super::fold::{check_constants, projected};
 use super::locks::Acquire;
 use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
@@ -701,6 +702,7 @@ fn exec_compute(ctx: &Ctx, items: &[SelectItem]) -> Result<StmtResult, Stop> {
         excluded: None,
         ctx: Some(ctx),
     };
+    check_constants(ctx, items.iter().map(|i| &i.expr))?;
     let names: Rc<[String]> = items.iter().map(|i| i.name.clone()).collect();
     let values = items
         .iter()
@@ -1368,6 +1370,7 @@ impl Engine {
             && s.order_by.is_empty();
         if simple {
             // The builder's SELECT: rows as stored, no query to bind.
+            check_constants(ctx, &s.filter.filter)?;
             let targets = self.scan(ctx, t, &w)?;
             let (offset, limit) = (s.offset.unwrap_or(0), s.limit.unwrap_or(usize::MAX));
             let mut rows = Vec::new();
@@ -1404,6 +1407,7 @@ impl Engine {
         let schema = self.tables[t].schema.clone();
         let scope = Scope::single(qual, &schema);
         let q = bind_query(s, &scope, Some(self.tables[t].column_names.clone()))?;
+        check_constants(ctx, query_exprs(s))?;
         if s.lock.is_some() && q.grouped {
             return Err(Stop::Fail(SqlError::FeatureNotSupported {
                 feature: "FOR UPDATE/FOR SHARE with GROUP BY, HAVING or aggregates".into(),
@@ -1553,6 +1557,7 @@ impl Engine {
             ons.push((j.on.bind(&prefix, None)?, prefix));
         }
         let q = bind_query(s, &scope, None)?;
+        check_constants(ctx, query_exprs(s))?;
         let targets = self.scan(ctx, t, &base)?;
         let table = &self.tables[t];
         let mut joined: Vec<Vec<Value>> = targets
@@ -1615,6 +1620,7 @@ impl Engine {
     fn exec_count(&mut self, ctx: &Ctx, c: &Count) -> Result<StmtResult, Stop> {
         let t = self.table_id(&c.table)?;
         let w = self.bind_where(t, &c.filter, &c.table)?;
+        check_constants(ctx, &c.filter.filter)?;
         let n = self.scan(ctx, t, &w)?.len() as u64;
         Ok(StmtResult {
             tag: CommandTag::Count,
@@ -1683,6 +1689,12 @@ impl Engine {
         let set = bind_set(&schema, &u.set, false)?;
         let w = self.bind_where(t, &u.filter, &u.table)?;
         let returning = Returning::bind(&schema, &u.returning)?;
+        // The planner's order: the new values, RETURNING, then WHERE.
+        let exprs = u.set.iter().map(|(_, e)| e);
+        check_constants(
+            ctx,
+            exprs.chain(projected(&u.returning)).chain(&u.filter.filter),
+        )?;
         // PostgreSQL computes each row's new version from the version its snapshot sees
         // and checks NOT NULL and CHECK on it before it tries the row's lock: a violation
         // fails at once rather than after waiting for the lock's holder.
@@ -1733,6 +1745,7 @@ impl Engine {
         let w = self.bind_where(t, &d.filter, &d.table)?;
         let schema = self.tables[t].schema.clone();
         let returning = Returning::bind(&schema, &d.returning)?;
+        check_constants(ctx, projected(&d.returning).chain(&d.filter.filter))?;
         let work = self.lock_targets(ctx, t, &w, LockMode::Update, None)?;
         let names = self.tables[t].column_names.clone();
         let affected = work.len();
@@ -1890,6 +1903,7 @@ impl Engine {
             _ => (Vec::new(), None),
         };
         let returning = Returning::bind(&schema, &ins.returning)?;
+        check_constants(ctx, insert_exprs(ins))?;
         let names = self.tables[t].column_names.clone();
         let mut rows = Vec::new();
         let mut affected = 0;
@@ -2015,4 +2029,41 @@ fn handles_conflict(on_conflict: &OnConflict, arbiter: Option<usize>, idx: usize
         OnConflict::DoNothing { target: None } => true,
         _ => Some(idx) == arbiter,
     }
+}
+
+/// A query's expressions in the order PostgreSQL's planner folds them: the select list
+/// (with ORDER BY and GROUP BY, which join it), the join conditions and WHERE, HAVING.
+fn query_exprs(s: &Select) -> impl Iterator<Item = &Expr> {
+    projected(&s.items)
+        .chain(s.order_by.iter().map(|o| &o.expr))
+        .chain(&s.group_by)
+        .chain(s.joins.iter().map(|j| &j.on))
+        .chain(&s.filter.filter)
+        .chain(&s.having)
+}
+
+/// An INSERT's expressions in the planner's order: a single row's values are its target
+/// list and come first; several rows are a VALUES list, folded after RETURNING and ON
+/// CONFLICT.
+fn insert_exprs(ins: &Insert) -> impl Iterator<Item = &Expr> {
+    let values = ins
+        .rows
+        .iter()
+        .flat_map(|r| &r.0)
+        .filter_map(|(_, v)| match v {
+            InsertValue::Expr(e) => Some(e),
+            InsertValue::Default => None,
+        });
+    let single = ins.rows.len() == 1;
+    let (set, filter) = match &ins.on_conflict {
+        OnConflict::DoUpdate { set, filter, .. } => (&set[..], filter.as_ref()),
+        _ => (&[][..], None),
+    };
+    values
+        .clone()
+        .filter(move |_| single)
+        .chain(projected(&ins.returning))
+        .chain(set.iter().map(|(_, e)| e))
+        .chain(filter)
+        .chain(values.filter(move |_| !single))
 }

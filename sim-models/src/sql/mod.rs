@@ -162,6 +162,7 @@ pub mod error;
 pub mod events;
 mod exec;
 pub mod expr;
+mod fold;
 pub mod locks;
 pub mod mvcc;
 pub mod params;

@@ -1,0 +1,168 @@
+//! PostgreSQL's planner evaluates a statement's constant subexpressions before the
+//! statement runs (`eval_const_expressions`), so their errors come first and do not need
+//! a row: `SELECT nextval('s'), 7 / 0` fails with 22012 without drawing from the
+//! sequence, and `DELETE FROM t WHERE id > 0 AND 1 / 0 = 1` fails on an empty table. The
+//! model plans nothing ahead; before a statement touches a row it walks the statement's
+//! expressions in the planner's order and evaluates what the planner would, and the
+//! first error is the statement's. The expressions themselves still run per row.
+//!
+//! What the planner folds: operators and immutable functions whose arguments are all
+//! constants, a literal's cast (read by its type's input function), and AND, OR and
+//! `coalesce` up to their first deciding constant, whose later arguments it never looks
+//! at. Columns, aggregates' results, `now()` (stable), casts to and from the timestamp
+//! types (stable: they depend on the time zone) and the volatile functions (`nextval`,
+//! `gen_random_uuid`, ...) are not constants, though their arguments are folded.
+
+use super::engine::Ctx;
+use super::error::SqlError;
+use super::expr::{BinOp, Expr, Func, TupleEnv};
+use super::schema::TableSchema;
+use super::stmt::Projection;
+use super::value::{ColumnType, Value};
+
+/// What folding made of an expression.
+enum Folded {
+    Const(Value),
+    /// Depends on a row or on something the planner must not evaluate early.
+    Var,
+}
+
+/// Evaluates the constant subexpressions of `exprs`, in order, as PostgreSQL's planner
+/// does; the first error is the one the statement fails with.
+pub(crate) fn check_constants<'a>(
+    ctx: &Ctx,
+    exprs: impl IntoIterator<Item = &'a Expr>,
+) -> Result<(), SqlError> {
+    let empty = TableSchema::new(String::new());
+    let env = TupleEnv {
+        schema: &empty,
+        tuple: &[],
+        excluded: None,
+        ctx: Some(ctx),
+    };
+    for e in exprs {
+        fold(e, &env)?;
+    }
+    Ok(())
+}
+
+/// The expressions of a select list or RETURNING.
+pub(crate) fn projected(p: &Projection) -> impl Iterator<Item = &Expr> {
+    let items = match p {
+        Projection::Items(items) => &items[..],
+        Projection::All | Projection::Nothing => &[],
+    };
+    items.iter().map(|i| &i.expr)
+}
+
+fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
+    Ok(match e {
+        Expr::Col(_) | Expr::Excluded(_) | Expr::Param(_) => Folded::Var,
+        Expr::Lit(v) => Folded::Const(v.clone()),
+        Expr::Agg(_, arg) => {
+            if let Some(a) = arg {
+                fold(a, env)?;
+            }
+            Folded::Var
+        }
+        Expr::Bin(op @ (BinOp::And | BinOp::Or), a, b) => {
+            // A constant FALSE (for AND; TRUE for OR) decides the whole and the planner
+            // stops there: `false AND 1 / 0 = 1` is false, `1 / 0 = 1 AND false` fails.
+            let decisive = Value::Bool(*op == BinOp::Or);
+            let mut constant = true;
+            for x in [a, b] {
+                match fold(x, env)? {
+                    Folded::Const(v) if v == decisive => return Ok(Folded::Const(v)),
+                    Folded::Const(_) => {}
+                    Folded::Var => constant = false,
+                }
+            }
+            evaluated_if(constant, e, env)?
+        }
+        Expr::Bin(_, a, b) => all_constant(e, [&**a, &**b], env)?,
+        Expr::Not(a) | Expr::IsNull(a) | Expr::Neg(a) => all_constant(e, [&**a], env)?,
+        // A literal's cast is its type's input function, called while the statement is
+        // parsed: `'x'::uuid` fails even if no row reaches it.
+        Expr::Cast(a, _) if matches!(**a, Expr::Lit(_)) => Folded::Const(e.eval_in(env)?),
+        Expr::Cast(a, ty) => match fold(a, env)? {
+            Folded::Const(v) if !stable_cast(&v, *ty) => Folded::Const(e.eval_in(env)?),
+            _ => Folded::Var,
+        },
+        Expr::InList { expr, list, .. } => {
+            all_constant(e, std::iter::once(&**expr).chain(list), env)?
+        }
+        Expr::Like { expr, pattern, .. } => all_constant(e, [&**expr, &**pattern], env)?,
+        Expr::Func(Func::Coalesce, args) => {
+            // The first constant that is not NULL is the value, and no later argument is
+            // looked at.
+            let mut constant = true;
+            for a in args {
+                match fold(a, env)? {
+                    Folded::Const(Value::Null) => {}
+                    Folded::Const(v) if constant => return Ok(Folded::Const(v)),
+                    Folded::Const(_) => return Ok(Folded::Var),
+                    Folded::Var => constant = false,
+                }
+            }
+            evaluated_if(constant, e, env)?
+        }
+        Expr::Func(f, args) if immutable(*f) => all_constant(e, args, env)?,
+        Expr::Func(_, args) => {
+            for a in args {
+                fold(a, env)?;
+            }
+            Folded::Var
+        }
+    })
+}
+
+/// Folds every argument, then the expression itself if they were all constants.
+fn all_constant<'a>(
+    e: &Expr,
+    args: impl IntoIterator<Item = &'a Expr>,
+    env: &TupleEnv<'_>,
+) -> Result<Folded, SqlError> {
+    let mut constant = true;
+    for a in args {
+        if let Folded::Var = fold(a, env)? {
+            constant = false;
+        }
+    }
+    evaluated_if(constant, e, env)
+}
+
+fn evaluated_if(constant: bool, e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
+    Ok(match constant {
+        true => Folded::Const(e.eval_in(env)?),
+        false => Folded::Var,
+    })
+}
+
+/// PostgreSQL's immutable functions among the model's: the same arguments, the same
+/// result, whenever they are called.
+fn immutable(f: Func) -> bool {
+    match f {
+        Func::Coalesce
+        | Func::Lower
+        | Func::Upper
+        | Func::Length
+        | Func::Abs
+        | Func::Greatest
+        | Func::Least
+        | Func::Round => true,
+        Func::Now
+        | Func::GenRandomUuid
+        | Func::Nextval
+        | Func::Currval
+        | Func::Setval
+        | Func::Lastval
+        | Func::PgGetSerialSequence => false,
+    }
+}
+
+/// Casts to and from the timestamp types depend on the session's time zone or date
+/// style, so PostgreSQL marks them stable and does not fold them.
+fn stable_cast(v: &Value, to: ColumnType) -> bool {
+    matches!(to, ColumnType::Timestamp | ColumnType::TimestampTz)
+        || matches!(v, Value::Timestamp(_) | Value::TimestampTz(_))
+}
