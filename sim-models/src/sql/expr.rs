@@ -1154,13 +1154,16 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
                 })
             }
             (a, b) => match (as_float(&a)?, as_float(&b)?) {
-                (Some(a), Some(b)) => Value::Float(match op {
-                    BinOp::Add => a + b,
-                    BinOp::Sub => a - b,
-                    BinOp::Mul => a * b,
-                    _ if b == 0.0 => return Err(SqlError::DivisionByZero),
-                    _ => a / b,
-                }),
+                (Some(a), Some(b)) => {
+                    let infinite = a.is_infinite() || b.is_infinite();
+                    Value::Float(match op {
+                        BinOp::Add => float8_checked(a + b, infinite, true)?,
+                        BinOp::Sub => float8_checked(a - b, infinite, true)?,
+                        BinOp::Mul => float8_checked(a * b, infinite, a == 0.0 || b == 0.0)?,
+                        _ if b == 0.0 => return Err(SqlError::DivisionByZero),
+                        _ => float8_checked(a / b, a.is_infinite(), a == 0.0 || b.is_infinite())?,
+                    })
+                }
                 _ => {
                     return Err(SqlError::DatatypeMismatch {
                         detail: format!("operator does not exist: {}", op.symbol()),
@@ -1169,6 +1172,23 @@ fn apply(op: BinOp, x: Value, y: Value) -> Result<Value, SqlError> {
             },
         },
     })
+}
+
+/// PostgreSQL's `check_float8_val`: a float8 result that became infinite without an
+/// infinite operand overflowed, one that became zero without a zero operand (or an
+/// infinite divisor) underflowed; both are 22003 rather than a stored infinity or zero.
+fn float8_checked(r: f64, infinity_ok: bool, zero_ok: bool) -> Result<f64, SqlError> {
+    // PostgreSQL's message is "value out of range: overflow" (or underflow).
+    let out_of_range = |what: &str| SqlError::NumericValueOutOfRange {
+        detail: what.to_owned(),
+    };
+    if r.is_infinite() && !infinity_ok {
+        return Err(out_of_range("overflow"));
+    }
+    if r == 0.0 && !zero_ok {
+        return Err(out_of_range("underflow"));
+    }
+    Ok(r)
 }
 
 /// A timestamp moved by an interval, keeping its kind.
@@ -1221,7 +1241,8 @@ pub(crate) fn sum_or_avg(f: AggFunc, vals: &[Value]) -> Result<Value, SqlError> 
     if vals.iter().any(|v| matches!(v, Value::Float(_))) {
         let mut sum = 0.0;
         for v in vals {
-            sum += as_float(v)?.ok_or_else(|| no_function(v))?;
+            let x = as_float(v)?.ok_or_else(|| no_function(v))?;
+            sum = float8_checked(sum + x, sum.is_infinite() || x.is_infinite(), true)?;
         }
         return Ok(Value::Float(if f == AggFunc::Sum {
             sum
@@ -1659,6 +1680,41 @@ mod tests {
         assert_eq!(
             col("zz").eval(&s, &t, None).unwrap_err().sqlstate(),
             Some("42703")
+        );
+    }
+
+    /// float8 arithmetic checks its result as PostgreSQL's `check_float8_val` does.
+    #[test]
+    fn float8_overflow_and_underflow_are_22003() {
+        let s = schema();
+        let f = |e: Expr| e.eval(&s, &[], None);
+        let state = |e: Expr| f(e).unwrap_err().to_string();
+        assert_eq!(
+            state(lit(1e300).times(1e300)),
+            "value out of range: overflow"
+        );
+        assert_eq!(
+            state(lit(1e308).plus(1e308)),
+            "value out of range: overflow"
+        );
+        assert_eq!(
+            state(lit(1e-300).times(1e-300)),
+            "value out of range: underflow"
+        );
+        assert_eq!(
+            state(lit(1e-300).divided_by(1e300)),
+            "value out of range: underflow"
+        );
+        // Infinite or zero operands may give infinite or zero results.
+        let inf = f64::INFINITY;
+        assert_eq!(f(lit(inf).times(2.0)), Ok(Value::Float(inf)));
+        assert_eq!(f(lit(0.0).times(1e-300)), Ok(Value::Float(0.0)));
+        assert_eq!(f(lit(1.0).divided_by(inf)), Ok(Value::Float(0.0)));
+        assert_eq!(f(lit(1.0).minus(1.0)), Ok(Value::Float(0.0)));
+        let many = [Value::Float(1.7e308), Value::Float(1.7e308)];
+        assert_eq!(
+            sum_or_avg(AggFunc::Sum, &many).unwrap_err().sqlstate(),
+            Some("22003")
         );
     }
 

@@ -39,6 +39,10 @@
 //! - **Row order without ORDER BY** is unspecified in both, and differs: PostgreSQL
 //!   returns heap order (an UPDATE moves the row's new version to the end), the model key
 //!   order. Services must not depend on it; the suite compares such results as multisets.
+//!   An UPDATE visits its rows in the same orders, and checks each new unique key as it
+//!   writes it, so one that moves a key onto another row's before that row moves on
+//!   (`SET weight = weight + 1.5` over weights 0 and 1.5) fails with 23505 on one side
+//!   and succeeds on the other.
 //! - **SERIALIZABLE granularity.** Reads take PostgreSQL's SIREAD granularity (see
 //!   [`ssi`], checked on `pg_locks`): a read without a primary-key lookup locks the whole
 //!   table; a key lookup, or an `ORDER BY` key `LIMIT n` read (PostgreSQL's index scan),
@@ -66,7 +70,6 @@
 //!   PostgreSQL; there are no assignment casts (a float into a bigint column is 42804).
 //! - **No plan-time short cuts**: `LIMIT 0` still evaluates the select list (22012
 //!   where PostgreSQL returns no row without evaluating it).
-//! - **float8 overflow** gives infinity, where PostgreSQL raises 22003.
 //! - **The value types** (see [`value`]): `numeric` is exact with PostgreSQL's scales
 //!   and precision (NaN and the infinities are refused, 0A000); `jsonb` has `->`, `->>`,
 //!   `#>`, `#>>`, `@>`, `<@` and `?` (`||` and the jsonb functions are refused);

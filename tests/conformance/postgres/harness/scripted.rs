@@ -205,13 +205,18 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
     ("no plan-time short cuts", &SCHEMA, &[
         (0, "SELECT bal / 0 FROM acct LIMIT 0"),
     ]),
-    ("float8 overflow", &[
+    ("float8 overflow and underflow (22003)", &[
         "CREATE TABLE m (id bigint PRIMARY KEY, x float8)",
         "INSERT INTO m (id, x) VALUES (1, 1000000000.0)",
     ], &[
         (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
         (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
         (0, "UPDATE m SET x = x * x"), (0, "UPDATE m SET x = x * x"),
+        (0, "SELECT x / 1e-300 FROM m"), (0, "SELECT x + x * 1e20 FROM m"),
+        (0, "SELECT 1e-300 * x * 1e-300 * 1e-300 FROM m"), (0, "SELECT x - x, 0 * x FROM m"),
+        (0, "SELECT 1 / x FROM m"), (0, "INSERT INTO m (id, x) VALUES (2, 1.7e308)"),
+        (0, "SELECT sum(x) FROM m"), (0, "SELECT avg(x) FROM m WHERE id = 2"),
+        (0, "UPDATE m SET x = x + 1.7e308 WHERE id = 2"), (0, "SELECT * FROM m ORDER BY id"),
     ]),
     ("an ON CONFLICT target that is no constraint, and a NULL", &SCHEMA, &[
         (0, "INSERT INTO acct (id, bal, kind) VALUES (8, NULL, 'a') ON CONFLICT (bal) DO NOTHING"),
