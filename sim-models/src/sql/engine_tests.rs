@@ -1329,6 +1329,27 @@ fn constant_subexpressions_fail_before_the_statement_runs() {
         Some("55000"),
         "a volatile function is not folded"
     );
+    // LIMIT 0 stops the executor before it reads a row; the planner has folded first.
+    let none = db.ok(s, sql("SELECT balance / 0 FROM accounts LIMIT 0", &[]));
+    assert!(none.rows.is_empty());
+    assert_eq!(
+        state(&mut db, "SELECT id FROM accounts WHERE 1 / 0 = 1 LIMIT 0").as_deref(),
+        Some("22012")
+    );
+    // A constant assigned to a column is converted to its type while planning.
+    db.ok(
+        s,
+        sql(
+            "CREATE TABLE item (id bigint PRIMARY KEY, price numeric(8, 2))",
+            &[],
+        ),
+    );
+    for text in [
+        "UPDATE item SET price = 999999.995 WHERE id = 1",
+        "INSERT INTO item (id, price) VALUES (1, 1), (2, 999999.995) ON CONFLICT DO NOTHING",
+    ] {
+        assert_eq!(state(&mut db, text).as_deref(), Some("22003"), "{text}");
+    }
     assert_eq!(
         state(&mut db, "SELECT 1 / 0 FROM missing").as_deref(),
         Some("42P01")

@@ -22,7 +22,7 @@ use super::error::SqlError;
 use super::expr::{
     sort_cmp, sum_or_avg, AggFunc, BinOp, Env, Expr, Func, JoinedEnv, Scope, TupleEnv,
 };
-use super::fold::{check_constants, projected};
+use super::fold::{assigned, check_constants, projected, unassigned, Planned};
 use super::locks::Acquire;
 use super::mvcc::{RowId, UniqueIndex, Version, Xid};
 use super::row::Row;
@@ -692,6 +692,12 @@ fn select_rows(
         .collect())
 }
 
+/// `LIMIT 0`: PostgreSQL's executor stops before it reads a row, so nothing is scanned,
+/// locked or evaluated per row (`SELECT x / 0 FROM t LIMIT 0` answers no row).
+fn no_rows() -> StmtResult {
+    StmtResult::rows(CommandTag::Select, Vec::new())
+}
+
 /// `SELECT expr, ...` without FROM: one row, its expressions evaluated in order (a
 /// column named is 42703, as there is no table).
 fn exec_compute(ctx: &Ctx, items: &[SelectItem]) -> Result<StmtResult, Stop> {
@@ -702,7 +708,7 @@ fn exec_compute(ctx: &Ctx, items: &[SelectItem]) -> Result<StmtResult, Stop> {
         excluded: None,
         ctx: Some(ctx),
     };
-    check_constants(ctx, items.iter().map(|i| &i.expr))?;
+    check_constants(ctx, unassigned(items.iter().map(|i| &i.expr)))?;
     let names: Rc<[String]> = items.iter().map(|i| i.name.clone()).collect();
     let values = items
         .iter()
@@ -1370,7 +1376,10 @@ impl Engine {
             && s.order_by.is_empty();
         if simple {
             // The builder's SELECT: rows as stored, no query to bind.
-            check_constants(ctx, &s.filter.filter)?;
+            check_constants(ctx, unassigned(&s.filter.filter))?;
+            if s.limit == Some(0) {
+                return Ok(no_rows());
+            }
             let targets = self.scan(ctx, t, &w)?;
             let (offset, limit) = (s.offset.unwrap_or(0), s.limit.unwrap_or(usize::MAX));
             let mut rows = Vec::new();
@@ -1407,11 +1416,14 @@ impl Engine {
         let schema = self.tables[t].schema.clone();
         let scope = Scope::single(qual, &schema);
         let q = bind_query(s, &scope, Some(self.tables[t].column_names.clone()))?;
-        check_constants(ctx, query_exprs(s))?;
+        check_constants(ctx, unassigned(query_exprs(s)))?;
         if s.lock.is_some() && q.grouped {
             return Err(Stop::Fail(SqlError::FeatureNotSupported {
                 feature: "FOR UPDATE/FOR SHARE with GROUP BY, HAVING or aggregates".into(),
             }));
+        }
+        if s.limit == Some(0) {
+            return Ok(no_rows());
         }
         let pk = self.pk(t).to_vec();
         let ordered = match self.ssi.is_tracked(ctx.xid) {
@@ -1557,7 +1569,10 @@ impl Engine {
             ons.push((j.on.bind(&prefix, None)?, prefix));
         }
         let q = bind_query(s, &scope, None)?;
-        check_constants(ctx, query_exprs(s))?;
+        check_constants(ctx, unassigned(query_exprs(s)))?;
+        if s.limit == Some(0) {
+            return Ok(no_rows());
+        }
         let targets = self.scan(ctx, t, &base)?;
         let table = &self.tables[t];
         let mut joined: Vec<Vec<Value>> = targets
@@ -1620,7 +1635,7 @@ impl Engine {
     fn exec_count(&mut self, ctx: &Ctx, c: &Count) -> Result<StmtResult, Stop> {
         let t = self.table_id(&c.table)?;
         let w = self.bind_where(t, &c.filter, &c.table)?;
-        check_constants(ctx, &c.filter.filter)?;
+        check_constants(ctx, unassigned(&c.filter.filter))?;
         let n = self.scan(ctx, t, &w)?.len() as u64;
         Ok(StmtResult {
             tag: CommandTag::Count,
@@ -1690,10 +1705,10 @@ impl Engine {
         let w = self.bind_where(t, &u.filter, &u.table)?;
         let returning = Returning::bind(&schema, &u.returning)?;
         // The planner's order: the new values, RETURNING, then WHERE.
-        let exprs = u.set.iter().map(|(_, e)| e);
+        let assignments = assigned(&schema, u.set.iter().map(|(c, e)| (c, e)));
         check_constants(
             ctx,
-            exprs.chain(projected(&u.returning)).chain(&u.filter.filter),
+            assignments.chain(unassigned(projected(&u.returning).chain(&u.filter.filter))),
         )?;
         // PostgreSQL computes each row's new version from the version its snapshot sees
         // and checks NOT NULL and CHECK on it before it tries the row's lock: a violation
@@ -1745,7 +1760,10 @@ impl Engine {
         let w = self.bind_where(t, &d.filter, &d.table)?;
         let schema = self.tables[t].schema.clone();
         let returning = Returning::bind(&schema, &d.returning)?;
-        check_constants(ctx, projected(&d.returning).chain(&d.filter.filter))?;
+        check_constants(
+            ctx,
+            unassigned(projected(&d.returning).chain(&d.filter.filter)),
+        )?;
         let work = self.lock_targets(ctx, t, &w, LockMode::Update, None)?;
         let names = self.tables[t].column_names.clone();
         let affected = work.len();
@@ -1903,7 +1921,7 @@ impl Engine {
             _ => (Vec::new(), None),
         };
         let returning = Returning::bind(&schema, &ins.returning)?;
-        check_constants(ctx, insert_exprs(ins))?;
+        check_constants(ctx, insert_exprs(ins, &schema))?;
         let names = self.tables[t].column_names.clone();
         let mut rows = Vec::new();
         let mut affected = 0;
@@ -2045,13 +2063,13 @@ fn query_exprs(s: &Select) -> impl Iterator<Item = &Expr> {
 /// An INSERT's expressions in the planner's order: a single row's values are its target
 /// list and come first; several rows are a VALUES list, folded after RETURNING and ON
 /// CONFLICT.
-fn insert_exprs(ins: &Insert) -> impl Iterator<Item = &Expr> {
+fn insert_exprs<'a>(ins: &'a Insert, schema: &'a TableSchema) -> impl Iterator<Item = Planned<'a>> {
     let values = ins
         .rows
         .iter()
         .flat_map(|r| &r.0)
-        .filter_map(|(_, v)| match v {
-            InsertValue::Expr(e) => Some(e),
+        .filter_map(|(c, v)| match v {
+            InsertValue::Expr(e) => Some((c, e)),
             InsertValue::Default => None,
         });
     let single = ins.rows.len() == 1;
@@ -2059,11 +2077,9 @@ fn insert_exprs(ins: &Insert) -> impl Iterator<Item = &Expr> {
         OnConflict::DoUpdate { set, filter, .. } => (&set[..], filter.as_ref()),
         _ => (&[][..], None),
     };
-    values
-        .clone()
-        .filter(move |_| single)
-        .chain(projected(&ins.returning))
-        .chain(set.iter().map(|(_, e)| e))
-        .chain(filter)
-        .chain(values.filter(move |_| !single))
+    assigned(schema, values.clone().filter(move |_| single))
+        .chain(unassigned(projected(&ins.returning)))
+        .chain(assigned(schema, set.iter().map(|(c, e)| (c, e))))
+        .chain(unassigned(filter))
+        .chain(assigned(schema, values.filter(move |_| !single)))
 }

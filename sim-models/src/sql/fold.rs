@@ -16,7 +16,7 @@
 use super::engine::Ctx;
 use super::error::SqlError;
 use super::expr::{BinOp, Expr, Func, TupleEnv};
-use super::schema::TableSchema;
+use super::schema::{Column, TableSchema};
 use super::stmt::Projection;
 use super::value::{ColumnType, Value};
 
@@ -27,11 +27,16 @@ enum Folded {
     Var,
 }
 
+/// An expression of a statement, and the column it is assigned to, if any (an UPDATE's
+/// SET, an INSERT's VALUES): the planner folds the conversion to the column's type too,
+/// so `999999.995` assigned to a `numeric(8, 2)` fails with 22003 with no row.
+pub(crate) type Planned<'a> = (&'a Expr, Option<&'a Column>);
+
 /// Evaluates the constant subexpressions of `exprs`, in order, as PostgreSQL's planner
 /// does; the first error is the one the statement fails with.
 pub(crate) fn check_constants<'a>(
     ctx: &Ctx,
-    exprs: impl IntoIterator<Item = &'a Expr>,
+    exprs: impl IntoIterator<Item = Planned<'a>>,
 ) -> Result<(), SqlError> {
     let empty = TableSchema::new(String::new());
     let env = TupleEnv {
@@ -40,10 +45,32 @@ pub(crate) fn check_constants<'a>(
         excluded: None,
         ctx: Some(ctx),
     };
-    for e in exprs {
-        fold(e, &env)?;
+    for (e, column) in exprs {
+        if let (Folded::Const(v), Some(c)) = (fold(e, &env)?, column) {
+            v.coerce(c.ty, &c.name)?;
+        }
     }
     Ok(())
+}
+
+/// Expressions assigned to no column.
+pub(crate) fn unassigned<'a>(
+    exprs: impl IntoIterator<Item = &'a Expr>,
+) -> impl Iterator<Item = Planned<'a>> {
+    exprs.into_iter().map(|e| (e, None))
+}
+
+/// `(column, expression)` pairs of `schema` as assigned expressions.
+pub(crate) fn assigned<'a, S: AsRef<str> + 'a>(
+    schema: &'a TableSchema,
+    pairs: impl IntoIterator<Item = (&'a S, &'a Expr)>,
+) -> impl Iterator<Item = Planned<'a>> {
+    pairs.into_iter().map(|(name, e)| {
+        let column = schema
+            .column_index(name.as_ref())
+            .map(|i| &schema.columns[i]);
+        (e, column)
+    })
 }
 
 /// The expressions of a select list or RETURNING.

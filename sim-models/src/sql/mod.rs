@@ -68,8 +68,6 @@
 //! - **Typing** is checked when a row is evaluated, not when the statement is planned: an
 //!   ill-typed comparison on an empty table succeeds here and fails with 42883 in
 //!   PostgreSQL; there are no assignment casts (a float into a bigint column is 42804).
-//! - **No plan-time short cuts**: `LIMIT 0` still evaluates the select list (22012
-//!   where PostgreSQL returns no row without evaluating it).
 //! - **The value types** (see [`value`]): `numeric` is exact with PostgreSQL's scales
 //!   and precision (NaN and the infinities are refused, 0A000); `jsonb` has `->`, `->>`,
 //!   `#>`, `#>>`, `@>`, `<@` and `?` (`||` and the jsonb functions are refused);

@@ -202,8 +202,11 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
     ("no assignment casts", &SCHEMA, &[
         (0, "INSERT INTO acct (id, bal, kind) VALUES (7, 1.5, 'a')"),
     ]),
-    ("no plan-time short cuts", &SCHEMA, &[
-        (0, "SELECT bal / 0 FROM acct LIMIT 0"),
+    ("LIMIT 0 reads no row, and constants are folded first", &SCHEMA, &[
+        (0, "SELECT bal / 0 FROM acct LIMIT 0"), (0, "SELECT count(*) FROM acct LIMIT 0"),
+        (0, "SELECT id FROM acct WHERE 1 / 0 = 1 LIMIT 0"),
+        (0, "BEGIN"), (0, "SELECT id FROM acct ORDER BY id LIMIT 0 FOR UPDATE"),
+        (1, "UPDATE acct SET bal = 0 WHERE id = 1"), (0, "COMMIT"),
     ]),
     ("float8 overflow and underflow (22003)", &[
         "CREATE TABLE m (id bigint PRIMARY KEY, x float8)",
