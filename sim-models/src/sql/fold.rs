@@ -13,6 +13,8 @@
 //! types (stable: they depend on the time zone) and the volatile functions (`nextval`,
 //! `gen_random_uuid`, ...) are not constants, though their arguments are folded.
 
+use std::borrow::Cow;
+
 use super::engine::Ctx;
 use super::error::SqlError;
 use super::expr::{BinOp, Expr, Func, TupleEnv};
@@ -20,9 +22,9 @@ use super::schema::{Column, TableSchema};
 use super::stmt::Projection;
 use super::value::{ColumnType, Value};
 
-/// What folding made of an expression.
-enum Folded {
-    Const(Value),
+/// What folding made of an expression: a literal stays borrowed.
+enum Folded<'a> {
+    Const(Cow<'a, Value>),
     /// Depends on a row or on something the planner must not evaluate early.
     Var,
 }
@@ -47,7 +49,7 @@ pub(crate) fn check_constants<'a>(
     };
     for (e, column) in exprs {
         if let (Folded::Const(v), Some(c)) = (fold(e, &env)?, column) {
-            v.coerce(c.ty, &c.name)?;
+            v.into_owned().coerce(c.ty, &c.name)?;
         }
     }
     Ok(())
@@ -82,10 +84,10 @@ pub(crate) fn projected(p: &Projection) -> impl Iterator<Item = &Expr> {
     items.iter().map(|i| &i.expr)
 }
 
-fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
+fn fold<'a>(e: &'a Expr, env: &TupleEnv<'_>) -> Result<Folded<'a>, SqlError> {
     Ok(match e {
         Expr::Col(_) | Expr::Excluded(_) | Expr::Param(_) => Folded::Var,
-        Expr::Lit(v) => Folded::Const(v.clone()),
+        Expr::Lit(v) => Folded::Const(Cow::Borrowed(v)),
         Expr::Agg(_, arg) => {
             if let Some(a) = arg {
                 fold(a, env)?;
@@ -99,7 +101,7 @@ fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
             let mut constant = true;
             for x in [a, b] {
                 match fold(x, env)? {
-                    Folded::Const(v) if v == decisive => return Ok(Folded::Const(v)),
+                    Folded::Const(v) if *v == decisive => return Ok(Folded::Const(v)),
                     Folded::Const(_) => {}
                     Folded::Var => constant = false,
                 }
@@ -110,9 +112,9 @@ fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
         Expr::Not(a) | Expr::IsNull(a) | Expr::Neg(a) => all_constant(e, [&**a], env)?,
         // A literal's cast is its type's input function, called while the statement is
         // parsed: `'x'::uuid` fails even if no row reaches it.
-        Expr::Cast(a, _) if matches!(**a, Expr::Lit(_)) => Folded::Const(e.eval_in(env)?),
+        Expr::Cast(a, _) if matches!(**a, Expr::Lit(_)) => evaluated_if(true, e, env)?,
         Expr::Cast(a, ty) => match fold(a, env)? {
-            Folded::Const(v) if !stable_cast(&v, *ty) => Folded::Const(e.eval_in(env)?),
+            Folded::Const(v) if !stable_cast(&v, *ty) => evaluated_if(true, e, env)?,
             _ => Folded::Var,
         },
         Expr::InList { expr, list, .. } => {
@@ -125,7 +127,7 @@ fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
             let mut constant = true;
             for a in args {
                 match fold(a, env)? {
-                    Folded::Const(Value::Null) => {}
+                    Folded::Const(v) if v.is_null() => {}
                     Folded::Const(v) if constant => return Ok(Folded::Const(v)),
                     Folded::Const(_) => return Ok(Folded::Var),
                     Folded::Var => constant = false,
@@ -145,10 +147,10 @@ fn fold(e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
 
 /// Folds every argument, then the expression itself if they were all constants.
 fn all_constant<'a>(
-    e: &Expr,
+    e: &'a Expr,
     args: impl IntoIterator<Item = &'a Expr>,
     env: &TupleEnv<'_>,
-) -> Result<Folded, SqlError> {
+) -> Result<Folded<'a>, SqlError> {
     let mut constant = true;
     for a in args {
         if let Folded::Var = fold(a, env)? {
@@ -158,9 +160,13 @@ fn all_constant<'a>(
     evaluated_if(constant, e, env)
 }
 
-fn evaluated_if(constant: bool, e: &Expr, env: &TupleEnv<'_>) -> Result<Folded, SqlError> {
+fn evaluated_if<'a>(
+    constant: bool,
+    e: &'a Expr,
+    env: &TupleEnv<'_>,
+) -> Result<Folded<'a>, SqlError> {
     Ok(match constant {
-        true => Folded::Const(e.eval_in(env)?),
+        true => Folded::Const(Cow::Owned(e.eval_in(env)?)),
         false => Folded::Var,
     })
 }

@@ -125,7 +125,8 @@
 //!   expressions, rows and values print as SQL (`Display`).
 //! - [`mvcc`]: versioned storage and snapshots; [`locks`]: row locks and the wait-for
 //!   graph; [`ssi`]: serializable snapshot isolation; [`engine`] and `exec`: the state
-//!   machine.
+//!   machine; `fold`: the planner's evaluation of constant subexpressions, whose errors
+//!   come before the statement reads a row.
 //! - [`config`]: `Config` with a fault-free `Default`.
 //! - [`protocol`]: connection messages; [`events`]: the typed trace events; [`server`]:
 //!   [`start`], the node, and the [`SqlServer`] handle with its fault verbs in pairs
