@@ -839,8 +839,15 @@ fn errors_carry_sqlstates() {
             .sqlstate(),
         Some("23502")
     );
+    // A string is read by the column type's input function, as PostgreSQL reads a quoted
+    // literal or a parameter sent as text.
     assert_eq!(
         db.err(s, Update::table("accounts").set("balance", "x").key(1))
+            .sqlstate(),
+        Some("22P02")
+    );
+    assert_eq!(
+        db.err(s, Update::table("accounts").set("balance", true).key(1))
             .sqlstate(),
         Some("42804")
     );

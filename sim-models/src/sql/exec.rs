@@ -125,7 +125,7 @@ fn apply_set(
         ctx: Some(ctx),
     };
     for (c, e) in set {
-        let v = e.eval_in(&env)?;
+        let v = e.eval_assigned(&env, schema.columns[*c].ty)?;
         new[*c] = schema.check_value(&schema.columns[*c], v)?;
     }
     Ok(new)
@@ -1872,7 +1872,7 @@ impl Engine {
             })
         };
         let value = |i: usize| match slots[i] {
-            Some(InsertValue::Expr(e)) => e.eval_in(&env),
+            Some(InsertValue::Expr(e)) => e.eval_assigned(&env, schema.columns[i].ty),
             Some(InsertValue::Default) | None => default(i),
         };
         let mut tuple = vec![Value::Null; schema.columns.len()];

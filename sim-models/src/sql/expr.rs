@@ -22,7 +22,7 @@ use super::error::SqlError;
 use super::schema::TableSchema;
 use super::value::datetime::{self, Interval};
 use super::value::jsonb::{self, Jsonb};
-use super::value::{apply_typmod, ColumnType, Numeric, Uuid, Value};
+use super::value::{apply_typmod, float_to_bigint, ColumnType, Numeric, Uuid, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BinOp {
@@ -476,6 +476,21 @@ impl Expr {
             Expr::Col(c) => env.col(c).map(Cow::Borrowed),
             Expr::Lit(v) => Ok(Cow::Borrowed(v)),
             _ => self.eval_in(env).map(Cow::Owned),
+        }
+    }
+
+    /// Evaluates a value assigned to a column of type `ty` (INSERT VALUES, UPDATE SET): a
+    /// quoted literal has no type of its own in PostgreSQL and is read by the column
+    /// type's input function (`'5'` into a bigint is 5, `'x'` is 22P02), where a text
+    /// value would be 42804.
+    pub(crate) fn eval_assigned<E: Env + ?Sized>(
+        &self,
+        env: &E,
+        ty: ColumnType,
+    ) -> Result<Value, SqlError> {
+        match self {
+            Expr::Lit(Value::Text(s)) if ty != ColumnType::Text => parse_text(s, ty, || env.now()),
+            _ => self.eval_in(env),
         }
     }
 
@@ -1465,15 +1480,7 @@ pub(crate) fn cast(
         | (v @ Value::Uuid(_), ColumnType::Uuid)
         | (v @ Value::Interval(_), ColumnType::Interval) => v,
         (Value::Int(i), ColumnType::Float) => Value::Float(i as f64),
-        (Value::Float(x), ColumnType::Int) => {
-            // Half to even, as PostgreSQL's float8 to bigint cast (`rint`); a numeric
-            // rounds half away from zero (its own arm).
-            let r = x.round_ties_even();
-            if r.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) {
-                return Err(bigint_out_of_range());
-            }
-            Value::Int(r as i64)
-        }
+        (Value::Float(x), ColumnType::Int) => Value::Int(float_to_bigint(x)?),
         (Value::Int(i), ColumnType::Bool) => Value::Bool(i != 0),
         (Value::Bool(b), ColumnType::Int) => Value::Int(i64::from(b)),
         (Value::Numeric(n), ColumnType::Int) => Value::Int(n.to_i64()?),

@@ -48,8 +48,8 @@ pub(crate) fn check_constants<'a>(
         ctx: Some(ctx),
     };
     for (e, column) in exprs {
-        if let (Folded::Const(v), Some(c)) = (fold(e, &env)?, column) {
-            v.into_owned().coerce(c.ty, &c.name)?;
+        if let (Folded::Const(_), Some(c)) = (fold(e, &env)?, column) {
+            e.eval_assigned(&env, c.ty)?.coerce(c.ty, &c.name)?;
         }
     }
     Ok(())

@@ -67,7 +67,10 @@
 //!   actually changed, so `SET id = id` takes the weaker lock there.
 //! - **Typing** is checked when a row is evaluated, not when the statement is planned: an
 //!   ill-typed comparison on an empty table succeeds here and fails with 42883 in
-//!   PostgreSQL; there are no assignment casts (a float into a bigint column is 42804).
+//!   PostgreSQL. Assignments follow PostgreSQL's assignment casts (a float rounds into a
+//!   bigint half to even, any value prints into a text column, a quoted literal or a
+//!   string parameter is read by the column type's input function; a boolean into a
+//!   bigint is 42804).
 //! - **The value types** (see [`value`]): `numeric` is exact with PostgreSQL's scales
 //!   and precision (NaN and the infinities are refused, 0A000); `jsonb` has `->`, `->>`,
 //!   `#>`, `#>>`, `@>`, `<@` and `?` (`||` and the jsonb functions are refused);
@@ -75,12 +78,14 @@
 //!   ISO input only (other forms such as `Jan 1 2024` or `today` are refused), and `now()`
 //!   is the model's clock, virtual time after 1970-01-01 00:00:00 UTC (the kv model's
 //!   default clock), not the wall clock; `gen_random_uuid()` draws from the run's seed.
-//! - **Literals are read when a row is evaluated.** PostgreSQL reads a quoted literal by
-//!   its type's input function while planning, so an invalid one (`'{bad'` for a jsonb,
-//!   a malformed uuid or date) fails the statement even when no row reaches it, and
-//!   before any other error of the row (a numeric overflow); the model reads it when it
-//!   evaluates it. A text value (not only a literal) assigned to a uuid, jsonb, numeric
-//!   or timestamp column is read as one, where PostgreSQL wants a cast (42804).
+//! - **Literals compared with a column are read when a row is evaluated.** PostgreSQL
+//!   reads a quoted literal by its type's input function while parsing, so an invalid one
+//!   (`WHERE id = 'bad-uuid'`, `doc @> '{bad'`) fails the statement even when no row
+//!   reaches it, and before any other error of the row; the model reads a literal that is
+//!   cast or assigned to a column before the statement runs (see `fold`), but one
+//!   compared with a column only when a row reaches it. A text value (not only a literal)
+//!   assigned to a uuid, jsonb, numeric or timestamp column is read as one, where
+//!   PostgreSQL wants a cast (42804).
 //! - **Sequence functions** (`nextval`, `currval`, `setval`, `lastval`) run inside
 //!   expressions (SET, WHERE, RETURNING, select lists; see `calls`), but not yet in
 //!   VALUES or a DEFAULT; their sequence is named when the call runs, so a missing one

@@ -248,6 +248,10 @@ impl Value {
             }
             (ColumnType::Interval, v @ Value::Interval(_)) => v,
             (ColumnType::Interval, Value::Text(s)) => Value::Interval(Interval::parse(&s)?),
+            // PostgreSQL's other assignment casts: a float rounds into a bigint, and any
+            // value prints into a text column.
+            (ColumnType::Int, Value::Float(x)) => Value::Int(float_to_bigint(x)?),
+            (ColumnType::Text, v) => Value::Text(v.text_cast()),
             (ty, v) => {
                 return Err(SqlError::DatatypeMismatch {
                     detail: format!(
@@ -323,6 +327,18 @@ impl Value {
             other => Value::json(Jsonb::parse(&other.to_string())?),
         })
     }
+}
+
+/// A float8 as a bigint, as PostgreSQL's cast: halves to even (`rint`; a numeric rounds
+/// them away from zero), 22003 out of range or NaN.
+pub(crate) fn float_to_bigint(x: f64) -> Result<i64, SqlError> {
+    let r = x.round_ties_even();
+    if r.is_nan() || !(-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&r) {
+        return Err(SqlError::NumericValueOutOfRange {
+            detail: "bigint out of range".into(),
+        });
+    }
+    Ok(r as i64)
 }
 
 /// Rounds to a `numeric(p, s)` column's scale and checks its precision (22003).

@@ -221,6 +221,19 @@ const SCRIPTS: &[(&str, &[&str], &[(usize, &str)])] = &[
         (0, "SELECT sum(x) FROM m"), (0, "SELECT avg(x) FROM m WHERE id = 2"),
         (0, "UPDATE m SET x = x + 1.7e308 WHERE id = 2"), (0, "SELECT * FROM m ORDER BY id"),
     ]),
+    ("assignment casts: floats round into bigint, anything prints into text, quoted literals are read by the column's type", &[
+        "CREATE TABLE t (id bigint PRIMARY KEY, n bigint, s text)",
+    ], &[
+        (0, "INSERT INTO t (id, n, s) VALUES (1, 2.5::float8, 5), (2, 3.5::float8, true), \
+             (3, -2.5::float8, 1.5::float8), (4, 0.5::float8, '{\"a\": 1}'::jsonb), \
+             (5, NULL, 12.50)"),
+        (0, "SELECT * FROM t ORDER BY id"), (0, "INSERT INTO t (id, n, s) VALUES (6, 1e20::float8, NULL)"),
+        (0, "UPDATE t SET n = 7.5::float8, s = 0.1::float8 + 0.2::float8 WHERE id = 1 RETURNING *"),
+        (0, "INSERT INTO t (id, n, s) VALUES (7, '42', 'x'), (8, ' -3 ', 'y')"),
+        (0, "UPDATE t SET n = '9' WHERE id = 7"), (0, "INSERT INTO t (id, n) VALUES (9, 'x')"),
+        (0, "UPDATE t SET n = '1.5' WHERE id = 99"), (0, "UPDATE t SET n = upper('7') WHERE id = 7"),
+        (0, "UPDATE t SET n = true WHERE id = 7"), (0, "SELECT * FROM t ORDER BY id"),
+    ]),
     ("an ON CONFLICT target that is no constraint, and a NULL", &SCHEMA, &[
         (0, "INSERT INTO acct (id, bal, kind) VALUES (8, NULL, 'a') ON CONFLICT (bal) DO NOTHING"),
     ]),
