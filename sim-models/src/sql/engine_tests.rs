@@ -1336,6 +1336,15 @@ fn constant_subexpressions_fail_before_the_statement_runs() {
         Some("55000"),
         "a volatile function is not folded"
     );
+    // A quoted literal beside a column is read by the column's type while parsing.
+    for text in [
+        "SELECT id FROM accounts WHERE id = 99 AND balance = 'y'",
+        "DELETE FROM accounts WHERE id IN ('98', 'z')",
+        "SELECT count(*) FROM accounts WHERE 'x' < balance AND id = 99",
+    ] {
+        assert_eq!(state(&mut db, text).as_deref(), Some("22P02"), "{text}");
+    }
+    db.ok(s, sql("SELECT id FROM accounts WHERE id = '1'", &[]));
     // LIMIT 0 stops the executor before it reads a row; the planner has folded first.
     let none = db.ok(s, sql("SELECT balance / 0 FROM accounts LIMIT 0", &[]));
     assert!(none.rows.is_empty());

@@ -708,7 +708,7 @@ fn exec_compute(ctx: &Ctx, items: &[SelectItem]) -> Result<StmtResult, Stop> {
         excluded: None,
         ctx: Some(ctx),
     };
-    check_constants(ctx, unassigned(items.iter().map(|i| &i.expr)))?;
+    check_constants(ctx, None, unassigned(items.iter().map(|i| &i.expr)))?;
     let names: Rc<[String]> = items.iter().map(|i| i.name.clone()).collect();
     let values = items
         .iter()
@@ -1376,7 +1376,8 @@ impl Engine {
             && s.order_by.is_empty();
         if simple {
             // The builder's SELECT: rows as stored, no query to bind.
-            check_constants(ctx, unassigned(&s.filter.filter))?;
+            let scope = Scope::single(qual, &self.tables[t].schema);
+            check_constants(ctx, Some(&scope), unassigned(&s.filter.filter))?;
             if s.limit == Some(0) {
                 return Ok(no_rows());
             }
@@ -1416,7 +1417,7 @@ impl Engine {
         let schema = self.tables[t].schema.clone();
         let scope = Scope::single(qual, &schema);
         let q = bind_query(s, &scope, Some(self.tables[t].column_names.clone()))?;
-        check_constants(ctx, unassigned(query_exprs(s)))?;
+        check_constants(ctx, Some(&scope), unassigned(query_exprs(s)))?;
         if s.lock.is_some() && q.grouped {
             return Err(Stop::Fail(SqlError::FeatureNotSupported {
                 feature: "FOR UPDATE/FOR SHARE with GROUP BY, HAVING or aggregates".into(),
@@ -1569,7 +1570,7 @@ impl Engine {
             ons.push((j.on.bind(&prefix, None)?, prefix));
         }
         let q = bind_query(s, &scope, None)?;
-        check_constants(ctx, unassigned(query_exprs(s)))?;
+        check_constants(ctx, Some(&scope), unassigned(query_exprs(s)))?;
         if s.limit == Some(0) {
             return Ok(no_rows());
         }
@@ -1635,7 +1636,8 @@ impl Engine {
     fn exec_count(&mut self, ctx: &Ctx, c: &Count) -> Result<StmtResult, Stop> {
         let t = self.table_id(&c.table)?;
         let w = self.bind_where(t, &c.filter, &c.table)?;
-        check_constants(ctx, unassigned(&c.filter.filter))?;
+        let scope = Scope::single(&c.table, &self.tables[t].schema);
+        check_constants(ctx, Some(&scope), unassigned(&c.filter.filter))?;
         let n = self.scan(ctx, t, &w)?.len() as u64;
         Ok(StmtResult {
             tag: CommandTag::Count,
@@ -1706,8 +1708,10 @@ impl Engine {
         let returning = Returning::bind(&schema, &u.returning)?;
         // The planner's order: the new values, RETURNING, then WHERE.
         let assignments = assigned(&schema, u.set.iter().map(|(c, e)| (c, e)));
+        let scope = Scope::single(&u.table, &schema);
         check_constants(
             ctx,
+            Some(&scope),
             assignments.chain(unassigned(projected(&u.returning).chain(&u.filter.filter))),
         )?;
         // PostgreSQL computes each row's new version from the version its snapshot sees
@@ -1760,10 +1764,9 @@ impl Engine {
         let w = self.bind_where(t, &d.filter, &d.table)?;
         let schema = self.tables[t].schema.clone();
         let returning = Returning::bind(&schema, &d.returning)?;
-        check_constants(
-            ctx,
-            unassigned(projected(&d.returning).chain(&d.filter.filter)),
-        )?;
+        let scope = Scope::single(&d.table, &schema);
+        let exprs = unassigned(projected(&d.returning).chain(&d.filter.filter));
+        check_constants(ctx, Some(&scope), exprs)?;
         let work = self.lock_targets(ctx, t, &w, LockMode::Update, None)?;
         let names = self.tables[t].column_names.clone();
         let affected = work.len();
@@ -1921,7 +1924,8 @@ impl Engine {
             _ => (Vec::new(), None),
         };
         let returning = Returning::bind(&schema, &ins.returning)?;
-        check_constants(ctx, insert_exprs(ins, &schema))?;
+        let scope = Scope::single(&schema.name, &schema);
+        check_constants(ctx, Some(&scope), insert_exprs(ins, &schema))?;
         let names = self.tables[t].column_names.clone();
         let mut rows = Vec::new();
         let mut affected = 0;

@@ -783,6 +783,13 @@ impl<'a> Scope<'a> {
         (i, t, &t.schema.columns[pos - t.offset].name)
     }
 
+    /// The declared type of a column the scope names, if it names one.
+    pub fn column_type(&self, name: &str) -> Option<ColumnType> {
+        let pos = self.resolve(name).ok()?;
+        let (_, t, _) = self.column_at(pos);
+        Some(t.schema.columns[pos - t.offset].ty)
+    }
+
     /// `qual.col` for the column at `pos`.
     pub fn qualified(&self, pos: usize) -> String {
         let (_, t, c) = self.column_at(pos);
@@ -959,11 +966,11 @@ fn unknown_literal<E: Env + ?Sized>(
     }
     let literal = |e: &Expr| matches!(e, Expr::Lit(Value::Text(_)));
     if matches!(x, Value::Text(_)) && literal(a) {
-        if let Some(ty) = unknown_type(op, &y) {
+        if let Some(ty) = type_of(&y).and_then(|t| literal_type(op, t)) {
             return Ok((cast(x, ty, || env.now())?, y));
         }
     } else if matches!(y, Value::Text(_)) && literal(b) {
-        if let Some(ty) = unknown_type(op, &x) {
+        if let Some(ty) = type_of(&x).and_then(|t| literal_type(op, t)) {
             let y = cast(y, ty, || env.now())?;
             return Ok((x, y));
         }
@@ -971,9 +978,23 @@ fn unknown_literal<E: Env + ?Sized>(
     Ok((x, y))
 }
 
-/// The type an unknown literal takes beside `other` under `op`.
-fn unknown_type(op: BinOp, other: &Value) -> Option<ColumnType> {
-    let same = type_of(other)?;
+/// A quoted literal read as a value of `ty` by the type's input function.
+pub(crate) fn read_literal<E: Env + ?Sized>(
+    text: &str,
+    ty: ColumnType,
+    env: &E,
+) -> Result<Value, SqlError> {
+    parse_text(text, ty, || env.now())
+}
+
+/// The type an unknown literal takes beside an operand of type `other` under `op`.
+pub(crate) fn literal_type(op: BinOp, other: ColumnType) -> Option<ColumnType> {
+    // A numeric column's precision and scale do not bind a literal compared with it.
+    let same = match other {
+        ColumnType::Numeric(_) => ColumnType::Numeric(None),
+        ColumnType::Text => return None,
+        t => t,
+    };
     match op {
         BinOp::Eq | BinOp::Ne | BinOp::Lt | BinOp::Le | BinOp::Gt | BinOp::Ge => Some(same),
         BinOp::And | BinOp::Or => (same == ColumnType::Bool).then_some(same),

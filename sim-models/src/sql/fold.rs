@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use super::engine::Ctx;
 use super::error::SqlError;
-use super::expr::{BinOp, Expr, Func, TupleEnv};
+use super::expr::{literal_type, read_literal, BinOp, Expr, Func, Scope, TupleEnv};
 use super::schema::{Column, TableSchema};
 use super::stmt::Projection;
 use super::value::{ColumnType, Value};
@@ -34,22 +34,53 @@ enum Folded<'a> {
 /// so `999999.995` assigned to a `numeric(8, 2)` fails with 22003 with no row.
 pub(crate) type Planned<'a> = (&'a Expr, Option<&'a Column>);
 
+/// What folding reads beside the expressions: an empty row to evaluate constants in,
+/// and the statement's tables, whose column types a quoted literal compared with a
+/// column takes.
+struct Cx<'s> {
+    env: TupleEnv<'s>,
+    scope: Option<&'s Scope<'s>>,
+}
+
 /// Evaluates the constant subexpressions of `exprs`, in order, as PostgreSQL's planner
-/// does; the first error is the one the statement fails with.
+/// does, and reads each quoted literal compared with a column of `scope` by that
+/// column's type, as its parser does; the first error is the one the statement fails
+/// with.
 pub(crate) fn check_constants<'a>(
     ctx: &Ctx,
+    scope: Option<&Scope<'_>>,
     exprs: impl IntoIterator<Item = Planned<'a>>,
 ) -> Result<(), SqlError> {
     let empty = TableSchema::new(String::new());
-    let env = TupleEnv {
-        schema: &empty,
-        tuple: &[],
-        excluded: None,
-        ctx: Some(ctx),
+    let cx = Cx {
+        env: TupleEnv {
+            schema: &empty,
+            tuple: &[],
+            excluded: None,
+            ctx: Some(ctx),
+        },
+        scope,
     };
     for (e, column) in exprs {
-        if let (Folded::Const(_), Some(c)) = (fold(e, &env)?, column) {
-            e.eval_assigned(&env, c.ty)?.coerce(c.ty, &c.name)?;
+        if let (Folded::Const(_), Some(c)) = (fold(e, &cx)?, column) {
+            e.eval_assigned(&cx.env, c.ty)?.coerce(c.ty, &c.name)?;
+        }
+    }
+    Ok(())
+}
+
+/// PostgreSQL's parser gives a quoted literal beside a column the type the operator
+/// wants there and reads it at once: `id = 'bad-uuid'` fails with 22P02 on any table.
+fn read_literals_beside(op: BinOp, a: &Expr, b: &Expr, cx: &Cx<'_>) -> Result<(), SqlError> {
+    let Some(scope) = cx.scope else {
+        return Ok(());
+    };
+    for (x, y) in [(a, b), (b, a)] {
+        if let (Expr::Col(c), Expr::Lit(Value::Text(text))) = (x, y) {
+            let ty = scope.column_type(c).and_then(|t| literal_type(op, t));
+            if let Some(ty) = ty {
+                read_literal(text, ty, &cx.env)?;
+            }
         }
     }
     Ok(())
@@ -84,13 +115,13 @@ pub(crate) fn projected(p: &Projection) -> impl Iterator<Item = &Expr> {
     items.iter().map(|i| &i.expr)
 }
 
-fn fold<'a>(e: &'a Expr, env: &TupleEnv<'_>) -> Result<Folded<'a>, SqlError> {
+fn fold<'a>(e: &'a Expr, cx: &Cx<'_>) -> Result<Folded<'a>, SqlError> {
     Ok(match e {
         Expr::Col(_) | Expr::Excluded(_) | Expr::Param(_) => Folded::Var,
         Expr::Lit(v) => Folded::Const(Cow::Borrowed(v)),
         Expr::Agg(_, arg) => {
             if let Some(a) = arg {
-                fold(a, env)?;
+                fold(a, cx)?;
             }
             Folded::Var
         }
@@ -100,45 +131,51 @@ fn fold<'a>(e: &'a Expr, env: &TupleEnv<'_>) -> Result<Folded<'a>, SqlError> {
             let decisive = Value::Bool(*op == BinOp::Or);
             let mut constant = true;
             for x in [a, b] {
-                match fold(x, env)? {
+                match fold(x, cx)? {
                     Folded::Const(v) if *v == decisive => return Ok(Folded::Const(v)),
                     Folded::Const(_) => {}
                     Folded::Var => constant = false,
                 }
             }
-            evaluated_if(constant, e, env)?
+            evaluated_if(constant, e, cx)?
         }
-        Expr::Bin(_, a, b) => all_constant(e, [&**a, &**b], env)?,
-        Expr::Not(a) | Expr::IsNull(a) | Expr::Neg(a) => all_constant(e, [&**a], env)?,
+        Expr::Bin(op, a, b) => {
+            read_literals_beside(*op, a, b, cx)?;
+            all_constant(e, [&**a, &**b], cx)?
+        }
+        Expr::Not(a) | Expr::IsNull(a) | Expr::Neg(a) => all_constant(e, [&**a], cx)?,
         // A literal's cast is its type's input function, called while the statement is
         // parsed: `'x'::uuid` fails even if no row reaches it.
-        Expr::Cast(a, _) if matches!(**a, Expr::Lit(_)) => evaluated_if(true, e, env)?,
-        Expr::Cast(a, ty) => match fold(a, env)? {
-            Folded::Const(v) if !stable_cast(&v, *ty) => evaluated_if(true, e, env)?,
+        Expr::Cast(a, _) if matches!(**a, Expr::Lit(_)) => evaluated_if(true, e, cx)?,
+        Expr::Cast(a, ty) => match fold(a, cx)? {
+            Folded::Const(v) if !stable_cast(&v, *ty) => evaluated_if(true, e, cx)?,
             _ => Folded::Var,
         },
         Expr::InList { expr, list, .. } => {
-            all_constant(e, std::iter::once(&**expr).chain(list), env)?
+            for item in list {
+                read_literals_beside(BinOp::Eq, expr, item, cx)?;
+            }
+            all_constant(e, std::iter::once(&**expr).chain(list), cx)?
         }
-        Expr::Like { expr, pattern, .. } => all_constant(e, [&**expr, &**pattern], env)?,
+        Expr::Like { expr, pattern, .. } => all_constant(e, [&**expr, &**pattern], cx)?,
         Expr::Func(Func::Coalesce, args) => {
             // The first constant that is not NULL is the value, and no later argument is
             // looked at.
             let mut constant = true;
             for a in args {
-                match fold(a, env)? {
+                match fold(a, cx)? {
                     Folded::Const(v) if v.is_null() => {}
                     Folded::Const(v) if constant => return Ok(Folded::Const(v)),
                     Folded::Const(_) => return Ok(Folded::Var),
                     Folded::Var => constant = false,
                 }
             }
-            evaluated_if(constant, e, env)?
+            evaluated_if(constant, e, cx)?
         }
-        Expr::Func(f, args) if immutable(*f) => all_constant(e, args, env)?,
+        Expr::Func(f, args) if immutable(*f) => all_constant(e, args, cx)?,
         Expr::Func(_, args) => {
             for a in args {
-                fold(a, env)?;
+                fold(a, cx)?;
             }
             Folded::Var
         }
@@ -149,24 +186,20 @@ fn fold<'a>(e: &'a Expr, env: &TupleEnv<'_>) -> Result<Folded<'a>, SqlError> {
 fn all_constant<'a>(
     e: &'a Expr,
     args: impl IntoIterator<Item = &'a Expr>,
-    env: &TupleEnv<'_>,
+    cx: &Cx<'_>,
 ) -> Result<Folded<'a>, SqlError> {
     let mut constant = true;
     for a in args {
-        if let Folded::Var = fold(a, env)? {
+        if let Folded::Var = fold(a, cx)? {
             constant = false;
         }
     }
-    evaluated_if(constant, e, env)
+    evaluated_if(constant, e, cx)
 }
 
-fn evaluated_if<'a>(
-    constant: bool,
-    e: &'a Expr,
-    env: &TupleEnv<'_>,
-) -> Result<Folded<'a>, SqlError> {
+fn evaluated_if<'a>(constant: bool, e: &'a Expr, cx: &Cx<'_>) -> Result<Folded<'a>, SqlError> {
     Ok(match constant {
-        true => Folded::Const(Cow::Owned(e.eval_in(env)?)),
+        true => Folded::Const(Cow::Owned(e.eval_in(&cx.env)?)),
         false => Folded::Var,
     })
 }

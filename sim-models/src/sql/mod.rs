@@ -78,14 +78,14 @@
 //!   ISO input only (other forms such as `Jan 1 2024` or `today` are refused), and `now()`
 //!   is the model's clock, virtual time after 1970-01-01 00:00:00 UTC (the kv model's
 //!   default clock), not the wall clock; `gen_random_uuid()` draws from the run's seed.
-//! - **Literals compared with a column are read when a row is evaluated.** PostgreSQL
-//!   reads a quoted literal by its type's input function while parsing, so an invalid one
-//!   (`WHERE id = 'bad-uuid'`, `doc @> '{bad'`) fails the statement even when no row
-//!   reaches it, and before any other error of the row; the model reads a literal that is
-//!   cast or assigned to a column before the statement runs (see `fold`), but one
-//!   compared with a column only when a row reaches it. A text value (not only a literal)
-//!   assigned to a uuid, jsonb, numeric or timestamp column is read as one, where
-//!   PostgreSQL wants a cast (42804).
+//! - **Literals beside an expression are read when a row is evaluated.** PostgreSQL
+//!   reads every quoted literal by its type's input function while parsing, so an invalid
+//!   one fails the statement even when no row reaches it; the model does so (see `fold`)
+//!   for a literal that is cast, assigned to a column or compared with a column
+//!   (`WHERE id = 'bad-uuid'`, `doc @> '{bad'`), but reads one beside any other
+//!   expression (`bal + 1 = 'x'`) only when a row reaches it. A text value (not only a
+//!   literal) assigned to a uuid, jsonb, numeric or timestamp column is read as one,
+//!   where PostgreSQL wants a cast (42804).
 //! - **Sequence functions** (`nextval`, `currval`, `setval`, `lastval`) run inside
 //!   expressions (SET, WHERE, RETURNING, select lists; see `calls`), but not yet in
 //!   VALUES or a DEFAULT; their sequence is named when the call runs, so a missing one
